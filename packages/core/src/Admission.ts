@@ -1,0 +1,134 @@
+/**
+ * Claim 64's "determine whether to add the write request to the batch": each received request
+ * is added, parked in temporary storage, or skipped. Pure: the synchronizer machine calls it in
+ * an `assign`, once per drained mailbox (not once per request).
+ */
+import {
+  addWrites,
+  advanceCursor,
+  type AppendCursor,
+  type Batch,
+  type BatchExtent,
+  extentOf,
+  fitsBatch,
+  type PlacedWrite,
+  placeAppend,
+  type Refusal,
+} from "./Batch.js";
+import type { SpoolConfig } from "./SpoolConfig.js";
+import { emptyStorage, park, type TemporaryStorage } from "./TemporaryStorage.js";
+import { byteOffset } from "./Units.js";
+import type { WriteRequest } from "./WriteRequest.js";
+
+/** What admission works on. @example const state: AdmissionState = { batch, storage, cursor, refusal: null, skipped: [] } */
+export interface AdmissionState {
+  readonly batch: Batch;
+  readonly storage: TemporaryStorage;
+  readonly cursor: AppendCursor;
+  /** Set when a request did not fit the batch: the batch must be flushed before it can grow. */
+  readonly refusal: Refusal | null;
+  /** Requests skipped because temporary storage was full; their writers resend after the clear. */
+  readonly skipped: readonly WriteRequest[];
+}
+
+/**
+ * Admits requests that arrived while the synchronizer was gathering a batch. Order is kept:
+ * once one request is parked, every later one is parked behind it.
+ *
+ * @example
+ * const next = admit(state, requests, nowMs, config);
+ */
+export function admit(
+  state: AdmissionState,
+  requests: readonly WriteRequest[],
+  nowMs: number,
+  config: SpoolConfig,
+): AdmissionState {
+  if (state.storage.requests.length > 0 || state.refusal !== null) {
+    return parkAll(state, requests, config);
+  }
+  const placed: PlacedWrite[] = [];
+  let cursor = state.cursor;
+  let refusal: Refusal | null = null;
+  let extent: BatchExtent = extentOf(state.batch);
+  let index = 0;
+  for (; index < requests.length; index++) {
+    const request = requests[index]!;
+    const placement = placeAppend(cursor, request.payload.byteLength, config);
+    const refused = fitsBatch(extent, placement, config);
+    if (refused !== undefined) {
+      refusal = refused;
+      break;
+    }
+    placed.push({ request, seq: cursor.nextSeq, ...placement });
+    cursor = advanceCursor(cursor, placement);
+    extent = extent.empty
+      ? { empty: false, segment: placement.segment, startOffset: placement.offset, endOffset: cursor.offset }
+      : { empty: false, segment: extent.segment, startOffset: extent.startOffset, endOffset: cursor.offset };
+  }
+  const admitted: AdmissionState = {
+    ...state,
+    batch: addWrites(state.batch, placed, nowMs),
+    cursor,
+    refusal,
+  };
+  return index === requests.length ? admitted : parkAll(admitted, requests.slice(index), config);
+}
+
+/**
+ * Parks every request (claims 64, 66): used while a batch is being written, and for requests
+ * behind one that did not fit. A request that finds storage full is skipped.
+ *
+ * @example
+ * const next = parkAll(state, requests, config);
+ */
+export function parkAll(
+  state: AdmissionState,
+  requests: readonly WriteRequest[],
+  config: SpoolConfig,
+): AdmissionState {
+  if (requests.length === 0) return state;
+  let count = state.storage.requests.length;
+  let bytes = state.storage.byteSize;
+  const toPark: WriteRequest[] = [];
+  const skipped: WriteRequest[] = [];
+  for (const request of requests) {
+    const fits =
+      count < config.temporaryStorageCountMax &&
+      bytes + request.payload.byteLength <= config.temporaryStorageByteSizeMax;
+    if (fits) {
+      toPark.push(request);
+      count += 1;
+      bytes += request.payload.byteLength;
+    } else {
+      skipped.push(request);
+    }
+  }
+  return {
+    ...state,
+    storage: park(state.storage, toPark),
+    skipped: skipped.length === 0 ? state.skipped : [...state.skipped, ...skipped],
+  };
+}
+
+/**
+ * Moves parked requests into the (new, empty) batch while they fit (claims 16, 65, 69); the
+ * rest stay parked, in order.
+ *
+ * @example
+ * const next = admitParked(state, nowMs, config);
+ */
+export function admitParked(state: AdmissionState, nowMs: number, config: SpoolConfig): AdmissionState {
+  const parked = state.storage.requests;
+  return admit({ ...state, storage: emptyStorage(), refusal: null }, parked, nowMs, config);
+}
+
+/**
+ * Marks the cursor as having rolled into a fresh segment (used after the tail was abandoned).
+ *
+ * @example
+ * const start = cursorAt(segmentNumber(1), seq(1));
+ */
+export function cursorAt(segment: AppendCursor["segment"], nextSeq: AppendCursor["nextSeq"]): AppendCursor {
+  return { segment, offset: byteOffset(0), nextSeq };
+}

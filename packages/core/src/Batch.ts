@@ -1,0 +1,186 @@
+/**
+ * The batch of substantially contiguous disk writes (claims 1-2, 12-13) and the rule that
+ * decides, request by request, whether a request joins it.
+ *
+ * "Substantially contiguous": a write joins a non-empty batch when it lies in the batch's
+ * segment, starts at or after the batch end and at most `maxByteGap` bytes past it (claim 13),
+ * and ends within `maxPageSpan` pages of the batch's first page (claim 12). An empty batch takes
+ * any write. Appends are placed at the log's tail, so they are contiguous until a batch reaches
+ * its page span or the tail rolls into the next segment.
+ */
+import type { SpoolConfig } from "./SpoolConfig.js";
+import { type Durability, strongerDurability, type WriteRequest } from "./WriteRequest.js";
+import { recordByteSize } from "./Record.js";
+import {
+  type ByteOffset,
+  type ByteSize,
+  byteOffset,
+  byteSize,
+  pageOf,
+  type SegmentNumber,
+  type Seq,
+  segmentNumber,
+  seq,
+} from "./Units.js";
+
+/** Where the next append goes, and the sequence number it gets. @example const cursor: AppendCursor = { segment, offset, nextSeq } */
+export interface AppendCursor {
+  readonly segment: SegmentNumber;
+  readonly offset: ByteOffset;
+  readonly nextSeq: Seq;
+}
+
+/** A request with its place on disk. @example batch.writes[0].seq */
+export interface PlacedWrite {
+  readonly request: WriteRequest;
+  readonly seq: Seq;
+  readonly segment: SegmentNumber;
+  readonly offset: ByteOffset;
+  readonly byteSize: ByteSize;
+}
+
+/** A batch's identity: counts up from 1 per spool. @example const id: BatchId = 1 as BatchId */
+export type BatchId = number & { readonly __batchId: true };
+
+/**
+ * A batch. Immutable: admission returns a new batch.
+ *
+ * @example
+ * const empty = emptyBatch(1 as BatchId);
+ */
+export interface Batch {
+  readonly id: BatchId;
+  readonly writes: readonly PlacedWrite[];
+  readonly segment: SegmentNumber | null;
+  readonly startOffset: ByteOffset;
+  readonly endOffset: ByteOffset;
+  readonly byteSize: ByteSize;
+  /** Writes that start exactly where the previous one ended, counting the first (claim 7). */
+  readonly contiguousRun: number;
+  readonly firstAtMs: number;
+  readonly lastAtMs: number;
+  readonly durability: Durability;
+}
+
+/** A batch with no writes. @example emptyBatch(1 as BatchId).writes.length === 0 */
+export function emptyBatch(id: BatchId): Batch {
+  return {
+    id,
+    writes: [],
+    segment: null,
+    startOffset: byteOffset(0),
+    endOffset: byteOffset(0),
+    byteSize: byteSize(0),
+    contiguousRun: 0,
+    firstAtMs: 0,
+    lastAtMs: 0,
+    durability: "async",
+  };
+}
+
+/** Why a write does not join a batch (claims 12 and 13). @example const r: Refusal = "pageOffset" */
+export type Refusal = "pageOffset" | "byteOffset";
+
+/** Where a write would go: its segment, offset and size. @example { segment, offset, byteSize } */
+export interface Placement {
+  readonly segment: SegmentNumber;
+  readonly offset: ByteOffset;
+  readonly byteSize: ByteSize;
+}
+
+/**
+ * Places an append at the cursor, or at the start of the next segment when the record would
+ * cross the segment's end (a record never straddles two segments).
+ *
+ * @example
+ * const placement = placeAppend(cursor, 1024, config);
+ */
+export function placeAppend(cursor: AppendCursor, payloadByteSize: number, config: SpoolConfig): Placement {
+  const size = recordByteSize(payloadByteSize);
+  if (cursor.offset + size <= config.segmentByteSize) {
+    return { segment: cursor.segment, offset: cursor.offset, byteSize: size };
+  }
+  return { segment: segmentNumber(cursor.segment + 1), offset: byteOffset(0), byteSize: size };
+}
+
+/** The part of a batch that {@link fitsBatch} looks at. @example { empty: false, segment, startOffset, endOffset } */
+export interface BatchExtent {
+  readonly empty: boolean;
+  readonly segment: SegmentNumber | null;
+  readonly startOffset: ByteOffset;
+  readonly endOffset: ByteOffset;
+}
+
+/**
+ * Decides whether a placed write joins the batch: `undefined` when it does, else the refusal.
+ *
+ * @example
+ * fitsBatch(extentOf(batch), placement, config) // undefined, "pageOffset" or "byteOffset"
+ */
+export function fitsBatch(batch: BatchExtent, placement: Placement, config: SpoolConfig): Refusal | undefined {
+  if (batch.empty) return undefined;
+  if (placement.segment !== batch.segment) return "byteOffset";
+  if (placement.offset < batch.endOffset) return "byteOffset";
+  if (placement.offset - batch.endOffset > config.maxByteGap) return "byteOffset";
+  const firstPage = pageOf(batch.startOffset, config.pageByteSize);
+  const lastPage = pageOf(placement.offset + placement.byteSize - 1, config.pageByteSize);
+  // Pages counted inclusively: a batch on pages 0..1023 spans 1024 pages.
+  if (lastPage - firstPage + 1 > config.maxPageSpan) return "pageOffset";
+  return undefined;
+}
+
+/** A batch's extent. @example fitsBatch(extentOf(batch), placement, config) */
+export function extentOf(batch: Batch): BatchExtent {
+  return {
+    empty: batch.writes.length === 0,
+    segment: batch.segment,
+    startOffset: batch.startOffset,
+    endOffset: batch.endOffset,
+  };
+}
+
+/**
+ * Adds placed writes to a batch (one copy of the write list per call, not per write).
+ *
+ * @example
+ * const next = addWrites(batch, [write], Date.now());
+ */
+export function addWrites(batch: Batch, added: readonly PlacedWrite[], nowMs: number): Batch {
+  if (added.length === 0) return batch;
+  const first = added[0]!;
+  let { contiguousRun, durability, endOffset } = batch;
+  let size: number = batch.byteSize;
+  const empty = batch.writes.length === 0;
+  for (const write of added) {
+    if (contiguousRun === 0 || write.offset === endOffset) contiguousRun += 1;
+    endOffset = byteOffset(write.offset + write.byteSize);
+    size += write.byteSize;
+    durability = strongerDurability(durability, write.request.durability);
+  }
+  return {
+    id: batch.id,
+    writes: empty ? added : [...batch.writes, ...added],
+    segment: empty ? first.segment : batch.segment,
+    startOffset: empty ? first.offset : batch.startOffset,
+    endOffset,
+    byteSize: byteSize(size),
+    contiguousRun,
+    firstAtMs: empty ? nowMs : batch.firstAtMs,
+    lastAtMs: nowMs,
+    durability,
+  };
+}
+
+/**
+ * Advances a cursor past a placed write.
+ *
+ * @example
+ * const next = advanceCursor(cursor, placement);
+ */
+export function advanceCursor(cursor: AppendCursor, placement: Placement): AppendCursor {
+  return {
+    segment: placement.segment,
+    offset: byteOffset(placement.offset + placement.byteSize),
+    nextSeq: seq(cursor.nextSeq + 1),
+  };
+}

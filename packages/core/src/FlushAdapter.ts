@@ -1,0 +1,105 @@
+/**
+ * The port between the synchronizer and the disk (claims 14, 15, 45, 62-63, 68). Core declares
+ * it; `@spool/adapters` implements it (mmap, file, memory); users may plug in their own.
+ *
+ * The synchronizer drives one batch through it in the claim-64 order:
+ * `isMapped` → `map` if not → `stage` (encode the batch into the batch file) → `write` →
+ * `flush`. An adapter never reorders or merges those steps.
+ */
+import type { ByteOffset, ByteSize, SegmentNumber } from "./Units.js";
+
+/**
+ * `sync`: return once the bytes are on stable storage. `async`: start the flush and return
+ * (claim 14).
+ *
+ * @example
+ * await adapter.flush(region, "sync");
+ */
+export type FlushMode = "sync" | "async";
+
+/** A byte range of one segment. @example { segment: segmentNumber(1), offset: byteOffset(0), byteSize: byteSize(4096) } */
+export interface Region {
+  readonly segment: SegmentNumber;
+  readonly offset: ByteOffset;
+  readonly byteSize: ByteSize;
+}
+
+/**
+ * A storage back end for one spool directory. Methods reject with `StorageFailed` (opening,
+ * creating, mapping, reading) or `FlushFailed` (writing, flushing).
+ *
+ * @example
+ * const adapter = await memoryAdapter()({ dir: "/spool", segmentByteSize: 1 << 20 });
+ */
+export interface FlushAdapter {
+  /** A short name for stats and logs ("mmap", "file", "memory"). */
+  readonly name: string;
+  /** The spool's manifest text, or null when the directory holds no spool yet. */
+  readManifest(): Promise<string | null>;
+  /** Replaces the manifest atomically and durably. */
+  writeManifest(text: string): Promise<void>;
+  /** Segment numbers that exist, ascending. */
+  listSegments(): Promise<readonly SegmentNumber[]>;
+  /**
+   * Makes sure the segment exists at full size, pre-zeroed and flushed (claims 62-63: writing
+   * into already-written blocks spares fdatasync any size or extent change). Idempotent; the
+   * synchronizer calls it ahead of need for the next segment.
+   */
+  prepareSegment(segment: SegmentNumber): Promise<void>;
+  /** Whether the segment is mapped (claim 15's "determining whether ... memory mapped"). */
+  isMapped(segment: SegmentNumber): boolean;
+  /** Maps the segment if it is not mapped yet (claims 15, 68); prepares it first if needed. */
+  map(segment: SegmentNumber): Promise<void>;
+  /**
+   * A writable view of the region: the batch file of claims 45-46 into which the batch's
+   * records are encoded. For the mmap adapter it is the mapped window itself.
+   */
+  stage(region: Region): Uint8Array;
+  /** Moves the staged region to the file (nothing to do when staging wrote through a map). */
+  write(region: Region): Promise<void>;
+  /** Flushes the region to stable storage, synchronously or asynchronously (claim 14). */
+  flush(region: Region, mode: FlushMode): Promise<void>;
+  /** Reads bytes that were written (a copy, safe to keep). */
+  read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array>;
+  /** Unmaps and closes everything; idempotent. */
+  close(): Promise<void>;
+}
+
+/** What an adapter is opened with. @example { dir: "./spool-data", segmentByteSize: 64 << 20, pageByteSize: 4096 } */
+export interface AdapterOptions {
+  readonly dir: string;
+  readonly segmentByteSize: number;
+  readonly pageByteSize: number;
+}
+
+/**
+ * Opens an adapter on a directory.
+ *
+ * @example
+ * const factory: AdapterFactory = fileAdapter();
+ */
+export type AdapterFactory = (options: AdapterOptions) => Promise<FlushAdapter>;
+
+/**
+ * The file name of a segment: `data-` and ten digits, so names sort in segment order.
+ *
+ * @example
+ * segmentFileName(segmentNumber(1)) // "data-0000000001.seg"
+ */
+export function segmentFileName(segment: SegmentNumber): string {
+  return `data-${String(segment).padStart(10, "0")}.seg`;
+}
+
+/**
+ * The segment number in a segment file name, or undefined for any other name.
+ *
+ * @example
+ * parseSegmentFileName("data-0000000002.seg") // 2
+ */
+export function parseSegmentFileName(name: string): SegmentNumber | undefined {
+  const found = /^data-(\d{10})\.seg$/.exec(name);
+  return found ? (Number(found[1]) as SegmentNumber) : undefined;
+}
+
+/** The manifest's file name. @example MANIFEST_FILE_NAME === "spool.json" */
+export const MANIFEST_FILE_NAME = "spool.json";

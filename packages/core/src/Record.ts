@@ -1,0 +1,166 @@
+/**
+ * The queue data file's record format (claim 59: a record carries everything needed to rebuild
+ * its index entry: its sequence number, writer, time and length; its file and offset are where
+ * it lies).
+ *
+ * Layout, little-endian, 40-byte header then payload, then zero padding:
+ *
+ * | offset | size | field                                                  |
+ * |-------:|-----:|--------------------------------------------------------|
+ * |      0 |    4 | magic `0x4C4F5053` ("SPOL" as bytes)                   |
+ * |      4 |    2 | format version (1)                                     |
+ * |      6 |    2 | header byte size (40)                                  |
+ * |      8 |    4 | payload byte size                                      |
+ * |     12 |    4 | writer id                                              |
+ * |     16 |    8 | sequence number (u64, kept below 2^53)                 |
+ * |     24 |    8 | append time, ms since the epoch (u64)                  |
+ * |     32 |    4 | CRC32C of bytes 0..40 (this field as 0) and the payload |
+ * |     36 |    4 | reserved, 0                                            |
+ *
+ * Alignment rule: every record starts on an 8-byte boundary; its size is rounded up to a
+ * multiple of 8 ({@link RECORD_ALIGNMENT}). Records are not page-aligned: consecutive batches
+ * share a page, and the later batch rewrites that page with the earlier batch's bytes
+ * unchanged, so a torn page write (sector by sector) can never damage an earlier durable record.
+ * A zero magic word marks the end of the written part of a segment (segments are pre-zeroed).
+ */
+import { checksum } from "./Checksum.js";
+import { type ByteSize, byteSize, type Seq, type WriterId } from "./Units.js";
+
+/** The four bytes every record starts with ("SPOL" read as little-endian u32). @example RECORD_MAGIC */
+export const RECORD_MAGIC = 0x4c4f5053;
+/** The record format version this build writes and reads. @example RECORD_FORMAT_VERSION === 1 */
+export const RECORD_FORMAT_VERSION = 1;
+/** Bytes in a record header. @example RECORD_HEADER_BYTE_SIZE === 40 */
+export const RECORD_HEADER_BYTE_SIZE = 40;
+/** Records start on multiples of this many bytes; 8 keeps the u64 fields aligned. @example 8 */
+export const RECORD_ALIGNMENT = 8;
+
+const CHECKSUM_FIELD_OFFSET = 32;
+
+/** The decoded header of one record. @example const h: RecordHeader = decodeRecordHeader(bytes, 0) */
+export interface RecordHeader {
+  readonly payloadByteSize: number;
+  readonly writerId: WriterId;
+  readonly seq: Seq;
+  readonly appendedAtMs: number;
+  readonly checksum: number;
+}
+
+/** What a record carries besides its payload. @example { seq: seq(1), writerId: writerId(0), appendedAtMs: Date.now() } */
+export interface RecordFields {
+  readonly seq: Seq;
+  readonly writerId: WriterId;
+  readonly appendedAtMs: number;
+}
+
+/**
+ * Bytes a record with this payload occupies on disk, padding included.
+ *
+ * @example
+ * recordByteSize(1024) // 1064
+ */
+export function recordByteSize(payloadByteSize: number): ByteSize {
+  return byteSize(
+    Math.ceil((RECORD_HEADER_BYTE_SIZE + payloadByteSize) / RECORD_ALIGNMENT) * RECORD_ALIGNMENT,
+  );
+}
+
+function writeU64(view: DataView, at: number, value: number): void {
+  // Split at 2^32; value < 2^53 so the high word fits in 21 bits.
+  view.setUint32(at, value >>> 0, true);
+  view.setUint32(at + 4, Math.floor(value / 0x1_0000_0000), true);
+}
+
+function readU64(view: DataView, at: number): number {
+  return view.getUint32(at + 4, true) * 0x1_0000_0000 + view.getUint32(at, true);
+}
+
+/**
+ * Encodes one record into `target` at `at` and returns the bytes it occupies. `target` must be
+ * zeroed where the padding goes (segments are pre-zeroed; staging buffers are cleared).
+ *
+ * @example
+ * const size = encodeRecord(buffer, 0, { seq: seq(1), writerId: writerId(0), appendedAtMs: 0 }, payload);
+ */
+export function encodeRecord(
+  target: Uint8Array,
+  at: number,
+  fields: RecordFields,
+  payload: Uint8Array,
+): ByteSize {
+  const size = recordByteSize(payload.byteLength);
+  if (at % RECORD_ALIGNMENT !== 0) throw new RangeError(`record offset ${at} is not 8-aligned`);
+  if (at + size > target.byteLength) throw new RangeError("record does not fit its target");
+  const view = new DataView(target.buffer, target.byteOffset + at, RECORD_HEADER_BYTE_SIZE);
+  view.setUint32(0, RECORD_MAGIC, true);
+  view.setUint16(4, RECORD_FORMAT_VERSION, true);
+  view.setUint16(6, RECORD_HEADER_BYTE_SIZE, true);
+  view.setUint32(8, payload.byteLength, true);
+  view.setUint32(12, fields.writerId, true);
+  writeU64(view, 16, fields.seq);
+  writeU64(view, 24, fields.appendedAtMs);
+  view.setUint32(CHECKSUM_FIELD_OFFSET, 0, true);
+  view.setUint32(36, 0, true);
+  const payloadAt = at + RECORD_HEADER_BYTE_SIZE;
+  target.set(payload, payloadAt);
+  // Padding must read as zero so a rewrite of the shared page is byte-identical.
+  target.fill(0, payloadAt + payload.byteLength, at + size);
+  const sum = checksum(target.subarray(at, payloadAt + payload.byteLength));
+  view.setUint32(CHECKSUM_FIELD_OFFSET, sum, true);
+  return size;
+}
+
+/** Why bytes at an offset are not a valid record. @example const r: RecordDefect = "checksum" */
+export type RecordDefect = "end" | "magic" | "version" | "header" | "length" | "checksum";
+
+/** The outcome of reading a record at an offset. @example const r = decodeRecord(bytes, 0) */
+export type DecodedRecord =
+  | {
+      readonly ok: true;
+      readonly header: RecordHeader;
+      readonly payload: Uint8Array;
+      readonly byteSize: ByteSize;
+    }
+  | { readonly ok: false; readonly defect: RecordDefect; readonly needBytes?: number };
+
+/**
+ * Decodes and verifies the record at `at` in `source`. A zero magic word is `end` (the
+ * unwritten, pre-zeroed rest of a segment); a record that runs past the end of `source` reports
+ * `needBytes` so a chunked reader can fetch more. The payload is a view into `source`.
+ *
+ * @example
+ * const record = decodeRecord(segmentBytes, 0);
+ * if (record.ok) console.log(record.header.seq);
+ */
+export function decodeRecord(source: Uint8Array, at: number): DecodedRecord {
+  if (at + RECORD_HEADER_BYTE_SIZE > source.byteLength) {
+    return { ok: false, defect: "length", needBytes: RECORD_HEADER_BYTE_SIZE };
+  }
+  const view = new DataView(source.buffer, source.byteOffset + at, RECORD_HEADER_BYTE_SIZE);
+  const magic = view.getUint32(0, true);
+  if (magic === 0) return { ok: false, defect: "end" };
+  if (magic !== RECORD_MAGIC) return { ok: false, defect: "magic" };
+  if (view.getUint16(4, true) !== RECORD_FORMAT_VERSION) return { ok: false, defect: "version" };
+  if (view.getUint16(6, true) !== RECORD_HEADER_BYTE_SIZE) return { ok: false, defect: "header" };
+  const payloadByteSize = view.getUint32(8, true);
+  const size = recordByteSize(payloadByteSize);
+  if (at + RECORD_HEADER_BYTE_SIZE + payloadByteSize > source.byteLength) {
+    return { ok: false, defect: "length", needBytes: size };
+  }
+  const stored = view.getUint32(CHECKSUM_FIELD_OFFSET, true);
+  const payloadEnd = at + RECORD_HEADER_BYTE_SIZE + payloadByteSize;
+  let sum = checksum(source.subarray(at, at + CHECKSUM_FIELD_OFFSET));
+  sum = checksum(ZERO_WORD, sum);
+  sum = checksum(source.subarray(at + CHECKSUM_FIELD_OFFSET + 4, payloadEnd), sum);
+  if (sum !== stored) return { ok: false, defect: "checksum" };
+  const header: RecordHeader = {
+    payloadByteSize,
+    writerId: view.getUint32(12, true) as WriterId,
+    seq: readU64(view, 16) as Seq,
+    appendedAtMs: readU64(view, 24),
+    checksum: stored,
+  };
+  return { ok: true, header, payload: source.subarray(at + RECORD_HEADER_BYTE_SIZE, payloadEnd), byteSize: size };
+}
+
+const ZERO_WORD = new Uint8Array(4);

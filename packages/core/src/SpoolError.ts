@@ -1,0 +1,132 @@
+/**
+ * Every operating error a caller of Spool can meet, as tagged errors. Match on `_tag`
+ * exhaustively (ts-pattern `.exhaustive()`); programmer errors are assertions instead.
+ */
+import { Data } from "effect";
+
+/**
+ * An option failed validation; `field` names it.
+ *
+ * @example
+ * new ConfigInvalid({ field: "segmentByteSize", message: "must be a multiple of 4096" })
+ */
+export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{
+  readonly field: string;
+  readonly message: string;
+}> {}
+
+/**
+ * A payload larger than `recordPayloadByteSizeMax` was offered to `append`.
+ *
+ * @example
+ * new RecordTooLarge({ payloadByteSize: 9e6, payloadByteSizeMax: 8e6 })
+ */
+export class RecordTooLarge extends Data.TaggedError("RecordTooLarge")<{
+  readonly payloadByteSize: number;
+  readonly payloadByteSizeMax: number;
+}> {
+  override get message(): string {
+    return `payload of ${this.payloadByteSize} bytes exceeds recordPayloadByteSizeMax ${this.payloadByteSizeMax}`;
+  }
+}
+
+/**
+ * The spool (or this writer) was closed before the request could be accepted.
+ *
+ * @example
+ * new SpoolClosed({ dir: "/var/spool/mms" })
+ */
+export class SpoolClosed extends Data.TaggedError("SpoolClosed")<{ readonly dir: string }> {}
+
+/**
+ * Writing or flushing a batch failed. The writers of that batch get this error (never a
+ * confirmation), and the spool stops taking writes: after a failed fdatasync the kernel may
+ * have dropped the dirty pages, so retrying could report success for lost data (PostgreSQL's
+ * "fsyncgate", 2018). Reopen the spool to recover.
+ *
+ * @example
+ * new FlushFailed({ file: "data-0000000001.seg", offset: 0, byteSize: 4096, code: "EIO", cause: undefined })
+ */
+export class FlushFailed extends Data.TaggedError("FlushFailed")<{
+  readonly file: string;
+  readonly offset: number;
+  readonly byteSize: number;
+  readonly code: string;
+  readonly cause: unknown;
+}> {
+  override get message(): string {
+    return `flush of ${this.byteSize} bytes at ${this.file}:${this.offset} failed (${this.code})`;
+  }
+}
+
+/**
+ * A request was refused and resent `resendAttemptsMax` times because temporary storage stayed
+ * full: the spool is receiving writes faster than the disk takes them.
+ *
+ * @example
+ * new SpoolOverloaded({ resendAttempts: 1000 })
+ */
+export class SpoolOverloaded extends Data.TaggedError("SpoolOverloaded")<{
+  readonly resendAttempts: number;
+}> {}
+
+/**
+ * A file in the spool directory could not be read, created or mapped.
+ *
+ * @example
+ * new StorageFailed({ operation: "open", file: "data-0000000001.seg", code: "ENOSPC", cause: undefined })
+ */
+export class StorageFailed extends Data.TaggedError("StorageFailed")<{
+  readonly operation: string;
+  readonly file: string;
+  readonly code: string;
+  readonly cause: unknown;
+}> {
+  override get message(): string {
+    return `${this.operation} ${this.file} failed (${this.code})`;
+  }
+}
+
+/**
+ * A spool file has bytes that are not a valid Spool file of a version this build reads.
+ *
+ * @example
+ * new SpoolCorrupt({ file: "spool.json", offset: 0, reason: "not JSON" })
+ */
+export class SpoolCorrupt extends Data.TaggedError("SpoolCorrupt")<{
+  readonly file: string;
+  readonly offset: number;
+  readonly reason: string;
+}> {
+  override get message(): string {
+    return `${this.file} at byte ${this.offset}: ${this.reason}`;
+  }
+}
+
+/** Errors `append` can reject with. @example const e: AppendError = new SpoolClosed({ dir }) */
+export type AppendError =
+  | RecordTooLarge
+  | SpoolClosed
+  | FlushFailed
+  | SpoolOverloaded
+  | StorageFailed;
+
+/** Errors `openSpool` can reject with. @example const e: OpenError = new SpoolCorrupt({ file, offset: 0, reason }) */
+export type OpenError = ConfigInvalid | StorageFailed | SpoolCorrupt;
+
+/** Any Spool operating error. @example const e: SpoolError = new SpoolClosed({ dir }) */
+export type SpoolError = AppendError | OpenError;
+
+/**
+ * The errno code of a Node.js system error, or "UNKNOWN".
+ *
+ * @example
+ * errorCode(Object.assign(new Error("x"), { code: "EIO" })) // "EIO"
+ */
+export function errorCode(cause: unknown): string {
+  if (typeof cause === "object" && cause !== null && "code" in cause) {
+    const code = (cause as { code: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return "UNKNOWN";
+}
