@@ -1,0 +1,103 @@
+/**
+ * The `memory` adapter, for tests: segments are byte arrays, and a second copy holds only what
+ * flushes covered, so a test can ask what would survive a power cut right now.
+ */
+import {
+  type AdapterFactory,
+  type ByteOffset,
+  type ByteSize,
+  type FlushAdapter,
+  type FlushMode,
+  type Region,
+  type SegmentNumber,
+} from "@spool/core";
+
+/** An in-memory spool directory that outlives the adapters opened on it. @example const disk = new MemoryDisk() */
+export class MemoryDisk {
+  manifest: string | null = null;
+  /** What writes made: the page cache. */
+  readonly written = new Map<SegmentNumber, Uint8Array>();
+  /** What flushes covered: what a power cut keeps. */
+  readonly durable = new Map<SegmentNumber, Uint8Array>();
+  /** Every flushed region in order, for tests that check flush placement. */
+  readonly flushes: Region[] = [];
+
+  /** The disk as a power cut would leave it: only flushed bytes. @example disk.afterPowerCut() */
+  afterPowerCut(): MemoryDisk {
+    const survivor = new MemoryDisk();
+    survivor.manifest = this.manifest;
+    for (const [segment, bytes] of this.durable) {
+      survivor.written.set(segment, bytes.slice());
+      survivor.durable.set(segment, bytes.slice());
+    }
+    return survivor;
+  }
+}
+
+/**
+ * A factory for the memory adapter on `disk` (a fresh one when omitted).
+ *
+ * @example
+ * const disk = new MemoryDisk();
+ * const spool = await openSpool({ dir: "mem", adapter: memoryAdapter(disk) });
+ */
+export function memoryAdapter(disk: MemoryDisk = new MemoryDisk()): AdapterFactory {
+  return async (options) => new MemoryAdapter(disk, options.segmentByteSize);
+}
+
+class MemoryAdapter implements FlushAdapter {
+  readonly name = "memory";
+  readonly #disk: MemoryDisk;
+  readonly #segmentByteSize: number;
+  readonly #mapped = new Set<SegmentNumber>();
+
+  constructor(disk: MemoryDisk, segmentByteSize: number) {
+    this.#disk = disk;
+    this.#segmentByteSize = segmentByteSize;
+  }
+
+  async readManifest(): Promise<string | null> {
+    return this.#disk.manifest;
+  }
+  async writeManifest(text: string): Promise<void> {
+    this.#disk.manifest = text;
+  }
+  async listSegments(): Promise<readonly SegmentNumber[]> {
+    return [...this.#disk.written.keys()].sort((a, b) => a - b);
+  }
+  async prepareSegment(segment: SegmentNumber): Promise<void> {
+    if (this.#disk.written.has(segment)) return;
+    this.#disk.written.set(segment, new Uint8Array(this.#segmentByteSize));
+    this.#disk.durable.set(segment, new Uint8Array(this.#segmentByteSize));
+  }
+  isMapped(segment: SegmentNumber): boolean {
+    return this.#mapped.has(segment);
+  }
+  async map(segment: SegmentNumber): Promise<void> {
+    await this.prepareSegment(segment);
+    this.#mapped.add(segment);
+  }
+  stage(region: Region): Uint8Array {
+    const bytes = this.#disk.written.get(region.segment);
+    if (bytes === undefined || !this.#mapped.has(region.segment)) {
+      throw new Error(`segment ${region.segment} is not mapped`);
+    }
+    return bytes.subarray(region.offset, region.offset + region.byteSize);
+  }
+  async write(_region: Region): Promise<void> {}
+  async flush(region: Region, _mode: FlushMode): Promise<void> {
+    const written = this.#disk.written.get(region.segment);
+    const durable = this.#disk.durable.get(region.segment);
+    if (written === undefined || durable === undefined) throw new Error("flush of a missing segment");
+    durable.set(written.subarray(region.offset, region.offset + region.byteSize), region.offset);
+    this.#disk.flushes.push(region);
+  }
+  async read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array> {
+    const bytes = this.#disk.written.get(segment);
+    if (bytes === undefined) throw new Error(`no segment ${segment}`);
+    return bytes.slice(offset, offset + byteSize);
+  }
+  async close(): Promise<void> {
+    this.#mapped.clear();
+  }
+}
