@@ -67,7 +67,8 @@ class FileAdapter implements FlushAdapter {
   }
 
   async write(region: Region): Promise<void> {
-    if (this.#stagedRegion !== region) throw new Error("write() must follow stage() of the same region");
+    if (this.#stagedRegion !== region)
+      throw new Error("write() must follow stage() of the same region");
     const handle = this.#directory.openHandle(region.segment);
     if (handle === undefined) throw new Error(`segment ${region.segment} is not open`);
     const file = segmentFileName(region.segment);

@@ -2,14 +2,14 @@
  * The `memory` adapter, for tests: segments are byte arrays, and a second copy holds only what
  * flushes covered, so a test can ask what would survive a power cut right now.
  */
-import {
-  type AdapterFactory,
-  type ByteOffset,
-  type ByteSize,
-  type FlushAdapter,
-  type FlushMode,
-  type Region,
-  type SegmentNumber,
+import type {
+  AdapterFactory,
+  ByteOffset,
+  ByteSize,
+  FlushAdapter,
+  FlushMode,
+  Region,
+  SegmentNumber,
 } from "@spool/core";
 
 /** An in-memory spool directory that outlives the adapters opened on it. @example const disk = new MemoryDisk() */
@@ -88,7 +88,8 @@ class MemoryAdapter implements FlushAdapter {
   async flush(region: Region, _mode: FlushMode): Promise<void> {
     const written = this.#disk.written.get(region.segment);
     const durable = this.#disk.durable.get(region.segment);
-    if (written === undefined || durable === undefined) throw new Error("flush of a missing segment");
+    if (written === undefined || durable === undefined)
+      throw new Error("flush of a missing segment");
     durable.set(written.subarray(region.offset, region.offset + region.byteSize), region.offset);
     this.#disk.flushes.push(region);
   }

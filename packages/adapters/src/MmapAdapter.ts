@@ -39,7 +39,11 @@ export interface MmapAdapterOptions {
 export function mmapAdapter(options: MmapAdapterOptions = {}): AdapterFactory {
   const flushMethod = options.flushMethod ?? "fdatasync";
   return async (adapterOptions) =>
-    new MmapAdapter(await SegmentDirectory.open(adapterOptions), flushMethod, adapterOptions.pageByteSize);
+    new MmapAdapter(
+      await SegmentDirectory.open(adapterOptions),
+      flushMethod,
+      adapterOptions.pageByteSize,
+    );
 }
 
 class MmapAdapter implements FlushAdapter {
@@ -77,7 +81,9 @@ class MmapAdapter implements FlushAdapter {
     if (this.#maps.has(segment)) return;
     const handle = await this.#directory.handle(segment);
     const { size } = await storage("stat", segmentFileName(segment), () => handle.stat());
-    const mapped = await storage("map", segmentFileName(segment), async () => mapShared(handle.fd, size));
+    const mapped = await storage("map", segmentFileName(segment), async () =>
+      mapShared(handle.fd, size),
+    );
     this.#maps.set(segment, mapped);
   }
 

@@ -4,9 +4,9 @@
  * an `assign`, once per drained mailbox (not once per request).
  */
 import {
+  type AppendCursor,
   addWrites,
   advanceCursor,
-  type AppendCursor,
   type Batch,
   type BatchExtent,
   extentOf,
@@ -63,8 +63,18 @@ export function admit(
     placed.push({ request, seq: cursor.nextSeq, ...placement });
     cursor = advanceCursor(cursor, placement);
     extent = extent.empty
-      ? { empty: false, segment: placement.segment, startOffset: placement.offset, endOffset: cursor.offset }
-      : { empty: false, segment: extent.segment, startOffset: extent.startOffset, endOffset: cursor.offset };
+      ? {
+          empty: false,
+          segment: placement.segment,
+          startOffset: placement.offset,
+          endOffset: cursor.offset,
+        }
+      : {
+          empty: false,
+          segment: extent.segment,
+          startOffset: extent.startOffset,
+          endOffset: cursor.offset,
+        };
   }
   const admitted: AdmissionState = {
     ...state,
@@ -118,7 +128,11 @@ export function parkAll(
  * @example
  * const next = admitParked(state, nowMs, config);
  */
-export function admitParked(state: AdmissionState, nowMs: number, config: SpoolConfig): AdmissionState {
+export function admitParked(
+  state: AdmissionState,
+  nowMs: number,
+  config: SpoolConfig,
+): AdmissionState {
   const parked = state.storage.requests;
   return admit({ ...state, storage: emptyStorage(), refusal: null }, parked, nowMs, config);
 }
@@ -129,6 +143,9 @@ export function admitParked(state: AdmissionState, nowMs: number, config: SpoolC
  * @example
  * const start = cursorAt(segmentNumber(1), seq(1));
  */
-export function cursorAt(segment: AppendCursor["segment"], nextSeq: AppendCursor["nextSeq"]): AppendCursor {
+export function cursorAt(
+  segment: AppendCursor["segment"],
+  nextSeq: AppendCursor["nextSeq"],
+): AppendCursor {
   return { segment, offset: byteOffset(0), nextSeq };
 }

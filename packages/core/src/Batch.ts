@@ -8,9 +8,9 @@
  * any write. Appends are placed at the log's tail, so they are contiguous until a batch reaches
  * its page span or the tail rolls into the next segment.
  */
-import type { SpoolConfig } from "./SpoolConfig.js";
-import { type Durability, strongerDurability, type WriteRequest } from "./WriteRequest.js";
+
 import { recordByteSize } from "./Record.js";
+import type { SpoolConfig } from "./SpoolConfig.js";
 import {
   type ByteOffset,
   type ByteSize,
@@ -22,6 +22,7 @@ import {
   segmentNumber,
   seq,
 } from "./Units.js";
+import { type Durability, strongerDurability, type WriteRequest } from "./WriteRequest.js";
 
 /** Where the next append goes, and the sequence number it gets. @example const cursor: AppendCursor = { segment, offset, nextSeq } */
 export interface AppendCursor {
@@ -95,7 +96,11 @@ export interface Placement {
  * @example
  * const placement = placeAppend(cursor, 1024, config);
  */
-export function placeAppend(cursor: AppendCursor, payloadByteSize: number, config: SpoolConfig): Placement {
+export function placeAppend(
+  cursor: AppendCursor,
+  payloadByteSize: number,
+  config: SpoolConfig,
+): Placement {
   const size = recordByteSize(payloadByteSize);
   if (cursor.offset + size <= config.segmentByteSize) {
     return { segment: cursor.segment, offset: cursor.offset, byteSize: size };
@@ -117,7 +122,11 @@ export interface BatchExtent {
  * @example
  * fitsBatch(extentOf(batch), placement, config) // undefined, "pageOffset" or "byteOffset"
  */
-export function fitsBatch(batch: BatchExtent, placement: Placement, config: SpoolConfig): Refusal | undefined {
+export function fitsBatch(
+  batch: BatchExtent,
+  placement: Placement,
+  config: SpoolConfig,
+): Refusal | undefined {
   if (batch.empty) return undefined;
   if (placement.segment !== batch.segment) return "byteOffset";
   if (placement.offset < batch.endOffset) return "byteOffset";

@@ -72,7 +72,12 @@ function atLeast(limit: number | null, value: number): Verdict {
   return limit !== null && value >= limit ? NOW : NEVER;
 }
 
-function verdict(reason: FlushReason, input: FlushInput, nowMs: number, config: SpoolConfig): Verdict {
+function verdict(
+  reason: FlushReason,
+  input: FlushInput,
+  nowMs: number,
+  config: SpoolConfig,
+): Verdict {
   const { batch } = input;
   return match(reason)
     .with("close", () => (input.closing ? NOW : NEVER))

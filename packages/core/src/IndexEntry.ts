@@ -38,7 +38,14 @@ export const INDEX_ENTRY_FORMAT_VERSION = 1;
  */
 export type EntryState = "empty" | "queued" | "leased" | "done" | "retryWait" | "dead";
 
-const STATE_CODES: readonly EntryState[] = ["empty", "queued", "leased", "done", "retryWait", "dead"];
+const STATE_CODES: readonly EntryState[] = [
+  "empty",
+  "queued",
+  "leased",
+  "done",
+  "retryWait",
+  "dead",
+];
 
 /** Where the record lies (claim 60's index component). @example { seq: seq(1), segment: segmentNumber(1), offset: byteOffset(0), payloadByteSize: 5 } */
 export interface IndexComponent {
@@ -111,7 +118,9 @@ export type IndexEntryDefect = "empty" | "checksum" | "version" | "state";
 export function decodeIndexEntry(
   source: Uint8Array,
   at: number,
-): { readonly ok: true; readonly entry: IndexEntry } | { readonly ok: false; readonly defect: IndexEntryDefect } {
+):
+  | { readonly ok: true; readonly entry: IndexEntry }
+  | { readonly ok: false; readonly defect: IndexEntryDefect } {
   const view = new DataView(source.buffer, source.byteOffset + at, INDEX_ENTRY_BYTE_SIZE);
   const stored = view.getUint32(60, true);
   if (stored === 0 && source.subarray(at, at + 60).every((byte) => byte === 0)) {
@@ -148,7 +157,9 @@ export function decodeIndexEntry(
  * @example
  * const entry = entryForRecord({ seq, segment, offset, payloadByteSize, appendedAtMs });
  */
-export function entryForRecord(record: IndexComponent & { readonly appendedAtMs: number }): IndexEntry {
+export function entryForRecord(
+  record: IndexComponent & { readonly appendedAtMs: number },
+): IndexEntry {
   return {
     index: {
       seq: record.seq,

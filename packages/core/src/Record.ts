@@ -160,7 +160,12 @@ export function decodeRecord(source: Uint8Array, at: number): DecodedRecord {
     appendedAtMs: readU64(view, 24),
     checksum: stored,
   };
-  return { ok: true, header, payload: source.subarray(at + RECORD_HEADER_BYTE_SIZE, payloadEnd), byteSize: size };
+  return {
+    ok: true,
+    header,
+    payload: source.subarray(at + RECORD_HEADER_BYTE_SIZE, payloadEnd),
+    byteSize: size,
+  };
 }
 
 const ZERO_WORD = new Uint8Array(4);

@@ -35,7 +35,9 @@ export const SpoolOptionsSchema = Schema.Struct({
 export type SpoolOptions = typeof SpoolOptionsSchema.Type;
 
 /** Options after defaults are applied and cross-field rules checked. @example const config = resolveConfig({}) */
-export type SpoolConfig = { readonly [K in keyof SpoolOptions]-?: Exclude<SpoolOptions[K], undefined> };
+export type SpoolConfig = {
+  readonly [K in keyof SpoolOptions]-?: Exclude<SpoolOptions[K], undefined>;
+};
 
 /**
  * The defaults, each with the reason for its number.
@@ -97,7 +99,19 @@ export function resolveConfig(options: unknown): SpoolConfig {
     const failure = cause.reasons.find((reason) => reason._tag === "Fail");
     throw new ConfigInvalid(firstIssue(failure?._tag === "Fail" ? failure.error : cause));
   }
-  const config: SpoolConfig = { ...DEFAULT_CONFIG, ...stripUndefined(decoded.value) };
+  const given = stripUndefined(decoded.value);
+  const merged: SpoolConfig = { ...DEFAULT_CONFIG, ...given };
+  // Unless set, the payload limit shrinks to fit a small segment (one record, one header).
+  const config: SpoolConfig =
+    given.recordPayloadByteSizeMax === undefined
+      ? {
+          ...merged,
+          recordPayloadByteSizeMax: Math.min(
+            merged.recordPayloadByteSizeMax,
+            merged.segmentByteSize - 64,
+          ),
+        }
+      : merged;
   checkCrossFieldRules(config);
   return config;
 }

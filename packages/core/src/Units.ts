@@ -46,7 +46,8 @@ export type SegmentNumber = Branded<"SegmentNumber">;
 export type WriterId = Branded<"WriterId">;
 
 function checkedInteger(value: number, what: string): number {
-  if (!Number.isSafeInteger(value)) throw new RangeError(`${what} must be a safe integer: ${value}`);
+  if (!Number.isSafeInteger(value))
+    throw new RangeError(`${what} must be a safe integer: ${value}`);
   if (value < 0) throw new RangeError(`${what} must not be negative: ${value}`);
   return value;
 }

@@ -20,7 +20,11 @@ import {
 const ZERO_CHUNK_BYTE_SIZE = 1024 * 1024;
 
 /** Wraps a failing fs call in StorageFailed naming the file. */
-export async function storage<T>(operation: string, file: string, run: () => Promise<T>): Promise<T> {
+export async function storage<T>(
+  operation: string,
+  file: string,
+  run: () => Promise<T>,
+): Promise<T> {
   try {
     return await run();
   } catch (cause) {
@@ -53,7 +57,9 @@ export class SegmentDirectory {
   }
 
   static async open(options: AdapterOptions): Promise<SegmentDirectory> {
-    await storage("create directory", options.dir, () => fs.mkdir(options.dir, { recursive: true }));
+    await storage("create directory", options.dir, () =>
+      fs.mkdir(options.dir, { recursive: true }),
+    );
     return new SegmentDirectory(options);
   }
 
@@ -118,7 +124,9 @@ export class SegmentDirectory {
           operation: "open",
           file,
           code: "ESIZE",
-          cause: new Error(`segment is ${existing.size} bytes, expected ${this.#options.segmentByteSize}`),
+          cause: new Error(
+            `segment is ${existing.size} bytes, expected ${this.#options.segmentByteSize}`,
+          ),
         });
       }
       return;

@@ -5,8 +5,21 @@
 import { createRequire } from "node:module";
 
 interface MmapIo {
-  map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
-  sync(buffer: Buffer, offset: number, size: number, blockingSync: boolean, invalidate: boolean): void;
+  map(
+    size: number,
+    protection: number,
+    flags: number,
+    fd: number,
+    offset?: number,
+    advise?: number,
+  ): Buffer;
+  sync(
+    buffer: Buffer,
+    offset: number,
+    size: number,
+    blockingSync: boolean,
+    invalidate: boolean,
+  ): void;
   readonly PROT_READ: number;
   readonly PROT_WRITE: number;
   readonly MAP_SHARED: number;

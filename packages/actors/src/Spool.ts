@@ -1,0 +1,373 @@
+/**
+ * `openSpool`: composes the adapter, the synchronizer, the shared lock and the writers over one
+ * spool directory, and restores the append position from the data segments on open.
+ */
+import { mmapAdapter } from "@spool/adapters";
+import {
+  type AdapterFactory,
+  type AppendCursor,
+  byteOffset,
+  byteSize,
+  ConfigInvalid,
+  type FlushAdapter,
+  type FlushReason,
+  MANIFEST_FILE_NAME,
+  type RequestId,
+  resolveConfig,
+  type Seq,
+  type SpoolConfig,
+  SpoolCorrupt,
+  type SpoolOptions,
+  segmentNumber,
+  seq,
+  writerId,
+} from "@spool/core";
+import { scanRecords } from "./internal/RecordScanner.js";
+import { inProcessLock, type SharedLock } from "./SharedLock.js";
+import { Synchronizer } from "./Synchronizer.js";
+import { Writer } from "./Writer.js";
+
+/** Options of {@link openSpool}: the directory, the adapter, a clock, and {@link SpoolOptions}. @example { dir: "./spool-data" } */
+export interface OpenSpoolOptions extends SpoolOptions {
+  /** The spool directory; created when missing. */
+  readonly dir: string;
+  /** The storage adapter; `mmapAdapter()` by default. */
+  readonly adapter?: AdapterFactory;
+  /** Milliseconds since the epoch; `Date.now` by default (tests inject their own). */
+  readonly clock?: () => number;
+}
+
+/** A durable record read back. @example for await (const { seq, payload } of spool.records()) {} */
+export interface DurableRecord {
+  readonly seq: Seq;
+  readonly payload: Uint8Array;
+  readonly writerId: number;
+  readonly appendedAtMs: number;
+}
+
+/** What `spool.stats()` reports. @example spool.stats().flushes */
+export interface SpoolStats {
+  readonly adapter: string;
+  readonly state: string;
+  readonly flushes: number;
+  readonly flushReasons: Readonly<Record<FlushReason, number>>;
+  readonly records: number;
+  readonly bytes: number;
+  readonly batchRecordsMean: number;
+  readonly batchRecordsMax: number;
+  readonly parked: number;
+  readonly skipped: number;
+  readonly confirmationsReceived: number;
+  readonly confirmationsFailed: number;
+}
+
+/** What opening found on disk. @example spool.recovery.recordsScanned */
+export interface OpenReport {
+  readonly recordsScanned: number;
+  readonly tornTailTruncated: boolean;
+  readonly durationMs: number;
+}
+
+const MANIFEST_FORMAT = "spool";
+const MANIFEST_VERSION = 1;
+
+interface Manifest {
+  readonly format: string;
+  readonly version: number;
+  readonly segmentByteSize: number;
+  readonly pageByteSize: number;
+}
+
+/**
+ * Opens (or creates) a spool.
+ *
+ * @example
+ * const spool = await openSpool({ dir: "./spool-data" });
+ * const { seq } = await spool.writer().append("hello");
+ * await spool.close();
+ */
+export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
+  const { dir, adapter: factory, clock, ...tunables } = options;
+  if (typeof dir !== "string" || dir.length === 0) {
+    throw new ConfigInvalid({ field: "dir", message: "dir: must be a non-empty path" });
+  }
+  const requested = resolveConfig(tunables);
+  const startedAtMs = performance.now();
+  const openAdapter = (config: SpoolConfig) =>
+    (factory ?? mmapAdapter())({
+      dir,
+      segmentByteSize: config.segmentByteSize,
+      pageByteSize: config.pageByteSize,
+    });
+  let adapter = await openAdapter(requested);
+  try {
+    const config = await reconcileManifest(adapter, requested, tunables, dir);
+    if (
+      config.segmentByteSize !== requested.segmentByteSize ||
+      config.pageByteSize !== requested.pageByteSize
+    ) {
+      // The manifest's sizes win over the defaults: reopen the adapter with them.
+      await adapter.close();
+      adapter = await openAdapter(config);
+    }
+    const { cursor, recordsScanned, torn } = await restoreCursor(adapter, config);
+    const report = {
+      recordsScanned,
+      tornTailTruncated: torn,
+      durationMs: performance.now() - startedAtMs,
+    };
+    return new Spool(dir, config, adapter, cursor, clock ?? Date.now, report);
+  } catch (error) {
+    await adapter.close();
+    throw error;
+  }
+}
+
+async function reconcileManifest(
+  adapter: FlushAdapter,
+  requested: SpoolConfig,
+  given: SpoolOptions,
+  dir: string,
+): Promise<SpoolConfig> {
+  const text = await adapter.readManifest();
+  if (text === null) {
+    if ((await adapter.listSegments()).length > 0) {
+      throw new SpoolCorrupt({
+        file: MANIFEST_FILE_NAME,
+        offset: 0,
+        reason: `missing in ${dir}, which holds segments`,
+      });
+    }
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      segmentByteSize: requested.segmentByteSize,
+      pageByteSize: requested.pageByteSize,
+    };
+    await adapter.writeManifest(`${JSON.stringify(manifest, null, 2)}\n`);
+    return requested;
+  }
+  const manifest = parseManifest(text);
+  for (const field of ["segmentByteSize", "pageByteSize"] as const) {
+    if (given[field] !== undefined && given[field] !== manifest[field]) {
+      throw new ConfigInvalid({
+        field,
+        message: `${field}: the spool in ${dir} was created with ${manifest[field]}, not ${given[field]}`,
+      });
+    }
+  }
+  return resolveConfig({
+    ...given,
+    segmentByteSize: manifest.segmentByteSize,
+    pageByteSize: manifest.pageByteSize,
+  });
+}
+
+function parseManifest(text: string): Manifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new SpoolCorrupt({ file: MANIFEST_FILE_NAME, offset: 0, reason: "not JSON" });
+  }
+  const manifest = parsed as Partial<Manifest> | null;
+  if (manifest?.format !== MANIFEST_FORMAT) {
+    throw new SpoolCorrupt({ file: MANIFEST_FILE_NAME, offset: 0, reason: "not a spool manifest" });
+  }
+  if (manifest.version !== MANIFEST_VERSION) {
+    throw new SpoolCorrupt({
+      file: MANIFEST_FILE_NAME,
+      offset: 0,
+      reason: `format version ${manifest.version} is not ${MANIFEST_VERSION}`,
+    });
+  }
+  if (
+    !Number.isSafeInteger(manifest.segmentByteSize) ||
+    !Number.isSafeInteger(manifest.pageByteSize)
+  ) {
+    throw new SpoolCorrupt({
+      file: MANIFEST_FILE_NAME,
+      offset: 0,
+      reason: "segment or page size missing",
+    });
+  }
+  return manifest as Manifest;
+}
+
+async function restoreCursor(
+  adapter: FlushAdapter,
+  config: SpoolConfig,
+): Promise<{ cursor: AppendCursor; recordsScanned: number; torn: boolean }> {
+  const segments = await adapter.listSegments();
+  const first = segments[0] ?? segmentNumber(1);
+  if (segments.length === 0) await adapter.prepareSegment(first);
+  const scan = scanRecords(adapter, {
+    firstSegment: first,
+    segments,
+    segmentByteSize: config.segmentByteSize,
+  });
+  let recordsScanned = 0;
+  let step = await scan.next();
+  while (!step.done) {
+    recordsScanned += 1;
+    step = await scan.next();
+  }
+  const end = step.value;
+  const torn = end.defect !== "end" && end.defect !== "limit";
+  if (torn) {
+    // A torn or stale tail is cut off: zeroed and flushed before anything is appended after it.
+    const region = {
+      segment: end.segment,
+      offset: byteOffset(end.offset),
+      byteSize: byteSize(config.segmentByteSize - end.offset),
+    };
+    await adapter.map(end.segment);
+    adapter.stage(region).fill(0);
+    await adapter.write(region);
+    await adapter.flush(region, "sync");
+  }
+  const segment = segments.includes(end.segment) ? end.segment : first;
+  return {
+    cursor: { segment, offset: byteOffset(end.offset), nextSeq: seq(end.lastSeq + 1) },
+    recordsScanned,
+    torn,
+  };
+}
+
+/**
+ * An open spool. Get writers from it, read its durable records, close it.
+ *
+ * @example
+ * const spool = await openSpool({ dir: "./spool-data" });
+ */
+export class Spool {
+  /** The spool directory. */
+  readonly dir: string;
+  /** The configuration in force (defaults applied). */
+  readonly config: SpoolConfig;
+  /** What opening found and did. */
+  readonly recovery: OpenReport;
+  readonly #adapter: FlushAdapter;
+  readonly #synchronizer: Synchronizer;
+  readonly #lock: SharedLock = inProcessLock();
+  readonly #writers = new Set<Writer>();
+  readonly #firstSegment: Promise<number>;
+  #nextWriterId = 1;
+  #nextRequestId = 1;
+  #closing: Promise<void> | undefined;
+
+  /** @internal Use {@link openSpool}. */
+  constructor(
+    dir: string,
+    config: SpoolConfig,
+    adapter: FlushAdapter,
+    cursor: AppendCursor,
+    clock: () => number,
+    recovery: OpenReport,
+  ) {
+    this.dir = dir;
+    this.config = config;
+    this.recovery = recovery;
+    this.#adapter = adapter;
+    this.#synchronizer = new Synchronizer({ dir, config, adapter, cursor, clock });
+    this.#firstSegment = adapter.listSegments().then((segments) => segments[0] ?? 1);
+  }
+
+  /**
+   * A new writer (claim 34's thread or process), named for stats and logs.
+   *
+   * @example
+   * const writer = spool.writer("smsc-1");
+   */
+  writer(name?: string): Writer {
+    if (this.#closing !== undefined) throw new Error("writer() on a closed spool");
+    const id = writerId(this.#nextWriterId++);
+    const writer = new Writer(id, name ?? `writer-${id}`, {
+      dir: this.dir,
+      config: this.config,
+      lock: this.#lock,
+      synchronizer: this.#synchronizer,
+      nextRequestId: () => this.#nextRequestId++ as RequestId,
+    });
+    this.#writers.add(writer);
+    return writer;
+  }
+
+  /**
+   * The durable records in sequence order, from `from` (a seq) on, up to what is durable when
+   * each segment is reached.
+   *
+   * @example
+   * for await (const record of spool.records({ from: 1 })) console.log(record.seq);
+   */
+  async *records(
+    options: { readonly from?: number } = {},
+  ): AsyncGenerator<DurableRecord, void, undefined> {
+    const segments = await this.#adapter.listSegments();
+    const stopAt = this.#synchronizer.durableThrough();
+    const scan = scanRecords(this.#adapter, {
+      firstSegment: segmentNumber(await this.#firstSegment),
+      segments,
+      segmentByteSize: this.config.segmentByteSize,
+      stopAt,
+      ...(options.from === undefined ? {} : { fromSeq: options.from }),
+    });
+    for await (const record of scan) {
+      yield {
+        seq: record.header.seq,
+        payload: record.payload,
+        writerId: record.header.writerId,
+        appendedAtMs: record.header.appendedAtMs,
+      };
+    }
+  }
+
+  /**
+   * Counters: flushes and their reasons, records, bytes, batch sizes, parked and skipped
+   * requests, confirmations.
+   *
+   * @example
+   * const { flushes, batchRecordsMean } = spool.stats();
+   */
+  stats(): SpoolStats {
+    const stats = this.#synchronizer.stats();
+    return {
+      adapter: this.#adapter.name,
+      state: this.#synchronizer.state(),
+      flushes: stats.flushes,
+      flushReasons: stats.flushReasons,
+      records: stats.recordsWritten,
+      bytes: stats.bytesWritten,
+      // Mean rounded to two decimals for display; zero flushes gives 0, not NaN.
+      batchRecordsMean:
+        stats.flushes === 0 ? 0 : Math.round((stats.recordsWritten / stats.flushes) * 100) / 100,
+      batchRecordsMax: stats.batchRecordsMax,
+      parked: stats.parked,
+      skipped: stats.skipped,
+      confirmationsReceived: stats.confirmationsReceived,
+      confirmationsFailed: stats.confirmationsFailed,
+    };
+  }
+
+  /** The synchronizer, for observation (its actor) and tests. */
+  get synchronizer(): Synchronizer {
+    return this.#synchronizer;
+  }
+
+  /**
+   * Drains, flushes and confirms every append already made, then closes the files. Idempotent.
+   *
+   * @example
+   * await spool.close();
+   */
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#closing = (async () => {
+        for (const writer of this.#writers) writer.close();
+        await this.#synchronizer.close();
+        await this.#adapter.close();
+      })();
+    }
+    return this.#closing;
+  }
+}

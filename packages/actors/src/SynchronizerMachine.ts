@@ -1,0 +1,480 @@
+/**
+ * The synchronizer as an xstate statechart that follows claim 64's flowchart box by box:
+ *
+ * receive → decide add / park / skip → add → decide flush → mapped? → map → write → send write
+ * confirmations → count confirmations of confirmation → clear → skipped or stored? → take parked
+ * requests → loop back.
+ *
+ * Event granularity: one `sync.requests` event carries every request drained from the intake
+ * in one microtask, and one `writer.confirmed` event carries every confirmation gathered in one
+ * microtask, so the statechart runs a handful of events per batch, not per message.
+ * Side effects (map, write, flush, telling writers) run in invoked actors that the runtime
+ * provides; actions and guards are pure.
+ */
+import {
+  type AdmissionState,
+  type AppendCursor,
+  admit,
+  admitParked,
+  type Batch,
+  type BatchId,
+  decideFlush,
+  emptyBatch,
+  emptyStorage,
+  type FlushFailed,
+  type FlushReason,
+  parkAll,
+  type SegmentNumber,
+  type SpoolConfig,
+  type StorageFailed,
+  type WriteRequest,
+} from "@spool/core";
+import { assertEvent, assign, fromCallback, fromPromise, setup } from "xstate";
+
+/** Where bytes have been made durable up to, or written but not yet flushed from. @example { segment, offset } */
+export interface LogPosition {
+  readonly segment: SegmentNumber;
+  readonly offset: number;
+}
+
+/** What the write step reached. @example { level: "flushed" } */
+export interface WriteOutcome {
+  readonly level: "flushed" | "async";
+}
+
+/** Counters kept per spool. @example snapshot.context.stats.flushes */
+export interface SynchronizerStats {
+  readonly flushes: number;
+  readonly flushReasons: Readonly<Record<FlushReason, number>>;
+  readonly recordsWritten: number;
+  readonly bytesWritten: number;
+  readonly batchRecordsMax: number;
+  readonly parked: number;
+  readonly skipped: number;
+  readonly confirmationsReceived: number;
+  readonly confirmationsFailed: number;
+}
+
+/** The synchronizer's context: small and bounded by the batch and temporary storage limits. */
+export interface SynchronizerContext {
+  readonly config: SpoolConfig;
+  readonly admission: AdmissionState;
+  /** The batch being mapped, written or confirmed; the admission batch gathers the next one. */
+  readonly inFlight: Batch | null;
+  readonly flushReason: FlushReason | null;
+  readonly nowMs: number;
+  readonly wakeInMs: number | null;
+  readonly lastFlushAtMs: number;
+  readonly mapped: readonly SegmentNumber[];
+  /** Start of bytes written by `async` batches and not yet covered by a synchronous flush. */
+  readonly unflushedFrom: LogPosition | null;
+  /** End of the bytes known durable. */
+  readonly durableThrough: LogPosition;
+  readonly confirmationsPending: number;
+  readonly closing: boolean;
+  readonly failure: FlushFailed | StorageFailed | null;
+  readonly stats: SynchronizerStats;
+}
+
+/** Input to start a synchronizer: config, where the log ends, and the time. */
+export interface SynchronizerInput {
+  readonly config: SpoolConfig;
+  readonly cursor: AppendCursor;
+  readonly nowMs: number;
+}
+
+/** Events the synchronizer takes. @example actor.send({ type: "sync.requests", requests, atMs }) */
+export type SynchronizerEvent =
+  | {
+      readonly type: "sync.requests";
+      readonly requests: readonly WriteRequest[];
+      readonly atMs: number;
+    }
+  | {
+      readonly type: "writer.confirmed";
+      readonly batchId: BatchId;
+      readonly confirmed: number;
+      readonly vanished: number;
+    }
+  | { readonly type: "sync.close"; readonly atMs: number };
+
+const ZERO_REASONS: Record<FlushReason, number> = {
+  close: 0,
+  pageOffset: 0,
+  byteOffset: 0,
+  maxBytes: 0,
+  maxCount: 0,
+  contiguousRun: 0,
+  maxGatherTime: 0,
+  sinceLastFlush: 0,
+  maxIdleTime: 0,
+};
+
+function distinctWriters(batch: Batch): number {
+  const writers = new Set<number>();
+  for (const write of batch.writes) writers.add(write.request.writerId);
+  return writers.size;
+}
+
+function regionEnd(batch: Batch): LogPosition {
+  return { segment: batch.segment!, offset: batch.endOffset };
+}
+
+/**
+ * The synchronizer machine. Provide `mapSegment`, `writeBatch`, `confirmBatch`, `notifySkipped`
+ * and `rejectWriters` with `.provide({ actors })`; the defaults here throw.
+ *
+ * @example
+ * const actor = createActor(synchronizerMachine.provide({ actors }), { input });
+ */
+export const synchronizerMachine = setup({
+  types: {
+    context: {} as SynchronizerContext,
+    events: {} as SynchronizerEvent,
+    input: {} as SynchronizerInput,
+  },
+  actors: {
+    mapSegment: fromPromise<void, { segment: SegmentNumber }>(async () => {
+      throw new Error("mapSegment not provided");
+    }),
+    writeBatch: fromPromise<
+      WriteOutcome,
+      { batch: Batch; unflushedFrom: LogPosition | null; nowMs: number }
+    >(async () => {
+      throw new Error("writeBatch not provided");
+    }),
+    confirmBatch: fromCallback<{ type: "none" }, { batch: Batch; level: WriteOutcome["level"] }>(
+      () => {
+        throw new Error("confirmBatch not provided");
+      },
+    ),
+    notifySkipped: fromPromise<void, { requests: readonly WriteRequest[] }>(async () => {
+      throw new Error("notifySkipped not provided");
+    }),
+    rejectWriters: fromPromise<
+      void,
+      { requests: readonly WriteRequest[]; failure: FlushFailed | StorageFailed | null }
+    >(async () => {
+      throw new Error("rejectWriters not provided");
+    }),
+  },
+  delays: {
+    wakeDelay: ({ context }) => context.wakeInMs ?? 0,
+    confirmTimeout: ({ context }) => context.config.confirmTimeoutMs,
+  },
+  guards: {
+    shouldFlush: ({ context }) =>
+      decideFlush(
+        {
+          batch: context.admission.batch,
+          refusal: context.admission.refusal,
+          lastFlushAtMs: context.lastFlushAtMs,
+          closing: context.closing,
+        },
+        context.nowMs,
+        context.config,
+      ).flush,
+    batchEmpty: ({ context }) => context.admission.batch.writes.length === 0,
+    hasWake: ({ context }) => context.wakeInMs !== null,
+    isMapped: ({ context }) => context.mapped.includes(context.inFlight!.segment!),
+    allConfirmed: ({ context }) => context.confirmationsPending === 0,
+    hasSkipped: ({ context }) => context.admission.skipped.length > 0,
+    hasParked: ({ context }) => context.admission.storage.requests.length > 0,
+    closing: ({ context }) => context.closing,
+  },
+  actions: {
+    admitRequests: assign(({ context, event }) => {
+      assertEvent(event, "sync.requests");
+      return {
+        nowMs: Math.max(context.nowMs, event.atMs),
+        admission: admit(context.admission, event.requests, event.atMs, context.config),
+      };
+    }),
+    parkRequests: assign(({ context, event }) => {
+      assertEvent(event, "sync.requests");
+      const before = context.admission;
+      const admission = parkAll(before, event.requests, context.config);
+      const skipped = admission.skipped.length - before.skipped.length;
+      return {
+        nowMs: Math.max(context.nowMs, event.atMs),
+        admission,
+        stats: {
+          ...context.stats,
+          parked: context.stats.parked + event.requests.length - skipped,
+          skipped: context.stats.skipped + skipped,
+        },
+      };
+    }),
+    markClosing: assign(({ context, event }) => {
+      assertEvent(event, "sync.close");
+      return { closing: true, nowMs: Math.max(context.nowMs, event.atMs) };
+    }),
+    scheduleWake: assign(({ context }) => {
+      const decision = decideFlush(
+        {
+          batch: context.admission.batch,
+          refusal: context.admission.refusal,
+          lastFlushAtMs: context.lastFlushAtMs,
+          closing: context.closing,
+        },
+        context.nowMs,
+        context.config,
+      );
+      return { wakeInMs: decision.flush ? 0 : decision.wakeInMs };
+    }),
+    // A delayed event fires at or after its time: advancing the clock by exactly the delay is
+    // a lower bound on the real time, so a timed trigger can never fire early.
+    advanceClock: assign(({ context }) => ({ nowMs: context.nowMs + (context.wakeInMs ?? 0) })),
+    startFlush: assign(({ context }) => {
+      const decision = decideFlush(
+        {
+          batch: context.admission.batch,
+          refusal: context.admission.refusal,
+          lastFlushAtMs: context.lastFlushAtMs,
+          closing: context.closing,
+        },
+        context.nowMs,
+        context.config,
+      );
+      if (!decision.flush) throw new Error("startFlush without a flush decision");
+      const batch = context.admission.batch;
+      return {
+        inFlight: batch,
+        flushReason: decision.reason,
+        admission: {
+          ...context.admission,
+          batch: emptyBatch((batch.id + 1) as BatchId),
+          refusal: null,
+        },
+      };
+    }),
+    markMapped: assign(({ context }) => ({
+      mapped: [...context.mapped, context.inFlight!.segment!],
+    })),
+    recordWritten: assign(({ context, event }) => {
+      const outcome = (event as unknown as { output: WriteOutcome }).output;
+      const batch = context.inFlight!;
+      const reason = context.flushReason!;
+      const end = regionEnd(batch);
+      const flushed = outcome.level === "flushed";
+      return {
+        lastFlushAtMs: context.nowMs,
+        durableThrough: flushed ? end : context.durableThrough,
+        unflushedFrom: flushed
+          ? null
+          : (context.unflushedFrom ?? { segment: batch.segment!, offset: batch.startOffset }),
+        confirmationsPending: distinctWriters(batch),
+        stats: {
+          ...context.stats,
+          flushes: context.stats.flushes + 1,
+          flushReasons: {
+            ...context.stats.flushReasons,
+            [reason]: context.stats.flushReasons[reason] + 1,
+          },
+          recordsWritten: context.stats.recordsWritten + batch.writes.length,
+          bytesWritten: context.stats.bytesWritten + batch.byteSize,
+          batchRecordsMax: Math.max(context.stats.batchRecordsMax, batch.writes.length),
+        },
+      };
+    }),
+    countConfirmations: assign(({ context, event }) => {
+      assertEvent(event, "writer.confirmed");
+      if (event.batchId !== context.inFlight?.id) return {};
+      return {
+        confirmationsPending: context.confirmationsPending - event.confirmed - event.vanished,
+        stats: {
+          ...context.stats,
+          confirmationsReceived: context.stats.confirmationsReceived + event.confirmed,
+          confirmationsFailed: context.stats.confirmationsFailed + event.vanished,
+        },
+      };
+    }),
+    recordConfirmTimeout: assign(({ context }) => ({
+      stats: {
+        ...context.stats,
+        confirmationsFailed: context.stats.confirmationsFailed + context.confirmationsPending,
+      },
+      confirmationsPending: 0,
+    })),
+    clearBatch: assign({ inFlight: null, flushReason: null }),
+    forgetSkipped: assign(({ context }) => ({ admission: { ...context.admission, skipped: [] } })),
+    takeParked: assign(({ context }) => ({
+      admission: admitParked(context.admission, context.nowMs, context.config),
+    })),
+    recordFailure: assign(({ event }) => ({
+      failure: (event as unknown as { error: FlushFailed | StorageFailed }).error,
+    })),
+  },
+}).createMachine({
+  id: "synchronizer",
+  context: ({ input }) => ({
+    config: input.config,
+    admission: {
+      batch: emptyBatch(1 as BatchId),
+      storage: emptyStorage(),
+      cursor: input.cursor,
+      refusal: null,
+      skipped: [],
+    },
+    inFlight: null,
+    flushReason: null,
+    nowMs: input.nowMs,
+    wakeInMs: null,
+    lastFlushAtMs: input.nowMs,
+    mapped: [],
+    unflushedFrom: null,
+    durableThrough: { segment: input.cursor.segment, offset: input.cursor.offset },
+    confirmationsPending: 0,
+    closing: false,
+    failure: null,
+    stats: {
+      flushes: 0,
+      flushReasons: ZERO_REASONS,
+      recordsWritten: 0,
+      bytesWritten: 0,
+      batchRecordsMax: 0,
+      parked: 0,
+      skipped: 0,
+      confirmationsReceived: 0,
+      confirmationsFailed: 0,
+    },
+  }),
+  initial: "receiving",
+  states: {
+    // Claim 64: receive a write request (the batch is empty, nothing is parked).
+    receiving: {
+      on: {
+        "sync.requests": { target: "decidingFlush", actions: "admitRequests" },
+        "sync.close": { target: "closed", actions: "markClosing" },
+      },
+    },
+    // Claim 67: not flushing yet; loop back to receive, with a timer for the next timed trigger.
+    waitingForTrigger: {
+      after: { wakeDelay: { target: "decidingFlush", actions: "advanceClock" } },
+      on: {
+        "sync.requests": { target: "decidingFlush", actions: "admitRequests" },
+        "sync.close": { target: "decidingFlush", actions: "markClosing" },
+      },
+    },
+    // Claim 67 with no timed trigger armed: only a request (or close) moves on.
+    waitingForRequest: {
+      on: {
+        "sync.requests": { target: "decidingFlush", actions: "admitRequests" },
+        "sync.close": { target: "decidingFlush", actions: "markClosing" },
+      },
+    },
+    // Claims 5-13: determine whether to write the batch.
+    decidingFlush: {
+      always: [
+        { guard: "shouldFlush", target: "checkingMapped", actions: "startFlush" },
+        { guard: "batchEmpty", target: "checkingSkipped" },
+        { guard: "hasWake", target: "waitingForTrigger", actions: "scheduleWake" },
+        { target: "waitingForRequest", actions: "scheduleWake" },
+      ],
+    },
+    // Claims 15, 64: is the batch memory-mapped?
+    checkingMapped: {
+      always: [{ guard: "isMapped", target: "writing" }, { target: "mapping" }],
+    },
+    // Claims 15, 68: map it if not.
+    mapping: {
+      invoke: {
+        src: "mapSegment",
+        input: ({ context }) => ({ segment: context.inFlight!.segment! }),
+        onDone: { target: "writing", actions: "markMapped" },
+        onError: { target: "failing", actions: "recordFailure" },
+      },
+      on: {
+        "sync.requests": { actions: "parkRequests" },
+        "sync.close": { actions: "markClosing" },
+      },
+    },
+    // Claims 1, 14, 45: write the batch through the map and flush it.
+    writing: {
+      invoke: {
+        src: "writeBatch",
+        input: ({ context }) => ({
+          batch: context.inFlight!,
+          unflushedFrom: context.unflushedFrom,
+          nowMs: context.nowMs,
+        }),
+        onDone: { target: "confirming", actions: "recordWritten" },
+        onError: { target: "failing", actions: "recordFailure" },
+      },
+      on: {
+        "sync.requests": { actions: "parkRequests" },
+        "sync.close": { actions: "markClosing" },
+      },
+    },
+    // Claims 1, 34, 64: send a write confirmation to each writer of the batch and count the
+    // confirmations of confirmation; a writer that never confirms times out.
+    confirming: {
+      invoke: {
+        src: "confirmBatch",
+        input: ({ context }) => ({
+          batch: context.inFlight!,
+          level: context.unflushedFrom === null ? "flushed" : "async",
+        }),
+      },
+      always: { guard: "allConfirmed", target: "clearing" },
+      after: { confirmTimeout: { target: "clearing", actions: "recordConfirmTimeout" } },
+      on: {
+        "writer.confirmed": { actions: "countConfirmations" },
+        "sync.requests": { actions: "parkRequests" },
+        "sync.close": { actions: "markClosing" },
+      },
+    },
+    // Claim 1: clear the batch.
+    clearing: {
+      always: { target: "checkingSkipped", actions: "clearBatch" },
+    },
+    // Claim 64: were any requests skipped or stored in temporary storage?
+    checkingSkipped: {
+      always: [
+        { guard: "hasSkipped", target: "notifyingSkipped" },
+        { guard: "hasParked", target: "takingParked" },
+        { guard: "closing", target: "closed" },
+        { target: "receiving" },
+      ],
+    },
+    // Claim 66: a skipped request's writer is told to resend it now that the batch cleared.
+    notifyingSkipped: {
+      invoke: {
+        src: "notifySkipped",
+        input: ({ context }) => ({ requests: context.admission.skipped }),
+        onDone: { target: "checkingSkipped", actions: "forgetSkipped" },
+        onError: { target: "checkingSkipped", actions: "forgetSkipped" },
+      },
+      on: {
+        "sync.requests": { actions: "parkRequests" },
+        "sync.close": { actions: "markClosing" },
+      },
+    },
+    // Claims 16, 65, 69: stored requests start the new batch, then the flush decision again.
+    takingParked: {
+      always: { target: "decidingFlush", actions: "takeParked" },
+    },
+    // A write or flush failed: its writers, and every parked or skipped request, get the error.
+    failing: {
+      invoke: {
+        src: "rejectWriters",
+        input: ({ context }) => ({
+          requests: [
+            ...(context.inFlight?.writes.map((write) => write.request) ?? []),
+            ...context.admission.batch.writes.map((write) => write.request),
+            ...context.admission.storage.requests,
+            ...context.admission.skipped,
+          ],
+          failure: context.failure,
+        }),
+        onDone: { target: "broken" },
+        onError: { target: "broken" },
+      },
+    },
+    // The spool takes no more writes until it is reopened (the runtime refuses them at receipt).
+    broken: {
+      on: { "sync.close": { target: "closed", actions: "markClosing" } },
+    },
+    closed: { type: "final" },
+  },
+});

@@ -1,0 +1,34 @@
+export {
+  inProcessLock,
+  type LockEvent,
+  type LockState,
+  lockLogic,
+  type SharedLock,
+} from "./SharedLock.js";
+export {
+  type DurableRecord,
+  type OpenReport,
+  type OpenSpoolOptions,
+  openSpool,
+  Spool,
+  type SpoolStats,
+} from "./Spool.js";
+export * as SpoolEffect from "./SpoolEffect.js";
+export { Synchronizer, type WriterEndpoint, type WrittenNotice } from "./Synchronizer.js";
+export {
+  type LogPosition,
+  type SynchronizerContext,
+  type SynchronizerEvent,
+  type SynchronizerStats,
+  synchronizerMachine,
+  type WriteOutcome,
+} from "./SynchronizerMachine.js";
+export { type AppendOptions, type AppendResult, Writer } from "./Writer.js";
+export {
+  INITIAL_WRITER_STATE,
+  type WriterEmitted,
+  type WriterEvent,
+  type WriterPhase,
+  type WriterState,
+  writerLogic,
+} from "./WriterMachine.js";
