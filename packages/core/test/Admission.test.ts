@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import {
+  type AdmissionState,
+  admit,
+  admitParked,
+  type BatchId,
+  DEFAULT_CONFIG,
+  emptyBatch,
+  emptyStorage,
+  type RequestId,
+  resolveConfig,
+  segmentNumber,
+  seq,
+  type WriteRequest,
+  writerId,
+} from "../src/index.js";
+import { byteOffset } from "../src/Units.js";
+
+const request = (id: number, size = 1024): WriteRequest => ({
+  id: id as RequestId,
+  writerId: writerId(1),
+  payload: new Uint8Array(size),
+  durability: "flushed",
+});
+
+const start = (): AdmissionState => ({
+  batch: emptyBatch(1 as BatchId),
+  storage: emptyStorage(),
+  cursor: { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) },
+  refusal: null,
+  skipped: [],
+});
+
+describe("admit", () => {
+  it("adds contiguous appends in order with dense seqs", () => {
+    const next = admit(start(), [request(1), request(2), request(3)], 0, DEFAULT_CONFIG);
+    expect(next.batch.writes.map((w) => [w.seq, w.offset])).toEqual([
+      [1, 0],
+      [2, 1064],
+      [3, 2128],
+    ]);
+    expect(next.batch.contiguousRun).toBe(3);
+  });
+
+  it("parks a request beyond the page span, and every later one behind it (claim 12)", () => {
+    const config = { ...DEFAULT_CONFIG, maxPageSpan: 1 };
+    const next = admit(start(), [request(1), request(2), request(3), request(4), request(5)], 0, config);
+    // 3 records of 1064 bytes fit page 0; the 4th ends on page 1.
+    expect(next.batch.writes.map((w) => w.request.id)).toEqual([1, 2, 3]);
+    expect(next.storage.requests.map((r) => r.id)).toEqual([4, 5]);
+    expect(next.refusal).toBe("pageOffset");
+  });
+
+  it("parks a request that rolls into the next segment (claim 13)", () => {
+    const config = resolveConfig({ segmentByteSize: 4096, maxPageSpan: 4 });
+    const next = admit(start(), [request(1), request(2), request(3), request(4)], 0, config);
+    expect(next.batch.writes).toHaveLength(3);
+    expect(next.refusal).toBe("byteOffset");
+    const after = admitParked({ ...next, batch: emptyBatch(2 as BatchId) }, 1, config);
+    expect(after.batch.writes.map((w) => [w.seq, w.segment, w.offset])).toEqual([[4, 2, 0]]);
+  });
+
+  it("skips requests when temporary storage is full and remembers them (claim 64)", () => {
+    const config = { ...DEFAULT_CONFIG, maxPageSpan: 1, temporaryStorageCountMax: 1 };
+    const next = admit(start(), [1, 2, 3, 4, 5, 6].map((id) => request(id)), 0, config);
+    expect(next.storage.requests.map((r) => r.id)).toEqual([4]);
+    expect(next.skipped.map((r) => r.id)).toEqual([5, 6]);
+  });
+
+  it("takes parked requests into the next batch in arrival order (claims 16, 65)", () => {
+    const config = { ...DEFAULT_CONFIG, maxPageSpan: 1 };
+    const first = admit(start(), [1, 2, 3, 4, 5].map((id) => request(id)), 0, config);
+    const next = admitParked({ ...first, batch: emptyBatch(2 as BatchId) }, 1, config);
+    // Request 4 starts on page 0 and ends on page 1; request 5 would widen the span to 2 pages.
+    expect(next.batch.writes.map((w) => [w.request.id, w.seq])).toEqual([[4, 4]]);
+    expect(next.storage.requests.map((r) => r.id)).toEqual([5]);
+    expect(next.refusal).toBe("pageOffset");
+  });
+});

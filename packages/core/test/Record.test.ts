@@ -1,0 +1,88 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  decodeIndexEntry,
+  decodeRecord,
+  encodeIndexEntry,
+  encodeRecord,
+  entryForRecord,
+  INDEX_ENTRY_BYTE_SIZE,
+  RECORD_HEADER_BYTE_SIZE,
+  recordByteSize,
+} from "../src/index.js";
+import { byteOffset, segmentNumber, seq, writerId } from "../src/Units.js";
+
+const fields = { seq: seq(42), writerId: writerId(7), appendedAtMs: 1_700_000_000_123 };
+
+describe("Record", () => {
+  it("round-trips header fields and payload", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.integer({ min: 1, max: 2 ** 53 - 1 }), (payload, s) => {
+        const target = new Uint8Array(recordByteSize(payload.byteLength));
+        encodeRecord(target, 0, { ...fields, seq: seq(s) }, payload);
+        const decoded = decodeRecord(target, 0);
+        expect(decoded.ok).toBe(true);
+        if (!decoded.ok) return;
+        expect(decoded.header.seq).toBe(s);
+        expect(decoded.header.writerId).toBe(7);
+        expect(decoded.header.appendedAtMs).toBe(fields.appendedAtMs);
+        expect(Array.from(decoded.payload)).toEqual(Array.from(payload));
+      }),
+    );
+  });
+
+  it("catches any single flipped bit in header or payload", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.nat(), (payload, pick) => {
+        const target = new Uint8Array(recordByteSize(payload.byteLength));
+        encodeRecord(target, 0, fields, payload);
+        const bit = pick % ((RECORD_HEADER_BYTE_SIZE + payload.byteLength) * 8);
+        target[bit >> 3]! ^= 1 << (bit & 7);
+        expect(decodeRecord(target, 0).ok).toBe(false);
+      }),
+    );
+  });
+
+  it("sizes records to a multiple of 8 bytes", () => {
+    expect(recordByteSize(0)).toBe(40);
+    expect(recordByteSize(1)).toBe(48);
+    expect(recordByteSize(1024)).toBe(1064);
+  });
+
+  it("reads zeros as the end of the written log", () => {
+    const decoded = decodeRecord(new Uint8Array(64), 0);
+    expect(decoded).toEqual({ ok: false, defect: "end" });
+  });
+});
+
+describe("IndexEntry", () => {
+  const entry = entryForRecord({
+    seq: seq(9),
+    segment: segmentNumber(3),
+    offset: byteOffset(4096),
+    payloadByteSize: 1024,
+    appendedAtMs: 1_700_000_000_000,
+  });
+
+  it("round-trips the index and entry-info components", () => {
+    const page = new Uint8Array(INDEX_ENTRY_BYTE_SIZE * 2);
+    encodeIndexEntry(page, INDEX_ENTRY_BYTE_SIZE, entry);
+    const decoded = decodeIndexEntry(page, INDEX_ENTRY_BYTE_SIZE);
+    expect(decoded).toEqual({ ok: true, entry });
+  });
+
+  it("catches any single flipped bit", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: INDEX_ENTRY_BYTE_SIZE * 8 - 1 }), (bit) => {
+        const page = new Uint8Array(INDEX_ENTRY_BYTE_SIZE);
+        encodeIndexEntry(page, 0, entry);
+        page[bit >> 3]! ^= 1 << (bit & 7);
+        expect(decodeIndexEntry(page, 0).ok).toBe(false);
+      }),
+    );
+  });
+
+  it("reads an all-zero slot as empty", () => {
+    expect(decodeIndexEntry(new Uint8Array(64), 0)).toEqual({ ok: false, defect: "empty" });
+  });
+});
