@@ -6,32 +6,38 @@
 import {
   type AppendCursor,
   type AppendError,
+  type Batch,
   type BatchId,
   byteOffset,
   byteSize,
   encodeRecord,
+  errorCode,
   type FlushAdapter,
   type FlushFailed,
+  FlushFailed as FlushFailedError,
   type Region,
   type RequestId,
   type Seq,
   SpoolClosed,
   type SpoolConfig,
   type StorageFailed,
+  StorageFailed as StorageFailedError,
   segmentNumber,
   type WriteRequest,
   type WriterId,
 } from "@spool/core";
-import { type Actor, createActor, fromCallback, fromPromise } from "xstate";
+import { type Actor, type AnyEventObject, createActor, fromCallback } from "xstate";
 import {
+  type CourierCommand,
+  type DiskCommand,
   type LogPosition,
   type SynchronizerStats,
   synchronizerMachine,
   type WriteOutcome,
 } from "./SynchronizerMachine.js";
 
-// 65536 requests between two drains: a drain runs every microtask, so this bounds only a
-// writer that appends in a tight synchronous loop; past it, receipts wait and the lock holds.
+// 65536 requests between two drains: a drain runs every microtask, so this bounds only
+// writers that append in a tight synchronous loop; past it, receipts wait and the lock holds.
 const INTAKE_COUNT_MAX = 65536;
 
 /** The write confirmation a writer receives for its requests in one batch. */
@@ -70,7 +76,7 @@ export class Synchronizer {
   readonly #endpoints = new Map<WriterId, WriterEndpoint>();
   readonly #actor: Actor<typeof synchronizerMachine>;
   #intake: WriteRequest[] = [];
-  #waitingForReceipt: { request: WriteRequest; receipt: Receipt } | undefined;
+  #waitingForReceipt: { requests: readonly WriteRequest[]; receipt: Receipt } | undefined;
   #drainScheduled = false;
   #closing = false;
   readonly #done: Promise<void>;
@@ -79,12 +85,17 @@ export class Synchronizer {
     this.#options = options;
     const machine = synchronizerMachine.provide({
       actors: {
-        mapSegment: fromPromise(async ({ input }) => this.#mapSegment(input.segment)),
-        writeBatch: fromPromise(async ({ input }) => this.#writeBatch(input)),
-        confirmBatch: fromCallback(({ input, sendBack }) => this.#confirmBatch(input, sendBack)),
-        notifySkipped: fromPromise(async ({ input }) => this.#notifySkipped(input.requests)),
-        rejectWriters: fromPromise(async ({ input }) =>
-          this.#rejectWriters(input.requests, input.failure),
+        disk: fromCallback<DiskCommand, undefined, AnyEventObject>(({ receive, sendBack }) => {
+          receive((command) => this.#runDisk(command, sendBack));
+        }),
+        courier: fromCallback<CourierCommand, undefined, AnyEventObject>(
+          ({ receive, sendBack }) => {
+            const timers = new Set<NodeJS.Timeout>();
+            receive((command) => this.#runCourier(command, sendBack, timers));
+            return () => {
+              for (const timer of timers) clearTimeout(timer);
+            };
+          },
         ),
       },
     });
@@ -109,18 +120,18 @@ export class Synchronizer {
   }
 
   /**
-   * Claim 34: queue the request and call `receipt` once it is queued (at once, unless the
-   * intake is full). Returns an error instead when the spool takes no more writes.
+   * Claim 34: queue a writer's requests and call `receipt` once they are queued (at once,
+   * unless the intake is full). Returns an error instead when the spool takes no more writes.
    */
-  send(request: WriteRequest, receipt: Receipt): AppendError | undefined {
+  send(requests: readonly WriteRequest[], receipt: Receipt): AppendError | undefined {
     const refusal = this.#refusal();
     if (refusal !== undefined) return refusal;
     if (this.#waitingForReceipt !== undefined)
-      throw new Error("a second request while the lock is held");
+      throw new Error("a second send while the lock is held");
     if (this.#intake.length >= INTAKE_COUNT_MAX) {
-      this.#waitingForReceipt = { request, receipt };
+      this.#waitingForReceipt = { requests, receipt };
     } else {
-      this.#intake.push(request);
+      for (const request of requests) this.#intake.push(request);
       receipt();
     }
     if (!this.#drainScheduled) {
@@ -148,7 +159,7 @@ export class Synchronizer {
       this.#actor.send({ type: "sync.requests", requests, atMs: this.#options.clock() });
     }
     if (waiting !== undefined) {
-      this.#intake.push(waiting.request);
+      for (const request of waiting.requests) this.#intake.push(request);
       waiting.receipt();
       this.#drainScheduled = true;
       queueMicrotask(this.#drain);
@@ -189,6 +200,48 @@ export class Synchronizer {
     return this.#actor;
   }
 
+  #runDisk(command: DiskCommand, sendBack: (event: AnyEventObject) => void): void {
+    const done =
+      command.type === "disk.map"
+        ? this.#mapSegment(command.segment).then(() => ({ type: "disk.mapped" }))
+        : this.#writeBatch(command).then((outcome) => ({ type: "disk.written", outcome }));
+    done.then(sendBack, (error: unknown) =>
+      sendBack({ type: "disk.failed", error: asStorageError(error) }),
+    );
+  }
+
+  #runCourier(
+    command: CourierCommand,
+    sendBack: (event: AnyEventObject) => void,
+    timers: Set<NodeJS.Timeout>,
+  ): void {
+    switch (command.type) {
+      case "courier.confirm": {
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          sendBack({ type: "writer.confirmTimedOut", batchId: command.batch.id });
+        }, this.#options.config.confirmTimeoutMs);
+        timers.add(timer);
+        this.#confirmBatch(command, (event) => {
+          if (event.settled) {
+            clearTimeout(timer);
+            timers.delete(timer);
+          }
+          sendBack(event.message);
+        });
+        return;
+      }
+      case "courier.resend":
+        this.#notifySkipped(command.requests);
+        sendBack({ type: "courier.resent" });
+        return;
+      case "courier.reject":
+        this.#rejectWriters(command.requests, command.failure);
+        sendBack({ type: "courier.rejected" });
+        return;
+    }
+  }
+
   async #mapSegment(segment: Region["segment"]): Promise<void> {
     const { adapter } = this.#options;
     await adapter.map(segment);
@@ -197,7 +250,7 @@ export class Synchronizer {
   }
 
   async #writeBatch(input: {
-    batch: import("@spool/core").Batch;
+    batch: Batch;
     unflushedFrom: LogPosition | null;
     nowMs: number;
   }): Promise<WriteOutcome> {
@@ -244,40 +297,36 @@ export class Synchronizer {
   }
 
   #confirmBatch(
-    input: { batch: import("@spool/core").Batch; level: WriteOutcome["level"] },
-    sendBack: (event: {
-      type: "writer.confirmed";
-      batchId: BatchId;
-      confirmed: number;
-      vanished: number;
-    }) => void,
-  ): () => void {
+    input: { batch: Batch; level: WriteOutcome["level"] },
+    report: (event: { message: AnyEventObject; settled: boolean }) => void,
+  ): void {
     const { batch, level } = input;
     const groups = new Map<WriterId, { requestIds: RequestId[]; seqs: Seq[] }>();
     for (const write of batch.writes) {
-      let group = groups.get(write.request.writerId);
+      let group = groups.get(write.request.senderId);
       if (group === undefined) {
         group = { requestIds: [], seqs: [] };
-        groups.set(write.request.writerId, group);
+        groups.set(write.request.senderId, group);
       }
       group.requestIds.push(write.request.id);
       group.seqs.push(write.seq);
     }
+    let outstanding = groups.size;
     let confirmed = 0;
     let vanished = 0;
-    let open = true;
     let inLoop = true;
     let scheduled = false;
-    const report = (): void => {
+    const flushReport = (): void => {
       scheduled = false;
-      if (!open || confirmed + vanished === 0) return;
-      const event = { type: "writer.confirmed" as const, batchId: batch.id, confirmed, vanished };
+      if (confirmed + vanished === 0) return;
+      const message = { type: "writer.confirmed", batchId: batch.id, confirmed, vanished };
+      outstanding -= confirmed + vanished;
       confirmed = 0;
       vanished = 0;
-      sendBack(event);
+      report({ message, settled: outstanding === 0 });
     };
-    for (const [writerId, group] of groups) {
-      const endpoint = this.#endpoints.get(writerId);
+    for (const [senderId, group] of groups) {
+      const endpoint = this.#endpoints.get(senderId);
       if (endpoint === undefined) {
         vanished += 1;
         continue;
@@ -289,40 +338,47 @@ export class Synchronizer {
         confirmed += 1;
         if (!inLoop && !scheduled) {
           scheduled = true;
-          queueMicrotask(report);
+          queueMicrotask(flushReport);
         }
       });
     }
     inLoop = false;
-    report();
-    return () => {
-      open = false;
-    };
+    flushReport();
   }
 
-  async #notifySkipped(requests: readonly WriteRequest[]): Promise<void> {
-    for (const [writerId, own] of groupByWriter(requests)) {
-      this.#endpoints.get(writerId)?.resend(own);
+  #notifySkipped(requests: readonly WriteRequest[]): void {
+    for (const [senderId, own] of groupBySender(requests)) {
+      this.#endpoints.get(senderId)?.resend(own);
     }
   }
 
-  async #rejectWriters(
+  #rejectWriters(
     requests: readonly WriteRequest[],
     failure: FlushFailed | StorageFailed | null,
-  ): Promise<void> {
+  ): void {
     const error = failure ?? new SpoolClosed({ dir: this.#options.dir });
-    for (const [writerId, own] of groupByWriter(requests)) {
-      this.#endpoints.get(writerId)?.failed(own, error);
+    for (const [senderId, own] of groupBySender(requests)) {
+      this.#endpoints.get(senderId)?.failed(own, error);
     }
   }
 }
 
-function groupByWriter(requests: readonly WriteRequest[]): Map<WriterId, WriteRequest[]> {
+function groupBySender(requests: readonly WriteRequest[]): Map<WriterId, WriteRequest[]> {
   const groups = new Map<WriterId, WriteRequest[]>();
   for (const request of requests) {
-    const own = groups.get(request.writerId);
-    if (own === undefined) groups.set(request.writerId, [request]);
+    const own = groups.get(request.senderId);
+    if (own === undefined) groups.set(request.senderId, [request]);
     else own.push(request);
   }
   return groups;
+}
+
+function asStorageError(error: unknown): FlushFailed | StorageFailed {
+  if (error instanceof FlushFailedError || error instanceof StorageFailedError) return error;
+  return new StorageFailedError({
+    operation: "write",
+    file: "?",
+    code: errorCode(error),
+    cause: error,
+  });
 }

@@ -1,6 +1,8 @@
 /**
- * The in-process writer runtime: the caller-facing `append`, driven by the {@link writerLogic}
- * actor through claim 34's steps with the shared lock and the synchronizer.
+ * Writers. A {@link Writer} is the handle an application appends through; the
+ * {@link SenderRuntime} is claim 34's writer for the thread (one per thread or process): it runs
+ * the {@link writerLogic} actor and carries each microtask's appends, from every handle on the
+ * thread, through the shared lock to the synchronizer as one request group.
  */
 import {
   type AppendError,
@@ -40,38 +42,37 @@ interface Pending {
   resends: number;
 }
 
-/** What a writer needs from its spool. */
-export interface WriterContext {
+/** What a sender needs from its spool. */
+export interface SenderContext {
+  readonly id: WriterId;
   readonly dir: string;
   readonly config: SpoolConfig;
   readonly lock: SharedLock;
   readonly synchronizer: Synchronizer;
-  readonly nextRequestId: () => RequestId;
 }
 
-const encoder = new TextEncoder();
-
 /**
- * A writer (claim 34's thread or process): appends resolve once their batch is durable.
+ * Claim 34's writer for one thread: the endpoint the synchronizer confirms to.
  *
  * @example
- * const writer = spool.writer("ingest");
- * const { seq } = await writer.append("hello");
+ * const sender = new SenderRuntime({ id, dir, config, lock, synchronizer });
  */
-export class Writer implements WriterEndpoint {
+export class SenderRuntime implements WriterEndpoint {
   readonly id: WriterId;
-  readonly name: string;
-  readonly #context: WriterContext;
+  readonly #context: SenderContext;
   readonly #actor: Actor<typeof writerLogic>;
-  readonly #waitingForLock: Pending[] = [];
+  /** Appends made since the last microtask: the next request group. */
+  #outbox: Pending[] = [];
+  #outboxScheduled = false;
+  /** Groups waiting for the lock, oldest first. */
+  readonly #waitingForLock: Pending[][] = [];
+  #sending: Pending[] | undefined;
   readonly #awaitingWrite = new Map<RequestId, Pending>();
   readonly #confirmations = new Map<number, () => void>();
-  #sending: Pending | undefined;
-  #closed = false;
+  #nextRequestId = 1;
 
-  constructor(id: WriterId, name: string, context: WriterContext) {
-    this.id = id;
-    this.name = name;
+  constructor(context: SenderContext) {
+    this.id = context.id;
     this.#context = context;
     this.#actor = createActor(writerLogic);
     this.#actor.on("lock.acquire", () => {
@@ -91,72 +92,66 @@ export class Writer implements WriterEndpoint {
     context.synchronizer.register(this);
   }
 
-  /**
-   * Appends one record; resolves once the batch holding it reached the requested durability.
-   *
-   * @example
-   * await writer.append(new Uint8Array([1, 2, 3]));
-   */
-  append(payload: Uint8Array | string, options: AppendOptions = {}): Promise<AppendResult> {
-    const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
-    const { config } = this.#context;
-    if (this.#closed) return Promise.reject(new SpoolClosed({ dir: this.#context.dir }));
-    if (bytes.byteLength > config.recordPayloadByteSizeMax) {
-      return Promise.reject(
-        new RecordTooLarge({
-          payloadByteSize: bytes.byteLength,
-          payloadByteSizeMax: config.recordPayloadByteSizeMax,
-        }),
-      );
-    }
+  /** Queues one append for the next request group. */
+  append(writerId: WriterId, payload: Uint8Array, durability: Durability): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
       const request: WriteRequest = {
-        id: this.#context.nextRequestId(),
-        writerId: this.id,
-        payload: bytes,
-        durability: options.durability ?? "flushed",
+        id: this.#nextRequestId++ as RequestId,
+        writerId,
+        senderId: this.id,
+        payload,
+        durability,
       };
-      this.#waitingForLock.push({ request, resolve, reject, resends: 0 });
-      this.#actor.send({ type: "writer.append" });
+      this.#outbox.push({ request, resolve, reject, resends: 0 });
+      if (!this.#outboxScheduled) {
+        this.#outboxScheduled = true;
+        queueMicrotask(this.#sendOutbox);
+      }
     });
   }
 
-  /** Stops taking appends; appends already sent still complete. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#actor.send({ type: "writer.close" });
-  }
+  readonly #sendOutbox = (): void => {
+    this.#outboxScheduled = false;
+    const group = this.#outbox;
+    this.#outbox = [];
+    if (group.length === 0) return;
+    this.#waitingForLock.push(group);
+    this.#actor.send({ type: "writer.append" });
+  };
 
   #sendHead(): void {
-    const pending = this.#waitingForLock.shift();
-    if (pending === undefined) throw new Error("lock granted with nothing to send");
-    this.#sending = pending;
-    const refusal = this.#context.synchronizer.send(pending.request, this.#receipt);
+    const group = this.#waitingForLock.shift();
+    if (group === undefined) throw new Error("lock granted with nothing to send");
+    this.#sending = group;
+    const refusal = this.#context.synchronizer.send(
+      group.map((pending) => pending.request),
+      this.#receipt,
+    );
     if (refusal !== undefined) {
-      this.#sending = undefined;
-      this.#awaitingWrite.set(pending.request.id, pending);
-      this.#actor.send({ type: "sync.receipt" });
-      this.failed([pending.request], refusal);
+      this.#receipt();
+      this.failed(
+        group.map((pending) => pending.request),
+        refusal,
+      );
     }
   }
 
   readonly #receipt = (): void => {
-    const pending = this.#sending;
-    if (pending === undefined) throw new Error("receipt with nothing sent");
+    const group = this.#sending;
+    if (group === undefined) throw new Error("receipt with nothing sent");
     this.#sending = undefined;
-    this.#awaitingWrite.set(pending.request.id, pending);
-    this.#actor.send({ type: "sync.receipt" });
+    for (const pending of group) this.#awaitingWrite.set(pending.request.id, pending);
+    this.#actor.send({ type: "sync.receipt", count: group.length });
   };
 
   /** @internal The synchronizer's write confirmation (claims 1, 34). */
   written(notice: WrittenNotice, confirm: () => void): void {
     const { requestIds, seqs, level } = notice;
     for (let i = 0; i < requestIds.length; i++) {
-      const pending = this.#awaitingWrite.get(requestIds[i]!);
-      if (pending === undefined)
-        throw new Error(`confirmation for unknown request ${requestIds[i]}`);
-      this.#awaitingWrite.delete(requestIds[i]!);
+      const id = requestIds[i]!;
+      const pending = this.#awaitingWrite.get(id);
+      if (pending === undefined) throw new Error(`confirmation for unknown request ${id}`);
+      this.#awaitingWrite.delete(id);
       pending.resolve({ seq: seqs[i]!, durability: level });
     }
     this.#confirmations.set(notice.batchId, confirm);
@@ -167,25 +162,21 @@ export class Writer implements WriterEndpoint {
   resend(requests: readonly WriteRequest[]): void {
     const again: Pending[] = [];
     const overloaded: WriteRequest[] = [];
+    const { resendAttemptsMax } = this.#context.config;
     for (const request of requests) {
       const pending = this.#awaitingWrite.get(request.id);
       if (pending === undefined) continue;
       pending.resends += 1;
-      if (pending.resends > this.#context.config.resendAttemptsMax) overloaded.push(request);
-      else {
-        this.#awaitingWrite.delete(request.id);
-        again.push(pending);
-      }
+      if (pending.resends > resendAttemptsMax) overloaded.push(request);
+      else again.push(pending);
     }
     if (overloaded.length > 0) {
-      this.failed(
-        overloaded,
-        new SpoolOverloaded({ resendAttempts: this.#context.config.resendAttemptsMax }),
-      );
+      this.failed(overloaded, new SpoolOverloaded({ resendAttempts: resendAttemptsMax }));
     }
     if (again.length === 0) return;
-    // They were sent before anything still waiting for the lock: they go first.
-    this.#waitingForLock.unshift(...again);
+    for (const pending of again) this.#awaitingWrite.delete(pending.request.id);
+    // They were sent before any group still waiting for the lock: they go first.
+    this.#waitingForLock.unshift(again);
     this.#actor.send({ type: "sync.resend", count: again.length });
   }
 
@@ -200,5 +191,62 @@ export class Writer implements WriterEndpoint {
       count += 1;
     }
     if (count > 0) this.#actor.send({ type: "sync.failed", count });
+  }
+
+  /** The writer actor, for inspection and tests. */
+  get actor(): Actor<typeof writerLogic> {
+    return this.#actor;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A writer handle: appends resolve once their batch reached the requested durability. Handles
+ * are cheap; records carry the handle's id.
+ *
+ * @example
+ * const writer = spool.writer("ingest");
+ * const { seq } = await writer.append("hello");
+ */
+export class Writer {
+  readonly id: WriterId;
+  readonly name: string;
+  readonly #sender: SenderRuntime;
+  readonly #dir: string;
+  readonly #payloadByteSizeMax: number;
+  #closed = false;
+
+  /** @internal Use `spool.writer()`. */
+  constructor(id: WriterId, name: string, sender: SenderRuntime, dir: string, config: SpoolConfig) {
+    this.id = id;
+    this.name = name;
+    this.#sender = sender;
+    this.#dir = dir;
+    this.#payloadByteSizeMax = config.recordPayloadByteSizeMax;
+  }
+
+  /**
+   * Appends one record; resolves once the batch holding it reached the requested durability.
+   *
+   * @example
+   * await writer.append(new Uint8Array([1, 2, 3]));
+   */
+  append(payload: Uint8Array | string, options: AppendOptions = {}): Promise<AppendResult> {
+    const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
+    if (this.#closed) return Promise.reject(new SpoolClosed({ dir: this.#dir }));
+    if (bytes.byteLength > this.#payloadByteSizeMax) {
+      const sizes = {
+        payloadByteSize: bytes.byteLength,
+        payloadByteSizeMax: this.#payloadByteSizeMax,
+      };
+      return Promise.reject(new RecordTooLarge(sizes));
+    }
+    return this.#sender.append(this.id, bytes, options.durability ?? "flushed");
+  }
+
+  /** Stops taking appends; appends already made still complete. Idempotent. */
+  close(): void {
+    this.#closed = true;
   }
 }

@@ -23,7 +23,7 @@ export {
   synchronizerMachine,
   type WriteOutcome,
 } from "./SynchronizerMachine.js";
-export { type AppendOptions, type AppendResult, Writer } from "./Writer.js";
+export { type AppendOptions, type AppendResult, SenderRuntime, Writer } from "./Writer.js";
 export {
   INITIAL_WRITER_STATE,
   type WriterEmitted,

@@ -21,11 +21,17 @@ export type RequestId = number & { readonly __requestId: true };
  * One append request as the synchronizer receives it.
  *
  * @example
- * const request: WriteRequest = { id, writerId, payload, durability: "flushed" };
+ * const request: WriteRequest = { id, writerId, senderId, payload, durability: "flushed" };
  */
 export interface WriteRequest {
   readonly id: RequestId;
+  /** The writer handle that appended it; recorded in the record's header. */
   readonly writerId: WriterId;
+  /**
+   * The claim-34 writer (a thread or process) that sent it through the shared lock and receives
+   * its write confirmation. Handles on one thread share their thread's sender.
+   */
+  readonly senderId: WriterId;
   readonly payload: Uint8Array;
   readonly durability: Durability;
 }

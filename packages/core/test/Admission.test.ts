@@ -19,6 +19,7 @@ import { byteOffset } from "../src/Units.js";
 const request = (id: number, size = 1024): WriteRequest => ({
   id: id as RequestId,
   writerId: writerId(1),
+  senderId: writerId(1),
   payload: new Uint8Array(size),
   durability: "flushed",
 });
@@ -44,7 +45,12 @@ describe("admit", () => {
 
   it("parks a request beyond the page span, and every later one behind it (claim 12)", () => {
     const config = { ...DEFAULT_CONFIG, maxPageSpan: 1 };
-    const next = admit(start(), [request(1), request(2), request(3), request(4), request(5)], 0, config);
+    const next = admit(
+      start(),
+      [request(1), request(2), request(3), request(4), request(5)],
+      0,
+      config,
+    );
     // 3 records of 1064 bytes fit page 0; the 4th ends on page 1.
     expect(next.batch.writes.map((w) => w.request.id)).toEqual([1, 2, 3]);
     expect(next.storage.requests.map((r) => r.id)).toEqual([4, 5]);
@@ -62,14 +68,24 @@ describe("admit", () => {
 
   it("skips requests when temporary storage is full and remembers them (claim 64)", () => {
     const config = { ...DEFAULT_CONFIG, maxPageSpan: 1, temporaryStorageCountMax: 1 };
-    const next = admit(start(), [1, 2, 3, 4, 5, 6].map((id) => request(id)), 0, config);
+    const next = admit(
+      start(),
+      [1, 2, 3, 4, 5, 6].map((id) => request(id)),
+      0,
+      config,
+    );
     expect(next.storage.requests.map((r) => r.id)).toEqual([4]);
     expect(next.skipped.map((r) => r.id)).toEqual([5, 6]);
   });
 
   it("takes parked requests into the next batch in arrival order (claims 16, 65)", () => {
     const config = { ...DEFAULT_CONFIG, maxPageSpan: 1 };
-    const first = admit(start(), [1, 2, 3, 4, 5].map((id) => request(id)), 0, config);
+    const first = admit(
+      start(),
+      [1, 2, 3, 4, 5].map((id) => request(id)),
+      0,
+      config,
+    );
     const next = admitParked({ ...first, batch: emptyBatch(2 as BatchId) }, 1, config);
     // Request 4 starts on page 0 and ends on page 1; request 5 would widen the span to 2 pages.
     expect(next.batch.writes.map((w) => [w.request.id, w.seq])).toEqual([[4, 4]]);

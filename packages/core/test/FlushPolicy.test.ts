@@ -32,7 +32,13 @@ function batchOf(count: number, firstAtMs: number, lastAtMs: number) {
   for (let i = 0; i < count; i++) {
     const size = recordByteSize(1024);
     const write = {
-      request: { id: i as RequestId, writerId: writerId(1), payload: new Uint8Array(1024), durability: "flushed" as const },
+      request: {
+        id: i as RequestId,
+        writerId: writerId(1),
+        senderId: writerId(1),
+        payload: new Uint8Array(1024),
+        durability: "flushed" as const,
+      },
       seq: seq(i + 1),
       segment: segmentNumber(1),
       offset: byteOffset(i * size),
@@ -43,11 +49,20 @@ function batchOf(count: number, firstAtMs: number, lastAtMs: number) {
   return batch;
 }
 
-const input = (batch = batchOf(3, 100, 105)): FlushInput => ({ batch, refusal: null, lastFlushAtMs: 0, closing: false });
+const input = (batch = batchOf(3, 100, 105)): FlushInput => ({
+  batch,
+  refusal: null,
+  lastFlushAtMs: 0,
+  closing: false,
+});
 
 describe("decideFlush", () => {
   it("never flushes an empty batch", () => {
-    const decision = decideFlush({ ...input(), batch: emptyBatch(1 as BatchId), closing: true }, 1e9, DEFAULT_CONFIG);
+    const decision = decideFlush(
+      { ...input(), batch: emptyBatch(1 as BatchId), closing: true },
+      1e9,
+      DEFAULT_CONFIG,
+    );
     expect(decision).toEqual({ flush: false, wakeInMs: null });
   });
 
@@ -76,17 +91,24 @@ describe("decideFlush", () => {
   });
 
   it("flushes at once with the default idle trigger of 0 ms", () => {
-    expect(decideFlush(input(), 105, DEFAULT_CONFIG)).toEqual({ flush: true, reason: "maxIdleTime" });
+    expect(decideFlush(input(), 105, DEFAULT_CONFIG)).toEqual({
+      flush: true,
+      reason: "maxIdleTime",
+    });
   });
 
   it("never wakes before a timed trigger, and fires once its time has come", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: 2000 }), (limit, elapsed) => {
-        const config = { ...allOff, gatherTimeMsMax: limit };
-        const decision = decideFlush(input(batchOf(1, 0, 0)), elapsed, config);
-        if (elapsed >= limit) expect(decision).toEqual({ flush: true, reason: "maxGatherTime" });
-        else expect(decision).toEqual({ flush: false, wakeInMs: limit - elapsed });
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1000 }),
+        fc.integer({ min: 0, max: 2000 }),
+        (limit, elapsed) => {
+          const config = { ...allOff, gatherTimeMsMax: limit };
+          const decision = decideFlush(input(batchOf(1, 0, 0)), elapsed, config);
+          if (elapsed >= limit) expect(decision).toEqual({ flush: true, reason: "maxGatherTime" });
+          else expect(decision).toEqual({ flush: false, wakeInMs: limit - elapsed });
+        },
+      ),
     );
   });
 });

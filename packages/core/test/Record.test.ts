@@ -17,17 +17,21 @@ const fields = { seq: seq(42), writerId: writerId(7), appendedAtMs: 1_700_000_00
 describe("Record", () => {
   it("round-trips header fields and payload", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.integer({ min: 1, max: 2 ** 53 - 1 }), (payload, s) => {
-        const target = new Uint8Array(recordByteSize(payload.byteLength));
-        encodeRecord(target, 0, { ...fields, seq: seq(s) }, payload);
-        const decoded = decodeRecord(target, 0);
-        expect(decoded.ok).toBe(true);
-        if (!decoded.ok) return;
-        expect(decoded.header.seq).toBe(s);
-        expect(decoded.header.writerId).toBe(7);
-        expect(decoded.header.appendedAtMs).toBe(fields.appendedAtMs);
-        expect(Array.from(decoded.payload)).toEqual(Array.from(payload));
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.integer({ min: 1, max: 2 ** 53 - 1 }),
+        (payload, s) => {
+          const target = new Uint8Array(recordByteSize(payload.byteLength));
+          encodeRecord(target, 0, { ...fields, seq: seq(s) }, payload);
+          const decoded = decodeRecord(target, 0);
+          expect(decoded.ok).toBe(true);
+          if (!decoded.ok) return;
+          expect(decoded.header.seq).toBe(s);
+          expect(decoded.header.writerId).toBe(7);
+          expect(decoded.header.appendedAtMs).toBe(fields.appendedAtMs);
+          expect(Array.from(decoded.payload)).toEqual(Array.from(payload));
+        },
+      ),
     );
   });
 

@@ -1,0 +1,69 @@
+/**
+ * The bare group-commit loop: the same adapter and record encoding as Spool, with no actors,
+ * no lock, no policy. Appends gathered per microtask are written and flushed as one batch
+ * while the next batch gathers. Its throughput is the ceiling Spool's framework is priced
+ * against.
+ */
+import {
+  type AdapterFactory,
+  byteOffset,
+  byteSize,
+  encodeRecord,
+  recordByteSize,
+  segmentNumber,
+  seq,
+  writerId,
+} from "@spool/core";
+
+interface Waiting {
+  readonly payload: Uint8Array;
+  readonly resolve: (seq: number) => void;
+}
+
+export async function openBareLoop(factory: AdapterFactory, dir: string, segmentByteSize: number) {
+  const adapter = await factory({ dir, segmentByteSize, pageByteSize: 4096 });
+  const segment = segmentNumber(1);
+  await adapter.map(segment);
+  let pending: Waiting[] = [];
+  let flushing = false;
+  let offset = 0;
+  let nextSeq = 1;
+  let flushes = 0;
+  const run = async (): Promise<void> => {
+    flushing = true;
+    while (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      let size = 0;
+      for (const item of batch) size += recordByteSize(item.payload.byteLength);
+      if (offset + size > segmentByteSize) throw new Error("bare loop: segment full");
+      const region = { segment, offset: byteOffset(offset), byteSize: byteSize(size) };
+      const window = adapter.stage(region);
+      let at = 0;
+      const first = nextSeq;
+      for (const item of batch) {
+        const fields = { seq: seq(nextSeq++), writerId: writerId(1), appendedAtMs: Date.now() };
+        at += encodeRecord(window, at, fields, item.payload);
+      }
+      await adapter.write(region);
+      await adapter.flush(region, "sync");
+      offset += size;
+      flushes += 1;
+      batch.forEach((item, index) => item.resolve(first + index));
+    }
+    flushing = false;
+  };
+  return {
+    append(payload: Uint8Array): Promise<number> {
+      return new Promise((resolve) => {
+        pending.push({ payload, resolve });
+        if (!flushing) {
+          flushing = true;
+          queueMicrotask(() => void run());
+        }
+      });
+    },
+    flushes: () => flushes,
+    close: () => adapter.close(),
+  };
+}

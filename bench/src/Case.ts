@@ -1,0 +1,132 @@
+/**
+ * One benchmark case, run in its own child process: `tsx src/Case.ts '<json>'` prints one JSON
+ * line with the figures.
+ */
+import { rmSync } from "node:fs";
+import { openSpool } from "@spool/actors";
+import { fileAdapter, mmapAdapter } from "@spool/adapters";
+import type { AdapterFactory } from "@spool/core";
+import hdr from "hdr-histogram-js";
+import { openBareLoop } from "./BareLoop.js";
+
+export type SystemName =
+  | "spool-file"
+  | "spool-mmap-fdatasync"
+  | "spool-mmap-msync"
+  | "bare-file"
+  | "fdatasync-4k";
+
+export interface CaseSpec {
+  readonly system: SystemName;
+  readonly writers: number;
+  readonly payloadByteSize: number;
+  readonly seconds: number;
+  readonly dir: string;
+}
+
+export interface CaseResult extends CaseSpec {
+  readonly messages: number;
+  readonly msgsPerSecond: number;
+  readonly mibPerSecond: number;
+  readonly flushes: number;
+  readonly meanBatch: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly cpuSecondsPer100k: number;
+}
+
+const SEGMENT_BYTE_SIZE = 1024 * 1024 * 1024;
+
+function adapterOf(system: SystemName): AdapterFactory {
+  if (system === "spool-mmap-fdatasync") return mmapAdapter({ flushMethod: "fdatasync" });
+  if (system === "spool-mmap-msync") return mmapAdapter({ flushMethod: "msync" });
+  return fileAdapter();
+}
+
+async function openSystem(spec: CaseSpec) {
+  if (spec.system === "bare-file" || spec.system === "fdatasync-4k") {
+    const bare = await openBareLoop(fileAdapter(), spec.dir, SEGMENT_BYTE_SIZE);
+    return {
+      writer: () => (p: Uint8Array) => bare.append(p),
+      flushes: bare.flushes,
+      close: bare.close,
+    };
+  }
+  const spool = await openSpool({
+    dir: spec.dir,
+    adapter: adapterOf(spec.system),
+    segmentByteSize: SEGMENT_BYTE_SIZE,
+  });
+  return {
+    writer: () => {
+      const handle = spool.writer();
+      return (p: Uint8Array) => handle.append(p);
+    },
+    flushes: () => spool.stats().flushes,
+    close: () => spool.close(),
+  };
+}
+
+export async function runCase(spec: CaseSpec): Promise<CaseResult> {
+  rmSync(spec.dir, { recursive: true, force: true });
+  const system = await openSystem(spec);
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 10_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const payload = new Uint8Array(spec.payloadByteSize).fill(42);
+  // Warm up the JIT and the page cache for a quarter second before measuring.
+  const warmUntil = performance.now() + 250;
+  let measuring = false;
+  let messages = 0;
+  const stopAt = warmUntil + spec.seconds * 1000;
+  let flushesAtStart = 0;
+  let cpuAtStart = process.cpuUsage();
+  let startedAt = 0;
+  const writer = async (): Promise<void> => {
+    const append = system.writer();
+    for (;;) {
+      const now = performance.now();
+      if (now >= stopAt) return;
+      if (!measuring && now >= warmUntil) {
+        measuring = true;
+        flushesAtStart = system.flushes();
+        cpuAtStart = process.cpuUsage();
+        startedAt = now;
+      }
+      await append(payload);
+      if (measuring) {
+        messages += 1;
+        histogram.recordValue(Math.max(1, Math.round((performance.now() - now) * 1000)));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: spec.writers }, writer));
+  const elapsedSeconds = (performance.now() - startedAt) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
+  const flushes = system.flushes() - flushesAtStart;
+  await system.close();
+  rmSync(spec.dir, { recursive: true, force: true });
+  const microsToMs = (value: number) => Math.round(value) / 1000;
+  return {
+    ...spec,
+    messages,
+    msgsPerSecond: Math.round(messages / elapsedSeconds),
+    mibPerSecond:
+      Math.round(((messages * spec.payloadByteSize) / elapsedSeconds / 1048576) * 10) / 10,
+    flushes,
+    meanBatch: flushes === 0 ? 0 : Math.round((messages / flushes) * 10) / 10,
+    p50Ms: microsToMs(histogram.getValueAtPercentile(50)),
+    p99Ms: microsToMs(histogram.getValueAtPercentile(99)),
+    p999Ms: microsToMs(histogram.getValueAtPercentile(99.9)),
+    cpuSecondsPer100k:
+      Math.round(((cpu.user + cpu.system) / 1e6 / Math.max(1, messages)) * 100_000 * 100) / 100,
+  };
+}
+
+if (process.argv[2] !== undefined) {
+  const result = await runCase(JSON.parse(process.argv[2]) as CaseSpec);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
