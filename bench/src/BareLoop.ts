@@ -49,7 +49,7 @@ export async function openBareLoop(factory: AdapterFactory, dir: string, segment
       await adapter.flush(region, "sync");
       offset += size;
       flushes += 1;
-      batch.forEach((item, index) => item.resolve(first + index));
+      for (const [index, item] of batch.entries()) item.resolve(first + index);
     }
     flushing = false;
   };
