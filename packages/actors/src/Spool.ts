@@ -373,6 +373,8 @@ export class Spool {
     if (this.#closing === undefined) {
       this.#closing = (async () => {
         for (const writer of this.#writers) writer.close();
+        // Appends made before close() are drained, not refused.
+        this.#sender.flushOutbox();
         await this.#synchronizer.close();
         await this.#adapter.close();
       })();

@@ -200,7 +200,7 @@ export const synchronizerMachine = setup({
   guards: {
     shouldFlush: ({ context }) => context.decision.flush,
     batchEmpty: ({ context }) => context.admission.batch.writes.length === 0,
-    hasWake: ({ context }) => context.wakeInMs !== null,
+    hasWake: ({ context }) => !context.decision.flush && context.decision.wakeInMs !== null,
     isMapped: ({ context }) => context.mapped.includes(context.inFlight!.segment!),
     allConfirmed: ({ context }) => context.confirmationsPending === 0,
     hasSkipped: ({ context }) => context.admission.skipped.length > 0,

@@ -110,6 +110,11 @@ export class SenderRuntime implements WriterEndpoint {
     });
   }
 
+  /** Sends the appends gathered so far now rather than at the next microtask (used by close). */
+  flushOutbox(): void {
+    this.#sendOutbox();
+  }
+
   readonly #sendOutbox = (): void => {
     this.#outboxScheduled = false;
     const group = this.#outbox;

@@ -1,0 +1,277 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { fileAdapter, MemoryDisk, memoryAdapter, mmapAdapter } from "@spool/adapters";
+import {
+  ConfigInvalid,
+  FlushFailed,
+  RecordTooLarge,
+  type RequestId,
+  SpoolClosed,
+  SpoolCorrupt,
+  writerId,
+} from "@spool/core";
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import { openSpool, SpoolEffect, type WriterEndpoint } from "../src/index.js";
+import { durableSeqs, spyAdapter, temporaryDirectory } from "./helpers.js";
+
+const text = new TextDecoder();
+const payloadOf = (writer: number, index: number) =>
+  `writer ${writer} message ${index} `.repeat(1 + (index % 7));
+
+async function readAll(dir: string, adapter = fileAdapter()) {
+  const spool = await openSpool({ dir, adapter });
+  const records: { seq: number; payload: string }[] = [];
+  for await (const record of spool.records())
+    records.push({ seq: record.seq, payload: text.decode(record.payload) });
+  await spool.close();
+  return { records, recovery: spool.recovery };
+}
+
+describe("openSpool with real files", () => {
+  it.each([
+    ["file", fileAdapter()],
+    ["mmap with fdatasync", mmapAdapter({ flushMethod: "fdatasync" })],
+    ["mmap with msync", mmapAdapter({ flushMethod: "msync" })],
+  ])(
+    "keeps every append of 256 concurrent writers byte-identical across close and reopen (%s)",
+    async (_, adapter) => {
+      const dir = temporaryDirectory();
+      const spool = await openSpool({ dir, adapter, segmentByteSize: 1 << 20 });
+      const writers = 256;
+      const perWriter = 20;
+      const acknowledged = new Map<number, string>();
+      await Promise.all(
+        Array.from({ length: writers }, async (_, w) => {
+          const writer = spool.writer(`w${w}`);
+          for (let i = 0; i < perWriter; i++) {
+            const payload = payloadOf(w, i);
+            const { seq, durability } = await writer.append(payload);
+            expect(durability).toBe("flushed");
+            acknowledged.set(seq, payload);
+          }
+        }),
+      );
+      expect(spool.stats().records).toBe(writers * perWriter);
+      await spool.close();
+      const { records } = await readAll(dir, adapter);
+      expect(records).toHaveLength(writers * perWriter);
+      for (const [index, record] of records.entries()) {
+        expect(record.seq).toBe(index + 1);
+        expect(record.payload).toBe(acknowledged.get(record.seq));
+      }
+    },
+  );
+
+  it("rolls into new segments, mapping each one once, and reads across them", async () => {
+    const dir = temporaryDirectory();
+    const mapped: number[] = [];
+    const adapter = spyAdapter(mmapAdapter(), { onMap: (segment) => mapped.push(segment) });
+    const spool = await openSpool({ dir, adapter, segmentByteSize: 64 * 1024 });
+    const writer = spool.writer();
+    const large = (i: number) => payloadOf(1, i).padEnd(1000, ".");
+    // 300 records of about 1 KiB: about 5 segments of 64 KiB.
+    for (let i = 0; i < 300; i++) await writer.append(large(i));
+    await spool.close();
+    expect(mapped.length).toBeGreaterThan(3);
+    expect(new Set(mapped).size).toBe(mapped.length);
+    const { records } = await readAll(dir);
+    expect(records.map((r) => r.payload)).toEqual(Array.from({ length: 300 }, (_, i) => large(i)));
+  });
+
+  it("cuts a torn tail off on reopen and continues the sequence after the last intact record", async () => {
+    const dir = temporaryDirectory();
+    const spool = await openSpool({ dir, segmentByteSize: 1 << 20 });
+    const writer = spool.writer();
+    for (let i = 0; i < 10; i++) await writer.append(`record ${i}`);
+    await spool.close();
+    const segment = path.join(dir, "data-0000000001.seg");
+    const bytes = readFileSync(segment);
+    // "record N" is 8 bytes, so each record is 40 + 8 = 48 bytes; flip a payload byte of the 10th.
+    bytes[9 * 48 + 44]! ^= 0xff;
+    writeFileSync(segment, bytes);
+    const reopened = await openSpool({ dir });
+    expect(reopened.recovery.tornTailTruncated).toBe(true);
+    expect(reopened.recovery.recordsScanned).toBe(9);
+    const { seq } = await reopened.writer().append("after the tear");
+    expect(seq).toBe(10);
+    await reopened.close();
+    const { records } = await readAll(dir);
+    expect(records.map((r) => r.payload)).toEqual([
+      ...Array.from({ length: 9 }, (_, i) => `record ${i}`),
+      "after the tear",
+    ]);
+  });
+
+  it("refuses a directory whose manifest is not a spool's", async () => {
+    const dir = temporaryDirectory();
+    writeFileSync(path.join(dir, "spool.json"), "{ not json");
+    await expect(openSpool({ dir })).rejects.toBeInstanceOf(SpoolCorrupt);
+  });
+
+  it("refuses to reopen a spool with a different segment size", async () => {
+    const dir = temporaryDirectory();
+    await (await openSpool({ dir, segmentByteSize: 1 << 20 })).close();
+    await expect(openSpool({ dir, segmentByteSize: 2 << 20 })).rejects.toBeInstanceOf(
+      ConfigInvalid,
+    );
+  });
+});
+
+describe("the durability promise", () => {
+  it("resolves no append before the flush that covers its bytes", async () => {
+    const disk = new MemoryDisk();
+    const spool = await openSpool({
+      dir: "spy",
+      adapter: memoryAdapter(disk),
+      segmentByteSize: 1 << 20,
+    });
+    const violations: number[] = [];
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, w) => {
+        const writer = spool.writer();
+        for (let i = 0; i < 25; i++) {
+          const { seq } = await writer.append(payloadOf(w, i));
+          if (!durableSeqs(disk).has(seq)) violations.push(seq);
+        }
+      }),
+    );
+    await spool.close();
+    expect(violations).toEqual([]);
+    expect(durableSeqs(disk.afterPowerCut()).size).toBe(16 * 25);
+  });
+
+  it("reports the level reached: async appends are written, flushed appends are flushed", async () => {
+    const spool = await openSpool({ dir: "levels", adapter: memoryAdapter() });
+    const writer = spool.writer();
+    expect((await writer.append("a", { durability: "async" })).durability).toBe("async");
+    expect((await writer.append("b")).durability).toBe("flushed");
+    await spool.close();
+  });
+
+  it("gives every writer of a failed flush a FlushFailed, then refuses further appends", async () => {
+    const eio = Object.assign(new Error("injected"), { code: "EIO" });
+    let failing = false;
+    const adapter = spyAdapter(memoryAdapter(), {
+      onFlush: () => {
+        if (failing)
+          throw new FlushFailed({ file: "data", offset: 0, byteSize: 0, code: "EIO", cause: eio });
+      },
+    });
+    const spool = await openSpool({ dir: "eio", adapter });
+    const writer = spool.writer();
+    await writer.append("before");
+    failing = true;
+    const failed = await Promise.allSettled([writer.append("x"), writer.append("y")]);
+    for (const outcome of failed) {
+      expect(outcome.status).toBe("rejected");
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(FlushFailed);
+    }
+    await expect(writer.append("after")).rejects.toBeInstanceOf(FlushFailed);
+    await spool.close();
+  });
+});
+
+describe("temporary storage and skipping", () => {
+  it("parks requests that arrive while a batch is written and writes them next, in order", async () => {
+    const spool = await openSpool({ dir: "park", adapter: memoryAdapter() });
+    const writer = spool.writer();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => writer.append(`m${i}`)));
+    expect(results.map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    await spool.close();
+  });
+
+  it("skips requests when temporary storage is full and writes them after a resend (claim 66)", async () => {
+    const spool = await openSpool({
+      dir: "skip",
+      adapter: memoryAdapter(),
+      maxPageSpan: 1,
+      temporaryStorageCountMax: 2,
+    });
+    const writers = Array.from({ length: 8 }, () => spool.writer());
+    const results = await Promise.all(
+      writers.flatMap((writer, w) =>
+        Array.from({ length: 10 }, (_, i) => writer.append(payloadOf(w, i))),
+      ),
+    );
+    expect(new Set(results.map((r) => r.seq)).size).toBe(80);
+    expect(spool.stats().skipped).toBeGreaterThan(0);
+    const seqs: number[] = [];
+    for await (const record of spool.records()) seqs.push(record.seq);
+    expect(seqs).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+    await spool.close();
+  });
+});
+
+describe("writers", () => {
+  it("does not let a writer that never confirms stall the synchronizer", async () => {
+    const spool = await openSpool({
+      dir: "vanish",
+      adapter: memoryAdapter(),
+      confirmTimeoutMs: 50,
+    });
+    const silent: WriterEndpoint = {
+      id: writerId(999),
+      written: () => {},
+      resend: () => {},
+      failed: () => {},
+    };
+    spool.synchronizer.register(silent);
+    const request = {
+      id: 1 as RequestId,
+      writerId: writerId(999),
+      senderId: writerId(999),
+      payload: new Uint8Array([1]),
+      durability: "flushed" as const,
+    };
+    spool.synchronizer.send([request], () => {});
+    const writer = spool.writer();
+    const results = await Promise.all([writer.append("one"), writer.append("two")]);
+    expect(results).toHaveLength(2);
+    expect(spool.stats().confirmationsFailed).toBe(1);
+    await spool.close();
+  });
+
+  it("rejects an oversize payload with RecordTooLarge", async () => {
+    const spool = await openSpool({
+      dir: "big",
+      adapter: memoryAdapter(),
+      recordPayloadByteSizeMax: 16,
+    });
+    await expect(spool.writer().append(new Uint8Array(17))).rejects.toBeInstanceOf(RecordTooLarge);
+    await spool.close();
+  });
+
+  it("closes idempotently and refuses appends afterwards with SpoolClosed", async () => {
+    const spool = await openSpool({ dir: "close", adapter: memoryAdapter() });
+    const writer = spool.writer();
+    const pending = writer.append("drained on close");
+    await Promise.all([spool.close(), spool.close()]);
+    expect((await pending).seq).toBe(1);
+    await expect(writer.append("late")).rejects.toBeInstanceOf(SpoolClosed);
+  });
+
+  it("rejects bad options with ConfigInvalid naming the field", async () => {
+    await expect(
+      openSpool({ dir: "bad", adapter: memoryAdapter(), batchCountMax: -3 }),
+    ).rejects.toMatchObject({
+      _tag: "ConfigInvalid",
+      field: "batchCountMax",
+    });
+  });
+});
+
+describe("SpoolEffect", () => {
+  it("opens a scoped spool, appends, and closes it with the scope", async () => {
+    const disk = new MemoryDisk();
+    const program = Effect.scoped(
+      Effect.gen(function* () {
+        const spool = yield* SpoolEffect.open({ dir: "effect", adapter: memoryAdapter(disk) });
+        return yield* SpoolEffect.append(spool.writer(), "from effect");
+      }),
+    );
+    const result = await Effect.runPromise(program);
+    expect(result.seq).toBe(1);
+    expect(durableSeqs(disk).has(1)).toBe(true);
+  });
+});

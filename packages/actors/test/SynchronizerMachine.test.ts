@@ -1,0 +1,156 @@
+import {
+  byteOffset,
+  FlushFailed,
+  type RequestId,
+  resolveConfig,
+  segmentNumber,
+  seq,
+  type WriteRequest,
+  writerId,
+} from "@spool/core";
+import { describe, expect, it } from "vitest";
+import { type AnyEventObject, createActor, fromCallback } from "xstate";
+import {
+  type CourierCommand,
+  type DiskCommand,
+  synchronizerMachine,
+} from "../src/SynchronizerMachine.js";
+
+const request = (id: number): WriteRequest => ({
+  id: id as RequestId,
+  writerId: writerId(1),
+  senderId: writerId(1),
+  payload: new Uint8Array(100),
+  durability: "flushed",
+});
+
+/** A synchronizer whose disk and courier only record the commands they get. */
+function scripted(options: Record<string, unknown> = {}) {
+  const disk: DiskCommand[] = [];
+  const courier: CourierCommand[] = [];
+  const machine = synchronizerMachine.provide({
+    actors: {
+      disk: fromCallback<DiskCommand, undefined, AnyEventObject>(({ receive }) =>
+        receive((c) => disk.push(c)),
+      ),
+      courier: fromCallback<CourierCommand, undefined, AnyEventObject>(({ receive }) =>
+        receive((c) => courier.push(c)),
+      ),
+    },
+  });
+  const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
+  const actor = createActor(machine, {
+    input: { config: resolveConfig(options), cursor, nowMs: 0 },
+  }).start();
+  const state = () => actor.getSnapshot().value;
+  return { actor, disk, courier, state };
+}
+
+describe("synchronizerMachine (claim 64)", () => {
+  it("maps the region only when it is not mapped yet (claims 15, 68)", () => {
+    const { actor, disk, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    expect(state()).toBe("mapping");
+    expect(disk.map((c) => c.type)).toEqual(["disk.map"]);
+    actor.send({ type: "disk.mapped" });
+    expect(state()).toBe("writing");
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    expect(state()).toBe("confirming");
+    const batchId = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "writer.confirmed", batchId, confirmed: 1, vanished: 0 });
+    expect(state()).toBe("receiving");
+    actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
+    expect(state()).toBe("writing");
+    expect(disk.map((c) => c.type)).toEqual(["disk.map", "disk.write", "disk.write"]);
+  });
+
+  it("confirms to writers only after the write completed, and clears only after every confirmation", () => {
+    const { actor, courier, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    expect(courier).toEqual([]);
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    expect(courier.map((c) => c.type)).toEqual(["courier.confirm"]);
+    expect(state()).toBe("confirming");
+  });
+
+  it("parks requests that arrive while a batch is written and takes them into the next batch (claims 16, 65)", () => {
+    const { actor, disk, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    actor.send({ type: "sync.requests", requests: [request(2), request(3)], atMs: 2 });
+    expect(actor.getSnapshot().context.admission.storage.requests.map((r) => r.id)).toEqual([2, 3]);
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    const batchId = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "writer.confirmed", batchId, confirmed: 1, vanished: 0 });
+    expect(state()).toBe("writing");
+    const write = disk.at(-1);
+    expect(write?.type === "disk.write" && write.batch.writes.map((w) => w.request.id)).toEqual([
+      2, 3,
+    ]);
+  });
+
+  it("clears after a confirmation timeout and counts the failed confirmation", () => {
+    const { actor, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    const batchId = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "writer.confirmTimedOut", batchId });
+    expect(state()).toBe("receiving");
+    expect(actor.getSnapshot().context.stats.confirmationsFailed).toBe(1);
+  });
+
+  it("waits for a timed trigger instead of flushing when the idle trigger is off (claim 67)", () => {
+    const { actor, state } = scripted({ idleTimeMsMax: null, gatherTimeMsMax: 5 });
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    expect(state()).toBe("waitingForTrigger");
+    expect(actor.getSnapshot().context.wakeInMs).toBe(5);
+  });
+
+  it("flushes when the batch reaches its request count (claim 9)", () => {
+    const { actor, state } = scripted({
+      idleTimeMsMax: null,
+      gatherTimeMsMax: null,
+      batchCountMax: 2,
+    });
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    expect(state()).toBe("waitingForRequest");
+    actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
+    expect(state()).toBe("mapping");
+    expect(actor.getSnapshot().context.flushReason).toBe("maxCount");
+  });
+
+  it("rejects every pending request after a failed flush and takes no more", () => {
+    const { actor, courier, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
+    const error = new FlushFailed({
+      file: "f",
+      offset: 0,
+      byteSize: 1,
+      code: "EIO",
+      cause: undefined,
+    });
+    actor.send({ type: "disk.failed", error });
+    expect(state()).toBe("failing");
+    const reject = courier.at(-1);
+    expect(reject?.type === "courier.reject" && reject.requests.map((r) => r.id)).toEqual([1, 2]);
+    actor.send({ type: "courier.rejected" });
+    expect(state()).toBe("broken");
+  });
+
+  it("drains on close: flushes what it holds, then stops", () => {
+    const { actor, state } = scripted({ idleTimeMsMax: null, gatherTimeMsMax: null });
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    expect(state()).toBe("waitingForRequest");
+    actor.send({ type: "sync.close", atMs: 2 });
+    expect(actor.getSnapshot().context.flushReason).toBe("close");
+    actor.send({ type: "disk.mapped" });
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    const batchId = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "writer.confirmed", batchId, confirmed: 1, vanished: 0 });
+    expect(state()).toBe("closed");
+  });
+});

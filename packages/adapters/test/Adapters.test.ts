@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { byteOffset, byteSize, type FlushAdapter, segmentNumber } from "@spool/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { fileAdapter, MemoryDisk, memoryAdapter, mmapAdapter } from "../src/index.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+const fresh = () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "spool-adapter-"));
+  dirs.push(dir);
+  return dir;
+};
+
+const options = (dir: string) => ({ dir, segmentByteSize: 64 * 1024, pageByteSize: 4096 });
+const one = segmentNumber(1);
+
+async function roundTrip(adapter: FlushAdapter): Promise<Uint8Array> {
+  expect(adapter.isMapped(one)).toBe(false);
+  await adapter.map(one);
+  expect(adapter.isMapped(one)).toBe(true);
+  const region = { segment: one, offset: byteOffset(4000), byteSize: byteSize(200) };
+  adapter.stage(region).fill(7);
+  await adapter.write(region);
+  await adapter.flush(region, "sync");
+  return adapter.read(one, byteOffset(3999), byteSize(202));
+}
+
+describe.each([
+  ["file", fileAdapter()],
+  ["mmap fdatasync", mmapAdapter()],
+  ["mmap msync", mmapAdapter({ flushMethod: "msync" })],
+])("%s adapter", (_, factory) => {
+  it("pre-zeroes a segment at full size, maps it, and reads back what it flushed", async () => {
+    const dir = fresh();
+    const adapter = await factory(options(dir));
+    const bytes = await roundTrip(adapter);
+    expect(Array.from(bytes)).toEqual([0, ...new Array(200).fill(7), 0]);
+    expect(statSync(path.join(dir, "data-0000000001.seg")).size).toBe(64 * 1024);
+    expect(await adapter.listSegments()).toEqual([1]);
+    await adapter.close();
+  });
+
+  it("keeps the manifest across reopen", async () => {
+    const dir = fresh();
+    const first = await factory(options(dir));
+    expect(await first.readManifest()).toBeNull();
+    await first.writeManifest('{"format":"spool"}');
+    await first.close();
+    const second = await factory(options(dir));
+    expect(await second.readManifest()).toBe('{"format":"spool"}');
+    await second.close();
+  });
+
+  it("names the file in a typed error when a segment has the wrong size", async () => {
+    const dir = fresh();
+    const first = await factory(options(dir));
+    await first.prepareSegment(one);
+    await first.close();
+    const second = await factory({ ...options(dir), segmentByteSize: 128 * 1024 });
+    await expect(second.map(one)).rejects.toMatchObject({ _tag: "StorageFailed", code: "ESIZE" });
+    await second.close();
+  });
+});
+
+describe("memory adapter", () => {
+  it("keeps only flushed bytes across a power cut", async () => {
+    const disk = new MemoryDisk();
+    const adapter = await memoryAdapter(disk)(options("mem"));
+    await adapter.map(one);
+    const flushed = { segment: one, offset: byteOffset(0), byteSize: byteSize(8) };
+    const unflushed = { segment: one, offset: byteOffset(8), byteSize: byteSize(8) };
+    adapter.stage(flushed).fill(1);
+    await adapter.flush(flushed, "sync");
+    adapter.stage(unflushed).fill(2);
+    const survivor = disk.afterPowerCut();
+    expect(Array.from(survivor.durable.get(one)!.subarray(0, 16))).toEqual([
+      ...new Array(8).fill(1),
+      ...new Array(8).fill(0),
+    ]);
+  });
+});
