@@ -2,7 +2,9 @@
  * One benchmark case, run in its own child process: `tsx src/Case.ts '<json>'` prints one JSON
  * line with the figures.
  */
-import { rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
 import { openSpool } from "@spool/actors";
 import { fileAdapter, mmapAdapter } from "@spool/adapters";
 import type { AdapterFactory } from "@spool/core";
@@ -22,6 +24,8 @@ export interface CaseSpec {
   readonly payloadByteSize: number;
   readonly seconds: number;
   readonly dir: string;
+  /** One segment large enough for the whole case, so no case pays for a roll. */
+  readonly segmentByteSize: number;
 }
 
 export interface CaseResult extends CaseSpec {
@@ -36,17 +40,37 @@ export interface CaseResult extends CaseSpec {
   readonly cpuSecondsPer100k: number;
 }
 
-const SEGMENT_BYTE_SIZE = 1024 * 1024 * 1024;
-
 function adapterOf(system: SystemName): AdapterFactory {
   if (system === "spool-mmap-fdatasync") return mmapAdapter({ flushMethod: "fdatasync" });
   if (system === "spool-mmap-msync") return mmapAdapter({ flushMethod: "msync" });
   return fileAdapter();
 }
 
+/** The disk's own figure: one 4 KiB pwrite + fdatasync per message into a pre-zeroed file. */
+async function openFdatasyncLoop(spec: CaseSpec) {
+  const file = path.join(spec.dir, "fdatasync.bin");
+  mkdirSync(spec.dir, { recursive: true });
+  writeFileSync(file, Buffer.alloc(64 * 1024 * 1024));
+  const handle = await fs.open(file, "r+");
+  await handle.datasync();
+  let offset = 0;
+  let flushes = 0;
+  return {
+    writer: () => async (payload: Uint8Array) => {
+      await handle.write(payload, 0, payload.byteLength, offset);
+      offset = (offset + payload.byteLength) % (64 * 1024 * 1024);
+      await handle.datasync();
+      flushes += 1;
+    },
+    flushes: () => flushes,
+    close: () => handle.close(),
+  };
+}
+
 async function openSystem(spec: CaseSpec) {
-  if (spec.system === "bare-file" || spec.system === "fdatasync-4k") {
-    const bare = await openBareLoop(fileAdapter(), spec.dir, SEGMENT_BYTE_SIZE);
+  if (spec.system === "fdatasync-4k") return openFdatasyncLoop(spec);
+  if (spec.system === "bare-file") {
+    const bare = await openBareLoop(fileAdapter(), spec.dir, spec.segmentByteSize);
     return {
       writer: () => (p: Uint8Array) => bare.append(p),
       flushes: bare.flushes,
@@ -56,7 +80,7 @@ async function openSystem(spec: CaseSpec) {
   const spool = await openSpool({
     dir: spec.dir,
     adapter: adapterOf(spec.system),
-    segmentByteSize: SEGMENT_BYTE_SIZE,
+    segmentByteSize: spec.segmentByteSize,
   });
   return {
     writer: () => {
