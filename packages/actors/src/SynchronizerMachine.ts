@@ -201,8 +201,21 @@ export const synchronizerMachine = setup({
     shouldFlush: ({ context }) => context.decision.flush,
     batchEmpty: ({ context }) => context.admission.batch.writes.length === 0,
     hasWake: ({ context }) => !context.decision.flush && context.decision.wakeInMs !== null,
-    isMapped: ({ context }) => context.mapped.includes(context.inFlight!.segment!),
-    allConfirmed: ({ context }) => context.confirmationsPending === 0,
+    // Claims 15, 64: the batch about to be flushed lies in a segment already mapped.
+    flushMapped: ({ context }) =>
+      context.decision.flush && context.mapped.includes(context.admission.batch.segment!),
+    // The confirmation event that brings the pending count to zero.
+    timeoutOfInFlight: ({ context, event }) => {
+      assertEvent(event, "writer.confirmTimedOut");
+      return event.batchId === context.inFlight?.id;
+    },
+    confirmsLast: ({ context, event }) => {
+      assertEvent(event, "writer.confirmed");
+      return (
+        event.batchId === context.inFlight?.id &&
+        context.confirmationsPending - event.confirmed - event.vanished <= 0
+      );
+    },
     hasSkipped: ({ context }) => context.admission.skipped.length > 0,
     hasParked: ({ context }) => context.admission.storage.requests.length > 0,
     closing: ({ context }) => context.closing,
@@ -300,18 +313,28 @@ export const synchronizerMachine = setup({
         },
       };
     }),
-    recordConfirmTimeout: assign(({ context, event }) => {
-      assertEvent(event, "writer.confirmTimedOut");
-      if (event.batchId !== context.inFlight?.id) return {};
+    recordConfirmTimeoutAndClear: assign(({ context }) => ({
+      inFlight: null,
+      flushReason: null,
+      confirmationsPending: 0,
+      stats: {
+        ...context.stats,
+        confirmationsFailed: context.stats.confirmationsFailed + context.confirmationsPending,
+      },
+    })),
+    countLastConfirmationsAndClear: assign(({ context, event }) => {
+      assertEvent(event, "writer.confirmed");
       return {
+        inFlight: null,
+        flushReason: null,
+        confirmationsPending: 0,
         stats: {
           ...context.stats,
-          confirmationsFailed: context.stats.confirmationsFailed + context.confirmationsPending,
+          confirmationsReceived: context.stats.confirmationsReceived + event.confirmed,
+          confirmationsFailed: context.stats.confirmationsFailed + event.vanished,
         },
-        confirmationsPending: 0,
       };
     }),
-    clearBatch: assign({ inFlight: null, flushReason: null }),
     forgetSkipped: assign(({ context }) => ({ admission: { ...context.admission, skipped: [] } })),
     takeParked: assign(({ context }) => {
       const admission = admitParked(context.admission, context.nowMs, context.config);
@@ -414,20 +437,14 @@ export const synchronizerMachine = setup({
         "sync.close": { target: "decidingFlush", actions: "markClosing" },
       },
     },
-    // Claims 5-13: determine whether to write the batch.
+    // Claims 5-13: determine whether to write the batch; claims 15 and 64: is it mapped?
     decidingFlush: {
       always: [
-        { guard: "shouldFlush", target: "checkingMapped", actions: "startFlush" },
+        { guard: "flushMapped", target: "writing", actions: ["startFlush", "writeInFlight"] },
+        { guard: "shouldFlush", target: "mapping", actions: ["startFlush", "mapInFlight"] },
         { guard: "batchEmpty", target: "checkingSkipped" },
         { guard: "hasWake", target: "waitingForTrigger", actions: "scheduleWake" },
         { target: "waitingForRequest", actions: "scheduleWake" },
-      ],
-    },
-    // Claims 15, 64: is the batch memory-mapped?
-    checkingMapped: {
-      always: [
-        { guard: "isMapped", target: "writing", actions: "writeInFlight" },
-        { target: "mapping", actions: "mapInFlight" },
       ],
     },
     // Claims 15, 68: map it if not.
@@ -449,20 +466,26 @@ export const synchronizerMachine = setup({
       },
     },
     // Claims 1, 34, 64: write confirmations went to each writer of the batch; count the
-    // confirmations of confirmation. A writer that never confirms times out (the courier
-    // keeps the timer).
+    // confirmations of confirmation, and clear the batch (claim 1) when all are in. A writer
+    // that never confirms times out (the courier keeps the timer).
     confirming: {
-      always: { guard: "allConfirmed", target: "clearing" },
       on: {
-        "writer.confirmed": { actions: "countConfirmations" },
-        "writer.confirmTimedOut": { actions: "recordConfirmTimeout" },
+        "writer.confirmed": [
+          {
+            guard: "confirmsLast",
+            target: "checkingSkipped",
+            actions: "countLastConfirmationsAndClear",
+          },
+          { actions: "countConfirmations" },
+        ],
+        "writer.confirmTimedOut": {
+          guard: "timeoutOfInFlight",
+          target: "checkingSkipped",
+          actions: "recordConfirmTimeoutAndClear",
+        },
         "sync.requests": { actions: "parkRequests" },
         "sync.close": { actions: "markClosing" },
       },
-    },
-    // Claim 1: clear the batch.
-    clearing: {
-      always: { target: "checkingSkipped", actions: "clearBatch" },
     },
     // Claim 64: were any requests skipped or stored in temporary storage?
     checkingSkipped: {
