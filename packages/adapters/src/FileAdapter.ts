@@ -13,6 +13,7 @@ import {
   type SegmentNumber,
   segmentFileName,
 } from "@spool/core";
+import { DirectoryAdapter } from "./internal/DirectoryAdapter.js";
 import { flushing, SegmentDirectory } from "./internal/SegmentDirectory.js";
 
 // 256 KiB: copying that much into the page cache takes well under 100 µs, about one thread-pool
@@ -29,35 +30,17 @@ export function fileAdapter(): AdapterFactory {
   return async (options) => new FileAdapter(await SegmentDirectory.open(options));
 }
 
-class FileAdapter implements FlushAdapter {
+class FileAdapter extends DirectoryAdapter implements FlushAdapter {
   readonly name = "file";
-  readonly #directory: SegmentDirectory;
   // The batch file of claims 45-46 for this adapter: one reusable staging buffer.
   #staging: Buffer = Buffer.alloc(64 * 1024);
   #stagedRegion: Region | undefined;
-  #asyncFlush: Promise<void> | undefined;
 
-  constructor(directory: SegmentDirectory) {
-    this.#directory = directory;
-  }
-
-  readManifest(): Promise<string | null> {
-    return this.#directory.readManifest();
-  }
-  writeManifest(text: string): Promise<void> {
-    return this.#directory.writeManifest(text);
-  }
-  listSegments(): Promise<readonly SegmentNumber[]> {
-    return this.#directory.listSegments();
-  }
-  prepareSegment(segment: SegmentNumber): Promise<void> {
-    return this.#directory.prepare(segment);
-  }
   isMapped(segment: SegmentNumber): boolean {
-    return this.#directory.openHandle(segment) !== undefined;
+    return this.directory.openHandle(segment) !== undefined;
   }
   async map(segment: SegmentNumber): Promise<void> {
-    await this.#directory.handle(segment);
+    await this.directory.handle(segment);
   }
 
   stage(region: Region): Uint8Array {
@@ -74,7 +57,7 @@ class FileAdapter implements FlushAdapter {
   async write(region: Region): Promise<void> {
     if (this.#stagedRegion !== region)
       throw new Error("write() must follow stage() of the same region");
-    const handle = this.#directory.openHandle(region.segment);
+    const handle = this.directory.openHandle(region.segment);
     if (handle === undefined) throw new Error(`segment ${region.segment} is not open`);
     const file = segmentFileName(region.segment);
     await flushing(file, region.offset, region.byteSize, async () => {
@@ -90,25 +73,15 @@ class FileAdapter implements FlushAdapter {
   }
 
   async flush(region: Region, mode: FlushMode): Promise<void> {
-    const handle = this.#directory.openHandle(region.segment);
-    if (handle === undefined) throw new Error(`segment ${region.segment} is not open`);
-    const file = segmentFileName(region.segment);
-    // An earlier asynchronous flush that failed fails this one: its pages may be lost.
-    const earlier = this.#asyncFlush;
-    this.#asyncFlush = undefined;
-    if (earlier !== undefined) await flushing(file, region.offset, region.byteSize, () => earlier);
-    const flushed = flushing(file, region.offset, region.byteSize, () => handle.datasync());
-    if (mode === "sync") return flushed;
-    flushed.catch(() => undefined);
-    this.#asyncFlush = flushed;
+    await this.settleAsyncFlush(region);
+    await this.datasync(region, mode);
   }
 
   read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array> {
-    return this.#directory.read(segment, offset, byteSize);
+    return this.directory.read(segment, offset, byteSize);
   }
 
-  async close(): Promise<void> {
-    await this.#asyncFlush?.catch(() => undefined);
-    await this.#directory.close();
+  close(): Promise<void> {
+    return this.closeDirectory();
   }
 }

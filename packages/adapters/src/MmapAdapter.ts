@@ -19,6 +19,7 @@ import {
   type SegmentNumber,
   segmentFileName,
 } from "@spool/core";
+import { DirectoryAdapter } from "./internal/DirectoryAdapter.js";
 import { mapShared, msync } from "./internal/native.js";
 import { flushing, SegmentDirectory, storage } from "./internal/SegmentDirectory.js";
 
@@ -46,40 +47,26 @@ export function mmapAdapter(options: MmapAdapterOptions = {}): AdapterFactory {
     );
 }
 
-class MmapAdapter implements FlushAdapter {
+class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
   readonly name: string;
-  readonly #directory: SegmentDirectory;
   readonly #flushMethod: MmapFlushMethod;
   readonly #pageByteSize: number;
   readonly #maps = new Map<SegmentNumber, Buffer>();
-  #asyncFlush: Promise<void> | undefined;
 
   constructor(directory: SegmentDirectory, flushMethod: MmapFlushMethod, pageByteSize: number) {
-    this.#directory = directory;
+    super(directory);
     this.#flushMethod = flushMethod;
     this.#pageByteSize = pageByteSize;
     this.name = `mmap-${flushMethod}`;
   }
 
-  readManifest(): Promise<string | null> {
-    return this.#directory.readManifest();
-  }
-  writeManifest(text: string): Promise<void> {
-    return this.#directory.writeManifest(text);
-  }
-  listSegments(): Promise<readonly SegmentNumber[]> {
-    return this.#directory.listSegments();
-  }
-  prepareSegment(segment: SegmentNumber): Promise<void> {
-    return this.#directory.prepare(segment);
-  }
   isMapped(segment: SegmentNumber): boolean {
     return this.#maps.has(segment);
   }
 
   async map(segment: SegmentNumber): Promise<void> {
     if (this.#maps.has(segment)) return;
-    const handle = await this.#directory.handle(segment);
+    const handle = await this.directory.handle(segment);
     const { size } = await storage("stat", segmentFileName(segment), () => handle.stat());
     const mapped = await storage("map", segmentFileName(segment), async () =>
       mapShared(handle.fd, size),
@@ -103,42 +90,30 @@ class MmapAdapter implements FlushAdapter {
   }
 
   async flush(region: Region, mode: FlushMode): Promise<void> {
-    const file = segmentFileName(region.segment);
-    const earlier = this.#asyncFlush;
-    this.#asyncFlush = undefined;
-    if (earlier !== undefined) await flushing(file, region.offset, region.byteSize, () => earlier);
-    if (this.#flushMethod === "msync") {
-      const mapped = this.#mapOf(region.segment);
-      // msync takes page-aligned addresses: round the start down and the end up.
-      const start = Math.floor(region.offset / this.#pageByteSize) * this.#pageByteSize;
-      const end = Math.min(
-        mapped.byteLength,
-        Math.ceil((region.offset + region.byteSize) / this.#pageByteSize) * this.#pageByteSize,
-      );
-      await flushing(file, region.offset, region.byteSize, async () =>
-        msync(mapped, start, end - start, mode === "sync"),
-      );
-      return;
-    }
-    const handle = this.#directory.openHandle(region.segment);
-    if (handle === undefined) throw new Error(`segment ${region.segment} is not open`);
-    const flushed = flushing(file, region.offset, region.byteSize, () => handle.datasync());
-    if (mode === "sync") return flushed;
-    flushed.catch(() => undefined);
-    this.#asyncFlush = flushed;
+    await this.settleAsyncFlush(region);
+    if (this.#flushMethod === "fdatasync") return this.datasync(region, mode);
+    const mapped = this.#mapOf(region.segment);
+    // msync takes page-aligned addresses: round the start down and the end up.
+    const start = Math.floor(region.offset / this.#pageByteSize) * this.#pageByteSize;
+    const end = Math.min(
+      mapped.byteLength,
+      Math.ceil((region.offset + region.byteSize) / this.#pageByteSize) * this.#pageByteSize,
+    );
+    await flushing(segmentFileName(region.segment), region.offset, region.byteSize, async () =>
+      msync(mapped, start, end - start, mode === "sync"),
+    );
   }
 
   async read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array> {
     const mapped = this.#maps.get(segment);
-    if (mapped === undefined) return this.#directory.read(segment, offset, byteSize);
+    if (mapped === undefined) return this.directory.read(segment, offset, byteSize);
     return Uint8Array.prototype.slice.call(mapped, offset, offset + byteSize);
   }
 
   async close(): Promise<void> {
-    await this.#asyncFlush?.catch(() => undefined);
     // mmap-io unmaps a region when its Buffer is garbage-collected; dropping the references
     // here and closing the descriptors is all that can be done from JavaScript.
     this.#maps.clear();
-    await this.#directory.close();
+    await this.closeDirectory();
   }
 }

@@ -72,25 +72,48 @@ function atLeast(limit: number | null, value: number): Verdict {
   return limit !== null && value >= limit ? NOW : NEVER;
 }
 
-function verdict(
-  reason: FlushReason,
-  input: FlushInput,
-  nowMs: number,
-  config: SpoolConfig,
-): Verdict {
-  const { batch } = input;
-  return match(reason)
-    .with("close", () => (input.closing ? NOW : NEVER))
-    .with("pageOffset", () => (input.refusal === "pageOffset" ? NOW : NEVER))
-    .with("byteOffset", () => (input.refusal === "byteOffset" ? NOW : NEVER))
-    .with("maxBytes", () => atLeast(config.batchByteSizeMax, batch.byteSize))
-    .with("maxCount", () => atLeast(config.batchCountMax, batch.writes.length))
-    .with("contiguousRun", () => atLeast(config.contiguousRunMin, batch.contiguousRun))
-    .with("maxGatherTime", () => timed(config.gatherTimeMsMax, batch.firstAtMs, nowMs))
-    .with("sinceLastFlush", () => timed(config.sinceLastFlushMs, input.lastFlushAtMs, nowMs))
-    .with("maxIdleTime", () => timed(config.idleTimeMsMax, batch.lastAtMs, nowMs))
-    .exhaustive();
-}
+type VerdictOf = (input: FlushInput, nowMs: number, config: SpoolConfig) => Verdict;
+
+/**
+ * Each trigger's test, chosen per reason by an exhaustive ts-pattern match. The match runs once
+ * per reason when the module loads, not per decision: a ts-pattern chain allocates a builder
+ * per `.with`, and the policy runs for every batch.
+ */
+const VERDICTS = Object.fromEntries(
+  FLUSH_REASONS.map((reason): [FlushReason, VerdictOf] => [
+    reason,
+    match(reason)
+      .returnType<VerdictOf>()
+      .with("close", () => (input) => (input.closing ? NOW : NEVER))
+      .with("pageOffset", () => (input) => (input.refusal === "pageOffset" ? NOW : NEVER))
+      .with("byteOffset", () => (input) => (input.refusal === "byteOffset" ? NOW : NEVER))
+      .with(
+        "maxBytes",
+        () => (input, _, config) => atLeast(config.batchByteSizeMax, input.batch.byteSize),
+      )
+      .with(
+        "maxCount",
+        () => (input, _, config) => atLeast(config.batchCountMax, input.batch.writes.length),
+      )
+      .with(
+        "contiguousRun",
+        () => (input, _, config) => atLeast(config.contiguousRunMin, input.batch.contiguousRun),
+      )
+      .with(
+        "maxGatherTime",
+        () => (input, nowMs, config) => timed(config.gatherTimeMsMax, input.batch.firstAtMs, nowMs),
+      )
+      .with(
+        "sinceLastFlush",
+        () => (input, nowMs, config) => timed(config.sinceLastFlushMs, input.lastFlushAtMs, nowMs),
+      )
+      .with(
+        "maxIdleTime",
+        () => (input, nowMs, config) => timed(config.idleTimeMsMax, input.batch.lastAtMs, nowMs),
+      )
+      .exhaustive(),
+  ]),
+) as Readonly<Record<FlushReason, VerdictOf>>;
 
 /**
  * Decides whether to flush. An empty batch is never flushed.
@@ -102,7 +125,7 @@ export function decideFlush(input: FlushInput, nowMs: number, config: SpoolConfi
   if (input.batch.writes.length === 0) return { flush: false, wakeInMs: null };
   let wakeInMs: number | null = null;
   for (const reason of FLUSH_REASONS) {
-    const result = verdict(reason, input, nowMs, config);
+    const result = VERDICTS[reason](input, nowMs, config);
     if (result.fire) return { flush: true, reason };
     if (result.wakeInMs !== null) {
       wakeInMs = wakeInMs === null ? result.wakeInMs : Math.min(wakeInMs, result.wakeInMs);

@@ -1,0 +1,54 @@
+/**
+ * What the file and mmap adapters share: the directory (manifest, segments, pre-zeroing) and
+ * fdatasync on a segment's descriptor, synchronous or asynchronous. An asynchronous flush that
+ * fails makes the next flush fail: its pages may be lost.
+ */
+import { type FlushMode, type Region, type SegmentNumber, segmentFileName } from "@spool/core";
+import { flushing, type SegmentDirectory } from "./SegmentDirectory.js";
+
+export abstract class DirectoryAdapter {
+  protected readonly directory: SegmentDirectory;
+  #asyncFlush: Promise<void> | undefined;
+
+  constructor(directory: SegmentDirectory) {
+    this.directory = directory;
+  }
+
+  readManifest(): Promise<string | null> {
+    return this.directory.readManifest();
+  }
+  writeManifest(text: string): Promise<void> {
+    return this.directory.writeManifest(text);
+  }
+  listSegments(): Promise<readonly SegmentNumber[]> {
+    return this.directory.listSegments();
+  }
+  prepareSegment(segment: SegmentNumber): Promise<void> {
+    return this.directory.prepare(segment);
+  }
+
+  /** Waits for an earlier asynchronous flush; its failure fails this flush of `region`. */
+  protected async settleAsyncFlush(region: Region): Promise<void> {
+    const earlier = this.#asyncFlush;
+    this.#asyncFlush = undefined;
+    if (earlier === undefined) return;
+    await flushing(segmentFileName(region.segment), region.offset, region.byteSize, () => earlier);
+  }
+
+  /** fdatasync of the region's segment: awaited for `sync`, started and tracked for `async`. */
+  protected async datasync(region: Region, mode: FlushMode): Promise<void> {
+    const handle = this.directory.openHandle(region.segment);
+    if (handle === undefined) throw new Error(`segment ${region.segment} is not open`);
+    const file = segmentFileName(region.segment);
+    const flushed = flushing(file, region.offset, region.byteSize, () => handle.datasync());
+    if (mode === "sync") return flushed;
+    flushed.catch(() => undefined);
+    this.#asyncFlush = flushed;
+  }
+
+  /** Waits for an asynchronous flush in progress, then closes every segment. */
+  protected async closeDirectory(): Promise<void> {
+    await this.#asyncFlush?.catch(() => undefined);
+    await this.directory.close();
+  }
+}
