@@ -38,6 +38,8 @@ export interface CaseResult extends CaseSpec {
   readonly p99Ms: number;
   readonly p999Ms: number;
   readonly cpuSecondsPer100k: number;
+  /** Share of the run the event loop was busy (warm-up included): the JavaScript thread's load. */
+  readonly eventLoopUtilization: number;
 }
 
 function adapterOf(system: SystemName): AdapterFactory {
@@ -127,7 +129,9 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
       }
     }
   };
+  const eluStart = performance.eventLoopUtilization();
   await Promise.all(Array.from({ length: spec.writers }, writer));
+  const eventLoopUtilization = performance.eventLoopUtilization(eluStart).utilization;
   const elapsedSeconds = (performance.now() - startedAt) / 1000;
   const cpu = process.cpuUsage(cpuAtStart);
   const flushes = system.flushes() - flushesAtStart;
@@ -145,6 +149,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
     p50Ms: microsToMs(histogram.getValueAtPercentile(50)),
     p99Ms: microsToMs(histogram.getValueAtPercentile(99)),
     p999Ms: microsToMs(histogram.getValueAtPercentile(99.9)),
+    eventLoopUtilization: Math.round(eventLoopUtilization * 100) / 100,
     cpuSecondsPer100k:
       Math.round(((cpu.user + cpu.system) / 1e6 / Math.max(1, messages)) * 100_000 * 100) / 100,
   };

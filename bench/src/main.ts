@@ -67,6 +67,7 @@ const table = results.map((r) => {
     "p99 ms": r.p99Ms,
     "p999 ms": r.p999Ms,
     "cpu s/100k": r.cpuSecondsPer100k,
+    "loop busy": r.eventLoopUtilization,
     "÷ bare":
       bare && r.system !== "fdatasync-4k"
         ? Math.round((r.msgsPerSecond / bare.msgsPerSecond) * 100) / 100
