@@ -217,6 +217,16 @@ export const synchronizerMachine = setup({
       assertEvent(event, "writer.confirmTimedOut");
       return event.batchId === context.inFlight?.id;
     },
+    confirmsLastWithNothingLeft: ({ context, event }) => {
+      assertEvent(event, "writer.confirmed");
+      return (
+        event.batchId === context.inFlight?.id &&
+        context.confirmationsPending - event.confirmed - event.vanished <= 0 &&
+        context.admission.skipped.length === 0 &&
+        context.admission.storage.requests.length === 0 &&
+        !context.closing
+      );
+    },
     confirmsLast: ({ context, event }) => {
       assertEvent(event, "writer.confirmed");
       return (
@@ -479,6 +489,12 @@ export const synchronizerMachine = setup({
     confirming: {
       on: {
         "writer.confirmed": [
+          {
+            // The common case answers claim 64's "skipped or stored?" on the event itself: no.
+            guard: "confirmsLastWithNothingLeft",
+            target: "receiving",
+            actions: "countLastConfirmationsAndClear",
+          },
           {
             guard: "confirmsLast",
             target: "checkingSkipped",
