@@ -11,7 +11,7 @@
  * the event that answers them (`confirming`: is this the last confirmation?); its action boxes
  * are named actions (`admitRequests`, `startFlush`, `countLastConfirmationsAndClear`,
  * `takeParked`). Each microstep costs about 10 µs here (a new snapshot per step and per
- * assign), so the machine takes five per batch, not nine.
+ * assign), so the machine takes four per batch in the common case, not nine.
  *
  * Event granularity: one `sync.requests` event carries every request drained from the intake
  * in one microtask, and one `writer.confirmed` event carries every confirmation gathered in one
