@@ -32,7 +32,7 @@ export interface OpenSpoolOptions extends SpoolOptions {
   readonly dir: string;
   /**
    * The storage adapter; `fileAdapter()` (pwrite + fdatasync) by default, because it measured
-   * 1.7-2.2 times the mmap adapter here (see the README). `mmapAdapter()` writes through the map.
+   * 1.4-4.5 times the mmap adapter here (see the README). `mmapAdapter()` writes through the map.
    */
   readonly adapter?: AdapterFactory;
   /** Milliseconds since the epoch; `Date.now` by default (tests inject their own). */
