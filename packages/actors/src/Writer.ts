@@ -35,8 +35,11 @@ export interface AppendOptions {
   readonly durability?: Durability;
 }
 
-interface Pending {
-  readonly request: WriteRequest;
+/**
+ * A request with its caller's promise callbacks: one object per append, handed to the
+ * synchronizer as the plain {@link WriteRequest} it also is.
+ */
+interface Pending extends WriteRequest {
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: AppendError) => void;
   resends: number;
@@ -95,14 +98,16 @@ export class SenderRuntime implements WriterEndpoint {
   /** Queues one append for the next request group. */
   append(writerId: WriterId, payload: Uint8Array, durability: Durability): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
-      const request: WriteRequest = {
+      this.#outbox.push({
         id: this.#nextRequestId++ as RequestId,
         writerId,
         senderId: this.id,
         payload,
         durability,
-      };
-      this.#outbox.push({ request, resolve, reject, resends: 0 });
+        resolve,
+        reject,
+        resends: 0,
+      });
       if (!this.#outboxScheduled) {
         this.#outboxScheduled = true;
         queueMicrotask(this.#sendOutbox);
@@ -128,16 +133,10 @@ export class SenderRuntime implements WriterEndpoint {
     const group = this.#waitingForLock.shift();
     if (group === undefined) throw new Error("lock granted with nothing to send");
     this.#sending = group;
-    const refusal = this.#context.synchronizer.send(
-      group.map((pending) => pending.request),
-      this.#receipt,
-    );
+    const refusal = this.#context.synchronizer.send(group, this.#receipt);
     if (refusal !== undefined) {
       this.#receipt();
-      this.failed(
-        group.map((pending) => pending.request),
-        refusal,
-      );
+      this.failed(group, refusal);
     }
   }
 
@@ -145,7 +144,7 @@ export class SenderRuntime implements WriterEndpoint {
     const group = this.#sending;
     if (group === undefined) throw new Error("receipt with nothing sent");
     this.#sending = undefined;
-    for (const pending of group) this.#awaitingWrite.set(pending.request.id, pending);
+    for (const pending of group) this.#awaitingWrite.set(pending.id, pending);
     this.#actor.send({ type: "sync.receipt", count: group.length });
   };
 
@@ -179,7 +178,7 @@ export class SenderRuntime implements WriterEndpoint {
       this.failed(overloaded, new SpoolOverloaded({ resendAttempts: resendAttemptsMax }));
     }
     if (again.length === 0) return;
-    for (const pending of again) this.#awaitingWrite.delete(pending.request.id);
+    for (const pending of again) this.#awaitingWrite.delete(pending.id);
     // They were sent before any group still waiting for the lock: they go first.
     this.#waitingForLock.unshift(again);
     this.#actor.send({ type: "sync.resend", count: again.length });

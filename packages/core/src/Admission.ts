@@ -50,7 +50,8 @@ export function admit(
   const placed: PlacedWrite[] = [];
   let cursor = state.cursor;
   let refusal: Refusal | null = null;
-  let extent: BatchExtent = extentOf(state.batch);
+  // One mutable extent for the loop, not one object per request: admission runs per message.
+  const extent: { -readonly [K in keyof BatchExtent]: BatchExtent[K] } = extentOf(state.batch);
   let index = 0;
   for (; index < requests.length; index++) {
     const request = requests[index]!;
@@ -60,21 +61,20 @@ export function admit(
       refusal = refused;
       break;
     }
-    placed.push({ request, seq: cursor.nextSeq, ...placement });
+    placed.push({
+      request,
+      seq: cursor.nextSeq,
+      segment: placement.segment,
+      offset: placement.offset,
+      byteSize: placement.byteSize,
+    });
     cursor = advanceCursor(cursor, placement);
-    extent = extent.empty
-      ? {
-          empty: false,
-          segment: placement.segment,
-          startOffset: placement.offset,
-          endOffset: cursor.offset,
-        }
-      : {
-          empty: false,
-          segment: extent.segment,
-          startOffset: extent.startOffset,
-          endOffset: cursor.offset,
-        };
+    if (extent.empty) {
+      extent.empty = false;
+      extent.segment = placement.segment;
+      extent.startOffset = placement.offset;
+    }
+    extent.endOffset = cursor.offset;
   }
   const admitted: AdmissionState = {
     ...state,
