@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   type AdmissionState,
@@ -91,5 +92,41 @@ describe("admit", () => {
     expect(next.batch.writes.map((w) => [w.request.id, w.seq])).toEqual([[4, 4]]);
     expect(next.storage.requests.map((r) => r.id)).toEqual([5]);
     expect(next.refusal).toBe("pageOffset");
+  });
+});
+
+describe("admit (properties)", () => {
+  it("keeps every request exactly once, in order, and builds batches that are contiguous within the page span", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 9000 }), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 0, max: 20 }),
+        (sizes, maxPageSpan, temporaryStorageCountMax) => {
+          const config = resolveConfig({
+            segmentByteSize: 64 * 1024,
+            maxPageSpan,
+            temporaryStorageCountMax,
+          });
+          const requests = sizes.map((size, i) => request(i + 1, size));
+          const next = admit(start(), requests, 0, config);
+          const batchIds = next.batch.writes.map((w) => w.request.id);
+          const parkedIds = next.storage.requests.map((r) => r.id);
+          const skippedIds = next.skipped.map((r) => r.id);
+          expect([...batchIds, ...parkedIds, ...skippedIds]).toEqual(requests.map((r) => r.id));
+          expect(next.batch.writes.map((w) => w.seq)).toEqual(batchIds.map((_, i) => i + 1));
+          for (let i = 1; i < next.batch.writes.length; i++) {
+            const previous = next.batch.writes[i - 1]!;
+            expect(next.batch.writes[i]!.offset).toBe(previous.offset + previous.byteSize);
+          }
+          if (next.batch.writes.length > 1) {
+            const first = Math.floor(next.batch.startOffset / 4096);
+            const last = Math.floor((next.batch.endOffset - 1) / 4096);
+            expect(last - first + 1).toBeLessThanOrEqual(maxPageSpan);
+          }
+          expect(parkedIds.length).toBeLessThanOrEqual(temporaryStorageCountMax);
+        },
+      ),
+    );
   });
 });
