@@ -13,7 +13,9 @@ import {
   type FlushReason,
   MANIFEST_FILE_NAME,
   resolveConfig,
+  type SegmentNumber,
   type Seq,
+  SpoolClosed,
   type SpoolConfig,
   SpoolCorrupt,
   type SpoolOptions,
@@ -215,25 +217,72 @@ async function restoreCursor(
     step = await scan.next();
   }
   const end = step.value;
-  const torn = end.defect !== "end" && end.defect !== "limit";
-  if (torn) {
-    // A torn or stale tail is cut off: zeroed and flushed before anything is appended after it.
-    const region = {
-      segment: end.segment,
-      offset: byteOffset(end.offset),
-      byteSize: byteSize(config.segmentByteSize - end.offset),
-    };
-    await adapter.map(end.segment);
-    adapter.stage(region).fill(0);
-    await adapter.write(region);
-    await adapter.flush(region, "sync");
-  }
-  const segment = segments.includes(end.segment) ? end.segment : first;
+  // The log may end on a segment that does not exist yet (the last one was full): the cursor
+  // starts that segment, which the first batch prepares and maps.
+  const torn = await cutTail(adapter, config, segments, {
+    segment: end.segment,
+    offset: end.offset,
+  });
   return {
-    cursor: { segment, offset: byteOffset(end.offset), nextSeq: seq(end.lastSeq + 1) },
+    cursor: { segment: end.segment, offset: byteOffset(end.offset), nextSeq: seq(end.lastSeq + 1) },
     recordsScanned,
     torn,
   };
+}
+
+// 1 MiB: the unit of reading and zeroing the tail, so no buffer grows to a segment's size.
+const TAIL_CHUNK_BYTE_SIZE = 1024 * 1024;
+const ZERO_CHUNK = Buffer.alloc(TAIL_CHUNK_BYTE_SIZE);
+
+/**
+ * Zeroes every non-zero byte after the last intact record, in its segment and any later one,
+ * and flushes before anything is appended. A torn batch can leave a zero header followed by
+ * sectors that did reach the disk; left in place, those stale records could line up with new
+ * appends and read back as records nobody acknowledged. Returns whether anything was zeroed.
+ */
+async function cutTail(
+  adapter: FlushAdapter,
+  config: SpoolConfig,
+  segments: readonly SegmentNumber[],
+  tail: { readonly segment: SegmentNumber; readonly offset: number },
+): Promise<boolean> {
+  let zeroed = false;
+  for (const segment of segments) {
+    if (segment < tail.segment) continue;
+    const from = segment === tail.segment ? tail.offset : 0;
+    if (!(await hasNonZeroBytes(adapter, segment, from, config.segmentByteSize))) continue;
+    await adapter.map(segment);
+    for (let at = from; at < config.segmentByteSize; at += TAIL_CHUNK_BYTE_SIZE) {
+      const length = Math.min(TAIL_CHUNK_BYTE_SIZE, config.segmentByteSize - at);
+      const region = { segment, offset: byteOffset(at), byteSize: byteSize(length) };
+      adapter.stage(region).fill(0);
+      await adapter.write(region);
+    }
+    const rest = {
+      segment,
+      offset: byteOffset(from),
+      byteSize: byteSize(config.segmentByteSize - from),
+    };
+    await adapter.flush(rest, "sync");
+    zeroed = true;
+  }
+  return zeroed;
+}
+
+async function hasNonZeroBytes(
+  adapter: FlushAdapter,
+  segment: SegmentNumber,
+  from: number,
+  to: number,
+): Promise<boolean> {
+  for (let at = from; at < to; at += TAIL_CHUNK_BYTE_SIZE) {
+    const length = Math.min(TAIL_CHUNK_BYTE_SIZE, to - at);
+    const bytes = await adapter.read(segment, byteOffset(at), byteSize(length));
+    // A native memcmp against zeros: a segment's tail is checked in milliseconds.
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (!view.equals(ZERO_CHUNK.subarray(0, length))) return true;
+  }
+  return false;
 }
 
 /**
@@ -290,7 +339,7 @@ export class Spool {
    * const writer = spool.writer("smsc-1");
    */
   writer(name?: string): Writer {
-    if (this.#closing !== undefined) throw new Error("writer() on a closed spool");
+    if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
     const id = writerId(this.#nextWriterId++);
     const writer = new Writer(id, name ?? `writer-${id}`, this.#sender, this.dir, this.config);
     this.#writers.add(writer);

@@ -142,8 +142,12 @@ export class Synchronizer {
     return undefined;
   }
 
+  /**
+   * Why a request cannot be taken now. Closing is not a reason: appends made before close()
+   * and skipped requests resent during the drain are still written; new appends are refused
+   * by the closed writer handles.
+   */
   #refusal(): AppendError | undefined {
-    if (this.#closing) return new SpoolClosed({ dir: this.#options.dir });
     const snapshot = this.#actor.getSnapshot();
     if (snapshot.context.failure !== null) return snapshot.context.failure;
     if (snapshot.status !== "active") return new SpoolClosed({ dir: this.#options.dir });
@@ -157,7 +161,13 @@ export class Synchronizer {
     const waiting = this.#waitingForReceipt;
     this.#waitingForReceipt = undefined;
     if (requests.length > 0) {
-      this.#actor.send({ type: "sync.requests", requests, atMs: this.#options.clock() });
+      // The spool may have failed or closed since these were received: fail them, never drop them.
+      const refusal = this.#refusal();
+      if (refusal === undefined) {
+        this.#actor.send({ type: "sync.requests", requests, atMs: this.#options.clock() });
+      } else {
+        this.#rejectWriters(requests, refusal);
+      }
     }
     if (waiting !== undefined) {
       for (const request of waiting.requests) this.#intake.push(request);
@@ -233,8 +243,13 @@ export class Synchronizer {
         return;
       }
       case "courier.resend":
+        // Requests already received go to the machine first, while their senders still count
+        // as skipped (so they queue behind the resends); the resends, which in-process writers
+        // send at once, follow before the machine hears that the resend went out.
+        this.#drain();
         this.#notifySkipped(command.requests);
-        sendBack({ type: "courier.resent" });
+        this.#drain();
+        sendBack({ type: "courier.resent", count: command.requests.length });
         return;
       case "courier.reject":
         this.#rejectWriters(command.requests, command.failure);
@@ -365,10 +380,7 @@ export class Synchronizer {
     }
   }
 
-  #rejectWriters(
-    requests: readonly WriteRequest[],
-    failure: FlushFailed | StorageFailed | null,
-  ): void {
+  #rejectWriters(requests: readonly WriteRequest[], failure: AppendError | null): void {
     const error = failure ?? new SpoolClosed({ dir: this.#options.dir });
     for (const [senderId, own] of groupBySender(requests)) {
       this.#endpoints.get(senderId)?.failed(own, error);

@@ -139,7 +139,7 @@ export type SynchronizerEvent =
       readonly vanished: number;
     }
   | { readonly type: "writer.confirmTimedOut"; readonly batchId: BatchId }
-  | { readonly type: "courier.resent" }
+  | { readonly type: "courier.resent"; readonly count: number }
   | { readonly type: "courier.rejected" };
 
 const NO_FLUSH: FlushDecision = { flush: false, wakeInMs: null };
@@ -169,6 +169,18 @@ function decide(
     closing,
   };
   return decideFlush(input, nowMs, context.config);
+}
+
+/** Adds what one admission step parked and skipped to the counters (skips only grow there). */
+function countParkedAndSkipped(
+  stats: SynchronizerStats,
+  before: AdmissionState,
+  after: AdmissionState,
+): SynchronizerStats {
+  const skipped = after.skipped.length - before.skipped.length;
+  const parked = Math.max(0, after.storage.requests.length - before.storage.requests.length);
+  if (skipped === 0 && parked === 0) return stats;
+  return { ...stats, parked: stats.parked + parked, skipped: stats.skipped + skipped };
 }
 
 function distinctWriters(batch: Batch): number {
@@ -243,21 +255,20 @@ export const synchronizerMachine = setup({
       assertEvent(event, "sync.requests");
       const nowMs = Math.max(context.nowMs, event.atMs);
       const admission = admit(context.admission, event.requests, event.atMs, context.config);
-      return { nowMs, admission, decision: decide(context, admission, nowMs, context.closing) };
+      return {
+        nowMs,
+        admission,
+        decision: decide(context, admission, nowMs, context.closing),
+        stats: countParkedAndSkipped(context.stats, context.admission, admission),
+      };
     }),
     parkRequests: assign(({ context, event }) => {
       assertEvent(event, "sync.requests");
-      const before = context.admission;
-      const admission = parkAll(before, event.requests, context.config);
-      const skipped = admission.skipped.length - before.skipped.length;
+      const admission = parkAll(context.admission, event.requests, context.config);
       return {
         nowMs: Math.max(context.nowMs, event.atMs),
         admission,
-        stats: {
-          ...context.stats,
-          parked: context.stats.parked + event.requests.length - skipped,
-          skipped: context.stats.skipped + skipped,
-        },
+        stats: countParkedAndSkipped(context.stats, context.admission, admission),
       };
     }),
     markClosing: assign(({ context, event }) => {
@@ -353,7 +364,11 @@ export const synchronizerMachine = setup({
         },
       };
     }),
-    forgetSkipped: assign(({ context }) => ({ admission: { ...context.admission, skipped: [] } })),
+    // Claim 66: the skipped requests go out for resending; more may be skipped meanwhile.
+    startResend: assign(({ context }) => ({
+      admission: { ...context.admission, skipped: [], resending: context.admission.skipped },
+    })),
+    finishResend: assign(({ context }) => ({ admission: { ...context.admission, resending: [] } })),
     takeParked: assign(({ context }) => {
       const admission = admitParked(context.admission, context.nowMs, context.config);
       return { admission, decision: decide(context, admission, context.nowMs, context.closing) };
@@ -379,8 +394,16 @@ export const synchronizerMachine = setup({
     })),
     resendSkipped: sendTo("courier", ({ context }) => ({
       type: "courier.resend" as const,
-      requests: context.admission.skipped,
+      requests: context.admission.resending,
     })),
+    rejectArrivals: sendTo("courier", ({ context, event }) => {
+      assertEvent(event, "sync.requests");
+      return {
+        type: "courier.reject" as const,
+        requests: event.requests,
+        failure: context.failure,
+      };
+    }),
     rejectAll: sendTo("courier", ({ context }) => ({
       type: "courier.reject" as const,
       requests: [
@@ -388,6 +411,7 @@ export const synchronizerMachine = setup({
         ...context.admission.batch.writes.map((write) => write.request),
         ...context.admission.storage.requests,
         ...context.admission.skipped,
+        ...context.admission.resending,
       ],
       failure: context.failure,
     })),
@@ -402,6 +426,7 @@ export const synchronizerMachine = setup({
       cursor: input.cursor,
       refusal: null,
       skipped: [],
+      resending: [],
     },
     inFlight: null,
     flushReason: null,
@@ -514,7 +539,11 @@ export const synchronizerMachine = setup({
     // Claim 64: were any requests skipped or stored in temporary storage?
     checkingSkipped: {
       always: [
-        { guard: "hasSkipped", target: "notifyingSkipped", actions: "resendSkipped" },
+        {
+          guard: "hasSkipped",
+          target: "notifyingSkipped",
+          actions: ["startResend", "resendSkipped"],
+        },
         { guard: "hasParked", target: "takingParked" },
         { guard: "closing", target: "closed" },
         { target: "receiving" },
@@ -523,7 +552,7 @@ export const synchronizerMachine = setup({
     // Claim 66: a skipped request's writer is told to resend it now that the batch cleared.
     notifyingSkipped: {
       on: {
-        "courier.resent": { target: "checkingSkipped", actions: "forgetSkipped" },
+        "courier.resent": { target: "checkingSkipped", actions: "finishResend" },
         "sync.requests": { actions: "parkRequests" },
         "sync.close": { actions: "markClosing" },
       },
@@ -534,11 +563,17 @@ export const synchronizerMachine = setup({
     },
     // A write or flush failed: its writers, and every parked or skipped request, get the error.
     failing: {
-      on: { "courier.rejected": { target: "broken" } },
+      on: {
+        "courier.rejected": { target: "broken" },
+        "sync.requests": { actions: "rejectArrivals" },
+      },
     },
     // The spool takes no more writes until it is reopened (the runtime refuses them at receipt).
     broken: {
-      on: { "sync.close": { target: "closed", actions: "markClosing" } },
+      on: {
+        "sync.requests": { actions: "rejectArrivals" },
+        "sync.close": { target: "closed", actions: "markClosing" },
+      },
     },
     closed: { type: "final" },
   },

@@ -8,6 +8,7 @@ import {
   type RequestId,
   SpoolClosed,
   SpoolCorrupt,
+  segmentNumber,
   writerId,
 } from "@spool/core";
 import { Effect } from "effect";
@@ -273,5 +274,133 @@ describe("SpoolEffect", () => {
     const result = await Effect.runPromise(program);
     expect(result.seq).toBe(1);
     expect(durableSeqs(disk).has(1)).toBe(true);
+  });
+});
+
+describe("found in review", () => {
+  it("continues in the next segment when the last one is full and the next was never created", async () => {
+    const disk = new MemoryDisk();
+    const options = { dir: "full", adapter: memoryAdapter(disk), segmentByteSize: 4096 };
+    const first = await openSpool(options);
+    const writer = first.writer();
+    // Two 2048-byte records fill a 4 KiB segment exactly.
+    await writer.append(new Uint8Array(2008).fill(7));
+    await writer.append(new Uint8Array(2008).fill(8));
+    await first.close();
+    disk.written.delete(segmentNumber(2));
+    disk.durable.delete(segmentNumber(2));
+    const second = await openSpool(options);
+    expect((await second.writer().append(new Uint8Array(2008).fill(9))).seq).toBe(3);
+    await second.close();
+    const third = await openSpool(options);
+    const firstBytes: number[] = [];
+    for await (const record of third.records()) firstBytes.push(record.payload[0]!);
+    await third.close();
+    expect(firstBytes).toEqual([7, 8, 9]);
+  });
+
+  it("zeroes stale records behind a torn batch whose first header never reached the disk", async () => {
+    const disk = new MemoryDisk();
+    const spool = await openSpool({
+      dir: "torn",
+      adapter: memoryAdapter(disk),
+      segmentByteSize: 1 << 16,
+    });
+    const writer = spool.writer();
+    const record = (byte: number) => new Uint8Array(88).fill(byte); // 128 bytes on disk
+    await writer.append(record(1));
+    await Promise.all([2, 3, 4, 5, 6].map((byte) => writer.append(record(byte))));
+    await spool.close();
+    disk.durable.get(segmentNumber(1))!.fill(0, 128, 168); // record 2's header lost
+    const survivor = disk.afterPowerCut();
+    const reopened = await openSpool({
+      dir: "torn",
+      adapter: memoryAdapter(survivor),
+      segmentByteSize: 1 << 16,
+    });
+    expect(reopened.recovery.tornTailTruncated).toBe(true);
+    await reopened.writer().append(record(22));
+    await reopened.writer().append(record(33));
+    await reopened.close();
+    const again = await openSpool({
+      dir: "torn",
+      adapter: memoryAdapter(survivor),
+      segmentByteSize: 1 << 16,
+    });
+    const bytes: number[] = [];
+    for await (const read of again.records()) bytes.push(read.payload[0]!);
+    await again.close();
+    expect(bytes).toEqual([1, 22, 33]);
+  });
+
+  it("keeps one writer's appends in order when a larger one is skipped and a smaller one would fit", async () => {
+    const spool = await openSpool({
+      dir: "order",
+      adapter: memoryAdapter(),
+      temporaryStorageByteSizeMax: 100,
+    });
+    const writer = spool.writer();
+    const first = writer.append(new Uint8Array(10));
+    for (let i = 0; i < 4; i++) await null;
+    const rest = [90, 50, 5].map((size) => writer.append(new Uint8Array(size)));
+    const seqs = (await Promise.all(rest)).map((result) => result.seq);
+    expect((await first).seq).toBe(1);
+    expect(seqs).toEqual([2, 3, 4]);
+    expect(spool.stats().skipped).toBeGreaterThan(0);
+    await spool.close();
+  });
+
+  it("writes skipped requests on close instead of refusing them", async () => {
+    const spool = await openSpool({
+      dir: "close-skip",
+      adapter: memoryAdapter(),
+      temporaryStorageByteSizeMax: 100,
+    });
+    const writer = spool.writer();
+    const first = writer.append(new Uint8Array(10));
+    for (let i = 0; i < 4; i++) await null;
+    const rest = [90, 50, 5].map((size) => writer.append(new Uint8Array(size)));
+    const closing = spool.close();
+    expect((await Promise.all([first, ...rest])).map((result) => result.seq)).toEqual([1, 2, 3, 4]);
+    await closing;
+  });
+
+  it("fails, never strands, an append received just before a flush failed", async () => {
+    let failNext: ((error: unknown) => void) | undefined;
+    const adapter = spyAdapter(memoryAdapter(), {
+      onFlush: () =>
+        failNext === undefined
+          ? undefined
+          : new Promise<void>((_, reject) => {
+              failNext = reject;
+            }),
+    });
+    const spool = await openSpool({ dir: "strand", adapter });
+    const writer = spool.writer();
+    await writer.append("ok");
+    failNext = () => {};
+    const inFlight = writer.append("in flight").catch((error: { _tag: string }) => error._tag);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const late = writer.append("late").catch((error: { _tag: string }) => error._tag);
+    failNext(new FlushFailed({ file: "f", offset: 0, byteSize: 0, code: "EIO", cause: undefined }));
+    expect(await inFlight).toBe("FlushFailed");
+    expect(await late).toBe("FlushFailed");
+    await spool.close();
+  });
+});
+
+describe("mmap with msync and a configured page smaller than the system's", () => {
+  it("aligns msync to the system page and flushes", async () => {
+    const dir = temporaryDirectory();
+    const spool = await openSpool({
+      dir,
+      adapter: mmapAdapter({ flushMethod: "msync" }),
+      segmentByteSize: 1 << 20,
+      pageByteSize: 512,
+    });
+    const writer = spool.writer();
+    await writer.append(new Uint8Array(600));
+    expect((await writer.append(new Uint8Array(10))).seq).toBe(2);
+    await spool.close();
   });
 });

@@ -20,7 +20,7 @@ import {
   segmentFileName,
 } from "@spool/core";
 import { DirectoryAdapter } from "./internal/DirectoryAdapter.js";
-import { mapShared, msync } from "./internal/native.js";
+import { mapShared, msync, systemPageByteSize } from "./internal/native.js";
 import { flushing, SegmentDirectory, storage } from "./internal/SegmentDirectory.js";
 
 /** How the mmap adapter flushes a batch. @example const method: MmapFlushMethod = "fdatasync" */
@@ -40,11 +40,7 @@ export interface MmapAdapterOptions {
 export function mmapAdapter(options: MmapAdapterOptions = {}): AdapterFactory {
   const flushMethod = options.flushMethod ?? "fdatasync";
   return async (adapterOptions) =>
-    new MmapAdapter(
-      await SegmentDirectory.open(adapterOptions),
-      flushMethod,
-      adapterOptions.pageByteSize,
-    );
+    new MmapAdapter(await SegmentDirectory.open(adapterOptions), flushMethod, systemPageByteSize);
 }
 
 class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
@@ -93,7 +89,8 @@ class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
     await this.settleAsyncFlush(region);
     if (this.#flushMethod === "fdatasync") return this.datasync(region, mode);
     const mapped = this.#mapOf(region.segment);
-    // msync takes page-aligned addresses: round the start down and the end up.
+    // msync takes addresses aligned to the system's page (not the configured one, which may be
+    // smaller): round the start down and the end up.
     const start = Math.floor(region.offset / this.#pageByteSize) * this.#pageByteSize;
     const end = Math.min(
       mapped.byteLength,

@@ -29,6 +29,8 @@ export interface AdmissionState {
   readonly refusal: Refusal | null;
   /** Requests skipped because temporary storage was full; their writers resend after the clear. */
   readonly skipped: readonly WriteRequest[];
+  /** Skipped requests whose writers were told to resend, until the resend is out. */
+  readonly resending: readonly WriteRequest[];
 }
 
 /**
@@ -44,7 +46,8 @@ export function admit(
   nowMs: number,
   config: SpoolConfig,
 ): AdmissionState {
-  if (state.storage.requests.length > 0 || state.refusal !== null) {
+  const holding = state.skipped.length > 0 || state.resending.length > 0;
+  if (state.storage.requests.length > 0 || state.refusal !== null || holding) {
     return parkAll(state, requests, config);
   }
   const placed: PlacedWrite[] = [];
@@ -102,16 +105,27 @@ export function parkAll(
   let bytes = state.storage.byteSize;
   const toPark: WriteRequest[] = [];
   const skipped: WriteRequest[] = [];
+  // Once a sender has a request skipped, its later requests are skipped too, so its resend
+  // keeps its order: a smaller request must not slip into storage past a larger skipped one.
+  // While its resend is out, only the resent requests themselves pass, and they are parked
+  // even past the bounds (once: they were counted when first received), so a resend never
+  // competes with parked requests for room and is never skipped twice in a row.
+  const skippedSenders = new Set(state.skipped.map((request) => request.senderId));
+  const resent = new Set(state.resending.map((request) => request.id));
+  for (const request of state.resending) skippedSenders.add(request.senderId);
   for (const request of requests) {
     const fits =
-      count < config.temporaryStorageCountMax &&
-      bytes + request.payload.byteLength <= config.temporaryStorageByteSizeMax;
+      resent.has(request.id) ||
+      (!skippedSenders.has(request.senderId) &&
+        count < config.temporaryStorageCountMax &&
+        bytes + request.payload.byteLength <= config.temporaryStorageByteSizeMax);
     if (fits) {
       toPark.push(request);
       count += 1;
       bytes += request.payload.byteLength;
     } else {
       skipped.push(request);
+      skippedSenders.add(request.senderId);
     }
   }
   return {

@@ -31,6 +31,7 @@ const start = (): AdmissionState => ({
   cursor: { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) },
   refusal: null,
   skipped: [],
+  resending: [],
 });
 
 describe("admit", () => {
