@@ -171,6 +171,15 @@ function decide(
   return decideFlush(input, nowMs, context.config);
 }
 
+/** Whether this confirmation event brings the in-flight batch's pending count to zero. */
+function isLastConfirmation(context: SynchronizerContext, event: SynchronizerEvent): boolean {
+  assertEvent(event, "writer.confirmed");
+  return (
+    event.batchId === context.inFlight?.id &&
+    context.confirmationsPending - event.confirmed - event.vanished <= 0
+  );
+}
+
 /** Adds what one admission step parked and skipped to the counters (skips only grow there). */
 function countParkedAndSkipped(
   stats: SynchronizerStats,
@@ -229,23 +238,12 @@ export const synchronizerMachine = setup({
       assertEvent(event, "writer.confirmTimedOut");
       return event.batchId === context.inFlight?.id;
     },
-    confirmsLastWithNothingLeft: ({ context, event }) => {
-      assertEvent(event, "writer.confirmed");
-      return (
-        event.batchId === context.inFlight?.id &&
-        context.confirmationsPending - event.confirmed - event.vanished <= 0 &&
-        context.admission.skipped.length === 0 &&
-        context.admission.storage.requests.length === 0 &&
-        !context.closing
-      );
-    },
-    confirmsLast: ({ context, event }) => {
-      assertEvent(event, "writer.confirmed");
-      return (
-        event.batchId === context.inFlight?.id &&
-        context.confirmationsPending - event.confirmed - event.vanished <= 0
-      );
-    },
+    confirmsLastWithNothingLeft: ({ context, event }) =>
+      isLastConfirmation(context, event) &&
+      context.admission.skipped.length === 0 &&
+      context.admission.storage.requests.length === 0 &&
+      !context.closing,
+    confirmsLast: ({ context, event }) => isLastConfirmation(context, event),
     hasSkipped: ({ context }) => context.admission.skipped.length > 0,
     hasParked: ({ context }) => context.admission.storage.requests.length > 0,
     closing: ({ context }) => context.closing,

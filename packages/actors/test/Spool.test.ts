@@ -333,9 +333,10 @@ describe("found in review", () => {
     expect(bytes).toEqual([1, 22, 33]);
   });
 
-  it("keeps one writer's appends in order when a larger one is skipped and a smaller one would fit", async () => {
+  /** One small append, then 90, 50 and 5 bytes in one tick against 100 bytes of storage. */
+  async function skipBehindLargerOne(dir: string) {
     const spool = await openSpool({
-      dir: "order",
+      dir,
       adapter: memoryAdapter(),
       temporaryStorageByteSizeMax: 100,
     });
@@ -343,6 +344,11 @@ describe("found in review", () => {
     const first = writer.append(new Uint8Array(10));
     for (let i = 0; i < 4; i++) await null;
     const rest = [90, 50, 5].map((size) => writer.append(new Uint8Array(size)));
+    return { spool, first, rest };
+  }
+
+  it("keeps one writer's appends in order when a larger one is skipped and a smaller one would fit", async () => {
+    const { spool, first, rest } = await skipBehindLargerOne("order");
     const seqs = (await Promise.all(rest)).map((result) => result.seq);
     expect((await first).seq).toBe(1);
     expect(seqs).toEqual([2, 3, 4]);
@@ -351,18 +357,11 @@ describe("found in review", () => {
   });
 
   it("writes skipped requests on close instead of refusing them", async () => {
-    const spool = await openSpool({
-      dir: "close-skip",
-      adapter: memoryAdapter(),
-      temporaryStorageByteSizeMax: 100,
-    });
-    const writer = spool.writer();
-    const first = writer.append(new Uint8Array(10));
-    for (let i = 0; i < 4; i++) await null;
-    const rest = [90, 50, 5].map((size) => writer.append(new Uint8Array(size)));
+    const { spool, first, rest } = await skipBehindLargerOne("close-skip");
     const closing = spool.close();
     expect((await Promise.all([first, ...rest])).map((result) => result.seq)).toEqual([1, 2, 3, 4]);
     await closing;
+    expect(spool.stats().skipped).toBeGreaterThan(0);
   });
 
   it("fails, never strands, an append received just before a flush failed", async () => {

@@ -17,7 +17,6 @@ import {
 } from "./Batch.js";
 import type { SpoolConfig } from "./SpoolConfig.js";
 import { emptyStorage, park, type TemporaryStorage } from "./TemporaryStorage.js";
-import { byteOffset } from "./Units.js";
 import type { WriteRequest } from "./WriteRequest.js";
 
 /** What admission works on. @example const state: AdmissionState = { batch, storage, cursor, refusal: null, skipped: [] } */
@@ -149,17 +148,4 @@ export function admitParked(
 ): AdmissionState {
   const parked = state.storage.requests;
   return admit({ ...state, storage: emptyStorage(), refusal: null }, parked, nowMs, config);
-}
-
-/**
- * Marks the cursor as having rolled into a fresh segment (used after the tail was abandoned).
- *
- * @example
- * const start = cursorAt(segmentNumber(1), seq(1));
- */
-export function cursorAt(
-  segment: AppendCursor["segment"],
-  nextSeq: AppendCursor["nextSeq"],
-): AppendCursor {
-  return { segment, offset: byteOffset(0), nextSeq };
 }

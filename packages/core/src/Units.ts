@@ -66,17 +66,6 @@ export const segmentNumber = (value: number): SegmentNumber =>
 export const writerId = (value: number): WriterId => checkedInteger(value, "WriterId") as WriterId;
 
 /**
- * Rounds a size up to the next multiple of `alignment` (a power of two).
- *
- * @example
- * alignUp(byteSize(41), 8) // 48
- */
-export function alignUp(size: number, alignment: number): number {
-  // Rounding up, not down: a record's padding always follows it, never eats into it.
-  return Math.ceil(size / alignment) * alignment;
-}
-
-/**
  * The page that holds a byte: `floor(offset / pageByteSize)` (rounding down, a byte belongs to
  * the page it starts in).
  *
