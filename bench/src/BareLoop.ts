@@ -8,7 +8,7 @@ import {
   type AdapterFactory,
   byteOffset,
   byteSize,
-  encodeRecord,
+  RecordEncoder,
   recordByteSize,
   segmentNumber,
   seq,
@@ -38,12 +38,12 @@ export async function openBareLoop(factory: AdapterFactory, dir: string, segment
       for (const item of batch) size += recordByteSize(item.payload.byteLength);
       if (offset + size > segmentByteSize) throw new Error("bare loop: segment full");
       const region = { segment, offset: byteOffset(offset), byteSize: byteSize(size) };
-      const window = adapter.stage(region);
+      const encoder = new RecordEncoder(adapter.stage(region));
       let at = 0;
       const first = nextSeq;
+      const appendedAtMs = Date.now();
       for (const item of batch) {
-        const fields = { seq: seq(nextSeq++), writerId: writerId(1), appendedAtMs: Date.now() };
-        at += encodeRecord(window, at, fields, item.payload);
+        at += encoder.encode(at, seq(nextSeq++), writerId(1), appendedAtMs, item.payload);
       }
       await adapter.write(region);
       await adapter.flush(region, "sync");

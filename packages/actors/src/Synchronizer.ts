@@ -10,14 +10,13 @@ import {
   type BatchId,
   byteOffset,
   byteSize,
-  encodeRecord,
   errorCode,
   type FlushAdapter,
   type FlushFailed,
   FlushFailed as FlushFailedError,
+  type PlacedWrite,
+  RecordEncoder,
   type Region,
-  type RequestId,
-  type Seq,
   SpoolClosed,
   type SpoolConfig,
   type StorageFailed,
@@ -43,8 +42,8 @@ const INTAKE_COUNT_MAX = 65536;
 /** The write confirmation a writer receives for its requests in one batch. */
 export interface WrittenNotice {
   readonly batchId: BatchId;
-  readonly requestIds: readonly RequestId[];
-  readonly seqs: readonly Seq[];
+  /** This writer's requests in the batch, in batch order, with their sequence numbers. */
+  readonly writes: readonly PlacedWrite[];
   readonly level: WriteOutcome["level"];
 }
 
@@ -289,11 +288,11 @@ export class Synchronizer {
       offset: batch.startOffset,
       byteSize: byteSize(batch.endOffset - batch.startOffset),
     };
-    const window = adapter.stage(region);
+    const encoder = new RecordEncoder(adapter.stage(region));
     const appendedAtMs = this.#options.clock();
-    for (const write of batch.writes) {
-      const fields = { seq: write.seq, writerId: write.request.writerId, appendedAtMs };
-      encodeRecord(window, write.offset - batch.startOffset, fields, write.request.payload);
+    const start = batch.startOffset;
+    for (const { offset, seq, request } of batch.writes) {
+      encoder.encode(offset - start, seq, request.writerId, appendedAtMs, request.payload);
     }
     await adapter.write(region);
     this.#prepareAhead(segment, batch.endOffset);
@@ -329,16 +328,7 @@ export class Synchronizer {
     report: (event: { message: AnyEventObject; settled: boolean }) => void,
   ): void {
     const { batch, level } = input;
-    const groups = new Map<WriterId, { requestIds: RequestId[]; seqs: Seq[] }>();
-    for (const write of batch.writes) {
-      let group = groups.get(write.request.senderId);
-      if (group === undefined) {
-        group = { requestIds: [], seqs: [] };
-        groups.set(write.request.senderId, group);
-      }
-      group.requestIds.push(write.request.id);
-      group.seqs.push(write.seq);
-    }
+    const groups = groupWritesBySender(batch.writes);
     let outstanding = groups.size;
     let confirmed = 0;
     let vanished = 0;
@@ -353,14 +343,14 @@ export class Synchronizer {
       vanished = 0;
       report({ message, settled: outstanding === 0 });
     };
-    for (const [senderId, group] of groups) {
+    for (const [senderId, writes] of groups) {
       const endpoint = this.#endpoints.get(senderId);
       if (endpoint === undefined) {
         vanished += 1;
         continue;
       }
       let once = false;
-      endpoint.written({ batchId: batch.id, ...group, level }, () => {
+      endpoint.written({ batchId: batch.id, writes, level }, () => {
         if (once) return;
         once = true;
         confirmed += 1;
@@ -386,6 +376,25 @@ export class Synchronizer {
       this.#endpoints.get(senderId)?.failed(own, error);
     }
   }
+}
+
+/**
+ * A batch's writes by sender, in batch order. A batch from one thread has one sender: then its
+ * write list is passed on as it is, with no copy per message.
+ */
+function groupWritesBySender(
+  writes: readonly PlacedWrite[],
+): Map<WriterId, readonly PlacedWrite[]> {
+  const first = writes[0]?.request.senderId;
+  if (first === undefined) return new Map();
+  if (writes.every((write) => write.request.senderId === first)) return new Map([[first, writes]]);
+  const groups = new Map<WriterId, PlacedWrite[]>();
+  for (const write of writes) {
+    const own = groups.get(write.request.senderId);
+    if (own === undefined) groups.set(write.request.senderId, [write]);
+    else own.push(write);
+  }
+  return groups;
 }
 
 function groupBySender(requests: readonly WriteRequest[]): Map<WriterId, WriteRequest[]> {

@@ -40,9 +40,12 @@ export interface AppendOptions {
  * synchronizer as the plain {@link WriteRequest} it also is.
  */
 interface Pending extends WriteRequest {
+  readonly sender: SenderRuntime;
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: AppendError) => void;
   resends: number;
+  /** Received by the synchronizer; not yet confirmed written, failed, or handed back to resend. */
+  awaitingWrite: boolean;
 }
 
 /** What a sender needs from its spool. */
@@ -70,7 +73,6 @@ export class SenderRuntime implements WriterEndpoint {
   /** Groups waiting for the lock, oldest first. */
   readonly #waitingForLock: Pending[][] = [];
   #sending: Pending[] | undefined;
-  readonly #awaitingWrite = new Map<RequestId, Pending>();
   readonly #confirmations = new Map<number, () => void>();
   #nextRequestId = 1;
 
@@ -104,9 +106,11 @@ export class SenderRuntime implements WriterEndpoint {
         senderId: this.id,
         payload,
         durability,
+        sender: this,
         resolve,
         reject,
         resends: 0,
+        awaitingWrite: false,
       });
       if (!this.#outboxScheduled) {
         this.#outboxScheduled = true;
@@ -144,22 +148,33 @@ export class SenderRuntime implements WriterEndpoint {
     const group = this.#sending;
     if (group === undefined) throw new Error("receipt with nothing sent");
     this.#sending = undefined;
-    for (const pending of group) this.#awaitingWrite.set(pending.id, pending);
+    for (const pending of group) pending.awaitingWrite = true;
     this.#actor.send({ type: "sync.receipt", count: group.length });
   };
 
+  /**
+   * One of this sender's requests that the synchronizer holds: the synchronizer hands back the
+   * very objects it was sent.
+   */
+  #awaiting(request: WriteRequest): Pending | undefined {
+    const pending = request as Partial<Pending>;
+    return pending.sender === this && pending.awaitingWrite === true
+      ? (request as Pending)
+      : undefined;
+  }
+
   /** @internal The synchronizer's write confirmation (claims 1, 34). */
   written(notice: WrittenNotice, confirm: () => void): void {
-    const { requestIds, seqs, level } = notice;
-    for (let i = 0; i < requestIds.length; i++) {
-      const id = requestIds[i]!;
-      const pending = this.#awaitingWrite.get(id);
-      if (pending === undefined) throw new Error(`confirmation for unknown request ${id}`);
-      this.#awaitingWrite.delete(id);
-      pending.resolve({ seq: seqs[i]!, durability: level });
+    const { writes, level } = notice;
+    for (const write of writes) {
+      const pending = this.#awaiting(write.request);
+      if (pending === undefined)
+        throw new Error(`confirmation for unknown request ${write.request.id}`);
+      pending.awaitingWrite = false;
+      pending.resolve({ seq: write.seq, durability: level });
     }
     this.#confirmations.set(notice.batchId, confirm);
-    this.#actor.send({ type: "sync.written", batchId: notice.batchId, count: requestIds.length });
+    this.#actor.send({ type: "sync.written", batchId: notice.batchId, count: writes.length });
   }
 
   /** @internal Skipped requests come back to be sent again (claim 66). */
@@ -168,7 +183,7 @@ export class SenderRuntime implements WriterEndpoint {
     const overloaded: WriteRequest[] = [];
     const { resendAttemptsMax } = this.#context.config;
     for (const request of requests) {
-      const pending = this.#awaitingWrite.get(request.id);
+      const pending = this.#awaiting(request);
       if (pending === undefined) continue;
       pending.resends += 1;
       if (pending.resends > resendAttemptsMax) overloaded.push(request);
@@ -178,7 +193,7 @@ export class SenderRuntime implements WriterEndpoint {
       this.failed(overloaded, new SpoolOverloaded({ resendAttempts: resendAttemptsMax }));
     }
     if (again.length === 0) return;
-    for (const pending of again) this.#awaitingWrite.delete(pending.id);
+    for (const pending of again) pending.awaitingWrite = false;
     // They were sent before any group still waiting for the lock: they go first.
     this.#waitingForLock.unshift(again);
     this.#actor.send({ type: "sync.resend", count: again.length });
@@ -188,9 +203,9 @@ export class SenderRuntime implements WriterEndpoint {
   failed(requests: readonly WriteRequest[], error: AppendError): void {
     let count = 0;
     for (const request of requests) {
-      const pending = this.#awaitingWrite.get(request.id);
+      const pending = this.#awaiting(request);
       if (pending === undefined) continue;
-      this.#awaitingWrite.delete(request.id);
+      pending.awaitingWrite = false;
       pending.reject(error);
       count += 1;
     }

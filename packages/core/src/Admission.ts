@@ -6,18 +6,28 @@
 import {
   type AppendCursor,
   addWrites,
-  advanceCursor,
   type Batch,
   type BatchExtent,
   extentOf,
   fitsBatch,
   type PlacedWrite,
-  placeAppend,
+  type Placement,
   type Refusal,
 } from "./Batch.js";
+import { recordByteSize } from "./Record.js";
 import type { SpoolConfig } from "./SpoolConfig.js";
 import { emptyStorage, park, type TemporaryStorage } from "./TemporaryStorage.js";
+import {
+  type ByteOffset,
+  byteOffset,
+  byteSize,
+  type SegmentNumber,
+  type Seq,
+  seq,
+} from "./Units.js";
 import type { WriteRequest } from "./WriteRequest.js";
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** What admission works on. @example const state: AdmissionState = { batch, storage, cursor, refusal: null, skipped: [] } */
 export interface AdmissionState {
@@ -50,14 +60,27 @@ export function admit(
     return parkAll(state, requests, config);
   }
   const placed: PlacedWrite[] = [];
-  let cursor = state.cursor;
+  // Admission runs per message: plain numbers and two scratch objects in the loop, one new
+  // object per admitted write.
+  let segment: number = state.cursor.segment;
+  let offset: number = state.cursor.offset;
+  let nextSeq: number = state.cursor.nextSeq;
+  const extent: Mutable<BatchExtent> = extentOf(state.batch);
+  const placement: Mutable<Placement> = {
+    segment: state.cursor.segment,
+    offset: state.cursor.offset,
+    byteSize: byteSize(0),
+  };
   let refusal: Refusal | null = null;
-  // One mutable extent for the loop, not one object per request: admission runs per message.
-  const extent: { -readonly [K in keyof BatchExtent]: BatchExtent[K] } = extentOf(state.batch);
   let index = 0;
   for (; index < requests.length; index++) {
     const request = requests[index]!;
-    const placement = placeAppend(cursor, request.payload.byteLength, config);
+    const size = recordByteSize(request.payload.byteLength);
+    // A record never straddles two segments: one that would cross the end starts the next.
+    const rolls = offset + size > config.segmentByteSize;
+    placement.segment = (rolls ? segment + 1 : segment) as SegmentNumber;
+    placement.offset = (rolls ? 0 : offset) as ByteOffset;
+    placement.byteSize = size;
     const refused = fitsBatch(extent, placement, config);
     if (refused !== undefined) {
       refusal = refused;
@@ -65,19 +88,26 @@ export function admit(
     }
     placed.push({
       request,
-      seq: cursor.nextSeq,
+      seq: nextSeq as Seq,
       segment: placement.segment,
       offset: placement.offset,
-      byteSize: placement.byteSize,
+      byteSize: size,
     });
-    cursor = advanceCursor(cursor, placement);
+    segment = placement.segment;
+    offset = placement.offset + size;
+    nextSeq += 1;
     if (extent.empty) {
       extent.empty = false;
       extent.segment = placement.segment;
       extent.startOffset = placement.offset;
     }
-    extent.endOffset = cursor.offset;
+    extent.endOffset = offset as ByteOffset;
   }
+  const cursor: AppendCursor = {
+    segment: segment as SegmentNumber,
+    offset: byteOffset(offset),
+    nextSeq: seq(nextSeq),
+  };
   const admitted: AdmissionState = {
     ...state,
     batch: addWrites(state.batch, placed, nowMs),

@@ -9,7 +9,6 @@
  * its page span or the tail rolls into the next segment.
  */
 
-import { recordByteSize } from "./Record.js";
 import type { SpoolConfig } from "./SpoolConfig.js";
 import {
   type ByteOffset,
@@ -19,8 +18,6 @@ import {
   pageOf,
   type SegmentNumber,
   type Seq,
-  segmentNumber,
-  seq,
 } from "./Units.js";
 import { type Durability, strongerDurability, type WriteRequest } from "./WriteRequest.js";
 
@@ -87,25 +84,6 @@ export interface Placement {
   readonly segment: SegmentNumber;
   readonly offset: ByteOffset;
   readonly byteSize: ByteSize;
-}
-
-/**
- * Places an append at the cursor, or at the start of the next segment when the record would
- * cross the segment's end (a record never straddles two segments).
- *
- * @example
- * const placement = placeAppend(cursor, 1024, config);
- */
-export function placeAppend(
-  cursor: AppendCursor,
-  payloadByteSize: number,
-  config: SpoolConfig,
-): Placement {
-  const size = recordByteSize(payloadByteSize);
-  if (cursor.offset + size <= config.segmentByteSize) {
-    return { segment: cursor.segment, offset: cursor.offset, byteSize: size };
-  }
-  return { segment: segmentNumber(cursor.segment + 1), offset: byteOffset(0), byteSize: size };
 }
 
 /** The part of a batch that {@link fitsBatch} looks at. @example { empty: false, segment, startOffset, endOffset } */
@@ -177,19 +155,5 @@ export function addWrites(batch: Batch, added: readonly PlacedWrite[], nowMs: nu
     firstAtMs: empty ? nowMs : batch.firstAtMs,
     lastAtMs: nowMs,
     durability,
-  };
-}
-
-/**
- * Advances a cursor past a placed write.
- *
- * @example
- * const next = advanceCursor(cursor, placement);
- */
-export function advanceCursor(cursor: AppendCursor, placement: Placement): AppendCursor {
-  return {
-    segment: placement.segment,
-    offset: byteOffset(placement.offset + placement.byteSize),
-    nextSeq: seq(cursor.nextSeq + 1),
   };
 }
