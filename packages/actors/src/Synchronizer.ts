@@ -1,7 +1,7 @@
 /**
  * The synchronizer runtime: the intake mailbox in front of the {@link synchronizerMachine}, the
- * registry of writer endpoints, and the invoked actors that do the machine's I/O through a
- * {@link FlushAdapter}.
+ * registry of writer endpoints, and the carrying out of the machine's commands: I/O through a
+ * {@link FlushAdapter}, notices to writers.
  */
 import {
   type AppendCursor,
@@ -25,11 +25,13 @@ import {
   type WriteRequest,
   type WriterId,
 } from "@spool/core";
-import { type Actor, type AnyEventObject, createActor, fromCallback } from "xstate";
+import { type Actor, createActor } from "xstate";
 import {
   type CourierCommand,
   type DiskCommand,
   type LogPosition,
+  type SynchronizerCommand,
+  type SynchronizerEvent,
   type SynchronizerStats,
   synchronizerMachine,
   type WriteOutcome,
@@ -79,31 +81,27 @@ export class Synchronizer {
   #drainScheduled = false;
   #closing = false;
   #preparedAhead = 0;
+  /** The number of the last command carried out. */
+  #commandsRun = 0;
+  readonly #confirmTimers = new Set<NodeJS.Timeout>();
   readonly #done: Promise<void>;
 
   constructor(options: SynchronizerOptions) {
     this.#options = options;
-    const machine = synchronizerMachine.provide({
-      actors: {
-        disk: fromCallback<DiskCommand, undefined, AnyEventObject>(({ receive, sendBack }) => {
-          receive((command) => this.#runDisk(command, sendBack));
-        }),
-        courier: fromCallback<CourierCommand, undefined, AnyEventObject>(
-          ({ receive, sendBack }) => {
-            const timers = new Set<NodeJS.Timeout>();
-            receive((command) => this.#runCourier(command, sendBack, timers));
-            return () => {
-              for (const timer of timers) clearTimeout(timer);
-            };
-          },
-        ),
-      },
-    });
-    this.#actor = createActor(machine, {
+    this.#actor = createActor(synchronizerMachine, {
       input: { config: options.config, cursor: options.cursor, nowMs: options.clock() },
     });
     this.#done = new Promise((resolve) => {
-      this.#actor.subscribe({ complete: () => resolve(), error: () => resolve() });
+      const stop = (): void => {
+        for (const timer of this.#confirmTimers) clearTimeout(timer);
+        this.#confirmTimers.clear();
+        resolve();
+      };
+      this.#actor.subscribe({
+        next: (snapshot) => this.#run(snapshot.context.command, snapshot.context.commandSeq),
+        complete: stop,
+        error: stop,
+      });
     });
     this.#actor.start();
   }
@@ -210,21 +208,36 @@ export class Synchronizer {
     return this.#actor;
   }
 
-  #runDisk(command: DiskCommand, sendBack: (event: AnyEventObject) => void): void {
+  /**
+   * Carries out the machine's latest command once. Runs inside the actor's update: events sent
+   * from here queue behind the current one.
+   */
+  #run(command: SynchronizerCommand | null, commandSeq: number): void {
+    if (commandSeq === this.#commandsRun || command === null) return;
+    if (commandSeq !== this.#commandsRun + 1) {
+      throw new Error(`synchronizer command ${this.#commandsRun + 1} was never carried out`);
+    }
+    this.#commandsRun = commandSeq;
+    const sendBack = (event: SynchronizerEvent): void => this.#actor.send(event);
+    if (command.type === "disk.map" || command.type === "disk.write") {
+      this.#runDisk(command, sendBack);
+    } else {
+      this.#runCourier(command, sendBack);
+    }
+  }
+
+  #runDisk(command: DiskCommand, sendBack: (event: SynchronizerEvent) => void): void {
     const done =
       command.type === "disk.map"
-        ? this.#mapSegment(command.segment).then(() => ({ type: "disk.mapped" }))
-        : this.#writeBatch(command).then((outcome) => ({ type: "disk.written", outcome }));
+        ? this.#mapSegment(command.segment).then(() => ({ type: "disk.mapped" }) as const)
+        : this.#writeBatch(command).then((outcome) => ({ type: "disk.written", outcome }) as const);
     done.then(sendBack, (error: unknown) =>
       sendBack({ type: "disk.failed", error: asStorageError(error) }),
     );
   }
 
-  #runCourier(
-    command: CourierCommand,
-    sendBack: (event: AnyEventObject) => void,
-    timers: Set<NodeJS.Timeout>,
-  ): void {
+  #runCourier(command: CourierCommand, sendBack: (event: SynchronizerEvent) => void): void {
+    const timers = this.#confirmTimers;
     switch (command.type) {
       case "courier.confirm": {
         const timer = setTimeout(() => {
@@ -325,7 +338,7 @@ export class Synchronizer {
 
   #confirmBatch(
     input: { batch: Batch; level: WriteOutcome["level"] },
-    report: (event: { message: AnyEventObject; settled: boolean }) => void,
+    report: (event: { message: SynchronizerEvent; settled: boolean }) => void,
   ): void {
     const { batch, level } = input;
     const groups = groupWritesBySender(batch.writes);
@@ -337,7 +350,12 @@ export class Synchronizer {
     const flushReport = (): void => {
       scheduled = false;
       if (confirmed + vanished === 0) return;
-      const message = { type: "writer.confirmed", batchId: batch.id, confirmed, vanished };
+      const message = {
+        type: "writer.confirmed",
+        batchId: batch.id,
+        confirmed,
+        vanished,
+      } as const;
       outstanding -= confirmed + vanished;
       confirmed = 0;
       vanished = 0;

@@ -9,7 +9,7 @@ import {
   writerId,
 } from "@spool/core";
 import { describe, expect, it } from "vitest";
-import { type AnyEventObject, createActor, fromCallback } from "xstate";
+import { createActor } from "xstate";
 import {
   type CourierCommand,
   type DiskCommand,
@@ -24,24 +24,23 @@ const request = (id: number): WriteRequest => ({
   durability: "flushed",
 });
 
-/** A synchronizer whose disk and courier only record the commands they get. */
+/** A synchronizer whose commands are only recorded, by destination, as the runtime would see them. */
 function scripted(options: Record<string, unknown> = {}) {
   const disk: DiskCommand[] = [];
   const courier: CourierCommand[] = [];
-  const machine = synchronizerMachine.provide({
-    actors: {
-      disk: fromCallback<DiskCommand, undefined, AnyEventObject>(({ receive }) =>
-        receive((c) => disk.push(c)),
-      ),
-      courier: fromCallback<CourierCommand, undefined, AnyEventObject>(({ receive }) =>
-        receive((c) => courier.push(c)),
-      ),
-    },
-  });
   const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
-  const actor = createActor(machine, {
+  const actor = createActor(synchronizerMachine, {
     input: { config: resolveConfig(options), cursor, nowMs: 0 },
-  }).start();
+  });
+  let seen = 0;
+  actor.subscribe(({ context: { command, commandSeq } }) => {
+    if (command === null || commandSeq === seen) return;
+    expect(commandSeq).toBe(seen + 1);
+    seen = commandSeq;
+    if (command.type === "disk.map" || command.type === "disk.write") disk.push(command);
+    else courier.push(command);
+  });
+  actor.start();
   const state = () => actor.getSnapshot().value;
   return { actor, disk, courier, state };
 }
