@@ -1,5 +1,5 @@
 /**
- * The synchronizer runtime: the intake mailbox in front of the {@link synchronizerMachine}, the
+ * The synchronizer runtime: the intake mailbox in front of the {@link synchronizerLogic}, the
  * registry of writer endpoints, and the carrying out of the machine's commands: I/O through a
  * {@link FlushAdapter}, notices to writers.
  */
@@ -32,8 +32,9 @@ import {
   type LogPosition,
   type SynchronizerCommand,
   type SynchronizerEvent,
+  type SynchronizerPhase,
   type SynchronizerStats,
-  synchronizerMachine,
+  synchronizerLogic,
   type WriteOutcome,
 } from "./SynchronizerMachine.js";
 
@@ -75,7 +76,7 @@ type Receipt = () => void;
 export class Synchronizer {
   readonly #options: SynchronizerOptions;
   readonly #endpoints = new Map<WriterId, WriterEndpoint>();
-  readonly #actor: Actor<typeof synchronizerMachine>;
+  readonly #actor: Actor<typeof synchronizerLogic>;
   #intake: WriteRequest[] = [];
   #waitingForReceipt: { requests: readonly WriteRequest[]; receipt: Receipt } | undefined;
   #drainScheduled = false;
@@ -84,22 +85,30 @@ export class Synchronizer {
   /** The number of the last command carried out. */
   #commandsRun = 0;
   readonly #confirmTimers = new Set<NodeJS.Timeout>();
+  #wakeTimer: NodeJS.Timeout | undefined;
   readonly #done: Promise<void>;
 
   constructor(options: SynchronizerOptions) {
     this.#options = options;
-    this.#actor = createActor(synchronizerMachine, {
+    this.#actor = createActor(synchronizerLogic, {
       input: { config: options.config, cursor: options.cursor, nowMs: options.clock() },
     });
     this.#done = new Promise((resolve) => {
       const stop = (): void => {
         for (const timer of this.#confirmTimers) clearTimeout(timer);
         this.#confirmTimers.clear();
+        clearTimeout(this.#wakeTimer);
         resolve();
       };
       this.#actor.subscribe({
-        next: (snapshot) => this.#run(snapshot.context.command, snapshot.context.commandSeq),
-        complete: stop,
+        next: ({ context }) => {
+          this.#run(context.command, context.commandSeq);
+          if (context.phase === "closed") {
+            stop();
+            // Stopped after this update: later events find the actor stopped and are dropped.
+            queueMicrotask(() => this.#actor.stop());
+          }
+        },
         error: stop,
       });
     });
@@ -145,9 +154,11 @@ export class Synchronizer {
    * by the closed writer handles.
    */
   #refusal(): AppendError | undefined {
-    const snapshot = this.#actor.getSnapshot();
-    if (snapshot.context.failure !== null) return snapshot.context.failure;
-    if (snapshot.status !== "active") return new SpoolClosed({ dir: this.#options.dir });
+    const { status, context } = this.#actor.getSnapshot();
+    if (context.failure !== null) return context.failure;
+    if (status !== "active" || context.phase === "closed") {
+      return new SpoolClosed({ dir: this.#options.dir });
+    }
     return undefined;
   }
 
@@ -197,14 +208,13 @@ export class Synchronizer {
     return this.#actor.getSnapshot().context.durableThrough;
   }
 
-  /** The machine's current state value, for observation and tests. */
-  state(): string {
-    const value = this.#actor.getSnapshot().value;
-    return typeof value === "string" ? value : JSON.stringify(value);
+  /** The machine's current state, for observation and tests. */
+  state(): SynchronizerPhase {
+    return this.#actor.getSnapshot().context.phase;
   }
 
   /** The synchronizer actor, for inspection (`actor.subscribe`). */
-  get actor(): Actor<typeof synchronizerMachine> {
+  get actor(): Actor<typeof synchronizerLogic> {
     return this.#actor;
   }
 
@@ -221,6 +231,11 @@ export class Synchronizer {
     const sendBack = (event: SynchronizerEvent): void => this.#actor.send(event);
     if (command.type === "disk.map" || command.type === "disk.write") {
       this.#runDisk(command, sendBack);
+    } else if (command.type === "timer.wake") {
+      clearTimeout(this.#wakeTimer);
+      this.#wakeTimer = setTimeout(() => {
+        sendBack({ type: "sync.wake", commandSeq, atMs: this.#options.clock() });
+      }, command.inMs);
     } else {
       this.#runCourier(command, sendBack);
     }

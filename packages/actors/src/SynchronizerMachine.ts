@@ -1,32 +1,38 @@
 /**
- * The synchronizer as an xstate statechart that follows claim 64's flowchart box by box:
+ * The synchronizer: claim 64's flowchart as an explicit state machine, run by an xstate
+ * `fromTransition` actor.
  *
  * receive → decide add / park / skip → add → decide flush → mapped? → map → write → send write
  * confirmations → count confirmations of confirmation → clear → skipped or stored? → take parked
  * requests → loop back.
  *
- * Boxes where the machine waits are states (`receiving`, `mapping`, `writing`, `confirming`,
- * `notifyingSkipped`); the flowchart's diamonds are guards on transient states
- * (`decidingFlush`: write the batch? is it mapped?; `checkingSkipped`: skipped or stored?) or on
- * the event that answers them (`confirming`: is this the last confirmation?); its action boxes
- * are named actions (`admitRequests`, `startFlush`, `countLastConfirmationsAndClear`,
- * `takeParked`). Each microstep costs about 10 µs here (a new snapshot per step and per
- * assign), so the machine takes four per batch in the common case, not nine.
+ * The flowchart is data: {@link SYNCHRONIZER_STATES} lists every state, the events each one
+ * takes and the states each transition may lead to, and {@link SYNCHRONIZER_CHOICES} lists the
+ * flowchart's diamonds (`decidingFlush`: write the batch? is it mapped?; `checkingSkipped`:
+ * skipped or stored?; `takingParked`) with their possible outcomes. The transition function
+ * runs a transition, follows the choices it leads to, and checks every step against the
+ * declared targets, so the table cannot drift from what the code does; diagrams and
+ * model-based tests read the same table. Boxes where the machine waits are states
+ * (`receiving`, `mapping`, `writing`, `confirming`, `notifyingSkipped`, ...); action boxes are
+ * named transition functions (`admitRequests`, `startFlush`, `countLastConfirmationsAndClear`,
+ * `takeParked`).
+ *
+ * Why not an xstate statechart: measured here, each statechart microstep costs 15-20 µs (a new
+ * snapshot per step and per assign), so the five microsteps of a batch cost more than the
+ * whole JavaScript work of a small batch and doubled the ack latency of a single writer; and
+ * actions run through xstate's action executor (`sendTo`, `emit`) made V8 tenure per-message
+ * objects and keep whole batches alive through young-generation collections. This transition
+ * costs about a microsecond.
  *
  * Event granularity: one `sync.requests` event carries every request drained from the intake
  * in one microtask, and one `writer.confirmed` event carries every confirmation gathered in one
- * microtask, so the statechart runs a handful of events per batch, not per message.
+ * microtask, so the machine takes a handful of events per batch, not per message.
  *
- * Side effects: a transition into a state that waits on the outside world (`mapping`, `writing`,
- * `confirming`, `notifyingSkipped`, `failing`) puts the command for it into the context
- * (`command`, numbered by `commandSeq`), and the runtime, which observes every snapshot, carries
- * each command out exactly once and answers with an event: `disk.*` commands go to the adapter,
- * `courier.*` commands to the writers. The machine runs only `assign` actions and guards, so it
- * stays pure and cheap: measured here, an action executed through xstate's action executor
- * (`sendTo`, `emit` or a custom action) per transition makes V8 tenure the per-message objects
- * the events carry, and the old-generation copies then keep every later batch alive through the
- * young-generation collections (several milliseconds of copying per collection, a third of the
- * throughput at 256 writers). Tests read the commands from the snapshots the same way.
+ * Side effects: a transition into a state that waits on the outside world puts the command for
+ * it into the state (`command`, numbered by `commandSeq`), and the runtime, which observes every
+ * snapshot, carries out each command exactly once and answers with an event: `disk.*` commands
+ * go to the adapter, `courier.*` commands to the writers, `timer.wake` to the clock. The
+ * transition function itself is pure.
  */
 import {
   type AdmissionState,
@@ -47,7 +53,26 @@ import {
   type StorageFailed,
   type WriteRequest,
 } from "@spool/core";
-import { assertEvent, assign, setup } from "xstate";
+import { type ActorSystem, fromTransition } from "xstate";
+
+/** States where the machine rests between events. @example "confirming" */
+export type SynchronizerPhase =
+  | "receiving"
+  | "waitingForTrigger"
+  | "waitingForRequest"
+  | "mapping"
+  | "writing"
+  | "confirming"
+  | "notifyingSkipped"
+  | "failing"
+  | "broken"
+  | "closed";
+
+/** The flowchart's diamonds: decisions taken between two states, never rested in. @example "decidingFlush" */
+export type SynchronizerChoice = "decidingFlush" | "checkingSkipped" | "takingParked";
+
+/** A node of the flowchart: a state or a choice. @example "writing" */
+export type SynchronizerNode = SynchronizerPhase | SynchronizerChoice;
 
 /** Where bytes have been made durable up to, or written but not yet flushed from. @example { segment, offset } */
 export interface LogPosition {
@@ -73,8 +98,10 @@ export interface SynchronizerStats {
   readonly confirmationsFailed: number;
 }
 
-/** The synchronizer's context: small and bounded by the batch and temporary storage limits. */
+/** The synchronizer's state: its phase and the data it works on, bounded by the batch and temporary storage limits. */
 export interface SynchronizerContext {
+  /** Where the machine rests between events. */
+  readonly phase: SynchronizerPhase;
   readonly config: SpoolConfig;
   readonly admission: AdmissionState;
   /** The batch being mapped, written or confirmed; the admission batch gathers the next one. */
@@ -116,6 +143,12 @@ export type DiskCommand =
       readonly nowMs: number;
     };
 
+/** A command for the clock: send `sync.wake` with this command's number after `inMs`. */
+export interface TimerCommand {
+  readonly type: "timer.wake";
+  readonly inMs: number;
+}
+
 /** Commands for the way to the writers. */
 export type CourierCommand =
   | {
@@ -131,7 +164,7 @@ export type CourierCommand =
     };
 
 /** A command the runtime carries out for the machine. @example snapshot.context.command */
-export type SynchronizerCommand = DiskCommand | CourierCommand;
+export type SynchronizerCommand = DiskCommand | CourierCommand | TimerCommand;
 
 /** Events the synchronizer takes. @example actor.send({ type: "sync.requests", requests, atMs }) */
 export type SynchronizerEvent =
@@ -141,6 +174,7 @@ export type SynchronizerEvent =
       readonly atMs: number;
     }
   | { readonly type: "sync.close"; readonly atMs: number }
+  | { readonly type: "sync.wake"; readonly commandSeq: number; readonly atMs: number }
   | { readonly type: "disk.mapped" }
   | { readonly type: "disk.written"; readonly outcome: WriteOutcome }
   | { readonly type: "disk.failed"; readonly error: FlushFailed | StorageFailed }
@@ -184,8 +218,7 @@ function decide(
 }
 
 /** Whether this confirmation event brings the in-flight batch's pending count to zero. */
-function isLastConfirmation(context: SynchronizerContext, event: SynchronizerEvent): boolean {
-  assertEvent(event, "writer.confirmed");
+function isLastConfirmation(context: SynchronizerContext, event: WriterConfirmed): boolean {
   return (
     event.batchId === context.inFlight?.id &&
     context.confirmationsPending - event.confirmed - event.vanished <= 0
@@ -204,14 +237,6 @@ function countParkedAndSkipped(
   return { ...stats, parked: stats.parked + parked, skipped: stats.skipped + skipped };
 }
 
-/** The context update that issues `command` to the runtime. */
-function issue(
-  context: SynchronizerContext,
-  command: SynchronizerCommand,
-): Pick<SynchronizerContext, "command" | "commandSeq"> {
-  return { command, commandSeq: context.commandSeq + 1 };
-}
-
 function distinctWriters(batch: Batch): number {
   const writers = new Set<number>();
   for (const write of batch.writes) writers.add(write.request.senderId);
@@ -222,218 +247,411 @@ function regionEnd(batch: Batch): LogPosition {
   return { segment: batch.segment!, offset: batch.endOffset };
 }
 
+type EventOf<T extends SynchronizerEvent["type"]> = Extract<SynchronizerEvent, { type: T }>;
+type WriterConfirmed = EventOf<"writer.confirmed">;
+
+/** What a transition or a choice produced: the updated state and the node it leads to. */
+type Step = readonly [SynchronizerContext, SynchronizerNode];
+
+/** One transition: the nodes it may lead to and the function that takes it. */
+export interface SynchronizerTransition<E extends SynchronizerEvent> {
+  readonly targets: readonly SynchronizerNode[];
+  readonly run: (context: SynchronizerContext, event: E) => Step;
+}
+
+/** One choice: the nodes it may lead to and the function that decides. */
+export interface SynchronizerChoiceNode {
+  readonly targets: readonly SynchronizerNode[];
+  readonly choose: (context: SynchronizerContext) => Step;
+}
+
+type StateTable = {
+  readonly [T in SynchronizerEvent["type"]]?: SynchronizerTransition<EventOf<T>>;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Action boxes: pure updates of the state.
+
+function admitRequests(context: SynchronizerContext, event: EventOf<"sync.requests">) {
+  const nowMs = Math.max(context.nowMs, event.atMs);
+  const admission = admit(context.admission, event.requests, event.atMs, context.config);
+  return {
+    ...context,
+    nowMs,
+    admission,
+    decision: decide(context, admission, nowMs, context.closing),
+    stats: countParkedAndSkipped(context.stats, context.admission, admission),
+  };
+}
+
+function parkRequests(context: SynchronizerContext, event: EventOf<"sync.requests">) {
+  const admission = parkAll(context.admission, event.requests, context.config);
+  return {
+    ...context,
+    nowMs: Math.max(context.nowMs, event.atMs),
+    admission,
+    stats: countParkedAndSkipped(context.stats, context.admission, admission),
+  };
+}
+
+function markClosing(context: SynchronizerContext, event: EventOf<"sync.close">) {
+  const nowMs = Math.max(context.nowMs, event.atMs);
+  return {
+    ...context,
+    closing: true,
+    nowMs,
+    decision: decide(context, context.admission, nowMs, true),
+  };
+}
+
+// A timer fires at or after its time: advancing the clock by at least the delay is a lower
+// bound on the real time, so a timed trigger can never fire early.
+function advanceClock(context: SynchronizerContext, event: EventOf<"sync.wake">) {
+  const nowMs = Math.max(context.nowMs + (context.wakeInMs ?? 0), event.atMs);
+  return {
+    ...context,
+    nowMs,
+    decision: decide(context, context.admission, nowMs, context.closing),
+  };
+}
+
+function startFlush(context: SynchronizerContext): SynchronizerContext {
+  const { decision } = context;
+  if (!decision.flush) throw new Error("startFlush without a flush decision");
+  const batch = context.admission.batch;
+  return {
+    ...context,
+    inFlight: batch,
+    flushReason: decision.reason,
+    admission: {
+      ...context.admission,
+      batch: emptyBatch((batch.id + 1) as BatchId),
+      refusal: null,
+    },
+    decision: NO_FLUSH,
+  };
+}
+
+function recordWritten(context: SynchronizerContext, outcome: WriteOutcome): SynchronizerContext {
+  const batch = context.inFlight!;
+  const reason = context.flushReason!;
+  const { stats } = context;
+  const flushed = outcome.level === "flushed";
+  return {
+    ...context,
+    lastFlushAtMs: context.nowMs,
+    durableThrough: flushed ? regionEnd(batch) : context.durableThrough,
+    unflushedFrom: flushed
+      ? null
+      : (context.unflushedFrom ?? { segment: batch.segment!, offset: batch.startOffset }),
+    confirmationsPending: distinctWriters(batch),
+    stats: {
+      ...stats,
+      flushes: stats.flushes + 1,
+      flushReasons: { ...stats.flushReasons, [reason]: stats.flushReasons[reason] + 1 },
+      recordsWritten: stats.recordsWritten + batch.writes.length,
+      bytesWritten: stats.bytesWritten + batch.byteSize,
+      batchRecordsMax: Math.max(stats.batchRecordsMax, batch.writes.length),
+    },
+  };
+}
+
+function countConfirmations(
+  context: SynchronizerContext,
+  confirmed: number,
+  vanished: number,
+): SynchronizerContext {
+  return {
+    ...context,
+    confirmationsPending: context.confirmationsPending - confirmed - vanished,
+    stats: {
+      ...context.stats,
+      confirmationsReceived: context.stats.confirmationsReceived + confirmed,
+      confirmationsFailed: context.stats.confirmationsFailed + vanished,
+    },
+  };
+}
+
+/** Claim 1: clear the batch once every writer confirmed (or was counted as failed). */
+function clearInFlight(context: SynchronizerContext): SynchronizerContext {
+  return { ...context, inFlight: null, flushReason: null, confirmationsPending: 0 };
+}
+
+/** The state update that issues `command` to the runtime. */
+function issueCommand(
+  context: SynchronizerContext,
+  command: SynchronizerCommand,
+): SynchronizerContext {
+  return { ...context, command, commandSeq: context.commandSeq + 1 };
+}
+
+function writeInFlight(context: SynchronizerContext): SynchronizerContext {
+  return issueCommand(context, {
+    type: "disk.write",
+    batch: context.inFlight!,
+    unflushedFrom: context.unflushedFrom,
+    nowMs: context.nowMs,
+  });
+}
+
+function rejectAll(context: SynchronizerContext): SynchronizerContext {
+  const requests: WriteRequest[] = [
+    ...(context.inFlight?.writes.map((write) => write.request) ?? []),
+    ...context.admission.batch.writes.map((write) => write.request),
+    ...context.admission.storage.requests,
+    ...context.admission.skipped,
+    ...context.admission.resending,
+  ];
+  return issueCommand(context, { type: "courier.reject", requests, failure: context.failure });
+}
+
+function fail(context: SynchronizerContext, event: EventOf<"disk.failed">): Step {
+  return [rejectAll({ ...context, failure: event.error }), "failing"];
+}
+
+function rejectArrivals(context: SynchronizerContext, event: EventOf<"sync.requests">): Step {
+  const command = {
+    type: "courier.reject",
+    requests: event.requests,
+    failure: context.failure,
+  } as const;
+  return [issueCommand(context, command), context.phase];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The flowchart.
+
+const gather: StateTable = {
+  "sync.requests": {
+    targets: ["decidingFlush"],
+    run: (context, event) => [admitRequests(context, event), "decidingFlush"],
+  },
+};
+
+// While a batch is out (mapping, writing, confirming, notifying), arrivals are parked (claims
+// 16, 64-66) and a close is remembered for when the batch clears.
+const busy: StateTable = {
+  "sync.requests": {
+    targets: ["mapping", "writing", "confirming", "notifyingSkipped"],
+    run: (context, event) => [parkRequests(context, event), context.phase],
+  },
+  "sync.close": {
+    targets: ["mapping", "writing", "confirming", "notifyingSkipped"],
+    run: (context, event) => [markClosing(context, event), context.phase],
+  },
+};
+
+const failed = {
+  "disk.failed": { targets: ["failing"], run: fail },
+} as const satisfies StateTable;
+
 /**
- * The synchronizer machine. Its runtime observes the snapshots and carries out
- * `context.command` whenever `context.commandSeq` advances.
+ * Every state, the events it takes, and where each may lead. An event a state does not list
+ * is ignored there (as a statechart ignores it).
+ */
+export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTable } = {
+  // Claim 64: receive a write request (the batch is empty, nothing is parked).
+  receiving: {
+    ...gather,
+    "sync.close": {
+      targets: ["closed"],
+      run: (context, event) => [markClosing(context, event), "closed"],
+    },
+  },
+  // Claim 67: not flushing yet; loop back to receive, with a timer for the next timed trigger.
+  waitingForTrigger: {
+    ...gather,
+    "sync.close": {
+      targets: ["decidingFlush"],
+      run: (context, event) => [markClosing(context, event), "decidingFlush"],
+    },
+    "sync.wake": {
+      targets: ["decidingFlush", "waitingForTrigger"],
+      // A wake armed before the latest command is stale: the state it was for has passed.
+      run: (context, event) =>
+        event.commandSeq === context.commandSeq
+          ? [advanceClock(context, event), "decidingFlush"]
+          : [context, "waitingForTrigger"],
+    },
+  },
+  // Claim 67 with no timed trigger armed: only a request (or close) moves on.
+  waitingForRequest: {
+    ...gather,
+    "sync.close": {
+      targets: ["decidingFlush"],
+      run: (context, event) => [markClosing(context, event), "decidingFlush"],
+    },
+  },
+  // Claims 15, 68: map the region if it is not mapped yet.
+  mapping: {
+    ...busy,
+    ...failed,
+    "disk.mapped": {
+      targets: ["writing"],
+      run: (context) => {
+        const mapped = [...context.mapped, context.inFlight!.segment!];
+        return [writeInFlight({ ...context, mapped }), "writing"];
+      },
+    },
+  },
+  // Claims 1, 14, 45: write the batch through the map and flush it.
+  writing: {
+    ...busy,
+    ...failed,
+    "disk.written": {
+      targets: ["confirming"],
+      run: (context, event) => {
+        const written = recordWritten(context, event.outcome);
+        const command = {
+          type: "courier.confirm",
+          batch: written.inFlight!,
+          level: written.unflushedFrom === null ? "flushed" : "async",
+        } as const;
+        return [issueCommand(written, command), "confirming"];
+      },
+    },
+  },
+  // Claims 1, 34, 64: write confirmations went to each writer of the batch; count the
+  // confirmations of confirmation, and clear the batch (claim 1) when all are in. A writer
+  // that never confirms times out (the runtime keeps the timer).
+  confirming: {
+    ...busy,
+    "writer.confirmed": {
+      targets: ["confirming", "checkingSkipped"],
+      run: (context, event) => {
+        if (event.batchId !== context.inFlight?.id) return [context, "confirming"];
+        const counted = countConfirmations(context, event.confirmed, event.vanished);
+        if (!isLastConfirmation(context, event)) return [counted, "confirming"];
+        return [clearInFlight(counted), "checkingSkipped"];
+      },
+    },
+    "writer.confirmTimedOut": {
+      targets: ["confirming", "checkingSkipped"],
+      run: (context, event) => {
+        if (event.batchId !== context.inFlight?.id) return [context, "confirming"];
+        const counted = countConfirmations(context, 0, context.confirmationsPending);
+        return [clearInFlight(counted), "checkingSkipped"];
+      },
+    },
+  },
+  // Claim 66: a skipped request's writer is told to resend it now that the batch cleared.
+  notifyingSkipped: {
+    ...busy,
+    "courier.resent": {
+      targets: ["checkingSkipped"],
+      run: (context) => [
+        { ...context, admission: { ...context.admission, resending: [] } },
+        "checkingSkipped",
+      ],
+    },
+  },
+  // A write or flush failed: its writers, and every parked or skipped request, get the error.
+  failing: {
+    "courier.rejected": { targets: ["broken"], run: (context) => [context, "broken"] },
+    "sync.requests": { targets: ["failing"], run: rejectArrivals },
+  },
+  // The spool takes no more writes until it is reopened (the runtime refuses them at receipt).
+  broken: {
+    "sync.requests": { targets: ["broken"], run: rejectArrivals },
+    "sync.close": {
+      targets: ["closed"],
+      run: (context, event) => [markClosing(context, event), "closed"],
+    },
+  },
+  closed: {},
+};
+
+/** The flowchart's diamonds and where each may lead. */
+export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: SynchronizerChoiceNode } =
+  {
+    // Claims 5-13: write the batch now? Claims 15, 64: is its region mapped?
+    decidingFlush: {
+      targets: ["writing", "mapping", "checkingSkipped", "waitingForTrigger", "waitingForRequest"],
+      choose: (context) => {
+        const { decision } = context;
+        if (decision.flush) {
+          const flushing = startFlush(context);
+          const segment = flushing.inFlight!.segment!;
+          if (context.mapped.includes(segment)) return [writeInFlight(flushing), "writing"];
+          return [issueCommand(flushing, { type: "disk.map", segment }), "mapping"];
+        }
+        if (context.admission.batch.writes.length === 0) return [context, "checkingSkipped"];
+        if (decision.wakeInMs === null)
+          return [{ ...context, wakeInMs: null }, "waitingForRequest"];
+        const waiting = { ...context, wakeInMs: decision.wakeInMs };
+        return [
+          issueCommand(waiting, { type: "timer.wake", inMs: decision.wakeInMs }),
+          "waitingForTrigger",
+        ];
+      },
+    },
+    // Claim 64: were any requests skipped or stored in temporary storage?
+    checkingSkipped: {
+      targets: ["notifyingSkipped", "takingParked", "closed", "receiving"],
+      choose: (context) => {
+        const { admission } = context;
+        if (admission.skipped.length > 0) {
+          // Claim 66: the skipped requests go out for resending; more may be skipped meanwhile.
+          const resending = { ...admission, skipped: [], resending: admission.skipped };
+          const command = { type: "courier.resend", requests: admission.skipped } as const;
+          return [issueCommand({ ...context, admission: resending }, command), "notifyingSkipped"];
+        }
+        if (admission.storage.requests.length > 0) return [context, "takingParked"];
+        if (context.closing) return [context, "closed"];
+        return [context, "receiving"];
+      },
+    },
+    // Claims 16, 65, 69: stored requests start the new batch, then the flush decision again.
+    takingParked: {
+      targets: ["decidingFlush"],
+      choose: (context) => {
+        const admission = admitParked(context.admission, context.nowMs, context.config);
+        const decision = decide(context, admission, context.nowMs, context.closing);
+        return [{ ...context, admission, decision }, "decidingFlush"];
+      },
+    },
+  };
+
+function isChoice(node: SynchronizerNode): node is SynchronizerChoice {
+  return node in SYNCHRONIZER_CHOICES;
+}
+
+function checkTarget(from: string, targets: readonly SynchronizerNode[], to: SynchronizerNode) {
+  if (!targets.includes(to)) throw new Error(`synchronizer: ${from} may not lead to ${to}`);
+}
+
+/**
+ * Takes one event: runs the transition its state lists for it (or ignores the event), follows
+ * the choices it leads to, and rests in the state they end in. Pure.
  *
  * @example
- * const actor = createActor(synchronizerMachine, { input });
- * actor.subscribe((snapshot) => run(snapshot.context.command));
+ * const next = synchronizerTransition(state, { type: "disk.mapped" });
  */
-export const synchronizerMachine = setup({
-  types: {
-    context: {} as SynchronizerContext,
-    events: {} as SynchronizerEvent,
-    input: {} as SynchronizerInput,
-  },
-  delays: {
-    wakeDelay: ({ context }) => context.wakeInMs ?? 0,
-  },
-  guards: {
-    shouldFlush: ({ context }) => context.decision.flush,
-    batchEmpty: ({ context }) => context.admission.batch.writes.length === 0,
-    hasWake: ({ context }) => !context.decision.flush && context.decision.wakeInMs !== null,
-    // Claims 15, 64: the batch about to be flushed lies in a segment already mapped.
-    flushMapped: ({ context }) =>
-      context.decision.flush && context.mapped.includes(context.admission.batch.segment!),
-    // The confirmation event that brings the pending count to zero.
-    timeoutOfInFlight: ({ context, event }) => {
-      assertEvent(event, "writer.confirmTimedOut");
-      return event.batchId === context.inFlight?.id;
-    },
-    confirmsLastWithNothingLeft: ({ context, event }) =>
-      isLastConfirmation(context, event) &&
-      context.admission.skipped.length === 0 &&
-      context.admission.storage.requests.length === 0 &&
-      !context.closing,
-    confirmsLast: ({ context, event }) => isLastConfirmation(context, event),
-    hasSkipped: ({ context }) => context.admission.skipped.length > 0,
-    hasParked: ({ context }) => context.admission.storage.requests.length > 0,
-    closing: ({ context }) => context.closing,
-  },
-  actions: {
-    admitRequests: assign(({ context, event }) => {
-      assertEvent(event, "sync.requests");
-      const nowMs = Math.max(context.nowMs, event.atMs);
-      const admission = admit(context.admission, event.requests, event.atMs, context.config);
-      return {
-        nowMs,
-        admission,
-        decision: decide(context, admission, nowMs, context.closing),
-        stats: countParkedAndSkipped(context.stats, context.admission, admission),
-      };
-    }),
-    parkRequests: assign(({ context, event }) => {
-      assertEvent(event, "sync.requests");
-      const admission = parkAll(context.admission, event.requests, context.config);
-      return {
-        nowMs: Math.max(context.nowMs, event.atMs),
-        admission,
-        stats: countParkedAndSkipped(context.stats, context.admission, admission),
-      };
-    }),
-    markClosing: assign(({ context, event }) => {
-      assertEvent(event, "sync.close");
-      const nowMs = Math.max(context.nowMs, event.atMs);
-      return { closing: true, nowMs, decision: decide(context, context.admission, nowMs, true) };
-    }),
-    scheduleWake: assign(({ context }) => ({
-      wakeInMs: context.decision.flush ? 0 : context.decision.wakeInMs,
-    })),
-    // A delayed event fires at or after its time: advancing the clock by exactly the delay is
-    // a lower bound on the real time, so a timed trigger can never fire early.
-    advanceClock: assign(({ context }) => {
-      const nowMs = context.nowMs + (context.wakeInMs ?? 0);
-      return { nowMs, decision: decide(context, context.admission, nowMs, context.closing) };
-    }),
-    startFlush: assign(({ context }) => {
-      const { decision } = context;
-      if (!decision.flush) throw new Error("startFlush without a flush decision");
-      const batch = context.admission.batch;
-      return {
-        inFlight: batch,
-        flushReason: decision.reason,
-        admission: {
-          ...context.admission,
-          batch: emptyBatch((batch.id + 1) as BatchId),
-          refusal: null,
-        },
-        decision: NO_FLUSH,
-      };
-    }),
-    markMapped: assign(({ context }) => ({
-      mapped: [...context.mapped, context.inFlight!.segment!],
-    })),
-    recordWritten: assign(({ context, event }) => {
-      assertEvent(event, "disk.written");
-      const { outcome } = event;
-      const batch = context.inFlight!;
-      const reason = context.flushReason!;
-      const end = regionEnd(batch);
-      const flushed = outcome.level === "flushed";
-      return {
-        lastFlushAtMs: context.nowMs,
-        durableThrough: flushed ? end : context.durableThrough,
-        unflushedFrom: flushed
-          ? null
-          : (context.unflushedFrom ?? { segment: batch.segment!, offset: batch.startOffset }),
-        confirmationsPending: distinctWriters(batch),
-        stats: {
-          ...context.stats,
-          flushes: context.stats.flushes + 1,
-          flushReasons: {
-            ...context.stats.flushReasons,
-            [reason]: context.stats.flushReasons[reason] + 1,
-          },
-          recordsWritten: context.stats.recordsWritten + batch.writes.length,
-          bytesWritten: context.stats.bytesWritten + batch.byteSize,
-          batchRecordsMax: Math.max(context.stats.batchRecordsMax, batch.writes.length),
-        },
-      };
-    }),
-    countConfirmations: assign(({ context, event }) => {
-      assertEvent(event, "writer.confirmed");
-      if (event.batchId !== context.inFlight?.id) return {};
-      return {
-        confirmationsPending: context.confirmationsPending - event.confirmed - event.vanished,
-        stats: {
-          ...context.stats,
-          confirmationsReceived: context.stats.confirmationsReceived + event.confirmed,
-          confirmationsFailed: context.stats.confirmationsFailed + event.vanished,
-        },
-      };
-    }),
-    recordConfirmTimeoutAndClear: assign(({ context }) => ({
-      inFlight: null,
-      flushReason: null,
-      confirmationsPending: 0,
-      stats: {
-        ...context.stats,
-        confirmationsFailed: context.stats.confirmationsFailed + context.confirmationsPending,
-      },
-    })),
-    countLastConfirmationsAndClear: assign(({ context, event }) => {
-      assertEvent(event, "writer.confirmed");
-      return {
-        inFlight: null,
-        flushReason: null,
-        confirmationsPending: 0,
-        stats: {
-          ...context.stats,
-          confirmationsReceived: context.stats.confirmationsReceived + event.confirmed,
-          confirmationsFailed: context.stats.confirmationsFailed + event.vanished,
-        },
-      };
-    }),
-    // Claim 66: the skipped requests go out for resending; more may be skipped meanwhile.
-    startResend: assign(({ context }) => ({
-      admission: { ...context.admission, skipped: [], resending: context.admission.skipped },
-    })),
-    finishResend: assign(({ context }) => ({ admission: { ...context.admission, resending: [] } })),
-    takeParked: assign(({ context }) => {
-      const admission = admitParked(context.admission, context.nowMs, context.config);
-      return { admission, decision: decide(context, admission, context.nowMs, context.closing) };
-    }),
-    recordFailure: assign(({ event }) => {
-      assertEvent(event, "disk.failed");
-      return { failure: event.error };
-    }),
-    mapInFlight: assign(({ context }) =>
-      issue(context, { type: "disk.map", segment: context.inFlight!.segment! }),
-    ),
-    writeInFlight: assign(({ context }) =>
-      issue(context, {
-        type: "disk.write",
-        batch: context.inFlight!,
-        unflushedFrom: context.unflushedFrom,
-        nowMs: context.nowMs,
-      }),
-    ),
-    confirmInFlight: assign(({ context }) =>
-      issue(context, {
-        type: "courier.confirm",
-        batch: context.inFlight!,
-        level: context.unflushedFrom === null ? "flushed" : "async",
-      }),
-    ),
-    resendSkipped: assign(({ context }) =>
-      issue(context, { type: "courier.resend", requests: context.admission.resending }),
-    ),
-    rejectArrivals: assign(({ context, event }) => {
-      assertEvent(event, "sync.requests");
-      return issue(context, {
-        type: "courier.reject",
-        requests: event.requests,
-        failure: context.failure,
-      });
-    }),
-    rejectAll: assign(({ context }) =>
-      issue(context, {
-        type: "courier.reject",
-        requests: [
-          ...(context.inFlight?.writes.map((write) => write.request) ?? []),
-          ...context.admission.batch.writes.map((write) => write.request),
-          ...context.admission.storage.requests,
-          ...context.admission.skipped,
-          ...context.admission.resending,
-        ],
-        failure: context.failure,
-      }),
-    ),
-  },
-}).createMachine({
-  id: "synchronizer",
-  context: ({ input }) => ({
+export function synchronizerTransition(
+  context: SynchronizerContext,
+  event: SynchronizerEvent,
+): SynchronizerContext {
+  const table = SYNCHRONIZER_STATES[context.phase] as Record<
+    string,
+    SynchronizerTransition<SynchronizerEvent> | undefined
+  >;
+  const transition = table[event.type];
+  if (transition === undefined) return context;
+  let [next, node] = transition.run(context, event);
+  checkTarget(`${context.phase} on ${event.type}`, transition.targets, node);
+  while (isChoice(node)) {
+    const choice = SYNCHRONIZER_CHOICES[node];
+    const from = node;
+    [next, node] = choice.choose(next);
+    checkTarget(from, choice.targets, node);
+  }
+  return next.phase === node ? next : { ...next, phase: node };
+}
+
+/** The state before the first event. @example initialSynchronizerState(input) */
+export function initialSynchronizerState(input: SynchronizerInput): SynchronizerContext {
+  return {
+    phase: "receiving",
     config: input.config,
     admission: {
       batch: emptyBatch(1 as BatchId),
@@ -468,126 +686,20 @@ export const synchronizerMachine = setup({
     },
     command: null,
     commandSeq: 0,
-  }),
-  initial: "receiving",
-  states: {
-    // Claim 64: receive a write request (the batch is empty, nothing is parked).
-    receiving: {
-      on: {
-        "sync.requests": { target: "decidingFlush", actions: "admitRequests" },
-        "sync.close": { target: "closed", actions: "markClosing" },
-      },
-    },
-    // Claim 67: not flushing yet; loop back to receive, with a timer for the next timed trigger.
-    waitingForTrigger: {
-      after: { wakeDelay: { target: "decidingFlush", actions: "advanceClock" } },
-      on: {
-        "sync.requests": { target: "decidingFlush", actions: "admitRequests" },
-        "sync.close": { target: "decidingFlush", actions: "markClosing" },
-      },
-    },
-    // Claim 67 with no timed trigger armed: only a request (or close) moves on.
-    waitingForRequest: {
-      on: {
-        "sync.requests": { target: "decidingFlush", actions: "admitRequests" },
-        "sync.close": { target: "decidingFlush", actions: "markClosing" },
-      },
-    },
-    // Claims 5-13: determine whether to write the batch; claims 15 and 64: is it mapped?
-    decidingFlush: {
-      always: [
-        { guard: "flushMapped", target: "writing", actions: ["startFlush", "writeInFlight"] },
-        { guard: "shouldFlush", target: "mapping", actions: ["startFlush", "mapInFlight"] },
-        { guard: "batchEmpty", target: "checkingSkipped" },
-        { guard: "hasWake", target: "waitingForTrigger", actions: "scheduleWake" },
-        { target: "waitingForRequest", actions: "scheduleWake" },
-      ],
-    },
-    // Claims 15, 68: map it if not.
-    mapping: {
-      on: {
-        "disk.mapped": { target: "writing", actions: ["markMapped", "writeInFlight"] },
-        "disk.failed": { target: "failing", actions: ["recordFailure", "rejectAll"] },
-        "sync.requests": { actions: "parkRequests" },
-        "sync.close": { actions: "markClosing" },
-      },
-    },
-    // Claims 1, 14, 45: write the batch through the map and flush it.
-    writing: {
-      on: {
-        "disk.written": { target: "confirming", actions: ["recordWritten", "confirmInFlight"] },
-        "disk.failed": { target: "failing", actions: ["recordFailure", "rejectAll"] },
-        "sync.requests": { actions: "parkRequests" },
-        "sync.close": { actions: "markClosing" },
-      },
-    },
-    // Claims 1, 34, 64: write confirmations went to each writer of the batch; count the
-    // confirmations of confirmation, and clear the batch (claim 1) when all are in. A writer
-    // that never confirms times out (the courier keeps the timer).
-    confirming: {
-      on: {
-        "writer.confirmed": [
-          {
-            // The common case answers claim 64's "skipped or stored?" on the event itself: no.
-            guard: "confirmsLastWithNothingLeft",
-            target: "receiving",
-            actions: "countLastConfirmationsAndClear",
-          },
-          {
-            guard: "confirmsLast",
-            target: "checkingSkipped",
-            actions: "countLastConfirmationsAndClear",
-          },
-          { actions: "countConfirmations" },
-        ],
-        "writer.confirmTimedOut": {
-          guard: "timeoutOfInFlight",
-          target: "checkingSkipped",
-          actions: "recordConfirmTimeoutAndClear",
-        },
-        "sync.requests": { actions: "parkRequests" },
-        "sync.close": { actions: "markClosing" },
-      },
-    },
-    // Claim 64: were any requests skipped or stored in temporary storage?
-    checkingSkipped: {
-      always: [
-        {
-          guard: "hasSkipped",
-          target: "notifyingSkipped",
-          actions: ["startResend", "resendSkipped"],
-        },
-        { guard: "hasParked", target: "takingParked" },
-        { guard: "closing", target: "closed" },
-        { target: "receiving" },
-      ],
-    },
-    // Claim 66: a skipped request's writer is told to resend it now that the batch cleared.
-    notifyingSkipped: {
-      on: {
-        "courier.resent": { target: "checkingSkipped", actions: "finishResend" },
-        "sync.requests": { actions: "parkRequests" },
-        "sync.close": { actions: "markClosing" },
-      },
-    },
-    // Claims 16, 65, 69: stored requests start the new batch, then the flush decision again.
-    takingParked: {
-      always: { target: "decidingFlush", actions: "takeParked" },
-    },
-    // A write or flush failed: its writers, and every parked or skipped request, get the error.
-    failing: {
-      on: {
-        "courier.rejected": { target: "broken" },
-        "sync.requests": { actions: "rejectArrivals" },
-      },
-    },
-    // The spool takes no more writes until it is reopened (the runtime refuses them at receipt).
-    broken: {
-      on: {
-        "sync.requests": { actions: "rejectArrivals" },
-        "sync.close": { target: "closed", actions: "markClosing" },
-      },
-    },
-    closed: { type: "final" },
-  },
-});
+  };
+}
+
+/**
+ * The synchronizer actor logic. Its runtime observes the snapshots and carries out
+ * `context.command` whenever `context.commandSeq` advances.
+ *
+ * @example
+ * const actor = createActor(synchronizerLogic, { input });
+ * actor.subscribe(({ context }) => run(context.command));
+ */
+export const synchronizerLogic = fromTransition<
+  SynchronizerContext,
+  SynchronizerEvent,
+  ActorSystem<never>,
+  SynchronizerInput
+>(synchronizerTransition, ({ input }) => initialSynchronizerState(input));

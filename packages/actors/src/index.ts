@@ -16,11 +16,22 @@ export {
 export * as SpoolEffect from "./SpoolEffect.js";
 export { Synchronizer, type WriterEndpoint, type WrittenNotice } from "./Synchronizer.js";
 export {
+  type CourierCommand,
+  type DiskCommand,
+  initialSynchronizerState,
   type LogPosition,
+  SYNCHRONIZER_CHOICES,
+  SYNCHRONIZER_STATES,
+  type SynchronizerChoice,
+  type SynchronizerCommand,
   type SynchronizerContext,
   type SynchronizerEvent,
+  type SynchronizerNode,
+  type SynchronizerPhase,
   type SynchronizerStats,
-  synchronizerMachine,
+  synchronizerLogic,
+  synchronizerTransition,
+  type TimerCommand,
   type WriteOutcome,
 } from "./SynchronizerMachine.js";
 export { type AppendOptions, type AppendResult, SenderRuntime, Writer } from "./Writer.js";

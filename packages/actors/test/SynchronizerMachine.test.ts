@@ -13,7 +13,7 @@ import { createActor } from "xstate";
 import {
   type CourierCommand,
   type DiskCommand,
-  synchronizerMachine,
+  synchronizerLogic,
 } from "../src/SynchronizerMachine.js";
 
 const request = (id: number): WriteRequest => ({
@@ -29,7 +29,7 @@ function scripted(options: Record<string, unknown> = {}) {
   const disk: DiskCommand[] = [];
   const courier: CourierCommand[] = [];
   const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
-  const actor = createActor(synchronizerMachine, {
+  const actor = createActor(synchronizerLogic, {
     input: { config: resolveConfig(options), cursor, nowMs: 0 },
   });
   let seen = 0;
@@ -38,10 +38,10 @@ function scripted(options: Record<string, unknown> = {}) {
     expect(commandSeq).toBe(seen + 1);
     seen = commandSeq;
     if (command.type === "disk.map" || command.type === "disk.write") disk.push(command);
-    else courier.push(command);
+    else if (command.type !== "timer.wake") courier.push(command);
   });
   actor.start();
-  const state = () => actor.getSnapshot().value;
+  const state = () => actor.getSnapshot().context.phase;
   return { actor, disk, courier, state };
 }
 
