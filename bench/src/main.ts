@@ -37,13 +37,8 @@ for (const [index, spec] of cases.entries()) {
   );
   const output = execFileSync(
     process.execPath,
-    [
-      "--import",
-      "tsx",
-      "--conditions=spool-source",
-      path.join(here, "Case.ts"),
-      JSON.stringify(spec),
-    ],
+    // The packages run from their built dist/, as an application would run them.
+    ["--import", "tsx", path.join(here, "Case.ts"), JSON.stringify(spec)],
     { encoding: "utf8" },
   );
   const result = JSON.parse(output.trim().split("\n").pop()!) as CaseResult;
