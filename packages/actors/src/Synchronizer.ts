@@ -255,18 +255,23 @@ export class Synchronizer {
     const timers = this.#confirmTimers;
     switch (command.type) {
       case "courier.confirm": {
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          sendBack({ type: "writer.confirmTimedOut", batchId: command.batch.id });
-        }, this.#options.config.confirmTimeoutMs);
-        timers.add(timer);
-        this.#confirmBatch(command, (event) => {
-          if (event.settled) {
+        let timer: NodeJS.Timeout | undefined;
+        const allConfirmed = this.#confirmBatch(command, (event) => {
+          if (event.settled && timer !== undefined) {
             clearTimeout(timer);
             timers.delete(timer);
           }
           sendBack(event.message);
         });
+        // In-process writers confirm during the call; a timer is armed only for the others.
+        if (!allConfirmed) {
+          const armed = setTimeout(() => {
+            timers.delete(armed);
+            sendBack({ type: "writer.confirmTimedOut", batchId: command.batch.id });
+          }, this.#options.config.confirmTimeoutMs);
+          timer = armed;
+          timers.add(armed);
+        }
         return;
       }
       case "courier.resend":
@@ -351,16 +356,21 @@ export class Synchronizer {
     return { level: "flushed" };
   }
 
+  /**
+   * Sends the write confirmation to every writer of the batch and reports their confirmations
+   * of confirmation, gathered per microtask. The report waits for a microtask so the appenders'
+   * continuations, queued by the confirmations, run first. Returns whether every writer
+   * confirmed during the call.
+   */
   #confirmBatch(
     input: { batch: Batch; level: WriteOutcome["level"] },
     report: (event: { message: SynchronizerEvent; settled: boolean }) => void,
-  ): void {
+  ): boolean {
     const { batch, level } = input;
     const groups = groupWritesBySender(batch.writes);
     let outstanding = groups.size;
     let confirmed = 0;
     let vanished = 0;
-    let inLoop = true;
     let scheduled = false;
     const flushReport = (): void => {
       scheduled = false;
@@ -376,6 +386,11 @@ export class Synchronizer {
       vanished = 0;
       report({ message, settled: outstanding === 0 });
     };
+    const schedule = (): void => {
+      if (scheduled) return;
+      scheduled = true;
+      queueMicrotask(flushReport);
+    };
     for (const [senderId, writes] of groups) {
       const endpoint = this.#endpoints.get(senderId);
       if (endpoint === undefined) {
@@ -387,14 +402,11 @@ export class Synchronizer {
         if (once) return;
         once = true;
         confirmed += 1;
-        if (!inLoop && !scheduled) {
-          scheduled = true;
-          queueMicrotask(flushReport);
-        }
+        schedule();
       });
     }
-    inLoop = false;
-    flushReport();
+    schedule();
+    return confirmed + vanished === outstanding;
   }
 
   #notifySkipped(requests: readonly WriteRequest[]): void {

@@ -84,10 +84,7 @@ export class SenderRuntime implements WriterEndpoint {
       context.lock.acquire(this.id, () => this.#actor.send({ type: "lock.granted" }));
     });
     this.#actor.on("sync.request", () => this.#sendHead());
-    this.#actor.on("lock.release", () => {
-      context.lock.release(this.id);
-      this.#actor.send({ type: "lock.released" });
-    });
+    this.#actor.on("lock.release", () => context.lock.release(this.id));
     this.#actor.on("writer.confirmed", (event) => {
       const confirm = this.#confirmations.get(event.batchId);
       this.#confirmations.delete(event.batchId);

@@ -12,7 +12,7 @@ import type { BatchId } from "@spool/core";
 import { type ActorSystem, fromTransition } from "xstate";
 
 /** Where the writer is in claim 34's sequence for the group at the head of its queue. */
-export type WriterPhase = "idle" | "acquiring" | "sending" | "releasing" | "closed";
+export type WriterPhase = "idle" | "acquiring" | "sending" | "closed";
 
 /** The writer's state: its phase plus counts, never the payloads. */
 export interface WriterState {
@@ -28,7 +28,6 @@ export type WriterEvent =
   | { readonly type: "writer.append" }
   | { readonly type: "lock.granted" }
   | { readonly type: "sync.receipt"; readonly count: number }
-  | { readonly type: "lock.released" }
   | { readonly type: "sync.written"; readonly batchId: BatchId; readonly count: number }
   | { readonly type: "sync.resend"; readonly count: number }
   | { readonly type: "sync.failed"; readonly count: number }
@@ -86,15 +85,19 @@ export const writerLogic = fromTransition<
       expectPhase(state, "acquiring", event);
       emit({ type: "sync.request" });
       return { ...state, phase: "sending" };
-    case "sync.receipt":
+    case "sync.receipt": {
+      // Claim 34: the receipt releases the lock; the next waiting group asks for it again.
       expectPhase(state, "sending", event);
       emit({ type: "lock.release" });
-      return { ...state, phase: "releasing", awaitingWrite: state.awaitingWrite + event.count };
-    case "lock.released":
-      expectPhase(state, "releasing", event);
-      if (state.groupsWaitingForLock === 0) return { ...state, phase: "idle" };
+      const awaitingWrite = state.awaitingWrite + event.count;
+      if (state.groupsWaitingForLock === 0) return { ...state, phase: "idle", awaitingWrite };
       emit({ type: "lock.acquire" });
-      return { ...state, phase: "acquiring", groupsWaitingForLock: state.groupsWaitingForLock - 1 };
+      return {
+        phase: "acquiring",
+        groupsWaitingForLock: state.groupsWaitingForLock - 1,
+        awaitingWrite,
+      };
+    }
     case "sync.written":
       if (event.count > state.awaitingWrite) throw new Error("more confirmations than requests");
       emit({ type: "writer.confirmed", batchId: event.batchId });

@@ -13,6 +13,7 @@ import { createActor } from "xstate";
 import {
   type CourierCommand,
   type DiskCommand,
+  SYNCHRONIZER_STATES,
   synchronizerLogic,
 } from "../src/SynchronizerMachine.js";
 
@@ -105,6 +106,34 @@ describe("synchronizerMachine (claim 64)", () => {
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
     expect(state()).toBe("waitingForTrigger");
     expect(actor.getSnapshot().context.wakeInMs).toBe(5);
+    expect(actor.getSnapshot().context.command).toEqual({ type: "timer.wake", inMs: 5 });
+  });
+
+  it("flushes when its wake fires, and ignores a wake armed for an earlier wait (claims 10, 67)", () => {
+    const { actor, disk, state } = scripted({ idleTimeMsMax: null, gatherTimeMsMax: 5 });
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    const firstWake = actor.getSnapshot().context.commandSeq;
+    actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
+    expect(state()).toBe("waitingForTrigger");
+    const secondWake = actor.getSnapshot().context.commandSeq;
+    expect(secondWake).toBe(firstWake + 1);
+    // The first timer fires late: it belongs to a wait that has passed and moves nothing.
+    actor.send({ type: "sync.wake", commandSeq: firstWake, atMs: 9 });
+    expect(state()).toBe("waitingForTrigger");
+    expect(disk).toEqual([]);
+    // The current one fires: the gather time has passed, the batch goes out.
+    actor.send({ type: "sync.wake", commandSeq: secondWake, atMs: 6 });
+    expect(state()).toBe("mapping");
+    expect(actor.getSnapshot().context.flushReason).toBe("maxGatherTime");
+    expect(actor.getSnapshot().context.inFlight?.writes.map((w) => w.request.id)).toEqual([1, 2]);
+  });
+
+  it("ignores an event its state does not list, as a statechart would", () => {
+    const { actor } = scripted();
+    const before = actor.getSnapshot().context;
+    actor.send({ type: "disk.mapped" });
+    expect(actor.getSnapshot().context).toBe(before);
+    expect(Object.keys(SYNCHRONIZER_STATES.receiving)).not.toContain("disk.mapped");
   });
 
   it("flushes when the batch reaches its request count (claim 9)", () => {

@@ -17,7 +17,6 @@ describe("writerLogic (claim 34)", () => {
     actor.send({ type: "writer.append" });
     actor.send({ type: "lock.granted" });
     actor.send({ type: "sync.receipt", count: 3 });
-    actor.send({ type: "lock.released" });
     expect(actor.getSnapshot().context).toEqual({
       phase: "idle",
       groupsWaitingForLock: 0,
@@ -35,7 +34,6 @@ describe("writerLogic (claim 34)", () => {
     expect(actor.getSnapshot().context.groupsWaitingForLock).toBe(1);
     actor.send({ type: "lock.granted" });
     actor.send({ type: "sync.receipt", count: 1 });
-    actor.send({ type: "lock.released" });
     expect(actor.getSnapshot().context.phase).toBe("acquiring");
     expect(effects).toEqual(["lock.acquire", "sync.request", "lock.release", "lock.acquire"]);
   });
@@ -45,7 +43,6 @@ describe("writerLogic (claim 34)", () => {
     actor.send({ type: "writer.append" });
     actor.send({ type: "lock.granted" });
     actor.send({ type: "sync.receipt", count: 2 });
-    actor.send({ type: "lock.released" });
     actor.send({ type: "sync.resend", count: 2 });
     expect(actor.getSnapshot().context).toEqual({
       phase: "acquiring",
