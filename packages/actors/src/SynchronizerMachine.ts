@@ -547,8 +547,16 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   },
   // A write or flush failed: its writers, and every parked or skipped request, get the error.
   failing: {
-    "courier.rejected": { targets: ["broken"], run: (context) => [context, "broken"] },
+    "courier.rejected": {
+      targets: ["broken", "closed"],
+      run: (context) => [context, context.closing ? "closed" : "broken"],
+    },
     "sync.requests": { targets: ["failing"], run: rejectArrivals },
+    // A close while the failure notices are out is kept for when they are.
+    "sync.close": {
+      targets: ["failing"],
+      run: (context, event) => [markClosing(context, event), "failing"],
+    },
   },
   // The spool takes no more writes until it is reopened (the runtime refuses them at receipt).
   broken: {
@@ -644,6 +652,10 @@ export function synchronizerTransition(
     const from = node;
     [next, node] = choice.choose(next);
     checkTarget(from, choice.targets, node);
+  }
+  // The runtime sees one snapshot per event, so one event may issue one command at most.
+  if (next.commandSeq > context.commandSeq + 1) {
+    throw new Error(`synchronizer: ${context.phase} on ${event.type} issued two commands`);
   }
   return next.phase === node ? next : { ...next, phase: node };
 }

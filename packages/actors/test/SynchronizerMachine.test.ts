@@ -169,6 +169,24 @@ describe("synchronizerMachine (claim 64)", () => {
     expect(state()).toBe("broken");
   });
 
+  it("closes after a failure once the failure notices are out, when close came meanwhile", () => {
+    const { actor, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    const error = new FlushFailed({
+      file: "f",
+      offset: 0,
+      byteSize: 1,
+      code: "EIO",
+      cause: undefined,
+    });
+    actor.send({ type: "disk.failed", error });
+    actor.send({ type: "sync.close", atMs: 2 });
+    expect(state()).toBe("failing");
+    actor.send({ type: "courier.rejected" });
+    expect(state()).toBe("closed");
+  });
+
   it("drains on close: flushes what it holds, then stops", () => {
     const { actor, state } = scripted({ idleTimeMsMax: null, gatherTimeMsMax: null });
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
