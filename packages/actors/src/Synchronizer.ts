@@ -321,11 +321,23 @@ export class Synchronizer {
       offset: batch.startOffset,
       byteSize: byteSize(batch.endOffset - batch.startOffset),
     };
-    const encoder = new RecordEncoder(adapter.stage(region));
-    const appendedAtMs = this.#options.clock();
     const start = batch.startOffset;
+    let covered = 0;
+    for (const write of batch.writes) covered += write.byteSize;
+    // Positioned writes (index entries) may leave gaps between them: those bytes are read
+    // first, so the one write that covers the region rewrites them unchanged.
+    const gaps =
+      covered < region.byteSize ? await adapter.read(segment, start, region.byteSize) : null;
+    const window = adapter.stage(region);
+    if (gaps !== null) window.set(gaps);
+    const encoder = new RecordEncoder(window);
+    const appendedAtMs = this.#options.clock();
     for (const { offset, seq, request } of batch.writes) {
-      encoder.encode(offset - start, seq, request.writerId, appendedAtMs, request.payload);
+      if (request.target === undefined) {
+        encoder.encode(offset - start, seq, request.writerId, appendedAtMs, request.payload);
+      } else {
+        window.set(request.payload, offset - start);
+      }
     }
     await adapter.write(region);
     this.#prepareAhead(segment, batch.endOffset);

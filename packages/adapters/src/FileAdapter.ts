@@ -3,15 +3,14 @@
  * flushed with fdatasync. No mmap.
  */
 import { writeSync } from "node:fs";
-import {
-  type AdapterFactory,
-  type ByteOffset,
-  type ByteSize,
-  type FlushAdapter,
-  type FlushMode,
-  type Region,
-  type SegmentNumber,
-  segmentFileName,
+import type {
+  AdapterFactory,
+  ByteOffset,
+  ByteSize,
+  FlushAdapter,
+  FlushMode,
+  Region,
+  SegmentNumber,
 } from "@spool/core";
 import { DirectoryAdapter } from "./internal/DirectoryAdapter.js";
 import { flushing, SegmentDirectory } from "./internal/SegmentDirectory.js";
@@ -59,7 +58,7 @@ class FileAdapter extends DirectoryAdapter implements FlushAdapter {
       throw new Error("write() must follow stage() of the same region");
     const handle = this.directory.openHandle(region.segment);
     if (handle === undefined) throw new Error(`segment ${region.segment} is not open`);
-    const file = segmentFileName(region.segment);
+    const file = this.directory.fileName(region.segment);
     await flushing(file, region.offset, region.byteSize, async () => {
       // A small batch is copied into the page cache on this thread (a few microseconds),
       // sparing a round trip through libuv's pool; a large one goes to the pool so a multi-MiB

@@ -21,6 +21,13 @@ export class MemoryDisk {
   readonly durable = new Map<SegmentNumber, Uint8Array>();
   /** Every flushed region in order, for tests that check flush placement. */
   readonly flushes: Region[] = [];
+  #index: MemoryDisk | undefined;
+
+  /** The index file's segments, kept beside the data segments. @example disk.index().durable */
+  index(): MemoryDisk {
+    this.#index ??= new MemoryDisk();
+    return this.#index;
+  }
 
   /** The disk as a power cut would leave it: only flushed bytes. @example disk.afterPowerCut() */
   afterPowerCut(): MemoryDisk {
@@ -30,6 +37,7 @@ export class MemoryDisk {
       survivor.written.set(segment, bytes.slice());
       survivor.durable.set(segment, bytes.slice());
     }
+    if (this.#index !== undefined) survivor.#index = this.#index.afterPowerCut();
     return survivor;
   }
 }
@@ -42,7 +50,8 @@ export class MemoryDisk {
  * const spool = await openSpool({ dir: "mem", adapter: memoryAdapter(disk) });
  */
 export function memoryAdapter(disk: MemoryDisk = new MemoryDisk()): AdapterFactory {
-  return async (options) => new MemoryAdapter(disk, options.segmentByteSize);
+  return async (options) =>
+    new MemoryAdapter(options.fileKind === "index" ? disk.index() : disk, options.segmentByteSize);
 }
 
 class MemoryAdapter implements FlushAdapter {

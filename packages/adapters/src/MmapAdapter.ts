@@ -9,15 +9,14 @@
  * pages, which blocks the JavaScript thread for the whole flush (about 1 ms for one 4 KiB page
  * here, 2.8 times write + fdatasync). `npm run bench` measures both.
  */
-import {
-  type AdapterFactory,
-  type ByteOffset,
-  type ByteSize,
-  type FlushAdapter,
-  type FlushMode,
-  type Region,
-  type SegmentNumber,
-  segmentFileName,
+import type {
+  AdapterFactory,
+  ByteOffset,
+  ByteSize,
+  FlushAdapter,
+  FlushMode,
+  Region,
+  SegmentNumber,
 } from "@spool/core";
 import { DirectoryAdapter } from "./internal/DirectoryAdapter.js";
 import { mapShared, msync, systemPageByteSize } from "./internal/native.js";
@@ -63,8 +62,8 @@ class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
   async map(segment: SegmentNumber): Promise<void> {
     if (this.#maps.has(segment)) return;
     const handle = await this.directory.handle(segment);
-    const { size } = await storage("stat", segmentFileName(segment), () => handle.stat());
-    const mapped = await storage("map", segmentFileName(segment), async () =>
+    const { size } = await storage("stat", this.directory.fileName(segment), () => handle.stat());
+    const mapped = await storage("map", this.directory.fileName(segment), async () =>
       mapShared(handle.fd, size),
     );
     this.#maps.set(segment, mapped);
@@ -96,8 +95,11 @@ class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
       mapped.byteLength,
       Math.ceil((region.offset + region.byteSize) / this.#pageByteSize) * this.#pageByteSize,
     );
-    await flushing(segmentFileName(region.segment), region.offset, region.byteSize, async () =>
-      msync(mapped, start, end - start, mode === "sync"),
+    await flushing(
+      this.directory.fileName(region.segment),
+      region.offset,
+      region.byteSize,
+      async () => msync(mapped, start, end - start, mode === "sync"),
     );
   }
 

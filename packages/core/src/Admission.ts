@@ -19,6 +19,7 @@ import type { SpoolConfig } from "./SpoolConfig.js";
 import { emptyStorage, park, type TemporaryStorage } from "./TemporaryStorage.js";
 import {
   type ByteOffset,
+  type ByteSize,
   byteOffset,
   byteSize,
   type SegmentNumber,
@@ -75,11 +76,20 @@ export function admit(
   let index = 0;
   for (; index < requests.length; index++) {
     const request = requests[index]!;
-    const size = recordByteSize(request.payload.byteLength);
-    // A record never straddles two segments: one that would cross the end starts the next.
-    const rolls = offset + size > config.segmentByteSize;
-    placement.segment = (rolls ? segment + 1 : segment) as SegmentNumber;
-    placement.offset = (rolls ? 0 : offset) as ByteOffset;
+    const { target } = request;
+    let size: ByteSize;
+    if (target === undefined) {
+      size = recordByteSize(request.payload.byteLength);
+      // A record never straddles two segments: one that would cross the end starts the next.
+      const rolls = offset + size > config.segmentByteSize;
+      placement.segment = (rolls ? segment + 1 : segment) as SegmentNumber;
+      placement.offset = (rolls ? 0 : offset) as ByteOffset;
+    } else {
+      // A positioned write's bytes go where it says, as they are; the tail does not move.
+      size = request.payload.byteLength as ByteSize;
+      placement.segment = target.segment;
+      placement.offset = target.offset;
+    }
     placement.byteSize = size;
     const refused = fitsBatch(extent, placement, config);
     if (refused !== undefined) {
@@ -88,20 +98,22 @@ export function admit(
     }
     placed.push({
       request,
-      seq: nextSeq as Seq,
+      seq: target === undefined ? (nextSeq as Seq) : target.seq,
       segment: placement.segment,
       offset: placement.offset,
       byteSize: size,
     });
-    segment = placement.segment;
-    offset = placement.offset + size;
-    nextSeq += 1;
+    if (target === undefined) {
+      segment = placement.segment;
+      offset = placement.offset + size;
+      nextSeq += 1;
+    }
     if (extent.empty) {
       extent.empty = false;
       extent.segment = placement.segment;
       extent.startOffset = placement.offset;
     }
-    extent.endOffset = offset as ByteOffset;
+    extent.endOffset = (placement.offset + size) as ByteOffset;
   }
   const cursor: AppendCursor = {
     segment: segment as SegmentNumber,

@@ -65,11 +65,16 @@ export interface FlushAdapter {
   close(): Promise<void>;
 }
 
+/** Which file a spool's segments make up: the queue data file or its index file. @example "index" */
+export type SegmentFileKind = "data" | "index";
+
 /** What an adapter is opened with. @example { dir: "./spool-data", segmentByteSize: 64 << 20, pageByteSize: 4096 } */
 export interface AdapterOptions {
   readonly dir: string;
   readonly segmentByteSize: number;
   readonly pageByteSize: number;
+  /** The segments' file; `data` when omitted. Only the data adapter keeps the manifest. */
+  readonly fileKind?: SegmentFileKind;
 }
 
 /**
@@ -80,24 +85,30 @@ export interface AdapterOptions {
  */
 export type AdapterFactory = (options: AdapterOptions) => Promise<FlushAdapter>;
 
+const EXTENSIONS: Readonly<Record<SegmentFileKind, string>> = { data: "seg", index: "idx" };
+
 /**
- * The file name of a segment: `data-` and ten digits, so names sort in segment order.
+ * The file name of a segment: the kind, a dash and ten digits, so names sort in segment order.
  *
  * @example
  * segmentFileName(segmentNumber(1)) // "data-0000000001.seg"
+ * segmentFileName(segmentNumber(1), "index") // "index-0000000001.idx"
  */
-export function segmentFileName(segment: SegmentNumber): string {
-  return `data-${String(segment).padStart(10, "0")}.seg`;
+export function segmentFileName(segment: SegmentNumber, kind: SegmentFileKind = "data"): string {
+  return `${kind}-${String(segment).padStart(10, "0")}.${EXTENSIONS[kind]}`;
 }
 
 /**
- * The segment number in a segment file name, or undefined for any other name.
+ * The segment number in a segment file name of that kind, or undefined for any other name.
  *
  * @example
  * parseSegmentFileName("data-0000000002.seg") // 2
  */
-export function parseSegmentFileName(name: string): SegmentNumber | undefined {
-  const found = /^data-(\d{10})\.seg$/.exec(name);
+export function parseSegmentFileName(
+  name: string,
+  kind: SegmentFileKind = "data",
+): SegmentNumber | undefined {
+  const found = new RegExp(`^${kind}-(\\d{10})\\.${EXTENSIONS[kind]}$`).exec(name);
   return found ? (Number(found[1]) as SegmentNumber) : undefined;
 }
 

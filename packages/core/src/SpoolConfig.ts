@@ -29,6 +29,9 @@ export const SpoolOptionsSchema = Schema.Struct({
   temporaryStorageByteSizeMax: Schema.optionalKey(Count),
   confirmTimeoutMs: Schema.optionalKey(Positive),
   resendAttemptsMax: Schema.optionalKey(Positive),
+  maxAttempts: Schema.optionalKey(Positive),
+  leaseMs: Schema.optionalKey(Positive),
+  indexSegmentEntries: Schema.optionalKey(Positive),
 });
 
 /** Options as a caller passes them: any subset. @example const options: SpoolOptions = { batchCountMax: 256 } */
@@ -74,6 +77,13 @@ export const DEFAULT_CONFIG: SpoolConfig = {
   confirmTimeoutMs: 5000,
   // 1000 resends (one per cleared batch) before a writer gives up with SpoolOverloaded.
   resendAttemptsMax: 1000,
+  // 5 deliveries, then the message is a dead letter: enough for transient faults, few enough
+  // that a poison message stops costing a delivery worker.
+  maxAttempts: 5,
+  // 30 s: a delivery attempt that has not answered by then is presumed lost and retried.
+  leaseMs: 30_000,
+  // 65536 entries = 4 MiB index segments: one covers 64 MiB of 1 KiB messages.
+  indexSegmentEntries: 65536,
 };
 
 // Excess keys are errors: a misspelt option must not silently fall back to its default.
@@ -130,6 +140,9 @@ function checkCrossFieldRules(config: SpoolConfig): void {
   }
   // Index entries store offsets as u32.
   if (config.segmentByteSize > 0xffff_ffff) fail("segmentByteSize", "must be below 4 GiB");
+  if ((config.indexSegmentEntries * 64) % config.pageByteSize !== 0) {
+    fail("indexSegmentEntries", "times 64 bytes must be a multiple of pageByteSize");
+  }
   if (config.recordPayloadByteSizeMax + 64 > config.segmentByteSize) {
     fail("recordPayloadByteSizeMax", "must leave room for a record header inside one segment");
   }

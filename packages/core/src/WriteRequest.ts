@@ -1,7 +1,7 @@
 /**
  * A writer's request to the synchronizer (claims 1, 34, 64): append this payload.
  */
-import type { WriterId } from "./Units.js";
+import type { ByteOffset, SegmentNumber, Seq, WriterId } from "./Units.js";
 
 /**
  * How durable an append's confirmation must be.
@@ -13,6 +13,20 @@ import type { WriterId } from "./Units.js";
  * await writer.append(bytes, { durability: "async" });
  */
 export type Durability = "flushed" | "async";
+
+/**
+ * Where a positioned write goes: an index entry's slot (claim 60). Appends have none; the
+ * synchronizer places them at the log's tail.
+ *
+ * @example
+ * const target: WriteTarget = { seq, segment, offset };
+ */
+export interface WriteTarget {
+  /** The message the write is about. */
+  readonly seq: Seq;
+  readonly segment: SegmentNumber;
+  readonly offset: ByteOffset;
+}
 
 /** A request's identity, unique within one spool. @example const id: RequestId = 1 as RequestId */
 export type RequestId = number & { readonly __requestId: true };
@@ -32,8 +46,11 @@ export interface WriteRequest {
    * its write confirmation. Handles on one thread share their thread's sender.
    */
   readonly senderId: WriterId;
+  /** An append's payload, or a positioned write's exact bytes. */
   readonly payload: Uint8Array;
   readonly durability: Durability;
+  /** Set for a positioned write (its bytes go there as they are); absent for an append. */
+  readonly target?: WriteTarget;
 }
 
 /**

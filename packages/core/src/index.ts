@@ -1,6 +1,7 @@
 export * from "./Admission.js";
 export * from "./Batch.js";
 export * from "./Checksum.js";
+export * from "./ConsumerQueue.js";
 export * from "./FlushAdapter.js";
 export * from "./FlushPolicy.js";
 export * from "./IndexEntry.js";

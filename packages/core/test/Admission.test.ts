@@ -35,6 +35,27 @@ const start = (): AdmissionState => ({
 });
 
 describe("admit", () => {
+  it("places positioned writes where they say, parks one that lies before the batch end, and leaves the tail alone", () => {
+    const slot = (id: number, entry: number): WriteRequest => ({
+      ...request(id, 64),
+      target: { seq: seq(entry), segment: segmentNumber(1), offset: byteOffset((entry - 1) * 64) },
+    });
+    const next = admit(
+      start(),
+      [slot(1, 5), slot(2, 6), slot(3, 3), slot(4, 7)],
+      0,
+      DEFAULT_CONFIG,
+    );
+    expect(next.batch.writes.map((w) => [w.seq, w.offset, w.byteSize])).toEqual([
+      [5, 256, 64],
+      [6, 320, 64],
+    ]);
+    // Slot 3 lies before the batch end: parked, and slot 7 behind it keeps its order.
+    expect(next.refusal).toBe("byteOffset");
+    expect(next.storage.requests.map((r) => r.id)).toEqual([3, 4]);
+    expect(next.cursor).toEqual(start().cursor);
+  });
+
   it("adds contiguous appends in order with dense seqs", () => {
     const next = admit(start(), [request(1), request(2), request(3)], 0, DEFAULT_CONFIG);
     expect(next.batch.writes.map((w) => [w.seq, w.offset])).toEqual([

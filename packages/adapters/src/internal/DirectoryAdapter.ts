@@ -3,7 +3,7 @@
  * fdatasync on a segment's descriptor, synchronous or asynchronous. An asynchronous flush that
  * fails makes the next flush fail: its pages may be lost.
  */
-import { type FlushMode, type Region, type SegmentNumber, segmentFileName } from "@spool/core";
+import type { FlushMode, Region, SegmentNumber } from "@spool/core";
 import { flushing, type SegmentDirectory } from "./SegmentDirectory.js";
 
 export abstract class DirectoryAdapter {
@@ -32,14 +32,19 @@ export abstract class DirectoryAdapter {
     const earlier = this.#asyncFlush;
     this.#asyncFlush = undefined;
     if (earlier === undefined) return;
-    await flushing(segmentFileName(region.segment), region.offset, region.byteSize, () => earlier);
+    await flushing(
+      this.directory.fileName(region.segment),
+      region.offset,
+      region.byteSize,
+      () => earlier,
+    );
   }
 
   /** fdatasync of the region's segment: awaited for `sync`, started and tracked for `async`. */
   protected async datasync(region: Region, mode: FlushMode): Promise<void> {
     const handle = this.directory.openHandle(region.segment);
     if (handle === undefined) throw new Error(`segment ${region.segment} is not open`);
-    const file = segmentFileName(region.segment);
+    const file = this.directory.fileName(region.segment);
     const flushed = flushing(file, region.offset, region.byteSize, () => handle.datasync());
     if (mode === "sync") return flushed;
     flushed.catch(() => undefined);

@@ -63,6 +63,11 @@ export class SegmentDirectory {
     return new SegmentDirectory(options);
   }
 
+  /** The file name of one of this directory's segments. */
+  fileName(segment: SegmentNumber): string {
+    return segmentFileName(segment, this.#options.fileKind);
+  }
+
   pathOf(name: string): string {
     return path.join(this.#options.dir, name);
   }
@@ -97,7 +102,7 @@ export class SegmentDirectory {
     const names = await storage("list", this.#options.dir, () => fs.readdir(this.#options.dir));
     const segments: SegmentNumber[] = [];
     for (const name of names) {
-      const segment = parseSegmentFileName(name);
+      const segment = parseSegmentFileName(name, this.#options.fileKind);
       if (segment !== undefined) segments.push(segment);
     }
     return segments.sort((a, b) => a - b);
@@ -116,7 +121,7 @@ export class SegmentDirectory {
   }
 
   async #prepare(segment: SegmentNumber): Promise<void> {
-    const file = this.pathOf(segmentFileName(segment));
+    const file = this.pathOf(this.fileName(segment));
     const existing = await fs.stat(file).catch(() => undefined);
     if (existing !== undefined) {
       if (existing.size !== this.#options.segmentByteSize) {
@@ -154,7 +159,7 @@ export class SegmentDirectory {
     const open = this.#handles.get(segment);
     if (open !== undefined) return open;
     await this.prepare(segment);
-    const file = this.pathOf(segmentFileName(segment));
+    const file = this.pathOf(this.fileName(segment));
     const handle = await storage("open", file, () => fs.open(file, constants.O_RDWR));
     this.#handles.set(segment, handle);
     return handle;
@@ -166,7 +171,7 @@ export class SegmentDirectory {
 
   async read(segment: SegmentNumber, offset: number, byteSize: number): Promise<Uint8Array> {
     const handle = await this.handle(segment);
-    const file = segmentFileName(segment);
+    const file = this.fileName(segment);
     return storage("read", file, async () => {
       const target = Buffer.alloc(byteSize);
       const { bytesRead } = await handle.read(target, 0, byteSize, offset);
