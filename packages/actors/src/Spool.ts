@@ -9,9 +9,16 @@ import {
   byteOffset,
   byteSize,
   ConfigInvalid,
+  ConsumerQueue,
+  decodeRecord,
   type FlushAdapter,
   type FlushReason,
+  type IndexEntry,
   MANIFEST_FILE_NAME,
+  type MessageLocation,
+  NotLeased,
+  type PlacedWrite,
+  recordByteSize,
   resolveConfig,
   type SegmentNumber,
   type Seq,
@@ -23,6 +30,7 @@ import {
   seq,
   writerId,
 } from "@spool/core";
+import { IndexFile } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
 import { inProcessLock, type SharedLock } from "./SharedLock.js";
 import { Synchronizer } from "./Synchronizer.js";
@@ -65,11 +73,48 @@ export interface SpoolStats {
   readonly confirmationsFailed: number;
 }
 
-/** What opening found on disk. @example spool.recovery.recordsScanned */
+/** What opening found on disk and did about it. @example spool.recovery.recordsScanned */
 export interface OpenReport {
   readonly recordsScanned: number;
   readonly tornTailTruncated: boolean;
+  /** Records with no index entry yet: queued, as their record says (claim 59). */
+  readonly entriesMissing: number;
+  /**
+   * Entries that could not be trusted (bad checksum, or naming another record): rebuilt from
+   * their record as queued, so the message is delivered again (at-least-once), never dropped.
+   */
+  readonly entriesRebuilt: number;
+  /** Entries past the end of the data (their record was never durable): ignored, counted. */
+  readonly entriesOrphaned: number;
+  /** Leases held when the spool last stopped, returned to the queue. */
+  readonly leasesReturned: number;
+  /** Messages not done, by state, after recovery. */
+  readonly messages: { readonly queued: number; readonly retryWait: number; readonly dead: number };
   readonly durationMs: number;
+}
+
+/** A message handed to a consumer. @example const lease = await spool.take() */
+export interface Lease {
+  readonly seq: Seq;
+  readonly payload: Uint8Array;
+  /** 1 on the first delivery. */
+  readonly attempt: number;
+}
+
+/** A message whose attempts ran out. @example for (const d of await spool.deadLetters()) {} */
+export interface DeadLetter {
+  readonly seq: Seq;
+  readonly payload: Uint8Array;
+  readonly attempts: number;
+}
+
+/** A running `consume` loop. @example const consumer = spool.consume(handler); await consumer.stop() */
+export interface Consumer {
+  /**
+   * Stops taking; resolves once the handlers in progress have finished and been answered, or
+   * rejects with the error that stopped the loops (a failed ack, say) if one did.
+   */
+  stop(): Promise<void>;
 }
 
 const MANIFEST_FORMAT = "spool";
@@ -114,13 +159,21 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
       await adapter.close();
       adapter = await openAdapter(config);
     }
-    const { cursor, recordsScanned, torn } = await restoreCursor(adapter, config);
-    const report = {
-      recordsScanned,
-      tornTailTruncated: torn,
-      durationMs: performance.now() - startedAtMs,
-    };
-    return new Spool(dir, config, adapter, cursor, clock ?? Date.now, report);
+    const { cursor, recordsScanned, torn, locations } = await restoreCursor(adapter, config);
+    const index = await IndexFile.open(factory ?? fileAdapter(), dir, config, clock ?? Date.now);
+    try {
+      const { queue, found } = await restoreQueue(index, config, locations, cursor.nextSeq);
+      const report: OpenReport = {
+        recordsScanned,
+        tornTailTruncated: torn,
+        ...found,
+        durationMs: performance.now() - startedAtMs,
+      };
+      return new Spool(dir, config, adapter, index, queue, cursor, clock ?? Date.now, report);
+    } catch (error) {
+      await index.close();
+      throw error;
+    }
   } catch (error) {
     await adapter.close();
     throw error;
@@ -198,10 +251,72 @@ function parseManifest(text: string): Manifest {
   return manifest as Manifest;
 }
 
+/**
+ * Claims 59, 61: the consumers' state from both files. Each durable record's entry is checked
+ * against the record; a missing entry means queued, an untrusted one is rebuilt from the record.
+ */
+async function restoreQueue(
+  index: IndexFile,
+  config: SpoolConfig,
+  locations: readonly MessageLocation[],
+  nextSeq: Seq,
+) {
+  const queue = new ConsumerQueue(config.maxAttempts);
+  const found = {
+    entriesMissing: 0,
+    entriesRebuilt: 0,
+    entriesOrphaned: 0,
+    leasesReturned: 0,
+    messages: { queued: 0, retryWait: 0, dead: 0 },
+  };
+  const first = locations[0]?.seq ?? nextSeq;
+  const last = nextSeq - 1;
+  await index.readSlots(first, last, (slotSeq, content) => {
+    const location = locations[slotSeq - first];
+    if (location === undefined || location.seq !== slotSeq) return;
+    if (!content.ok) {
+      if (content.defect === "empty") found.entriesMissing += 1;
+      else found.entriesRebuilt += 1;
+      queue.add(location, "queued", 0, 0);
+      return;
+    }
+    const { index: where, info } = content.entry;
+    const matches =
+      where.seq === location.seq &&
+      where.segment === location.segment &&
+      where.offset === location.offset &&
+      where.payloadByteSize === location.payloadByteSize;
+    if (!matches) {
+      found.entriesRebuilt += 1;
+      queue.add(location, "queued", 0, 0);
+      return;
+    }
+    if (info.state === "leased") found.leasesReturned += 1;
+    queue.add(location, info.state, info.attempts, info.notBeforeMs, info.changedAtMs);
+  });
+  // Entries past the data's end belong to records that never became durable.
+  found.entriesOrphaned = await index.countWrittenSlots(
+    nextSeq,
+    nextSeq + config.indexSegmentEntries - 1,
+  );
+  for (const location of locations) {
+    const state = queue.get(location.seq)?.state;
+    if (state === "queued" || state === "retryWait" || state === "dead") {
+      found.messages[state] += 1;
+    }
+  }
+  return { queue, found };
+}
+
 async function restoreCursor(
   adapter: FlushAdapter,
   config: SpoolConfig,
-): Promise<{ cursor: AppendCursor; recordsScanned: number; torn: boolean }> {
+): Promise<{
+  cursor: AppendCursor;
+  recordsScanned: number;
+  torn: boolean;
+  locations: MessageLocation[];
+}> {
   const segments = await adapter.listSegments();
   const first = segments[0] ?? segmentNumber(1);
   if (segments.length === 0) await adapter.prepareSegment(first);
@@ -211,9 +326,18 @@ async function restoreCursor(
     segmentByteSize: config.segmentByteSize,
   });
   let recordsScanned = 0;
+  const locations: MessageLocation[] = [];
   let step = await scan.next();
   while (!step.done) {
     recordsScanned += 1;
+    const { header, segment, offset } = step.value;
+    locations.push({
+      seq: header.seq,
+      segment,
+      offset: byteOffset(offset),
+      payloadByteSize: header.payloadByteSize,
+      enqueuedAtMs: header.appendedAtMs,
+    });
     step = await scan.next();
   }
   const end = step.value;
@@ -227,6 +351,7 @@ async function restoreCursor(
     cursor: { segment: end.segment, offset: byteOffset(end.offset), nextSeq: seq(end.lastSeq + 1) },
     recordsScanned,
     torn,
+    locations,
   };
 }
 
@@ -299,6 +424,11 @@ export class Spool {
   /** What opening found and did. */
   readonly recovery: OpenReport;
   readonly #adapter: FlushAdapter;
+  readonly #index: IndexFile;
+  readonly #queue: ConsumerQueue;
+  readonly #clock: () => number;
+  /** Consumers waiting for a message to become ready. */
+  #readyWaiters: (() => void)[] = [];
   readonly #synchronizer: Synchronizer;
   readonly #lock: SharedLock = inProcessLock();
   readonly #writers = new Set<Writer>();
@@ -313,6 +443,8 @@ export class Spool {
     dir: string,
     config: SpoolConfig,
     adapter: FlushAdapter,
+    index: IndexFile,
+    queue: ConsumerQueue,
     cursor: AppendCursor,
     clock: () => number,
     recovery: OpenReport,
@@ -321,7 +453,11 @@ export class Spool {
     this.config = config;
     this.recovery = recovery;
     this.#adapter = adapter;
-    this.#synchronizer = new Synchronizer({ dir, config, adapter, cursor, clock });
+    this.#index = index;
+    this.#queue = queue;
+    this.#clock = clock;
+    const onDurable = (writes: readonly PlacedWrite[]) => this.#enqueue(writes);
+    this.#synchronizer = new Synchronizer({ dir, config, adapter, cursor, clock, onDurable });
     this.#sender = new SenderRuntime({
       id: writerId(0),
       dir,
@@ -402,6 +538,188 @@ export class Spool {
     };
   }
 
+  /** Durable appends become consumable (claim 61: the queue's state follows the data). */
+  #enqueue(writes: readonly PlacedWrite[]): void {
+    const nowMs = this.#clock();
+    for (const write of writes) {
+      const location = {
+        seq: write.seq,
+        segment: write.segment,
+        offset: write.offset,
+        payloadByteSize: write.request.payload.byteLength,
+        enqueuedAtMs: nowMs,
+      };
+      this.#queue.add(location, "queued", 0, 0);
+    }
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Leases the oldest ready message for `leaseMs` (the `leaseMs` option by default), or
+   * resolves undefined when none is ready. The lease is recorded in the index file (with its
+   * attempt number, so `maxAttempts` holds across crashes) before it is handed out. A message
+   * whose attempts are used up becomes a dead letter instead.
+   *
+   * @example
+   * const lease = await spool.take({ leaseMs: 10_000 });
+   */
+  async take(options: { readonly leaseMs?: number } = {}): Promise<Lease | undefined> {
+    if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
+    const leaseMs = options.leaseMs ?? this.config.leaseMs;
+    const dead: IndexEntry[] = [];
+    const taken = this.#queue.take(this.#clock(), leaseMs, dead);
+    const writes = dead.map((entry) => this.#index.write(entry));
+    if (taken === undefined) {
+      await Promise.all(writes);
+      return undefined;
+    }
+    const { message } = taken;
+    const [payload] = await Promise.all([
+      this.#readPayload(message),
+      this.#index.write(taken.entry),
+      ...writes,
+    ]);
+    return { seq: message.seq, payload, attempt: message.attempts };
+  }
+
+  /**
+   * Acknowledges a leased message: it is done. Resolves once that is durable in the index.
+   *
+   * @example
+   * await spool.ack(lease.seq);
+   */
+  async ack(messageSeq: number): Promise<void> {
+    const entry = this.#queue.ack(seq(messageSeq), this.#clock());
+    if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
+    await this.#index.write(entry);
+  }
+
+  /**
+   * Gives a leased message back: it is delivered again after `retryAfterMs` (0 by default), or
+   * becomes a dead letter when its attempts are used up. Resolves once durable in the index.
+   *
+   * @example
+   * await spool.nack(lease.seq, { retryAfterMs: 5_000 });
+   */
+  async nack(messageSeq: number, options: { readonly retryAfterMs?: number } = {}): Promise<void> {
+    const retryAfterMs = options.retryAfterMs ?? 0;
+    const entry = this.#queue.nack(seq(messageSeq), this.#clock(), retryAfterMs);
+    if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
+    await this.#index.write(entry);
+    // A retry due at once is ready for a waiting consumer now.
+    if (retryAfterMs === 0) this.#enqueue([]);
+  }
+
+  /**
+   * The dead letters (messages whose attempts ran out), in seq order.
+   *
+   * @example
+   * for (const letter of await spool.deadLetters()) console.log(letter.seq, letter.attempts);
+   */
+  async deadLetters(): Promise<DeadLetter[]> {
+    const letters = this.#queue.deadLetters();
+    const payloads = await Promise.all(letters.map((letter) => this.#readPayload(letter)));
+    return letters.map((letter, i) => ({
+      seq: letter.seq,
+      payload: payloads[i]!,
+      attempts: letter.attempts,
+    }));
+  }
+
+  /** Messages not yet done, dead letters excluded: the queue depth. */
+  depth(): number {
+    return this.#queue.depth;
+  }
+
+  /**
+   * Runs `handler` on messages as they become ready, `concurrency` at a time: a handler that
+   * resolves acks its message, one that throws nacks it (retried after `retryAfterMs`).
+   *
+   * @example
+   * const consumer = spool.consume(async ({ payload }) => deliver(payload), { concurrency: 8 });
+   * await consumer.stop();
+   */
+  consume(
+    handler: (lease: Lease) => Promise<void> | void,
+    options: {
+      readonly concurrency?: number;
+      readonly leaseMs?: number;
+      readonly retryAfterMs?: number;
+      /** How often an idle consumer looks for retries that came due; 50 ms by default. */
+      readonly pollMs?: number;
+    } = {},
+  ): Consumer {
+    const concurrency = options.concurrency ?? 1;
+    const pollMs = options.pollMs ?? 50;
+    let stopped = false;
+    const wakeUps = new Set<() => void>();
+    const idle = () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(wake, pollMs);
+        function wake() {
+          clearTimeout(timer);
+          wakeUps.delete(wake);
+          resolve();
+        }
+        wakeUps.add(wake);
+        this.#readyWaiters.push(wake);
+      });
+    const failures: unknown[] = [];
+    const loop = async (): Promise<void> => {
+      try {
+        await work();
+      } catch (error) {
+        // Closing the spool ends the loops; any other failure stops them all and is reported.
+        if (this.#closing === undefined) failures.push(error);
+        stopped = true;
+        for (const wake of wakeUps) wake();
+      }
+    };
+    const work = async (): Promise<void> => {
+      while (!stopped && this.#closing === undefined) {
+        const lease = await this.take(
+          options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs },
+        );
+        if (lease === undefined) {
+          await idle();
+          continue;
+        }
+        try {
+          await handler(lease);
+        } catch {
+          await this.nack(lease.seq, { retryAfterMs: options.retryAfterMs ?? 0 });
+          continue;
+        }
+        await this.ack(lease.seq);
+      }
+    };
+    const loops = Array.from({ length: concurrency }, loop);
+    return {
+      stop: async () => {
+        stopped = true;
+        for (const wake of wakeUps) wake();
+        await Promise.all(loops);
+        if (failures.length > 0) throw failures[0];
+      },
+    };
+  }
+
+  async #readPayload(location: MessageLocation): Promise<Uint8Array> {
+    const size = recordByteSize(location.payloadByteSize);
+    const bytes = await this.#adapter.read(location.segment, location.offset, size);
+    const record = decodeRecord(bytes, 0);
+    if (!record.ok || record.header.seq !== location.seq) {
+      throw new SpoolCorrupt({
+        file: `segment ${location.segment}`,
+        offset: location.offset,
+        reason: `record ${location.seq} no longer reads back (${record.ok ? "wrong seq" : record.defect})`,
+      });
+    }
+    return record.payload;
+  }
+
   /** This thread's claim-34 writer, for observation (its actor) and tests. */
   get sender(): SenderRuntime {
     return this.#sender;
@@ -425,7 +743,10 @@ export class Spool {
         // Appends made before close() are drained, not refused.
         this.#sender.flushOutbox();
         await this.#synchronizer.close();
+        await this.#index.close();
         await this.#adapter.close();
+        for (const wake of this.#readyWaiters) wake();
+        this.#readyWaiters = [];
       })();
     }
     return this.#closing;

@@ -68,6 +68,11 @@ export interface SynchronizerOptions {
   readonly adapter: FlushAdapter;
   readonly cursor: AppendCursor;
   readonly clock: () => number;
+  /**
+   * Told of writes once a synchronous flush covered them (writes of `async` batches wait for
+   * the next one), before their writers are confirmed.
+   */
+  readonly onDurable?: (writes: readonly PlacedWrite[]) => void;
 }
 
 type Receipt = () => void;
@@ -86,6 +91,8 @@ export class Synchronizer {
   #commandsRun = 0;
   readonly #confirmTimers = new Set<NodeJS.Timeout>();
   #wakeTimer: NodeJS.Timeout | undefined;
+  /** Writes of `async` batches not yet covered by a synchronous flush. */
+  #notYetDurable: PlacedWrite[] = [];
   readonly #done: Promise<void>;
 
   constructor(options: SynchronizerOptions) {
@@ -255,6 +262,7 @@ export class Synchronizer {
     const timers = this.#confirmTimers;
     switch (command.type) {
       case "courier.confirm": {
+        this.#reportDurable(command.batch, command.level);
         let timer: NodeJS.Timeout | undefined;
         const allConfirmed = this.#confirmBatch(command, (event) => {
           if (event.settled && timer !== undefined) {
@@ -366,6 +374,20 @@ export class Synchronizer {
     }
     await adapter.flush(flushRegion, "sync");
     return { level: "flushed" };
+  }
+
+  #reportDurable(batch: Batch, level: WriteOutcome["level"]): void {
+    const { onDurable } = this.#options;
+    if (onDurable === undefined) return;
+    if (level === "async") {
+      for (const write of batch.writes) this.#notYetDurable.push(write);
+      return;
+    }
+    if (this.#notYetDurable.length > 0) {
+      onDurable(this.#notYetDurable);
+      this.#notYetDurable = [];
+    }
+    onDurable(batch.writes);
   }
 
   /**

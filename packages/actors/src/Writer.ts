@@ -15,6 +15,7 @@ import {
   SpoolOverloaded,
   type WriteRequest,
   type WriterId,
+  type WriteTarget,
 } from "@spool/core";
 import { type Actor, createActor } from "xstate";
 import type { SharedLock } from "./SharedLock.js";
@@ -95,7 +96,12 @@ export class SenderRuntime implements WriterEndpoint {
   }
 
   /** Queues one append for the next request group. */
-  append(writerId: WriterId, payload: Uint8Array, durability: Durability): Promise<AppendResult> {
+  append(
+    writerId: WriterId,
+    payload: Uint8Array,
+    durability: Durability,
+    target?: WriteTarget,
+  ): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
       this.#outbox.push({
         id: this.#nextRequestId++ as RequestId,
@@ -103,6 +109,8 @@ export class SenderRuntime implements WriterEndpoint {
         senderId: this.id,
         payload,
         durability,
+        // Always present, so every request has one shape.
+        target,
         sender: this,
         resolve,
         reject,

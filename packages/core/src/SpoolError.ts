@@ -103,6 +103,24 @@ export class SpoolCorrupt extends Data.TaggedError("SpoolCorrupt")<{
   }
 }
 
+/**
+ * `ack` or `nack` named a message that is not leased now: never appended, already done, or
+ * not taken (a lease that expired and was taken again is still leased).
+ *
+ * @example
+ * new NotLeased({ seq: 7, reason: "unknown" })
+ */
+export class NotLeased extends Data.TaggedError("NotLeased")<{
+  readonly seq: number;
+  readonly reason: "unknown" | "notLeased";
+}> {
+  override get message(): string {
+    return this.reason === "unknown"
+      ? `message ${this.seq} is not in the queue (never appended, or already done)`
+      : `message ${this.seq} is not leased`;
+  }
+}
+
 /** Errors `append` can reject with. @example const e: AppendError = new SpoolClosed({ dir }) */
 export type AppendError =
   | RecordTooLarge
@@ -115,7 +133,7 @@ export type AppendError =
 export type OpenError = ConfigInvalid | StorageFailed | SpoolCorrupt;
 
 /** Any Spool operating error. @example const e: SpoolError = new SpoolClosed({ dir }) */
-export type SpoolError = AppendError | OpenError;
+export type SpoolError = AppendError | OpenError | NotLeased;
 
 /**
  * The errno code of a Node.js system error, or "UNKNOWN".

@@ -50,7 +50,7 @@ export interface WriteRequest {
   readonly payload: Uint8Array;
   readonly durability: Durability;
   /** Set for a positioned write (its bytes go there as they are); absent for an append. */
-  readonly target?: WriteTarget;
+  readonly target?: WriteTarget | undefined;
 }
 
 /**

@@ -1,0 +1,188 @@
+/**
+ * The index file (claim 60): one 64-byte entry per message, at a slot computed from its
+ * sequence number, in preallocated index segments (`index-NNNNNNNNNN.idx`). Every entry write is
+ * a positioned write request through its own synchronizer, the same machine as the data file's:
+ * entry updates are batched, slots close together share a flush, and an update behind the
+ * batch end is parked for the next batch (claims 12-13, 16, 64-66).
+ *
+ * Ordering across the two files: an entry is only ever written for a message whose record is
+ * already durable (consumers only see durable records), so an index update can never be durable
+ * before the data record it refers to.
+ */
+import {
+  type AdapterFactory,
+  byteOffset,
+  byteSize,
+  decodeIndexEntry,
+  encodeIndexEntry,
+  type FlushAdapter,
+  INDEX_ENTRY_BYTE_SIZE,
+  type IndexEntry,
+  type IndexEntryDefect,
+  type SegmentNumber,
+  type Seq,
+  type SpoolConfig,
+  segmentNumber,
+  seq,
+  type WriteTarget,
+  writerId,
+} from "@spool/core";
+import { inProcessLock } from "./SharedLock.js";
+import { Synchronizer } from "./Synchronizer.js";
+import { SenderRuntime } from "./Writer.js";
+
+const ZERO_ENTRY = Buffer.alloc(INDEX_ENTRY_BYTE_SIZE);
+
+/** The slot of a message's entry. @example indexSlot(seq(1), 65536) // { seq: 1, segment: 1, offset: 0 } */
+export function indexSlot(messageSeq: Seq, entriesPerSegment: number): WriteTarget {
+  const ordinal = messageSeq - 1;
+  return {
+    seq: messageSeq,
+    segment: segmentNumber(Math.floor(ordinal / entriesPerSegment) + 1),
+    offset: byteOffset((ordinal % entriesPerSegment) * INDEX_ENTRY_BYTE_SIZE),
+  };
+}
+
+/** What reading one slot found. */
+export type SlotContent =
+  | { readonly ok: true; readonly entry: IndexEntry }
+  | { readonly ok: false; readonly defect: IndexEntryDefect };
+
+/** The index file of one spool. */
+export class IndexFile {
+  readonly #adapter: FlushAdapter;
+  readonly #synchronizer: Synchronizer;
+  readonly #sender: SenderRuntime;
+  readonly #entriesPerSegment: number;
+
+  private constructor(
+    adapter: FlushAdapter,
+    dir: string,
+    config: SpoolConfig,
+    clock: () => number,
+  ) {
+    this.#adapter = adapter;
+    this.#entriesPerSegment = config.indexSegmentEntries;
+    // The index synchronizer runs the same machine on the index's geometry. Its cursor is
+    // unused: every request it takes is positioned.
+    const indexConfig: SpoolConfig = {
+      ...config,
+      segmentByteSize: config.indexSegmentEntries * INDEX_ENTRY_BYTE_SIZE,
+      recordPayloadByteSizeMax: INDEX_ENTRY_BYTE_SIZE,
+    };
+    const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
+    this.#synchronizer = new Synchronizer({ dir, config: indexConfig, adapter, cursor, clock });
+    this.#sender = new SenderRuntime({
+      id: writerId(0),
+      dir,
+      config: indexConfig,
+      lock: inProcessLock(),
+      synchronizer: this.#synchronizer,
+    });
+  }
+
+  /** Opens the index file of the spool in `dir`. */
+  static async open(
+    factory: AdapterFactory,
+    dir: string,
+    config: SpoolConfig,
+    clock: () => number,
+  ): Promise<IndexFile> {
+    const adapter = await factory({
+      dir,
+      segmentByteSize: config.indexSegmentEntries * INDEX_ENTRY_BYTE_SIZE,
+      pageByteSize: config.pageByteSize,
+      fileKind: "index",
+    });
+    return new IndexFile(adapter, dir, config, clock);
+  }
+
+  /** Writes a message's entry; resolves once it is durable. */
+  async write(entry: IndexEntry): Promise<void> {
+    const bytes = new Uint8Array(INDEX_ENTRY_BYTE_SIZE);
+    encodeIndexEntry(bytes, 0, entry);
+    const target = indexSlot(entry.index.seq, this.#entriesPerSegment);
+    await this.#sender.append(writerId(0), bytes, "flushed", target);
+  }
+
+  /**
+   * Reads the slots of `fromSeq` through `toSeq`, calling `visit` for each, one index segment
+   * read at a time. Segments never written read as empty slots.
+   */
+  async readSlots(
+    fromSeq: number,
+    toSeq: number,
+    visit: (slotSeq: number, content: SlotContent) => void,
+  ): Promise<void> {
+    const existing = new Set<number>(await this.#adapter.listSegments());
+    const perSegment = this.#entriesPerSegment;
+    let current = fromSeq;
+    while (current <= toSeq) {
+      const slot = indexSlot(seq(current), perSegment);
+      const last = Math.min(toSeq, (slot.segment as number) * perSegment);
+      const count = last - current + 1;
+      const bytes = existing.has(slot.segment)
+        ? await this.#adapter.read(
+            slot.segment as SegmentNumber,
+            slot.offset,
+            byteSize(count * INDEX_ENTRY_BYTE_SIZE),
+          )
+        : new Uint8Array(count * INDEX_ENTRY_BYTE_SIZE);
+      for (let i = 0; i < count; i++) {
+        const at = i * INDEX_ENTRY_BYTE_SIZE;
+        visit(
+          current + i,
+          at + INDEX_ENTRY_BYTE_SIZE <= bytes.byteLength
+            ? decodeIndexEntry(bytes, at)
+            : { ok: false, defect: "empty" },
+        );
+      }
+      current = last + 1;
+    }
+  }
+
+  /**
+   * How many slots of `fromSeq` through `toSeq` hold anything: one compare against zeros per
+   * index segment when, as usual, nothing does.
+   */
+  async countWrittenSlots(fromSeq: number, toSeq: number): Promise<number> {
+    const existing = new Set<number>(await this.#adapter.listSegments());
+    const perSegment = this.#entriesPerSegment;
+    let written = 0;
+    let current = fromSeq;
+    while (current <= toSeq) {
+      const slot = indexSlot(seq(current), perSegment);
+      const last = Math.min(toSeq, (slot.segment as number) * perSegment);
+      const length = (last - current + 1) * INDEX_ENTRY_BYTE_SIZE;
+      if (existing.has(slot.segment)) {
+        const bytes = await this.#adapter.read(slot.segment, slot.offset, byteSize(length));
+        const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        if (!view.equals(Buffer.alloc(view.byteLength))) {
+          for (let at = 0; at < view.byteLength; at += INDEX_ENTRY_BYTE_SIZE) {
+            const entry = view.subarray(at, at + INDEX_ENTRY_BYTE_SIZE);
+            if (!entry.equals(ZERO_ENTRY)) written += 1;
+          }
+        }
+      }
+      current = last + 1;
+    }
+    return written;
+  }
+
+  /** Index write counters. */
+  stats() {
+    return this.#synchronizer.stats();
+  }
+
+  /** The sender, so a spool's close can drain entry writes already made. */
+  get sender(): SenderRuntime {
+    return this.#sender;
+  }
+
+  /** Drains entry writes already made, then closes the index segments. */
+  async close(): Promise<void> {
+    this.#sender.flushOutbox();
+    await this.#synchronizer.close();
+    await this.#adapter.close();
+  }
+}

@@ -1,0 +1,180 @@
+import { rmSync } from "node:fs";
+import * as path from "node:path";
+import { fileAdapter, MemoryDisk, memoryAdapter } from "@spool/adapters";
+import { decodeIndexEntry, INDEX_ENTRY_BYTE_SIZE, NotLeased, segmentNumber } from "@spool/core";
+import { describe, expect, it } from "vitest";
+import { openSpool, type Spool } from "../src/index.js";
+import { temporaryDirectory } from "./helpers.js";
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** A clock a test moves by hand. */
+function manualClock(start = 1_000_000) {
+  let now = start;
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}
+
+async function appendAll(spool: Spool, messages: readonly string[]): Promise<void> {
+  const writer = spool.writer();
+  await Promise.all(messages.map((message) => writer.append(message)));
+}
+
+describe("consumers: take, ack, nack, dead letters", () => {
+  it("hands out durable messages FIFO by seq, each once while leased, and acks them durably", async () => {
+    const disk = new MemoryDisk();
+    const spool = await openSpool({ dir: "q", adapter: memoryAdapter(disk) });
+    await appendAll(spool, ["a", "b", "c"]);
+    const leases = [await spool.take(), await spool.take(), await spool.take()];
+    expect(leases.map((lease) => [lease?.seq, text(lease!.payload), lease?.attempt])).toEqual([
+      [1, "a", 1],
+      [2, "b", 1],
+      [3, "c", 1],
+    ]);
+    expect(await spool.take()).toBeUndefined();
+    await spool.ack(2);
+    // The ack resolved: its entry is in what a power cut keeps.
+    const slot = disk.index().durable.get(segmentNumber(1))!;
+    const entry = decodeIndexEntry(slot, INDEX_ENTRY_BYTE_SIZE);
+    expect(entry.ok && [entry.entry.index.seq, entry.entry.info.state]).toEqual([2, "done"]);
+    await expect(spool.ack(2)).rejects.toBeInstanceOf(NotLeased);
+    expect(spool.depth()).toBe(2);
+    await spool.close();
+  });
+
+  it("returns an expired lease to the queue and honours retry delays", async () => {
+    const clock = manualClock();
+    const spool = await openSpool({ dir: "q", adapter: memoryAdapter(), clock: clock.now });
+    await appendAll(spool, ["a", "b"]);
+    const first = await spool.take({ leaseMs: 100 });
+    expect(first?.seq).toBe(1);
+    await spool.nack(first!.seq, { retryAfterMs: 50 });
+    expect((await spool.take())?.seq).toBe(2);
+    expect(await spool.take()).toBeUndefined();
+    clock.advance(50);
+    const retried = await spool.take({ leaseMs: 100 });
+    expect([retried?.seq, retried?.attempt]).toEqual([1, 2]);
+    clock.advance(100);
+    // Both leases expired: ready again, lowest seq first.
+    expect((await spool.take())?.seq).toBe(1);
+    await spool.close();
+  });
+
+  it("dead-letters a message after maxAttempts deliveries and keeps it out of the queue", async () => {
+    const spool = await openSpool({ dir: "q", adapter: memoryAdapter(), maxAttempts: 2 });
+    await appendAll(spool, ["poison"]);
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const lease = await spool.take();
+      expect(lease?.attempt).toBe(attempt);
+      await spool.nack(lease!.seq);
+    }
+    expect(await spool.take()).toBeUndefined();
+    const letters = await spool.deadLetters();
+    expect(letters.map((letter) => [letter.seq, text(letter.payload), letter.attempts])).toEqual([
+      [1, "poison", 2],
+    ]);
+    expect(spool.depth()).toBe(0);
+    await spool.close();
+  });
+
+  it("consume runs handlers with the given concurrency, acking successes and retrying failures", async () => {
+    const spool = await openSpool({ dir: "q", adapter: memoryAdapter() });
+    await appendAll(
+      spool,
+      Array.from({ length: 40 }, (_, i) => `m${i + 1}`),
+    );
+    const seen = new Map<number, number>();
+    let running = 0;
+    let peak = 0;
+    const consumer = spool.consume(
+      async ({ seq, attempt }) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        running -= 1;
+        seen.set(seq, attempt);
+        if (seq % 10 === 0 && attempt === 1) throw new Error("transient");
+      },
+      { concurrency: 4 },
+    );
+    while (spool.depth() > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await consumer.stop();
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(peak).toBeGreaterThan(1);
+    expect([...seen.keys()].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
+    expect([10, 20, 30, 40].map((seq) => seen.get(seq))).toEqual([2, 2, 2, 2]);
+    await spool.close();
+  });
+});
+
+describe("restoring queue processing state on open (claims 59, 61)", () => {
+  it("keeps done messages done, returns leases held at a stop, keeps retries and dead letters", async () => {
+    const disk = new MemoryDisk();
+    const options = { dir: "q", adapter: memoryAdapter(disk), maxAttempts: 2 } as const;
+    const spool = await openSpool(options);
+    await appendAll(spool, ["done", "leased", "dead", "queued"]);
+    await spool.ack((await spool.take())!.seq);
+    await spool.take();
+    await spool.nack((await spool.take())!.seq);
+    await spool.nack((await spool.take())!.seq);
+    // A power cut now: only flushed bytes survive.
+    const survivor = disk.afterPowerCut();
+    await spool.close();
+    const reopened = await openSpool({ ...options, adapter: memoryAdapter(survivor) });
+    expect(reopened.recovery).toMatchObject({
+      recordsScanned: 4,
+      leasesReturned: 1,
+      entriesRebuilt: 0,
+      entriesMissing: 1,
+      messages: { queued: 2, retryWait: 0, dead: 1 },
+    });
+    // The lease held at the cut comes back (at-least-once); its attempt was recorded.
+    const again = await reopened.take();
+    expect([again?.seq, again?.attempt]).toEqual([2, 2]);
+    expect((await reopened.take())?.seq).toBe(4);
+    expect(await reopened.take()).toBeUndefined();
+    expect((await reopened.deadLetters()).map((letter) => letter.seq)).toEqual([3]);
+    await reopened.close();
+  });
+
+  it("rebuilds the whole queue from the data records when the index file is gone", async () => {
+    const dir = temporaryDirectory();
+    const spool = await openSpool({ dir, adapter: fileAdapter() });
+    await appendAll(spool, ["a", "b", "c"]);
+    await spool.ack((await spool.take())!.seq);
+    await spool.close();
+    rmSync(path.join(dir, "index-0000000001.idx"));
+    const reopened = await openSpool({ dir, adapter: fileAdapter() });
+    // The ack lived only in the index: without it the message is delivered again, never lost.
+    expect(reopened.recovery).toMatchObject({ entriesMissing: 3, entriesRebuilt: 0 });
+    const seqs = [];
+    for (let lease = await reopened.take(); lease; lease = await reopened.take()) {
+      seqs.push(lease.seq);
+    }
+    expect(seqs).toEqual([1, 2, 3]);
+    await reopened.close();
+  });
+
+  it("rebuilds garbled index entries from their records and reports them", async () => {
+    const disk = new MemoryDisk();
+    const spool = await openSpool({ dir: "q", adapter: memoryAdapter(disk) });
+    await appendAll(spool, ["a", "b"]);
+    await spool.ack((await spool.take())!.seq);
+    await spool.ack((await spool.take())!.seq);
+    await spool.close();
+    // Flip a byte in the first entry, point the second at another record.
+    const index = disk.index().durable.get(segmentNumber(1))!;
+    index[20] = (index[20] ?? 0) ^ 0xff;
+    index[INDEX_ENTRY_BYTE_SIZE + 12] = (index[INDEX_ENTRY_BYTE_SIZE + 12] ?? 0) ^ 0x08;
+    const reopened = await openSpool({ dir: "q", adapter: memoryAdapter(disk.afterPowerCut()) });
+    expect(reopened.recovery).toMatchObject({ entriesRebuilt: 2, messages: { queued: 2 } });
+    expect((await reopened.take())?.seq).toBe(1);
+    await reopened.close();
+  });
+});
