@@ -277,7 +277,8 @@ async function restoreQueue(
     if (!content.ok) {
       if (content.defect === "empty") found.entriesMissing += 1;
       else found.entriesRebuilt += 1;
-      queue.add(location, "queued", 0, 0);
+      found.messages.queued += 1;
+      queue.addFresh(location);
       return;
     }
     const { index: where, info } = content.entry;
@@ -288,10 +289,13 @@ async function restoreQueue(
       where.payloadByteSize === location.payloadByteSize;
     if (!matches) {
       found.entriesRebuilt += 1;
-      queue.add(location, "queued", 0, 0);
+      found.messages.queued += 1;
+      queue.addFresh(location);
       return;
     }
     if (info.state === "leased") found.leasesReturned += 1;
+    if (info.state === "leased" || info.state === "queued") found.messages.queued += 1;
+    if (info.state === "retryWait" || info.state === "dead") found.messages[info.state] += 1;
     queue.add(location, info.state, info.attempts, info.notBeforeMs, info.changedAtMs);
   });
   // Entries past the data's end belong to records that never became durable.
@@ -299,12 +303,6 @@ async function restoreQueue(
     nextSeq,
     nextSeq + config.indexSegmentEntries - 1,
   );
-  for (const location of locations) {
-    const state = queue.get(location.seq)?.state;
-    if (state === "queued" || state === "retryWait" || state === "dead") {
-      found.messages[state] += 1;
-    }
-  }
   return { queue, found };
 }
 
@@ -549,7 +547,7 @@ export class Spool {
         payloadByteSize: write.request.payload.byteLength,
         enqueuedAtMs: nowMs,
       };
-      this.#queue.add(location, "queued", 0, 0);
+      this.#queue.addFresh(location);
     }
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];

@@ -95,6 +95,75 @@ class KeyedHeap {
   }
 }
 
+/**
+ * Locations of durable messages in seq order, in columns of typed arrays: 24 bytes a message
+ * and no object per message, so a backlog of millions costs tens of MiB, not a heap of objects.
+ */
+class LocationLog {
+  #base = 0;
+  #count = 0;
+  #segments = new Uint32Array(1024);
+  #offsets = new Uint32Array(1024);
+  #sizes = new Uint32Array(1024);
+  #times = new Float64Array(1024);
+
+  /** One past the last seq held (the next one to push). */
+  get end(): number {
+    return this.#base + this.#count;
+  }
+
+  push(location: MessageLocation): void {
+    if (this.#count === 0) this.#base = location.seq;
+    else if (location.seq !== this.end) {
+      throw new Error(`location of seq ${location.seq} pushed after seq ${this.end - 1}`);
+    }
+    if (this.#count === this.#segments.length) this.#grow();
+    const at = this.#count;
+    this.#segments[at] = location.segment;
+    this.#offsets[at] = location.offset;
+    this.#sizes[at] = location.payloadByteSize;
+    this.#times[at] = location.enqueuedAtMs;
+    this.#count += 1;
+  }
+
+  get(messageSeq: number): MessageLocation {
+    const at = messageSeq - this.#base;
+    if (at < 0 || at >= this.#count) throw new Error(`no location for seq ${messageSeq}`);
+    return {
+      seq: messageSeq as Seq,
+      segment: this.#segments[at]! as SegmentNumber,
+      offset: this.#offsets[at]! as ByteOffset,
+      payloadByteSize: this.#sizes[at]!,
+      enqueuedAtMs: this.#times[at]!,
+    };
+  }
+
+  /** Forgets locations below `messageSeq` once they are a large enough share to be worth it. */
+  dropBefore(messageSeq: number): void {
+    const drop = Math.min(messageSeq - this.#base, this.#count);
+    if (drop < 4096 || drop * 2 < this.#segments.length) return;
+    const keep = this.#count - drop;
+    this.#segments.copyWithin(0, drop, this.#count);
+    this.#offsets.copyWithin(0, drop, this.#count);
+    this.#sizes.copyWithin(0, drop, this.#count);
+    this.#times.copyWithin(0, drop, this.#count);
+    this.#base += drop;
+    this.#count = keep;
+  }
+
+  #grow(): void {
+    const size = this.#segments.length * 2;
+    const grown = <T extends Uint32Array | Float64Array>(from: T, into: T): T => {
+      into.set(from);
+      return into;
+    };
+    this.#segments = grown(this.#segments, new Uint32Array(size));
+    this.#offsets = grown(this.#offsets, new Uint32Array(size));
+    this.#sizes = grown(this.#sizes, new Uint32Array(size));
+    this.#times = grown(this.#times, new Float64Array(size));
+  }
+}
+
 /** What `take` hands out. @example const lease = queue.take(now, 30_000) */
 export interface Taken {
   readonly message: TrackedMessage;
@@ -122,22 +191,51 @@ export class ConsumerQueue {
   readonly #waiting = new KeyedHeap();
   readonly #readyMember = new Set<number>();
   #dead = 0;
+  /** Durable messages never handed out are not tracked one by one: their locations sit here. */
+  readonly #log = new LocationLog();
+  /** The lowest seq never handed out. */
+  #nextFresh = 0;
+  /** Seqs at or past `#nextFresh` that recovery found with an entry: not fresh, skip them. */
+  readonly #notFresh = new Set<number>();
 
   constructor(maxAttempts: number) {
     this.#maxAttempts = maxAttempts;
   }
 
-  /** Messages not yet done (queued, leased, waiting or dead). */
+  /** Messages never handed out. */
+  get #freshCount(): number {
+    return Math.max(0, this.#log.end - this.#nextFresh - this.#notFresh.size);
+  }
+
+  /** Messages not yet done (fresh, queued, leased, waiting or dead). */
   get live(): number {
-    return this.#messages.size;
+    return this.#messages.size + this.#freshCount;
   }
 
   /** Messages ready or waiting to be delivered again: the queue depth (dead letters excluded). */
   get depth(): number {
-    return this.#messages.size - this.#dead;
+    return this.#messages.size - this.#dead + this.#freshCount;
   }
 
-  /** The state of a tracked message, or undefined once done (or never seen). */
+  /**
+   * A durable message that was never delivered (an append, or a record with no index entry).
+   * Messages arrive in seq order.
+   */
+  addFresh(location: MessageLocation): void {
+    if (this.#log.end === 0 || this.#nextFresh === 0) this.#nextFresh = location.seq;
+    this.#log.push(location);
+  }
+
+  /** The lowest fresh seq, skipping those recovery found with an entry. */
+  #peekFresh(): number | undefined {
+    while (this.#nextFresh < this.#log.end) {
+      if (!this.#notFresh.delete(this.#nextFresh)) return this.#nextFresh;
+      this.#nextFresh += 1;
+    }
+    return undefined;
+  }
+
+  /** The state of a delivered message, or undefined when done or never delivered. */
   get(seq: Seq): TrackedMessage | undefined {
     return this.#messages.get(seq);
   }
@@ -153,7 +251,13 @@ export class ConsumerQueue {
     notBeforeMs: number,
     changedAtMs = location.enqueuedAtMs,
   ): void {
-    if (state === "done" || state === "empty") return;
+    if (state === "empty") {
+      this.addFresh(location);
+      return;
+    }
+    this.addFresh(location);
+    this.#notFresh.add(location.seq);
+    if (state === "done") return;
     const restored: LiveState = state === "leased" ? "queued" : state;
     const message: TrackedMessage = {
       ...location,
@@ -176,12 +280,29 @@ export class ConsumerQueue {
   take(nowMs: number, leaseMs: number, deadLettered: IndexEntry[] = []): Taken | undefined {
     this.#promoteDue(nowMs);
     for (;;) {
-      const seq = this.#ready.peekSeq();
-      if (seq === undefined) return undefined;
-      this.#ready.pop();
-      this.#readyMember.delete(seq);
-      const message = this.#messages.get(seq);
+      const fresh = this.#peekFresh();
+      const readySeq = this.#ready.peekSeq();
+      let message: TrackedMessage | undefined;
+      if (fresh !== undefined && (readySeq === undefined || fresh < readySeq)) {
+        // FIFO by seq: the oldest never-delivered message goes before a later retry.
+        this.#nextFresh = fresh + 1;
+        this.#log.dropBefore(this.#nextFresh);
+        message = {
+          ...this.#log.get(fresh),
+          state: "queued",
+          attempts: 0,
+          notBeforeMs: 0,
+          changedAtMs: nowMs,
+        };
+        this.#messages.set(fresh, message);
+      } else {
+        if (readySeq === undefined) return undefined;
+        this.#ready.pop();
+        this.#readyMember.delete(readySeq);
+        message = this.#messages.get(readySeq);
+      }
       if (message === undefined || message.state !== "queued") continue;
+      const seq = message.seq;
       if (message.attempts >= this.#maxAttempts) {
         deadLettered.push(this.#kill(message, nowMs));
         continue;

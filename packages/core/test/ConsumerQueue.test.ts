@@ -75,6 +75,32 @@ describe("ConsumerQueue", () => {
     expect(dead.map((entry) => [entry.index.seq, entry.info.state])).toEqual([[1, "dead"]]);
   });
 
+  it("keeps FIFO by seq between never-delivered messages and ones coming back", () => {
+    const queue = new ConsumerQueue(5);
+    for (let n = 1; n <= 3; n++) queue.addFresh(at(n));
+    expect(queue.depth).toBe(3);
+    expect(queue.take(0, 100)?.message.seq).toBe(1);
+    queue.nack(seq(1), 0, 0);
+    // Seq 1 is ready again and goes before the fresh seq 2.
+    expect(queue.take(0, 100)?.message).toMatchObject({ seq: 1, attempts: 2 });
+    expect(queue.take(0, 100)?.message).toMatchObject({ seq: 2, attempts: 1 });
+    queue.addFresh(at(4));
+    expect([queue.take(0, 100)?.message.seq, queue.take(0, 100)?.message.seq]).toEqual([3, 4]);
+    expect(queue.take(0, 100)).toBeUndefined();
+    expect(queue.depth).toBe(4);
+  });
+
+  it("skips, among records found on open, those whose entry says they were delivered", () => {
+    const queue = new ConsumerQueue(5);
+    queue.add(at(1), "done", 1, 0);
+    queue.add(at(2), "empty", 0, 0);
+    queue.add(at(3), "dead", 5, 0);
+    queue.add(at(4), "empty", 0, 0);
+    expect(queue.depth).toBe(2);
+    expect([queue.take(0, 9)?.message.seq, queue.take(0, 9)?.message.seq]).toEqual([2, 4]);
+    expect(queue.take(0, 9)).toBeUndefined();
+  });
+
   it("restores a lease held at a crash as queued, keeping its attempts (at-least-once)", () => {
     const queue = new ConsumerQueue(5);
     queue.add(at(1), "leased", 2, 999);
