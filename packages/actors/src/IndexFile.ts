@@ -169,6 +169,14 @@ export class IndexFile {
     return written;
   }
 
+  /** Deletes index segments whose every slot is below `messageSeq`. */
+  async removeSegmentsBelow(messageSeq: number): Promise<void> {
+    for (const segment of await this.#adapter.listSegments()) {
+      if (segment * this.#entriesPerSegment < messageSeq)
+        await this.#adapter.removeSegment(segment);
+    }
+  }
+
   /** Index write counters. */
   stats() {
     return this.#synchronizer.stats();

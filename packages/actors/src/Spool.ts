@@ -71,6 +71,10 @@ export interface SpoolStats {
   readonly skipped: number;
   readonly confirmationsReceived: number;
   readonly confirmationsFailed: number;
+  /** Data segments deleted because all their messages were done. */
+  readonly segmentsReclaimed: number;
+  /** Messages not done (dead letters excluded). */
+  readonly depth: number;
 }
 
 /** What opening found on disk and did about it. @example spool.recovery.recordsScanned */
@@ -169,7 +173,22 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
         ...found,
         durationMs: performance.now() - startedAtMs,
       };
-      return new Spool(dir, config, adapter, index, queue, cursor, clock ?? Date.now, report);
+      const segmentStarts = new Map<number, number>();
+      for (const location of locations) {
+        if (!segmentStarts.has(location.segment)) segmentStarts.set(location.segment, location.seq);
+      }
+      const spool = new Spool(
+        dir,
+        config,
+        adapter,
+        index,
+        queue,
+        segmentStarts,
+        cursor,
+        clock ?? Date.now,
+        report,
+      );
+      return spool;
     } catch (error) {
       await index.close();
       throw error;
@@ -431,7 +450,12 @@ export class Spool {
   readonly #lock: SharedLock = inProcessLock();
   readonly #writers = new Set<Writer>();
   readonly #sender: SenderRuntime;
-  readonly #firstSegment: Promise<number>;
+  /** The first seq of each live data segment, oldest first (Map keeps insertion order). */
+  readonly #segmentFirstSeq = new Map<number, number>();
+  /** Segment deletions run one at a time, after the acks that allow them. */
+  #reclaiming: Promise<void> = Promise.resolve();
+  #segmentsReclaimed = 0;
+  #reclaimFailure: unknown;
   // Writer id 0 is this thread's sender; handles count up from 1.
   #nextWriterId = 1;
   #closing: Promise<void> | undefined;
@@ -443,6 +467,7 @@ export class Spool {
     adapter: FlushAdapter,
     index: IndexFile,
     queue: ConsumerQueue,
+    segmentStarts: ReadonlyMap<number, number>,
     cursor: AppendCursor,
     clock: () => number,
     recovery: OpenReport,
@@ -463,7 +488,7 @@ export class Spool {
       lock: this.#lock,
       synchronizer: this.#synchronizer,
     });
-    this.#firstSegment = adapter.listSegments().then((segments) => segments[0] ?? 1);
+    for (const [segment, firstSeq] of segmentStarts) this.#segmentFirstSeq.set(segment, firstSeq);
   }
 
   /**
@@ -493,7 +518,7 @@ export class Spool {
     const segments = await this.#adapter.listSegments();
     const stopAt = this.#synchronizer.durableThrough();
     const scan = scanRecords(this.#adapter, {
-      firstSegment: segmentNumber(await this.#firstSegment),
+      firstSegment: segmentNumber(segments[0] ?? 1),
       segments,
       segmentByteSize: this.config.segmentByteSize,
       stopAt,
@@ -533,6 +558,8 @@ export class Spool {
       skipped: stats.skipped,
       confirmationsReceived: stats.confirmationsReceived,
       confirmationsFailed: stats.confirmationsFailed,
+      segmentsReclaimed: this.#segmentsReclaimed,
+      depth: this.#queue.depth,
     };
   }
 
@@ -540,6 +567,9 @@ export class Spool {
   #enqueue(writes: readonly PlacedWrite[]): void {
     const nowMs = this.#clock();
     for (const write of writes) {
+      if (!this.#segmentFirstSeq.has(write.segment)) {
+        this.#segmentFirstSeq.set(write.segment, write.seq);
+      }
       const location = {
         seq: write.seq,
         segment: write.segment,
@@ -592,6 +622,38 @@ export class Spool {
     const entry = this.#queue.ack(seq(messageSeq), this.#clock());
     if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
     await this.#index.write(entry);
+    this.#reclaim();
+  }
+
+  /**
+   * Deletes data segments whose messages are all done (claims 62-63), oldest first, never the
+   * one being appended to; then index segments wholly below the oldest data left. Data goes
+   * first: a crash between the two leaves index entries nobody reads, never records without
+   * their entries.
+   */
+  #reclaim(): void {
+    const floor = this.#queue.floor;
+    const reclaimable: number[] = [];
+    let previous: number | undefined;
+    for (const [segment, firstSeq] of this.#segmentFirstSeq) {
+      if (previous !== undefined && firstSeq <= floor) reclaimable.push(previous);
+      if (firstSeq > floor) break;
+      previous = segment;
+    }
+    if (reclaimable.length === 0) return;
+    for (const segment of reclaimable) this.#segmentFirstSeq.delete(segment);
+    const oldestLeft = this.#segmentFirstSeq.values().next().value ?? floor;
+    this.#reclaiming = this.#reclaiming.then(async () => {
+      try {
+        for (const segment of reclaimable) {
+          await this.#adapter.removeSegment(segmentNumber(segment));
+          this.#segmentsReclaimed += 1;
+        }
+        await this.#index.removeSegmentsBelow(oldestLeft);
+      } catch (error) {
+        this.#reclaimFailure ??= error;
+      }
+    });
   }
 
   /**
@@ -741,6 +803,7 @@ export class Spool {
         // Appends made before close() are drained, not refused.
         this.#sender.flushOutbox();
         await this.#synchronizer.close();
+        await this.#reclaiming;
         await this.#index.close();
         await this.#adapter.close();
         for (const wake of this.#readyWaiters) wake();

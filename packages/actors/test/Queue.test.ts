@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { fileAdapter, MemoryDisk, memoryAdapter } from "@spool/adapters";
 import { decodeIndexEntry, INDEX_ENTRY_BYTE_SIZE, NotLeased, segmentNumber } from "@spool/core";
@@ -175,6 +175,34 @@ describe("restoring queue processing state on open (claims 59, 61)", () => {
     const reopened = await openSpool({ dir: "q", adapter: memoryAdapter(disk.afterPowerCut()) });
     expect(reopened.recovery).toMatchObject({ entriesRebuilt: 2, messages: { queued: 2 } });
     expect((await reopened.take())?.seq).toBe(1);
+    await reopened.close();
+  });
+});
+
+describe("segments", () => {
+  it("reclaims data and index segments once all their messages are done, and reopens from what is left", async () => {
+    const dir = temporaryDirectory();
+    const options = { dir, segmentByteSize: 8192, indexSegmentEntries: 64 };
+    const spool = await openSpool(options);
+    const messages = Array.from({ length: 150 }, (_, i) => `message ${i + 1}`.padEnd(1000, "."));
+    await appendAll(spool, messages);
+    for (let lease = await spool.take(); lease; lease = await spool.take()) {
+      await spool.ack(lease.seq);
+    }
+    await spool.close();
+    const files = readdirSync(dir);
+    const data = files.filter((name) => name.endsWith(".seg"));
+    const index = files.filter((name) => name.endsWith(".idx"));
+    // 150 records of 1040 bytes, 7 to a segment: 22 segments written, only the tail kept.
+    expect(data.length).toBeLessThanOrEqual(2);
+    expect(index).not.toContain("index-0000000001.idx");
+    expect(spool.stats().segmentsReclaimed).toBeGreaterThanOrEqual(20);
+    const reopened = await openSpool(options);
+    expect(reopened.recovery.recordsScanned).toBeLessThan(8);
+    expect(reopened.depth()).toBe(0);
+    const { seq } = await reopened.writer().append("after");
+    expect(seq).toBe(151);
+    expect(text((await reopened.take())!.payload)).toBe("after");
     await reopened.close();
   });
 });

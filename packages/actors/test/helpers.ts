@@ -46,6 +46,7 @@ export function spyAdapter(
         await adapter.flush(region, mode);
       },
       read: (segment, offset, size) => adapter.read(segment, offset, size),
+      removeSegment: (segment) => adapter.removeSegment(segment),
       close: () => adapter.close(),
     };
     return spied;

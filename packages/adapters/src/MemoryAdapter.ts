@@ -74,6 +74,12 @@ class MemoryAdapter implements FlushAdapter {
   async listSegments(): Promise<readonly SegmentNumber[]> {
     return [...this.#disk.written.keys()].sort((a, b) => a - b);
   }
+  async removeSegment(segment: SegmentNumber): Promise<void> {
+    this.#mapped.delete(segment);
+    this.#disk.written.delete(segment);
+    this.#disk.durable.delete(segment);
+  }
+
   async prepareSegment(segment: SegmentNumber): Promise<void> {
     if (this.#disk.written.has(segment)) return;
     this.#disk.written.set(segment, new Uint8Array(this.#segmentByteSize));

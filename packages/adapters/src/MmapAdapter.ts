@@ -55,6 +55,11 @@ class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
     this.name = `mmap-${flushMethod}`;
   }
 
+  protected override forget(segment: SegmentNumber): void {
+    // mmap-io unmaps a region when its Buffer is garbage-collected.
+    this.#maps.delete(segment);
+  }
+
   isMapped(segment: SegmentNumber): boolean {
     return this.#maps.has(segment);
   }

@@ -197,6 +197,10 @@ export class ConsumerQueue {
   #nextFresh = 0;
   /** Seqs at or past `#nextFresh` that recovery found with an entry: not fresh, skip them. */
   readonly #notFresh = new Set<number>();
+  /** The lowest seq not done: every message below it is done (the ack floor). */
+  #floor = 0;
+  /** Done seqs above the floor. */
+  readonly #doneAbove = new Set<number>();
 
   constructor(maxAttempts: number) {
     this.#maxAttempts = maxAttempts;
@@ -221,9 +225,21 @@ export class ConsumerQueue {
    * A durable message that was never delivered (an append, or a record with no index entry).
    * Messages arrive in seq order.
    */
+  /** The lowest seq not done yet (every message below it is done), or the next seq to come. */
+  get floor(): number {
+    return this.#floor;
+  }
+
   addFresh(location: MessageLocation): void {
     if (this.#log.end === 0 || this.#nextFresh === 0) this.#nextFresh = location.seq;
+    if (this.#floor === 0) this.#floor = location.seq;
     this.#log.push(location);
+  }
+
+  #markDone(seq: number): void {
+    if (seq < this.#floor) return;
+    this.#doneAbove.add(seq);
+    while (this.#doneAbove.delete(this.#floor)) this.#floor += 1;
   }
 
   /** The lowest fresh seq, skipping those recovery found with an entry. */
@@ -257,7 +273,10 @@ export class ConsumerQueue {
     }
     this.addFresh(location);
     this.#notFresh.add(location.seq);
-    if (state === "done") return;
+    if (state === "done") {
+      this.#markDone(location.seq);
+      return;
+    }
     const restored: LiveState = state === "leased" ? "queued" : state;
     const message: TrackedMessage = {
       ...location,
@@ -322,6 +341,7 @@ export class ConsumerQueue {
     if (message === undefined) return "unknown";
     if (message.state !== "leased") return "notLeased";
     this.#messages.delete(seq);
+    this.#markDone(seq);
     message.changedAtMs = nowMs;
     return entryOf(message, "done");
   }

@@ -61,6 +61,11 @@ export interface FlushAdapter {
   flush(region: Region, mode: FlushMode): Promise<void>;
   /** Reads bytes that were written (a copy, safe to keep). */
   read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array>;
+  /**
+   * Deletes a segment whose messages are all done (claims 62-63: its blocks go back to the
+   * partition); unmaps and closes it first. Durable once it resolves.
+   */
+  removeSegment(segment: SegmentNumber): Promise<void>;
   /** Unmaps and closes everything; idempotent. */
   close(): Promise<void>;
 }

@@ -23,6 +23,12 @@ export abstract class DirectoryAdapter {
   listSegments(): Promise<readonly SegmentNumber[]> {
     return this.directory.listSegments();
   }
+  removeSegment(segment: SegmentNumber): Promise<void> {
+    this.forget(segment);
+    return this.directory.remove(segment);
+  }
+  /** Drops what an adapter holds for a segment (a map) before the file goes. */
+  protected forget(_segment: SegmentNumber): void {}
   prepareSegment(segment: SegmentNumber): Promise<void> {
     return this.directory.prepare(segment);
   }

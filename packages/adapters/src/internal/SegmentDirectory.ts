@@ -165,6 +165,19 @@ export class SegmentDirectory {
     return handle;
   }
 
+  /** Closes and deletes a segment file, then makes the deletion durable. */
+  async remove(segment: SegmentNumber): Promise<void> {
+    const handle = this.#handles.get(segment);
+    this.#handles.delete(segment);
+    this.#preparing.delete(segment);
+    const file = this.pathOf(this.fileName(segment));
+    await storage("remove", file, async () => {
+      await handle?.close();
+      await fs.rm(file, { force: true });
+      await this.syncDirectory();
+    });
+  }
+
   openHandle(segment: SegmentNumber): fs.FileHandle | undefined {
     return this.#handles.get(segment);
   }
