@@ -25,6 +25,7 @@ import {
   SpoolClosed,
   type SpoolConfig,
   SpoolCorrupt,
+  SpoolFull,
   type SpoolOptions,
   segmentNumber,
   seq,
@@ -455,6 +456,9 @@ export class Spool {
   /** Segment deletions run one at a time, after the acks that allow them. */
   #reclaiming: Promise<void> = Promise.resolve();
   #segmentsReclaimed = 0;
+  /** Where durable data ends, and record bytes accepted but not durable yet (for the budget). */
+  #tail: { segment: number; offset: number };
+  #pendingBytes = 0;
   #reclaimFailure: unknown;
   // Writer id 0 is this thread's sender; handles count up from 1.
   #nextWriterId = 1;
@@ -480,6 +484,7 @@ export class Spool {
     this.#queue = queue;
     this.#clock = clock;
     const onDurable = (writes: readonly PlacedWrite[]) => this.#enqueue(writes);
+    this.#tail = { segment: cursor.segment, offset: cursor.offset };
     this.#synchronizer = new Synchronizer({ dir, config, adapter, cursor, clock, onDurable });
     this.#sender = new SenderRuntime({
       id: writerId(0),
@@ -500,7 +505,16 @@ export class Spool {
   writer(name?: string): Writer {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
     const id = writerId(this.#nextWriterId++);
-    const writer = new Writer(id, name ?? `writer-${id}`, this.#sender, this.dir, this.config);
+    const reserve =
+      this.config.diskBudgetBytes === null ? undefined : (size: number) => this.#reserve(size);
+    const writer = new Writer(
+      id,
+      name ?? `writer-${id}`,
+      this.#sender,
+      this.dir,
+      this.config,
+      reserve,
+    );
     this.#writers.add(writer);
     return writer;
   }
@@ -566,7 +580,11 @@ export class Spool {
   /** Durable appends become consumable (claim 61: the queue's state follows the data). */
   #enqueue(writes: readonly PlacedWrite[]): void {
     const nowMs = this.#clock();
+    const last = writes.at(-1);
+    if (last !== undefined)
+      this.#tail = { segment: last.segment, offset: last.offset + last.byteSize };
     for (const write of writes) {
+      this.#pendingBytes = Math.max(0, this.#pendingBytes - write.byteSize);
       if (!this.#segmentFirstSeq.has(write.segment)) {
         this.#segmentFirstSeq.set(write.segment, write.seq);
       }
@@ -623,6 +641,26 @@ export class Spool {
     if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
     await this.#index.write(entry);
     this.#reclaim();
+  }
+
+  /**
+   * The disk budget's check for one more record: the data segments the tail will need, counting
+   * records accepted and not durable yet, against `diskBudgetBytes`.
+   */
+  #reserve(payloadByteSize: number): SpoolFull | undefined {
+    const budget = this.config.diskBudgetBytes;
+    if (budget === null) return undefined;
+    const { segmentByteSize } = this.config;
+    const size = recordByteSize(payloadByteSize);
+    const oldest = this.#segmentFirstSeq.keys().next().value ?? this.#tail.segment;
+    const end = this.#tail.offset + this.#pendingBytes + size;
+    const beyond = Math.ceil(Math.max(0, end - segmentByteSize) / segmentByteSize);
+    const neededBytes = (this.#tail.segment - oldest + 1 + beyond) * segmentByteSize;
+    if (neededBytes > budget) {
+      return new SpoolFull({ dir: this.dir, budgetBytes: budget, neededBytes });
+    }
+    this.#pendingBytes += size;
+    return undefined;
   }
 
   /**

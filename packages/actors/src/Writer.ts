@@ -12,6 +12,7 @@ import {
   type Seq,
   SpoolClosed,
   type SpoolConfig,
+  type SpoolFull,
   SpoolOverloaded,
   type WriteRequest,
   type WriterId,
@@ -239,15 +240,27 @@ export class Writer {
   readonly #sender: SenderRuntime;
   readonly #dir: string;
   readonly #payloadByteSizeMax: number;
+  readonly #reserve: ((payloadByteSize: number) => SpoolFull | undefined) | undefined;
   #closed = false;
 
-  /** @internal Use `spool.writer()`. */
-  constructor(id: WriterId, name: string, sender: SenderRuntime, dir: string, config: SpoolConfig) {
+  /**
+   * @internal Use `spool.writer()`. `reserve` checks the disk budget for one more record and
+   * counts it; undefined when there is no budget.
+   */
+  constructor(
+    id: WriterId,
+    name: string,
+    sender: SenderRuntime,
+    dir: string,
+    config: SpoolConfig,
+    reserve?: (payloadByteSize: number) => SpoolFull | undefined,
+  ) {
     this.id = id;
     this.name = name;
     this.#sender = sender;
     this.#dir = dir;
     this.#payloadByteSizeMax = config.recordPayloadByteSizeMax;
+    this.#reserve = reserve;
   }
 
   /**
@@ -266,6 +279,8 @@ export class Writer {
       };
       return Promise.reject(new RecordTooLarge(sizes));
     }
+    const full = this.#reserve?.(bytes.byteLength);
+    if (full !== undefined) return Promise.reject(full);
     return this.#sender.append(this.id, bytes, options.durability ?? "flushed");
   }
 

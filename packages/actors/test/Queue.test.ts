@@ -1,7 +1,13 @@
 import { readdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { fileAdapter, MemoryDisk, memoryAdapter } from "@spool/adapters";
-import { decodeIndexEntry, INDEX_ENTRY_BYTE_SIZE, NotLeased, segmentNumber } from "@spool/core";
+import {
+  decodeIndexEntry,
+  INDEX_ENTRY_BYTE_SIZE,
+  NotLeased,
+  SpoolFull,
+  segmentNumber,
+} from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { openSpool, type Spool } from "../src/index.js";
 import { temporaryDirectory } from "./helpers.js";
@@ -203,6 +209,34 @@ describe("segments", () => {
     const { seq } = await reopened.writer().append("after");
     expect(seq).toBe(151);
     expect(text((await reopened.take())!.payload)).toBe("after");
+    await reopened.close();
+  });
+
+  it("rejects appends with SpoolFull at the disk budget, and takes them again once consumers free segments", async () => {
+    const dir = temporaryDirectory();
+    const spool = await openSpool({ dir, segmentByteSize: 8192, diskBudgetBytes: 3 * 8192 });
+    const writer = spool.writer();
+    const payload = "x".repeat(1000);
+    let accepted = 0;
+    let full: unknown;
+    for (let i = 0; i < 100 && full === undefined; i++) {
+      try {
+        await writer.append(payload);
+        accepted += 1;
+      } catch (error) {
+        full = error;
+      }
+    }
+    expect(full).toBeInstanceOf(SpoolFull);
+    // Three segments of seven 1040-byte records, give or take the last one's rounding.
+    expect(accepted).toBeGreaterThanOrEqual(14);
+    expect(accepted).toBeLessThanOrEqual(21);
+    for (let lease = await spool.take(); lease; lease = await spool.take()) {
+      await spool.ack(lease.seq);
+    }
+    await spool.close();
+    const reopened = await openSpool({ dir, segmentByteSize: 8192, diskBudgetBytes: 3 * 8192 });
+    await expect(reopened.writer().append(payload)).resolves.toMatchObject({ seq: accepted + 1 });
     await reopened.close();
   });
 });

@@ -32,6 +32,7 @@ export const SpoolOptionsSchema = Schema.Struct({
   maxAttempts: Schema.optionalKey(Positive),
   leaseMs: Schema.optionalKey(Positive),
   indexSegmentEntries: Schema.optionalKey(Positive),
+  diskBudgetBytes: Schema.optionalKey(Schema.NullOr(Positive)),
 });
 
 /** Options as a caller passes them: any subset. @example const options: SpoolOptions = { batchCountMax: 256 } */
@@ -84,6 +85,9 @@ export const DEFAULT_CONFIG: SpoolConfig = {
   leaseMs: 30_000,
   // 65536 entries = 4 MiB index segments: one covers 64 MiB of 1 KiB messages.
   indexSegmentEntries: 65536,
+  // No budget by default: the spool may fill its partition (as a log does). Set one to get
+  // SpoolFull back-pressure instead.
+  diskBudgetBytes: null,
 };
 
 // Excess keys are errors: a misspelt option must not silently fall back to its default.

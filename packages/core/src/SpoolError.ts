@@ -121,13 +121,31 @@ export class NotLeased extends Data.TaggedError("NotLeased")<{
   }
 }
 
+/**
+ * An append would take the spool's data past its disk budget (`diskBudgetBytes`). Back-pressure:
+ * consume and acknowledge messages (their segments are reclaimed), then append again.
+ *
+ * @example
+ * new SpoolFull({ dir: "/var/spool/mms", budgetBytes: 1 << 30, neededBytes: (1 << 30) + 4096 })
+ */
+export class SpoolFull extends Data.TaggedError("SpoolFull")<{
+  readonly dir: string;
+  readonly budgetBytes: number;
+  readonly neededBytes: number;
+}> {
+  override get message(): string {
+    return `${this.dir}: appending needs ${this.neededBytes} bytes of segments, over the budget of ${this.budgetBytes}`;
+  }
+}
+
 /** Errors `append` can reject with. @example const e: AppendError = new SpoolClosed({ dir }) */
 export type AppendError =
   | RecordTooLarge
   | SpoolClosed
   | FlushFailed
   | SpoolOverloaded
-  | StorageFailed;
+  | StorageFailed
+  | SpoolFull;
 
 /** Errors `openSpool` can reject with. @example const e: OpenError = new SpoolCorrupt({ file, offset: 0, reason }) */
 export type OpenError = ConfigInvalid | StorageFailed | SpoolCorrupt;
