@@ -16,7 +16,8 @@ export type SystemName =
   | "spool-mmap-fdatasync"
   | "spool-mmap-msync"
   | "bare-file"
-  | "fdatasync-4k";
+  | "fdatasync-4k"
+  | "spool-take-ack";
 
 export interface CaseSpec {
   readonly system: SystemName;
@@ -94,8 +95,96 @@ async function openSystem(spec: CaseSpec) {
   };
 }
 
+/**
+ * Messages through the whole queue: `writers` appenders and a `consume` loop of as many
+ * handlers (take, handle, ack) run at once; the figures count handled messages, and the
+ * latency is from append to handler.
+ */
+async function runTakeAck(spec: CaseSpec): Promise<CaseResult> {
+  const spool = await openSpool({ dir: spec.dir, segmentByteSize: spec.segmentByteSize });
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 10_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const payload = new Uint8Array(spec.payloadByteSize).fill(42);
+  const warmUntil = performance.now() + 250;
+  const stopAt = warmUntil + spec.seconds * 1000;
+  let acked = 0;
+  let startedAt = 0;
+  let flushesAtStart = 0;
+  let cpuAtStart = process.cpuUsage();
+  // Each payload carries its append time, so a delivery's latency is append → handler.
+  const appender = async (): Promise<void> => {
+    const writer = spool.writer();
+    while (performance.now() < stopAt) {
+      const stamped = payload.slice();
+      new DataView(stamped.buffer).setFloat64(0, performance.now(), true);
+      await writer.append(stamped);
+    }
+  };
+  const eluStart = performance.eventLoopUtilization();
+  const consumer = spool.consume(
+    ({ payload: delivered }) => {
+      const now = performance.now();
+      if (startedAt === 0 && now >= warmUntil) {
+        startedAt = now;
+        flushesAtStart = spool.stats().flushes;
+        cpuAtStart = process.cpuUsage();
+      }
+      if (startedAt !== 0 && now < stopAt) {
+        acked += 1;
+        const appendedAt = new DataView(
+          delivered.buffer,
+          delivered.byteOffset,
+          delivered.byteLength,
+        ).getFloat64(0, true);
+        histogram.recordValue(Math.max(1, Math.round((now - appendedAt) * 1000)));
+      }
+    },
+    { concurrency: spec.writers },
+  );
+  await Promise.all(Array.from({ length: spec.writers }, appender));
+  await consumer.stop();
+  const eventLoopUtilization = performance.eventLoopUtilization(eluStart).utilization;
+  const elapsedSeconds = (performance.now() - startedAt) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
+  const flushes = spool.stats().flushes - flushesAtStart;
+  await spool.close();
+  rmSync(spec.dir, { recursive: true, force: true });
+  return summarize(spec, acked, elapsedSeconds, flushes, histogram, eventLoopUtilization, cpu);
+}
+
+function summarize(
+  spec: CaseSpec,
+  messages: number,
+  elapsedSeconds: number,
+  flushes: number,
+  histogram: hdr.Histogram,
+  eventLoopUtilization: number,
+  cpu: NodeJS.CpuUsage,
+): CaseResult {
+  const microsToMs = (value: number) => Math.round(value) / 1000;
+  return {
+    ...spec,
+    messages,
+    msgsPerSecond: Math.round(messages / elapsedSeconds),
+    mibPerSecond:
+      Math.round(((messages * spec.payloadByteSize) / elapsedSeconds / 1048576) * 10) / 10,
+    flushes,
+    meanBatch: flushes === 0 ? 0 : Math.round((messages / flushes) * 10) / 10,
+    p50Ms: microsToMs(histogram.getValueAtPercentile(50)),
+    p99Ms: microsToMs(histogram.getValueAtPercentile(99)),
+    p999Ms: microsToMs(histogram.getValueAtPercentile(99.9)),
+    eventLoopUtilization: Math.round(eventLoopUtilization * 100) / 100,
+    cpuSecondsPer100k:
+      Math.round(((cpu.user + cpu.system) / 1e6 / Math.max(1, messages)) * 100_000 * 100) / 100,
+  };
+}
+
 export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   rmSync(spec.dir, { recursive: true, force: true });
+  if (spec.system === "spool-take-ack") return runTakeAck(spec);
   const system = await openSystem(spec);
   const histogram = hdr.build({
     lowestDiscernibleValue: 1,
@@ -137,22 +226,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   const flushes = system.flushes() - flushesAtStart;
   await system.close();
   rmSync(spec.dir, { recursive: true, force: true });
-  const microsToMs = (value: number) => Math.round(value) / 1000;
-  return {
-    ...spec,
-    messages,
-    msgsPerSecond: Math.round(messages / elapsedSeconds),
-    mibPerSecond:
-      Math.round(((messages * spec.payloadByteSize) / elapsedSeconds / 1048576) * 10) / 10,
-    flushes,
-    meanBatch: flushes === 0 ? 0 : Math.round((messages / flushes) * 10) / 10,
-    p50Ms: microsToMs(histogram.getValueAtPercentile(50)),
-    p99Ms: microsToMs(histogram.getValueAtPercentile(99)),
-    p999Ms: microsToMs(histogram.getValueAtPercentile(99.9)),
-    eventLoopUtilization: Math.round(eventLoopUtilization * 100) / 100,
-    cpuSecondsPer100k:
-      Math.round(((cpu.user + cpu.system) / 1e6 / Math.max(1, messages)) * 100_000 * 100) / 100,
-  };
+  return summarize(spec, messages, elapsedSeconds, flushes, histogram, eventLoopUtilization, cpu);
 }
 
 if (process.argv[2] !== undefined) {

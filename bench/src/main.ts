@@ -29,6 +29,8 @@ for (const writers of [1, 16, 256]) {
     add(system, writers);
   }
 }
+// Messages through the whole queue: appenders and consumers (take + ack) at once.
+for (const writers of [1, 16, 256]) add("spool-take-ack", writers);
 
 const results: CaseResult[] = [];
 for (const [index, spec] of cases.entries()) {
@@ -64,7 +66,7 @@ const table = results.map((r) => {
     "cpu s/100k": r.cpuSecondsPer100k,
     "loop busy": r.eventLoopUtilization,
     "÷ bare":
-      bare && r.system !== "fdatasync-4k"
+      bare && r.system !== "fdatasync-4k" && r.system !== "spool-take-ack"
         ? Math.round((r.msgsPerSecond / bare.msgsPerSecond) * 100) / 100
         : "",
     "p50 ÷ fdatasync": Math.round((r.p50Ms / fdatasync.p50Ms) * 100) / 100,

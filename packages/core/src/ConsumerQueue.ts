@@ -304,10 +304,11 @@ export class ConsumerQueue {
       let message: TrackedMessage | undefined;
       if (fresh !== undefined && (readySeq === undefined || fresh < readySeq)) {
         // FIFO by seq: the oldest never-delivered message goes before a later retry.
+        const location = this.#log.get(fresh);
         this.#nextFresh = fresh + 1;
         this.#log.dropBefore(this.#nextFresh);
         message = {
-          ...this.#log.get(fresh),
+          ...location,
           state: "queued",
           attempts: 0,
           notBeforeMs: 0,

@@ -90,6 +90,26 @@ describe("ConsumerQueue", () => {
     expect(queue.depth).toBe(4);
   });
 
+  it("hands out a long backlog in order while it forgets the locations already handed out", () => {
+    const queue = new ConsumerQueue(5);
+    const count = 20_000;
+    for (let n = 1; n <= count; n++) queue.addFresh(at(n));
+    for (let n = 1; n <= count; n++) {
+      const taken = queue.take(0, 1_000_000);
+      expect(taken?.message.seq).toBe(n);
+      expect(taken?.message.offset).toBe(n * 1064);
+      queue.ack(seq(n), 0);
+      if (n % 5000 === 0) queue.addFresh(at(count + n / 5000));
+    }
+    expect(queue.floor).toBe(count + 1);
+    expect([1, 2, 3, 4].map(() => queue.take(0, 10)?.message.seq)).toEqual([
+      count + 1,
+      count + 2,
+      count + 3,
+      count + 4,
+    ]);
+  });
+
   it("skips, among records found on open, those whose entry says they were delivered", () => {
     const queue = new ConsumerQueue(5);
     queue.add(at(1), "done", 1, 0);
