@@ -739,6 +739,20 @@ export class Spool {
     }));
   }
 
+  /**
+   * Marks a dead letter done (after it was inspected or kept elsewhere), so its segment, and
+   * those after it, can be reclaimed. Resolves once durable.
+   *
+   * @example
+   * for (const letter of await spool.deadLetters()) await spool.purgeDeadLetter(letter.seq);
+   */
+  async purgeDeadLetter(messageSeq: number): Promise<void> {
+    const entry = this.#queue.purge(seq(messageSeq), this.#clock());
+    if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
+    await this.#index.write(entry);
+    this.#reclaim();
+  }
+
   /** Messages not yet done, dead letters excluded: the queue depth. */
   depth(): number {
     return this.#queue.depth;

@@ -84,6 +84,9 @@ describe("consumers: take, ack, nack, dead letters", () => {
       [1, "poison", 2],
     ]);
     expect(spool.depth()).toBe(0);
+    await spool.purgeDeadLetter(1);
+    expect(await spool.deadLetters()).toEqual([]);
+    await expect(spool.purgeDeadLetter(1)).rejects.toBeInstanceOf(NotLeased);
     await spool.close();
   });
 

@@ -360,6 +360,18 @@ export class ConsumerQueue {
     return entryOf(message, "retryWait");
   }
 
+  /** A dead letter is dealt with (inspected, parked elsewhere): it is done and forgotten. */
+  purge(seq: Seq, nowMs: number): IndexEntry | ConsumerRefusal {
+    const message = this.#messages.get(seq);
+    if (message === undefined) return "unknown";
+    if (message.state !== "dead") return "notLeased";
+    this.#messages.delete(seq);
+    this.#dead -= 1;
+    this.#markDone(seq);
+    message.changedAtMs = nowMs;
+    return entryOf(message, "done");
+  }
+
   /** The dead letters, in seq order. */
   deadLetters(): TrackedMessage[] {
     return [...this.#messages.values()]
