@@ -178,7 +178,7 @@ export function parkAll(
 
 /**
  * Moves parked requests into the (new, empty) batch while they fit (claims 16, 65, 69); the
- * rest stay parked, in order.
+ * rest stay parked, in order (positioned writes in slot order).
  *
  * @example
  * const next = admitParked(state, nowMs, config);
@@ -188,6 +188,32 @@ export function admitParked(
   nowMs: number,
   config: SpoolConfig,
 ): AdmissionState {
-  const parked = state.storage.requests;
+  let parked = state.storage.requests;
+  // Positioned writes (index entries) are taken in slot order, so the parked updates of
+  // scattered slots form one ascending batch instead of one batch per turn of direction.
+  if (parked.length > 1 && parked.every((request) => request.target !== undefined)) {
+    parked = inSlotOrder(parked);
+  }
   return admit({ ...state, storage: emptyStorage(), refusal: null }, parked, nowMs, config);
+}
+
+/**
+ * Positioned writes in slot order, round by round: every slot's first write in ascending slot
+ * order, then every slot's second write, and so on. Two writes to one slot keep their order,
+ * and a later one never blocks the ascending run of first writes.
+ */
+function inSlotOrder(requests: readonly WriteRequest[]): WriteRequest[] {
+  const seen = new Map<string, number>();
+  const ranked = requests.map((request, arrival) => {
+    const { segment, offset } = request.target!;
+    const key = `${segment}:${offset}`;
+    const round = seen.get(key) ?? 0;
+    seen.set(key, round + 1);
+    return { request, round, segment, offset, arrival };
+  });
+  ranked.sort(
+    (a, b) =>
+      a.round - b.round || a.segment - b.segment || a.offset - b.offset || a.arrival - b.arrival,
+  );
+  return ranked.map((entry) => entry.request);
 }

@@ -35,6 +35,21 @@ const start = (): AdmissionState => ({
 });
 
 describe("admit", () => {
+  it("takes parked positioned writes in slot order, and a second write to a slot after the first", () => {
+    const slot = (id: number, entry: number): WriteRequest => ({
+      ...request(id, 64),
+      target: { seq: seq(entry), segment: segmentNumber(1), offset: byteOffset((entry - 1) * 64) },
+    });
+    const parked: AdmissionState = {
+      ...start(),
+      storage: { requests: [slot(1, 7), slot(2, 3), slot(3, 5), slot(4, 3)], byteSize: 256 },
+    };
+    const next = admitParked(parked, 0, DEFAULT_CONFIG);
+    expect(next.batch.writes.map((w) => w.request.id)).toEqual([2, 3, 1]);
+    // Request 4 writes slot 3 again: it waits for the next batch, behind request 2.
+    expect(next.storage.requests.map((r) => r.id)).toEqual([4]);
+  });
+
   it("places positioned writes where they say, parks one that lies before the batch end, and leaves the tail alone", () => {
     const slot = (id: number, entry: number): WriteRequest => ({
       ...request(id, 64),
