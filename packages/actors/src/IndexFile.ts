@@ -142,13 +142,31 @@ export class IndexFile {
   }
 
   /**
-   * How many slots of `fromSeq` through `toSeq` hold anything: one compare against zeros per
-   * index segment when, as usual, nothing does.
+   * Zeroes the slots of `fromSeq` through `toSeq` that hold anything, durably; returns how many
+   * there were. Used on open for entries past the data's end, which a later append at the same
+   * place could otherwise be mistaken for.
    */
-  async countWrittenSlots(fromSeq: number, toSeq: number): Promise<number> {
+  async clearSlots(fromSeq: number, toSeq: number): Promise<number> {
+    const written = await this.#writtenSlots(fromSeq, toSeq);
+    const empty = new Uint8Array(INDEX_ENTRY_BYTE_SIZE);
+    await Promise.all(
+      written.map((slotSeq) =>
+        this.#sender.append(
+          writerId(0),
+          empty,
+          "flushed",
+          indexSlot(seq(slotSeq), this.#entriesPerSegment),
+        ),
+      ),
+    );
+    return written.length;
+  }
+
+  /** The seqs of `fromSeq` through `toSeq` whose slots hold anything: one compare against zeros per index segment when, as usual, none do. */
+  async #writtenSlots(fromSeq: number, toSeq: number): Promise<number[]> {
     const existing = new Set<number>(await this.#adapter.listSegments());
     const perSegment = this.#entriesPerSegment;
-    let written = 0;
+    const written: number[] = [];
     let current = fromSeq;
     while (current <= toSeq) {
       const slot = indexSlot(seq(current), perSegment);
@@ -160,7 +178,7 @@ export class IndexFile {
         if (!view.equals(Buffer.alloc(view.byteLength))) {
           for (let at = 0; at < view.byteLength; at += INDEX_ENTRY_BYTE_SIZE) {
             const entry = view.subarray(at, at + INDEX_ENTRY_BYTE_SIZE);
-            if (!entry.equals(ZERO_ENTRY)) written += 1;
+            if (!entry.equals(ZERO_ENTRY)) written.push(current + at / INDEX_ENTRY_BYTE_SIZE);
           }
         }
       }

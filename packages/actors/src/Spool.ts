@@ -89,7 +89,7 @@ export interface OpenReport {
    * their record as queued, so the message is delivered again (at-least-once), never dropped.
    */
   readonly entriesRebuilt: number;
-  /** Entries past the end of the data (their record was never durable): ignored, counted. */
+  /** Entries past the end of the data (their record is gone): counted and zeroed. */
   readonly entriesOrphaned: number;
   /** Leases held when the spool last stopped, returned to the queue. */
   readonly leasesReturned: number;
@@ -330,10 +330,8 @@ async function restoreQueue(
     queue.add(location, info.state, info.attempts, info.notBeforeMs, info.changedAtMs);
   });
   // Entries past the data's end belong to records that never became durable.
-  found.entriesOrphaned = await index.countWrittenSlots(
-    nextSeq,
-    nextSeq + config.indexSegmentEntries - 1,
-  );
+  // Zeroed, so a later append that lands where the lost record was cannot inherit its state.
+  found.entriesOrphaned = await index.clearSlots(nextSeq, nextSeq + config.indexSegmentEntries - 1);
   return { queue, found };
 }
 

@@ -170,6 +170,30 @@ describe("restoring queue processing state on open (claims 59, 61)", () => {
     await reopened.close();
   });
 
+  it("zeroes entries whose record is gone, so a new append in the same place starts queued", async () => {
+    const disk = new MemoryDisk();
+    const spool = await openSpool({ dir: "q", adapter: memoryAdapter(disk) });
+    await appendAll(spool, ["a", "b", "c"]);
+    for (let i = 0; i < 3; i++) await spool.ack((await spool.take())!.seq);
+    await spool.close();
+    // The data file loses its last record, 48 bytes at 96 (a disk fault: Spool itself never
+    // writes an entry before its record is durable).
+    const survivor = disk.afterPowerCut();
+    const data = survivor.durable.get(segmentNumber(1))!;
+    data.fill(0, 96, 144);
+    survivor.written.get(segmentNumber(1))!.fill(0, 96, 144);
+    const reopened = await openSpool({ dir: "q", adapter: memoryAdapter(survivor) });
+    expect(reopened.recovery).toMatchObject({ recordsScanned: 2, entriesOrphaned: 1 });
+    const { seq } = await reopened.writer().append("c");
+    expect(seq).toBe(3);
+    await reopened.close();
+    // The new record lies exactly where the lost one did; the old "done" entry must not apply.
+    const again = await openSpool({ dir: "q", adapter: memoryAdapter(survivor) });
+    expect(again.recovery).toMatchObject({ recordsScanned: 3, entriesOrphaned: 0 });
+    expect((await again.take())?.seq).toBe(3);
+    await again.close();
+  });
+
   it("rebuilds garbled index entries from their records and reports them", async () => {
     const disk = new MemoryDisk();
     const spool = await openSpool({ dir: "q", adapter: memoryAdapter(disk) });
