@@ -29,8 +29,10 @@ for (const writers of [1, 16, 256]) {
     add(system, writers);
   }
 }
-// Messages through the whole queue: appenders and consumers (take + ack) at once.
+// Messages through the whole queue: appenders and consumers (take + ack) at once; and the same
+// with the data and index files' I/O taken one at a time (one synchronizer for both files).
 for (const writers of [1, 16, 256]) add("spool-take-ack", writers);
+for (const writers of [16, 256]) add("spool-take-ack-one-file-at-a-time", writers);
 
 const results: CaseResult[] = [];
 for (const [index, spec] of cases.entries()) {
@@ -66,7 +68,7 @@ const table = results.map((r) => {
     "cpu s/100k": r.cpuSecondsPer100k,
     "loop busy": r.eventLoopUtilization,
     "÷ bare":
-      bare && r.system !== "fdatasync-4k" && r.system !== "spool-take-ack"
+      bare && r.system !== "fdatasync-4k" && !r.system.startsWith("spool-take-ack")
         ? Math.round((r.msgsPerSecond / bare.msgsPerSecond) * 100) / 100
         : "",
     "p50 ÷ fdatasync": Math.round((r.p50Ms / fdatasync.p50Ms) * 100) / 100,
