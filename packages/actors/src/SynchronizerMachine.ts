@@ -143,7 +143,7 @@ export type DiskCommand =
       readonly nowMs: number;
     };
 
-/** A command for the clock: send `sync.wake` with this command's number after `inMs`. */
+/** A command for the clock: send `sync.wake` with this command's number after `inMs`. @example { type: "timer.wake", inMs: 10 } */
 export interface TimerCommand {
   readonly type: "timer.wake";
   readonly inMs: number;
@@ -253,13 +253,13 @@ type WriterConfirmed = EventOf<"writer.confirmed">;
 /** What a transition or a choice produced: the updated state and the node it leads to. */
 type Step = readonly [SynchronizerContext, SynchronizerNode];
 
-/** One transition: the nodes it may lead to and the function that takes it. */
+/** One transition: the nodes it may lead to and the function that takes it. @example SYNCHRONIZER_STATES.writing["disk.written"]?.targets // ["confirming"] */
 export interface SynchronizerTransition<E extends SynchronizerEvent> {
   readonly targets: readonly SynchronizerNode[];
   readonly run: (context: SynchronizerContext, event: E) => Step;
 }
 
-/** One choice: the nodes it may lead to and the function that decides. */
+/** One choice: the nodes it may lead to and the function that decides. @example SYNCHRONIZER_CHOICES.takingParked.targets // ["decidingFlush"] */
 export interface SynchronizerChoiceNode {
   readonly targets: readonly SynchronizerNode[];
   readonly choose: (context: SynchronizerContext) => Step;
@@ -448,6 +448,9 @@ const failed = {
 /**
  * Every state, the events it takes, and where each may lead. An event a state does not list
  * is ignored there (as a statechart ignores it).
+ *
+ * @example
+ * Object.keys(SYNCHRONIZER_STATES.confirming) // ["sync.requests", "sync.close", "writer.confirmed", ...]
  */
 export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTable } = {
   // Claim 64: receive a write request (the batch is empty, nothing is parked).
@@ -569,7 +572,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   closed: {},
 };
 
-/** The flowchart's diamonds and where each may lead. */
+/** The flowchart's diamonds and where each may lead. @example SYNCHRONIZER_CHOICES.checkingSkipped.targets */
 export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: SynchronizerChoiceNode } =
   {
     // Claims 5-13: write the batch now? Claims 15, 64: is its region mapped?

@@ -24,7 +24,7 @@ export interface MessageLocation {
 /** A message's live state. @example "retryWait" */
 export type LiveState = "queued" | "leased" | "retryWait" | "dead";
 
-/** A message the queue tracks (done messages are forgotten). */
+/** A delivered message the queue tracks (done messages are forgotten). @example queue.get(seq(1))?.attempts */
 export interface TrackedMessage extends MessageLocation {
   state: LiveState;
   /** Deliveries so far (leases handed out). */
