@@ -162,7 +162,10 @@ export class IndexFile {
     return written.length;
   }
 
-  /** The seqs of `fromSeq` through `toSeq` whose slots hold anything: one compare against zeros per index segment when, as usual, none do. */
+  /**
+   * The seqs of `fromSeq` through `toSeq` whose slots hold anything: one compare against zeros
+   * per index segment when, as usual, none do.
+   */
   async #writtenSlots(fromSeq: number, toSeq: number): Promise<number[]> {
     const existing = new Set<number>(await this.#adapter.listSegments());
     const perSegment = this.#entriesPerSegment;
