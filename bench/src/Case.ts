@@ -118,8 +118,8 @@ function oneFileAtATime(): AdapterFactory {
     const adapter = await inner(options);
     const wrapped: FlushAdapter = {
       name: `${adapter.name}, one file at a time`,
-      readManifest: () => adapter.readManifest(),
-      writeManifest: (text) => adapter.writeManifest(text),
+      readManifest: (name) => adapter.readManifest(name),
+      writeManifest: (text, name) => adapter.writeManifest(text, name),
       listSegments: () => adapter.listSegments(),
       prepareSegment: (segment) => adapter.prepareSegment(segment),
       removeSegment: (segment) => adapter.removeSegment(segment),

@@ -31,6 +31,7 @@ import {
   seq,
   writerId,
 } from "@spool/core";
+import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
 import { inProcessLock, type SharedLock } from "./SharedLock.js";
@@ -179,6 +180,7 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
     const index = await IndexFile.open(factory ?? fileAdapter(), dir, config, clock ?? Date.now);
     try {
       const { queue, found } = await restoreQueue(index, config, locations, cursor.nextSeq);
+      const deadLetterStore = await DeadLetterStore.open(adapter);
       const report: OpenReport = {
         recordsScanned,
         tornTailTruncated: torn,
@@ -195,6 +197,7 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
         adapter,
         index,
         queue,
+        deadLetterStore,
         segmentStarts,
         cursor,
         clock ?? Date.now,
@@ -453,6 +456,7 @@ export class Spool {
   readonly #adapter: FlushAdapter;
   readonly #index: IndexFile;
   readonly #queue: ConsumerQueue;
+  readonly #deadLetterStore: DeadLetterStore;
   readonly #clock: () => number;
   /** Consumers waiting for a message to become ready. */
   #readyWaiters: (() => void)[] = [];
@@ -482,6 +486,7 @@ export class Spool {
     adapter: FlushAdapter,
     index: IndexFile,
     queue: ConsumerQueue,
+    deadLetterStore: DeadLetterStore,
     segmentStarts: ReadonlyMap<number, number>,
     cursor: AppendCursor,
     clock: () => number,
@@ -493,6 +498,7 @@ export class Spool {
     this.#adapter = adapter;
     this.#index = index;
     this.#queue = queue;
+    this.#deadLetterStore = deadLetterStore;
     this.#clock = clock;
     const onDurable = (writes: readonly PlacedWrite[]) => this.#enqueue(writes);
     this.#tail = { segment: cursor.segment, offset: cursor.offset };
@@ -628,6 +634,11 @@ export class Spool {
     const dead: IndexEntry[] = [];
     const taken = this.#queue.take(this.#clock(), leaseMs, dead);
     const writes = dead.map((entry) => this.#index.write(entry));
+    if (dead.length > 0)
+      void Promise.all(writes).then(
+        () => this.#reclaim(),
+        () => undefined,
+      );
     if (taken === undefined) {
       await Promise.all(writes);
       return undefined;
@@ -681,7 +692,8 @@ export class Spool {
    * their entries.
    */
   #reclaim(): void {
-    const floor = this.#queue.floor;
+    // Dead letters do not hold a segment: they move to the dead-letter store first.
+    const floor = this.#queue.settledFloor;
     const reclaimable: number[] = [];
     let previous: number | undefined;
     for (const [segment, firstSeq] of this.#segmentFirstSeq) {
@@ -695,6 +707,7 @@ export class Spool {
     this.#reclaiming = this.#reclaiming.then(async () => {
       try {
         for (const segment of reclaimable) {
+          await this.#keepDeadLetters(segment);
           await this.#adapter.removeSegment(segmentNumber(segment));
           this.#segmentsReclaimed += 1;
         }
@@ -703,6 +716,21 @@ export class Spool {
         this.#reclaimFailure ??= error;
       }
     });
+  }
+
+  /** Copies a segment's dead letters to the store (durably) before the segment goes. */
+  async #keepDeadLetters(segment: number): Promise<void> {
+    const letters = this.#queue.deadLetters().filter((letter) => letter.segment === segment);
+    if (letters.length === 0) return;
+    const kept = await Promise.all(
+      letters.map(async (letter) => ({
+        seq: letter.seq,
+        attempts: letter.attempts,
+        payload: (await this.#readPayload(letter)).slice(),
+      })),
+    );
+    await this.#deadLetterStore.add(kept);
+    for (const letter of letters) this.#queue.moveDeadLetter(letter.seq);
   }
 
   /**
@@ -717,6 +745,7 @@ export class Spool {
     const entry = this.#queue.nack(seq(messageSeq), this.#clock(), retryAfterMs);
     if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
     await this.#index.write(entry);
+    if (entry.info.state === "dead") this.#reclaim();
     // A retry due at once is ready for a waiting consumer now.
     if (retryAfterMs === 0) this.#enqueue([]);
   }
@@ -730,11 +759,15 @@ export class Spool {
   async deadLetters(): Promise<DeadLetter[]> {
     const letters = this.#queue.deadLetters();
     const payloads = await Promise.all(letters.map((letter) => this.#readPayload(letter)));
-    return letters.map((letter, i) => ({
+    const inSegments = letters.map((letter, i) => ({
       seq: letter.seq,
       payload: payloads[i]!,
       attempts: letter.attempts,
     }));
+    // A letter in both (a crash between keeping it and deleting its segment) is listed once.
+    const here = new Set<number>(inSegments.map((letter) => letter.seq));
+    const stored = this.#deadLetterStore.list().filter((letter) => !here.has(letter.seq));
+    return [...inSegments, ...stored].sort((a, b) => a.seq - b.seq);
   }
 
   /**
@@ -746,9 +779,15 @@ export class Spool {
    */
   async purgeDeadLetter(messageSeq: number): Promise<void> {
     const entry = this.#queue.purge(seq(messageSeq), this.#clock());
-    if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
-    await this.#index.write(entry);
-    this.#reclaim();
+    if (typeof entry !== "string") {
+      await this.#index.write(entry);
+      await this.#deadLetterStore.remove(messageSeq);
+      this.#reclaim();
+      return;
+    }
+    if (!(await this.#deadLetterStore.remove(messageSeq))) {
+      throw new NotLeased({ seq: messageSeq, reason: entry });
+    }
   }
 
   /** Messages not yet done, dead letters excluded: the queue depth. */

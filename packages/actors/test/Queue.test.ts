@@ -266,4 +266,28 @@ describe("segments", () => {
     await expect(reopened.writer().append(payload)).resolves.toMatchObject({ seq: accepted + 1 });
     await reopened.close();
   });
+
+  it("moves dead letters out of a segment it reclaims, keeps them across a reopen, and purges them", async () => {
+    const dir = temporaryDirectory();
+    const options = { dir, segmentByteSize: 8192, indexSegmentEntries: 64, maxAttempts: 1 };
+    const spool = await openSpool(options);
+    const messages = Array.from({ length: 40 }, (_, i) => `message ${i + 1}`.padEnd(1000, "."));
+    await appendAll(spool, messages);
+    for (let lease = await spool.take(); lease; lease = await spool.take()) {
+      if (lease.seq === 3) await spool.nack(lease.seq);
+      else await spool.ack(lease.seq);
+    }
+    await spool.close();
+    // Segment 1 held the dead letter and is gone all the same.
+    expect(readdirSync(dir)).not.toContain("data-0000000001.seg");
+    expect(readdirSync(dir)).toContain("dead-letters.json");
+    const reopened = await openSpool(options);
+    const letters = await reopened.deadLetters();
+    expect(letters.map((letter) => [letter.seq, text(letter.payload), letter.attempts])).toEqual([
+      [3, messages[2], 1],
+    ]);
+    await reopened.purgeDeadLetter(3);
+    expect(await reopened.deadLetters()).toEqual([]);
+    await reopened.close();
+  });
 });

@@ -30,8 +30,8 @@ export function spyAdapter(
     const adapter = await inner(options);
     const spied: FlushAdapter = {
       name: `spy(${adapter.name})`,
-      readManifest: () => adapter.readManifest(),
-      writeManifest: (text) => adapter.writeManifest(text),
+      readManifest: (name) => adapter.readManifest(name),
+      writeManifest: (text, name) => adapter.writeManifest(text, name),
       listSegments: () => adapter.listSegments(),
       prepareSegment: (segment) => adapter.prepareSegment(segment),
       isMapped: (segment) => adapter.isMapped(segment),

@@ -15,6 +15,8 @@ import type {
 /** An in-memory spool directory that outlives the adapters opened on it. @example const disk = new MemoryDisk() */
 export class MemoryDisk {
   manifest: string | null = null;
+  /** Small documents other than the manifest, by name (written durably at once). */
+  readonly documents = new Map<string, string>();
   /** What writes made: the page cache. */
   readonly written = new Map<SegmentNumber, Uint8Array>();
   /** What flushes covered: what a power cut keeps. */
@@ -33,6 +35,7 @@ export class MemoryDisk {
   afterPowerCut(): MemoryDisk {
     const survivor = new MemoryDisk();
     survivor.manifest = this.manifest;
+    for (const [name, text] of this.documents) survivor.documents.set(name, text);
     for (const [segment, bytes] of this.durable) {
       survivor.written.set(segment, bytes.slice());
       survivor.durable.set(segment, bytes.slice());
@@ -65,11 +68,13 @@ class MemoryAdapter implements FlushAdapter {
     this.#segmentByteSize = segmentByteSize;
   }
 
-  async readManifest(): Promise<string | null> {
-    return this.#disk.manifest;
+  async readManifest(name?: string): Promise<string | null> {
+    if (name === undefined) return this.#disk.manifest;
+    return this.#disk.documents.get(name) ?? null;
   }
-  async writeManifest(text: string): Promise<void> {
-    this.#disk.manifest = text;
+  async writeManifest(text: string, name?: string): Promise<void> {
+    if (name === undefined) this.#disk.manifest = text;
+    else this.#disk.documents.set(name, text);
   }
   async listSegments(): Promise<readonly SegmentNumber[]> {
     return [...this.#disk.written.keys()].sort((a, b) => a - b);

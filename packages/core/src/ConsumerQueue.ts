@@ -201,6 +201,9 @@ export class ConsumerQueue {
   #floor = 0;
   /** Done seqs above the floor. */
   readonly #doneAbove = new Set<number>();
+  /** The lowest seq neither done nor dead: what still needs delivering starts here. */
+  #settledFloor = 0;
+  readonly #settledAbove = new Set<number>();
 
   constructor(maxAttempts: number) {
     this.#maxAttempts = maxAttempts;
@@ -230,16 +233,42 @@ export class ConsumerQueue {
     return this.#floor;
   }
 
+  /** The lowest seq neither done nor dead: segments wholly below it hold nothing to deliver. */
+  get settledFloor(): number {
+    return this.#settledFloor;
+  }
+
+  /**
+   * Takes a dead letter out of the queue once the runtime has kept it elsewhere (its segment is
+   * about to be reclaimed). Returns whether it was a dead letter here.
+   */
+  moveDeadLetter(seq: Seq): boolean {
+    const message = this.#messages.get(seq);
+    if (message?.state !== "dead") return false;
+    this.#messages.delete(seq);
+    this.#dead -= 1;
+    this.#markDone(seq);
+    return true;
+  }
+
   addFresh(location: MessageLocation): void {
     if (this.#log.end === 0 || this.#nextFresh === 0) this.#nextFresh = location.seq;
     if (this.#floor === 0) this.#floor = location.seq;
+    if (this.#settledFloor === 0) this.#settledFloor = location.seq;
     this.#log.push(location);
   }
 
   #markDone(seq: number): void {
+    this.#markSettled(seq);
     if (seq < this.#floor) return;
     this.#doneAbove.add(seq);
     while (this.#doneAbove.delete(this.#floor)) this.#floor += 1;
+  }
+
+  #markSettled(seq: number): void {
+    if (seq < this.#settledFloor) return;
+    this.#settledAbove.add(seq);
+    while (this.#settledAbove.delete(this.#settledFloor)) this.#settledFloor += 1;
   }
 
   /** The lowest fresh seq, skipping those recovery found with an entry. */
@@ -288,7 +317,10 @@ export class ConsumerQueue {
     this.#messages.set(location.seq, message);
     if (restored === "queued") this.#makeReady(message);
     else if (restored === "retryWait") this.#waiting.push(message.notBeforeMs, message.seq);
-    else if (restored === "dead") this.#dead += 1;
+    else if (restored === "dead") {
+      this.#dead += 1;
+      this.#markSettled(location.seq);
+    }
   }
 
   /**
@@ -384,6 +416,7 @@ export class ConsumerQueue {
     message.notBeforeMs = 0;
     message.changedAtMs = nowMs;
     this.#dead += 1;
+    this.#markSettled(message.seq);
     return entryOf(message, "dead");
   }
 

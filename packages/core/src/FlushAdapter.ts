@@ -34,10 +34,13 @@ export interface Region {
 export interface FlushAdapter {
   /** A short name for stats and logs ("mmap", "file", "memory"). */
   readonly name: string;
-  /** The spool's manifest text, or null when the directory holds no spool yet. */
-  readManifest(): Promise<string | null>;
-  /** Replaces the manifest atomically and durably. */
-  writeManifest(text: string): Promise<void>;
+  /**
+   * One of the spool's small documents (`spool.json`, the manifest, by default; also
+   * `dead-letters.json`), or null when it does not exist.
+   */
+  readManifest(name?: string): Promise<string | null>;
+  /** Replaces a small document (the manifest by default) atomically and durably. */
+  writeManifest(text: string, name?: string): Promise<void>;
   /** Segment numbers that exist, ascending. */
   listSegments(): Promise<readonly SegmentNumber[]>;
   /**

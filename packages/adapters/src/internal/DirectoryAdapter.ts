@@ -14,11 +14,11 @@ export abstract class DirectoryAdapter {
     this.directory = directory;
   }
 
-  readManifest(): Promise<string | null> {
-    return this.directory.readManifest();
+  readManifest(name?: string): Promise<string | null> {
+    return this.directory.readManifest(name);
   }
-  writeManifest(text: string): Promise<void> {
-    return this.directory.writeManifest(text);
+  writeManifest(text: string, name?: string): Promise<void> {
+    return this.directory.writeManifest(text, name);
   }
   listSegments(): Promise<readonly SegmentNumber[]> {
     return this.directory.listSegments();

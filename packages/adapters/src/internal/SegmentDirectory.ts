@@ -72,8 +72,8 @@ export class SegmentDirectory {
     return path.join(this.#options.dir, name);
   }
 
-  async readManifest(): Promise<string | null> {
-    const file = this.pathOf(MANIFEST_FILE_NAME);
+  async readManifest(name = MANIFEST_FILE_NAME): Promise<string | null> {
+    const file = this.pathOf(name);
     try {
       return await fs.readFile(file, "utf8");
     } catch (cause) {
@@ -82,8 +82,8 @@ export class SegmentDirectory {
     }
   }
 
-  async writeManifest(text: string): Promise<void> {
-    const file = this.pathOf(MANIFEST_FILE_NAME);
+  async writeManifest(text: string, name = MANIFEST_FILE_NAME): Promise<void> {
+    const file = this.pathOf(name);
     const temporary = `${file}.tmp`;
     await storage("write", temporary, async () => {
       const handle = await fs.open(temporary, "w");
