@@ -614,9 +614,10 @@ export class Spool {
       };
       this.#queue.addFresh(location);
     }
-    const waiters = this.#readyWaiters;
-    this.#readyWaiters = [];
-    for (const wake of waiters) wake();
+    // As many idle consumers as there are new messages (one for a retry): waking every idle
+    // consumer per batch made all of them race for a handful of messages.
+    const waking = this.#readyWaiters.splice(0, Math.max(1, writes.length));
+    for (const wake of waking) wake();
   }
 
   /**
@@ -819,14 +820,18 @@ export class Spool {
     const wakeUps = new Set<() => void>();
     const idle = () =>
       new Promise<void>((resolve) => {
-        const timer = setTimeout(wake, pollMs);
-        function wake() {
+        const waiters = this.#readyWaiters;
+        const wake = (): void => {
           clearTimeout(timer);
           wakeUps.delete(wake);
+          // Woken by its poll or by stop: no longer waiting for a message.
+          const at = this.#readyWaiters.indexOf(wake);
+          if (at >= 0) this.#readyWaiters.splice(at, 1);
           resolve();
-        }
+        };
+        const timer = setTimeout(wake, pollMs);
         wakeUps.add(wake);
-        this.#readyWaiters.push(wake);
+        waiters.push(wake);
       });
     const failures: unknown[] = [];
     const loop = async (): Promise<void> => {
