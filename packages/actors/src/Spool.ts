@@ -29,6 +29,7 @@ import {
   type SpoolOptions,
   segmentNumber,
   seq,
+  type Taken,
   writerId,
 } from "@spool/core";
 import { DeadLetterStore } from "./DeadLetterStore.js";
@@ -630,27 +631,48 @@ export class Spool {
    * const lease = await spool.take({ leaseMs: 10_000 });
    */
   async take(options: { readonly leaseMs?: number } = {}): Promise<Lease | undefined> {
+    const [lease] = await this.takeMany(1, options);
+    return lease;
+  }
+
+  /**
+   * Leases up to `count` ready messages at once, oldest first: their lease entries share one
+   * flush of the index file. Resolves an empty array when none is ready.
+   *
+   * @example
+   * const leases = await spool.takeMany(32, { leaseMs: 10_000 });
+   */
+  async takeMany(count: number, options: { readonly leaseMs?: number } = {}): Promise<Lease[]> {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new RangeError(`takeMany count must be a positive integer: ${count}`);
+    }
     const leaseMs = options.leaseMs ?? this.config.leaseMs;
     const dead: IndexEntry[] = [];
-    const taken = this.#queue.take(this.#clock(), leaseMs, dead);
-    const writes = dead.map((entry) => this.#index.write(entry));
-    if (dead.length > 0)
-      void Promise.all(writes).then(
+    const taken: Taken[] = [];
+    const nowMs = this.#clock();
+    while (taken.length < count) {
+      const next = this.#queue.take(nowMs, leaseMs, dead);
+      if (next === undefined) break;
+      taken.push(next);
+    }
+    const deadWrites = dead.map((entry) => this.#index.write(entry));
+    if (dead.length > 0) {
+      void Promise.all(deadWrites).then(
         () => this.#reclaim(),
         () => undefined,
       );
-    if (taken === undefined) {
-      await Promise.all(writes);
-      return undefined;
     }
-    const { message } = taken;
-    const [payload] = await Promise.all([
-      this.#readPayload(message),
-      this.#index.write(taken.entry),
-      ...writes,
+    const [payloads] = await Promise.all([
+      Promise.all(taken.map(({ message }) => this.#readPayload(message))),
+      ...taken.map(({ entry }) => this.#index.write(entry)),
+      ...deadWrites,
     ]);
-    return { seq: message.seq, payload, attempt: message.attempts };
+    return taken.map(({ message }, i) => ({
+      seq: message.seq,
+      payload: payloads[i]!,
+      attempt: message.attempts,
+    }));
   }
 
   /**
@@ -816,58 +838,67 @@ export class Spool {
   ): Consumer {
     const concurrency = options.concurrency ?? 1;
     const pollMs = options.pollMs ?? 50;
+    const takeOptions = options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs };
     let stopped = false;
-    const wakeUps = new Set<() => void>();
-    const idle = () =>
+    let wakeUp: (() => void) | undefined;
+    const failures: unknown[] = [];
+    const running = new Set<Promise<void>>();
+    // Waits for a message to become ready, a handler to finish, the poll, or stop.
+    const pause = () =>
       new Promise<void>((resolve) => {
-        const waiters = this.#readyWaiters;
         const wake = (): void => {
           clearTimeout(timer);
-          wakeUps.delete(wake);
-          // Woken by its poll or by stop: no longer waiting for a message.
+          wakeUp = undefined;
           const at = this.#readyWaiters.indexOf(wake);
           if (at >= 0) this.#readyWaiters.splice(at, 1);
           resolve();
         };
         const timer = setTimeout(wake, pollMs);
-        wakeUps.add(wake);
-        waiters.push(wake);
+        wakeUp = wake;
+        this.#readyWaiters.push(wake);
       });
-    const failures: unknown[] = [];
-    const loop = async (): Promise<void> => {
+    const answer = async (lease: Lease): Promise<void> => {
       try {
-        await work();
-      } catch (error) {
-        // Closing the spool ends the loops; any other failure stops them all and is reported.
-        if (this.#closing === undefined) failures.push(error);
-        stopped = true;
-        for (const wake of wakeUps) wake();
+        await handler(lease);
+      } catch {
+        await this.nack(lease.seq, { retryAfterMs: options.retryAfterMs ?? 0 });
+        return;
       }
+      await this.ack(lease.seq);
     };
-    const work = async (): Promise<void> => {
+    const fail = (error: unknown): void => {
+      // Closing the spool ends the loop; any other failure stops it and is reported.
+      if (this.#closing === undefined) failures.push(error);
+      stopped = true;
+      wakeUp?.();
+    };
+    const pump = async (): Promise<void> => {
       while (!stopped && this.#closing === undefined) {
-        const lease = await this.take(
-          options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs },
-        );
-        if (lease === undefined) {
-          await idle();
+        const free = concurrency - running.size;
+        // One take for every free handler: their leases share one index flush.
+        const leases = free > 0 ? await this.takeMany(free, takeOptions) : [];
+        if (leases.length === 0) {
+          await pause();
           continue;
         }
-        try {
-          await handler(lease);
-        } catch {
-          await this.nack(lease.seq, { retryAfterMs: options.retryAfterMs ?? 0 });
-          continue;
+        for (const lease of leases) {
+          const run: Promise<void> = answer(lease)
+            .catch(fail)
+            .finally(() => {
+              running.delete(run);
+              wakeUp?.();
+            });
+          running.add(run);
         }
-        await this.ack(lease.seq);
       }
     };
-    const loops = Array.from({ length: concurrency }, loop);
+    const loop = pump().catch(fail);
     return {
       stop: async () => {
         stopped = true;
-        for (const wake of wakeUps) wake();
-        await Promise.all(loops);
+        wakeUp?.();
+        await loop;
+        await Promise.all(running);
         if (failures.length > 0) throw failures[0];
       },
     };

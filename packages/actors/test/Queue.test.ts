@@ -52,6 +52,20 @@ describe("consumers: take, ack, nack, dead letters", () => {
     await spool.close();
   });
 
+  it("takes several messages at once, oldest first, and no more than are ready", async () => {
+    const spool = await openSpool({ dir: "q", adapter: memoryAdapter() });
+    await appendAll(spool, ["a", "b", "c"]);
+    const first = await spool.takeMany(2);
+    expect(first.map((lease) => [lease.seq, text(lease.payload)])).toEqual([
+      [1, "a"],
+      [2, "b"],
+    ]);
+    expect((await spool.takeMany(5)).map((lease) => lease.seq)).toEqual([3]);
+    expect(await spool.takeMany(5)).toEqual([]);
+    await expect(spool.takeMany(0)).rejects.toBeInstanceOf(RangeError);
+    await spool.close();
+  });
+
   it("returns an expired lease to the queue and honours retry delays", async () => {
     const clock = manualClock();
     const spool = await openSpool({ dir: "q", adapter: memoryAdapter(), clock: clock.now });
