@@ -34,7 +34,10 @@ export interface TrackedMessage extends MessageLocation {
   changedAtMs: number;
 }
 
-/** A small binary min-heap of (key, seq) pairs, keys fixed when pushed. */
+/**
+ * A small binary min-heap of (key, seq) pairs, keys fixed when pushed. It runs per message, so
+ * it sifts with plain variables (no swap arrays to allocate).
+ */
 class KeyedHeap {
   readonly #keys: number[] = [];
   readonly #seqs: number[] = [];
@@ -44,54 +47,62 @@ class KeyedHeap {
   }
 
   push(key: number, seq: number): void {
-    this.#keys.push(key);
-    this.#seqs.push(seq);
-    let at = this.#seqs.length - 1;
+    const keys = this.#keys;
+    const seqs = this.#seqs;
+    let at = seqs.length;
+    keys.push(key);
+    seqs.push(seq);
     while (at > 0) {
       const parent = (at - 1) >> 1;
-      if (!this.#less(at, parent)) break;
-      this.#swap(at, parent);
+      const parentKey = keys[parent]!;
+      const parentSeq = seqs[parent]!;
+      if (parentKey < key || (parentKey === key && parentSeq <= seq)) break;
+      keys[at] = parentKey;
+      seqs[at] = parentSeq;
       at = parent;
     }
+    keys[at] = key;
+    seqs[at] = seq;
   }
 
-  /** The smallest pair's key and seq, or undefined when empty. */
+  /** The smallest pair's key, or undefined when empty. */
   peekKey(): number | undefined {
     return this.#keys[0];
   }
 
+  /** The smallest pair's seq, or undefined when empty. */
   peekSeq(): number | undefined {
     return this.#seqs[0];
   }
 
   pop(): void {
-    const last = this.#seqs.length - 1;
-    if (last < 0) return;
-    this.#swap(0, last);
-    this.#keys.pop();
-    this.#seqs.pop();
+    const keys = this.#keys;
+    const seqs = this.#seqs;
+    const lastKey = keys.pop();
+    const lastSeq = seqs.pop();
+    const size = seqs.length;
+    if (size === 0 || lastKey === undefined || lastSeq === undefined) return;
     let at = 0;
     for (;;) {
       const left = at * 2 + 1;
+      if (left >= size) break;
       const right = left + 1;
-      let least = at;
-      if (left < last && this.#less(left, least)) least = left;
-      if (right < last && this.#less(right, least)) least = right;
-      if (least === at) return;
-      this.#swap(at, least);
-      at = least;
+      let child = left;
+      if (
+        right < size &&
+        (keys[right]! < keys[left]! || (keys[right] === keys[left] && seqs[right]! < seqs[left]!))
+      ) {
+        child = right;
+      }
+      const childKey = keys[child]!;
+      const childSeq = seqs[child]!;
+      if (lastKey < childKey || (lastKey === childKey && lastSeq <= childSeq)) break;
+      keys[at] = childKey;
+      seqs[at] = childSeq;
+      at = child;
     }
-  }
-
-  #less(a: number, b: number): boolean {
-    const ka = this.#keys[a]!;
-    const kb = this.#keys[b]!;
-    return ka < kb || (ka === kb && this.#seqs[a]! < this.#seqs[b]!);
-  }
-
-  #swap(a: number, b: number): void {
-    [this.#keys[a], this.#keys[b]] = [this.#keys[b]!, this.#keys[a]!];
-    [this.#seqs[a], this.#seqs[b]] = [this.#seqs[b]!, this.#seqs[a]!];
+    keys[at] = lastKey;
+    seqs[at] = lastSeq;
   }
 }
 
@@ -307,13 +318,8 @@ export class ConsumerQueue {
       return;
     }
     const restored: LiveState = state === "leased" ? "queued" : state;
-    const message: TrackedMessage = {
-      ...location,
-      state: restored,
-      attempts,
-      notBeforeMs: restored === "retryWait" ? notBeforeMs : 0,
-      changedAtMs,
-    };
+    const notBefore = restored === "retryWait" ? notBeforeMs : 0;
+    const message = tracked(location, restored, attempts, notBefore, changedAtMs);
     this.#messages.set(location.seq, message);
     if (restored === "queued") this.#makeReady(message);
     else if (restored === "retryWait") this.#waiting.push(message.notBeforeMs, message.seq);
@@ -339,13 +345,7 @@ export class ConsumerQueue {
         const location = this.#log.get(fresh);
         this.#nextFresh = fresh + 1;
         this.#log.dropBefore(this.#nextFresh);
-        message = {
-          ...location,
-          state: "queued",
-          attempts: 0,
-          notBeforeMs: 0,
-          changedAtMs: nowMs,
-        };
+        message = tracked(location, "queued", 0, 0, nowMs);
         this.#messages.set(fresh, message);
       } else {
         if (readySeq === undefined) return undefined;
@@ -444,6 +444,30 @@ export class ConsumerQueue {
       }
     }
   }
+}
+
+/**
+ * A tracked message, field by field: an object spread of the location here measured 8 µs a
+ * take (V8's slow path for spreading into a literal with more fields) against 0.5 µs.
+ */
+function tracked(
+  location: MessageLocation,
+  state: LiveState,
+  attempts: number,
+  notBeforeMs: number,
+  changedAtMs: number,
+): TrackedMessage {
+  return {
+    seq: location.seq,
+    segment: location.segment,
+    offset: location.offset,
+    payloadByteSize: location.payloadByteSize,
+    enqueuedAtMs: location.enqueuedAtMs,
+    state,
+    attempts,
+    notBeforeMs,
+    changedAtMs,
+  };
 }
 
 function entryOf(message: TrackedMessage, state: EntryState): IndexEntry {
