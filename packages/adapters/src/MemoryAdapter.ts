@@ -2,15 +2,31 @@
  * The `memory` adapter, for tests: segments are byte arrays, and a second copy holds only what
  * flushes covered, so a test can ask what would survive a power cut right now.
  */
-import type {
-  AdapterFactory,
-  ByteOffset,
-  ByteSize,
-  FlushAdapter,
-  FlushMode,
-  Region,
-  SegmentNumber,
+import {
+  type AdapterFactory,
+  type ByteOffset,
+  type ByteSize,
+  type FlushAdapter,
+  FlushFailed,
+  type FlushMode,
+  type Region,
+  type SegmentNumber,
 } from "@spool/core";
+
+// 512 bytes: the unit a disk writes atomically (a sector); a torn page mixes old and new ones.
+const SECTOR_BYTE_SIZE = 512;
+
+/** mulberry32: a small seeded generator, so a power cut is reproducible from its seed. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** An in-memory spool directory that outlives the adapters opened on it. @example const disk = new MemoryDisk() */
 export class MemoryDisk {
@@ -24,11 +40,65 @@ export class MemoryDisk {
   /** Every flushed region in order, for tests that check flush placement. */
   readonly flushes: Region[] = [];
   #index: MemoryDisk | undefined;
+  readonly #faults: { operation: "write" | "flush"; code: string }[] = [];
 
   /** The index file's segments, kept beside the data segments. @example disk.index().durable */
   index(): MemoryDisk {
     this.#index ??= new MemoryDisk();
     return this.#index;
+  }
+
+  /**
+   * The disk as a power cut at this instant could leave it, chosen by `seed` (the same seed
+   * gives the same disk): flushed bytes survive; each page written since it was last flushed
+   * survives whole, not at all, or torn, each 512-byte sector old or new (as RocksDB's fault
+   * injection and TigerBeetle's simulated storage model it).
+   *
+   * @example
+   * const survivor = disk.powerCut(42);
+   */
+  powerCut(seed: number, pageByteSize = 4096): MemoryDisk {
+    const random = seededRandom(seed);
+    const survivor = new MemoryDisk();
+    survivor.manifest = this.manifest;
+    for (const [name, text] of this.documents) survivor.documents.set(name, text);
+    for (const [segment, durable] of this.durable) {
+      const written = this.written.get(segment) ?? durable;
+      const kept = durable.slice();
+      for (let page = 0; page < kept.byteLength; page += pageByteSize) {
+        const end = Math.min(page + pageByteSize, kept.byteLength);
+        if (Buffer.compare(written.subarray(page, end), durable.subarray(page, end)) === 0)
+          continue;
+        const fate = random();
+        if (fate < 1 / 3) continue; // the page never reached the disk
+        if (fate < 2 / 3) {
+          kept.set(written.subarray(page, end), page);
+          continue;
+        }
+        for (let sector = page; sector < end; sector += SECTOR_BYTE_SIZE) {
+          if (random() < 0.5) kept.set(written.subarray(sector, sector + SECTOR_BYTE_SIZE), sector);
+        }
+      }
+      survivor.written.set(segment, kept);
+      survivor.durable.set(segment, kept.slice());
+    }
+    if (this.#index !== undefined) {
+      survivor.#index = this.#index.powerCut(Math.floor(random() * 0x7fffffff), pageByteSize);
+    }
+    return survivor;
+  }
+
+  /** Makes the next `write` or `flush` fail with errno `code` (EIO, ENOSPC, ...). @example disk.failNext("flush", "EIO") */
+  failNext(operation: "write" | "flush", code: string): void {
+    this.#faults.push({ operation, code });
+  }
+
+  /** @internal The fault to raise for this operation, if one is armed. */
+  takeFault(operation: "write" | "flush"): string | undefined {
+    const at = this.#faults.findIndex((fault) => fault.operation === operation);
+    if (at < 0) return undefined;
+    const [fault] = this.#faults.splice(at, 1);
+    return fault?.code;
   }
 
   /** The disk as a power cut would leave it: only flushed bytes. @example disk.afterPowerCut() */
@@ -104,8 +174,11 @@ class MemoryAdapter implements FlushAdapter {
     }
     return bytes.subarray(region.offset, region.offset + region.byteSize);
   }
-  async write(_region: Region): Promise<void> {}
+  async write(region: Region): Promise<void> {
+    this.#raise("write", region);
+  }
   async flush(region: Region, _mode: FlushMode): Promise<void> {
+    this.#raise("flush", region);
     const written = this.#disk.written.get(region.segment);
     const durable = this.#disk.durable.get(region.segment);
     if (written === undefined || durable === undefined)
@@ -120,5 +193,18 @@ class MemoryAdapter implements FlushAdapter {
   }
   async close(): Promise<void> {
     this.#mapped.clear();
+  }
+
+  #raise(operation: "write" | "flush", region: Region): void {
+    const code = this.#disk.takeFault(operation);
+    if (code === undefined) return;
+    const cause = Object.assign(new Error(`injected ${code} on ${operation}`), { code });
+    throw new FlushFailed({
+      file: `memory segment ${region.segment}`,
+      offset: region.offset,
+      byteSize: region.byteSize,
+      code,
+      cause,
+    });
   }
 }
