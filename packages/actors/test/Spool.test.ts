@@ -8,6 +8,7 @@ import {
   type RequestId,
   SpoolClosed,
   SpoolCorrupt,
+  SpoolLocked,
   segmentNumber,
   writerId,
 } from "@spool/core";
@@ -400,6 +401,26 @@ describe("mmap with msync and a configured page smaller than the system's", () =
     const writer = spool.writer();
     await writer.append(new Uint8Array(600));
     expect((await writer.append(new Uint8Array(10))).seq).toBe(2);
+    await spool.close();
+  });
+});
+
+describe("one spool per directory", () => {
+  it("refuses a second open of a directory while it is open, and opens it again after close", async () => {
+    const dir = temporaryDirectory();
+    const first = await openSpool({ dir });
+    await expect(openSpool({ dir })).rejects.toBeInstanceOf(SpoolLocked);
+    await first.close();
+    const second = await openSpool({ dir });
+    await second.close();
+  });
+
+  it("takes over a lock left by a process that no longer runs", async () => {
+    const dir = temporaryDirectory();
+    await (await openSpool({ dir })).close();
+    // A pid far above any the kernel hands out here (pid_max is at most 4194304).
+    writeFileSync(path.join(dir, "LOCK"), "4194999\n");
+    const spool = await openSpool({ dir });
     await spool.close();
   });
 });

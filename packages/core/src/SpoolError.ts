@@ -138,6 +138,22 @@ export class SpoolFull extends Data.TaggedError("SpoolFull")<{
   }
 }
 
+/**
+ * Another spool is open on the directory: in another process (`pid`), or in this one. Two
+ * synchronizers on one directory would interleave their writes.
+ *
+ * @example
+ * new SpoolLocked({ dir: "/var/spool/mms", pid: 4242 })
+ */
+export class SpoolLocked extends Data.TaggedError("SpoolLocked")<{
+  readonly dir: string;
+  readonly pid: number;
+}> {
+  override get message(): string {
+    return `${this.dir} is open in process ${this.pid}; close it there first`;
+  }
+}
+
 /** Errors `append` can reject with. @example const e: AppendError = new SpoolClosed({ dir }) */
 export type AppendError =
   | RecordTooLarge
@@ -148,7 +164,7 @@ export type AppendError =
   | SpoolFull;
 
 /** Errors `openSpool` can reject with. @example const e: OpenError = new SpoolCorrupt({ file, offset: 0, reason }) */
-export type OpenError = ConfigInvalid | StorageFailed | SpoolCorrupt;
+export type OpenError = ConfigInvalid | StorageFailed | SpoolCorrupt | SpoolLocked;
 
 /** Any Spool operating error. @example const e: SpoolError = new SpoolClosed({ dir }) */
 export type SpoolError = AppendError | OpenError | NotLeased;

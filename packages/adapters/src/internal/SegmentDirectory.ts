@@ -12,9 +12,25 @@ import {
   MANIFEST_FILE_NAME,
   parseSegmentFileName,
   type SegmentNumber,
+  SpoolLocked,
   StorageFailed,
   segmentFileName,
 } from "@spool/core";
+
+/** The lock file of an open spool directory. */
+const LOCK_FILE_NAME = "LOCK";
+/** Directories this process holds the lock of. */
+const LOCKED_HERE = new Set<string>();
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, under another user.
+    return errorCode(error) === "EPERM";
+  }
+}
 
 // 1 MiB zero writes: past about 1 MiB per write, sequential bandwidth here is flat (measured).
 const ZERO_CHUNK_BYTE_SIZE = 1024 * 1024;
@@ -60,7 +76,41 @@ export class SegmentDirectory {
     await storage("create directory", options.dir, () =>
       fs.mkdir(options.dir, { recursive: true }),
     );
-    return new SegmentDirectory(options);
+    const directory = new SegmentDirectory(options);
+    // The data file's adapter holds the directory's lock; the index adapter opens under it.
+    if ((options.fileKind ?? "data") === "data") await directory.#lock();
+    return directory;
+  }
+
+  #locked = false;
+
+  /**
+   * Takes the directory's lock file (`LOCK`, holding the owner's pid), or throws SpoolLocked.
+   * A lock left by a process that no longer runs is taken over.
+   */
+  async #lock(): Promise<void> {
+    const dir = path.resolve(this.#options.dir);
+    const file = this.pathOf(LOCK_FILE_NAME);
+    if (LOCKED_HERE.has(dir)) throw new SpoolLocked({ dir: this.#options.dir, pid: process.pid });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fs.writeFile(file, `${process.pid}\n`, { flag: "wx" });
+        LOCKED_HERE.add(dir);
+        this.#locked = true;
+        return;
+      } catch (cause) {
+        if (errorCode(cause) !== "EEXIST") {
+          throw new StorageFailed({ operation: "lock", file, code: errorCode(cause), cause });
+        }
+      }
+      const owner = Number.parseInt(await fs.readFile(file, "utf8").catch(() => ""), 10);
+      if (Number.isSafeInteger(owner) && owner !== process.pid && processRuns(owner)) {
+        throw new SpoolLocked({ dir: this.#options.dir, pid: owner });
+      }
+      // Stale: its process is gone (or it was ours, from a spool that was never closed).
+      await fs.rm(file, { force: true });
+    }
+    throw new SpoolLocked({ dir: this.#options.dir, pid: -1 });
   }
 
   /** The file name of one of this directory's segments. */
@@ -206,5 +256,10 @@ export class SegmentDirectory {
     const handles = [...this.#handles.values()];
     this.#handles.clear();
     await Promise.all(handles.map((handle) => handle.close()));
+    if (this.#locked) {
+      this.#locked = false;
+      LOCKED_HERE.delete(path.resolve(this.#options.dir));
+      await fs.rm(this.pathOf(LOCK_FILE_NAME), { force: true });
+    }
   }
 }
