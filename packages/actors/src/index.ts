@@ -1,3 +1,4 @@
+export { inspectSpool, type SpoolInspection, type VerifyFinding, verifySpool } from "./Inspect.js";
 export {
   inProcessLock,
   type LockEvent,

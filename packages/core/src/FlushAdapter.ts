@@ -83,6 +83,11 @@ export interface AdapterOptions {
   readonly pageByteSize: number;
   /** The segments' file; `data` when omitted. Only the data adapter keeps the manifest. */
   readonly fileKind?: SegmentFileKind;
+  /**
+   * False to open without taking the directory's lock, for tools that only read (`spool
+   * inspect`, `spool verify`); true by default for the data file.
+   */
+  readonly lock?: boolean;
 }
 
 /**

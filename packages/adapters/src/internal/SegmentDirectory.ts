@@ -78,7 +78,7 @@ export class SegmentDirectory {
     );
     const directory = new SegmentDirectory(options);
     // The data file's adapter holds the directory's lock; the index adapter opens under it.
-    if ((options.fileKind ?? "data") === "data") await directory.#lock();
+    if ((options.fileKind ?? "data") === "data" && options.lock !== false) await directory.#lock();
     return directory;
   }
 

@@ -1,0 +1,260 @@
+/**
+ * Read-only looks at a spool directory, for operators and the `spool` CLI: what it holds
+ * (`inspectSpool`) and whether every record and index entry is intact (`verifySpool`). Neither
+ * takes the directory's lock or writes anything; `openSpool` is what repairs (recovery).
+ */
+import { fileAdapter } from "@spool/adapters";
+import {
+  type AdapterFactory,
+  byteOffset,
+  byteSize,
+  decodeIndexEntry,
+  type EntryState,
+  type FlushAdapter,
+  INDEX_ENTRY_BYTE_SIZE,
+  resolveConfig,
+  type SegmentNumber,
+  segmentFileName,
+  segmentNumber,
+  seq,
+} from "@spool/core";
+import { DEAD_LETTERS_FILE_NAME } from "./DeadLetterStore.js";
+import { indexSlot } from "./IndexFile.js";
+import { scanRecords } from "./internal/RecordScanner.js";
+
+/** What `inspectSpool` reports. @example const { records, byState } = await inspectSpool(dir) */
+export interface SpoolInspection {
+  readonly dir: string;
+  readonly segmentByteSize: number;
+  readonly dataSegments: readonly string[];
+  readonly indexSegments: readonly string[];
+  readonly bytesOnDisk: number;
+  readonly records: number;
+  readonly firstSeq: number | null;
+  readonly lastSeq: number | null;
+  /** Messages by the state their index entry gives (queued when there is none). */
+  readonly byState: Readonly<Record<Exclude<EntryState, "empty">, number>>;
+  /** Dead letters kept in `dead-letters.json` (their segments were reclaimed). */
+  readonly storedDeadLetters: number;
+  /** Age of the oldest message not done, ms; null when none. */
+  readonly oldestPendingAgeMs: number | null;
+}
+
+/** One thing `verifySpool` found wrong, and where. @example { file: "data-0000000001.seg", offset: 4096, problem: "checksum" } */
+export interface VerifyFinding {
+  readonly file: string;
+  readonly offset: number;
+  readonly problem: string;
+}
+
+interface OpenedForReading {
+  readonly data: FlushAdapter;
+  readonly index: FlushAdapter;
+  readonly segmentByteSize: number;
+  readonly entriesPerSegment: number;
+}
+
+async function openForReading(dir: string, factory: AdapterFactory): Promise<OpenedForReading> {
+  const probe = await factory({ dir, segmentByteSize: 4096, pageByteSize: 4096, lock: false });
+  const text = await probe.readManifest();
+  await probe.close();
+  if (text === null) throw new Error(`${dir} holds no spool (no spool.json)`);
+  const manifest = JSON.parse(text) as { segmentByteSize: number; pageByteSize: number };
+  const config = resolveConfig({
+    segmentByteSize: manifest.segmentByteSize,
+    pageByteSize: manifest.pageByteSize,
+  });
+  const common = { dir, pageByteSize: config.pageByteSize, lock: false } as const;
+  const data = await factory({ ...common, segmentByteSize: config.segmentByteSize });
+  const index = await factory({
+    ...common,
+    segmentByteSize: config.indexSegmentEntries * INDEX_ENTRY_BYTE_SIZE,
+    fileKind: "index",
+  });
+  return {
+    data,
+    index,
+    segmentByteSize: config.segmentByteSize,
+    entriesPerSegment: config.indexSegmentEntries,
+  };
+}
+
+/** Every record's seq, place and time, and where the log ends. */
+async function readRecords(opened: OpenedForReading) {
+  const segments = await opened.data.listSegments();
+  const scan = scanRecords(opened.data, {
+    firstSegment: segments[0] ?? segmentNumber(1),
+    segments,
+    segmentByteSize: opened.segmentByteSize,
+  });
+  const records: { seq: number; segment: number; offset: number; size: number; at: number }[] = [];
+  let step = await scan.next();
+  while (!step.done) {
+    const { header, segment, offset } = step.value;
+    records.push({
+      seq: header.seq,
+      segment,
+      offset,
+      size: header.payloadByteSize,
+      at: header.appendedAtMs,
+    });
+    step = await scan.next();
+  }
+  return { segments, records, end: step.value };
+}
+
+// 1 MiB: the unit of reading a segment's tail, so no buffer grows to a segment's size.
+const CHUNK_BYTE_SIZE = 1024 * 1024;
+const ZEROS = Buffer.alloc(CHUNK_BYTE_SIZE);
+
+/** The offset of the first non-zero byte in [from, to) of a segment, or undefined. */
+async function firstNonZeroByte(
+  adapter: FlushAdapter,
+  segment: SegmentNumber,
+  from: number,
+  to: number,
+): Promise<number | undefined> {
+  for (let at = from; at < to; at += CHUNK_BYTE_SIZE) {
+    const length = Math.min(CHUNK_BYTE_SIZE, to - at);
+    const bytes = await adapter.read(segment, byteOffset(at), byteSize(length));
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.equals(ZEROS.subarray(0, view.byteLength))) continue;
+    return at + view.findIndex((value) => value !== 0);
+  }
+  return undefined;
+}
+
+/**
+ * Reads a spool directory without opening it for writing: segments, record counts, messages
+ * by state, oldest pending message.
+ *
+ * @example
+ * const report = await inspectSpool("./spool-data");
+ */
+export async function inspectSpool(
+  dir: string,
+  options: { readonly adapter?: AdapterFactory; readonly nowMs?: number } = {},
+): Promise<SpoolInspection> {
+  const opened = await openForReading(dir, options.adapter ?? fileAdapter());
+  try {
+    const { segments, records } = await readRecords(opened);
+    const indexSegments = await opened.index.listSegments();
+    const byState = { queued: 0, leased: 0, done: 0, retryWait: 0, dead: 0 };
+    let oldestPending: number | null = null;
+    for (const record of records) {
+      const slot = indexSlot(seq(record.seq), opened.entriesPerSegment);
+      const bytes = indexSegments.includes(slot.segment)
+        ? await opened.index.read(slot.segment, slot.offset, byteSize(INDEX_ENTRY_BYTE_SIZE))
+        : new Uint8Array(INDEX_ENTRY_BYTE_SIZE);
+      const decoded = decodeIndexEntry(bytes, 0);
+      const state =
+        decoded.ok && decoded.entry.index.seq === record.seq ? decoded.entry.info.state : "queued";
+      if (state === "empty") continue;
+      byState[state] += 1;
+      if (state !== "done" && state !== "dead") oldestPending ??= record.at;
+    }
+    const stored = await opened.data.readManifest(DEAD_LETTERS_FILE_NAME);
+    const storedDeadLetters =
+      stored === null ? 0 : (JSON.parse(stored) as { letters: unknown[] }).letters.length;
+    const indexBytes = indexSegments.length * opened.entriesPerSegment * INDEX_ENTRY_BYTE_SIZE;
+    return {
+      dir,
+      segmentByteSize: opened.segmentByteSize,
+      dataSegments: segments.map((segment) => segmentFileName(segment)),
+      indexSegments: indexSegments.map((segment) => segmentFileName(segment, "index")),
+      bytesOnDisk: segments.length * opened.segmentByteSize + indexBytes,
+      records: records.length,
+      firstSeq: records[0]?.seq ?? null,
+      lastSeq: records.at(-1)?.seq ?? null,
+      byState,
+      storedDeadLetters,
+      oldestPendingAgeMs:
+        oldestPending === null ? null : (options.nowMs ?? Date.now()) - oldestPending,
+    };
+  } finally {
+    await opened.data.close();
+    await opened.index.close();
+  }
+}
+
+/**
+ * Checks every record and index entry of a spool directory without changing it. Findings say
+ * what and where; an empty list means intact. Bytes after the last intact record (a torn batch
+ * from a crash) are a finding that opening the spool repairs.
+ *
+ * @example
+ * const findings = await verifySpool("./spool-data");
+ * if (findings.length > 0) process.exitCode = 1;
+ */
+export async function verifySpool(
+  dir: string,
+  options: { readonly adapter?: AdapterFactory } = {},
+): Promise<VerifyFinding[]> {
+  const opened = await openForReading(dir, options.adapter ?? fileAdapter());
+  const findings: VerifyFinding[] = [];
+  try {
+    const { segments, records, end } = await readRecords(opened);
+    if (end.defect !== "end") {
+      findings.push({
+        file: segmentFileName(end.segment),
+        offset: end.offset,
+        problem: `the log ends at a ${end.defect} defect, not at zeros (a torn or damaged record)`,
+      });
+    }
+    // Nothing but zeros may follow the last intact record.
+    for (const segment of segments) {
+      if (segment < end.segment) continue;
+      const from = segment === end.segment ? end.offset : 0;
+      const found = await firstNonZeroByte(opened.data, segment, from, opened.segmentByteSize);
+      // A damaged record where the log ends was reported above; look past it only.
+      if (
+        found !== undefined &&
+        !(segment === end.segment && end.defect !== "end" && found === from)
+      ) {
+        findings.push({
+          file: segmentFileName(segment),
+          offset: found,
+          problem: "bytes after the last intact record (opening the spool zeroes them)",
+        });
+      }
+    }
+    const indexSegments = new Set<number>(await opened.index.listSegments());
+    for (const record of records) {
+      const slot = indexSlot(seq(record.seq), opened.entriesPerSegment);
+      if (!indexSegments.has(slot.segment)) continue;
+      const bytes = await opened.index.read(
+        slot.segment,
+        slot.offset,
+        byteSize(INDEX_ENTRY_BYTE_SIZE),
+      );
+      const decoded = decodeIndexEntry(bytes, 0);
+      const file = segmentFileName(slot.segment, "index");
+      if (!decoded.ok) {
+        if (decoded.defect !== "empty") {
+          findings.push({
+            file,
+            offset: slot.offset,
+            problem: `entry ${record.seq}: ${decoded.defect}`,
+          });
+        }
+        continue;
+      }
+      const where = decoded.entry.index;
+      if (
+        where.seq !== record.seq ||
+        where.segment !== record.segment ||
+        where.offset !== record.offset
+      ) {
+        findings.push({
+          file,
+          offset: slot.offset,
+          problem: `entry ${record.seq} names another record`,
+        });
+      }
+    }
+    return findings;
+  } finally {
+    await opened.data.close();
+    await opened.index.close();
+  }
+}

@@ -1,0 +1,56 @@
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { openSpool } from "@spool/actors";
+import { afterEach, describe, expect, it } from "vitest";
+import { run } from "../src/Cli.js";
+
+const made: string[] = [];
+afterEach(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+async function spoolWith(messages: number): Promise<string> {
+  const dir = mkdtempSync(path.join(tmpdir(), "spool-cli-"));
+  made.push(dir);
+  const spool = await openSpool({ dir, segmentByteSize: 1 << 20 });
+  const writer = spool.writer();
+  for (let i = 0; i < messages; i++) await writer.append(`message ${i}`);
+  await spool.ack((await spool.take())!.seq);
+  await spool.close();
+  return dir;
+}
+
+describe("spool CLI", () => {
+  it("inspects a spool: segments, records, messages by state", async () => {
+    const dir = await spoolWith(5);
+    const { exitCode, output } = await run(["inspect", dir, "--json"]);
+    expect(exitCode).toBe(0);
+    const report = JSON.parse(output);
+    expect(report).toMatchObject({ records: 5, firstSeq: 1, lastSeq: 5 });
+    expect(report.byState).toMatchObject({ done: 1, queued: 4 });
+    expect(report.dataSegments).toEqual(["data-0000000001.seg"]);
+  });
+
+  it("verifies an intact spool, then names the file and offset of a flipped byte", async () => {
+    const dir = await spoolWith(5);
+    expect(await run(["verify", dir])).toMatchObject({ exitCode: 0 });
+    // Flip a byte inside the third record's payload.
+    const file = openSync(path.join(dir, "data-0000000001.seg"), "r+");
+    writeSync(file, Buffer.from([0xff]), 0, 1, 2 * 56 + 45);
+    closeSync(file);
+    const { exitCode, output } = await run(["verify", dir]);
+    expect(exitCode).toBe(1);
+    expect(output).toContain("data-0000000001.seg at byte 112");
+    expect(output).toContain("checksum");
+  });
+
+  it("recovers a spool and reports what it did; usage errors exit 2", async () => {
+    const dir = await spoolWith(3);
+    const { exitCode, output } = await run(["recover", dir]);
+    expect(exitCode).toBe(0);
+    expect(output).toContain("records scanned 3");
+    expect((await run([])).exitCode).toBe(2);
+    expect((await run(["explode", dir])).exitCode).toBe(2);
+  });
+});
