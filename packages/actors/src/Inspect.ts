@@ -3,6 +3,7 @@
  * (`inspectSpool`) and whether every record and index entry is intact (`verifySpool`). Neither
  * takes the directory's lock or writes anything; `openSpool` is what repairs (recovery).
  */
+import { stat } from "node:fs/promises";
 import { fileAdapter } from "@spool/adapters";
 import {
   type AdapterFactory,
@@ -12,8 +13,11 @@ import {
   type EntryState,
   type FlushAdapter,
   INDEX_ENTRY_BYTE_SIZE,
+  MANIFEST_FILE_NAME,
   resolveConfig,
   type SegmentNumber,
+  SpoolCorrupt,
+  StorageFailed,
   segmentFileName,
   segmentNumber,
   seq,
@@ -55,10 +59,21 @@ interface OpenedForReading {
 }
 
 async function openForReading(dir: string, factory: AdapterFactory): Promise<OpenedForReading> {
+  // Reading must not create anything: a missing directory is an error here, not a new spool.
+  const found = await stat(dir).catch(() => undefined);
+  if (found?.isDirectory() !== true) {
+    throw new StorageFailed({ operation: "open", file: dir, code: "ENOENT", cause: undefined });
+  }
   const probe = await factory({ dir, segmentByteSize: 4096, pageByteSize: 4096, lock: false });
   const text = await probe.readManifest();
   await probe.close();
-  if (text === null) throw new Error(`${dir} holds no spool (no spool.json)`);
+  if (text === null) {
+    throw new SpoolCorrupt({
+      file: MANIFEST_FILE_NAME,
+      offset: 0,
+      reason: `${dir} holds no spool`,
+    });
+  }
   const manifest = JSON.parse(text) as { segmentByteSize: number; pageByteSize: number };
   const config = resolveConfig({
     segmentByteSize: manifest.segmentByteSize,

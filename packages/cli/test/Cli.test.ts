@@ -1,4 +1,12 @@
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { openSpool } from "@spool/actors";
@@ -52,5 +60,15 @@ describe("spool CLI", () => {
     expect(output).toContain("records scanned 3");
     expect((await run([])).exitCode).toBe(2);
     expect((await run(["explode", dir])).exitCode).toBe(2);
+  });
+
+  it("refuses a missing directory or one that is not a spool with typed errors, creating nothing", async () => {
+    const parent = mkdtempSync(path.join(tmpdir(), "spool-cli-"));
+    made.push(parent);
+    const missing = path.join(parent, "missing");
+    await expect(run(["verify", missing])).rejects.toMatchObject({ _tag: "StorageFailed" });
+    expect(existsSync(missing)).toBe(false);
+    await expect(run(["inspect", parent])).rejects.toMatchObject({ _tag: "SpoolCorrupt" });
+    expect(readdirSync(parent)).toEqual([]);
   });
 });
