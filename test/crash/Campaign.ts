@@ -1,0 +1,124 @@
+/**
+ * The crash campaign: a worker process (`worker.ts`) appends, takes and acks on real files as
+ * fast as it can and prints each acknowledgement synchronously; it is SIGKILLed at a random
+ * moment; the spool is reopened here and checked: every acknowledged append present and
+ * byte-identical, no acknowledged message delivered again, every unacknowledged one still there
+ * (bar at most one ack per taker per round that became durable before it could be printed).
+ * `npm run crash -- --runs N` and `KillRestart.test.ts` run it.
+ */
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { openSpool } from "@spool/actors";
+
+/** What a campaign checked. */
+export interface CampaignResult {
+  readonly rounds: number;
+  readonly acknowledgedAppends: number;
+  readonly acknowledgedAcks: number;
+  readonly lost: number;
+}
+
+/** A broken promise, with the round it broke in. */
+export class CampaignFailed extends Error {}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Runs the worker until `ms` after it is ready, SIGKILLs it, and returns what it printed. */
+function runAndKill(dir: string, round: number, ms: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--conditions=spool-source",
+        path.join(here, "worker.ts"),
+        dir,
+        String(round),
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    let errors = "";
+    let timer: NodeJS.Timeout | undefined;
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+      if (timer === undefined && output.includes("READY")) {
+        timer = setTimeout(() => child.kill("SIGKILL"), ms);
+      }
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      errors += chunk.toString("utf8");
+    });
+    child.on("error", reject);
+    child.on("exit", (_code, signal) => {
+      clearTimeout(timer);
+      if (signal !== "SIGKILL") reject(new Error(`worker exited on its own: ${errors}`));
+      else resolve(output);
+    });
+  });
+}
+
+const options = (dir: string) => ({
+  dir,
+  segmentByteSize: 256 * 1024,
+  indexSegmentEntries: 1024,
+  maxAttempts: 1000,
+});
+
+/** Runs `rounds` kill-and-check rounds on `dir`; throws CampaignFailed on a broken promise. */
+export async function runCampaign(
+  dir: string,
+  rounds: number,
+  progress: (round: number) => void = () => {},
+): Promise<CampaignResult> {
+  const appended = new Map<number, string>();
+  const acked = new Set<number>();
+  const check = (holds: boolean, round: number, what: string) => {
+    if (!holds) throw new CampaignFailed(`round ${round}: ${what} (spool kept in ${dir})`);
+  };
+  for (let round = 0; round < rounds; round++) {
+    // Killed at a different moment each round, after the worker has started working.
+    const output = await runAndKill(dir, round, 150 + Math.floor(Math.random() * 650));
+    for (const line of output.split("\n")) {
+      if (line.startsWith("A ")) {
+        const [, seqText, payload] = line.split(" ");
+        appended.set(Number(seqText), payload!);
+      } else if (line.startsWith("K ")) {
+        acked.add(Number(line.slice(2)));
+      }
+    }
+    const spool = await openSpool(options(dir));
+    const present = new Map<number, string>();
+    for await (const record of spool.records()) {
+      present.set(record.seq, new TextDecoder().decode(record.payload));
+    }
+    const oldest = Math.min(...present.keys());
+    for (const [seq, payload] of appended) {
+      // Records of reclaimed segments are gone: every message in them was done.
+      if (present.has(seq)) check(present.get(seq) === payload, round, `append ${seq} changed`);
+      else check(acked.has(seq) || seq < oldest, round, `acknowledged append ${seq} lost`);
+    }
+    const delivered: number[] = [];
+    for (let batch = await spool.takeMany(256); batch.length > 0; ) {
+      delivered.push(...batch.map((lease) => lease.seq));
+      batch = await spool.takeMany(256);
+    }
+    const again = delivered.filter((seq) => acked.has(seq));
+    check(again.length === 0, round, `acknowledged messages delivered again: ${again}`);
+    const deliveredSet = new Set(delivered);
+    const missing = [...appended.keys()].filter(
+      (seq) => !acked.has(seq) && !deliveredSet.has(seq) && seq >= oldest,
+    );
+    check(missing.length <= 4 * (round + 1), round, `unacknowledged messages missing: ${missing}`);
+    await spool.close();
+    progress(round + 1);
+  }
+  return {
+    rounds,
+    acknowledgedAppends: appended.size,
+    acknowledgedAcks: acked.size,
+    lost: 0,
+  };
+}
