@@ -58,12 +58,15 @@ interface OpenedForReading {
   readonly entriesPerSegment: number;
 }
 
-async function openForReading(dir: string, factory: AdapterFactory): Promise<OpenedForReading> {
+async function openForReading(
+  dir: string,
+  given: AdapterFactory | undefined,
+): Promise<OpenedForReading> {
   // Reading must not create anything: a missing directory is an error here, not a new spool.
-  const found = await stat(dir).catch(() => undefined);
-  if (found?.isDirectory() !== true) {
+  if (given === undefined && (await stat(dir).catch(() => undefined))?.isDirectory() !== true) {
     throw new StorageFailed({ operation: "open", file: dir, code: "ENOENT", cause: undefined });
   }
+  const factory = given ?? fileAdapter();
   const probe = await factory({ dir, segmentByteSize: 4096, pageByteSize: 4096, lock: false });
   const text = await probe.readManifest();
   await probe.close();
@@ -150,7 +153,7 @@ export async function inspectSpool(
   dir: string,
   options: { readonly adapter?: AdapterFactory; readonly nowMs?: number } = {},
 ): Promise<SpoolInspection> {
-  const opened = await openForReading(dir, options.adapter ?? fileAdapter());
+  const opened = await openForReading(dir, options.adapter);
   try {
     const { segments, records } = await readRecords(opened);
     const indexSegments = await opened.index.listSegments();
@@ -205,7 +208,7 @@ export async function verifySpool(
   dir: string,
   options: { readonly adapter?: AdapterFactory } = {},
 ): Promise<VerifyFinding[]> {
-  const opened = await openForReading(dir, options.adapter ?? fileAdapter());
+  const opened = await openForReading(dir, options.adapter);
   const findings: VerifyFinding[] = [];
   try {
     const { segments, records, end } = await readRecords(opened);
