@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { openSpool } from "@spool/actors";
+import { readRecordsIndependently } from "./IndependentReader.js";
 
 /** What a campaign checked. */
 export interface CampaignResult {
@@ -88,6 +89,13 @@ export async function runCampaign(
       } else if (line.startsWith("K ")) {
         acked.add(Number(line.slice(2)));
       }
+    }
+    // First with a reader that shares no code with Spool, on the files as the kill left them.
+    const independent = readRecordsIndependently(dir);
+    const firstOnDisk = Math.min(...independent.keys());
+    for (const [seq, payload] of appended) {
+      if (seq < firstOnDisk) continue;
+      check(independent.get(seq) === payload, round, `append ${seq} missing or changed on disk`);
     }
     const spool = await openSpool(options(dir));
     const present = new Map<number, string>();

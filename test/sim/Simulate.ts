@@ -61,8 +61,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     leaseMs: 50,
     clock,
   };
-  const spool = await openSpool({ ...options, adapter: memoryAdapter(disk) });
-  const writers = [spool.writer(), spool.writer(), spool.writer()];
+  let spool = await openSpool({ ...options, adapter: memoryAdapter(disk) });
+  let writers = [spool.writer(), spool.writer(), spool.writer()];
   const attempted = new Map<string, true>();
   const appended = new Map<number, string>();
   const acked = new Set<number>();
@@ -73,8 +73,16 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   for (let step = 0; step < steps; step++) {
     if (step === cutAt) break;
     nowMs += pick(30);
-    const kind = pick(4);
-    if (kind <= 1) {
+    const kind = pick(5);
+    if (kind === 4) {
+      // A clean close and reopen in the middle of the work: leases held come back as queued.
+      await Promise.allSettled(inFlight);
+      inFlight = [];
+      await spool.close();
+      spool = await openSpool({ ...options, adapter: memoryAdapter(disk) });
+      writers = [spool.writer(), spool.writer(), spool.writer()];
+      leased.length = 0;
+    } else if (kind <= 1) {
       const count = 1 + pick(8);
       for (let i = 0; i < count; i++) {
         const payload = `s${seed}-${step}-${i}-`.padEnd(20 + pick(300), "p");
