@@ -98,7 +98,10 @@ async function openForReading(
 }
 
 /** Every record's seq, place and time, and where the log ends. */
-async function readRecords(opened: OpenedForReading) {
+// Every 65,536 records: often enough to see a long scan move, rarely enough to cost nothing.
+const PROGRESS_EVERY_RECORDS = 65536;
+
+async function readRecords(opened: OpenedForReading, onProgress?: (records: number) => void) {
   const segments = await opened.data.listSegments();
   const scan = scanRecords(opened.data, {
     firstSegment: segments[0] ?? segmentNumber(1),
@@ -116,6 +119,7 @@ async function readRecords(opened: OpenedForReading) {
       size: header.payloadByteSize,
       at: header.appendedAtMs,
     });
+    if (records.length % PROGRESS_EVERY_RECORDS === 0) onProgress?.(records.length);
     step = await scan.next();
   }
   return { segments, records, end: step.value };
@@ -151,11 +155,16 @@ async function firstNonZeroByte(
  */
 export async function inspectSpool(
   dir: string,
-  options: { readonly adapter?: AdapterFactory; readonly nowMs?: number } = {},
+  options: {
+    readonly adapter?: AdapterFactory;
+    readonly nowMs?: number;
+    /** Called with the records scanned so far, now and then during a long scan. */
+    readonly onProgress?: (records: number) => void;
+  } = {},
 ): Promise<SpoolInspection> {
   const opened = await openForReading(dir, options.adapter);
   try {
-    const { segments, records } = await readRecords(opened);
+    const { segments, records } = await readRecords(opened, options.onProgress);
     const indexSegments = await opened.index.listSegments();
     const byState = { queued: 0, leased: 0, done: 0, retryWait: 0, dead: 0 };
     let oldestPending: number | null = null;
@@ -206,12 +215,16 @@ export async function inspectSpool(
  */
 export async function verifySpool(
   dir: string,
-  options: { readonly adapter?: AdapterFactory } = {},
+  options: {
+    readonly adapter?: AdapterFactory;
+    /** Called with the records scanned so far, now and then during a long scan. */
+    readonly onProgress?: (records: number) => void;
+  } = {},
 ): Promise<VerifyFinding[]> {
   const opened = await openForReading(dir, options.adapter);
   const findings: VerifyFinding[] = [];
   try {
-    const { segments, records, end } = await readRecords(opened);
+    const { segments, records, end } = await readRecords(opened, options.onProgress);
     if (end.defect !== "end") {
       findings.push({
         file: segmentFileName(end.segment),

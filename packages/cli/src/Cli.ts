@@ -23,6 +23,12 @@ const USAGE = `usage: spool <command> DIR [--json]
  * @example
  * const { exitCode, output } = await run(["inspect", "./spool-data"]);
  */
+/** A one-line progress display on stderr, for terminals only (scripts get clean output). */
+function progress(): ((records: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  return (records) => process.stderr.write(`\r  scanned ${records} records…`);
+}
+
 export async function run(args: readonly string[]): Promise<CliResult> {
   const json = args.includes("--json");
   const [command, dir] = args.filter((arg) => arg !== "--json");
@@ -30,7 +36,8 @@ export async function run(args: readonly string[]): Promise<CliResult> {
   const show = (value: unknown, text: string) => (json ? JSON.stringify(value, null, 2) : text);
   switch (command) {
     case "inspect": {
-      const report = await inspectSpool(dir);
+      const onProgress = progress();
+      const report = await inspectSpool(dir, onProgress === undefined ? {} : { onProgress });
       const states = Object.entries(report.byState)
         .map(([state, count]) => `${state} ${count}`)
         .join(", ");
@@ -48,7 +55,8 @@ export async function run(args: readonly string[]): Promise<CliResult> {
       return { exitCode: 0, output: show(report, text) };
     }
     case "verify": {
-      const findings = await verifySpool(dir);
+      const onProgress = progress();
+      const findings = await verifySpool(dir, onProgress === undefined ? {} : { onProgress });
       const text =
         findings.length === 0
           ? `${dir}: every record and index entry is intact`

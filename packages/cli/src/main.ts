@@ -4,6 +4,8 @@ import { run } from "./Cli.js";
 
 try {
   const { exitCode, output } = await run(process.argv.slice(2));
+  // Clear the progress line a long scan left on the terminal.
+  if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
   process.stdout.write(`${output}\n`);
   process.exitCode = exitCode;
 } catch (error) {
