@@ -67,6 +67,10 @@ export class DeadLetterStore {
     return this.#letters.has(seq);
   }
 
+  get(seq: number): StoredDeadLetter | undefined {
+    return this.#letters.get(seq);
+  }
+
   /** The stored dead letters, in seq order. */
   list(): StoredDeadLetter[] {
     return [...this.#letters.values()].sort((a, b) => a.seq - b.seq);

@@ -781,7 +781,16 @@ export class Spool {
    */
   async deadLetters(): Promise<DeadLetter[]> {
     const letters = this.#queue.deadLetters();
-    const payloads = await Promise.all(letters.map((letter) => this.#readPayload(letter)));
+    // A letter's segment may be reclaimed while this reads: its copy is in the store by then.
+    const payloads = await Promise.all(
+      letters.map((letter) =>
+        this.#readPayload(letter).catch((error: unknown) => {
+          const kept = this.#deadLetterStore.get(letter.seq);
+          if (kept === undefined) throw error;
+          return kept.payload;
+        }),
+      ),
+    );
     const inSegments = letters.map((letter, i) => ({
       seq: letter.seq,
       payload: payloads[i]!,
