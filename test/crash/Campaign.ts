@@ -68,6 +68,16 @@ const options = (dir: string) => ({
   maxAttempts: 1000,
 });
 
+/**
+ * The smallest key, by a loop: `Math.min(...keys)` overflows the call stack once a spool holds
+ * a few hundred thousand records (it did, at round 145 of 200).
+ */
+function smallest(keys: Iterable<number>): number {
+  let least = Number.POSITIVE_INFINITY;
+  for (const key of keys) if (key < least) least = key;
+  return least;
+}
+
 /** Runs `rounds` kill-and-check rounds on `dir`; throws CampaignFailed on a broken promise. */
 export async function runCampaign(
   dir: string,
@@ -92,7 +102,7 @@ export async function runCampaign(
     }
     // First with a reader that shares no code with Spool, on the files as the kill left them.
     const independent = readRecordsIndependently(dir);
-    const firstOnDisk = Math.min(...independent.keys());
+    const firstOnDisk = smallest(independent.keys());
     for (const [seq, payload] of appended) {
       if (seq < firstOnDisk) continue;
       check(independent.get(seq) === payload, round, `append ${seq} missing or changed on disk`);
@@ -102,7 +112,7 @@ export async function runCampaign(
     for await (const record of spool.records()) {
       present.set(record.seq, new TextDecoder().decode(record.payload));
     }
-    const oldest = Math.min(...present.keys());
+    const oldest = smallest(present.keys());
     for (const [seq, payload] of appended) {
       // Records of reclaimed segments are gone: every message in them was done.
       if (present.has(seq)) check(present.get(seq) === payload, round, `append ${seq} changed`);
