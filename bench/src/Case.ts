@@ -44,6 +44,15 @@ export interface CaseResult extends CaseSpec {
   readonly eventLoopUtilization: number;
 }
 
+/** Microsecond latencies up to 10 s, three significant digits. */
+function latencyHistogram(): hdr.Histogram {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 10_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+}
+
 function adapterOf(system: SystemName): AdapterFactory {
   if (system === "spool-mmap-fdatasync") return mmapAdapter({ flushMethod: "fdatasync" });
   if (system === "spool-mmap-msync") return mmapAdapter({ flushMethod: "msync" });
@@ -141,11 +150,7 @@ async function runTakeAck(spec: CaseSpec): Promise<CaseResult> {
     segmentByteSize: spec.segmentByteSize,
     ...(spec.system === "spool-take-ack-one-file-at-a-time" ? { adapter: oneFileAtATime() } : {}),
   });
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 10_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  const histogram = latencyHistogram();
   const payload = new Uint8Array(spec.payloadByteSize).fill(42);
   const warmUntil = performance.now() + 250;
   const stopAt = warmUntil + spec.seconds * 1000;
@@ -227,11 +232,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
     return runTakeAck(spec);
   }
   const system = await openSystem(spec);
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 10_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  const histogram = latencyHistogram();
   const payload = new Uint8Array(spec.payloadByteSize).fill(42);
   // Warm up the JIT and the page cache for a quarter second before measuring.
   const warmUntil = performance.now() + 250;

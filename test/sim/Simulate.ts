@@ -8,7 +8,7 @@
  */
 
 import { openSpool } from "@spool/actors";
-import { MemoryDisk, memoryAdapter } from "@spool/adapters";
+import { MemoryDisk, memoryAdapter, seededRandom } from "@spool/adapters";
 
 /** What one seed did, for the summary. */
 export interface SimulationResult {
@@ -27,17 +27,6 @@ export class InvariantBroken extends Error {
   ) {
     super(`seed ${seed}: ${what}; reproduce: npm run simulate -- --seed ${seed}`);
   }
-}
-
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

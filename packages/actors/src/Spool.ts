@@ -76,6 +76,8 @@ export interface SpoolStats {
   readonly confirmationsFailed: number;
   /** Data segments deleted because all their messages were done. */
   readonly segmentsReclaimed: number;
+  /** Why reclaiming segments stopped, if it failed (segments are then kept, never lost). */
+  readonly reclaimFailure: string | null;
   /** Messages not done (dead letters excluded). */
   readonly depth: number;
 }
@@ -591,6 +593,7 @@ export class Spool {
       confirmationsReceived: stats.confirmationsReceived,
       confirmationsFailed: stats.confirmationsFailed,
       segmentsReclaimed: this.#segmentsReclaimed,
+      reclaimFailure: this.#reclaimFailure === undefined ? null : String(this.#reclaimFailure),
       depth: this.#queue.depth,
     };
   }

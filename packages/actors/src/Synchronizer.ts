@@ -401,7 +401,7 @@ export class Synchronizer {
     report: (event: { message: SynchronizerEvent; settled: boolean }) => void,
   ): boolean {
     const { batch, level } = input;
-    const groups = groupWritesBySender(batch.writes);
+    const groups = groupBySender(batch.writes, (write) => write.request.senderId);
     let outstanding = groups.size;
     let confirmed = 0;
     let vanished = 0;
@@ -444,44 +444,36 @@ export class Synchronizer {
   }
 
   #notifySkipped(requests: readonly WriteRequest[]): void {
-    for (const [senderId, own] of groupBySender(requests)) {
+    for (const [senderId, own] of groupBySender(requests, (request) => request.senderId)) {
       this.#endpoints.get(senderId)?.resend(own);
     }
   }
 
   #rejectWriters(requests: readonly WriteRequest[], failure: AppendError | null): void {
     const error = failure ?? new SpoolClosed({ dir: this.#options.dir });
-    for (const [senderId, own] of groupBySender(requests)) {
+    for (const [senderId, own] of groupBySender(requests, (request) => request.senderId)) {
       this.#endpoints.get(senderId)?.failed(own, error);
     }
   }
 }
 
 /**
- * A batch's writes by sender, in batch order. A batch from one thread has one sender: then its
- * write list is passed on as it is, with no copy per message.
+ * Items by the sender they belong to, in order. When one sender owns them all (a batch from
+ * one thread) the list is passed on as it is, with no copy per message.
  */
-function groupWritesBySender(
-  writes: readonly PlacedWrite[],
-): Map<WriterId, readonly PlacedWrite[]> {
-  const first = writes[0]?.request.senderId;
+function groupBySender<T>(
+  items: readonly T[],
+  senderOf: (item: T) => WriterId,
+): Map<WriterId, readonly T[]> {
+  const first = items[0];
   if (first === undefined) return new Map();
-  if (writes.every((write) => write.request.senderId === first)) return new Map([[first, writes]]);
-  const groups = new Map<WriterId, PlacedWrite[]>();
-  for (const write of writes) {
-    const own = groups.get(write.request.senderId);
-    if (own === undefined) groups.set(write.request.senderId, [write]);
-    else own.push(write);
-  }
-  return groups;
-}
-
-function groupBySender(requests: readonly WriteRequest[]): Map<WriterId, WriteRequest[]> {
-  const groups = new Map<WriterId, WriteRequest[]>();
-  for (const request of requests) {
-    const own = groups.get(request.senderId);
-    if (own === undefined) groups.set(request.senderId, [request]);
-    else own.push(request);
+  const only = senderOf(first);
+  if (items.every((item) => senderOf(item) === only)) return new Map([[only, items]]);
+  const groups = new Map<WriterId, T[]>();
+  for (const item of items) {
+    const own = groups.get(senderOf(item));
+    if (own === undefined) groups.set(senderOf(item), [item]);
+    else own.push(item);
   }
   return groups;
 }

@@ -46,6 +46,8 @@ function scripted(options: Record<string, unknown> = {}) {
   return { actor, disk, courier, state };
 }
 
+const eio = new FlushFailed({ file: "f", offset: 0, byteSize: 1, code: "EIO", cause: undefined });
+
 describe("synchronizerMachine (claim 64)", () => {
   it("maps the region only when it is not mapped yet (claims 15, 68)", () => {
     const { actor, disk, state } = scripted();
@@ -154,14 +156,7 @@ describe("synchronizerMachine (claim 64)", () => {
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
     actor.send({ type: "disk.mapped" });
     actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
-    const error = new FlushFailed({
-      file: "f",
-      offset: 0,
-      byteSize: 1,
-      code: "EIO",
-      cause: undefined,
-    });
-    actor.send({ type: "disk.failed", error });
+    actor.send({ type: "disk.failed", error: eio });
     expect(state()).toBe("failing");
     const reject = courier.at(-1);
     expect(reject?.type === "courier.reject" && reject.requests.map((r) => r.id)).toEqual([1, 2]);
@@ -173,14 +168,7 @@ describe("synchronizerMachine (claim 64)", () => {
     const { actor, state } = scripted();
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
     actor.send({ type: "disk.mapped" });
-    const error = new FlushFailed({
-      file: "f",
-      offset: 0,
-      byteSize: 1,
-      code: "EIO",
-      cause: undefined,
-    });
-    actor.send({ type: "disk.failed", error });
+    actor.send({ type: "disk.failed", error: eio });
     actor.send({ type: "sync.close", atMs: 2 });
     expect(state()).toBe("failing");
     actor.send({ type: "courier.rejected" });

@@ -16,8 +16,14 @@ import {
 // 512 bytes: the unit a disk writes atomically (a sector); a torn page mixes old and new ones.
 const SECTOR_BYTE_SIZE = 512;
 
-/** mulberry32: a small seeded generator, so a power cut is reproducible from its seed. */
-function seededRandom(seed: number): () => number {
+/**
+ * mulberry32: a small seeded generator in [0, 1), so a power cut (or a simulated workload) is
+ * reproducible from its seed.
+ *
+ * @example
+ * const random = seededRandom(42);
+ */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -1,3 +1,3 @@
 export { fileAdapter } from "./FileAdapter.js";
-export { MemoryDisk, memoryAdapter } from "./MemoryAdapter.js";
+export { MemoryDisk, memoryAdapter, seededRandom } from "./MemoryAdapter.js";
 export { type MmapAdapterOptions, type MmapFlushMethod, mmapAdapter } from "./MmapAdapter.js";
