@@ -17,7 +17,8 @@ try {
   process.stderr.write("\n");
   process.stdout.write(
     `${result.rounds} SIGKILL rounds, ${result.acknowledgedAppends} acknowledged appends and ` +
-      `${result.acknowledgedAcks} acknowledged acks checked, ${result.lost} lost: ok\n`,
+      `${result.acknowledgedAcks} acknowledged acks (${result.workerAcks} by killed workers) ` +
+      `checked, ${result.lost} lost: ok\n`,
   );
   rmSync(dir, { recursive: true, force: true });
 } catch (error) {

@@ -9,8 +9,8 @@ import { openSpool } from "@spool/actors";
 const dir = process.argv[2];
 const round = process.argv[3] ?? "0";
 if (dir === undefined) throw new Error("usage: worker.ts DIR ROUND");
-// maxAttempts is high: the test checks durability, and its verifier leases everything each
-// round, so messages are delivered many times.
+// maxAttempts is high: the test checks durability, not dead letters, and a message can be
+// leased by a killed worker many rounds in a row.
 const spool = await openSpool({
   dir,
   segmentByteSize: 256 * 1024,

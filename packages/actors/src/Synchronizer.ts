@@ -73,12 +73,42 @@ export interface SynchronizerOptions {
    * the next one), before their writers are confirmed.
    */
   readonly onDurable?: (writes: readonly PlacedWrite[]) => void;
+  /** The wake and confirmation timers; {@link REAL_TIMERS} when omitted. */
+  readonly timers?: SynchronizerTimers;
 }
 
 type Receipt = () => void;
 
+/**
+ * What a writer needs of the synchronizer (claim 34): to be reachable for confirmations, and
+ * to send a request group, getting a receipt once it is queued (or an error at once).
+ */
+export interface SynchronizerPort {
+  register(endpoint: WriterEndpoint): void;
+  send(requests: readonly WriteRequest[], receipt: () => void): AppendError | undefined;
+}
+
+/**
+ * Where the synchronizer's timers run: `after` calls `fire` once after `ms` unless the returned
+ * cancel function is called first. Real timers by default; tests pass a scripted clock.
+ *
+ * @example
+ * const cancel = timers.after(10, () => wake());
+ */
+export interface SynchronizerTimers {
+  after(ms: number, fire: () => void): () => void;
+}
+
+/** Node's timers. */
+export const REAL_TIMERS: SynchronizerTimers = {
+  after(ms, fire) {
+    const timer = setTimeout(fire, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
 /** One synchronizer per spool directory. */
-export class Synchronizer {
+export class Synchronizer implements SynchronizerPort {
   readonly #options: SynchronizerOptions;
   readonly #endpoints = new Map<WriterId, WriterEndpoint>();
   readonly #actor: Actor<typeof synchronizerLogic>;
@@ -89,22 +119,25 @@ export class Synchronizer {
   #preparedAhead = 0;
   /** The number of the last command carried out. */
   #commandsRun = 0;
-  readonly #confirmTimers = new Set<NodeJS.Timeout>();
-  #wakeTimer: NodeJS.Timeout | undefined;
+  readonly #timers: SynchronizerTimers;
+  /** Cancels of the confirmation timers that are armed. */
+  readonly #confirmTimers = new Set<() => void>();
+  #cancelWake: (() => void) | undefined;
   /** Writes of `async` batches not yet covered by a synchronous flush. */
   #notYetDurable: PlacedWrite[] = [];
   readonly #done: Promise<void>;
 
   constructor(options: SynchronizerOptions) {
     this.#options = options;
+    this.#timers = options.timers ?? REAL_TIMERS;
     this.#actor = createActor(synchronizerLogic, {
       input: { config: options.config, cursor: options.cursor, nowMs: options.clock() },
     });
     this.#done = new Promise((resolve) => {
       const stop = (): void => {
-        for (const timer of this.#confirmTimers) clearTimeout(timer);
+        for (const cancel of this.#confirmTimers) cancel();
         this.#confirmTimers.clear();
-        clearTimeout(this.#wakeTimer);
+        this.#cancelWake?.();
         resolve();
       };
       this.#actor.subscribe({
@@ -239,10 +272,10 @@ export class Synchronizer {
     if (command.type === "disk.map" || command.type === "disk.write") {
       this.#runDisk(command, sendBack);
     } else if (command.type === "timer.wake") {
-      clearTimeout(this.#wakeTimer);
-      this.#wakeTimer = setTimeout(() => {
+      this.#cancelWake?.();
+      this.#cancelWake = this.#timers.after(command.inMs, () => {
         sendBack({ type: "sync.wake", commandSeq, atMs: this.#options.clock() });
-      }, command.inMs);
+      });
     } else {
       this.#runCourier(command, sendBack);
     }
@@ -263,21 +296,21 @@ export class Synchronizer {
     switch (command.type) {
       case "courier.confirm": {
         this.#reportDurable(command.batch, command.level);
-        let timer: NodeJS.Timeout | undefined;
+        let cancel: (() => void) | undefined;
         const allConfirmed = this.#confirmBatch(command, (event) => {
-          if (event.settled && timer !== undefined) {
-            clearTimeout(timer);
-            timers.delete(timer);
+          if (event.settled && cancel !== undefined) {
+            cancel();
+            timers.delete(cancel);
           }
           sendBack(event.message);
         });
         // In-process writers confirm during the call; a timer is armed only for the others.
         if (!allConfirmed) {
-          const armed = setTimeout(() => {
+          const armed = this.#timers.after(this.#options.config.confirmTimeoutMs, () => {
             timers.delete(armed);
             sendBack({ type: "writer.confirmTimedOut", batchId: command.batch.id });
-          }, this.#options.config.confirmTimeoutMs);
-          timer = armed;
+          });
+          cancel = armed;
           timers.add(armed);
         }
         return;

@@ -642,6 +642,30 @@ export function synchronizerTransition(
   context: SynchronizerContext,
   event: SynchronizerEvent,
 ): SynchronizerContext {
+  return takeEvent(context, event, undefined);
+}
+
+/**
+ * {@link synchronizerTransition}, also returning the nodes the event passed through after its
+ * state (choices, then the state it rests in; empty when the state ignores the event). For
+ * model-based tests and coverage.
+ *
+ * @example
+ * const { next, trail } = traceSynchronizerTransition(state, event); // trail: ["decidingFlush", "mapping"]
+ */
+export function traceSynchronizerTransition(
+  context: SynchronizerContext,
+  event: SynchronizerEvent,
+): { readonly next: SynchronizerContext; readonly trail: readonly SynchronizerNode[] } {
+  const trail: SynchronizerNode[] = [];
+  return { next: takeEvent(context, event, trail), trail };
+}
+
+function takeEvent(
+  context: SynchronizerContext,
+  event: SynchronizerEvent,
+  trail: SynchronizerNode[] | undefined,
+): SynchronizerContext {
   const table = SYNCHRONIZER_STATES[context.phase] as Record<
     string,
     SynchronizerTransition<SynchronizerEvent> | undefined
@@ -650,11 +674,13 @@ export function synchronizerTransition(
   if (transition === undefined) return context;
   let [next, node] = transition.run(context, event);
   checkTarget(`${context.phase} on ${event.type}`, transition.targets, node);
+  trail?.push(node);
   while (isChoice(node)) {
     const choice = SYNCHRONIZER_CHOICES[node];
     const from = node;
     [next, node] = choice.choose(next);
     checkTarget(from, choice.targets, node);
+    trail?.push(node);
   }
   // The runtime sees one snapshot per event, so one event may issue one command at most.
   if (next.commandSeq > context.commandSeq + 1) {

@@ -20,7 +20,7 @@ import {
 } from "@spool/core";
 import { type Actor, createActor } from "xstate";
 import type { SharedLock } from "./SharedLock.js";
-import type { Synchronizer, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
+import type { SynchronizerPort, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
 import { writerLogic } from "./WriterMachine.js";
 
 /** What an acknowledged append guarantees. @example const { seq, durability } = await writer.append("hi") */
@@ -56,7 +56,7 @@ export interface SenderContext {
   readonly dir: string;
   readonly config: SpoolConfig;
   readonly lock: SharedLock;
-  readonly synchronizer: Synchronizer;
+  readonly synchronizer: SynchronizerPort;
 }
 
 /**

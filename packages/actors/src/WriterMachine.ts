@@ -5,14 +5,20 @@
  * One writer actor runs per thread or process (claim 34's "first thread or process"); the
  * writer handles on that thread hand it their appends, and it carries everything appended in
  * one microtask through the lock as one request group. So its events count per group and per
- * batch, not per message. A `fromTransition` actor, pure: its effects are emitted events that
- * the {@link SenderRuntime} carries out.
+ * batch, not per message.
+ *
+ * Like the synchronizer, the machine is data: {@link WRITER_STATES} lists every phase, the
+ * events it takes and the phases each may lead to; the transition function checks every step
+ * against the table, so diagrams and model-based tests read what the code does. An event a
+ * phase does not list is a protocol violation (a receipt nobody asked for) and fails the actor.
+ * A `fromTransition` actor, pure: its effects are emitted events that the {@link SenderRuntime}
+ * carries out.
  */
 import type { BatchId } from "@spool/core";
 import { type ActorSystem, fromTransition } from "xstate";
 
-/** Where the writer is in claim 34's sequence for the group at the head of its queue. */
-export type WriterPhase = "idle" | "acquiring" | "sending" | "closed";
+/** Where the writer is in claim 34's sequence for the group at the head of its queue. @example "sending" */
+export type WriterPhase = "idle" | "acquiring" | "sending";
 
 /** The writer's state: its phase plus counts, never the payloads. */
 export interface WriterState {
@@ -30,8 +36,7 @@ export type WriterEvent =
   | { readonly type: "sync.receipt"; readonly count: number }
   | { readonly type: "sync.written"; readonly batchId: BatchId; readonly count: number }
   | { readonly type: "sync.resend"; readonly count: number }
-  | { readonly type: "sync.failed"; readonly count: number }
-  | { readonly type: "writer.close" };
+  | { readonly type: "sync.failed"; readonly count: number };
 
 /** Effects the writer asks its runtime to carry out. @example { type: "lock.acquire" } */
 export type WriterEmitted =
@@ -47,15 +52,21 @@ export const INITIAL_WRITER_STATE: WriterState = {
   awaitingWrite: 0,
 };
 
-function expectPhase(state: WriterState, phase: WriterPhase, event: WriterEvent): void {
-  if (state.phase !== phase) throw new Error(`writer got ${event.type} while ${state.phase}`);
+type EventOf<T extends WriterEvent["type"]> = Extract<WriterEvent, { type: T }>;
+type Emit = (effect: WriterEmitted) => void;
+
+/** One transition: the phases it may lead to and the function that takes it. @example WRITER_STATES.sending["sync.receipt"]?.targets // ["idle", "acquiring"] */
+export interface WriterTransition<E extends WriterEvent> {
+  readonly targets: readonly WriterPhase[];
+  readonly run: (state: WriterState, event: E, emit: Emit) => WriterState;
 }
 
-function queueGroup(
-  state: WriterState,
-  awaitingWrite: number,
-  emit: (e: WriterEmitted) => void,
-): WriterState {
+type WriterStateTable = {
+  readonly [T in WriterEvent["type"]]?: WriterTransition<EventOf<T>>;
+};
+
+// A new request group: it asks for the lock when none is in flight, else it queues.
+function queueGroup(state: WriterState, awaitingWrite: number, emit: Emit): WriterState {
   if (state.phase !== "idle") {
     return { ...state, awaitingWrite, groupsWaitingForLock: state.groupsWaitingForLock + 1 };
   }
@@ -63,8 +74,121 @@ function queueGroup(
   return { phase: "acquiring", groupsWaitingForLock: state.groupsWaitingForLock, awaitingWrite };
 }
 
+function checkCount(count: number, held: number, what: string): void {
+  if (!Number.isInteger(count) || count < 1) throw new Error(`${what}: bad count ${count}`);
+  if (count > held) throw new Error(`${what}: ${count} for ${held} requests awaiting a write`);
+}
+
+// Answers from the synchronizer about requests it received: they may come in any phase, and
+// only a resend, which queues a group, moves an idle writer.
+const answers = (phase: WriterPhase): WriterStateTable => ({
+  // Claim 34: the write confirmation is answered with the confirmation of confirmation.
+  "sync.written": {
+    targets: [phase],
+    run: (state, event, emit) => {
+      checkCount(event.count, state.awaitingWrite, "sync.written");
+      emit({ type: "writer.confirmed", batchId: event.batchId });
+      return { ...state, awaitingWrite: state.awaitingWrite - event.count };
+    },
+  },
+  // Claim 66: skipped requests go back through the lock as one group, ahead of newer groups.
+  "sync.resend": {
+    targets: [phase === "idle" ? "acquiring" : phase],
+    run: (state, event, emit) => {
+      checkCount(event.count, state.awaitingWrite, "sync.resend");
+      return queueGroup(state, state.awaitingWrite - event.count, emit);
+    },
+  },
+  "sync.failed": {
+    targets: [phase],
+    run: (state, event) => {
+      checkCount(event.count, state.awaitingWrite, "sync.failed");
+      return { ...state, awaitingWrite: state.awaitingWrite - event.count };
+    },
+  },
+});
+
 /**
- * The writer's transition function.
+ * Every phase, the events it takes, and where each may lead.
+ *
+ * @example
+ * Object.keys(WRITER_STATES.idle) // ["writer.append", "sync.written", "sync.resend", "sync.failed"]
+ */
+export const WRITER_STATES: { readonly [P in WriterPhase]: WriterStateTable } = {
+  // Nothing in flight through the lock: a new group asks for it.
+  idle: {
+    "writer.append": {
+      targets: ["acquiring"],
+      run: (state, _event, emit) => queueGroup(state, state.awaitingWrite, emit),
+    },
+    ...answers("idle"),
+  },
+  // Claim 34: waiting for the shared mutual-exclusion lock.
+  acquiring: {
+    "writer.append": {
+      targets: ["acquiring"],
+      run: (state, _event, emit) => queueGroup(state, state.awaitingWrite, emit),
+    },
+    "lock.granted": {
+      targets: ["sending"],
+      run: (state, _event, emit) => {
+        emit({ type: "sync.request" });
+        return { ...state, phase: "sending" };
+      },
+    },
+    ...answers("acquiring"),
+  },
+  // Claim 34: the request is sent; the receipt releases the lock.
+  sending: {
+    "writer.append": {
+      targets: ["sending"],
+      run: (state, _event, emit) => queueGroup(state, state.awaitingWrite, emit),
+    },
+    "sync.receipt": {
+      targets: ["idle", "acquiring"],
+      run: (state, event, emit) => {
+        if (!Number.isInteger(event.count) || event.count < 1) {
+          throw new Error(`sync.receipt: bad count ${event.count}`);
+        }
+        emit({ type: "lock.release" });
+        const awaitingWrite = state.awaitingWrite + event.count;
+        if (state.groupsWaitingForLock === 0) return { ...state, phase: "idle", awaitingWrite };
+        // The next waiting group asks for the lock again, behind any other writer waiting.
+        emit({ type: "lock.acquire" });
+        return {
+          phase: "acquiring",
+          groupsWaitingForLock: state.groupsWaitingForLock - 1,
+          awaitingWrite,
+        };
+      },
+    },
+    ...answers("sending"),
+  },
+};
+
+/**
+ * Takes one event: runs the transition its phase lists for it and checks the phase it leads
+ * to against the table. Throws on an event the phase does not take. Pure apart from `emit`.
+ *
+ * @example
+ * const next = writerTransition(INITIAL_WRITER_STATE, { type: "writer.append" }, emit);
+ */
+export function writerTransition(state: WriterState, event: WriterEvent, emit: Emit): WriterState {
+  const table = WRITER_STATES[state.phase] as Record<
+    string,
+    WriterTransition<WriterEvent> | undefined
+  >;
+  const transition = table[event.type];
+  if (transition === undefined) throw new Error(`writer got ${event.type} while ${state.phase}`);
+  const next = transition.run(state, event, emit);
+  if (!transition.targets.includes(next.phase)) {
+    throw new Error(`writer: ${state.phase} on ${event.type} may not lead to ${next.phase}`);
+  }
+  return next;
+}
+
+/**
+ * The writer actor logic.
  *
  * @example
  * const actor = createActor(writerLogic).start();
@@ -76,40 +200,4 @@ export const writerLogic = fromTransition<
   ActorSystem<never>,
   undefined,
   WriterEmitted
->((state, event, { emit }) => {
-  switch (event.type) {
-    case "writer.append":
-      if (state.phase === "closed") throw new Error("append on a closed writer");
-      return queueGroup(state, state.awaitingWrite, emit);
-    case "lock.granted":
-      expectPhase(state, "acquiring", event);
-      emit({ type: "sync.request" });
-      return { ...state, phase: "sending" };
-    case "sync.receipt": {
-      // Claim 34: the receipt releases the lock; the next waiting group asks for it again.
-      expectPhase(state, "sending", event);
-      emit({ type: "lock.release" });
-      const awaitingWrite = state.awaitingWrite + event.count;
-      if (state.groupsWaitingForLock === 0) return { ...state, phase: "idle", awaitingWrite };
-      emit({ type: "lock.acquire" });
-      return {
-        phase: "acquiring",
-        groupsWaitingForLock: state.groupsWaitingForLock - 1,
-        awaitingWrite,
-      };
-    }
-    case "sync.written":
-      if (event.count > state.awaitingWrite) throw new Error("more confirmations than requests");
-      emit({ type: "writer.confirmed", batchId: event.batchId });
-      return { ...state, awaitingWrite: state.awaitingWrite - event.count };
-    case "sync.resend":
-      // Skipped requests go back through the lock as one group, ahead of newer groups.
-      if (event.count > state.awaitingWrite) throw new Error("more resends than requests");
-      return queueGroup(state, state.awaitingWrite - event.count, emit);
-    case "sync.failed":
-      if (event.count > state.awaitingWrite) throw new Error("more failures than requests");
-      return { ...state, awaitingWrite: state.awaitingWrite - event.count };
-    case "writer.close":
-      return { ...state, phase: "closed" };
-  }
-}, INITIAL_WRITER_STATE);
+>((state, event, { emit }) => writerTransition(state, event, emit), INITIAL_WRITER_STATE);

@@ -15,7 +15,15 @@ export {
   type SpoolStats,
 } from "./Spool.js";
 export * as SpoolEffect from "./SpoolEffect.js";
-export { Synchronizer, type WriterEndpoint, type WrittenNotice } from "./Synchronizer.js";
+export {
+  REAL_TIMERS,
+  Synchronizer,
+  type SynchronizerOptions,
+  type SynchronizerPort,
+  type SynchronizerTimers,
+  type WriterEndpoint,
+  type WrittenNotice,
+} from "./Synchronizer.js";
 export {
   type CourierCommand,
   type DiskCommand,
@@ -33,14 +41,24 @@ export {
   synchronizerLogic,
   synchronizerTransition,
   type TimerCommand,
+  traceSynchronizerTransition,
   type WriteOutcome,
 } from "./SynchronizerMachine.js";
-export { type AppendOptions, type AppendResult, SenderRuntime, Writer } from "./Writer.js";
+export {
+  type AppendOptions,
+  type AppendResult,
+  type SenderContext,
+  SenderRuntime,
+  Writer,
+} from "./Writer.js";
 export {
   INITIAL_WRITER_STATE,
+  WRITER_STATES,
   type WriterEmitted,
   type WriterEvent,
   type WriterPhase,
   type WriterState,
+  type WriterTransition,
   writerLogic,
+  writerTransition,
 } from "./WriterMachine.js";
