@@ -326,7 +326,6 @@ export class Synchronizer implements SynchronizerPort {
         return;
       case "courier.reject":
         this.#rejectWriters(command.requests, command.failure);
-        sendBack({ type: "courier.rejected" });
         return;
     }
   }

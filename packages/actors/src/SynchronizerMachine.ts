@@ -64,7 +64,6 @@ export type SynchronizerPhase =
   | "writing"
   | "confirming"
   | "notifyingSkipped"
-  | "failing"
   | "broken"
   | "closed";
 
@@ -185,8 +184,7 @@ export type SynchronizerEvent =
       readonly vanished: number;
     }
   | { readonly type: "writer.confirmTimedOut"; readonly batchId: BatchId }
-  | { readonly type: "courier.resent"; readonly count: number }
-  | { readonly type: "courier.rejected" };
+  | { readonly type: "courier.resent"; readonly count: number };
 
 const NO_FLUSH: FlushDecision = { flush: false, wakeInMs: null };
 
@@ -405,17 +403,10 @@ function rejectAll(context: SynchronizerContext): SynchronizerContext {
   return issueCommand(context, { type: "courier.reject", requests, failure: context.failure });
 }
 
+// A write, flush or map failed: every request the machine holds gets the error, and the spool
+// takes no more writes (the runtime refuses them at receipt from now on).
 function fail(context: SynchronizerContext, event: EventOf<"disk.failed">): Step {
-  return [rejectAll({ ...context, failure: event.error }), "failing"];
-}
-
-function rejectArrivals(context: SynchronizerContext, event: EventOf<"sync.requests">): Step {
-  const command = {
-    type: "courier.reject",
-    requests: event.requests,
-    failure: context.failure,
-  } as const;
-  return [issueCommand(context, command), context.phase];
+  return [rejectAll({ ...context, failure: event.error }), context.closing ? "closed" : "broken"];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,21 +419,23 @@ const gather: StateTable = {
   },
 };
 
-// While a batch is out (mapping, writing, confirming, notifying), arrivals are parked (claims
-// 16, 64-66) and a close is remembered for when the batch clears.
-const busy: StateTable = {
-  "sync.requests": {
-    targets: ["mapping", "writing", "confirming", "notifyingSkipped"],
-    run: (context, event) => [parkRequests(context, event), context.phase],
-  },
-  "sync.close": {
-    targets: ["mapping", "writing", "confirming", "notifyingSkipped"],
-    run: (context, event) => [markClosing(context, event), context.phase],
-  },
-};
+// While a batch is out (mapping, writing, confirming), arrivals are parked (claims 16, 64-66)
+// and a close is remembered for when the batch clears.
+function busy(phase: "mapping" | "writing" | "confirming"): StateTable {
+  return {
+    "sync.requests": {
+      targets: [phase],
+      run: (context, event) => [parkRequests(context, event), phase],
+    },
+    "sync.close": {
+      targets: [phase],
+      run: (context, event) => [markClosing(context, event), phase],
+    },
+  };
+}
 
 const failed = {
-  "disk.failed": { targets: ["failing"], run: fail },
+  "disk.failed": { targets: ["broken", "closed"], run: fail },
 } as const satisfies StateTable;
 
 /**
@@ -487,7 +480,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   },
   // Claims 15, 68: map the region if it is not mapped yet.
   mapping: {
-    ...busy,
+    ...busy("mapping"),
     ...failed,
     "disk.mapped": {
       targets: ["writing"],
@@ -499,7 +492,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   },
   // Claims 1, 14, 45: write the batch through the map and flush it.
   writing: {
-    ...busy,
+    ...busy("writing"),
     ...failed,
     "disk.written": {
       targets: ["confirming"],
@@ -518,7 +511,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // confirmations of confirmation, and clear the batch (claim 1) when all are in. A writer
   // that never confirms times out (the runtime keeps the timer).
   confirming: {
-    ...busy,
+    ...busy("confirming"),
     "writer.confirmed": {
       targets: ["confirming", "checkingSkipped"],
       run: (context, event) => {
@@ -537,9 +530,14 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
       },
     },
   },
-  // Claim 66: a skipped request's writer is told to resend it now that the batch cleared.
+  // Claim 66: a skipped request's writer is told to resend it now that the batch cleared. The
+  // runtime resends for in-process writers and reports in the same turn, so only the resent
+  // requests (parked, past the bounds, once) arrive here.
   notifyingSkipped: {
-    ...busy,
+    "sync.requests": {
+      targets: ["notifyingSkipped"],
+      run: (context, event) => [parkRequests(context, event), "notifyingSkipped"],
+    },
     "courier.resent": {
       targets: ["checkingSkipped"],
       run: (context) => [
@@ -548,22 +546,9 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
       ],
     },
   },
-  // A write or flush failed: its writers, and every parked or skipped request, get the error.
-  failing: {
-    "courier.rejected": {
-      targets: ["broken", "closed"],
-      run: (context) => [context, context.closing ? "closed" : "broken"],
-    },
-    "sync.requests": { targets: ["failing"], run: rejectArrivals },
-    // A close while the failure notices are out is kept for when they are.
-    "sync.close": {
-      targets: ["failing"],
-      run: (context, event) => [markClosing(context, event), "failing"],
-    },
-  },
-  // The spool takes no more writes until it is reopened (the runtime refuses them at receipt).
+  // The spool takes no more writes until it is reopened: the runtime refuses them at receipt,
+  // so only a close comes here.
   broken: {
-    "sync.requests": { targets: ["broken"], run: rejectArrivals },
     "sync.close": {
       targets: ["closed"],
       run: (context, event) => [markClosing(context, event), "closed"],
@@ -577,7 +562,7 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
   {
     // Claims 5-13: write the batch now? Claims 15, 64: is its region mapped?
     decidingFlush: {
-      targets: ["writing", "mapping", "checkingSkipped", "waitingForTrigger", "waitingForRequest"],
+      targets: ["writing", "mapping", "waitingForTrigger", "waitingForRequest"],
       choose: (context) => {
         const { decision } = context;
         if (decision.flush) {
@@ -586,7 +571,10 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
           if (context.mapped.includes(segment)) return [writeInFlight(flushing), "writing"];
           return [issueCommand(flushing, { type: "disk.map", segment }), "mapping"];
         }
-        if (context.admission.batch.writes.length === 0) return [context, "checkingSkipped"];
+        // Every way here brings a write: a request, or a timer or close while one waits.
+        if (context.admission.batch.writes.length === 0) {
+          throw new Error("synchronizer: a flush decision with nothing to write");
+        }
         if (decision.wakeInMs === null)
           return [{ ...context, wakeInMs: null }, "waitingForRequest"];
         const waiting = { ...context, wakeInMs: decision.wakeInMs };

@@ -157,21 +157,19 @@ describe("synchronizerMachine (claim 64)", () => {
     actor.send({ type: "disk.mapped" });
     actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
     actor.send({ type: "disk.failed", error: eio });
-    expect(state()).toBe("failing");
+    expect(state()).toBe("broken");
     const reject = courier.at(-1);
     expect(reject?.type === "courier.reject" && reject.requests.map((r) => r.id)).toEqual([1, 2]);
-    actor.send({ type: "courier.rejected" });
-    expect(state()).toBe("broken");
+    actor.send({ type: "sync.requests", requests: [request(3)], atMs: 3 });
+    expect(courier.at(-1)).toBe(reject);
   });
 
-  it("closes after a failure once the failure notices are out, when close came meanwhile", () => {
+  it("closes on a failure when a close came while the batch was out", () => {
     const { actor, state } = scripted();
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
     actor.send({ type: "disk.mapped" });
-    actor.send({ type: "disk.failed", error: eio });
     actor.send({ type: "sync.close", atMs: 2 });
-    expect(state()).toBe("failing");
-    actor.send({ type: "courier.rejected" });
+    actor.send({ type: "disk.failed", error: eio });
     expect(state()).toBe("closed");
   });
 

@@ -1,0 +1,436 @@
+/**
+ * The synchronizer's test model: the actions the outside world can take on it (a writer sends
+ * requests, the disk finishes or fails, a writer confirms, a timer fires), a model logic that
+ * turns each action into the machine's concrete event and takes it with the machine's own
+ * transition function, an abstraction of its state small enough to traverse, and the path sets
+ * that `xstate/graph` generates from them.
+ *
+ * Actions are symbolic ("confirm one writer", "the wake timer fires") and become events against
+ * the state they are taken in, so a path replays validly from the start whichever concrete
+ * state the traversal first met for an abstract one.
+ */
+import {
+  type BatchId,
+  byteOffset,
+  FlushFailed,
+  type RequestId,
+  resolveConfig,
+  type SpoolConfig,
+  type SpoolOptions,
+  StorageFailed,
+  segmentNumber,
+  seq,
+  type WriteRequest,
+  writerId,
+} from "@spool/core";
+import { type ActorSystem, fromTransition, type TransitionSnapshot } from "xstate";
+import { getAdjacencyMap, getShortestPaths, getSimplePaths, type StatePath } from "xstate/graph";
+import {
+  initialSynchronizerState,
+  SYNCHRONIZER_CHOICES,
+  SYNCHRONIZER_STATES,
+  type SynchronizerContext,
+  type SynchronizerEvent,
+  type SynchronizerNode,
+  traceSynchronizerTransition,
+} from "../SynchronizerMachine.js";
+
+/** The request shapes a model writer sends. */
+export type RequestKind = "small" | "big" | "async";
+
+/** What the outside world can do to the synchronizer. @example { type: "disk.done" } */
+export type SynchronizerAction =
+  | { readonly type: "send"; readonly kinds: readonly RequestKind[] }
+  | { readonly type: "close" }
+  | { readonly type: "wake" }
+  | { readonly type: "wake.late" }
+  | { readonly type: "disk.done" }
+  | { readonly type: "disk.fail" }
+  | { readonly type: "confirm"; readonly writers: "one" | "all" }
+  | { readonly type: "confirm.timeout" }
+  | { readonly type: "confirm.timeout.late" }
+  // Carried out by the runtime by itself, never by the test: the resend of skipped requests by
+  // in-process writers, and the notice that the resends went out.
+  | { readonly type: "resend.arrives" }
+  | { readonly type: "courier.resent" };
+
+/** Actions the runtime takes by itself after the previous one. @example AUTOMATIC_ACTIONS.has("courier.resent") */
+export const AUTOMATIC_ACTIONS: ReadonlySet<SynchronizerAction["type"]> = new Set([
+  "resend.arrives",
+  "courier.resent",
+]);
+
+/** The model's state: the machine's, and the next request id to hand out. */
+export interface SynchronizerModelState {
+  readonly machine: SynchronizerContext;
+  readonly nextRequestId: number;
+}
+
+/** The two model writers (claim 34's "first" and another), by sender id. */
+export const MODEL_WRITERS = [writerId(1), writerId(2)] as const;
+
+/** Payload sizes: a small record, and one big enough that two of them never share a page. */
+const PAYLOAD_BYTE_SIZES: Readonly<Record<RequestKind, number>> = {
+  small: 100,
+  big: 3000,
+  async: 100,
+};
+
+const PAYLOADS = new Map<RequestKind, Uint8Array>(
+  (Object.keys(PAYLOAD_BYTE_SIZES) as RequestKind[]).map((kind) => [
+    kind,
+    new Uint8Array(PAYLOAD_BYTE_SIZES[kind]).fill(kind.charCodeAt(0)),
+  ]),
+);
+
+/**
+ * The configurations the model runs under: no single one reaches every state (a timed trigger
+ * and "wait for a request" exclude each other), so coverage is their union. Small pages and
+ * segments make page-span refusals and segment rolls happen within a few requests; one slot of
+ * temporary storage makes the second request that arrives during a write a skipped one.
+ */
+export const MODEL_VARIANTS: Readonly<Record<string, SpoolOptions>> = {
+  // Flush as soon as the intake is drained (the default idle trigger of 0 ms).
+  immediate: {},
+  // Timed triggers: wait up to 2 ms idle or 10 ms since the first request, or 3 requests.
+  timed: { idleTimeMsMax: 2, gatherTimeMsMax: 10, batchCountMax: 3 },
+  // No timed trigger: only 2 requests, a refusal or a close flush.
+  untimed: { idleTimeMsMax: null, gatherTimeMsMax: null, sinceLastFlushMs: null, batchCountMax: 2 },
+};
+
+/** The options every variant shares. */
+const MODEL_BASE: SpoolOptions = {
+  pageByteSize: 4096,
+  segmentByteSize: 16384,
+  recordPayloadByteSizeMax: 8192,
+  maxPageSpan: 1,
+  temporaryStorageCountMax: 1,
+  confirmTimeoutMs: 1000,
+  indexSegmentEntries: 64,
+};
+
+/** A variant's resolved config. @example modelConfig("timed").batchCountMax // 3 */
+export function modelConfig(variant: string): SpoolConfig {
+  const options = MODEL_VARIANTS[variant];
+  if (options === undefined) throw new Error(`no model variant ${variant}`);
+  return resolveConfig({ ...MODEL_BASE, ...options });
+}
+
+/** The model's first state for a config: an empty spool at segment 1, time 0. */
+export function initialModelState(config: SpoolConfig): SynchronizerModelState {
+  const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
+  return { machine: initialSynchronizerState({ config, cursor, nowMs: 0 }), nextRequestId: 1 };
+}
+
+const IO_ERROR = {
+  map: new StorageFailed({ operation: "map", file: "model", code: "EIO", cause: undefined }),
+  flush: new FlushFailed({ file: "model", offset: 0, byteSize: 0, code: "EIO", cause: undefined }),
+};
+
+/** The model's injected I/O errors: `map` fails mapping, `flush` fails a write. */
+export const MODEL_IO_ERRORS = IO_ERROR;
+
+/**
+ * The machine event an action is, in the state it is taken in, and the model state after the
+ * request ids it used.
+ *
+ * @example
+ * const { event } = concretize(state, { type: "confirm", writers: "all" });
+ */
+export function concretize(
+  state: SynchronizerModelState,
+  action: SynchronizerAction,
+): { readonly event: SynchronizerEvent; readonly nextRequestId: number } {
+  const context = state.machine;
+  const now = context.nowMs;
+  const inFlightId = (context.inFlight?.id ?? 0) as BatchId;
+  const plain = (event: SynchronizerEvent) => ({ event, nextRequestId: state.nextRequestId });
+  switch (action.type) {
+    case "send": {
+      let id = state.nextRequestId;
+      const requests = action.kinds.map((kind, at): WriteRequest => {
+        const sender = MODEL_WRITERS[at % MODEL_WRITERS.length]!;
+        return {
+          id: id++ as RequestId,
+          writerId: sender,
+          senderId: sender,
+          payload: PAYLOADS.get(kind)!,
+          durability: kind === "async" ? "async" : "flushed",
+          target: undefined,
+        };
+      });
+      return { event: { type: "sync.requests", requests, atMs: now }, nextRequestId: id };
+    }
+    case "close":
+      return plain({ type: "sync.close", atMs: now });
+    case "wake":
+      return plain({
+        type: "sync.wake",
+        commandSeq: context.commandSeq,
+        atMs: now + (context.wakeInMs ?? 0),
+      });
+    case "wake.late":
+      // A timer whose cancel came too late: it names a command that is no longer the latest.
+      return plain({ type: "sync.wake", commandSeq: context.commandSeq - 1, atMs: now });
+    case "disk.done":
+      return plain(
+        context.phase === "mapping"
+          ? { type: "disk.mapped" }
+          : {
+              type: "disk.written",
+              outcome: { level: context.inFlight?.durability === "async" ? "async" : "flushed" },
+            },
+      );
+    case "disk.fail":
+      return plain({
+        type: "disk.failed",
+        error: context.phase === "mapping" ? IO_ERROR.map : IO_ERROR.flush,
+      });
+    case "confirm":
+      return plain({
+        type: "writer.confirmed",
+        batchId: inFlightId,
+        confirmed: action.writers === "one" ? 1 : context.confirmationsPending,
+        vanished: 0,
+      });
+    case "confirm.timeout":
+      return plain({ type: "writer.confirmTimedOut", batchId: inFlightId });
+    case "confirm.timeout.late":
+      // The timer of an earlier batch whose cancel came too late.
+      return plain({ type: "writer.confirmTimedOut", batchId: (inFlightId - 1) as BatchId });
+    case "resend.arrives":
+      return plain({ type: "sync.requests", requests: context.admission.resending, atMs: now });
+    case "courier.resent":
+      return plain({ type: "courier.resent", count: context.admission.resending.length });
+  }
+}
+
+const SENDS: readonly SynchronizerAction[] = [
+  { type: "send", kinds: ["small"] },
+  { type: "send", kinds: ["small", "small"] },
+  { type: "send", kinds: ["big"] },
+  { type: "send", kinds: ["async"] },
+];
+
+/** Whether the skipped requests told to resend are already back (in-process writers resend at once). */
+function resendArrived(context: SynchronizerContext): boolean {
+  const parked = new Set(context.admission.storage.requests.map((request) => request.id));
+  return context.admission.resending.every((request) => parked.has(request.id));
+}
+
+/**
+ * The actions possible in a state: what a writer, the disk or a timer could do there, as the
+ * runtime lets them happen.
+ */
+export function possibleActions(state: SynchronizerModelState): readonly SynchronizerAction[] {
+  const context = state.machine;
+  const closeUnlessClosing: SynchronizerAction[] = context.closing ? [] : [{ type: "close" }];
+  // Writers send while the spool takes writes; the runtime refuses them at receipt once closed.
+  const sends = context.closing ? [] : SENDS;
+  switch (context.phase) {
+    case "receiving":
+    case "waitingForRequest":
+      return [...sends, ...closeUnlessClosing];
+    case "waitingForTrigger":
+      return [...sends, ...closeUnlessClosing, { type: "wake" }, { type: "wake.late" }];
+    case "mapping":
+    case "writing":
+      return [...sends, ...closeUnlessClosing, { type: "disk.done" }, { type: "disk.fail" }];
+    case "confirming": {
+      const confirms: SynchronizerAction[] = [{ type: "confirm", writers: "one" }];
+      if (context.confirmationsPending > 1) confirms.push({ type: "confirm", writers: "all" });
+      const timeouts: SynchronizerAction[] = [
+        { type: "confirm.timeout" },
+        { type: "confirm.timeout.late" },
+      ];
+      return [...sends, ...closeUnlessClosing, ...confirms, ...timeouts];
+    }
+    case "notifyingSkipped":
+      return resendArrived(context) ? [{ type: "courier.resent" }] : [{ type: "resend.arrives" }];
+    case "broken":
+      // The runtime refuses writes at receipt once broken: only a close reaches the machine.
+      return closeUnlessClosing;
+    case "closed":
+      return [];
+  }
+}
+
+/** Takes one action with the machine's own transition function, returning the trail too. */
+export function takeAction(
+  state: SynchronizerModelState,
+  action: SynchronizerAction,
+): {
+  readonly next: SynchronizerModelState;
+  readonly event: SynchronizerEvent;
+  readonly trail: readonly SynchronizerNode[];
+} {
+  const { event, nextRequestId } = concretize(state, action);
+  const { next, trail } = traceSynchronizerTransition(state.machine, event);
+  return { next: { machine: next, nextRequestId }, event, trail };
+}
+
+/**
+ * The model as actor logic for `xstate/graph`: its events are actions.
+ *
+ * @example
+ * getShortestPaths(synchronizerModelLogic(config), { events: modelEvents, serializeState });
+ */
+export function synchronizerModelLogic(config: SpoolConfig) {
+  return fromTransition<SynchronizerModelState, SynchronizerAction, ActorSystem<never>, undefined>(
+    (state, action) => takeAction(state, action).next,
+    initialModelState(config),
+  );
+}
+
+const atMost = (count: number, most: number) => Math.min(count, most);
+
+/**
+ * What a test compares between the model and the real runtime after each step: the phase and
+ * every flag the machine decides on, with counts capped so the state space stays finite.
+ *
+ * @example
+ * abstractState(actor.getSnapshot().context)
+ */
+export function abstractState(context: SynchronizerContext): string {
+  const { admission, inFlight } = context;
+  return JSON.stringify([
+    context.phase,
+    context.closing,
+    context.failure !== null,
+    atMost(admission.batch.writes.length, 3),
+    admission.batch.writes.length > 0 ? admission.batch.durability : "-",
+    admission.refusal,
+    atMost(admission.storage.requests.length, 2),
+    atMost(admission.skipped.length, 2),
+    admission.resending.length > 0,
+    inFlight === null ? "-" : inFlight.durability,
+    context.confirmationsPending,
+    context.mapped.includes(admission.cursor.segment),
+    context.unflushedFrom !== null,
+    context.phase === "waitingForTrigger" ? context.wakeInMs : null,
+  ]);
+}
+
+type ModelSnapshot = TransitionSnapshot<SynchronizerModelState>;
+
+function actionKey(action: SynchronizerAction): string {
+  return JSON.stringify(action);
+}
+
+function traversalOptions() {
+  return {
+    events: (snapshot: ModelSnapshot) => possibleActions(snapshot.context),
+    serializeState: (snapshot: ModelSnapshot) => abstractState(snapshot.context.machine),
+    serializeEvent: actionKey,
+  };
+}
+
+/** A path to run: its variant and its actions from the start. */
+export interface ModelPath {
+  readonly variant: string;
+  readonly kind: "state" | "transition" | "simple";
+  readonly actions: readonly SynchronizerAction[];
+}
+
+function actionsOf(path: StatePath<ModelSnapshot, SynchronizerAction>): SynchronizerAction[] {
+  return path.steps.map((step) => step.event).filter((event) => !event.type.startsWith("xstate."));
+}
+
+/** A shortest path to every abstract state of a variant. */
+export function shortestStatePaths(variant: string): ModelPath[] {
+  const logic = synchronizerModelLogic(modelConfig(variant));
+  return getShortestPaths(logic, traversalOptions()).map((path) => ({
+    variant,
+    kind: "state",
+    actions: actionsOf(path as StatePath<ModelSnapshot, SynchronizerAction>),
+  }));
+}
+
+/**
+ * A path for every edge of the abstract graph: the shortest path to its source state, then the
+ * edge's action. These cover every transition the traversal can reach.
+ */
+export function transitionPaths(variant: string): ModelPath[] {
+  const logic = synchronizerModelLogic(modelConfig(variant));
+  const options = traversalOptions();
+  const toState = new Map<string, SynchronizerAction[]>();
+  for (const path of getShortestPaths(logic, options)) {
+    const typed = path as StatePath<ModelSnapshot, SynchronizerAction>;
+    toState.set(options.serializeState(typed.state), actionsOf(typed));
+  }
+  const paths: ModelPath[] = [];
+  const adjacency = getAdjacencyMap(logic, options);
+  for (const [key, vertex] of Object.entries(adjacency)) {
+    const prefix = toState.get(key);
+    if (prefix === undefined) continue;
+    for (const edge of Object.values(vertex.transitions)) {
+      const { event } = edge as { event: SynchronizerAction };
+      paths.push({ variant, kind: "transition", actions: [...prefix, event] });
+    }
+  }
+  return paths;
+}
+
+/**
+ * Simple paths (no phase visited twice) from the start to `closed` or `broken`, over a coarse
+ * abstraction (phase, closing, anything parked), the shortest `count` of them: simple paths over
+ * the full abstraction number in the millions.
+ */
+export function simplePaths(variant: string, count: number): ModelPath[] {
+  const logic = synchronizerModelLogic(modelConfig(variant));
+  const coarse = (snapshot: ModelSnapshot) => {
+    const { phase, closing, admission } = snapshot.context.machine;
+    return `${phase}|${closing}|${admission.storage.requests.length > 0}`;
+  };
+  const paths = getSimplePaths(logic, {
+    ...traversalOptions(),
+    serializeState: coarse,
+    toState: (snapshot: ModelSnapshot) =>
+      snapshot.context.machine.phase === "closed" || snapshot.context.machine.phase === "broken",
+  });
+  return paths
+    .map((path) => actionsOf(path as StatePath<ModelSnapshot, SynchronizerAction>))
+    .sort((left, right) => left.length - right.length)
+    .slice(0, count)
+    .map((actions) => ({ variant, kind: "simple", actions }));
+}
+
+/** One declared step of the flowchart: a transition `state --event--> node` or a choice's outcome. */
+export type DeclaredStep = string;
+
+/**
+ * Every step the tables declare: `state --event--> target` for transitions and
+ * `choice --> target` for the diamonds. The suite fails unless paths cover all of them.
+ *
+ * @example
+ * declaredSynchronizerSteps().has("writing --disk.written--> confirming") // true
+ */
+export function declaredSynchronizerSteps(): ReadonlySet<DeclaredStep> {
+  const steps = new Set<DeclaredStep>();
+  for (const [phase, table] of Object.entries(SYNCHRONIZER_STATES)) {
+    for (const [event, transition] of Object.entries(table)) {
+      for (const target of transition?.targets ?? []) steps.add(`${phase} --${event}--> ${target}`);
+    }
+  }
+  for (const [choice, node] of Object.entries(SYNCHRONIZER_CHOICES)) {
+    for (const target of node.targets) steps.add(`${choice} --> ${target}`);
+  }
+  return steps;
+}
+
+/** The declared steps one event took, from its trail. */
+export function stepsTaken(
+  from: SynchronizerContext,
+  event: SynchronizerEvent,
+  trail: readonly SynchronizerNode[],
+): DeclaredStep[] {
+  const [first, ...rest] = trail;
+  if (first === undefined) return [];
+  const steps = [`${from.phase} --${event.type}--> ${first}`];
+  let at = first;
+  for (const node of rest) {
+    steps.push(`${at} --> ${node}`);
+    at = node;
+  }
+  return steps;
+}
