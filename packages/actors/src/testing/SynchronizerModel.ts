@@ -332,17 +332,42 @@ export interface ModelPath {
   readonly actions: readonly SynchronizerAction[];
 }
 
-function actionsOf(path: StatePath<ModelSnapshot, SynchronizerAction>): SynchronizerAction[] {
-  return path.steps.map((step) => step.event).filter((event) => !event.type.startsWith("xstate."));
+function rawActions(path: StatePath<ModelSnapshot, SynchronizerAction>): SynchronizerAction[] {
+  return path.steps
+    .map((step) => step.event)
+    .filter((event) => !event.type.startsWith("xstate."));
+}
+
+/**
+ * `actions`, followed by the automatic ones the runtime takes after the last (resends come back
+ * and are reported in the same turn), so a path ends where the runtime rests.
+ */
+function completed(config: SpoolConfig, actions: SynchronizerAction[]): SynchronizerAction[] {
+  let state = initialModelState(config);
+  for (const action of actions) state = takeAction(state, action).next;
+  for (;;) {
+    const [next] = possibleActions(state);
+    if (next === undefined || !AUTOMATIC_ACTIONS.has(next.type)) return actions;
+    actions.push(next);
+    state = takeAction(state, next).next;
+  }
+}
+
+function actionsOf(
+  config: SpoolConfig,
+  path: StatePath<ModelSnapshot, SynchronizerAction>,
+): SynchronizerAction[] {
+  return completed(config, rawActions(path));
 }
 
 /** A shortest path to every abstract state of a variant. */
 export function shortestStatePaths(variant: string): ModelPath[] {
-  const logic = synchronizerModelLogic(modelConfig(variant));
+  const config = modelConfig(variant);
+  const logic = synchronizerModelLogic(config);
   return getShortestPaths(logic, traversalOptions()).map((path) => ({
     variant,
     kind: "state",
-    actions: actionsOf(path as StatePath<ModelSnapshot, SynchronizerAction>),
+    actions: actionsOf(config, path as StatePath<ModelSnapshot, SynchronizerAction>),
   }));
 }
 
@@ -351,12 +376,13 @@ export function shortestStatePaths(variant: string): ModelPath[] {
  * edge's action. These cover every transition the traversal can reach.
  */
 export function transitionPaths(variant: string): ModelPath[] {
-  const logic = synchronizerModelLogic(modelConfig(variant));
+  const config = modelConfig(variant);
+  const logic = synchronizerModelLogic(config);
   const options = traversalOptions();
   const toState = new Map<string, SynchronizerAction[]>();
   for (const path of getShortestPaths(logic, options)) {
     const typed = path as StatePath<ModelSnapshot, SynchronizerAction>;
-    toState.set(options.serializeState(typed.state), actionsOf(typed));
+    toState.set(options.serializeState(typed.state), rawActions(typed));
   }
   const paths: ModelPath[] = [];
   const adjacency = getAdjacencyMap(logic, options);
@@ -365,7 +391,8 @@ export function transitionPaths(variant: string): ModelPath[] {
     if (prefix === undefined) continue;
     for (const edge of Object.values(vertex.transitions)) {
       const { event } = edge as { event: SynchronizerAction };
-      paths.push({ variant, kind: "transition", actions: [...prefix, event] });
+      const actions = completed(config, [...prefix, event]);
+      paths.push({ variant, kind: "transition", actions });
     }
   }
   return paths;
@@ -377,7 +404,8 @@ export function transitionPaths(variant: string): ModelPath[] {
  * the full abstraction number in the millions.
  */
 export function simplePaths(variant: string, count: number): ModelPath[] {
-  const logic = synchronizerModelLogic(modelConfig(variant));
+  const config = modelConfig(variant);
+  const logic = synchronizerModelLogic(config);
   const coarse = (snapshot: ModelSnapshot) => {
     const { phase, closing, admission } = snapshot.context.machine;
     return `${phase}|${closing}|${admission.storage.requests.length > 0}`;
@@ -389,7 +417,7 @@ export function simplePaths(variant: string, count: number): ModelPath[] {
       snapshot.context.machine.phase === "closed" || snapshot.context.machine.phase === "broken",
   });
   return paths
-    .map((path) => actionsOf(path as StatePath<ModelSnapshot, SynchronizerAction>))
+    .map((path) => actionsOf(config, path as StatePath<ModelSnapshot, SynchronizerAction>))
     .sort((left, right) => left.length - right.length)
     .slice(0, count)
     .map((actions) => ({ variant, kind: "simple", actions }));

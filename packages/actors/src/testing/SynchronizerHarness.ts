@@ -1,0 +1,521 @@
+/**
+ * Runs a model path against the real synchronizer runtime: the real {@link Synchronizer} over a
+ * real adapter, with a gate in front of the adapter (the path decides when a map or a write
+ * completes or fails), scripted writers (they confirm when the path says so) and scripted
+ * timers (they fire when the path says so). After every step the runtime's state must match
+ * the model's, and these must hold throughout:
+ *
+ * - no writer gets a write confirmation before a flush that covers its writes completed;
+ * - a batch is cleared only once each of its writers confirmed or its confirm timer fired;
+ * - requests parked while a batch was out start the next batch, in order;
+ * - a request gets one answer at most (written or failed); once the spool closes cleanly every
+ *   request sent was written, once it breaks every one was written or failed;
+ * - every confirmed record reads back intact from the adapter.
+ */
+import {
+  type AdapterFactory,
+  byteOffset,
+  byteSize,
+  decodeRecord,
+  type FlushAdapter,
+  type FlushMode,
+  type Region,
+  type RequestId,
+  type SegmentNumber,
+  type SpoolConfig,
+  type WriteRequest,
+  type WriterId,
+} from "@spool/core";
+import {
+  Synchronizer,
+  type SynchronizerTimers,
+  type WriterEndpoint,
+  type WrittenNotice,
+} from "../Synchronizer.js";
+import type { SynchronizerContext, SynchronizerEvent } from "../SynchronizerMachine.js";
+import {
+  AUTOMATIC_ACTIONS,
+  abstractState,
+  type DeclaredStep,
+  initialModelState,
+  MODEL_WRITERS,
+  type ModelPath,
+  modelConfig,
+  type SynchronizerAction,
+  type SynchronizerModelState,
+  stepsTaken,
+  takeAction,
+} from "./SynchronizerModel.js";
+
+/** A path that broke a promise or left the model: what, and at which step. */
+export class PathFailed extends Error {
+  constructor(
+    readonly path: ModelPath,
+    readonly step: number,
+    what: string,
+  ) {
+    const actions = path.actions.map((action) => JSON.stringify(action)).join(" ");
+    super(`${path.variant} path, step ${step}: ${what}\n  actions: ${actions}`);
+  }
+}
+
+/** What running one path showed. */
+export interface PathReport {
+  /** Declared steps of the flowchart the path took. */
+  readonly steps: ReadonlySet<DeclaredStep>;
+  /** Abstract states the runtime went through, repeats dropped. */
+  readonly trace: readonly string[];
+  readonly recordsReadBack: number;
+}
+
+// Long enough for a real disk's map, write and fdatasync; a correct runtime answers in well
+// under a millisecond in memory.
+const SETTLE_TIMEOUT_MS = 5_000;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function until(holds: () => boolean, what: () => string): Promise<void> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  while (!holds()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await nextTurn();
+  }
+}
+
+interface Gate {
+  readonly operation: "map" | "write";
+  readonly go: () => void;
+  readonly fail: (error: unknown) => void;
+}
+
+interface FlushDone {
+  readonly segment: SegmentNumber;
+  readonly from: number;
+  readonly to: number;
+  readonly mode: FlushMode;
+}
+
+/** The adapter the runtime sees: the real one, with each map and write held at a gate. */
+class GatedAdapter implements FlushAdapter {
+  readonly name: string;
+  gate: Gate | undefined;
+  readonly flushes: FlushDone[] = [];
+  readonly #base: FlushAdapter;
+
+  constructor(base: FlushAdapter) {
+    this.#base = base;
+    this.name = `gated ${base.name}`;
+  }
+
+  #held<T>(operation: Gate["operation"], run: () => Promise<T>): Promise<T> {
+    if (this.gate !== undefined) throw new Error(`${operation} while ${this.gate.operation} is held`);
+    return new Promise<T>((resolve, reject) => {
+      this.gate = {
+        operation,
+        go: () => {
+          this.gate = undefined;
+          run().then(resolve, reject);
+        },
+        fail: (error) => {
+          this.gate = undefined;
+          reject(error);
+        },
+      };
+    });
+  }
+
+  readManifest(name?: string) {
+    return this.#base.readManifest(name);
+  }
+  writeManifest(text: string, name?: string) {
+    return this.#base.writeManifest(text, name);
+  }
+  listSegments() {
+    return this.#base.listSegments();
+  }
+  prepareSegment(segment: SegmentNumber) {
+    return this.#base.prepareSegment(segment);
+  }
+  isMapped(segment: SegmentNumber) {
+    return this.#base.isMapped(segment);
+  }
+  map(segment: SegmentNumber) {
+    return this.#held("map", () => this.#base.map(segment));
+  }
+  stage(region: Region) {
+    return this.#base.stage(region);
+  }
+  write(region: Region) {
+    return this.#held("write", () => this.#base.write(region));
+  }
+  async flush(region: Region, mode: FlushMode) {
+    await this.#base.flush(region, mode);
+    const from = region.offset;
+    this.flushes.push({ segment: region.segment, from, to: from + region.byteSize, mode });
+  }
+  read(segment: SegmentNumber, offset: ReturnType<typeof byteOffset>, size: Region["byteSize"]) {
+    return this.#base.read(segment, offset, size);
+  }
+  removeSegment(segment: SegmentNumber) {
+    return this.#base.removeSegment(segment);
+  }
+  close() {
+    return this.#base.close();
+  }
+}
+
+interface ArmedTimer {
+  readonly ms: number;
+  readonly fire: () => void;
+  cancelled: boolean;
+}
+
+/** Timers that fire only when the path says so. */
+class ScriptedTimers implements SynchronizerTimers {
+  readonly armed: ArmedTimer[] = [];
+
+  after(ms: number, fire: () => void): () => void {
+    const timer: ArmedTimer = { ms, fire, cancelled: false };
+    this.armed.push(timer);
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
+  /** The latest live timer that `matches`, if any. */
+  latest(matches: (ms: number) => boolean): ArmedTimer | undefined {
+    return this.armed.findLast((timer) => !timer.cancelled && matches(timer.ms));
+  }
+
+  fire(timer: ArmedTimer): void {
+    timer.cancelled = true;
+    timer.fire();
+  }
+}
+
+interface Answer {
+  readonly kind: "written" | "failed";
+  readonly seq?: number;
+  readonly segment?: SegmentNumber;
+  readonly offset?: number;
+}
+
+/** Scripted writers and the book of what each request was told. */
+class ScriptedWriters {
+  readonly answers = new Map<RequestId, Answer>();
+  readonly sent = new Map<RequestId, WriteRequest>();
+  /** Held confirmations of confirmation, per batch, in the order the notices came. */
+  readonly confirmations = new Map<number, (() => void)[]>();
+  readonly confirmed = new Map<number, number>();
+  readonly noticed = new Map<number, number>();
+  violation: string | undefined;
+  readonly #adapter: GatedAdapter;
+  #synchronizer: Synchronizer | undefined;
+
+  constructor(adapter: GatedAdapter) {
+    this.#adapter = adapter;
+  }
+
+  attach(synchronizer: Synchronizer): void {
+    this.#synchronizer = synchronizer;
+    for (const id of MODEL_WRITERS) synchronizer.register(this.#endpoint(id));
+  }
+
+  send(requests: readonly WriteRequest[]): void {
+    for (const request of requests) this.sent.set(request.id, request);
+    const refusal = this.#synchronizer!.send(requests, () => {});
+    if (refusal !== undefined) this.#fail(`the runtime refused a send: ${refusal.message}`);
+  }
+
+  #fail(what: string): void {
+    this.violation ??= what;
+  }
+
+  #answer(request: WriteRequest, answer: Answer): void {
+    const before = this.answers.get(request.id);
+    if (before !== undefined) {
+      this.#fail(`request ${request.id} answered twice: ${before.kind}, then ${answer.kind}`);
+    }
+    this.answers.set(request.id, answer);
+  }
+
+  #covered(write: WrittenNotice["writes"][number], level: WrittenNotice["level"]): boolean {
+    const end = write.offset + write.byteSize;
+    return this.#adapter.flushes.some(
+      (flush) =>
+        flush.segment === write.segment &&
+        flush.from <= write.offset &&
+        end <= flush.to &&
+        (level === "async" || flush.mode === "sync"),
+    );
+  }
+
+  #endpoint(id: WriterId): WriterEndpoint {
+    return {
+      id,
+      written: (notice, confirm) => {
+        for (const write of notice.writes) {
+          if (write.request.senderId !== id) this.#fail(`writer ${id} told of another's request`);
+          if (!this.#covered(write, notice.level)) {
+            this.#fail(`request ${write.request.id} confirmed before a flush covered it`);
+          }
+          this.#answer(write.request, {
+            kind: "written",
+            seq: write.seq,
+            segment: write.segment,
+            offset: write.offset,
+          });
+        }
+        const held = this.confirmations.get(notice.batchId) ?? [];
+        held.push(confirm);
+        this.confirmations.set(notice.batchId, held);
+        this.noticed.set(notice.batchId, (this.noticed.get(notice.batchId) ?? 0) + 1);
+      },
+      // In-process writers resend at once (claim 66).
+      resend: (requests) => this.send(requests),
+      failed: (requests) => {
+        for (const request of requests) this.#answer(request, { kind: "failed" });
+      },
+    };
+  }
+
+  /** Sends the held confirmations of `batchId`: the oldest one, or all. */
+  confirm(batchId: number, writers: "one" | "all"): void {
+    const held = this.confirmations.get(batchId) ?? [];
+    const now = writers === "one" ? held.splice(0, 1) : held.splice(0);
+    if (now.length === 0) this.#fail(`no confirmation held for batch ${batchId}`);
+    this.confirmed.set(batchId, (this.confirmed.get(batchId) ?? 0) + now.length);
+    for (const confirm of now) confirm();
+  }
+}
+
+/** The checks on the runtime's snapshots: clearing, parked requests, and the trace. */
+class SnapshotWatch {
+  readonly trace: string[] = [];
+  violation: string | undefined;
+  readonly timedOut = new Set<number>();
+  #previous: SynchronizerContext | undefined;
+  #parkedAtClear: readonly WriteRequest[] = [];
+  readonly #writers: ScriptedWriters;
+
+  constructor(writers: ScriptedWriters) {
+    this.#writers = writers;
+  }
+
+  see(context: SynchronizerContext): void {
+    const state = abstractState(context);
+    if (this.trace.at(-1) !== state) this.trace.push(state);
+    const previous = this.#previous;
+    this.#previous = context;
+    if (previous === undefined) return;
+    const cleared = previous.inFlight;
+    if (cleared !== null && context.inFlight?.id !== cleared.id && context.failure === null) {
+      const settled = (this.#writers.confirmed.get(cleared.id) ?? 0) >= 1;
+      const noticed = this.#writers.noticed.get(cleared.id) ?? 0;
+      const allConfirmed = (this.#writers.confirmed.get(cleared.id) ?? 0) === noticed;
+      if (!allConfirmed && !this.timedOut.has(cleared.id)) {
+        this.violation ??= `batch ${cleared.id} cleared before every writer confirmed (${settled})`;
+      }
+      this.#parkedAtClear = previous.admission.storage.requests;
+    }
+    const command = context.command;
+    if (command?.type === "disk.write" && context.commandSeq !== previous.commandSeq) {
+      const first = this.#parkedAtClear[0];
+      if (first !== undefined && command.batch.writes[0]?.request.id !== first.id) {
+        this.violation ??= `parked request ${first.id} did not start batch ${command.batch.id}`;
+      }
+      this.#parkedAtClear = [];
+    }
+  }
+}
+
+/** A fresh store for one path: an adapter factory over an empty directory or disk. */
+export interface FreshStore {
+  readonly factory: AdapterFactory;
+  readonly dir: string;
+  /** Removes what the path left; called after it ran. */
+  readonly remove?: () => Promise<void>;
+}
+
+async function readBack(adapter: FlushAdapter, writers: ScriptedWriters): Promise<number> {
+  let count = 0;
+  for (const [id, answer] of writers.answers) {
+    if (answer.kind !== "written") continue;
+    const request = writers.sent.get(id)!;
+    const { segment, offset } = answer as Required<Answer>;
+    const size = 40 + request.payload.byteLength;
+    const bytes = await adapter.read(segment, byteOffset(offset), byteSize(size));
+    const record = decodeRecord(bytes, 0);
+    if (!record.ok) throw new Error(`request ${id}'s record reads back ${record.defect}`);
+    if (record.header.seq !== answer.seq) throw new Error(`request ${id} reads back another seq`);
+    if (!sameBytes(record.payload, request.payload)) throw new Error(`request ${id} changed`);
+    count += 1;
+  }
+  return count;
+}
+
+function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
+  return left.byteLength === right.byteLength && left.every((byte, at) => byte === right[at]);
+}
+
+function checkEnd(final: SynchronizerContext, writers: ScriptedWriters): void {
+  if (final.phase !== "closed" && final.phase !== "broken") return;
+  for (const id of writers.sent.keys()) {
+    const answer = writers.answers.get(id);
+    if (answer === undefined) throw new Error(`request ${id} never answered after ${final.phase}`);
+    if (final.failure === null && answer.kind !== "written") {
+      throw new Error(`request ${id} failed though the spool closed cleanly`);
+    }
+  }
+}
+
+/**
+ * Runs one model path on a fresh store through the real runtime and checks it.
+ *
+ * @example
+ * const report = await runSynchronizerPath(path, await freshMemoryStore());
+ */
+export async function runSynchronizerPath(path: ModelPath, store: FreshStore): Promise<PathReport> {
+  const config: SpoolConfig = modelConfig(path.variant);
+  const base = await store.factory({
+    dir: store.dir,
+    segmentByteSize: config.segmentByteSize,
+    pageByteSize: config.pageByteSize,
+  });
+  try {
+    return await runOnAdapter(path, config, base);
+  } finally {
+    await base.close();
+    await store.remove?.();
+  }
+}
+
+async function runOnAdapter(
+  path: ModelPath,
+  config: SpoolConfig,
+  base: FlushAdapter,
+): Promise<PathReport> {
+  const adapter = new GatedAdapter(base);
+  const timers = new ScriptedTimers();
+  const writers = new ScriptedWriters(adapter);
+  const watch = new SnapshotWatch(writers);
+  let model: SynchronizerModelState = initialModelState(config);
+  let nowMs = 0;
+  const synchronizer = new Synchronizer({
+    dir: "model",
+    config,
+    adapter,
+    cursor: model.machine.admission.cursor,
+    clock: () => nowMs,
+    timers,
+  });
+  writers.attach(synchronizer);
+  const real = () => synchronizer.actor.getSnapshot().context;
+  synchronizer.actor.subscribe(({ context }) => watch.see(context));
+  watch.see(real());
+  const expectedTrace = [abstractState(model.machine)];
+  const steps = new Set<DeclaredStep>();
+  for (const [at, action] of path.actions.entries()) {
+    const fail = (what: string) => new PathFailed(path, at + 1, what);
+    const { next, event, trail } = takeAction(model, action);
+    for (const step of stepsTaken(model.machine, event, trail)) steps.add(step);
+    try {
+      if (!AUTOMATIC_ACTIONS.has(action.type)) {
+        nowMs = Math.max(nowMs, "atMs" in event ? event.atMs : nowMs);
+        await stimulate(action, event, { adapter, timers, writers, synchronizer, watch, model });
+      }
+    } catch (error) {
+      throw fail(error instanceof Error ? error.message : String(error));
+    }
+    model = next;
+    const expected = abstractState(model.machine);
+    if (expectedTrace.at(-1) !== expected) expectedTrace.push(expected);
+    // Automatic actions happen inside the runtime's previous turn: check after the last one.
+    if (AUTOMATIC_ACTIONS.has(path.actions[at + 1]?.type ?? "close")) continue;
+    try {
+      await until(
+        () => abstractState(real()) === expected,
+        () => `the runtime in ${abstractState(real())}, the model in ${expected}`,
+      );
+    } catch (error) {
+      throw fail(error instanceof Error ? error.message : String(error));
+    }
+    const violation = writers.violation ?? watch.violation;
+    if (violation !== undefined) throw fail(violation);
+  }
+  const last = path.actions.length;
+  if (watch.trace.join("\n") !== expectedTrace.join("\n")) {
+    throw new PathFailed(path, last, `trace differs:\n${watch.trace.join("\n")}`);
+  }
+  try {
+    checkEnd(real(), writers);
+    const recordsReadBack = await readBack(base, writers);
+    return { steps, trace: watch.trace, recordsReadBack };
+  } catch (error) {
+    throw new PathFailed(path, last, error instanceof Error ? error.message : String(error));
+  }
+}
+
+interface Rig {
+  readonly adapter: GatedAdapter;
+  readonly timers: ScriptedTimers;
+  readonly writers: ScriptedWriters;
+  readonly synchronizer: Synchronizer;
+  readonly watch: SnapshotWatch;
+  readonly model: SynchronizerModelState;
+}
+
+/** Makes the runtime take `action`, the way the outside world would. */
+async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, rig: Rig) {
+  const { adapter, timers, writers, synchronizer, watch, model } = rig;
+  const confirmTimeoutMs = model.machine.config.confirmTimeoutMs;
+  const isConfirmTimer = (ms: number) => ms === confirmTimeoutMs;
+  switch (action.type) {
+    case "send":
+      if (event.type === "sync.requests") writers.send(event.requests);
+      return;
+    case "close":
+      void synchronizer.close();
+      return;
+    case "wake": {
+      await until(
+        () => timers.latest((ms) => !isConfirmTimer(ms)) !== undefined,
+        () => "a wake timer",
+      );
+      timers.fire(timers.latest((ms) => !isConfirmTimer(ms))!);
+      return;
+    }
+    case "confirm.timeout": {
+      await until(() => timers.latest(isConfirmTimer) !== undefined, () => "a confirm timer");
+      watch.timedOut.add(model.machine.inFlight!.id);
+      timers.fire(timers.latest(isConfirmTimer)!);
+      return;
+    }
+    // A timer that fired just before its cancel: delivered to the actor as its callback would.
+    case "wake.late":
+    case "confirm.timeout.late":
+      synchronizer.actor.send(event);
+      return;
+    case "disk.done":
+    case "disk.fail": {
+      const operation = model.machine.phase === "mapping" ? "map" : "write";
+      await until(() => adapter.gate?.operation === operation, () => `the ${operation} call`);
+      if (action.type === "disk.done") adapter.gate!.go();
+      else if (event.type === "disk.failed") adapter.gate!.fail(event.error);
+      return;
+    }
+    case "confirm": {
+      const batchId = model.machine.inFlight!.id;
+      // The writers confirm once their notices came (a microtask after the flush).
+      await until(
+        () => (writers.confirmations.get(batchId)?.length ?? 0) > 0,
+        () => `write confirmations of batch ${batchId}`,
+      );
+      writers.confirm(batchId, action.writers);
+      return;
+    }
+    case "resend.arrives":
+    case "courier.resent":
+      return;
+  }
+}
