@@ -36,6 +36,7 @@ import type { SynchronizerContext, SynchronizerEvent } from "../SynchronizerMach
 import {
   AUTOMATIC_ACTIONS,
   abstractState,
+  actionContract,
   type DeclaredStep,
   initialModelState,
   MODEL_WRITERS,
@@ -108,7 +109,8 @@ class GatedAdapter implements FlushAdapter {
   }
 
   #held<T>(operation: Gate["operation"], run: () => Promise<T>): Promise<T> {
-    if (this.gate !== undefined) throw new Error(`${operation} while ${this.gate.operation} is held`);
+    if (this.gate !== undefined)
+      throw new Error(`${operation} while ${this.gate.operation} is held`);
     return new Promise<T>((resolve, reject) => {
       this.gate = {
         operation,
@@ -419,6 +421,8 @@ async function runOnAdapter(
     const fail = (what: string) => new PathFailed(path, at + 1, what);
     const { next, event, trail } = takeAction(model, action);
     for (const step of stepsTaken(model.machine, event, trail)) steps.add(step);
+    const broken = actionContract(model.machine, action, next.machine);
+    if (broken !== undefined) throw fail(`the machine broke a rule: ${broken}`);
     try {
       if (!AUTOMATIC_ACTIONS.has(action.type)) {
         nowMs = Math.max(nowMs, "atMs" in event ? event.atMs : nowMs);
@@ -486,7 +490,10 @@ async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, r
       return;
     }
     case "confirm.timeout": {
-      await until(() => timers.latest(isConfirmTimer) !== undefined, () => "a confirm timer");
+      await until(
+        () => timers.latest(isConfirmTimer) !== undefined,
+        () => "a confirm timer",
+      );
       watch.timedOut.add(model.machine.inFlight!.id);
       timers.fire(timers.latest(isConfirmTimer)!);
       return;
@@ -499,7 +506,10 @@ async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, r
     case "disk.done":
     case "disk.fail": {
       const operation = model.machine.phase === "mapping" ? "map" : "write";
-      await until(() => adapter.gate?.operation === operation, () => `the ${operation} call`);
+      await until(
+        () => adapter.gate?.operation === operation,
+        () => `the ${operation} call`,
+      );
       if (action.type === "disk.done") adapter.gate!.go();
       else if (event.type === "disk.failed") adapter.gate!.fail(event.error);
       return;

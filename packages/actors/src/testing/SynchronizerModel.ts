@@ -333,9 +333,7 @@ export interface ModelPath {
 }
 
 function rawActions(path: StatePath<ModelSnapshot, SynchronizerAction>): SynchronizerAction[] {
-  return path.steps
-    .map((step) => step.event)
-    .filter((event) => !event.type.startsWith("xstate."));
+  return path.steps.map((step) => step.event).filter((event) => !event.type.startsWith("xstate."));
 }
 
 /**
@@ -461,4 +459,104 @@ export function stepsTaken(
     at = node;
   }
   return steps;
+}
+
+/** The declared steps a path takes, replayed on the model. */
+export function pathSteps(path: ModelPath): Set<DeclaredStep> {
+  const steps = new Set<DeclaredStep>();
+  let state = initialModelState(modelConfig(path.variant));
+  for (const action of path.actions) {
+    const { next, event, trail } = takeAction(state, action);
+    for (const step of stepsTaken(state.machine, event, trail)) steps.add(step);
+    state = next;
+  }
+  return steps;
+}
+
+/**
+ * A small set of paths that still takes every declared step: for each step, the shortest
+ * transition path (over all variants) that takes it, plus each variant's `simpleCount` shortest
+ * simple paths. For adapters on real disks, where every path costs flushes.
+ */
+export function coveringPaths(simpleCount = 10): ModelPath[] {
+  const candidates = Object.keys(MODEL_VARIANTS)
+    .flatMap((variant) => transitionPaths(variant))
+    .sort((left, right) => left.actions.length - right.actions.length);
+  const chosen = new Set<ModelPath>();
+  const covered = new Set<DeclaredStep>();
+  for (const path of candidates) {
+    const steps = pathSteps(path);
+    if ([...steps].every((step) => covered.has(step))) continue;
+    chosen.add(path);
+    for (const step of steps) covered.add(step);
+  }
+  const simple = Object.keys(MODEL_VARIANTS).flatMap((variant) =>
+    simplePaths(variant, simpleCount),
+  );
+  return [...chosen, ...simple];
+}
+
+/**
+ * What each action must do, written from the claims rather than read from the tables, so a
+ * table that lost or bent a transition fails here even though model and runtime agree with
+ * each other. Returns the broken rule, if any.
+ *
+ * @example
+ * actionContract(before, { type: "confirm.timeout" }, after) // undefined when the batch cleared
+ */
+export function actionContract(
+  before: SynchronizerContext,
+  action: SynchronizerAction,
+  after: SynchronizerContext,
+): string | undefined {
+  const cleared = before.inFlight !== null && after.inFlight?.id !== before.inFlight.id;
+  const entersConfirming = before.phase !== "confirming" && after.phase === "confirming";
+  // Claims 1, 34: writers hear of a write only from a completed write and flush.
+  if (entersConfirming && !(before.phase === "writing" && action.type === "disk.done")) {
+    return `entered confirming on ${action.type} from ${before.phase}`;
+  }
+  if (entersConfirming && after.command?.type !== "courier.confirm") {
+    return "entered confirming without sending the write confirmations";
+  }
+  if (after.closing !== (before.closing || action.type === "close"))
+    return "lost or invented a close";
+  switch (action.type) {
+    case "send":
+      if (before.phase === "receiving" && after.phase === "receiving")
+        return "a request was not taken";
+      return undefined;
+    case "close":
+      if (before.phase === "receiving" && after.phase !== "closed")
+        return "an idle close did not close";
+      return undefined;
+    case "wake":
+      if (after.phase === "waitingForTrigger" && after.commandSeq === before.commandSeq) {
+        return "a timed trigger neither flushed nor waited again";
+      }
+      return undefined;
+    case "disk.done":
+      if (before.phase === "mapping" && after.phase !== "writing") return "mapped, then no write";
+      if (before.phase === "writing" && after.stats.flushes !== before.stats.flushes + 1) {
+        return "a completed write was not counted as a flush";
+      }
+      return undefined;
+    case "disk.fail":
+      if (after.failure === null || (after.phase !== "broken" && after.phase !== "closed")) {
+        return "a failed write left the spool taking writes";
+      }
+      return after.command?.type === "courier.reject" ? undefined : "a failure rejected nobody";
+    case "confirm":
+      // Claim 1: the batch clears once every writer confirmed, not before.
+      if (action.writers === "all" && !cleared) return "all writers confirmed, batch not cleared";
+      if (cleared && before.confirmationsPending > (action.writers === "one" ? 1 : Infinity)) {
+        return "the batch cleared before every writer confirmed";
+      }
+      return undefined;
+    case "confirm.timeout":
+      return cleared ? undefined : "a writer that timed out held the batch";
+    case "courier.resent":
+      return after.admission.resending.length === 0 ? undefined : "resends still outstanding";
+    default:
+      return undefined;
+  }
 }

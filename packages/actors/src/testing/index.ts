@@ -1,0 +1,43 @@
+/**
+ * `@spool/actors/testing`: model-based tests of the synchronizer and writer machines, and the
+ * conformance suite for flush adapters. For tests only: nothing here is used by a running spool.
+ */
+export {
+  type AdapterCheck,
+  type AdapterStore,
+  flushAdapterChecks,
+  testFlushAdapter,
+} from "./FlushAdapterSuite.js";
+export {
+  type FreshStore,
+  PathFailed,
+  type PathReport,
+  runSynchronizerPath,
+} from "./SynchronizerHarness.js";
+export {
+  AUTOMATIC_ACTIONS,
+  abstractState,
+  actionContract,
+  coveringPaths,
+  declaredSynchronizerSteps,
+  MODEL_VARIANTS,
+  type ModelPath,
+  modelConfig,
+  pathSteps,
+  possibleActions,
+  type SynchronizerAction,
+  type SynchronizerModelState,
+  shortestStatePaths,
+  simplePaths,
+  synchronizerModelLogic,
+  transitionPaths,
+} from "./SynchronizerModel.js";
+export {
+  declaredWriterSteps,
+  possibleWriterActions,
+  runWriterPath,
+  type WriterAction,
+  WriterPathFailed,
+  writerStatePaths,
+  writerTransitionPaths,
+} from "./WriterModel.js";
