@@ -84,7 +84,7 @@ async function until(holds: () => boolean, what: () => string): Promise<void> {
 }
 
 interface Gate {
-  readonly operation: "map" | "write";
+  readonly operation: "map" | "write" | "flush";
   readonly go: () => void;
   readonly fail: (error: unknown) => void;
 }
@@ -151,7 +151,7 @@ class GatedAdapter implements FlushAdapter {
     return this.#held("write", () => this.#base.write(region));
   }
   async flush(region: Region, mode: FlushMode) {
-    await this.#base.flush(region, mode);
+    await this.#held("flush", () => this.#base.flush(region, mode));
     const from = region.offset;
     this.flushes.push({ segment: region.segment, from, to: from + region.byteSize, mode });
   }
@@ -460,6 +460,16 @@ async function runOnAdapter(
   }
 }
 
+/** Lets through every flush the write needs, one at a time, until the runtime leaves writing. */
+async function releaseFlushes(adapter: GatedAdapter, synchronizer: Synchronizer): Promise<void> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  while (synchronizer.state() === "writing") {
+    if (Date.now() > deadline) throw new Error("timed out waiting for the flush");
+    if (adapter.gate?.operation === "flush") adapter.gate.go();
+    await nextTurn();
+  }
+}
+
 interface Rig {
   readonly adapter: GatedAdapter;
   readonly timers: ScriptedTimers;
@@ -505,13 +515,15 @@ async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, r
       return;
     case "disk.done":
     case "disk.fail": {
-      const operation = model.machine.phase === "mapping" ? "map" : "write";
+      const phase = model.machine.phase;
+      const operation = phase === "mapping" ? "map" : "write";
       await until(
         () => adapter.gate?.operation === operation,
         () => `the ${operation} call`,
       );
-      if (action.type === "disk.done") adapter.gate!.go();
-      else if (event.type === "disk.failed") adapter.gate!.fail(event.error);
+      if (event.type === "disk.failed") return adapter.gate!.fail(event.error);
+      adapter.gate!.go();
+      if (phase === "writing") await releaseFlushes(adapter, synchronizer);
       return;
     }
     case "confirm": {
