@@ -81,6 +81,25 @@ describe("decideFlush", () => {
     expect(decision).toEqual({ flush: true, reason });
   });
 
+  it("flushes once sinceLastFlushMs has passed since the previous flush, not before", () => {
+    const config = { ...allOff, sinceLastFlushMs: 50 };
+    const since = { ...input(), lastFlushAtMs: 60 };
+    expect(decideFlush(since, 109, config)).toEqual({ flush: false, wakeInMs: 1 });
+    expect(decideFlush(since, 110, config)).toEqual({ flush: true, reason: "sinceLastFlush" });
+  });
+
+  it("flushes once the batch reaches batchByteSizeMax, not before", () => {
+    const config = { ...allOff, batchByteSizeMax: 3 * recordByteSize(1024) };
+    expect(decideFlush(input(batchOf(2, 100, 105)), 105, config)).toEqual({
+      flush: false,
+      wakeInMs: null,
+    });
+    expect(decideFlush(input(batchOf(3, 100, 105)), 105, config)).toEqual({
+      flush: true,
+      reason: "maxBytes",
+    });
+  });
+
   it("waits for the earliest timed trigger when none holds yet", () => {
     const config = { ...allOff, gatherTimeMsMax: 10, idleTimeMsMax: 3 };
     expect(decideFlush(input(), 106, config)).toEqual({ flush: false, wakeInMs: 2 });
