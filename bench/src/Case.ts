@@ -2,21 +2,35 @@
  * One benchmark case, run in its own child process: `tsx src/Case.ts '<json>'` prints one JSON
  * line with the figures.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import * as fs from "node:fs/promises";
-import * as path from "node:path";
+import { rmSync } from "node:fs";
 import { openSpool } from "@spool/actors";
 import { fileAdapter, mmapAdapter } from "@spool/adapters";
 import type { AdapterFactory, FlushAdapter } from "@spool/core";
 import hdr from "hdr-histogram-js";
 import { openBareLoop } from "./BareLoop.js";
+import {
+  fdatasyncPerMessage,
+  levelPerMessage,
+  levelPerTick,
+  lmdb,
+  msyncPerMessage,
+  type System,
+  sqlitePerMessage,
+  sqlitePerTick,
+} from "./Peers.js";
 
 export type SystemName =
   | "spool-file"
   | "spool-mmap-fdatasync"
   | "spool-mmap-msync"
   | "bare-file"
-  | "fdatasync-4k"
+  | "fdatasync-per-message"
+  | "msync-per-message"
+  | "lmdb"
+  | "sqlite-tx-per-message"
+  | "sqlite-tx-per-tick"
+  | "level-sync-put"
+  | "level-batch-per-tick"
   | "spool-take-ack"
   | "spool-take-ack-one-file-at-a-time";
 
@@ -34,14 +48,17 @@ export interface CaseResult extends CaseSpec {
   readonly messages: number;
   readonly msgsPerSecond: number;
   readonly mibPerSecond: number;
-  readonly flushes: number;
-  readonly meanBatch: number;
+  /** Durable commits, where the system tells (null where it does not: lmdb-js). */
+  readonly flushes: number | null;
+  readonly meanBatch: number | null;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
   readonly cpuSecondsPer100k: number;
   /** Share of the run the event loop was busy (warm-up included): the JavaScript thread's load. */
   readonly eventLoopUtilization: number;
+  /** The latency distribution: [percentile, ms] pairs, for the CDF chart. */
+  readonly cdf: readonly (readonly [number, number])[];
 }
 
 /** Microsecond latencies up to 10 s, three significant digits. */
@@ -59,29 +76,19 @@ function adapterOf(system: SystemName): AdapterFactory {
   return fileAdapter();
 }
 
-/** The disk's own figure: one 4 KiB pwrite + fdatasync per message into a pre-zeroed file. */
-async function openFdatasyncLoop(spec: CaseSpec) {
-  const file = path.join(spec.dir, "fdatasync.bin");
-  mkdirSync(spec.dir, { recursive: true });
-  writeFileSync(file, Buffer.alloc(64 * 1024 * 1024));
-  const handle = await fs.open(file, "r+");
-  await handle.datasync();
-  let offset = 0;
-  let flushes = 0;
-  return {
-    writer: () => async (payload: Uint8Array) => {
-      await handle.write(payload, 0, payload.byteLength, offset);
-      offset = (offset + payload.byteLength) % (64 * 1024 * 1024);
-      await handle.datasync();
-      flushes += 1;
-    },
-    flushes: () => flushes,
-    close: () => handle.close(),
-  };
-}
+const PEERS: Partial<Record<SystemName, (dir: string) => Promise<System>>> = {
+  "fdatasync-per-message": fdatasyncPerMessage,
+  "msync-per-message": msyncPerMessage,
+  lmdb,
+  "sqlite-tx-per-message": sqlitePerMessage,
+  "sqlite-tx-per-tick": sqlitePerTick,
+  "level-sync-put": levelPerMessage,
+  "level-batch-per-tick": levelPerTick,
+};
 
-async function openSystem(spec: CaseSpec) {
-  if (spec.system === "fdatasync-4k") return openFdatasyncLoop(spec);
+async function openSystem(spec: CaseSpec): Promise<System> {
+  const peer = PEERS[spec.system];
+  if (peer !== undefined) return peer(spec.dir);
   if (spec.system === "bare-file") {
     const bare = await openBareLoop(fileAdapter(), spec.dir, spec.segmentByteSize);
     return {
@@ -199,11 +206,14 @@ async function runTakeAck(spec: CaseSpec): Promise<CaseResult> {
   return summarize(spec, acked, elapsedSeconds, flushes, histogram, eventLoopUtilization, cpu);
 }
 
+// Percentiles for the CDF: dense in the tail, where systems differ.
+const CDF_PERCENTILES = [1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
+
 function summarize(
   spec: CaseSpec,
   messages: number,
   elapsedSeconds: number,
-  flushes: number,
+  flushes: number | null,
   histogram: hdr.Histogram,
   eventLoopUtilization: number,
   cpu: NodeJS.CpuUsage,
@@ -216,11 +226,13 @@ function summarize(
     mibPerSecond:
       Math.round(((messages * spec.payloadByteSize) / elapsedSeconds / 1048576) * 10) / 10,
     flushes,
-    meanBatch: flushes === 0 ? 0 : Math.round((messages / flushes) * 10) / 10,
+    meanBatch:
+      flushes === null || flushes === 0 ? null : Math.round((messages / flushes) * 10) / 10,
     p50Ms: microsToMs(histogram.getValueAtPercentile(50)),
     p99Ms: microsToMs(histogram.getValueAtPercentile(99)),
     p999Ms: microsToMs(histogram.getValueAtPercentile(99.9)),
     eventLoopUtilization: Math.round(eventLoopUtilization * 100) / 100,
+    cdf: CDF_PERCENTILES.map((p) => [p, microsToMs(histogram.getValueAtPercentile(p))] as const),
     cpuSecondsPer100k:
       Math.round(((cpu.user + cpu.system) / 1e6 / Math.max(1, messages)) * 100_000 * 100) / 100,
   };
@@ -239,7 +251,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   let measuring = false;
   let messages = 0;
   const stopAt = warmUntil + spec.seconds * 1000;
-  let flushesAtStart = 0;
+  let flushesAtStart: number | undefined = 0;
   let cpuAtStart = process.cpuUsage();
   let startedAt = 0;
   const writer = async (): Promise<void> => {
@@ -265,7 +277,11 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   const eventLoopUtilization = performance.eventLoopUtilization(eluStart).utilization;
   const elapsedSeconds = (performance.now() - startedAt) / 1000;
   const cpu = process.cpuUsage(cpuAtStart);
-  const flushes = system.flushes() - flushesAtStart;
+  const flushesAtEnd = system.flushes();
+  const flushes =
+    flushesAtEnd === undefined || flushesAtStart === undefined
+      ? null
+      : flushesAtEnd - flushesAtStart;
   await system.close();
   rmSync(spec.dir, { recursive: true, force: true });
   return summarize(spec, messages, elapsedSeconds, flushes, histogram, eventLoopUtilization, cpu);

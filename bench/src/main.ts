@@ -1,81 +1,200 @@
 /**
- * `npm run bench`: every case in one run, each in its own child process, then a table, ratios
- * Spool/bare loop and Spool/fdatasync, and `results/latest.json`. `--quick` runs shorter cases.
+ * `npm run bench`: every case in one run, each in its own child process (so no case inherits
+ * another's heap, JIT state or page cache pressure), then a table, Spool's ratios to every peer,
+ * the issue's targets checked against this run, `results/latest.json` and SVG charts.
+ * `--quick` runs every case briefly as a smoke test (CI runs it; its figures mean nothing).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CaseResult, CaseSpec, SystemName } from "./Case.js";
+import { latencyChart, throughputChart } from "./Chart.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
-const seconds = quick ? 1 : 4;
+const seconds = quick ? 0.5 : 4;
 const dir = path.resolve(here, "../../spool-data/bench");
-// 1 GiB holds 4 s of the bare loop at 1 KiB (about 200,000 msgs/s here); 256 MiB holds 1 s.
-const segmentByteSize = (quick ? 256 : 1024) * 1024 * 1024;
+const MIB = 1024 * 1024;
+// 1 GiB holds 4 s of the bare loop at 1 KiB (about 200,000 msgs/s here); 2 GiB holds 4 s of
+// 64 KiB messages at the disk's 300 MiB/s, so no case pays for a segment roll.
+const segmentFor = (payloadByteSize: number) =>
+  payloadByteSize > 4096 ? (quick ? 1024 : 2048) * MIB : (quick ? 256 : 1024) * MIB;
+// --quick: one writer count, so the smoke run takes about a minute.
+const WRITER_COUNTS = quick ? [16] : [1, 16, 256];
 
 const cases: CaseSpec[] = [];
 const add = (system: SystemName, writers: number, payloadByteSize = 1024) =>
-  cases.push({ system, writers, payloadByteSize, seconds, dir, segmentByteSize });
-add("fdatasync-4k", 1, 4096);
-for (const writers of [1, 16, 256]) {
-  for (const system of [
-    "bare-file",
-    "spool-file",
-    "spool-mmap-fdatasync",
-    "spool-mmap-msync",
-  ] as const) {
-    add(system, writers);
-  }
+  cases.push({
+    system,
+    writers,
+    payloadByteSize,
+    seconds,
+    dir,
+    segmentByteSize: segmentFor(payloadByteSize),
+  });
+
+// The disk's limits: one 4 KiB fdatasync or msync, and sequential durable bandwidth in 1 MiB.
+for (const system of ["fdatasync-per-message", "msync-per-message"] as const) {
+  add(system, 1, 4096);
+  add(system, 1, MIB);
+}
+const APPENDERS: readonly SystemName[] = [
+  "spool-file",
+  "spool-mmap-fdatasync",
+  "spool-mmap-msync",
+  "bare-file",
+  "lmdb",
+  "sqlite-tx-per-tick",
+  "sqlite-tx-per-message",
+  "level-batch-per-tick",
+  "level-sync-put",
+  "fdatasync-per-message",
+];
+for (const writers of WRITER_COUNTS) for (const system of APPENDERS) add(system, writers);
+for (const system of [
+  "spool-file",
+  "spool-mmap-fdatasync",
+  "bare-file",
+  "lmdb",
+  "sqlite-tx-per-tick",
+  "level-batch-per-tick",
+] as const) {
+  if (!quick || system === "spool-file") add(system, 16, 64 * 1024);
 }
 // Messages through the whole queue: appenders and consumers (take + ack) at once; and the same
 // with the data and index files' I/O taken one at a time (one synchronizer for both files).
-for (const writers of [1, 16, 256]) add("spool-take-ack", writers);
-for (const writers of [16, 256]) add("spool-take-ack-one-file-at-a-time", writers);
+for (const writers of WRITER_COUNTS) add("spool-take-ack", writers);
+for (const writers of WRITER_COUNTS.filter((count) => count > 1)) {
+  add("spool-take-ack-one-file-at-a-time", writers);
+}
 
+const started = Date.now();
 const results: CaseResult[] = [];
 for (const [index, spec] of cases.entries()) {
+  const elapsed = (Date.now() - started) / 1000;
+  const left =
+    index === 0 ? "" : `, ~${Math.round((elapsed / index) * (cases.length - index))} s left`;
   process.stderr.write(
-    `[${index + 1}/${cases.length}] ${spec.system} ×${spec.writers} ${spec.payloadByteSize} B … `,
+    `[${index + 1}/${cases.length}${left}] ${spec.system} ×${spec.writers} ` +
+      `${spec.payloadByteSize >= 1024 ? `${spec.payloadByteSize / 1024} KiB` : `${spec.payloadByteSize} B`} … `,
   );
   const output = execFileSync(
     process.execPath,
     // The packages run from their built dist/, as an application would run them.
     ["--import", "tsx", path.join(here, "Case.ts"), JSON.stringify(spec)],
-    { encoding: "utf8" },
+    { encoding: "utf8", maxBuffer: 64 * MIB },
   );
   const result = JSON.parse(output.trim().split("\n").pop()!) as CaseResult;
   results.push(result);
-  process.stderr.write(`${result.msgsPerSecond} msgs/s\n`);
+  process.stderr.write(`${result.msgsPerSecond.toLocaleString("en")} msgs/s\n`);
 }
 
-const find = (system: SystemName, writers: number) =>
-  results.find((r) => r.system === system && r.writers === writers);
-const fdatasync = find("fdatasync-4k", 1)!;
-const table = results.map((r) => {
-  const bare = find("bare-file", r.writers);
-  return {
+const find = (system: SystemName, writers: number, payloadByteSize = 1024) =>
+  results.find(
+    (r) => r.system === system && r.writers === writers && r.payloadByteSize === payloadByteSize,
+  );
+const round2 = (value: number) => Math.round(value * 100) / 100;
+const fdatasync4k = find("fdatasync-per-message", 1, 4096)!;
+const sequential = find("fdatasync-per-message", 1, MIB)!;
+
+console.table(
+  results.map((r) => ({
     system: r.system,
     writers: r.writers,
+    size: r.payloadByteSize >= 1024 ? `${r.payloadByteSize / 1024}K` : `${r.payloadByteSize}`,
     "msgs/s": r.msgsPerSecond,
     "MiB/s": r.mibPerSecond,
-    flushes: r.flushes,
-    "mean batch": r.meanBatch,
+    flushes: r.flushes ?? "",
+    "mean batch": r.meanBatch ?? "",
     "p50 ms": r.p50Ms,
     "p99 ms": r.p99Ms,
     "p999 ms": r.p999Ms,
     "cpu s/100k": r.cpuSecondsPer100k,
     "loop busy": r.eventLoopUtilization,
-    "÷ bare":
-      bare && r.system !== "fdatasync-4k" && !r.system.startsWith("spool-take-ack")
-        ? Math.round((r.msgsPerSecond / bare.msgsPerSecond) * 100) / 100
-        : "",
-    "p50 ÷ fdatasync": Math.round((r.p50Ms / fdatasync.p50Ms) * 100) / 100,
-  };
+  })),
+);
+
+// Spool (default file adapter) divided by each peer, same writers and message size.
+const PEERS: readonly SystemName[] = APPENDERS.filter((s) => s !== "spool-file");
+const ratios = PEERS.map((peer) => {
+  const row: Record<string, string | number> = { "spool-file ÷": peer };
+  for (const [writers, size] of [
+    [1, 1024],
+    [16, 1024],
+    [256, 1024],
+    [16, 64 * 1024],
+  ] as const) {
+    const spool = find("spool-file", writers, size);
+    const other = find(peer, writers, size);
+    row[`×${writers} ${size / 1024}K`] =
+      spool && other ? round2(spool.msgsPerSecond / other.msgsPerSecond) : "";
+  }
+  return row;
 });
-console.table(table);
-mkdirSync(path.resolve(here, "../results"), { recursive: true });
-const report = { date: new Date().toISOString(), node: process.version, quick, results };
-writeFileSync(path.resolve(here, "../results/latest.json"), `${JSON.stringify(report, null, 2)}\n`);
-console.log("wrote bench/results/latest.json");
+console.table(ratios);
+
+const msgs = (system: SystemName, writers: number, size = 1024) =>
+  find(system, writers, size)?.msgsPerSecond;
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined ? undefined : round2(a / b);
+const spool1 = find("spool-file", 1);
+const targets: readonly (readonly [string, number | undefined, number])[] = [
+  ["1 KiB ×256: Spool ÷ lmdb-js ≥ 2", ratio(msgs("spool-file", 256), msgs("lmdb", 256)), 2],
+  [
+    "1 KiB ×256: Spool ÷ bare loop ≥ 0.9",
+    ratio(msgs("spool-file", 256), msgs("bare-file", 256)),
+    0.9,
+  ],
+  [
+    "1 KiB ×256: Spool ÷ fdatasync per message ≥ 20",
+    ratio(msgs("spool-file", 256), msgs("fdatasync-per-message", 256)),
+    20,
+  ],
+  ["1 KiB ×16: Spool ÷ lmdb-js ≥ 1.2", ratio(msgs("spool-file", 16), msgs("lmdb", 16)), 1.2],
+  [
+    "64 KiB ×16: Spool MiB/s ÷ sequential durable ≥ 0.8",
+    ratio(find("spool-file", 16, 64 * 1024)?.mibPerSecond, sequential.mibPerSecond),
+    0.8,
+  ],
+  ["1 writer: Spool p50 ÷ one 4 KiB fdatasync ≤ 1.3", ratio(spool1?.p50Ms, fdatasync4k.p50Ms), 1.3],
+  ["1 writer: Spool p99 ÷ one 4 KiB fdatasync ≤ 2", ratio(spool1?.p99Ms, fdatasync4k.p50Ms), 2],
+];
+console.table(
+  targets.map(([target, value, bar]) => ({
+    target,
+    "this run": value ?? "not run",
+    met: value === undefined ? "" : target.includes("≤") ? value <= bar : value >= bar,
+  })),
+);
+
+const resultsDir = path.resolve(here, "../results");
+mkdirSync(resultsDir, { recursive: true });
+const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 1024 ** 3)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+const date = new Date().toISOString();
+const subtitle = `${date.slice(0, 10)}, ${os.cpus().length} cores${quick ? ", --quick" : ""}`;
+const report = {
+  date,
+  machine,
+  quick,
+  disk: {
+    fdatasync4kPerSecond: fdatasync4k.msgsPerSecond,
+    fdatasync4kP50Ms: fdatasync4k.p50Ms,
+    sequentialDurableMiBPerSecond: sequential.mibPerSecond,
+    msync4kP50Ms: find("msync-per-message", 1, 4096)!.p50Ms,
+    msync1MiBMiBPerSecond: find("msync-per-message", 1, MIB)!.mibPerSecond,
+  },
+  targets: targets.map(([target, value]) => ({ target, value: value ?? null })),
+  ratios,
+  results,
+};
+writeFileSync(path.join(resultsDir, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(path.join(resultsDir, "throughput.svg"), throughputChart(results, subtitle));
+for (const writers of quick ? [16] : [1, 256]) {
+  writeFileSync(
+    path.join(resultsDir, `latency-${writers}.svg`),
+    latencyChart(results, writers, subtitle),
+  );
+}
+console.log(`wrote bench/results/: latest.json, throughput.svg, latency-*.svg (${machine})`);
