@@ -31,7 +31,7 @@ interface Series {
   readonly points: readonly (readonly [number, number])[];
 }
 
-const escape = (text: string) =>
+const escapeXml = (text: string) =>
   text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 function logScale(min: number, max: number, size: number, flip: boolean) {
@@ -68,7 +68,7 @@ function chart(options: {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" font-family="sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
-    `<text x="${WIDTH / 2 - MARGIN.right / 2}" y="22" text-anchor="middle" font-size="15">${escape(options.title)}</text>`,
+    `<text x="${WIDTH / 2 - MARGIN.right / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(options.title)}</text>`,
     `<g transform="translate(${MARGIN.left},${MARGIN.top})">`,
   ];
   for (const tick of decades(yMin, yMax)) {
@@ -87,8 +87,8 @@ function chart(options: {
   }
   parts.push(
     `<rect width="${PLOT_WIDTH}" height="${PLOT_HEIGHT}" fill="none" stroke="#999"/>`,
-    `<text x="${PLOT_WIDTH / 2}" y="${PLOT_HEIGHT + 40}" text-anchor="middle">${escape(options.xLabel)}</text>`,
-    `<text transform="translate(-62,${PLOT_HEIGHT / 2}) rotate(-90)" text-anchor="middle">${escape(options.yLabel)}</text>`,
+    `<text x="${PLOT_WIDTH / 2}" y="${PLOT_HEIGHT + 40}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`,
+    `<text transform="translate(-62,${PLOT_HEIGHT / 2}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}</text>`,
   );
   for (const [index, series] of options.series.entries()) {
     const colour = COLOURS[index % COLOURS.length];
@@ -104,7 +104,7 @@ function chart(options: {
         return `<circle cx="${cx}" cy="${cy}" r="2.5" fill="${colour}"/>`;
       }),
       `<line x1="${PLOT_WIDTH + 14}" x2="${PLOT_WIDTH + 38}" y1="${index * 18 + 6}" y2="${index * 18 + 6}" stroke="${colour}" stroke-width="${width}"${dash}/>`,
-      `<text x="${PLOT_WIDTH + 44}" y="${index * 18 + 10}">${escape(series.name)}</text>`,
+      `<text x="${PLOT_WIDTH + 44}" y="${index * 18 + 10}">${escapeXml(series.name)}</text>`,
     );
   }
   parts.push("</g>", "</svg>");

@@ -97,7 +97,8 @@ export async function lmdb(dir: string): Promise<System> {
   let key = 0;
   return {
     writer: () => async (payload) => {
-      await db.put((key += 1), payload);
+      key += 1;
+      await db.put(key, payload);
       await db.flushed;
     },
     flushes: () => undefined,
@@ -195,7 +196,8 @@ export async function levelPerMessage(dir: string): Promise<System> {
   let flushes = 0;
   return {
     writer: () => async (payload) => {
-      await db.put(keyOf((key += 1)), payload, { sync: true });
+      key += 1;
+      await db.put(keyOf(key), payload, { sync: true });
       flushes += 1;
     },
     flushes: () => flushes,
@@ -210,11 +212,12 @@ export async function levelPerTick(dir: string): Promise<System> {
   });
   await db.open();
   let key = 0;
-  const tick = perTick((payloads) =>
-    db.batch(
-      payloads.map((value) => ({ type: "put" as const, key: keyOf((key += 1)), value })),
-      { sync: true },
-    ),
-  );
+  const tick = perTick((payloads) => {
+    const operations = payloads.map((value) => {
+      key += 1;
+      return { type: "put" as const, key: keyOf(key), value };
+    });
+    return db.batch(operations, { sync: true });
+  });
   return { writer: () => tick.append, flushes: tick.flushes, close: () => db.close() };
 }
