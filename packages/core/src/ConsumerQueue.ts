@@ -124,16 +124,33 @@ class LocationLog {
   }
 
   push(location: MessageLocation): void {
-    if (this.#count === 0) this.#base = location.seq;
-    else if (location.seq !== this.end) {
-      throw new Error(`location of seq ${location.seq} pushed after seq ${this.end - 1}`);
+    this.pushFields(
+      location.seq,
+      location.segment,
+      location.offset,
+      location.payloadByteSize,
+      location.enqueuedAtMs,
+    );
+  }
+
+  /** {@link push} without a location object: appends call it per message. */
+  pushFields(
+    messageSeq: number,
+    segment: number,
+    offset: number,
+    payloadByteSize: number,
+    enqueuedAtMs: number,
+  ): void {
+    if (this.#count === 0) this.#base = messageSeq;
+    else if (messageSeq !== this.end) {
+      throw new Error(`location of seq ${messageSeq} pushed after seq ${this.end - 1}`);
     }
     if (this.#count === this.#segments.length) this.#grow();
     const at = this.#count;
-    this.#segments[at] = location.segment;
-    this.#offsets[at] = location.offset;
-    this.#sizes[at] = location.payloadByteSize;
-    this.#times[at] = location.enqueuedAtMs;
+    this.#segments[at] = segment;
+    this.#offsets[at] = offset;
+    this.#sizes[at] = payloadByteSize;
+    this.#times[at] = enqueuedAtMs;
     this.#count += 1;
   }
 
@@ -263,10 +280,30 @@ export class ConsumerQueue {
   }
 
   addFresh(location: MessageLocation): void {
-    if (this.#log.end === 0 || this.#nextFresh === 0) this.#nextFresh = location.seq;
-    if (this.#floor === 0) this.#floor = location.seq;
-    if (this.#settledFloor === 0) this.#settledFloor = location.seq;
-    this.#log.push(location);
+    this.addFreshFields(
+      location.seq,
+      location.segment,
+      location.offset,
+      location.payloadByteSize,
+      location.enqueuedAtMs,
+    );
+  }
+
+  /**
+   * {@link addFresh} without a location object: the spool calls it for every durable append,
+   * so it allocates nothing.
+   */
+  addFreshFields(
+    messageSeq: number,
+    segment: number,
+    offset: number,
+    payloadByteSize: number,
+    enqueuedAtMs: number,
+  ): void {
+    if (this.#log.end === 0 || this.#nextFresh === 0) this.#nextFresh = messageSeq;
+    if (this.#floor === 0) this.#floor = messageSeq;
+    if (this.#settledFloor === 0) this.#settledFloor = messageSeq;
+    this.#log.pushFields(messageSeq, segment, offset, payloadByteSize, enqueuedAtMs);
   }
 
   #markDone(seq: number): void {
