@@ -112,7 +112,9 @@ export class Synchronizer implements SynchronizerPort {
   readonly #options: SynchronizerOptions;
   readonly #endpoints = new Map<WriterId, WriterEndpoint>();
   readonly #actor: Actor<typeof synchronizerLogic>;
-  #intake: WriteRequest[] = [];
+  /** Request groups received since the last drain, as their senders sent them (no copy). */
+  #intake: (readonly WriteRequest[])[] = [];
+  #intakeCount = 0;
   #waitingForReceipt: { requests: readonly WriteRequest[]; receipt: Receipt } | undefined;
   #drainScheduled = false;
   #closing = false;
@@ -175,10 +177,11 @@ export class Synchronizer implements SynchronizerPort {
     if (refusal !== undefined) return refusal;
     if (this.#waitingForReceipt !== undefined)
       throw new Error("a second send while the lock is held");
-    if (this.#intake.length >= INTAKE_COUNT_MAX) {
+    if (this.#intakeCount >= INTAKE_COUNT_MAX) {
       this.#waitingForReceipt = { requests, receipt };
     } else {
-      for (const request of requests) this.#intake.push(request);
+      this.#intake.push(requests);
+      this.#intakeCount += requests.length;
       receipt();
     }
     if (!this.#drainScheduled) {
@@ -204,8 +207,11 @@ export class Synchronizer implements SynchronizerPort {
 
   readonly #drain = (): void => {
     this.#drainScheduled = false;
-    const requests = this.#intake;
+    const groups = this.#intake;
     this.#intake = [];
+    this.#intakeCount = 0;
+    // One group (one sending thread) is passed on as it came; several are joined once.
+    const requests = groups.length === 1 ? groups[0]! : groups.flat();
     const waiting = this.#waitingForReceipt;
     this.#waitingForReceipt = undefined;
     if (requests.length > 0) {
@@ -218,7 +224,8 @@ export class Synchronizer implements SynchronizerPort {
       }
     }
     if (waiting !== undefined) {
-      for (const request of waiting.requests) this.#intake.push(request);
+      this.#intake.push(waiting.requests);
+      this.#intakeCount += waiting.requests.length;
       waiting.receipt();
       this.#drainScheduled = true;
       queueMicrotask(this.#drain);

@@ -236,6 +236,11 @@ function countParkedAndSkipped(
 }
 
 function distinctWriters(batch: Batch): number {
+  // Usually one sender (every in-process writer handle shares one): a Set only when not.
+  const first = batch.writes[0]?.request.senderId;
+  let at = 0;
+  while (at < batch.writes.length && batch.writes[at]!.request.senderId === first) at += 1;
+  if (at === batch.writes.length) return first === undefined ? 0 : 1;
   const writers = new Set<number>();
   for (const write of batch.writes) writers.add(write.request.senderId);
   return writers.size;
