@@ -4,8 +4,8 @@
  */
 import { rmSync } from "node:fs";
 import { openSpool } from "@spool/actors";
-import { fileAdapter, mmapAdapter } from "@spool/adapters";
-import type { AdapterFactory, FlushAdapter } from "@spool/core";
+import { delegatingAdapter, fileAdapter, mmapAdapter } from "@spool/adapters";
+import type { AdapterFactory } from "@spool/core";
 import hdr from "hdr-histogram-js";
 import { openBareLoop } from "./BareLoop.js";
 import {
@@ -132,22 +132,11 @@ function oneFileAtATime(): AdapterFactory {
   };
   return async (options) => {
     const adapter = await inner(options);
-    const wrapped: FlushAdapter = {
+    return delegatingAdapter(adapter, {
       name: `${adapter.name}, one file at a time`,
-      readManifest: (name) => adapter.readManifest(name),
-      writeManifest: (text, name) => adapter.writeManifest(text, name),
-      listSegments: () => adapter.listSegments(),
-      prepareSegment: (segment) => adapter.prepareSegment(segment),
-      removeSegment: (segment) => adapter.removeSegment(segment),
-      isMapped: (segment) => adapter.isMapped(segment),
-      map: (segment) => adapter.map(segment),
-      stage: (region) => adapter.stage(region),
       write: (region) => serialized(() => adapter.write(region)),
       flush: (region, mode) => serialized(() => adapter.flush(region, mode)),
-      read: (segment, offset, size) => adapter.read(segment, offset, size),
-      close: () => adapter.close(),
-    };
-    return wrapped;
+    });
   };
 }
 

@@ -11,6 +11,8 @@
  * fails its writers and nothing acknowledged before it is lost; and, when the store can
  * simulate one, acknowledged appends survive a power cut.
  */
+
+import { delegatingAdapter } from "@spool/adapters";
 import {
   type AdapterFactory,
   byteOffset,
@@ -111,21 +113,7 @@ function failingOnce(factory: AdapterFactory) {
       }
       return adapter.flush(region, mode);
     };
-    return {
-      name: adapter.name,
-      readManifest: (name) => adapter.readManifest(name),
-      writeManifest: (text, name) => adapter.writeManifest(text, name),
-      listSegments: () => adapter.listSegments(),
-      prepareSegment: (segment) => adapter.prepareSegment(segment),
-      isMapped: (segment) => adapter.isMapped(segment),
-      map: (segment) => adapter.map(segment),
-      stage: (region) => adapter.stage(region),
-      write: (region) => adapter.write(region),
-      flush,
-      read: (segment, offset, size) => adapter.read(segment, offset, size),
-      removeSegment: (segment) => adapter.removeSegment(segment),
-      close: () => adapter.close(),
-    } satisfies FlushAdapter;
+    return delegatingAdapter(adapter, { flush });
   };
   return { factory: wrapped, arm: () => (armed = true) };
 }

@@ -1,0 +1,33 @@
+/**
+ * An adapter that passes every call to another, except the ones it overrides: the way to wrap
+ * an adapter (fault injection, serialization, counting) without copying its whole interface.
+ */
+import type { FlushAdapter } from "@spool/core";
+
+/**
+ * `adapter` with `overrides` in place of its own methods.
+ *
+ * @example
+ * const slow = delegatingAdapter(adapter, { flush: async (r, m) => { await pause(); return adapter.flush(r, m); } });
+ */
+export function delegatingAdapter(
+  adapter: FlushAdapter,
+  overrides: Partial<FlushAdapter> = {},
+): FlushAdapter {
+  return {
+    name: adapter.name,
+    readManifest: (name) => adapter.readManifest(name),
+    writeManifest: (text, name) => adapter.writeManifest(text, name),
+    listSegments: () => adapter.listSegments(),
+    prepareSegment: (segment) => adapter.prepareSegment(segment),
+    isMapped: (segment) => adapter.isMapped(segment),
+    map: (segment) => adapter.map(segment),
+    stage: (region) => adapter.stage(region),
+    write: (region) => adapter.write(region),
+    flush: (region, mode) => adapter.flush(region, mode),
+    read: (segment, offset, size) => adapter.read(segment, offset, size),
+    removeSegment: (segment) => adapter.removeSegment(segment),
+    close: () => adapter.close(),
+    ...overrides,
+  };
+}
