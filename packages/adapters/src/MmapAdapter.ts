@@ -18,6 +18,7 @@ import type {
   Region,
   SegmentNumber,
 } from "@spool/core";
+import { ConfigInvalid } from "@spool/core";
 import { DirectoryAdapter } from "./internal/DirectoryAdapter.js";
 import { mapShared, msync, systemPageByteSize } from "./internal/native.js";
 import { flushing, SegmentDirectory, storage } from "./internal/SegmentDirectory.js";
@@ -38,9 +39,24 @@ export interface MmapAdapterOptions {
  */
 export function mmapAdapter(options: MmapAdapterOptions = {}): AdapterFactory {
   const flushMethod = options.flushMethod ?? "fdatasync";
-  return async (adapterOptions) =>
-    new MmapAdapter(await SegmentDirectory.open(adapterOptions), flushMethod, systemPageByteSize);
+  return async (adapterOptions) => {
+    if (adapterOptions.segmentByteSize > MAP_BYTE_SIZE_MAX) {
+      throw new ConfigInvalid({
+        field: "segmentByteSize",
+        message: `segmentByteSize ${adapterOptions.segmentByteSize} is more than the mmap adapter can map (${MAP_BYTE_SIZE_MAX})`,
+      });
+    }
+    return new MmapAdapter(
+      await SegmentDirectory.open(adapterOptions),
+      flushMethod,
+      systemPageByteSize,
+    );
+  };
 }
+
+// mmap-io takes the length as a signed 32-bit int: a 2 GiB map fails inside the addon with a
+// bare "mmap failed, 12" (measured here), so larger segments are refused up front.
+const MAP_BYTE_SIZE_MAX = 2 ** 31 - 1;
 
 class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
   readonly name: string;

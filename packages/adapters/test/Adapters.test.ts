@@ -83,3 +83,13 @@ describe("memory adapter", () => {
     ]);
   });
 });
+
+describe("mmap adapter limits", () => {
+  it("refuses a segment larger than it can map with ConfigInvalid naming segmentByteSize", async () => {
+    const opening = mmapAdapter()({ ...options("big"), segmentByteSize: 2 ** 31 });
+    await expect(opening).rejects.toMatchObject({
+      _tag: "ConfigInvalid",
+      field: "segmentByteSize",
+    });
+  });
+});
