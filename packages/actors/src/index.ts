@@ -6,6 +6,7 @@ export {
   lockLogic,
   type SharedLock,
 } from "./SharedLock.js";
+export { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 export {
   type DurableRecord,
   type OpenReport,
