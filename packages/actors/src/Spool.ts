@@ -2,6 +2,7 @@
  * `openSpool`: composes the adapter, the synchronizer, the shared lock and the writers over one
  * spool directory, and restores the append position from the data segments on open.
  */
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { fileAdapter } from "@spool/adapters";
 import {
   type AdapterFactory,
@@ -35,9 +36,10 @@ import {
 import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
-import { inProcessLock, type SharedLock } from "./SharedLock.js";
+import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 import { Synchronizer } from "./Synchronizer.js";
 import { SenderRuntime, Writer } from "./Writer.js";
+import { PortEndpoint, REMOTE_REQUEST_ID_BASE } from "./WriterPort.js";
 
 /** Options of {@link openSpool}: the directory, the adapter, a clock, and {@link SpoolOptions}. @example { dir: "./spool-data" } */
 export interface OpenSpoolOptions extends SpoolOptions {
@@ -464,7 +466,11 @@ export class Spool {
   /** Consumers waiting for a message to become ready. */
   #readyWaiters: (() => void)[] = [];
   readonly #synchronizer: Synchronizer;
-  readonly #lock: SharedLock = inProcessLock();
+  /** Claim 34's lock, in shared memory so writers in worker threads take the same one. */
+  readonly #lockBuffer = new SharedArrayBuffer(SHARED_LOCK_BYTE_SIZE);
+  readonly #lock: SharedMemoryLock = new SharedMemoryLock(this.#lockBuffer);
+  readonly #ports = new Set<PortEndpoint>();
+  #nextRemoteRequestId = REMOTE_REQUEST_ID_BASE;
   readonly #writers = new Set<Writer>();
   readonly #sender: SenderRuntime;
   /** The first seq of each live data segment, oldest first (Map keeps insertion order). */
@@ -990,6 +996,33 @@ export class Spool {
    * @example
    * await spool.close();
    */
+  /**
+   * A port for a writer in a worker thread (claim 34 across threads): transfer it to the
+   * worker and call `connectWriter(port)` there. The writer shares this spool's lock and
+   * synchronizer; when its thread exits, its port closes and the spool forgets it.
+   *
+   * @example
+   * const port = spool.port();
+   * new Worker(file, { workerData: { port }, transferList: [port] });
+   */
+  port(): MessagePort {
+    if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
+    const { port1, port2 } = new MessageChannel();
+    const host = {
+      dir: this.dir,
+      config: this.config,
+      synchronizer: this.#synchronizer,
+      lockBuffer: this.#lockBuffer,
+      lock: this.#lock,
+      nextWriterId: () => writerId(this.#nextWriterId++),
+      nextRequestId: () => this.#nextRemoteRequestId++,
+    };
+    const endpoint = new PortEndpoint(host, port1);
+    this.#ports.add(endpoint);
+    port1.on("close", () => this.#ports.delete(endpoint));
+    return port2;
+  }
+
   close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#closing = (async () => {
@@ -997,6 +1030,7 @@ export class Spool {
         // Appends made before close() are drained, not refused.
         this.#sender.flushOutbox();
         await this.#synchronizer.close();
+        for (const endpoint of this.#ports) endpoint.close();
         await this.#reclaiming;
         await this.#index.close();
         await this.#adapter.close();

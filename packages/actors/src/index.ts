@@ -63,3 +63,4 @@ export {
   writerLogic,
   writerTransition,
 } from "./WriterMachine.js";
+export { connectWriter, type PortWriter, WRITER_PORT_VERSION } from "./WriterPort.js";
