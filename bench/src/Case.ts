@@ -3,6 +3,7 @@
  * line with the figures.
  */
 import { rmSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { openSpool } from "@spool/actors";
 import { delegatingAdapter, fileAdapter, mmapAdapter } from "@spool/adapters";
 import type { AdapterFactory } from "@spool/core";
@@ -32,7 +33,8 @@ export type SystemName =
   | "level-sync-put"
   | "level-batch-per-tick"
   | "spool-take-ack"
-  | "spool-take-ack-one-file-at-a-time";
+  | "spool-take-ack-one-file-at-a-time"
+  | "spool-threads-8";
 
 export interface CaseSpec {
   readonly system: SystemName;
@@ -227,8 +229,72 @@ function summarize(
   };
 }
 
+const THREADS = 8;
+
+/**
+ * Appends from 8 worker threads through `spool.port()` / `connectWriter`, `writers / 8` in
+ * flight in each: the same load as the in-process case with as many writers, crossing threads.
+ */
+async function runThreads(spec: CaseSpec): Promise<CaseResult> {
+  const spool = await openSpool({ dir: spec.dir, segmentByteSize: spec.segmentByteSize });
+  const entry = new URL("./ThreadWriter.ts", import.meta.url).href;
+  const workers = Array.from({ length: THREADS }, () => {
+    const port = spool.port();
+    return new Worker(new URL("./boot.mjs", import.meta.url), {
+      workerData: {
+        entry,
+        port,
+        writers: spec.writers / THREADS,
+        payloadByteSize: spec.payloadByteSize,
+      },
+      transferList: [port],
+    });
+  });
+  const messages = workers.map((worker) => {
+    const queue: unknown[] = [];
+    let wake: (() => void) | undefined;
+    worker.on("message", (message) => {
+      queue.push(message);
+      wake?.();
+    });
+    return async <T>(): Promise<T> => {
+      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      return queue.shift() as T;
+    };
+  });
+  await Promise.all(messages.map((next) => next()));
+  const warmUntil = Date.now() + 250;
+  const stopAt = warmUntil + spec.seconds * 1000;
+  for (const worker of workers) worker.postMessage({ warmUntil, stopAt });
+  const eluStart = performance.eventLoopUtilization();
+  let flushesAtStart = 0;
+  let cpuAtStart = process.cpuUsage();
+  const warm = setTimeout(() => {
+    flushesAtStart = spool.stats().flushes;
+    cpuAtStart = process.cpuUsage();
+  }, 250);
+  const reports = await Promise.all(
+    messages.map((next) => next<{ count: number; latencies: Float64Array }>()),
+  );
+  clearTimeout(warm);
+  const cpu = process.cpuUsage(cpuAtStart);
+  const eventLoopUtilization = performance.eventLoopUtilization(eluStart).utilization;
+  const flushes = spool.stats().flushes - flushesAtStart;
+  const histogram = latencyHistogram();
+  let count = 0;
+  for (const report of reports) {
+    count += report.count;
+    for (const ms of report.latencies) histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
+  }
+  await Promise.all(workers.map((worker) => worker.terminate()));
+  await spool.close();
+  rmSync(spec.dir, { recursive: true, force: true });
+  return summarize(spec, count, spec.seconds, flushes, histogram, eventLoopUtilization, cpu);
+}
+
 export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   rmSync(spec.dir, { recursive: true, force: true });
+  if (spec.system === "spool-threads-8") return runThreads(spec);
   if (spec.system === "spool-take-ack" || spec.system === "spool-take-ack-one-file-at-a-time") {
     return runTakeAck(spec);
   }
