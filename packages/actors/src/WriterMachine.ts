@@ -74,39 +74,50 @@ function queueGroup(state: WriterState, awaitingWrite: number, emit: Emit): Writ
   return { phase: "acquiring", groupsWaitingForLock: state.groupsWaitingForLock, awaitingWrite };
 }
 
-function checkCount(count: number, held: number, what: string): void {
+function checkPositive(count: number, what: string): void {
   if (!Number.isInteger(count) || count < 1) throw new Error(`${what}: bad count ${count}`);
+}
+
+function checkCount(count: number, held: number, what: string): void {
+  checkPositive(count, what);
   if (count > held) throw new Error(`${what}: ${count} for ${held} requests awaiting a write`);
 }
 
-// Answers from the synchronizer about requests it received: they may come in any phase, and
-// only a resend, which queues a group, moves an idle writer.
-const answers = (phase: WriterPhase): WriterStateTable => ({
-  // Claim 34: the write confirmation is answered with the confirmation of confirmation.
-  "sync.written": {
-    targets: [phase],
-    run: (state, event, emit) => {
-      checkCount(event.count, state.awaitingWrite, "sync.written");
-      emit({ type: "writer.confirmed", batchId: event.batchId });
-      return { ...state, awaitingWrite: state.awaitingWrite - event.count };
+// Events every phase takes: a new append, and the synchronizer's answers about requests it
+// received. Only what queues a group (an append, a resend) moves an idle writer.
+function anyPhase(phase: WriterPhase): WriterStateTable {
+  const queued: WriterPhase = phase === "idle" ? "acquiring" : phase;
+  return {
+    "writer.append": {
+      targets: [queued],
+      run: (state, _event, emit) => queueGroup(state, state.awaitingWrite, emit),
     },
-  },
-  // Claim 66: skipped requests go back through the lock as one group, ahead of newer groups.
-  "sync.resend": {
-    targets: [phase === "idle" ? "acquiring" : phase],
-    run: (state, event, emit) => {
-      checkCount(event.count, state.awaitingWrite, "sync.resend");
-      return queueGroup(state, state.awaitingWrite - event.count, emit);
+    // Claim 34: the write confirmation is answered with the confirmation of confirmation.
+    "sync.written": {
+      targets: [phase],
+      run: (state, event, emit) => {
+        checkCount(event.count, state.awaitingWrite, "sync.written");
+        emit({ type: "writer.confirmed", batchId: event.batchId });
+        return { ...state, awaitingWrite: state.awaitingWrite - event.count };
+      },
     },
-  },
-  "sync.failed": {
-    targets: [phase],
-    run: (state, event) => {
-      checkCount(event.count, state.awaitingWrite, "sync.failed");
-      return { ...state, awaitingWrite: state.awaitingWrite - event.count };
+    // Claim 66: skipped requests go back through the lock as one group, ahead of newer groups.
+    "sync.resend": {
+      targets: [queued],
+      run: (state, event, emit) => {
+        checkCount(event.count, state.awaitingWrite, "sync.resend");
+        return queueGroup(state, state.awaitingWrite - event.count, emit);
+      },
     },
-  },
-});
+    "sync.failed": {
+      targets: [phase],
+      run: (state, event) => {
+        checkCount(event.count, state.awaitingWrite, "sync.failed");
+        return { ...state, awaitingWrite: state.awaitingWrite - event.count };
+      },
+    },
+  };
+}
 
 /**
  * Every phase, the events it takes, and where each may lead.
@@ -116,19 +127,10 @@ const answers = (phase: WriterPhase): WriterStateTable => ({
  */
 export const WRITER_STATES: { readonly [P in WriterPhase]: WriterStateTable } = {
   // Nothing in flight through the lock: a new group asks for it.
-  idle: {
-    "writer.append": {
-      targets: ["acquiring"],
-      run: (state, _event, emit) => queueGroup(state, state.awaitingWrite, emit),
-    },
-    ...answers("idle"),
-  },
+  idle: anyPhase("idle"),
   // Claim 34: waiting for the shared mutual-exclusion lock.
   acquiring: {
-    "writer.append": {
-      targets: ["acquiring"],
-      run: (state, _event, emit) => queueGroup(state, state.awaitingWrite, emit),
-    },
+    ...anyPhase("acquiring"),
     "lock.granted": {
       targets: ["sending"],
       run: (state, _event, emit) => {
@@ -136,20 +138,14 @@ export const WRITER_STATES: { readonly [P in WriterPhase]: WriterStateTable } = 
         return { ...state, phase: "sending" };
       },
     },
-    ...answers("acquiring"),
   },
   // Claim 34: the request is sent; the receipt releases the lock.
   sending: {
-    "writer.append": {
-      targets: ["sending"],
-      run: (state, _event, emit) => queueGroup(state, state.awaitingWrite, emit),
-    },
+    ...anyPhase("sending"),
     "sync.receipt": {
       targets: ["idle", "acquiring"],
       run: (state, event, emit) => {
-        if (!Number.isInteger(event.count) || event.count < 1) {
-          throw new Error(`sync.receipt: bad count ${event.count}`);
-        }
+        checkPositive(event.count, "sync.receipt");
         emit({ type: "lock.release" });
         const awaitingWrite = state.awaitingWrite + event.count;
         if (state.groupsWaitingForLock === 0) return { ...state, phase: "idle", awaitingWrite };
@@ -162,7 +158,6 @@ export const WRITER_STATES: { readonly [P in WriterPhase]: WriterStateTable } = 
         };
       },
     },
-    ...answers("sending"),
   },
 };
 

@@ -161,19 +161,19 @@ export class PortEndpoint implements WriterEndpoint {
     }
   }
 
-  #idsOf(requests: readonly WriteRequest[]): number[] {
+  /** The thread's ids of requests the synchronizer is done with, forgotten here. */
+  #release(requests: readonly WriteRequest[]): number[] {
     return requests.map((request) => {
       const id = this.#workerIds.get(request.id);
       if (id === undefined) throw new Error(`request ${request.id} is not this thread's`);
+      this.#workerIds.delete(request.id);
       return id;
     });
   }
 
   /** @internal The write confirmation, relayed; the thread's answer calls `confirm`. */
   written(notice: WrittenNotice, confirm: () => void): void {
-    const requests = notice.writes.map((write) => write.request);
-    const ids = this.#idsOf(requests);
-    for (const request of requests) this.#workerIds.delete(request.id);
+    const ids = this.#release(notice.writes.map((write) => write.request));
     this.#confirmations.set(notice.batchId, confirm);
     const seqs = notice.writes.map((write) => write.seq);
     this.#post({ t: "written", batchId: notice.batchId, ids, seqs, level: notice.level });
@@ -181,15 +181,12 @@ export class PortEndpoint implements WriterEndpoint {
 
   /** @internal Skipped requests go back to the thread to be sent again. */
   resend(requests: readonly WriteRequest[]): void {
-    const ids = this.#idsOf(requests);
-    for (const request of requests) this.#workerIds.delete(request.id);
-    this.#post({ t: "resend", ids });
+    this.#post({ t: "resend", ids: this.#release(requests) });
   }
 
   /** @internal These requests will never be written. */
   failed(requests: readonly WriteRequest[], error: AppendError): void {
-    const ids = this.#idsOf(requests);
-    for (const request of requests) this.#workerIds.delete(request.id);
+    const ids = this.#release(requests);
     const { _tag, ...fields } = error as AppendError & Record<string, unknown>;
     delete fields.cause;
     this.#post({ t: "failed", ids, error: { tag: _tag, fields } });

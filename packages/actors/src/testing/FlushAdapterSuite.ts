@@ -137,7 +137,7 @@ async function withStore(
  * for (const check of flushAdapterChecks(fresh)) await check.run();
  */
 export function flushAdapterChecks(fresh: () => Promise<AdapterStore>): AdapterCheck[] {
-  const checks: AdapterCheck[] = [
+  return [
     {
       name: "runs a synchronizer model path for every declared step through the real runtime",
       run: async () => {
@@ -191,19 +191,18 @@ export function flushAdapterChecks(fresh: () => Promise<AdapterStore>): AdapterC
           await expectPresent(factory, dir, acked);
         }),
     },
+    {
+      name: "keeps every acknowledged append after a power cut (when the store can cut power)",
+      run: () =>
+        withStore(fresh, async (store) => {
+          if (store.powerCut === undefined) return;
+          for (const seed of [1, 2, 3]) {
+            const acked = await appendWithoutClose(store, seed);
+            await expectPresent(store.powerCut(seed), store.dir, acked);
+          }
+        }),
+    },
   ];
-  checks.push({
-    name: "keeps every acknowledged append after a power cut (when the store can cut power)",
-    run: () =>
-      withStore(fresh, async (store) => {
-        if (store.powerCut === undefined) return;
-        for (const seed of [1, 2, 3]) {
-          const acked = await appendWithoutClose(store, seed);
-          await expectPresent(store.powerCut(seed), store.dir, acked);
-        }
-      }),
-  });
-  return checks;
 }
 
 /** Appends and abandons the spool without closing it, as a crash would. */

@@ -127,9 +127,6 @@ const IO_ERROR = {
   flush: new FlushFailed({ file: "model", offset: 0, byteSize: 0, code: "EIO", cause: undefined }),
 };
 
-/** The model's injected I/O errors: `map` fails mapping, `flush` fails a write. */
-export const MODEL_IO_ERRORS = IO_ERROR;
-
 /**
  * The machine event an action is, in the state it is taken in, and the model state after the
  * request ids it used.
