@@ -36,6 +36,14 @@ export type SystemName =
   | "spool-take-ack-one-file-at-a-time"
   | "spool-threads-8";
 
+/**
+ * Every case runs this long before it is measured, the same for every system: V8 spends about
+ * the first second optimizing (some 440 TurboFan compilations for Spool on a 2-core machine, on
+ * threads that compete with the one writing), and a quarter second of warm-up left those
+ * compilations in the measured tail of whichever system had more code.
+ */
+const WARM_UP_MS = 1000;
+
 export interface CaseSpec {
   readonly system: SystemName;
   readonly writers: number;
@@ -150,7 +158,7 @@ async function runTakeAck(spec: CaseSpec): Promise<CaseResult> {
   });
   const histogram = latencyHistogram();
   const payload = new Uint8Array(spec.payloadByteSize).fill(42);
-  const warmUntil = performance.now() + 250;
+  const warmUntil = performance.now() + WARM_UP_MS;
   const stopAt = warmUntil + spec.seconds * 1000;
   let acked = 0;
   let startedAt = 0;
@@ -263,7 +271,7 @@ async function runThreads(spec: CaseSpec): Promise<CaseResult> {
     };
   });
   await Promise.all(messages.map((next) => next()));
-  const warmUntil = Date.now() + 250;
+  const warmUntil = Date.now() + WARM_UP_MS;
   const stopAt = warmUntil + spec.seconds * 1000;
   for (const worker of workers) worker.postMessage({ warmUntil, stopAt });
   const eluStart = performance.eventLoopUtilization();
@@ -272,7 +280,7 @@ async function runThreads(spec: CaseSpec): Promise<CaseResult> {
   const warm = setTimeout(() => {
     flushesAtStart = spool.stats().flushes;
     cpuAtStart = process.cpuUsage();
-  }, 250);
+  }, WARM_UP_MS);
   const reports = await Promise.all(
     messages.map((next) => next<{ count: number; latencies: Float64Array }>()),
   );
@@ -301,8 +309,8 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   const system = await openSystem(spec);
   const histogram = latencyHistogram();
   const payload = new Uint8Array(spec.payloadByteSize).fill(42);
-  // Warm up the JIT and the page cache for a quarter second before measuring.
-  const warmUntil = performance.now() + 250;
+  // Warm up the JIT and the page cache before measuring.
+  const warmUntil = performance.now() + WARM_UP_MS;
   let measuring = false;
   let messages = 0;
   const stopAt = warmUntil + spec.seconds * 1000;
