@@ -39,7 +39,15 @@ import { scanRecords } from "./internal/RecordScanner.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 import { Synchronizer } from "./Synchronizer.js";
 import { SenderRuntime, Writer } from "./Writer.js";
-import { PortEndpoint, REMOTE_REQUEST_ID_BASE } from "./WriterPort.js";
+import {
+  type Link,
+  type PortHost,
+  portLink,
+  REMOTE_REQUEST_ID_BASE,
+  RemoteEndpoint,
+  type ToSpool,
+  type ToWriter,
+} from "./WriterPort.js";
 
 /** Options of {@link openSpool}: the directory, the adapter, a clock, and {@link SpoolOptions}. @example { dir: "./spool-data" } */
 export interface OpenSpoolOptions extends SpoolOptions {
@@ -469,7 +477,7 @@ export class Spool {
   /** Claim 34's lock, in shared memory so writers in worker threads take the same one. */
   readonly #lockBuffer = new SharedArrayBuffer(SHARED_LOCK_BYTE_SIZE);
   readonly #lock: SharedMemoryLock = new SharedMemoryLock(this.#lockBuffer);
-  readonly #ports = new Set<PortEndpoint>();
+  readonly #remotes = new Set<RemoteEndpoint>();
   #nextRemoteRequestId = REMOTE_REQUEST_ID_BASE;
   readonly #writers = new Set<Writer>();
   readonly #sender: SenderRuntime;
@@ -1008,19 +1016,29 @@ export class Spool {
   port(): MessagePort {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
     const { port1, port2 } = new MessageChannel();
-    const host = {
+    this.remoteWriter(portLink(port1));
+    return port2;
+  }
+
+  /**
+   * @internal The spool's end of a remote writer's link (a thread's port, a process's socket):
+   * registered with the synchronizer until the link closes or the spool does.
+   */
+  remoteWriter(link: Link<ToSpool, ToWriter>): RemoteEndpoint {
+    if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
+    const host: PortHost = {
       dir: this.dir,
       config: this.config,
       synchronizer: this.#synchronizer,
-      lockBuffer: this.#lockBuffer,
       lock: this.#lock,
       nextWriterId: () => writerId(this.#nextWriterId++),
       nextRequestId: () => this.#nextRemoteRequestId++,
     };
-    const endpoint = new PortEndpoint(host, port1);
-    this.#ports.add(endpoint);
-    port1.on("close", () => this.#ports.delete(endpoint));
-    return port2;
+    const endpoint: RemoteEndpoint = new RemoteEndpoint(host, link, () =>
+      this.#remotes.delete(endpoint),
+    );
+    this.#remotes.add(endpoint);
+    return endpoint;
   }
 
   close(): Promise<void> {
@@ -1030,7 +1048,7 @@ export class Spool {
         // Appends made before close() are drained, not refused.
         this.#sender.flushOutbox();
         await this.#synchronizer.close();
-        for (const endpoint of this.#ports) endpoint.close();
+        for (const endpoint of [...this.#remotes]) endpoint.close();
         await this.#reclaiming;
         await this.#index.close();
         await this.#adapter.close();

@@ -1,18 +1,26 @@
 /**
- * Claim 34 across worker threads: a writer in another thread reaches the spool's synchronizer
- * over a MessagePort, through the same shared lock (a {@link SharedMemoryLock} word both sides
- * map) and the same writer machine ({@link SenderRuntime}) as in-process writers.
+ * Claim 34 across boundaries: a writer in another thread (over a MessagePort) or another process
+ * (over a Unix socket, see `WriterSocket.ts`) reaches the spool's synchronizer through a
+ * {@link Link}, and runs the same writer machine ({@link SenderRuntime}) as in-process writers.
  *
- * The spool's side ({@link PortEndpoint}) registers with the synchronizer as one writer and
- * relays: request groups in, receipts, write confirmations, resends and failures out, and
- * confirmations of confirmation back in. The worker's side ({@link connectWriter}) is a
- * {@link SynchronizerPort} over the port, handed to a SenderRuntime there. Payloads cross once,
- * copied by the structured clone.
+ * The spool's side ({@link RemoteEndpoint}) registers with the synchronizer as one writer. It
+ * takes the spool's lock (the {@link SharedMemoryLock} in-process writers take) on the remote
+ * writer's behalf for each request group, hands the group to the synchronizer, and relays the
+ * receipt, write confirmations, resends and failures out and confirmations of confirmation in.
+ * The remote side ({@link connectWriter}) is a {@link SynchronizerPort} over the link, handed to
+ * a SenderRuntime there; its writers share a lock of their own.
  *
- * Protocol (version 1), one object per message:
- * - spool → worker: `hello` {version, senderId, writerId, dir, config, lock} first; then
- *   `receipt` {}, `written` {batchId, ids, seqs, level}, `resend` {ids}, `failed` {ids, error}.
- * - worker → spool: `send` {requests: [{id, payload, durability}]}, `confirmed` {batchId}.
+ * Receipts are pipelined with credit: the remote side counts a group as received once it is on
+ * the link, while fewer than {@link RECEIPT_WINDOW} groups wait for the spool's receipt, and
+ * holds its lock otherwise. A round trip per group would cap a thread at one group per round
+ * trip (measured: 8 threads reached a quarter of the in-process rate); the window keeps the
+ * spool's intake bounded all the same, because the spool receipts a group only when its
+ * synchronizer took it.
+ *
+ * Protocol (version 1), one message each:
+ * - spool → writer: `hello` {version, senderId, dir, config} first; then `receipt` {},
+ *   `written` {batchId, ids, seqs, level}, `resend` {ids}, `failed` {ids, error}.
+ * - writer → spool: `send` {requests: [{id, payload, durability}]}, `confirmed` {batchId}.
  */
 import type { MessagePort } from "node:worker_threads";
 import {
@@ -30,12 +38,14 @@ import {
   type SpoolConfig,
   SpoolFull,
   SpoolOverloaded,
+  SpoolUnreachable,
   StorageFailed,
   segmentNumber,
   type WriteRequest,
   type WriterId,
 } from "@spool/core";
-import { SharedMemoryLock } from "./SharedMemoryLock.js";
+import { inProcessLock } from "./SharedLock.js";
+import type { SharedMemoryLock } from "./SharedMemoryLock.js";
 import type {
   Synchronizer,
   SynchronizerPort,
@@ -47,14 +57,21 @@ import { type AppendOptions, type AppendResult, SenderRuntime, Writer } from "./
 /** The protocol's version; `connectWriter` refuses any other. */
 export const WRITER_PORT_VERSION = 1;
 
-type ToWorker =
+/**
+ * How many request groups a remote writer may have on the link without the spool's receipt.
+ * Each group is one microtask's appends of one thread or process, so the spool's intake holds
+ * at most this many groups per remote writer beyond what its synchronizer took.
+ */
+export const RECEIPT_WINDOW = 64;
+
+/** A message from the spool to a remote writer. */
+export type ToWriter =
   | {
       readonly t: "hello";
       readonly version: number;
       readonly senderId: number;
       readonly dir: string;
       readonly config: SpoolConfig;
-      readonly lock: SharedArrayBuffer;
     }
   | { readonly t: "receipt" }
   | {
@@ -71,7 +88,8 @@ type ToWorker =
       readonly error: { readonly tag: string; readonly fields: Record<string, unknown> };
     };
 
-type ToSpool =
+/** A message from a remote writer to the spool. */
+export type ToSpool =
   | {
       readonly t: "send";
       readonly requests: readonly {
@@ -86,12 +104,34 @@ type ToSpool =
 // appends), so admission, which tells requests apart by id, never confuses two senders'.
 export const REMOTE_REQUEST_ID_BASE = 2 ** 40;
 
-/** What the spool lends a port endpoint. */
+/**
+ * One side of a message link: ordered, reliable while open, closed from either side. A
+ * MessagePort is one ({@link portLink}); a Unix socket with frames is another.
+ */
+export interface Link<In, Out> {
+  post(message: Out): void;
+  /** Starts delivery: `onMessage` for each message in order, then `onClose` once. */
+  listen(onMessage: (message: In) => void, onClose: () => void): void;
+  close(): void;
+}
+
+/** A MessagePort as a link (the structured clone copies each payload once). */
+export function portLink<In, Out>(port: MessagePort): Link<In, Out> {
+  return {
+    post: (message) => port.postMessage(message),
+    listen: (onMessage, onClose) => {
+      port.on("message", onMessage);
+      port.on("close", onClose);
+    },
+    close: () => port.close(),
+  };
+}
+
+/** What the spool lends a remote endpoint. */
 export interface PortHost {
   readonly dir: string;
   readonly config: SpoolConfig;
   readonly synchronizer: Synchronizer;
-  readonly lockBuffer: SharedArrayBuffer;
   readonly lock: SharedMemoryLock;
   /** A new writer id for the thread, unique in the spool. */
   readonly nextWriterId: () => WriterId;
@@ -99,74 +139,108 @@ export interface PortHost {
 }
 
 /**
- * The spool's side of a worker thread's writer.
+ * The spool's side of a remote writer (a worker thread's or another process's).
  *
  * @example
  * const { port1, port2 } = new MessageChannel();
- * new PortEndpoint(host, port1); worker.postMessage({ port: port2 }, [port2]);
+ * new RemoteEndpoint(host, portLink(port1)); worker.postMessage({ port: port2 }, [port2]);
  */
-export class PortEndpoint implements WriterEndpoint {
+export class RemoteEndpoint implements WriterEndpoint {
   readonly id: WriterId;
   readonly #host: PortHost;
-  readonly #port: MessagePort;
-  /** Spool-wide request id → the worker's id, for requests the synchronizer holds. */
-  readonly #workerIds = new Map<number, number>();
+  readonly #link: Link<ToSpool, ToWriter>;
+  /** Spool-wide request id → the remote writer's id, for requests the synchronizer holds. */
+  readonly #remoteIds = new Map<number, number>();
   readonly #confirmations = new Map<number, () => void>();
+  /** Groups received and not yet handed to the synchronizer, oldest first. */
+  readonly #groups: WriteRequest[][] = [];
+  /** Whether this endpoint holds or waits for the spool's lock. */
+  #handing = false;
   #closed = false;
+  readonly #onClose: (() => void) | undefined;
 
-  constructor(host: PortHost, port: MessagePort) {
+  constructor(host: PortHost, link: Link<ToSpool, ToWriter>, onClose?: () => void) {
     this.#host = host;
-    this.#port = port;
+    this.#link = link;
+    this.#onClose = onClose;
     this.id = host.nextWriterId();
     host.synchronizer.register(this);
-    port.on("message", (message: ToSpool) => this.#receive(message));
-    port.on("close", () => this.close());
+    link.listen(
+      (message) => this.#receive(message),
+      () => this.close(),
+    );
     this.#post({
       t: "hello",
       version: WRITER_PORT_VERSION,
       senderId: this.id,
       dir: host.dir,
       config: host.config,
-      lock: host.lockBuffer,
     });
   }
 
-  #post(message: ToWorker): void {
-    if (!this.#closed) this.#port.postMessage(message);
+  #post(message: ToWriter): void {
+    if (!this.#closed) this.#link.post(message);
   }
 
   #receive(message: ToSpool): void {
+    if (this.#closed) return;
     if (message.t === "confirmed") {
       const confirm = this.#confirmations.get(message.batchId);
       this.#confirmations.delete(message.batchId);
       confirm?.();
       return;
     }
-    const requests = message.requests.map((incoming): WriteRequest => {
-      const id = this.#host.nextRequestId();
-      this.#workerIds.set(id, incoming.id);
-      return {
-        id: id as RequestId,
-        writerId: this.id,
-        senderId: this.id,
-        payload: incoming.payload,
-        durability: incoming.durability,
-        target: undefined,
-      };
-    });
-    const refusal = this.#host.synchronizer.send(requests, () => this.#post({ t: "receipt" }));
-    if (refusal !== undefined) {
-      this.#post({ t: "receipt" });
-      this.failed(requests, refusal);
-    }
+    this.#groups.push(
+      message.requests.map((incoming): WriteRequest => {
+        const id = this.#host.nextRequestId();
+        this.#remoteIds.set(id, incoming.id);
+        return {
+          id: id as RequestId,
+          writerId: this.id,
+          senderId: this.id,
+          payload: incoming.payload,
+          durability: incoming.durability,
+          target: undefined,
+        };
+      }),
+    );
+    this.#handOver();
   }
 
-  /** The thread's ids of requests the synchronizer is done with, forgotten here. */
+  /**
+   * Claim 34 on the remote writer's behalf: take the spool's lock, send the oldest group, and
+   * on the synchronizer's receipt release the lock, pass the receipt on and go on with the next.
+   */
+  #handOver(): void {
+    if (this.#handing || this.#groups.length === 0 || this.#closed) return;
+    this.#handing = true;
+    const { lock, synchronizer } = this.#host;
+    lock.acquire(this.id, () => {
+      if (this.#closed) {
+        lock.release(this.id);
+        return;
+      }
+      const requests = this.#groups.shift()!;
+      const received = (): void => {
+        lock.release(this.id);
+        this.#handing = false;
+        this.#post({ t: "receipt" });
+        this.#handOver();
+      };
+      const refusal = synchronizer.send(requests, received);
+      if (refusal !== undefined) {
+        received();
+        this.failed(requests, refusal);
+      }
+    });
+  }
+
+  /** The remote ids of requests the synchronizer is done with, forgotten here. */
   #release(requests: readonly WriteRequest[]): number[] {
     return requests.map((request) => {
-      const id = this.#workerIds.get(request.id);
-      if (id === undefined) throw new Error(`request ${request.id} is not this thread's`);
-      this.#workerIds.delete(request.id);
+      const id = this.#remoteIds.get(request.id);
+      if (id === undefined) throw new Error(`request ${request.id} is not this writer's`);
+      this.#remoteIds.delete(request.id);
       return id;
     });
   }
@@ -193,17 +267,20 @@ export class PortEndpoint implements WriterEndpoint {
   }
 
   /**
-   * The thread is gone (its port closed): forget it, so a batch waiting for its confirmation
-   * counts it as vanished, and free the lock if it died holding it. Idempotent.
+   * The remote writer is gone (its link closed): forget it, so a batch waiting for its
+   * confirmation counts it as vanished; groups not yet handed over are dropped (nobody waits
+   * for them); the lock is freed if held. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#groups.length = 0;
     this.#host.synchronizer.unregister(this.id);
     this.#host.lock.releaseIfHeldBy(this.id);
     for (const confirm of this.#confirmations.values()) confirm();
     this.#confirmations.clear();
-    this.#port.close();
+    this.#link.close();
+    this.#onClose?.();
   }
 }
 
@@ -221,24 +298,34 @@ function reviveError(error: { tag: string; fields: Record<string, unknown> }): A
       return new SpoolOverloaded(f);
     case "SpoolFull":
       return new SpoolFull(f);
+    case "SpoolUnreachable":
+      return new SpoolUnreachable(f);
     default:
       return new SpoolClosed(f);
   }
 }
 
-/** The worker's side: the synchronizer, as far as its SenderRuntime can tell. */
+/** The remote writer's side: the synchronizer, as far as its SenderRuntime can tell. */
 class RemoteSynchronizer implements SynchronizerPort {
   #endpoint: WriterEndpoint | undefined;
-  readonly #port: MessagePort;
-  readonly #receipts: (() => void)[] = [];
-  /** Requests the spool holds, by this thread's id. */
+  readonly #link: Link<ToWriter, ToSpool>;
+  /** Groups on the link the spool has not receipted yet. */
+  #unreceipted = 0;
+  /** The receipt of a group sent past the window, given when the spool receipts one. */
+  #deferredReceipt: (() => void) | undefined;
+  /** Requests the spool holds, by this side's id. */
   readonly #held = new Map<number, WriteRequest>();
   #gone: AppendError | undefined;
+  readonly #lost: (reason: "closed" | "lost") => AppendError;
 
-  constructor(port: MessagePort, dir: string) {
-    this.#port = port;
-    port.on("message", (message: ToWorker) => this.#receive(message));
-    port.on("close", () => this.#lose(new SpoolClosed({ dir })));
+  constructor(link: Link<ToWriter, ToSpool>, lost: (reason: "closed" | "lost") => AppendError) {
+    this.#link = link;
+    this.#lost = lost;
+  }
+
+  /** Delivery from the link; `hello` was taken before this side existed. */
+  receive(message: ToWriter): void {
+    this.#receive(message);
   }
 
   register(endpoint: WriterEndpoint): void {
@@ -248,13 +335,15 @@ class RemoteSynchronizer implements SynchronizerPort {
   send(requests: readonly WriteRequest[], receipt: () => void): AppendError | undefined {
     if (this.#gone !== undefined) return this.#gone;
     for (const request of requests) this.#held.set(request.id, request);
-    this.#receipts.push(receipt);
     const outgoing = requests.map((request) => ({
       id: request.id,
       payload: request.payload,
       durability: request.durability,
     }));
-    this.#port.postMessage({ t: "send", requests: outgoing } satisfies ToSpool);
+    this.#link.post({ t: "send", requests: outgoing });
+    this.#unreceipted += 1;
+    if (this.#unreceipted <= RECEIPT_WINDOW) receipt();
+    else this.#deferredReceipt = receipt;
     return undefined;
   }
 
@@ -267,14 +356,18 @@ class RemoteSynchronizer implements SynchronizerPort {
     });
   }
 
-  #receive(message: ToWorker): void {
+  #receive(message: ToWriter): void {
     const endpoint = this.#endpoint!;
     switch (message.t) {
       case "hello":
         return;
-      case "receipt":
-        this.#receipts.shift()?.();
+      case "receipt": {
+        this.#unreceipted -= 1;
+        const receipt = this.#deferredReceipt;
+        this.#deferredReceipt = undefined;
+        receipt?.();
         return;
+      }
       case "written": {
         const requests = this.#take(message.ids);
         const writes = requests.map(
@@ -288,7 +381,9 @@ class RemoteSynchronizer implements SynchronizerPort {
         );
         const notice = { batchId: message.batchId as BatchId, writes, level: message.level };
         endpoint.written(notice, () => {
-          this.#port.postMessage({ t: "confirmed", batchId: message.batchId } satisfies ToSpool);
+          if (this.#gone === undefined) {
+            this.#link.post({ t: "confirmed", batchId: message.batchId });
+          }
         });
         return;
       }
@@ -301,18 +396,24 @@ class RemoteSynchronizer implements SynchronizerPort {
     }
   }
 
-  /** The spool is gone: every request it held fails, and later sends are refused. */
-  #lose(error: AppendError): void {
+  /**
+   * The link is down: every request the spool held fails (with SpoolClosed when this side
+   * closed it, the link's own error otherwise), and later sends are refused.
+   */
+  lose(reason: "closed" | "lost"): void {
     if (this.#gone !== undefined) return;
+    const error = this.#lost(reason);
     this.#gone = error;
     const held = [...this.#held.values()];
     this.#held.clear();
-    for (const receipt of this.#receipts.splice(0)) receipt();
+    const receipt = this.#deferredReceipt;
+    this.#deferredReceipt = undefined;
+    receipt?.();
     if (held.length > 0) this.#endpoint?.failed(held, error);
   }
 }
 
-/** A writer in a worker thread, connected to a spool in another. */
+/** A writer in a worker thread or another process, connected to a spool elsewhere. */
 export interface PortWriter {
   /** Appends one record; resolves once it is durable, as `Writer.append` does. */
   append(payload: Uint8Array | string, options?: AppendOptions): Promise<AppendResult>;
@@ -328,25 +429,59 @@ export interface PortWriter {
  * await writer.append("from a worker");
  */
 export function connectWriter(port: MessagePort): Promise<PortWriter> {
+  return connectLink(portLink<ToWriter, ToSpool>(port), (reason, dir) =>
+    reason === "closed"
+      ? new SpoolClosed({ dir })
+      : new SpoolUnreachable({ dir, reason: "the port to the spool's thread closed" }),
+  );
+}
+
+/**
+ * A writer over any link to a spool: waits for `hello`, then runs a SenderRuntime whose
+ * synchronizer is the link. `lost` names the error pending appends fail with when the link
+ * goes down ("closed": this side closed it).
+ */
+export function connectLink(
+  link: Link<ToWriter, ToSpool>,
+  lost: (reason: "closed" | "lost", dir: string) => AppendError,
+): Promise<PortWriter> {
   return new Promise((resolve, reject) => {
-    port.once("message", (hello: ToWorker) => {
-      if (hello.t !== "hello" || hello.version !== WRITER_PORT_VERSION) {
-        reject(new Error(`not a Spool writer port (version ${WRITER_PORT_VERSION} expected)`));
-        return;
-      }
-      const id = hello.senderId as WriterId;
-      const synchronizer = new RemoteSynchronizer(port, hello.dir);
-      const lock = new SharedMemoryLock(hello.lock);
-      const context = { id, dir: hello.dir, config: hello.config, lock, synchronizer };
-      const sender = new SenderRuntime(context);
-      const writer = new Writer(id, `thread-${id}`, sender, hello.dir, hello.config);
-      resolve({
-        append: (payload, options) => writer.append(payload, options),
-        close: () => {
-          writer.close();
-          port.close();
-        },
-      });
-    });
+    let remote: RemoteSynchronizer | undefined;
+    let closedByUs = false;
+    link.listen(
+      (message) => {
+        if (remote !== undefined) {
+          remote.receive(message);
+          return;
+        }
+        if (message.t !== "hello" || message.version !== WRITER_PORT_VERSION) {
+          link.close();
+          reject(new Error(`not a Spool writer link (version ${WRITER_PORT_VERSION} expected)`));
+          return;
+        }
+        const { dir, config } = message;
+        const id = message.senderId as WriterId;
+        const synchronizer = new RemoteSynchronizer(link, (reason) => lost(reason, dir));
+        remote = synchronizer;
+        // This side's writers share a lock of their own; the spool's lock is taken for them
+        // by their endpoint (see RemoteEndpoint).
+        const context = { id, dir, config, lock: inProcessLock(), synchronizer };
+        const sender = new SenderRuntime(context);
+        const writer = new Writer(id, `remote-${id}`, sender, dir, config);
+        resolve({
+          append: (payload, options) => writer.append(payload, options),
+          close: () => {
+            closedByUs = true;
+            writer.close();
+            synchronizer.lose("closed");
+            link.close();
+          },
+        });
+      },
+      () => {
+        if (remote === undefined) reject(new Error("the link closed before the spool said hello"));
+        else remote.lose(closedByUs ? "closed" : "lost");
+      },
+    );
   });
 }

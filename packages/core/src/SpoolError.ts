@@ -39,6 +39,23 @@ export class RecordTooLarge extends Data.TaggedError("RecordTooLarge")<{
 export class SpoolClosed extends Data.TaggedError("SpoolClosed")<{ readonly dir: string }> {}
 
 /**
+ * A remote writer lost its link to the spool (the spool's process died or closed the
+ * connection, or the writer's lease expired). The append may or may not have been written:
+ * it was never confirmed, so the caller sends it again (at-least-once).
+ *
+ * @example
+ * new SpoolUnreachable({ dir: "/var/spool/mms", reason: "the connection closed" })
+ */
+export class SpoolUnreachable extends Data.TaggedError("SpoolUnreachable")<{
+  readonly dir: string;
+  readonly reason: string;
+}> {
+  override get message(): string {
+    return `the spool at ${this.dir} cannot be reached: ${this.reason}`;
+  }
+}
+
+/**
  * Writing or flushing a batch failed. The writers of that batch get this error (never a
  * confirmation), and the spool stops taking writes: after a failed fdatasync the kernel may
  * have dropped the dirty pages, so retrying could report success for lost data (PostgreSQL's
@@ -161,7 +178,8 @@ export type AppendError =
   | FlushFailed
   | SpoolOverloaded
   | StorageFailed
-  | SpoolFull;
+  | SpoolFull
+  | SpoolUnreachable;
 
 /** Errors `openSpool` can reject with. @example const e: OpenError = new SpoolCorrupt({ file, offset: 0, reason }) */
 export type OpenError = ConfigInvalid | StorageFailed | SpoolCorrupt | SpoolLocked;
