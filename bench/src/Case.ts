@@ -2,9 +2,11 @@
  * One benchmark case, run in its own child process: `tsx src/Case.ts '<json>'` prints one JSON
  * line with the figures.
  */
+import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
-import { openSpool } from "@spool/actors";
+import { openSpool, serveWriters } from "@spool/actors";
 import { delegatingAdapter, fileAdapter, mmapAdapter } from "@spool/adapters";
 import type { AdapterFactory } from "@spool/core";
 import hdr from "hdr-histogram-js";
@@ -34,7 +36,8 @@ export type SystemName =
   | "level-batch-per-tick"
   | "spool-take-ack"
   | "spool-take-ack-one-file-at-a-time"
-  | "spool-threads-8";
+  | "spool-threads-8"
+  | "spool-processes-4";
 
 /**
  * Every case runs this long before it is measured, the same for every system: V8 spends about
@@ -300,9 +303,74 @@ async function runThreads(spec: CaseSpec): Promise<CaseResult> {
   return summarize(spec, count, spec.seconds, flushes, histogram, eventLoopUtilization, cpu);
 }
 
+const PROCESSES = 4;
+
+/**
+ * Appends from 4 writer processes over the spool's Unix socket (`serveWriters` /
+ * `connectSocketWriter`), `writers / 4` in flight in each: the in-process load, across processes.
+ */
+async function runProcesses(spec: CaseSpec): Promise<CaseResult> {
+  const spool = await openSpool({ dir: spec.dir, segmentByteSize: spec.segmentByteSize });
+  const server = await serveWriters(spool);
+  const script = new URL("./ProcessWriter.ts", import.meta.url).pathname;
+  const children = Array.from({ length: PROCESSES }, () => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        script,
+        server.path,
+        String(spec.writers / PROCESSES),
+        String(spec.payloadByteSize),
+      ],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    );
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const next = async <T>(): Promise<T> => JSON.parse((await lines.next()).value as string) as T;
+    return { child, next };
+  });
+  await Promise.all(children.map(({ next }) => next()));
+  const warmUntil = Date.now() + WARM_UP_MS;
+  const stopAt = warmUntil + spec.seconds * 1000;
+  for (const { child } of children)
+    child.stdin!.write(`${JSON.stringify({ warmUntil, stopAt })}\n`);
+  const eluStart = performance.eventLoopUtilization();
+  let flushesAtStart = 0;
+  let cpuAtStart = process.cpuUsage();
+  const warm = setTimeout(() => {
+    flushesAtStart = spool.stats().flushes;
+    cpuAtStart = process.cpuUsage();
+  }, WARM_UP_MS);
+  const reports = await Promise.all(
+    children.map(({ next }) => next<{ count: number; latencies: string }>()),
+  );
+  clearTimeout(warm);
+  const cpu = process.cpuUsage(cpuAtStart);
+  const eventLoopUtilization = performance.eventLoopUtilization(eluStart).utilization;
+  const flushes = spool.stats().flushes - flushesAtStart;
+  const histogram = latencyHistogram();
+  let count = 0;
+  for (const report of reports) {
+    count += report.count;
+    const bytes = Buffer.from(report.latencies, "base64");
+    const latencies = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
+    for (const ms of latencies) histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
+  }
+  await Promise.all(
+    children.map(({ child }) => new Promise((resolve) => child.on("exit", resolve))),
+  );
+  await server.close();
+  await spool.close();
+  rmSync(spec.dir, { recursive: true, force: true });
+  // CPU here is the spool's process only; the writers' processes are not counted.
+  return summarize(spec, count, spec.seconds, flushes, histogram, eventLoopUtilization, cpu);
+}
+
 export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   rmSync(spec.dir, { recursive: true, force: true });
   if (spec.system === "spool-threads-8") return runThreads(spec);
+  if (spec.system === "spool-processes-4") return runProcesses(spec);
   if (spec.system === "spool-take-ack" || spec.system === "spool-take-ack-one-file-at-a-time") {
     return runTakeAck(spec);
   }

@@ -7,6 +7,7 @@ export {
   type SharedLock,
 } from "./SharedLock.js";
 export { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
+export { SOCKET_PROTOCOL_VERSION } from "./SocketFrames.js";
 export {
   type DurableRecord,
   type OpenReport,
@@ -63,4 +64,16 @@ export {
   writerLogic,
   writerTransition,
 } from "./WriterMachine.js";
-export { connectWriter, type PortWriter, WRITER_PORT_VERSION } from "./WriterPort.js";
+export {
+  connectWriter,
+  type PortWriter,
+  RECEIPT_WINDOW,
+  WRITER_PORT_VERSION,
+} from "./WriterPort.js";
+export {
+  connectSocketWriter,
+  type SocketWriterOptions,
+  serveWriters,
+  type WriterServer,
+  type WriterServerOptions,
+} from "./WriterSocket.js";

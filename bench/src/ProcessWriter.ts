@@ -1,0 +1,45 @@
+/**
+ * A writer process of the `spool-processes-4` bench case: connects over the spool's socket
+ * (argv[2]) and keeps argv[3] appends of argv[4] bytes in flight until `stopAt`. Speaks JSON
+ * lines: prints `{ready}`, reads `{warmUntil, stopAt}` (wall-clock ms), prints `{count,
+ * latencies}` (latencies as base64 of a Float64Array of ms) at the end.
+ */
+import { writeSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { connectSocketWriter } from "@spool/actors";
+
+const [socketPath, writersText, sizeText] = process.argv.slice(2);
+const writer = await connectSocketWriter(socketPath!);
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+writeSync(1, `${JSON.stringify({ ready: true })}\n`);
+const { warmUntil, stopAt } = JSON.parse((await lines.next()).value as string) as {
+  warmUntil: number;
+  stopAt: number;
+};
+const payload = new Uint8Array(Number(sizeText)).fill(42);
+let latencies = new Float64Array(1 << 16);
+let count = 0;
+const lane = async () => {
+  for (;;) {
+    const started = Date.now();
+    if (started >= stopAt) return;
+    const t0 = performance.now();
+    await writer.append(payload);
+    if (started >= warmUntil) {
+      if (count === latencies.length) {
+        const grown = new Float64Array(latencies.length * 2);
+        grown.set(latencies);
+        latencies = grown;
+      }
+      latencies[count++] = performance.now() - t0;
+    }
+  }
+};
+await Promise.all(Array.from({ length: Number(writersText) }, lane));
+const measured = Buffer.from(latencies.buffer, 0, count * 8).toString("base64");
+// Through the stream, not writeSync: a pipe takes a long line in parts.
+await new Promise((resolve) =>
+  process.stdout.write(`${JSON.stringify({ count, latencies: measured })}\n`, resolve),
+);
+writer.close();
+process.exit(0);

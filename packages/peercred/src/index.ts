@@ -1,0 +1,1 @@
+export { type PeerCredentials, peerCredentials } from "./PeerCredentials.js";
