@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
-import { openSpool, serveWriters } from "@spool/actors";
+import { openSpool, openSpoolThread, serveWriters } from "@spool/actors";
 import { delegatingAdapter, fileAdapter, mmapAdapter } from "@spool/adapters";
 import type { AdapterFactory } from "@spool/core";
 import hdr from "hdr-histogram-js";
@@ -37,7 +37,9 @@ export type SystemName =
   | "spool-take-ack"
   | "spool-take-ack-one-file-at-a-time"
   | "spool-threads-8"
-  | "spool-processes-4";
+  | "spool-processes-4"
+  | "spool-in-thread-file"
+  | "spool-in-thread-mmap-msync";
 
 /**
  * Every case runs this long before it is measured, the same for every system: V8 spends about
@@ -108,6 +110,25 @@ async function openSystem(spec: CaseSpec): Promise<System> {
       writer: () => (p: Uint8Array) => bare.append(p),
       flushes: bare.flushes,
       close: bare.close,
+    };
+  }
+  if (spec.system === "spool-in-thread-file" || spec.system === "spool-in-thread-mmap-msync") {
+    // The other placement: the spool in a thread of its own, this thread's lanes sharing one
+    // writer connected to it (as a worker thread's lanes do).
+    const spool = await openSpoolThread({
+      dir: spec.dir,
+      segmentByteSize: spec.segmentByteSize,
+      adapter: spec.system === "spool-in-thread-file" ? "file" : "mmap-msync",
+    });
+    const writer = await spool.writer();
+    return {
+      writer: () => (p: Uint8Array) => writer.append(p),
+      // The spool's stats live in its thread, behind an await the sampling loop cannot take.
+      flushes: () => undefined,
+      close: async () => {
+        writer.close();
+        await spool.close();
+      },
     };
   }
   const spool = await openSpool({

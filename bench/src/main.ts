@@ -68,10 +68,15 @@ for (const system of [
 // Messages through the whole queue: appenders and consumers (take + ack) at once; and the same
 // with the data and index files' I/O taken one at a time (one synchronizer for both files).
 // Writers in 8 worker threads (through spool.port()), beside the in-process rows above;
-// And from 4 processes over the spool's Unix socket.
+// And from 4 processes over the spool's Unix socket. And the other placement: the spool in a
+// thread of its own, the writers in the main thread (beside spool-file and spool-mmap-msync).
 for (const writers of WRITER_COUNTS.filter((count) => count >= 16)) {
   add("spool-threads-8", writers);
   add("spool-processes-4", writers);
+}
+for (const writers of WRITER_COUNTS) {
+  add("spool-in-thread-file", writers);
+  add("spool-in-thread-mmap-msync", writers);
 }
 for (const writers of WRITER_COUNTS) add("spool-take-ack", writers);
 for (const writers of WRITER_COUNTS.filter((count) => count > 1)) {

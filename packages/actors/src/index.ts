@@ -18,6 +18,12 @@ export {
 } from "./Spool.js";
 export * as SpoolEffect from "./SpoolEffect.js";
 export {
+  openSpoolThread,
+  type SpoolThread,
+  type SpoolThreadOptions,
+  type ThreadAdapterName,
+} from "./SpoolThread.js";
+export {
   REAL_TIMERS,
   Synchronizer,
   type SynchronizerOptions,
