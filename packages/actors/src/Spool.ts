@@ -120,6 +120,9 @@ export interface Lease {
   readonly attempt: number;
 }
 
+/** What became of a message ({@link Spool.messageState}). @example "leased" */
+export type MessageState = "queued" | "leased" | "retryWait" | "dead" | "done" | "unknown";
+
 /** A message whose attempts ran out. @example for (const d of await spool.deadLetters()) {} */
 export interface DeadLetter {
   readonly seq: Seq;
@@ -470,6 +473,8 @@ export class Spool {
   readonly #index: IndexFile;
   readonly #queue: ConsumerQueue;
   readonly #deadLetterStore: DeadLetterStore;
+  /** The highest seq known durable (the synchronizer's write confirmations raise it). */
+  #lastDurableSeq = 0;
   readonly #clock: () => number;
   /** Consumers waiting for a message to become ready. */
   #readyWaiters: (() => void)[] = [];
@@ -519,6 +524,7 @@ export class Spool {
     this.#clock = clock;
     const onDurable = (writes: readonly PlacedWrite[]) => this.#enqueue(writes);
     this.#tail = { segment: cursor.segment, offset: cursor.offset };
+    this.#lastDurableSeq = cursor.nextSeq - 1;
     this.#synchronizer = new Synchronizer({ dir, config, adapter, cursor, clock, onDurable });
     this.#sender = new SenderRuntime({
       id: writerId(0),
@@ -630,6 +636,7 @@ export class Spool {
           this.#segmentFirstSeq.set(write.segment, write.seq);
         }
       }
+      if (write.seq > this.#lastDurableSeq) this.#lastDurableSeq = write.seq;
       this.#queue.addFreshFields(
         write.seq,
         write.segment,
@@ -844,6 +851,25 @@ export class Spool {
     if (!(await this.#deadLetterStore.remove(messageSeq))) {
       throw new NotLeased({ seq: messageSeq, reason: entry });
     }
+  }
+
+  /**
+   * What became of the message with this seq: `queued` (waiting for a consumer), `leased` (a
+   * consumer has it), `retryWait` (nacked, waiting to be retried), `dead` (attempts used up),
+   * `done` (acknowledged or purged), or `unknown` (no durable message has this seq).
+   *
+   * @example
+   * if (spool.messageState(seq) === "done") console.log("delivered");
+   */
+  messageState(messageSeq: number): MessageState {
+    if (!Number.isSafeInteger(messageSeq) || messageSeq < 1 || messageSeq > this.#lastDurableSeq) {
+      return "unknown";
+    }
+    const state = this.#queue.stateOf(messageSeq);
+    if (state !== undefined) return state;
+    if (this.#deadLetterStore.get(messageSeq) !== undefined) return "dead";
+    // Durable, below everything the queue was built with: done before this open, and reclaimed.
+    return "done";
   }
 
   /** Messages not yet done, dead letters excluded: the queue depth. */

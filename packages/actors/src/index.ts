@@ -10,6 +10,7 @@ export { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 export { SOCKET_PROTOCOL_VERSION } from "./SocketFrames.js";
 export {
   type DurableRecord,
+  type MessageState,
   type OpenReport,
   type OpenSpoolOptions,
   openSpool,

@@ -136,6 +136,57 @@ describe("consumers: take, ack, nack, dead letters", () => {
   });
 });
 
+describe("a message's state by seq", () => {
+  it("follows a message from queued to done, retried and dead, and holds across a reopen", async () => {
+    const disk = new MemoryDisk();
+    const options = { dir: "states", adapter: memoryAdapter(disk), maxAttempts: 1 } as const;
+    const spool = await openSpool(options);
+    expect(spool.messageState(1)).toBe("unknown");
+    await appendAll(spool, ["one", "two", "three", "four"]);
+    expect([1, 2, 3, 4].map((n) => spool.messageState(n))).toEqual([
+      "queued",
+      "queued",
+      "queued",
+      "queued",
+    ]);
+    const first = (await spool.take())!;
+    expect(spool.messageState(first.seq)).toBe("leased");
+    await spool.ack(first.seq);
+    expect(spool.messageState(first.seq)).toBe("done");
+    const second = (await spool.take())!;
+    await spool.nack(second.seq);
+    expect(spool.messageState(second.seq)).toBe("dead");
+    const third = (await spool.take())!;
+    expect(spool.messageState(third.seq)).toBe("leased");
+    expect([0, 5, -1, 1.5].map((n) => spool.messageState(n))).toEqual([
+      "unknown",
+      "unknown",
+      "unknown",
+      "unknown",
+    ]);
+    await spool.close();
+    const reopened = await openSpool(options);
+    // The lease held at the stop comes back queued (at-least-once).
+    expect([1, 2, 3, 4, 5].map((n) => reopened.messageState(n))).toEqual([
+      "done",
+      "dead",
+      "queued",
+      "queued",
+      "unknown",
+    ]);
+    await reopened.close();
+  });
+
+  it("a retried message waits in retryWait", async () => {
+    const spool = await openSpool({ dir: "retry", adapter: memoryAdapter(new MemoryDisk()) });
+    await appendAll(spool, ["again"]);
+    const lease = (await spool.take())!;
+    await spool.nack(lease.seq, { retryAfterMs: 60_000 });
+    expect(spool.messageState(lease.seq)).toBe("retryWait");
+    await spool.close();
+  });
+});
+
 describe("restoring queue processing state on open (claims 59, 61)", () => {
   it("keeps done messages done, returns leases held at a stop, keeps retries and dead letters", async () => {
     const disk = new MemoryDisk();

@@ -328,6 +328,19 @@ export class ConsumerQueue {
     return undefined;
   }
 
+  /**
+   * What became of a message this queue holds or held: its live state, `done`, or undefined when
+   * the queue never had it (appended after it, or done before it was built).
+   */
+  stateOf(seq: number): LiveState | "done" | undefined {
+    const tracked = this.#messages.get(seq);
+    if (tracked !== undefined) return tracked.state;
+    if (this.#doneAbove.has(seq) || (this.#floor !== 0 && seq < this.#floor)) return "done";
+    // Not tracked and not done: a durable message never handed out.
+    if (this.#floor !== 0 && seq < this.#log.end) return "queued";
+    return undefined;
+  }
+
   /** The state of a delivered message, or undefined when done or never delivered. */
   get(seq: Seq): TrackedMessage | undefined {
     return this.#messages.get(seq);
