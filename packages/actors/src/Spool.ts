@@ -890,7 +890,11 @@ export class Spool {
     options: {
       readonly concurrency?: number;
       readonly leaseMs?: number;
-      readonly retryAfterMs?: number;
+      /**
+       * How long a message whose handler threw waits before it is retried: a number, or a
+       * function of the lease (its `attempt`) and the error, for backoff; 0 by default.
+       */
+      readonly retryAfterMs?: number | ((lease: Lease, error: unknown) => number);
       /** How often an idle consumer looks for retries that came due; 50 ms by default. */
       readonly pollMs?: number;
     } = {},
@@ -919,8 +923,11 @@ export class Spool {
     const answer = async (lease: Lease): Promise<void> => {
       try {
         await handler(lease);
-      } catch {
-        await this.nack(lease.seq, { retryAfterMs: options.retryAfterMs ?? 0 });
+      } catch (error) {
+        const { retryAfterMs = 0 } = options;
+        const delayMs =
+          typeof retryAfterMs === "number" ? retryAfterMs : retryAfterMs(lease, error);
+        await this.nack(lease.seq, { retryAfterMs: delayMs });
         return;
       }
       await this.ack(lease.seq);

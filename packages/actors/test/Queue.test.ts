@@ -134,6 +134,46 @@ describe("consumers: take, ack, nack, dead letters", () => {
     expect([10, 20, 30, 40].map((seq) => seen.get(seq))).toEqual([2, 2, 2, 2]);
     await spool.close();
   });
+
+  it("consume asks a retry delay of its function, per attempt and error (backoff)", async () => {
+    const clock = manualClock();
+    const spool = await openSpool({
+      dir: "q",
+      adapter: memoryAdapter(),
+      clock: clock.now,
+      maxAttempts: 3,
+    });
+    await appendAll(spool, ["flaky"]);
+    const asked: [number, string][] = [];
+    const consumer = spool.consume(
+      async () => {
+        throw new Error("recipient down");
+      },
+      {
+        pollMs: 1,
+        retryAfterMs: (lease, error) => {
+          asked.push([lease.attempt, (error as Error).message]);
+          return 1000 * 2 ** (lease.attempt - 1);
+        },
+      },
+    );
+    while (asked.length < 1) await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(spool.messageState(1)).toBe("retryWait");
+    clock.advance(999);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(asked.length).toBe(1);
+    clock.advance(1);
+    while (asked.length < 2) await new Promise((resolve) => setTimeout(resolve, 2));
+    clock.advance(2000);
+    while (spool.messageState(1) !== "dead") await new Promise((resolve) => setTimeout(resolve, 2));
+    await consumer.stop();
+    expect(asked).toEqual([
+      [1, "recipient down"],
+      [2, "recipient down"],
+      [3, "recipient down"],
+    ]);
+    await spool.close();
+  });
 });
 
 describe("a message's state by seq", () => {
