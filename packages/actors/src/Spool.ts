@@ -37,7 +37,7 @@ import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
-import { Synchronizer } from "./Synchronizer.js";
+import { type BatchReport, Synchronizer } from "./Synchronizer.js";
 import { SenderRuntime, Writer } from "./Writer.js";
 import {
   type Link,
@@ -90,6 +90,8 @@ export interface SpoolStats {
   readonly reclaimFailure: string | null;
   /** Messages not done (dead letters excluded). */
   readonly depth: number;
+  /** Messages not done, by state (dead letters moved out of reclaimed segments included). */
+  readonly messages: Readonly<Record<"queued" | "leased" | "retryWait" | "dead", number>>;
 }
 
 /** What opening found on disk and did about it. @example spool.recovery.recordsScanned */
@@ -119,6 +121,9 @@ export interface Lease {
   /** 1 on the first delivery. */
   readonly attempt: number;
 }
+
+/** How many batches {@link Spool.recentBatches} keeps: a screenful for a live view. */
+export const RECENT_BATCHES = 32;
 
 /** What became of a message ({@link Spool.messageState}). @example "leased" */
 export type MessageState = "queued" | "leased" | "retryWait" | "dead" | "done" | "unknown";
@@ -475,6 +480,8 @@ export class Spool {
   readonly #deadLetterStore: DeadLetterStore;
   /** The highest seq known durable (the synchronizer's write confirmations raise it). */
   #lastDurableSeq = 0;
+  readonly #batchListeners = new Set<(report: BatchReport) => void>();
+  readonly #recentBatches: BatchReport[] = [];
   readonly #clock: () => number;
   /** Consumers waiting for a message to become ready. */
   #readyWaiters: (() => void)[] = [];
@@ -525,7 +532,16 @@ export class Spool {
     const onDurable = (writes: readonly PlacedWrite[]) => this.#enqueue(writes);
     this.#tail = { segment: cursor.segment, offset: cursor.offset };
     this.#lastDurableSeq = cursor.nextSeq - 1;
-    this.#synchronizer = new Synchronizer({ dir, config, adapter, cursor, clock, onDurable });
+    const onBatch = (report: BatchReport) => this.#batchWritten(report);
+    this.#synchronizer = new Synchronizer({
+      dir,
+      config,
+      adapter,
+      cursor,
+      clock,
+      onDurable,
+      onBatch,
+    });
     this.#sender = new SenderRuntime({
       id: writerId(0),
       dir,
@@ -615,7 +631,38 @@ export class Spool {
       segmentsReclaimed: this.#segmentsReclaimed,
       reclaimFailure: this.#reclaimFailure === undefined ? null : String(this.#reclaimFailure),
       depth: this.#queue.depth,
+      messages: this.#messageCounts(),
     };
+  }
+
+  #messageCounts(): SpoolStats["messages"] {
+    const counts = this.#queue.countByState();
+    const inQueue = new Set(this.#queue.deadLetters().map((letter) => letter.seq));
+    const stored = this.#deadLetterStore.list().filter((letter) => !inQueue.has(letter.seq));
+    return { ...counts, dead: counts.dead + stored.length };
+  }
+
+  /**
+   * Calls `listener` with each batch once it is written and flushed (before its writers hear
+   * of it); returns the function that stops it. For metrics and live views.
+   *
+   * @example
+   * const stop = spool.onBatch((batch) => histogram.observe(batch.records));
+   */
+  onBatch(listener: (report: BatchReport) => void): () => void {
+    this.#batchListeners.add(listener);
+    return () => this.#batchListeners.delete(listener);
+  }
+
+  /** The last {@link RECENT_BATCHES} batches, oldest first. @example spool.recentBatches().at(-1) */
+  recentBatches(): readonly BatchReport[] {
+    return [...this.#recentBatches];
+  }
+
+  #batchWritten(report: BatchReport): void {
+    this.#recentBatches.push(report);
+    if (this.#recentBatches.length > RECENT_BATCHES) this.#recentBatches.shift();
+    for (const listener of this.#batchListeners) listener(report);
   }
 
   /** Durable appends become consumable (claim 61: the queue's state follows the data). */

@@ -14,6 +14,7 @@ import {
   type FlushAdapter,
   type FlushFailed,
   FlushFailed as FlushFailedError,
+  type FlushReason,
   type PlacedWrite,
   RecordEncoder,
   type Region,
@@ -75,6 +76,22 @@ export interface SynchronizerOptions {
   readonly onDurable?: (writes: readonly PlacedWrite[]) => void;
   /** The wake and confirmation timers; {@link REAL_TIMERS} when omitted. */
   readonly timers?: SynchronizerTimers;
+  /** Told of each batch once written and flushed, before its writers are confirmed. */
+  readonly onBatch?: (report: BatchReport) => void;
+}
+
+/** One batch, as the synchronizer wrote it: for metrics and live views. @example report.records */
+export interface BatchReport {
+  readonly batchId: number;
+  readonly records: number;
+  readonly byteSize: number;
+  /** The flush condition that closed the batch (claims 5-13). */
+  readonly reason: FlushReason;
+  readonly level: WriteOutcome["level"];
+  /** When the write was issued (the clock's milliseconds). */
+  readonly writtenAtMs: number;
+  /** From issuing the write to its flush completing. */
+  readonly writeMs: number;
 }
 
 type Receipt = () => void;
@@ -119,6 +136,8 @@ export class Synchronizer implements SynchronizerPort {
   #drainScheduled = false;
   #closing = false;
   #preparedAhead = 0;
+  /** The write in flight: when it started and why its batch was closed. */
+  #writing: { startedAt: number; atMs: number; reason: FlushReason | null } | undefined;
   /** The number of the last command carried out. */
   #commandsRun = 0;
   readonly #timers: SynchronizerTimers;
@@ -277,6 +296,10 @@ export class Synchronizer implements SynchronizerPort {
     this.#commandsRun = commandSeq;
     const sendBack = (event: SynchronizerEvent): void => this.#actor.send(event);
     if (command.type === "disk.map" || command.type === "disk.write") {
+      if (command.type === "disk.write") {
+        const reason = this.#actor.getSnapshot().context.flushReason;
+        this.#writing = { startedAt: performance.now(), atMs: command.nowMs, reason };
+      }
       this.#runDisk(command, sendBack);
     } else if (command.type === "timer.wake") {
       this.#cancelWake?.();
@@ -303,6 +326,7 @@ export class Synchronizer implements SynchronizerPort {
     switch (command.type) {
       case "courier.confirm": {
         this.#reportDurable(command.batch, command.level);
+        this.#reportBatch(command.batch, command.level);
         let cancel: (() => void) | undefined;
         const allConfirmed = this.#confirmBatch(command, (event) => {
           if (event.settled && cancel !== undefined) {
@@ -413,6 +437,22 @@ export class Synchronizer implements SynchronizerPort {
     }
     await adapter.flush(flushRegion, "sync");
     return { level: "flushed" };
+  }
+
+  #reportBatch(batch: Batch, level: WriteOutcome["level"]): void {
+    const writing = this.#writing;
+    this.#writing = undefined;
+    const { onBatch } = this.#options;
+    if (onBatch === undefined || writing === undefined || writing.reason === null) return;
+    onBatch({
+      batchId: batch.id,
+      records: batch.writes.length,
+      byteSize: batch.endOffset - batch.startOffset,
+      reason: writing.reason,
+      level,
+      writtenAtMs: writing.atMs,
+      writeMs: performance.now() - writing.startedAt,
+    });
   }
 
   #reportDurable(batch: Batch, level: WriteOutcome["level"]): void {

@@ -14,6 +14,7 @@ export {
   type OpenReport,
   type OpenSpoolOptions,
   openSpool,
+  RECENT_BATCHES,
   Spool,
   type SpoolStats,
 } from "./Spool.js";
@@ -25,6 +26,7 @@ export {
   type ThreadAdapterName,
 } from "./SpoolThread.js";
 export {
+  type BatchReport,
   REAL_TIMERS,
   Synchronizer,
   type SynchronizerOptions,

@@ -217,6 +217,28 @@ describe("a message's state by seq", () => {
     await reopened.close();
   });
 
+  it("stats count messages by state, and every batch is reported once, with its flush reason", async () => {
+    const spool = await openSpool({ dir: "counts", adapter: memoryAdapter(), maxAttempts: 1 });
+    const reports: { records: number; reason: string }[] = [];
+    const stop = spool.onBatch(({ records, reason }) => reports.push({ records, reason }));
+    await appendAll(spool, ["a", "b", "c", "d"]);
+    await spool.ack((await spool.take())!.seq);
+    await spool.nack((await spool.take())!.seq);
+    await spool.take();
+    expect(spool.stats().messages).toEqual({ queued: 1, leased: 1, retryWait: 0, dead: 1 });
+    const appended = reports.reduce((sum, report) => sum + report.records, 0);
+    expect(appended).toBe(4);
+    for (const report of reports) expect(report.reason).toMatch(/^[a-zA-Z]+$/);
+    expect(spool.recentBatches().map(({ records }) => records)).toEqual(
+      reports.map(({ records }) => records),
+    );
+    stop();
+    await appendAll(spool, ["e"]);
+    expect(reports.reduce((sum, report) => sum + report.records, 0)).toBe(4);
+    expect(spool.recentBatches().at(-1)?.records).toBe(1);
+    await spool.close();
+  });
+
   it("a retried message waits in retryWait", async () => {
     const spool = await openSpool({ dir: "retry", adapter: memoryAdapter(new MemoryDisk()) });
     await appendAll(spool, ["again"]);

@@ -328,6 +328,13 @@ export class ConsumerQueue {
     return undefined;
   }
 
+  /** Messages not done, by state (walks the tracked ones: for metrics, not per message). */
+  countByState(): Readonly<Record<LiveState, number>> {
+    const counts = { queued: this.#freshCount, leased: 0, retryWait: 0, dead: 0 };
+    for (const message of this.#messages.values()) counts[message.state] += 1;
+    return counts;
+  }
+
   /**
    * What became of a message this queue holds or held: its live state, `done`, or undefined when
    * the queue never had it (appended after it, or done before it was built).
