@@ -9,7 +9,10 @@ export {
 export { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 export { SOCKET_PROTOCOL_VERSION } from "./SocketFrames.js";
 export {
+  type Consumer,
+  type DeadLetter,
   type DurableRecord,
+  type Lease,
   type MessageState,
   type OpenReport,
   type OpenSpoolOptions,
