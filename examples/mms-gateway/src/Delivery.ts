@@ -1,0 +1,168 @@
+/**
+ * Store-and-forward's forward half: consumers take messages from the spool and POST each to the
+ * recipient endpoint; a 2xx acks it, anything else nacks it with exponential backoff, and after
+ * `maxAttempts` it is a dead letter. A message that asked for a delivery report gets one, queued
+ * durably in a second spool and posted to its VASP the same way.
+ */
+import type { Consumer, Lease, Spool } from "@spool/actors";
+import type { Metrics } from "./Metrics.js";
+import { deliveryReportRequest, type MmStatus } from "./Mm7.js";
+import { decodeStoredMessage, type StoredMessage } from "./StoredMessage.js";
+import type { Vasp } from "./Vasps.js";
+
+/** How forwarding behaves. @example { concurrency: 16, maxAttempts: 5 } */
+export interface DeliveryOptions {
+  /** Forwards in flight at once. */
+  readonly concurrency: number;
+  /** The first retry waits this long; each next one twice as long, up to `backoffMaxMs`. */
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** One forwarding attempt may take this long before it counts as failed. */
+  readonly timeoutMs: number;
+}
+
+export const DEFAULT_DELIVERY: DeliveryOptions = {
+  concurrency: 16,
+  backoffBaseMs: 200,
+  backoffMaxMs: 60_000,
+  timeoutMs: 10_000,
+};
+
+/** A delivery report waiting to be posted to a VASP (one record in the reports spool). */
+interface QueuedReport {
+  readonly reportUrl: string;
+  readonly body: string;
+}
+
+/** The delay before retry number `attempt` (1 after the first failure). */
+export function backoffMs(options: DeliveryOptions, attempt: number): number {
+  return Math.min(options.backoffMaxMs, options.backoffBaseMs * 2 ** (attempt - 1));
+}
+
+/** The forwarding and report consumers, running until stopped. */
+export class Delivery {
+  readonly #messages: Consumer;
+  readonly #reports: Consumer;
+
+  constructor(input: {
+    readonly messages: Spool;
+    readonly reports: Spool;
+    readonly recipientUrl: string;
+    readonly vasps: readonly Vasp[];
+    readonly options: DeliveryOptions;
+    readonly metrics: Metrics;
+    readonly messageIdOf: (seq: number) => string;
+  }) {
+    const { messages, reports, options, metrics } = input;
+    const reportWriter = reports.writer("delivery-reports");
+    const maxAttempts = messages.config.maxAttempts;
+    const report = async (message: StoredMessage, seq: number, status: MmStatus, why: string) => {
+      const vasp = input.vasps.find((candidate) => candidate.vaspId === message.vaspId);
+      if (!message.deliveryReport || vasp?.reportUrl == null) return;
+      for (const recipient of message.recipients) {
+        const body = deliveryReportRequest({
+          namespace: message.namespace,
+          transactionId: `dr-${input.messageIdOf(seq)}`,
+          messageId: input.messageIdOf(seq),
+          recipient,
+          sender: message.senderAddress,
+          dateIso: new Date().toISOString(),
+          mmStatus: status,
+          statusText: why,
+        });
+        const queued: QueuedReport = { reportUrl: vasp.reportUrl, body };
+        await reportWriter.append(JSON.stringify(queued));
+      }
+    };
+    this.#messages = messages.consume(
+      async (lease: Lease) => {
+        const message = decodeStoredMessage(lease.payload);
+        try {
+          await forward(input.recipientUrl, message, input.messageIdOf(lease.seq), lease, options);
+        } catch (error) {
+          const last = lease.attempt >= maxAttempts;
+          metrics.deliveries.inc({ result: last ? "dead" : "retry" });
+          // The report is durable before the nack that makes the message dead.
+          if (last) await report(message, lease.seq, "Rejected", (error as Error).message);
+          throw error;
+        }
+        // Durable before the ack: a crash in between reports twice, never not at all.
+        await report(message, lease.seq, "Retrieved", "delivered");
+        metrics.deliveries.inc({ result: "delivered" });
+      },
+      {
+        concurrency: options.concurrency,
+        retryAfterMs: (lease) => backoffMs(options, lease.attempt),
+      },
+    );
+    this.#reports = reports.consume(
+      async (lease) => {
+        const queued = JSON.parse(new TextDecoder().decode(lease.payload)) as QueuedReport;
+        await post(
+          queued.reportUrl,
+          queued.body,
+          { "content-type": 'text/xml; charset="utf-8"' },
+          options,
+        );
+        metrics.reports.inc();
+      },
+      { concurrency: 4, retryAfterMs: (lease) => backoffMs(options, lease.attempt) },
+    );
+  }
+
+  /** Stops taking; forwards in flight finish (and are acked or retried). */
+  async stop(): Promise<void> {
+    await Promise.all([this.#messages.stop(), this.#reports.stop()]);
+  }
+}
+
+/** Boundary for forwarded bodies: fixed, since every part is length-delimited by its headers. */
+const FORWARD_BOUNDARY = "spool-mms-gateway-part";
+
+/** POSTs a message to the recipient endpoint as multipart/mixed; throws unless 2xx. */
+async function forward(
+  url: string,
+  message: StoredMessage,
+  messageId: string,
+  lease: Lease,
+  options: DeliveryOptions,
+): Promise<void> {
+  const chunks: Uint8Array[] = [];
+  for (const part of message.parts) {
+    const headers =
+      `--${FORWARD_BOUNDARY}\r\nContent-Type: ${part.contentType}\r\n` +
+      (part.contentId === null ? "" : `Content-ID: <${part.contentId}>\r\n`) +
+      `Content-Length: ${part.bytes.byteLength}\r\n\r\n`;
+    chunks.push(Buffer.from(headers, "utf8"), part.bytes, Buffer.from("\r\n"));
+  }
+  chunks.push(Buffer.from(`--${FORWARD_BOUNDARY}--\r\n`));
+  await post(
+    url,
+    Buffer.concat(chunks),
+    {
+      "content-type": `multipart/mixed; boundary="${FORWARD_BOUNDARY}"`,
+      "x-mms-message-id": messageId,
+      "x-mms-vasp-id": message.vaspId,
+      "x-mms-recipients": message.recipients.join(","),
+      "x-mms-attempt": String(lease.attempt),
+    },
+    options,
+  );
+}
+
+async function post(
+  url: string,
+  body: string | Uint8Array,
+  headers: Record<string, string>,
+  options: DeliveryOptions,
+): Promise<void> {
+  const response = await fetch(url, {
+    method: "POST",
+    body,
+    headers,
+    signal: AbortSignal.timeout(options.timeoutMs),
+  });
+  // The body is drained so the connection can be reused.
+  await response.arrayBuffer();
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+}

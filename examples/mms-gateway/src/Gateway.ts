@@ -1,0 +1,342 @@
+/**
+ * The MMS gateway: an HTTP service taking MM7 SubmitReq from authenticated VASPs, storing each
+ * message durably in Spool before answering SubmitRsp (claims 4, 20, 57: stored before it is
+ * accepted), forwarding with retries (`Delivery.ts`), and answering status queries, health,
+ * metrics and a live view of the synchronizer.
+ *
+ * Routes: `POST /mm7` (SubmitReq), `GET /mm7/messages/<MessageID>` (status, JSON),
+ * `GET /health`, `GET /metrics`, `GET /` (live page) and `GET /live.json`.
+ */
+import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import * as path from "node:path";
+import { type MessageState, openSpool, type Spool, type Writer } from "@spool/actors";
+import { DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
+import { DEFAULT_LIMITS, type GatewayLimits, LimitExceeded } from "./Limits.js";
+import { livePage } from "./LivePage.js";
+import { gatewayMetrics, type Metrics } from "./Metrics.js";
+import { BodyInvalid, contentParts, parseSubmissionBody } from "./Mime.js";
+import {
+  DEFAULT_MM7_NAMESPACE,
+  faultResponse,
+  Mm7Fault,
+  parseSubmitRequest,
+  STATUS,
+  submitResponse,
+} from "./Mm7.js";
+import { encodeStoredMessage } from "./StoredMessage.js";
+import { authenticate, type Vasp } from "./Vasps.js";
+
+/** Options of {@link openGateway}. @example { dir: "./spool-data", vasps, recipientUrl } */
+export interface GatewayOptions {
+  /** The gateway's spools live here (`messages/`, `reports/`). */
+  readonly dir: string;
+  readonly host?: string;
+  /** 0 picks a free port. */
+  readonly port?: number;
+  readonly vasps: readonly Vasp[];
+  /** Where messages are forwarded (HTTP POST). */
+  readonly recipientUrl: string;
+  readonly limits?: Partial<GatewayLimits>;
+  readonly delivery?: Partial<DeliveryOptions>;
+  /** Deliveries before a message becomes a dead letter; 5 by default. */
+  readonly maxAttempts?: number;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  readonly url: string;
+  readonly messages: Spool;
+  readonly metrics: Metrics;
+  /** The MessageID of the message stored under `seq`. */
+  messageIdOf(seq: number): string;
+  /** Stops taking requests, lets forwards in flight finish, closes the spools. */
+  close(): Promise<void>;
+}
+
+/** MessageIDs are this gateway's id and the seq: unique across restarts and rebuilt spools. */
+async function gatewayId(dir: string): Promise<string> {
+  const file = path.join(dir, "gateway-id");
+  const known = await readFile(file, "utf8").catch(() => undefined);
+  if (known !== undefined && /^[0-9a-f]{8}$/.test(known.trim())) return known.trim();
+  const id = randomBytes(4).toString("hex");
+  await writeFile(file, `${id}\n`, { flag: "w" });
+  return id;
+}
+
+/** Opens the spools, starts forwarding and serves HTTP. */
+export async function openGateway(options: GatewayOptions): Promise<Gateway> {
+  const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const delivery: DeliveryOptions = { ...DEFAULT_DELIVERY, ...options.delivery };
+  const maxAttempts = options.maxAttempts ?? 5;
+  const messages = await openSpool({ dir: path.join(options.dir, "messages"), maxAttempts });
+  const reports = await openSpool({ dir: path.join(options.dir, "reports"), maxAttempts: 20 });
+  const id = await gatewayId(options.dir);
+  const messageIdOf = (seq: number) => `${id}-${seq}`;
+  const seqOf = (messageId: string): number | undefined => {
+    const match = /^([0-9a-f]{8})-(\d{1,15})$/.exec(messageId);
+    return match === null || match[1] !== id ? undefined : Number(match[2]);
+  };
+  const metrics = gatewayMetrics(messages);
+  const stopObserving = messages.onBatch(metrics.observeBatch);
+  const forwarding = new Delivery({
+    messages,
+    reports,
+    recipientUrl: options.recipientUrl,
+    vasps: options.vasps,
+    options: delivery,
+    metrics,
+    messageIdOf,
+  });
+  const writer = messages.writer("mm7");
+  const context: RequestContext = {
+    options,
+    limits,
+    messages,
+    writer,
+    metrics,
+    messageIdOf,
+    seqOf,
+  };
+  const server = http.createServer((request, response) => {
+    route(context, request, response).catch((error: unknown) => {
+      if (!response.headersSent) {
+        sendFault(response, new Mm7Fault(STATUS.serverError, String(error), "Server"));
+      }
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
+    messages,
+    metrics,
+    messageIdOf,
+    async close() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await closed;
+      await forwarding.stop();
+      stopObserving();
+      await messages.close();
+      await reports.close();
+    },
+  };
+}
+
+interface RequestContext {
+  readonly options: GatewayOptions;
+  readonly limits: GatewayLimits;
+  readonly messages: Spool;
+  readonly writer: Writer;
+  readonly metrics: Metrics;
+  readonly messageIdOf: (seq: number) => string;
+  readonly seqOf: (messageId: string) => number | undefined;
+}
+
+async function route(
+  context: RequestContext,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+): Promise<void> {
+  const url = new URL(request.url ?? "/", "http://gateway");
+  if (request.method === "POST" && url.pathname === "/mm7")
+    return submit(context, request, response);
+  if (request.method !== "GET") return send(response, 405, "text/plain", "method not allowed\n");
+  if (url.pathname.startsWith("/mm7/messages/")) {
+    return status(context, decodeURIComponent(url.pathname.slice(14)), request, response);
+  }
+  switch (url.pathname) {
+    case "/health": {
+      const state = context.messages.stats().state;
+      const healthy = state !== "broken" && state !== "closed";
+      return send(response, healthy ? 200 : 503, "application/json", JSON.stringify({ state }));
+    }
+    case "/metrics":
+      return send(
+        response,
+        200,
+        context.metrics.registry.contentType,
+        await context.metrics.registry.metrics(),
+      );
+    case "/live.json":
+      return send(response, 200, "application/json", JSON.stringify(liveView(context.messages)));
+    case "/":
+      return send(response, 200, "text/html; charset=utf-8", livePage());
+    default:
+      return send(response, 404, "text/plain", "not found\n");
+  }
+}
+
+/** SubmitReq: authenticate, read within limits, parse, store durably, then SubmitRsp. */
+async function submit(
+  context: RequestContext,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+): Promise<void> {
+  const { limits, metrics } = context;
+  let namespace = DEFAULT_MM7_NAMESPACE;
+  let transactionId = "";
+  try {
+    const vasp = authenticate(context.options.vasps, request.headers.authorization);
+    if (vasp === undefined) {
+      response.setHeader("www-authenticate", 'Basic realm="mm7"');
+      throw new Mm7Fault(STATUS.improperIdentification, "unknown VASP or wrong password");
+    }
+    const body = await readBody(request, limits.bodyByteSizeMax);
+    const parsedBody = parseSubmissionBody(request.headers["content-type"], body, limits);
+    const submitRequest = parseSubmitRequest(parsedBody.soapXml, limits.recipientCountMax);
+    namespace = submitRequest.namespace;
+    transactionId = submitRequest.transactionId;
+    if (submitRequest.vaspId !== null && submitRequest.vaspId !== vasp.vaspId) {
+      throw new Mm7Fault(
+        STATUS.improperIdentification,
+        `VASPID ${submitRequest.vaspId} is not the authenticated VASP ${vasp.vaspId}`,
+      );
+    }
+    const parts = contentParts(parsedBody, submitRequest.contentHref, limits);
+    const record = encodeStoredMessage({
+      vaspId: vasp.vaspId,
+      vasId: submitRequest.vasId,
+      senderAddress: submitRequest.senderAddress,
+      recipients: submitRequest.recipients,
+      subject: submitRequest.subject,
+      deliveryReport: submitRequest.deliveryReport,
+      transactionId: submitRequest.transactionId,
+      namespace: submitRequest.namespace,
+      receivedAtMs: Date.now(),
+      parts,
+    });
+    const started = performance.now();
+    // Durable before the answer: a SubmitRsp is a promise the message survives a crash.
+    const { seq } = await context.writer.append(record);
+    metrics.durableSeconds.observe((performance.now() - started) / 1000);
+    metrics.submissions.inc({ result: "accepted", status: String(STATUS.success) });
+    send(
+      response,
+      200,
+      'text/xml; charset="utf-8"',
+      submitResponse(submitRequest, context.messageIdOf(seq)),
+    );
+  } catch (error) {
+    const fault = asFault(error);
+    metrics.submissions.inc({ result: "refused", status: String(fault.statusCode) });
+    if (
+      fault.statusCode === STATUS.improperIdentification &&
+      response.hasHeader("www-authenticate")
+    ) {
+      send(
+        response,
+        401,
+        'text/xml; charset="utf-8"',
+        faultResponse(fault, namespace, transactionId),
+      );
+      return;
+    }
+    sendFault(response, fault, namespace, transactionId);
+  }
+}
+
+function asFault(error: unknown): Mm7Fault {
+  if (error instanceof Mm7Fault) return error;
+  if (error instanceof LimitExceeded) {
+    const code =
+      error.limit === "recipientCountMax" ? STATUS.validationError : STATUS.contentRefused;
+    return new Mm7Fault(code, error.message);
+  }
+  if (error instanceof BodyInvalid) return new Mm7Fault(STATUS.formatCorrupt, error.message);
+  const tag = (error as { _tag?: string })._tag;
+  // The spool refused or failed the append: nothing was stored, and the VASP may retry.
+  if (tag !== undefined) {
+    return new Mm7Fault(STATUS.serviceUnavailable, `message not stored: ${tag}`, "Server");
+  }
+  return new Mm7Fault(STATUS.serverError, String(error), "Server");
+}
+
+/** The body, refused past `byteSizeMax` without reading the rest into memory. */
+function readBody(request: http.IncomingMessage, byteSizeMax: number): Promise<Buffer> {
+  const declared = Number(request.headers["content-length"] ?? "0");
+  if (declared > byteSizeMax)
+    return Promise.reject(new LimitExceeded("bodyByteSizeMax", byteSizeMax));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let byteSize = 0;
+    request.on("data", (chunk: Buffer) => {
+      byteSize += chunk.byteLength;
+      if (byteSize > byteSizeMax) {
+        request.removeAllListeners("data");
+        request.resume();
+        reject(new LimitExceeded("bodyByteSizeMax", byteSizeMax));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on("end", () => resolve(Buffer.concat(chunks)));
+    request.on("error", reject);
+  });
+}
+
+/** What MM7 (and a person) calls each Spool state of a message. */
+const STATUS_NAMES: Record<MessageState, string> = {
+  queued: "Queued",
+  leased: "Delivering",
+  retryWait: "Retrying",
+  done: "Delivered",
+  dead: "Failed",
+  unknown: "Unknown",
+};
+
+function status(
+  context: RequestContext,
+  messageId: string,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+): void {
+  if (authenticate(context.options.vasps, request.headers.authorization) === undefined) {
+    response.setHeader("www-authenticate", 'Basic realm="mm7"');
+    send(response, 401, "application/json", JSON.stringify({ error: "unknown VASP" }));
+    return;
+  }
+  const seq = context.seqOf(messageId);
+  const state = seq === undefined ? "unknown" : context.messages.messageState(seq);
+  const body = { messageId, state: STATUS_NAMES[state] };
+  if (state === "unknown") {
+    send(
+      response,
+      404,
+      "application/json",
+      JSON.stringify({ ...body, statusCode: STATUS.messageIdNotFound }),
+    );
+    return;
+  }
+  send(response, 200, "application/json", JSON.stringify(body));
+}
+
+function liveView(spool: Spool) {
+  const stats = spool.stats();
+  return {
+    state: stats.state,
+    messages: stats.messages,
+    flushes: stats.flushes,
+    flushReasons: stats.flushReasons,
+    batchRecordsMean: stats.batchRecordsMean,
+    recentBatches: spool.recentBatches(),
+  };
+}
+
+function sendFault(
+  response: http.ServerResponse,
+  fault: Mm7Fault,
+  namespace = DEFAULT_MM7_NAMESPACE,
+  transactionId = "",
+): void {
+  send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault, namespace, transactionId));
+}
+
+function send(response: http.ServerResponse, code: number, type: string, body: string): void {
+  response.writeHead(code, { "content-type": type, "content-length": Buffer.byteLength(body) });
+  response.end(body);
+}

@@ -1,0 +1,169 @@
+/**
+ * An MM7 submission's HTTP body: `multipart/related` with the SOAP envelope as its start part and
+ * the message content as another part (itself often `multipart/mixed` or `multipart/related`
+ * with the attachments), or a bare `text/xml` envelope for a message with no content. Parsing is
+ * @remix-run/multipart-parser's, with the gateway's limits; this module finds the parts.
+ */
+import {
+  getMultipartBoundary,
+  MaxFileSizeExceededError,
+  MaxPartsExceededError,
+  MaxTotalSizeExceededError,
+  MultipartParseError,
+  type MultipartPart,
+  parseMultipart,
+} from "@remix-run/multipart-parser";
+import { type GatewayLimits, LimitExceeded } from "./Limits.js";
+import type { ContentPart } from "./StoredMessage.js";
+
+/** The body, split: the envelope's text and the parts beside it. */
+export interface SubmissionBody {
+  readonly soapXml: string;
+  /** Parts other than the envelope, in order (their headers as sent). */
+  readonly parts: readonly BodyPart[];
+}
+
+export interface BodyPart {
+  readonly contentType: string;
+  /** Without angle brackets. */
+  readonly contentId: string | null;
+  readonly bytes: Uint8Array;
+}
+
+/** The body is not MIME the gateway can read; the fault says why. */
+export class BodyInvalid extends Error {}
+
+/** How deep multipart content may nest: the message, and its content's parts. */
+const NESTING_DEPTH_MAX = 2;
+
+/** Splits a submission's body per its Content-Type. */
+export function parseSubmissionBody(
+  contentType: string | undefined,
+  body: Uint8Array,
+  limits: GatewayLimits,
+): SubmissionBody {
+  const mediaType = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  if (mediaType === "text/xml" || mediaType === "application/soap+xml") {
+    if (body.byteLength > limits.soapByteSizeMax) {
+      throw new LimitExceeded("soapByteSizeMax", limits.soapByteSizeMax);
+    }
+    return { soapXml: utf8(body), parts: [] };
+  }
+  if (mediaType !== "multipart/related") {
+    throw new BodyInvalid(
+      `Content-Type ${mediaType || "(none)"}: expected multipart/related or text/xml`,
+    );
+  }
+  const parts = splitMultipart(contentType!, body, limits, 1);
+  const start = parameter(contentType!, "start");
+  const startId = start === null ? null : stripBrackets(start);
+  const soapIndex = startId === null ? 0 : parts.findIndex((part) => part.contentId === startId);
+  if (soapIndex < 0) throw new BodyInvalid(`no part has the start Content-ID <${startId}>`);
+  const soap = parts[soapIndex]!;
+  if (soap.bytes.byteLength > limits.soapByteSizeMax) {
+    throw new LimitExceeded("soapByteSizeMax", limits.soapByteSizeMax);
+  }
+  return { soapXml: utf8(soap.bytes), parts: parts.filter((_, at) => at !== soapIndex) };
+}
+
+/**
+ * The message's content parts: the part the envelope's `Content href="cid:..."` names, opened
+ * when it is multipart; the only part there is when the href names none (senders get cids
+ * wrong, the spec's own samples among them); none for a message with no content.
+ */
+export function contentParts(
+  body: SubmissionBody,
+  href: string | null,
+  limits: GatewayLimits,
+): ContentPart[] {
+  const cid = href === null ? null : stripBrackets(href.replace(/^cid:/i, ""));
+  let content = cid === null ? undefined : body.parts.find((part) => part.contentId === cid);
+  if (content === undefined && body.parts.length === 1) content = body.parts[0];
+  if (content === undefined) {
+    if (body.parts.length === 0) return [];
+    throw new BodyInvalid(`Content href ${href ?? "(none)"} names none of the message's parts`);
+  }
+  const opened = /^multipart\//i.test(content.contentType)
+    ? splitMultipart(content.contentType, content.bytes, limits, 2)
+    : [content];
+  if (opened.length > limits.attachmentCountMax) {
+    throw new LimitExceeded("attachmentCountMax", limits.attachmentCountMax);
+  }
+  return opened.map(({ contentType, contentId, bytes }) => ({ contentType, contentId, bytes }));
+}
+
+function splitMultipart(
+  contentType: string,
+  body: Uint8Array,
+  limits: GatewayLimits,
+  depth: number,
+): BodyPart[] {
+  if (depth > NESTING_DEPTH_MAX) throw new BodyInvalid("multipart nested too deep");
+  const boundary = getMultipartBoundary(contentType);
+  if (boundary === null) throw new BodyInvalid("multipart Content-Type without a boundary");
+  // The parser wants the first boundary first; a preamble (allowed by RFC 2046) is dropped here.
+  const first = Buffer.from(body.buffer, body.byteOffset, body.byteLength).indexOf(`--${boundary}`);
+  if (first < 0) throw new BodyInvalid("the body holds no multipart boundary");
+  try {
+    const parts = [
+      ...parseMultipart(body.subarray(first), {
+        boundary,
+        maxHeaderSize: 8 * 1024,
+        maxFileSize: limits.attachmentByteSizeMax,
+        // The envelope, and the attachments the limit allows (opened content has no envelope).
+        maxParts: limits.attachmentCountMax + 1,
+        maxTotalSize: limits.bodyByteSizeMax,
+      }),
+    ];
+    return parts.map(decodePart);
+  } catch (error) {
+    throw asBodyError(error, limits);
+  }
+}
+
+function decodePart(part: MultipartPart): BodyPart {
+  const headers = part.headers;
+  const encoding = (headers["content-transfer-encoding"] ?? "").trim().toLowerCase();
+  const raw = part.bytes;
+  const bytes =
+    encoding === "base64"
+      ? new Uint8Array(Buffer.from(utf8(raw).replace(/\s+/g, ""), "base64"))
+      : raw;
+  const id = headers["content-id"];
+  return {
+    contentType: headers["content-type"]?.trim() || "text/plain",
+    contentId: id === undefined ? null : stripBrackets(id.trim()),
+    bytes,
+  };
+}
+
+function asBodyError(error: unknown, limits: GatewayLimits): Error {
+  if (error instanceof MaxPartsExceededError) {
+    return new LimitExceeded("attachmentCountMax", limits.attachmentCountMax);
+  }
+  if (error instanceof MaxFileSizeExceededError) {
+    return new LimitExceeded("attachmentByteSizeMax", limits.attachmentByteSizeMax);
+  }
+  if (error instanceof MaxTotalSizeExceededError) {
+    return new LimitExceeded("bodyByteSizeMax", limits.bodyByteSizeMax);
+  }
+  // Header bytes that are not UTF-8 surface as a TypeError from the parser's decoder.
+  if (error instanceof MultipartParseError || error instanceof TypeError) {
+    return new BodyInvalid(`malformed multipart body: ${error.message}`);
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function parameter(contentType: string, name: string): string | null {
+  const match = new RegExp(`;\\s*${name}\\s*=\\s*(?:"([^"]*)"|([^;\\s]*))`, "i").exec(contentType);
+  return match === null ? null : (match[1] ?? match[2] ?? null);
+}
+
+function stripBrackets(id: string): string {
+  return id.replace(/^<|>$/g, "");
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: false });
+function utf8(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}

@@ -1,0 +1,276 @@
+/**
+ * The part of 3GPP MM7 (TS 23.140, REL-5 and REL-6 schemas) the gateway speaks: SubmitReq in,
+ * SubmitRsp or a SOAP fault carrying RSErrorRsp out, and DeliveryReportReq to a VASP. SOAP 1.1.
+ *
+ * XML is parsed by fast-xml-parser after a DOCTYPE check: SOAP 1.1 forbids a DTD in a message,
+ * so any `<!DOCTYPE` is refused outright (no entity, external or internal, is ever declared),
+ * and the parser is set to expand no declared entities and to nest at most 32 deep.
+ */
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+
+/** Where the MM7 schemas live; any release under it is accepted, and echoed in answers. */
+const MM7_NAMESPACE_ROOT = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/";
+/** The release the gateway answers in when a request names none (REL-6, MM7 version 6.8.0). */
+export const DEFAULT_MM7_NAMESPACE = `${MM7_NAMESPACE_ROOT}REL-6-MM7-1-4`;
+const MM7_VERSION = "6.8.0";
+const SOAP_NAMESPACE = "http://schemas.xmlsoap.org/soap/envelope/";
+
+/** MM7 status codes the gateway uses (TS 23.140 §8.7.4, verified against three code tables). */
+export const STATUS = {
+  success: 1000,
+  clientError: 2000,
+  operationRestricted: 2001,
+  addressError: 2002,
+  contentRefused: 2004,
+  messageIdNotFound: 2005,
+  formatCorrupt: 2007,
+  serverError: 3000,
+  improperIdentification: 4001,
+  unsupportedVersion: 4002,
+  unsupportedOperation: 4003,
+  validationError: 4004,
+  serviceUnavailable: 4006,
+} as const;
+
+/** A request the gateway answers with a SOAP fault (HTTP 500, as SOAP 1.1 §6.2 requires). */
+export class Mm7Fault extends Error {
+  readonly statusCode: number;
+  /** Client: the request is at fault; Server: the gateway is. */
+  readonly side: "Client" | "Server";
+
+  constructor(statusCode: number, statusText: string, side: "Client" | "Server" = "Client") {
+    super(statusText);
+    this.statusCode = statusCode;
+    this.side = side;
+  }
+}
+
+/** A SubmitReq's fields the gateway uses. */
+export interface SubmitRequest {
+  readonly namespace: string;
+  readonly transactionId: string;
+  readonly mm7Version: string;
+  readonly vaspId: string | null;
+  readonly vasId: string | null;
+  readonly senderAddress: string | null;
+  readonly recipients: readonly string[];
+  readonly subject: string | null;
+  readonly deliveryReport: boolean;
+  /** The Content element's href (`cid:...`), when the message has content. */
+  readonly contentHref: string | null;
+}
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: "@_",
+  removeNSPrefix: true,
+  // Text stays text: "447700900123" is an address, not a number.
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  // Numeric references (&#233;) are decoded only with this on; it also admits HTML's names.
+  htmlEntities: true,
+  processEntities: {
+    enabled: true,
+    maxEntityCount: 1,
+    maxEntitySize: 1,
+    maxExpandedLength: 100_000,
+  },
+  maxNestedTags: 32,
+  jPath: true,
+  isArray: (_name, path) =>
+    /\.Recipients\.(To|Cc|Bcc)$/.test(String(path)) ||
+    /\.(To|Cc|Bcc)\.(Number|RFC2822Address|ShortCode)$/.test(String(path)),
+});
+
+type Node = Record<string, unknown>;
+
+/** Parses an envelope; a fault (4004) for anything that is not well-formed SOAP. */
+export function parseEnvelope(xml: string): {
+  namespace: string;
+  transactionId: string;
+  operation: string;
+  body: Node;
+} {
+  if (/<!DOCTYPE/i.test(xml)) {
+    throw new Mm7Fault(STATUS.validationError, "a DTD is not allowed in a SOAP message");
+  }
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) {
+    throw new Mm7Fault(STATUS.validationError, `XML not well-formed: ${valid.err.msg}`);
+  }
+  let document: Node;
+  try {
+    document = parser.parse(xml) as Node;
+  } catch (error) {
+    throw new Mm7Fault(STATUS.validationError, `XML refused: ${(error as Error).message}`);
+  }
+  const envelope = child(document, "Envelope");
+  const body = envelope === undefined ? undefined : child(envelope, "Body");
+  if (envelope === undefined || body === undefined) {
+    throw new Mm7Fault(STATUS.validationError, "not a SOAP envelope (no Envelope/Body)");
+  }
+  const header = child(envelope, "Header");
+  const transactionId = text(header === undefined ? undefined : header.TransactionID);
+  if (transactionId === null) {
+    throw new Mm7Fault(STATUS.validationError, "the SOAP Header has no TransactionID");
+  }
+  const operation = Object.keys(body).find((key) => !key.startsWith("@_") && key !== "#text");
+  if (operation === undefined) throw new Mm7Fault(STATUS.validationError, "the SOAP Body is empty");
+  return { namespace: namespaceOf(xml), transactionId, operation, body: child(body, operation)! };
+}
+
+/** The SubmitReq in an envelope; faults for what the gateway cannot take. */
+export function parseSubmitRequest(xml: string, recipientCountMax: number): SubmitRequest {
+  const { namespace, transactionId, operation, body } = parseEnvelope(xml);
+  if (operation !== "SubmitReq") {
+    throw new Mm7Fault(STATUS.unsupportedOperation, `operation ${operation} is not supported here`);
+  }
+  const mm7Version = text(body.MM7Version);
+  if (mm7Version === null) throw new Mm7Fault(STATUS.validationError, "MM7Version is missing");
+  if (!/^[56]\.\d+\.\d+$/.test(mm7Version)) {
+    throw new Mm7Fault(STATUS.unsupportedVersion, `MM7Version ${mm7Version} is not supported`);
+  }
+  const sender = child(body, "SenderIdentification");
+  const recipients = recipientsOf(child(body, "Recipients"));
+  if (recipients.length === 0) {
+    throw new Mm7Fault(STATUS.addressError, "the message has no recipients");
+  }
+  if (recipients.length > recipientCountMax) {
+    throw new Mm7Fault(
+      STATUS.validationError,
+      `limit recipientCountMax (${recipientCountMax}) exceeded`,
+    );
+  }
+  const content = child(body, "Content");
+  return {
+    namespace,
+    transactionId,
+    mm7Version,
+    vaspId: text(sender?.VASPID),
+    vasId: text(sender?.VASID),
+    senderAddress: addressText(sender?.SenderAddress),
+    recipients,
+    subject: text(body.Subject),
+    deliveryReport: (text(body.DeliveryReport) ?? "").toLowerCase() === "true",
+    contentHref: content === undefined ? null : text(content["@_href"]),
+  };
+}
+
+function recipientsOf(recipients: Node | undefined): string[] {
+  if (recipients === undefined) return [];
+  const found: string[] = [];
+  for (const kind of ["To", "Cc", "Bcc"]) {
+    for (const group of (recipients[kind] as Node[] | undefined) ?? []) {
+      for (const addressKind of ["Number", "RFC2822Address", "ShortCode"]) {
+        for (const address of (group[addressKind] as unknown[] | undefined) ?? []) {
+          const value = text(address);
+          if (value !== null) found.push(value);
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/** REL-6 wraps the sender in Number/RFC2822Address/ShortCode; older peers send plain text. */
+function addressText(value: unknown): string | null {
+  const plain = text(value);
+  if (plain !== null || typeof value !== "object" || value === null) return plain;
+  const node = value as Node;
+  return text(node.Number) ?? text(node.RFC2822Address) ?? text(node.ShortCode);
+}
+
+function child(node: Node, name: string): Node | undefined {
+  const value = node[name];
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Node;
+  // An empty element parses as "", which still counts as present.
+  return value === "" ? {} : undefined;
+}
+
+function text(value: unknown): string | null {
+  if (typeof value === "string") return value.length > 0 ? value : null;
+  if (typeof value === "object" && value !== null && "#text" in value) {
+    return text((value as Node)["#text"]);
+  }
+  return null;
+}
+
+function namespaceOf(xml: string): string {
+  const escaped = MM7_NAMESPACE_ROOT.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  const match = new RegExp(`xmlns(?::\\w+)?="(${escaped}[^"]+)"`).exec(xml);
+  return match?.[1] ?? DEFAULT_MM7_NAMESPACE;
+}
+
+/** Escapes text for an XML element or attribute. */
+export function escapeXml(value: string): string {
+  return value.replace(/[<>&"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+function envelope(namespace: string, transactionId: string, body: string): string {
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>\n` +
+    `<env:Envelope xmlns:env="${SOAP_NAMESPACE}"><env:Header>` +
+    `<mm7:TransactionID xmlns:mm7="${escapeXml(namespace)}" env:mustUnderstand="1">` +
+    `${escapeXml(transactionId)}</mm7:TransactionID></env:Header>` +
+    `<env:Body>${body}</env:Body></env:Envelope>\n`
+  );
+}
+
+/** SubmitRsp: the message is stored durably under `messageId`. */
+export function submitResponse(request: SubmitRequest, messageId: string): string {
+  return envelope(
+    request.namespace,
+    request.transactionId,
+    `<SubmitRsp xmlns="${escapeXml(request.namespace)}"><MM7Version>${MM7_VERSION}</MM7Version>` +
+      `<Status><StatusCode>${STATUS.success}</StatusCode><StatusText>Success</StatusText>` +
+      `</Status><MessageID>${escapeXml(messageId)}</MessageID></SubmitRsp>`,
+  );
+}
+
+/** A SOAP fault with RSErrorRsp in its detail. */
+export function faultResponse(
+  fault: Mm7Fault,
+  namespace = DEFAULT_MM7_NAMESPACE,
+  transactionId = "",
+): string {
+  return envelope(
+    namespace,
+    transactionId,
+    `<env:Fault><faultcode>env:${fault.side}</faultcode>` +
+      `<faultstring>${escapeXml(fault.message)}</faultstring><detail>` +
+      `<RSErrorRsp xmlns="${escapeXml(namespace)}"><MM7Version>${MM7_VERSION}</MM7Version>` +
+      `<Status><StatusCode>${fault.statusCode}</StatusCode>` +
+      `<StatusText>${escapeXml(fault.message)}</StatusText></Status></RSErrorRsp>` +
+      `</detail></env:Fault>`,
+  );
+}
+
+/** How a message ended, as MM7's MMStatus says it. */
+export type MmStatus = "Retrieved" | "Rejected" | "Expired" | "Indeterminate" | "Forwarded";
+
+/** DeliveryReportReq, from the gateway to the VASP that submitted the message. */
+export function deliveryReportRequest(report: {
+  readonly namespace: string;
+  readonly transactionId: string;
+  readonly messageId: string;
+  readonly recipient: string;
+  readonly sender: string | null;
+  readonly dateIso: string;
+  readonly mmStatus: MmStatus;
+  readonly statusText: string;
+}): string {
+  const ns = escapeXml(report.namespace);
+  return envelope(
+    report.namespace,
+    report.transactionId,
+    `<DeliveryReportReq xmlns="${ns}"><MM7Version>${MM7_VERSION}</MM7Version>` +
+      `<MessageID>${escapeXml(report.messageId)}</MessageID>` +
+      `<Recipient><Number>${escapeXml(report.recipient)}</Number></Recipient>` +
+      (report.sender === null
+        ? ""
+        : `<Sender><Number>${escapeXml(report.sender)}</Number></Sender>`) +
+      `<Date>${escapeXml(report.dateIso)}</Date><MMStatus>${report.mmStatus}</MMStatus>` +
+      `<StatusText>${escapeXml(report.statusText)}</StatusText></DeliveryReportReq>`,
+  );
+}

@@ -1,0 +1,101 @@
+/**
+ * A recipient for `npm start` and the tests: takes forwarded messages (`POST /deliver`) and
+ * delivery reports (`POST /reports`) on loopback, and tells what it got (`GET /stats`). It can
+ * be told to fail: every delivery (`failAll`), or those to a recipient address (`failRecipient`).
+ */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface SinkOptions {
+  readonly host?: string;
+  readonly port?: number;
+  /** Answer 503 to every delivery. */
+  readonly failAll?: boolean;
+  /** Answer 503 to deliveries naming this recipient. */
+  readonly failRecipient?: string;
+}
+
+export interface SinkStats {
+  /** Deliveries taken (duplicates counted). */
+  readonly delivered: number;
+  /** Distinct MessageIDs taken. */
+  readonly distinct: number;
+  readonly refused: number;
+  readonly reports: number;
+}
+
+export interface Sink {
+  readonly url: string;
+  readonly deliverUrl: string;
+  readonly reportUrl: string;
+  /** MessageID → times delivered. */
+  readonly received: ReadonlyMap<string, number>;
+  /** The DeliveryReportReq bodies received, in order. */
+  readonly reports: readonly string[];
+  stats(): SinkStats;
+  close(): Promise<void>;
+}
+
+export async function openSink(options: SinkOptions = {}): Promise<Sink> {
+  const received = new Map<string, number>();
+  const reports: string[] = [];
+  let delivered = 0;
+  let refused = 0;
+  const stats = (): SinkStats => ({
+    delivered,
+    distinct: received.size,
+    refused,
+    reports: reports.length,
+  });
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      const reply = (code: number, body: string) => {
+        response.writeHead(code, { "content-type": "application/json" });
+        response.end(body);
+      };
+      if (request.method === "GET" && request.url === "/stats") {
+        reply(200, JSON.stringify(stats()));
+        return;
+      }
+      if (request.method === "POST" && request.url === "/reports") {
+        reports.push(Buffer.concat(chunks).toString("utf8"));
+        reply(200, "{}");
+        return;
+      }
+      if (request.method !== "POST" || request.url !== "/deliver") {
+        reply(404, "{}");
+        return;
+      }
+      const recipients = String(request.headers["x-mms-recipients"] ?? "").split(",");
+      const failing =
+        options.failAll === true ||
+        (options.failRecipient !== undefined && recipients.includes(options.failRecipient));
+      if (failing) {
+        refused += 1;
+        reply(503, '{"error":"recipient unavailable"}');
+        return;
+      }
+      const messageId = String(request.headers["x-mms-message-id"]);
+      received.set(messageId, (received.get(messageId) ?? 0) + 1);
+      delivered += 1;
+      reply(200, "{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
+  const url = `http://${options.host ?? "127.0.0.1"}:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    deliverUrl: `${url}/deliver`,
+    reportUrl: `${url}/reports`,
+    received,
+    reports,
+    stats,
+    async close() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
