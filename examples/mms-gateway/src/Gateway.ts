@@ -8,7 +8,7 @@
  * `GET /health`, `GET /metrics`, `GET /` (live page) and `GET /live.json`.
  */
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
@@ -56,13 +56,31 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** MessageIDs are this gateway's id and the seq: unique across restarts and rebuilt spools. */
+/**
+ * MessageIDs are this gateway's id and the seq: unique across restarts and rebuilt spools. The
+ * id is made once and kept durably (written, flushed, renamed into place, directory flushed)
+ * before any MessageID using it is given out.
+ */
 async function gatewayId(dir: string): Promise<string> {
   const file = path.join(dir, "gateway-id");
   const known = await readFile(file, "utf8").catch(() => undefined);
   if (known !== undefined && /^[0-9a-f]{8}$/.test(known.trim())) return known.trim();
   const id = randomBytes(4).toString("hex");
-  await writeFile(file, `${id}\n`, { flag: "w" });
+  const temporary = `${file}.${process.pid}`;
+  const handle = await open(temporary, "w");
+  try {
+    await handle.writeFile(`${id}\n`);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, file);
+  const directory = await open(dir, "r");
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
   return id;
 }
 
@@ -73,6 +91,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const maxAttempts = options.maxAttempts ?? 5;
   const messages = await openSpool({ dir: path.join(options.dir, "messages"), maxAttempts });
   const reports = await openSpool({ dir: path.join(options.dir, "reports"), maxAttempts: 20 });
+  await mkdir(options.dir, { recursive: true });
   const id = await gatewayId(options.dir);
   const messageIdOf = (seq: number) => `${id}-${seq}`;
   const seqOf = (messageId: string): number | undefined => {
