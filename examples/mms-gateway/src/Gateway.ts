@@ -12,21 +12,14 @@ import { mkdir, open, readFile, rename } from "node:fs/promises";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { type MessageState, openSpool, type Spool, type Writer } from "@spool/actors";
+import { type MessageState, openSpool, type Spool } from "@spool/actors";
 import { DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
+import { HandlerThreads } from "./HandlerThreads.js";
 import { DEFAULT_LIMITS, type GatewayLimits, LimitExceeded } from "./Limits.js";
 import { livePage } from "./LivePage.js";
 import { gatewayMetrics, type Metrics } from "./Metrics.js";
-import { BodyInvalid, contentParts, parseSubmissionBody } from "./Mime.js";
-import {
-  DEFAULT_MM7_NAMESPACE,
-  faultResponse,
-  Mm7Fault,
-  parseSubmitRequest,
-  STATUS,
-  submitResponse,
-} from "./Mm7.js";
-import { encodeStoredMessage } from "./StoredMessage.js";
+import { faultResponse, Mm7Fault, STATUS, submitResponse } from "./Mm7.js";
+import { type Accepted, acceptSubmission, Refused, type SubmissionInput } from "./Submit.js";
 import { authenticate, type Vasp } from "./Vasps.js";
 
 /** Options of {@link openGateway}. @example { dir: "./spool-data", vasps, recipientUrl } */
@@ -43,6 +36,11 @@ export interface GatewayOptions {
   readonly delivery?: Partial<DeliveryOptions>;
   /** Deliveries before a message becomes a dead letter; 5 by default. */
   readonly maxAttempts?: number;
+  /**
+   * Worker threads that parse submissions and append them (through ports to the one spool);
+   * 0, the default, does it in the HTTP thread.
+   */
+  readonly handlerThreads?: number;
 }
 
 /** A running gateway. */
@@ -109,21 +107,29 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     messageIdOf,
   });
+  const threads =
+    (options.handlerThreads ?? 0) > 0
+      ? new HandlerThreads(messages, options.handlerThreads!, limits)
+      : undefined;
   const writer = messages.writer("mm7");
+  const handle = (input: SubmissionInput) =>
+    threads !== undefined
+      ? threads.submit(input)
+      : acceptSubmission(input, limits, (record) => writer.append(record));
   const context: RequestContext = {
     options,
     limits,
     messages,
-    writer,
+    handle,
     metrics,
     messageIdOf,
     seqOf,
   };
   const server = http.createServer((request, response) => {
     route(context, request, response).catch((error: unknown) => {
-      if (!response.headersSent) {
-        sendFault(response, new Mm7Fault(STATUS.serverError, String(error), "Server"));
-      }
+      if (response.headersSent) return;
+      const fault = new Mm7Fault(STATUS.serverError, String(error), "Server");
+      send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault));
     });
   });
   server.keepAliveTimeout = 5_000;
@@ -138,6 +144,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
       await closed;
+      await threads?.close();
       await forwarding.stop();
       stopObserving();
       await messages.close();
@@ -150,7 +157,7 @@ interface RequestContext {
   readonly options: GatewayOptions;
   readonly limits: GatewayLimits;
   readonly messages: Spool;
-  readonly writer: Writer;
+  readonly handle: (input: SubmissionInput) => Promise<Accepted>;
   readonly metrics: Metrics;
   readonly messageIdOf: (seq: number) => string;
   readonly seqOf: (messageId: string) => number | undefined;
@@ -190,89 +197,51 @@ async function route(
   }
 }
 
-/** SubmitReq: authenticate, read within limits, parse, store durably, then SubmitRsp. */
+/** SubmitReq: authenticate, read within limits, then parse and store (here or in a handler thread). */
 async function submit(
   context: RequestContext,
   request: http.IncomingMessage,
   response: http.ServerResponse,
 ): Promise<void> {
   const { limits, metrics } = context;
-  let namespace = DEFAULT_MM7_NAMESPACE;
-  let transactionId = "";
   try {
     const vasp = authenticate(context.options.vasps, request.headers.authorization);
     if (vasp === undefined) {
       response.setHeader("www-authenticate", 'Basic realm="mm7"');
-      throw new Mm7Fault(STATUS.improperIdentification, "unknown VASP or wrong password");
-    }
-    const body = await readBody(request, limits.bodyByteSizeMax);
-    const parsedBody = parseSubmissionBody(request.headers["content-type"], body, limits);
-    const submitRequest = parseSubmitRequest(parsedBody.soapXml, limits.recipientCountMax);
-    namespace = submitRequest.namespace;
-    transactionId = submitRequest.transactionId;
-    if (submitRequest.vaspId !== null && submitRequest.vaspId !== vasp.vaspId) {
-      throw new Mm7Fault(
-        STATUS.improperIdentification,
-        `VASPID ${submitRequest.vaspId} is not the authenticated VASP ${vasp.vaspId}`,
+      throw new Refused(
+        new Mm7Fault(STATUS.improperIdentification, "unknown VASP or wrong password"),
       );
     }
-    const parts = contentParts(parsedBody, submitRequest.contentHref, limits);
-    const record = encodeStoredMessage({
-      vaspId: vasp.vaspId,
-      vasId: submitRequest.vasId,
-      senderAddress: submitRequest.senderAddress,
-      recipients: submitRequest.recipients,
-      subject: submitRequest.subject,
-      deliveryReport: submitRequest.deliveryReport,
-      transactionId: submitRequest.transactionId,
-      namespace: submitRequest.namespace,
-      receivedAtMs: Date.now(),
-      parts,
+    const body = await readBody(request, limits.bodyByteSizeMax).catch((error: unknown) => {
+      throw error instanceof LimitExceeded
+        ? new Refused(new Mm7Fault(STATUS.contentRefused, error.message))
+        : error;
     });
-    const started = performance.now();
-    // Durable before the answer: a SubmitRsp is a promise the message survives a crash.
-    const { seq } = await context.writer.append(record);
-    metrics.durableSeconds.observe((performance.now() - started) / 1000);
+    const input = { contentType: request.headers["content-type"], body, vaspId: vasp.vaspId };
+    const accepted = await context.handle(input);
+    metrics.durableSeconds.observe(accepted.durableMs / 1000);
     metrics.submissions.inc({ result: "accepted", status: String(STATUS.success) });
     send(
       response,
       200,
       'text/xml; charset="utf-8"',
-      submitResponse(submitRequest, context.messageIdOf(seq)),
+      submitResponse(accepted, context.messageIdOf(accepted.seq)),
     );
   } catch (error) {
-    const fault = asFault(error);
+    const refused =
+      error instanceof Refused
+        ? error
+        : new Refused(new Mm7Fault(STATUS.serverError, String(error), "Server"));
+    const { fault, namespace, transactionId } = refused;
     metrics.submissions.inc({ result: "refused", status: String(fault.statusCode) });
-    if (
-      fault.statusCode === STATUS.improperIdentification &&
-      response.hasHeader("www-authenticate")
-    ) {
-      send(
-        response,
-        401,
-        'text/xml; charset="utf-8"',
-        faultResponse(fault, namespace, transactionId),
-      );
-      return;
-    }
-    sendFault(response, fault, namespace, transactionId);
+    const unauthenticated = response.hasHeader("www-authenticate");
+    send(
+      response,
+      unauthenticated ? 401 : 500,
+      'text/xml; charset="utf-8"',
+      faultResponse(fault, namespace, transactionId),
+    );
   }
-}
-
-function asFault(error: unknown): Mm7Fault {
-  if (error instanceof Mm7Fault) return error;
-  if (error instanceof LimitExceeded) {
-    const code =
-      error.limit === "recipientCountMax" ? STATUS.validationError : STATUS.contentRefused;
-    return new Mm7Fault(code, error.message);
-  }
-  if (error instanceof BodyInvalid) return new Mm7Fault(STATUS.formatCorrupt, error.message);
-  const tag = (error as { _tag?: string })._tag;
-  // The spool refused or failed the append: nothing was stored, and the VASP may retry.
-  if (tag !== undefined) {
-    return new Mm7Fault(STATUS.serviceUnavailable, `message not stored: ${tag}`, "Server");
-  }
-  return new Mm7Fault(STATUS.serverError, String(error), "Server");
 }
 
 /** The body, refused past `byteSizeMax` without reading the rest into memory. */
@@ -344,15 +313,6 @@ function liveView(spool: Spool) {
     batchRecordsMean: stats.batchRecordsMean,
     recentBatches: spool.recentBatches(),
   };
-}
-
-function sendFault(
-  response: http.ServerResponse,
-  fault: Mm7Fault,
-  namespace = DEFAULT_MM7_NAMESPACE,
-  transactionId = "",
-): void {
-  send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault, namespace, transactionId));
 }
 
 function send(response: http.ServerResponse, code: number, type: string, body: string): void {

@@ -218,7 +218,10 @@ function envelope(namespace: string, transactionId: string, body: string): strin
 }
 
 /** SubmitRsp: the message is stored durably under `messageId`. */
-export function submitResponse(request: SubmitRequest, messageId: string): string {
+export function submitResponse(
+  request: { readonly namespace: string; readonly transactionId: string },
+  messageId: string,
+): string {
   return envelope(
     request.namespace,
     request.transactionId,

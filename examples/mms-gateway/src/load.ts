@@ -6,7 +6,8 @@
  *
  * Environment: LOAD_CONCURRENCY (64 submissions in flight), LOAD_SECONDS (10),
  * LOAD_ATTACHMENT_BYTES (1024), GATEWAY_URL (http://127.0.0.1:8700),
- * SINK_URL (http://127.0.0.1:8701), LOAD_VASP (demo:demo-secret).
+ * SINK_URL (http://127.0.0.1:8701), LOAD_VASP (demo:demo-secret), and for a gateway of its own
+ * GATEWAY_HANDLER_THREADS (0).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -35,6 +36,7 @@ async function target() {
     dir,
     vasps: [{ vaspId: user, password, reportUrl: null }],
     recipientUrl: sink.deliverUrl,
+    handlerThreads: Number(process.env.GATEWAY_HANDLER_THREADS ?? 0),
   });
   console.log(`no gateway at ${gatewayUrl}: started one at ${gateway.url} (spools in ${dir})`);
   return {

@@ -4,7 +4,8 @@
  * line to try. Stops on Ctrl-C (SIGINT) or SIGTERM, closing the spools cleanly.
  *
  * Environment: SPOOL_DIR (./spool-data), GATEWAY_PORT (8700), SINK_PORT (8701),
- * GATEWAY_VASPS (demo:demo-secret, its reports to the sink; see Vasps.ts for the format).
+ * GATEWAY_VASPS (demo:demo-secret, its reports to the sink; see Vasps.ts for the format),
+ * GATEWAY_HANDLER_THREADS (0: submissions are parsed in the HTTP thread).
  */
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +24,7 @@ const gateway = await openGateway({
   port: Number(process.env.GATEWAY_PORT ?? 8700),
   vasps,
   recipientUrl: sink.deliverUrl,
+  handlerThreads: Number(process.env.GATEWAY_HANDLER_THREADS ?? 0),
 });
 const recovered = gateway.messages.recovery;
 console.log(`MMS gateway (MM7 over HTTP) at ${gateway.url}, spools under ${dir}

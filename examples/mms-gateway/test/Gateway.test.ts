@@ -118,6 +118,23 @@ describe("the MMS gateway over HTTP", () => {
   });
 });
 
+describe("protocol handlers in worker threads (one synchronizer for all)", () => {
+  it("stores what two handler threads parsed, in one spool, and refuses what they refuse", async () => {
+    const { gateway, sink } = await start({}, { handlerThreads: 2 });
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, n) => submit(gateway, message(n))),
+    );
+    const ids = answers.map((answer) => messageIdIn(answer.text));
+    expect(answers.every((answer) => answer.status === 200)).toBe(true);
+    expect(new Set(ids).size).toBe(40);
+    await until(() => ids.every((id) => sink.received.has(id!)), "every delivery");
+    const bad = await post(gateway, "<env:Envelope><unclosed>", "text/xml");
+    expect(bad.status).toBe(500);
+    expect(statusCodeIn(bad.text)).toBe(4004);
+    expect(gateway.messages.stats().records).toBe(40);
+  });
+});
+
 describe("what the gateway refuses, with a SOAP fault and nothing stored", () => {
   const refusals: [
     string,

@@ -1,0 +1,111 @@
+/**
+ * Protocol handlers on several cores: worker threads that parse submissions and append them
+ * through writers connected to the gateway's one spool (`spool.port()` / `connectWriter`: claim
+ * 34 across threads, one synchronizer for all). The HTTP thread reads bodies and answers; a
+ * body moves to its thread without a copy (its buffer is transferred).
+ */
+import { type MessagePort, Worker } from "node:worker_threads";
+import type { Spool } from "@spool/actors";
+import type { GatewayLimits } from "./Limits.js";
+import { Mm7Fault } from "./Mm7.js";
+import { type Accepted, Refused, type SubmissionInput } from "./Submit.js";
+
+/** A submission for a handler thread. */
+export interface HandlerRequest {
+  readonly id: number;
+  readonly contentType: string | undefined;
+  readonly body: Uint8Array;
+  readonly vaspId: string;
+}
+
+/** A handler thread's answer. */
+export type HandlerAnswer =
+  | ({ readonly id: number; readonly ok: true } & Accepted)
+  | {
+      readonly id: number;
+      readonly ok: false;
+      readonly statusCode: number;
+      readonly message: string;
+      readonly side: "Client" | "Server";
+      readonly namespace: string;
+      readonly transactionId: string;
+    };
+
+/** Submissions in flight per thread before the HTTP thread waits: bounds the queued bodies. */
+const IN_FLIGHT_PER_THREAD_MAX = 256;
+
+export class HandlerThreads {
+  readonly #workers: Worker[];
+  readonly #pending = new Map<number, (answer: HandlerAnswer) => void>();
+  #nextId = 1;
+  #turn = 0;
+
+  constructor(spool: Spool, count: number, limits: GatewayLimits) {
+    this.#workers = Array.from({ length: count }, () => {
+      const port = spool.port();
+      const worker = startWorker({ port, limits }, [port]);
+      worker.on("message", (answer: HandlerAnswer) => {
+        this.#pending.get(answer.id)?.(answer);
+        this.#pending.delete(answer.id);
+      });
+      worker.on("error", (error) => {
+        for (const answer of this.#pending.values()) {
+          answer({
+            id: 0,
+            ok: false,
+            statusCode: 3000,
+            message: `a handler thread failed: ${error.message}`,
+            side: "Server",
+            namespace: "",
+            transactionId: "",
+          });
+        }
+      });
+      return worker;
+    });
+  }
+
+  /** Hands a submission to the next thread, round robin. */
+  async submit(input: SubmissionInput): Promise<Accepted> {
+    while (this.#pending.size >= IN_FLIGHT_PER_THREAD_MAX * this.#workers.length) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const id = this.#nextId++;
+    const worker = this.#workers[this.#turn++ % this.#workers.length]!;
+    // A copy only when the body shares its buffer (a pooled chunk); otherwise it moves.
+    const body =
+      input.body.byteOffset === 0 && input.body.byteLength === input.body.buffer.byteLength
+        ? input.body
+        : input.body.slice();
+    const answer = await new Promise<HandlerAnswer>((resolve) => {
+      this.#pending.set(id, resolve);
+      const request: HandlerRequest = {
+        id,
+        contentType: input.contentType,
+        body,
+        vaspId: input.vaspId,
+      };
+      worker.postMessage(request, [body.buffer as ArrayBuffer]);
+    });
+    if (answer.ok) return answer;
+    const fault = new Mm7Fault(answer.statusCode, answer.message, answer.side);
+    throw new Refused(fault, answer.namespace || undefined, answer.transactionId);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((worker) => worker.terminate()));
+  }
+}
+
+/**
+ * The worker, from its compiled entry; from the TypeScript sources (tests), through tsx, which
+ * a worker does not inherit from `--import`.
+ */
+function startWorker(workerData: unknown, transferList: readonly MessagePort[]): Worker {
+  const fromSource = import.meta.url.endsWith(".ts");
+  const entry = new URL(fromSource ? "./HandlerThread.ts" : "./HandlerThread.js", import.meta.url);
+  const options = { workerData, transferList: [...transferList] as never };
+  if (!fromSource) return new Worker(entry, options);
+  const boot = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
+  return new Worker(boot, { ...options, eval: true });
+}

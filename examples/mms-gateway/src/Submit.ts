@@ -1,0 +1,97 @@
+/**
+ * A submission's work after authentication: parse the body and the SubmitReq, check them
+ * against the limits and the VASP, encode the record, and append it durably. The same code runs
+ * in the HTTP thread or in a handler thread (`HandlerThreads.ts`); only `append` differs.
+ */
+import type { AppendResult } from "@spool/actors";
+import type { GatewayLimits } from "./Limits.js";
+import { LimitExceeded } from "./Limits.js";
+import { BodyInvalid, contentParts, parseSubmissionBody } from "./Mime.js";
+import { DEFAULT_MM7_NAMESPACE, Mm7Fault, parseSubmitRequest, STATUS } from "./Mm7.js";
+import { encodeStoredMessage } from "./StoredMessage.js";
+
+/** A stored message: its seq, and what the SubmitRsp echoes. */
+export interface Accepted {
+  readonly seq: number;
+  readonly namespace: string;
+  readonly transactionId: string;
+  /** From the append to its durable acknowledgement. */
+  readonly durableMs: number;
+}
+
+/** A refused submission: the fault, and what of the request it can echo. */
+export class Refused extends Error {
+  readonly fault: Mm7Fault;
+  readonly namespace: string;
+  readonly transactionId: string;
+
+  constructor(fault: Mm7Fault, namespace = DEFAULT_MM7_NAMESPACE, transactionId = "") {
+    super(fault.message);
+    this.fault = fault;
+    this.namespace = namespace;
+    this.transactionId = transactionId;
+  }
+}
+
+export interface SubmissionInput {
+  readonly contentType: string | undefined;
+  readonly body: Uint8Array;
+  /** The authenticated VASP. */
+  readonly vaspId: string;
+}
+
+/** Stores a submission durably, or throws {@link Refused}. */
+export async function acceptSubmission(
+  input: SubmissionInput,
+  limits: GatewayLimits,
+  append: (record: Uint8Array) => Promise<AppendResult>,
+): Promise<Accepted> {
+  let namespace = DEFAULT_MM7_NAMESPACE;
+  let transactionId = "";
+  try {
+    const body = parseSubmissionBody(input.contentType, input.body, limits);
+    const request = parseSubmitRequest(body.soapXml, limits.recipientCountMax);
+    namespace = request.namespace;
+    transactionId = request.transactionId;
+    if (request.vaspId !== null && request.vaspId !== input.vaspId) {
+      throw new Mm7Fault(
+        STATUS.improperIdentification,
+        `VASPID ${request.vaspId} is not the authenticated VASP ${input.vaspId}`,
+      );
+    }
+    const record = encodeStoredMessage({
+      vaspId: input.vaspId,
+      vasId: request.vasId,
+      senderAddress: request.senderAddress,
+      recipients: request.recipients,
+      subject: request.subject,
+      deliveryReport: request.deliveryReport,
+      transactionId,
+      namespace,
+      receivedAtMs: Date.now(),
+      parts: contentParts(body, request.contentHref, limits),
+    });
+    const started = performance.now();
+    // Durable before the answer: a SubmitRsp is a promise the message survives a crash.
+    const { seq } = await append(record);
+    return { seq, namespace, transactionId, durableMs: performance.now() - started };
+  } catch (error) {
+    throw new Refused(asFault(error), namespace, transactionId);
+  }
+}
+
+function asFault(error: unknown): Mm7Fault {
+  if (error instanceof Mm7Fault) return error;
+  if (error instanceof LimitExceeded) {
+    const code =
+      error.limit === "recipientCountMax" ? STATUS.validationError : STATUS.contentRefused;
+    return new Mm7Fault(code, error.message);
+  }
+  if (error instanceof BodyInvalid) return new Mm7Fault(STATUS.formatCorrupt, error.message);
+  const tag = (error as { _tag?: string })._tag;
+  // The spool refused or failed the append: nothing was stored, and the VASP may retry.
+  if (tag !== undefined) {
+    return new Mm7Fault(STATUS.serviceUnavailable, `message not stored: ${tag}`, "Server");
+  }
+  return new Mm7Fault(STATUS.serverError, String(error), "Server");
+}
