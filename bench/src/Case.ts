@@ -6,11 +6,12 @@ import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
-import { openSpool, openSpoolThread, serveWriters } from "@spool/actors";
+import { openSpool, openSpoolThread, type Spool, serveWriters } from "@spool/actors";
 import { delegatingAdapter, fileAdapter, mmapAdapter } from "@spool/adapters";
 import type { AdapterFactory } from "@spool/core";
 import hdr from "hdr-histogram-js";
 import { openBareLoop } from "./BareLoop.js";
+import type { LaneReport, LaneWindow } from "./Lanes.js";
 import {
   fdatasyncPerMessage,
   levelPerMessage,
@@ -261,43 +262,25 @@ function summarize(
   };
 }
 
-const THREADS = 8;
+/** A remote writer of a case (a thread or a process): started, then told its window. */
+interface Remote {
+  readonly begin: (window: LaneWindow) => void;
+  readonly report: () => Promise<LaneReport>;
+  readonly stop: () => Promise<unknown>;
+}
 
 /**
- * Appends from 8 worker threads through `spool.port()` / `connectWriter`, `writers / 8` in
- * flight in each: the same load as the in-process case with as many writers, crossing threads.
+ * Runs `remotes` (all ready) through one measuring window against `spool`: the same warm-up,
+ * CPU, event-loop and flush accounting as the in-process cases, in this process.
  */
-async function runThreads(spec: CaseSpec): Promise<CaseResult> {
-  const spool = await openSpool({ dir: spec.dir, segmentByteSize: spec.segmentByteSize });
-  const entry = new URL("./ThreadWriter.ts", import.meta.url).href;
-  const workers = Array.from({ length: THREADS }, () => {
-    const port = spool.port();
-    return new Worker(new URL("./boot.mjs", import.meta.url), {
-      workerData: {
-        entry,
-        port,
-        writers: spec.writers / THREADS,
-        payloadByteSize: spec.payloadByteSize,
-      },
-      transferList: [port],
-    });
-  });
-  const messages = workers.map((worker) => {
-    const queue: unknown[] = [];
-    let wake: (() => void) | undefined;
-    worker.on("message", (message) => {
-      queue.push(message);
-      wake?.();
-    });
-    return async <T>(): Promise<T> => {
-      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      return queue.shift() as T;
-    };
-  });
-  await Promise.all(messages.map((next) => next()));
+async function measureRemotes(
+  spec: CaseSpec,
+  spool: Spool,
+  remotes: readonly Remote[],
+): Promise<CaseResult> {
   const warmUntil = Date.now() + WARM_UP_MS;
-  const stopAt = warmUntil + spec.seconds * 1000;
-  for (const worker of workers) worker.postMessage({ warmUntil, stopAt });
+  const window = { warmUntil, stopAt: warmUntil + spec.seconds * 1000 };
+  for (const remote of remotes) remote.begin(window);
   const eluStart = performance.eventLoopUtilization();
   let flushesAtStart = 0;
   let cpuAtStart = process.cpuUsage();
@@ -305,9 +288,7 @@ async function runThreads(spec: CaseSpec): Promise<CaseResult> {
     flushesAtStart = spool.stats().flushes;
     cpuAtStart = process.cpuUsage();
   }, WARM_UP_MS);
-  const reports = await Promise.all(
-    messages.map((next) => next<{ count: number; latencies: Float64Array }>()),
-  );
+  const reports = await Promise.all(remotes.map((remote) => remote.report()));
   clearTimeout(warm);
   const cpu = process.cpuUsage(cpuAtStart);
   const eventLoopUtilization = performance.eventLoopUtilization(eluStart).utilization;
@@ -318,10 +299,44 @@ async function runThreads(spec: CaseSpec): Promise<CaseResult> {
     count += report.count;
     for (const ms of report.latencies) histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
   }
-  await Promise.all(workers.map((worker) => worker.terminate()));
+  await Promise.all(remotes.map((remote) => remote.stop()));
+  return summarize(spec, count, spec.seconds, flushes, histogram, eventLoopUtilization, cpu);
+}
+
+const THREADS = 8;
+
+/**
+ * Appends from 8 worker threads through `spool.port()` / `connectWriter`, `writers / 8` in
+ * flight in each: the same load as the in-process case with as many writers, crossing threads.
+ */
+async function runThreads(spec: CaseSpec): Promise<CaseResult> {
+  const spool = await openSpool({ dir: spec.dir, segmentByteSize: spec.segmentByteSize });
+  const entry = new URL("./ThreadWriter.ts", import.meta.url).href;
+  const remotes = await Promise.all(
+    Array.from({ length: THREADS }, async (): Promise<Remote> => {
+      const port = spool.port();
+      const worker = new Worker(new URL("./boot.mjs", import.meta.url), {
+        workerData: {
+          entry,
+          port,
+          writers: spec.writers / THREADS,
+          payloadByteSize: spec.payloadByteSize,
+        },
+        transferList: [port],
+      });
+      const next = <T>() => new Promise<T>((resolve) => worker.once("message", resolve));
+      await next();
+      return {
+        begin: (window) => worker.postMessage(window),
+        report: () => next<LaneReport>(),
+        stop: () => worker.terminate(),
+      };
+    }),
+  );
+  const result = await measureRemotes(spec, spool, remotes);
   await spool.close();
   rmSync(spec.dir, { recursive: true, force: true });
-  return summarize(spec, count, spec.seconds, flushes, histogram, eventLoopUtilization, cpu);
+  return result;
 }
 
 const PROCESSES = 4;
@@ -329,63 +344,39 @@ const PROCESSES = 4;
 /**
  * Appends from 4 writer processes over the spool's Unix socket (`serveWriters` /
  * `connectSocketWriter`), `writers / 4` in flight in each: the in-process load, across processes.
+ * The CPU figure is the spool's process only.
  */
 async function runProcesses(spec: CaseSpec): Promise<CaseResult> {
   const spool = await openSpool({ dir: spec.dir, segmentByteSize: spec.segmentByteSize });
   const server = await serveWriters(spool);
   const script = new URL("./ProcessWriter.ts", import.meta.url).pathname;
-  const children = Array.from({ length: PROCESSES }, () => {
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        script,
-        server.path,
-        String(spec.writers / PROCESSES),
-        String(spec.payloadByteSize),
-      ],
-      { stdio: ["pipe", "pipe", "inherit"] },
-    );
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    const next = async <T>(): Promise<T> => JSON.parse((await lines.next()).value as string) as T;
-    return { child, next };
-  });
-  await Promise.all(children.map(({ next }) => next()));
-  const warmUntil = Date.now() + WARM_UP_MS;
-  const stopAt = warmUntil + spec.seconds * 1000;
-  for (const { child } of children)
-    child.stdin!.write(`${JSON.stringify({ warmUntil, stopAt })}\n`);
-  const eluStart = performance.eventLoopUtilization();
-  let flushesAtStart = 0;
-  let cpuAtStart = process.cpuUsage();
-  const warm = setTimeout(() => {
-    flushesAtStart = spool.stats().flushes;
-    cpuAtStart = process.cpuUsage();
-  }, WARM_UP_MS);
-  const reports = await Promise.all(
-    children.map(({ next }) => next<{ count: number; latencies: string }>()),
+  const remotes = await Promise.all(
+    Array.from({ length: PROCESSES }, async (): Promise<Remote> => {
+      const args = [server.path, String(spec.writers / PROCESSES), String(spec.payloadByteSize)];
+      const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+        stdio: ["pipe", "pipe", "inherit"],
+      });
+      const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+      const next = async <T>() => JSON.parse((await lines.next()).value as string) as T;
+      const exited = new Promise((resolve) => child.on("exit", resolve));
+      await next();
+      return {
+        begin: (window) => child.stdin!.write(`${JSON.stringify(window)}\n`),
+        report: async () => {
+          const { count, latencies } = await next<{ count: number; latencies: string }>();
+          // Copied out of Buffer's pool, whose offsets need not be 8-byte aligned.
+          const bytes = new Uint8Array(Buffer.from(latencies, "base64"));
+          return { count, latencies: new Float64Array(bytes.buffer, 0, count) };
+        },
+        stop: () => exited,
+      };
+    }),
   );
-  clearTimeout(warm);
-  const cpu = process.cpuUsage(cpuAtStart);
-  const eventLoopUtilization = performance.eventLoopUtilization(eluStart).utilization;
-  const flushes = spool.stats().flushes - flushesAtStart;
-  const histogram = latencyHistogram();
-  let count = 0;
-  for (const report of reports) {
-    count += report.count;
-    const bytes = Buffer.from(report.latencies, "base64");
-    const latencies = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
-    for (const ms of latencies) histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
-  }
-  await Promise.all(
-    children.map(({ child }) => new Promise((resolve) => child.on("exit", resolve))),
-  );
+  const result = await measureRemotes(spec, spool, remotes);
   await server.close();
   await spool.close();
   rmSync(spec.dir, { recursive: true, force: true });
-  // CPU here is the spool's process only; the writers' processes are not counted.
-  return summarize(spec, count, spec.seconds, flushes, histogram, eventLoopUtilization, cpu);
+  return result;
 }
 
 export async function runCase(spec: CaseSpec): Promise<CaseResult> {

@@ -7,36 +7,22 @@
 import { writeSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { connectSocketWriter } from "@spool/actors";
+import { type LaneWindow, runLanes } from "./Lanes.js";
 
 const [socketPath, writersText, sizeText] = process.argv.slice(2);
 const writer = await connectSocketWriter(socketPath!);
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 writeSync(1, `${JSON.stringify({ ready: true })}\n`);
-const { warmUntil, stopAt } = JSON.parse((await lines.next()).value as string) as {
-  warmUntil: number;
-  stopAt: number;
-};
+const window = JSON.parse((await lines.next()).value as string) as LaneWindow;
 const payload = new Uint8Array(Number(sizeText)).fill(42);
-let latencies = new Float64Array(1 << 16);
-let count = 0;
-const lane = async () => {
-  for (;;) {
-    const started = Date.now();
-    if (started >= stopAt) return;
-    const t0 = performance.now();
-    await writer.append(payload);
-    if (started >= warmUntil) {
-      if (count === latencies.length) {
-        const grown = new Float64Array(latencies.length * 2);
-        grown.set(latencies);
-        latencies = grown;
-      }
-      latencies[count++] = performance.now() - t0;
-    }
-  }
-};
-await Promise.all(Array.from({ length: Number(writersText) }, lane));
-const measured = Buffer.from(latencies.buffer, 0, count * 8).toString("base64");
+const { count, latencies } = await runLanes(
+  () => writer.append(payload),
+  Number(writersText),
+  window,
+);
+const measured = Buffer.from(latencies.buffer, latencies.byteOffset, latencies.byteLength).toString(
+  "base64",
+);
 // Through the stream, not writeSync: a pipe takes a long line in parts.
 await new Promise((resolve) =>
   process.stdout.write(`${JSON.stringify({ count, latencies: measured })}\n`, resolve),
