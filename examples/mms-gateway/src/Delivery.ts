@@ -4,6 +4,7 @@
  * `maxAttempts` it is a dead letter. A message that asked for a delivery report gets one, queued
  * durably in a second spool and posted to its VASP the same way.
  */
+import { randomBytes } from "node:crypto";
 import type { Consumer, Lease, Spool } from "@spool/actors";
 import type { Metrics } from "./Metrics.js";
 import { deliveryReportRequest, type MmStatus } from "./Mm7.js";
@@ -116,8 +117,17 @@ export class Delivery {
   }
 }
 
-/** Boundary for forwarded bodies: fixed, since every part is length-delimited by its headers. */
-const FORWARD_BOUNDARY = "spool-mms-gateway-part";
+/**
+ * A boundary for one forwarded body: random, and checked against every part, since a part that
+ * contained it would end early at the recipient and let its sender forge parts after it.
+ */
+function boundaryFor(message: StoredMessage): string {
+  for (;;) {
+    const boundary = `spool-mms-${randomBytes(12).toString("hex")}`;
+    const marker = Buffer.from(`--${boundary}`);
+    if (message.parts.every((part) => Buffer.from(part.bytes).indexOf(marker) < 0)) return boundary;
+  }
+}
 
 /** POSTs a message to the recipient endpoint as multipart/mixed; throws unless 2xx. */
 async function forward(
@@ -127,20 +137,21 @@ async function forward(
   lease: Lease,
   options: DeliveryOptions,
 ): Promise<void> {
+  const boundary = boundaryFor(message);
   const chunks: Uint8Array[] = [];
   for (const part of message.parts) {
     const headers =
-      `--${FORWARD_BOUNDARY}\r\nContent-Type: ${part.contentType}\r\n` +
+      `--${boundary}\r\nContent-Type: ${part.contentType}\r\n` +
       (part.contentId === null ? "" : `Content-ID: <${part.contentId}>\r\n`) +
       `Content-Length: ${part.bytes.byteLength}\r\n\r\n`;
     chunks.push(Buffer.from(headers, "utf8"), part.bytes, Buffer.from("\r\n"));
   }
-  chunks.push(Buffer.from(`--${FORWARD_BOUNDARY}--\r\n`));
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
   await post(
     url,
     Buffer.concat(chunks),
     {
-      "content-type": `multipart/mixed; boundary="${FORWARD_BOUNDARY}"`,
+      "content-type": `multipart/mixed; boundary="${boundary}"`,
       "x-mms-message-id": messageId,
       "x-mms-vasp-id": message.vaspId,
       "x-mms-recipients": message.recipients.join(","),

@@ -34,58 +34,84 @@ export type HandlerAnswer =
 /** Submissions in flight per thread before the HTTP thread waits: bounds the queued bodies. */
 const IN_FLIGHT_PER_THREAD_MAX = 256;
 
+/** One handler thread and the submissions it has not answered. */
+interface Handler {
+  readonly worker: Worker;
+  readonly pending: Map<number, (answer: HandlerAnswer) => void>;
+}
+
 export class HandlerThreads {
-  readonly #workers: Worker[];
-  readonly #pending = new Map<number, (answer: HandlerAnswer) => void>();
+  /** Live threads; one that fails or exits leaves the rotation. */
+  #handlers: Handler[];
   #nextId = 1;
   #turn = 0;
 
   constructor(spool: Spool, count: number, limits: GatewayLimits) {
-    this.#workers = Array.from({ length: count }, () => {
+    this.#handlers = Array.from({ length: count }, () => {
       const port = spool.port();
-      const worker = startWorker({ port, limits }, [port]);
-      worker.on("message", (answer: HandlerAnswer) => {
-        this.#pending.get(answer.id)?.(answer);
-        this.#pending.delete(answer.id);
+      const handler: Handler = {
+        worker: startWorker({ port, limits }, [port]),
+        pending: new Map(),
+      };
+      handler.worker.on("message", (answer: HandlerAnswer) => {
+        handler.pending.get(answer.id)?.(answer);
+        handler.pending.delete(answer.id);
       });
-      worker.on("error", (error) => {
-        for (const answer of this.#pending.values()) {
-          answer({
-            id: 0,
-            ok: false,
-            statusCode: 3000,
-            message: `a handler thread failed: ${error.message}`,
-            side: "Server",
-            namespace: "",
-            transactionId: "",
-          });
-        }
-      });
-      return worker;
+      const lose = (why: string) => this.#lose(handler, why);
+      handler.worker.on("error", (error) => lose(`a handler thread failed: ${error.message}`));
+      handler.worker.on("exit", (code) => lose(`a handler thread exited (code ${code})`));
+      return handler;
     });
+  }
+
+  /**
+   * A thread is gone: its unanswered submissions fail (they may have been stored: the VASP
+   * sends them again, at-least-once), and it takes no more.
+   */
+  #lose(handler: Handler, why: string): void {
+    this.#handlers = this.#handlers.filter((other) => other !== handler);
+    for (const [id, answer] of handler.pending) {
+      answer({
+        id,
+        ok: false,
+        statusCode: 3000,
+        message: why,
+        side: "Server",
+        namespace: "",
+        transactionId: "",
+      });
+    }
+    handler.pending.clear();
   }
 
   /** Hands a submission to the next thread, round robin. */
   async submit(input: SubmissionInput): Promise<Accepted> {
-    while (this.#pending.size >= IN_FLIGHT_PER_THREAD_MAX * this.#workers.length) {
+    for (;;) {
+      if (this.#handlers.length === 0) {
+        throw new Refused(new Mm7Fault(3000, "no handler thread is running", "Server"));
+      }
+      const handler = this.#handlers[this.#turn++ % this.#handlers.length]!;
+      if (handler.pending.size < IN_FLIGHT_PER_THREAD_MAX) return this.#submitTo(handler, input);
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
+  }
+
+  async #submitTo(handler: Handler, input: SubmissionInput): Promise<Accepted> {
     const id = this.#nextId++;
-    const worker = this.#workers[this.#turn++ % this.#workers.length]!;
     // A copy only when the body shares its buffer (a pooled chunk); otherwise it moves.
     const body =
       input.body.byteOffset === 0 && input.body.byteLength === input.body.buffer.byteLength
         ? input.body
         : input.body.slice();
     const answer = await new Promise<HandlerAnswer>((resolve) => {
-      this.#pending.set(id, resolve);
+      handler.pending.set(id, resolve);
       const request: HandlerRequest = {
         id,
         contentType: input.contentType,
         body,
         vaspId: input.vaspId,
       };
-      worker.postMessage(request, [body.buffer as ArrayBuffer]);
+      handler.worker.postMessage(request, [body.buffer as ArrayBuffer]);
     });
     if (answer.ok) return answer;
     const fault = new Mm7Fault(answer.statusCode, answer.message, answer.side);
@@ -93,7 +119,9 @@ export class HandlerThreads {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#workers.map((worker) => worker.terminate()));
+    const handlers = this.#handlers;
+    this.#handlers = [];
+    await Promise.all(handlers.map(({ worker }) => worker.terminate()));
   }
 }
 

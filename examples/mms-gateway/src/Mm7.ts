@@ -85,6 +85,13 @@ const parser = new XMLParser({
 
 type Node = Record<string, unknown>;
 
+/**
+ * What a recipient may look like: a number (E.164, digits with an optional +), a short code, or
+ * an RFC 2822 address, in printable ASCII without spaces; 254 characters at most (RFC 5321). A
+ * control character would otherwise reach the forwarding request's headers.
+ */
+const ADDRESS = /^[\x21-\x7e]{1,254}$/;
+
 /** Parses an envelope; a fault (4004) for anything that is not well-formed SOAP. */
 export function parseEnvelope(xml: string): {
   namespace: string;
@@ -135,6 +142,13 @@ export function parseSubmitRequest(xml: string, recipientCountMax: number): Subm
   const recipients = recipientsOf(child(body, "Recipients"));
   if (recipients.length === 0) {
     throw new Mm7Fault(STATUS.addressError, "the message has no recipients");
+  }
+  const malformed = recipients.find((address) => !ADDRESS.test(address));
+  if (malformed !== undefined) {
+    throw new Mm7Fault(
+      STATUS.addressError,
+      `recipient ${JSON.stringify(malformed)} is not an address`,
+    );
   }
   if (recipients.length > recipientCountMax) {
     throw new Mm7Fault(

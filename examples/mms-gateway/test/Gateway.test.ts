@@ -211,6 +211,18 @@ describe("what the gateway refuses, with a SOAP fault and nothing stored", () =>
       /VASPID someone-else is not the authenticated VASP acme/,
     ],
     [
+      "a recipient with a line break in it (it would reach the forwarding headers)",
+      (gateway) => {
+        const xml = submissionBody(message(1, { attachments: [] }))
+          .body.toString("utf8")
+          .replace("<Number>447700900123</Number>", "<Number>4477&#13;&#10;X-Forged: 1</Number>");
+        const envelope = xml.slice(xml.indexOf("<?xml"), xml.indexOf("</env:Envelope>") + 15);
+        return post(gateway, envelope, "text/xml");
+      },
+      2002,
+      /is not an address/,
+    ],
+    [
       "a SubmitReq without recipients",
       (gateway) => submit(gateway, message(1, { recipients: [] })),
       2002,

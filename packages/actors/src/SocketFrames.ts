@@ -63,6 +63,12 @@ export type SpoolFrame =
   | { readonly t: "refused"; readonly reason: string }
   | ToWriter;
 
+/**
+ * Requests in one `send` frame: a frame of empty requests would otherwise make the spool build
+ * some 650,000 objects from 8 MiB. Senders split larger groups (`encodeToSpool`).
+ */
+export const SEND_FRAME_REQUESTS_MAX = 65_536;
+
 /** A frame that breaks the protocol; its connection is closed. */
 export class FrameInvalid extends Error {}
 
@@ -223,7 +229,8 @@ export function encodeToSpool(
     let byteSize = headerByteSize;
     while (end < message.requests.length) {
       const next = 8 + 1 + 4 + message.requests[end]!.payload.byteLength;
-      if (end > start && byteSize + next > frameByteSizeMax) break;
+      const full = byteSize + next > frameByteSizeMax || end - start === SEND_FRAME_REQUESTS_MAX;
+      if (end > start && full) break;
       byteSize += next;
       end += 1;
     }
@@ -309,6 +316,11 @@ export function decodeWriterFrame(body: Uint8Array): WriterFrame {
       const token = parse.f64();
       const last = parse.u8() === 1;
       const count = parse.count(8 + 1 + 4);
+      if (count > SEND_FRAME_REQUESTS_MAX) {
+        throw new FrameInvalid(
+          `${count} requests in one frame (at most ${SEND_FRAME_REQUESTS_MAX})`,
+        );
+      }
       const requests: { id: number; payload: Uint8Array; durability: Durability }[] = [];
       for (let at = 0; at < count; at++) {
         const id = parse.f64();

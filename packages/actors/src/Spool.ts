@@ -92,6 +92,8 @@ export interface SpoolStats {
   readonly depth: number;
   /** Messages not done, by state (dead letters moved out of reclaimed segments included). */
   readonly messages: Readonly<Record<"queued" | "leased" | "retryWait" | "dead", number>>;
+  /** `consume` answers that came too late: the lease had expired and passed to another. */
+  readonly leasesLost: number;
 }
 
 /** What opening found on disk and did about it. @example spool.recovery.recordsScanned */
@@ -481,6 +483,8 @@ export class Spool {
   /** The highest seq known durable (the synchronizer's write confirmations raise it). */
   #lastDurableSeq = 0;
   readonly #batchListeners = new Set<(report: BatchReport) => void>();
+  /** Consumer answers that came after their lease had passed to another (see `consume`). */
+  #leasesLost = 0;
   readonly #recentBatches: BatchReport[] = [];
   readonly #clock: () => number;
   /** Consumers waiting for a message to become ready. */
@@ -632,6 +636,7 @@ export class Spool {
       reclaimFailure: this.#reclaimFailure === undefined ? null : String(this.#reclaimFailure),
       depth: this.#queue.depth,
       messages: this.#messageCounts(),
+      leasesLost: this.#leasesLost,
     };
   }
 
@@ -644,7 +649,8 @@ export class Spool {
 
   /**
    * Calls `listener` with each batch once it is written and flushed (before its writers hear
-   * of it); returns the function that stops it. For metrics and live views.
+   * of it); returns the function that stops it. For metrics and live views; a listener that
+   * throws is dropped, so an observer cannot hold up confirmations.
    *
    * @example
    * const stop = spool.onBatch((batch) => histogram.observe(batch.records));
@@ -662,7 +668,14 @@ export class Spool {
   #batchWritten(report: BatchReport): void {
     this.#recentBatches.push(report);
     if (this.#recentBatches.length > RECENT_BATCHES) this.#recentBatches.shift();
-    for (const listener of this.#batchListeners) listener(report);
+    for (const listener of this.#batchListeners) {
+      // A listener is an observer: its failure must not stop the batch's confirmations.
+      try {
+        listener(report);
+      } catch {
+        this.#batchListeners.delete(listener);
+      }
+    }
   }
 
   /** Durable appends become consumable (claim 61: the queue's state follows the data). */
@@ -912,9 +925,10 @@ export class Spool {
     if (!Number.isSafeInteger(messageSeq) || messageSeq < 1 || messageSeq > this.#lastDurableSeq) {
       return "unknown";
     }
+    // A dead letter moved out of a reclaimed segment counts as done in the queue: ask first.
+    if (this.#deadLetterStore.get(messageSeq) !== undefined) return "dead";
     const state = this.#queue.stateOf(messageSeq);
     if (state !== undefined) return state;
-    if (this.#deadLetterStore.get(messageSeq) !== undefined) return "dead";
     // Durable, below everything the queue was built with: done before this open, and reclaimed.
     return "done";
   }
@@ -968,16 +982,27 @@ export class Spool {
         this.#readyWaiters.push(wake);
       });
     const answer = async (lease: Lease): Promise<void> => {
+      let failure: { error: unknown } | undefined;
       try {
         await handler(lease);
       } catch (error) {
+        failure = { error };
+      }
+      try {
+        if (failure === undefined) {
+          await this.ack(lease.seq);
+          return;
+        }
         const { retryAfterMs = 0 } = options;
         const delayMs =
-          typeof retryAfterMs === "number" ? retryAfterMs : retryAfterMs(lease, error);
-        await this.nack(lease.seq, { retryAfterMs: delayMs });
-        return;
+          typeof retryAfterMs === "number" ? retryAfterMs : retryAfterMs(lease, failure.error);
+        await this.nack(lease.seq, { retryAfterMs: Number.isFinite(delayMs) ? delayMs : 0 });
+      } catch (error) {
+        // The handler outlived its lease and another took the message (at-least-once): this
+        // answer no longer counts, and the loop goes on.
+        if (!(error instanceof NotLeased)) throw error;
+        this.#leasesLost += 1;
       }
-      await this.ack(lease.seq);
     };
     const fail = (error: unknown): void => {
       // Closing the spool ends the loop; any other failure stops it and is reported.

@@ -81,7 +81,12 @@ export async function openSpoolThread(options: SpoolThreadOptions): Promise<Spoo
     });
   };
   // The thread answers the first request once the spool is open (or fails to open).
-  await ask("stats");
+  try {
+    await ask("stats");
+  } catch (error) {
+    await worker.terminate();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   return {
     dir: options.dir,
@@ -90,8 +95,11 @@ export async function openSpoolThread(options: SpoolThreadOptions): Promise<Spoo
     stats: async () => (await ask("stats")) as SpoolStats,
     close() {
       closing ??= (async () => {
-        await ask("close");
-        await worker.terminate();
+        try {
+          await ask("close");
+        } finally {
+          await worker.terminate();
+        }
       })();
       return closing;
     },

@@ -221,9 +221,12 @@ export class RemoteEndpoint implements WriterEndpoint {
         return;
       }
       const requests = this.#groups.shift()!;
+      // The lock is this endpoint's until the synchronizer's receipt, even if the endpoint
+      // closes meanwhile: the synchronizer still holds the group and will give the receipt.
       const received = (): void => {
         lock.release(this.id);
         this.#handing = false;
+        if (this.#closed) return;
         this.#post({ t: "receipt" });
         this.#handOver();
       };
@@ -276,7 +279,8 @@ export class RemoteEndpoint implements WriterEndpoint {
     this.#closed = true;
     this.#groups.length = 0;
     this.#host.synchronizer.unregister(this.id);
-    this.#host.lock.releaseIfHeldBy(this.id);
+    // A lock held for a group the synchronizer has not receipted is released by the receipt;
+    // a grant still on its way is released where it lands (see #handOver).
     for (const confirm of this.#confirmations.values()) confirm();
     this.#confirmations.clear();
     this.#link.close();

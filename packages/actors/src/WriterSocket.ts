@@ -32,6 +32,7 @@ import {
   FrameReader,
   SOCKET_PROTOCOL_VERSION,
   type SpoolFrame,
+  type WriterFrame,
 } from "./SocketFrames.js";
 import type { Spool } from "./Spool.js";
 import {
@@ -66,6 +67,11 @@ const DEFAULT_LEASE_MS = 10_000;
 const SESSIONS_PER_EPOCH = 2 ** 21;
 /** Room for a frame's header and a send frame's per-request fields around the largest record. */
 const FRAME_OVERHEAD_BYTE_SIZE = 64 * 1024;
+/**
+ * What a request costs the spool beyond its payload while its group arrives (its object, its
+ * ids): counted against the group's limit, so a group of empty requests is bounded too.
+ */
+const REQUEST_OVERHEAD_BYTE_SIZE = 256;
 /** Frames from the spool are small, except `written` for a very large batch. */
 const SPOOL_FRAME_BYTE_SIZE_MAX = 256 * 1024 * 1024;
 
@@ -129,19 +135,27 @@ export async function serveWriters(
     sessions.add(session);
   });
 
-  const expiry = setInterval(
-    () => {
-      const now = Date.now();
-      for (const session of sessions) session.expireIfSilentSince(now - leaseMs);
-    },
-    Math.max(25, Math.floor(leaseMs / 4)),
-  );
+  const checkEveryMs = Math.max(25, Math.floor(leaseMs / 4));
+  let checkedAt = performance.now();
+  const expiry = setInterval(() => {
+    const now = performance.now();
+    const late = now - checkedAt > 2 * checkEveryMs;
+    checkedAt = now;
+    // After a stall of this process the writers' pings may still be unread: no expiry then.
+    if (late) return;
+    for (const session of sessions) session.expireIfSilentSince(now - leaseMs);
+  }, checkEveryMs);
   expiry.unref();
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error) => {
+      clearInterval(expiry);
+      reject(error);
+    });
     server.listen(socketPath, () => {
-      server.off("error", reject);
+      server.removeAllListeners("error");
+      // Accept errors (EMFILE) cost the connection being accepted, not the spool's process.
+      server.on("error", () => undefined);
       resolve();
     });
   });
@@ -179,7 +193,7 @@ interface SessionOptions {
 class Session {
   readonly #socket: net.Socket;
   readonly #options: SessionOptions;
-  #heardAt = Date.now();
+  #heardAt = performance.now();
   #connected = false;
   /** Parts of a `send` split over several frames, until its last part. */
   #parts: ToSpool[] = [];
@@ -194,6 +208,8 @@ class Session {
     const reader = new FrameReader(options.frameByteSizeMax);
     socket.on("data", (chunk: Buffer) => {
       if (this.#ended) return;
+      // Any bytes renew the lease: a ping still being read after a stall counts.
+      this.#heardAt = performance.now();
       try {
         for (const body of reader.push(chunk)) this.#receive(body);
       } catch (error) {
@@ -206,7 +222,6 @@ class Session {
   }
 
   #receive(body: Uint8Array): void {
-    this.#heardAt = Date.now();
     const frame = decodeWriterFrame(body);
     if (!this.#connected) {
       if (frame.t !== "connect") throw new FrameInvalid("the first frame must be connect");
@@ -219,6 +234,15 @@ class Session {
       this.#connected = true;
       const { token, leaseMs } = this.#options;
       this.#socket.write(encodeToWriter({ t: "session", token, leaseMs }));
+      this.#open();
+      return;
+    }
+    this.#receiveAfterConnect(frame);
+  }
+
+  /** Registers the session with the spool; a spool that is closing refuses it. */
+  #open(): void {
+    try {
       this.#options.open({
         post: (message) => {
           if (!this.#ended) this.#socket.write(encodeToWriter(message));
@@ -229,8 +253,12 @@ class Session {
         },
         close: () => this.end("the spool closed"),
       });
-      return;
+    } catch (error) {
+      this.end(`the spool takes no writers now: ${(error as Error).message}`);
     }
+  }
+
+  #receiveAfterConnect(frame: WriterFrame): void {
     if (frame.t === "connect") throw new FrameInvalid("connect sent twice");
     if (frame.token !== this.#options.token) {
       throw new FrameInvalid(`token ${frame.token} is not this session's`);
@@ -241,7 +269,9 @@ class Session {
       return;
     }
     this.#parts.push(frame.message);
-    for (const request of frame.message.requests) this.#partsByteSize += request.payload.byteLength;
+    for (const request of frame.message.requests) {
+      this.#partsByteSize += REQUEST_OVERHEAD_BYTE_SIZE + request.payload.byteLength;
+    }
     if (this.#partsByteSize > this.#options.groupByteSizeMax) {
       throw new FrameInvalid(`a request group over ${this.#options.groupByteSizeMax} bytes`);
     }

@@ -404,6 +404,7 @@ describe("segments", () => {
       if (lease.seq === 3) await spool.nack(lease.seq);
       else await spool.ack(lease.seq);
     }
+    expect([spool.messageState(3), spool.messageState(4)]).toEqual(["dead", "done"]);
     await spool.close();
     // Segment 1 held the dead letter and is gone all the same.
     expect(readdirSync(dir)).not.toContain("data-0000000001.seg");
@@ -413,8 +414,10 @@ describe("segments", () => {
     expect(letters.map((letter) => [letter.seq, text(letter.payload), letter.attempts])).toEqual([
       [3, messages[2], 1],
     ]);
+    expect(reopened.messageState(3)).toBe("dead");
     await reopened.purgeDeadLetter(3);
     expect(await reopened.deadLetters()).toEqual([]);
+    expect(reopened.messageState(3)).toBe("done");
     await reopened.close();
   });
 });
