@@ -52,7 +52,7 @@ export class Delivery {
     readonly vasps: readonly Vasp[];
     readonly options: DeliveryOptions;
     readonly metrics: Metrics;
-    readonly messageIdOf: (seq: number) => string;
+    readonly messageIdOf: (seq: number, vaspId: string) => string;
   }) {
     const { messages, reports, options, metrics } = input;
     const reportWriter = reports.writer("delivery-reports");
@@ -63,8 +63,8 @@ export class Delivery {
       for (const recipient of message.recipients) {
         const body = deliveryReportRequest({
           namespace: message.namespace,
-          transactionId: `dr-${input.messageIdOf(seq)}`,
-          messageId: input.messageIdOf(seq),
+          transactionId: `dr-${input.messageIdOf(seq, message.vaspId)}`,
+          messageId: input.messageIdOf(seq, message.vaspId),
           recipient,
           sender: message.senderAddress,
           dateIso: new Date().toISOString(),
@@ -79,7 +79,13 @@ export class Delivery {
       async (lease: Lease) => {
         const message = decodeStoredMessage(lease.payload);
         try {
-          await forward(input.recipientUrl, message, input.messageIdOf(lease.seq), lease, options);
+          await forward(
+            input.recipientUrl,
+            message,
+            input.messageIdOf(lease.seq, message.vaspId),
+            lease,
+            options,
+          );
         } catch (error) {
           const last = lease.attempt >= maxAttempts;
           metrics.deliveries.inc({ result: last ? "dead" : "retry" });

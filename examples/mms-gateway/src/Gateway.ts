@@ -7,8 +7,6 @@
  * Routes: `POST /mm7` (SubmitReq), `GET /mm7/messages/<MessageID>` (status, JSON),
  * `GET /health`, `GET /metrics`, `GET /` (live page) and `GET /live.json`.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename } from "node:fs/promises";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
@@ -17,6 +15,7 @@ import { DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js"
 import { HandlerThreads } from "./HandlerThreads.js";
 import { DEFAULT_LIMITS, type GatewayLimits, LimitExceeded } from "./Limits.js";
 import { livePage } from "./LivePage.js";
+import { type MessageIds, messageIds } from "./MessageIds.js";
 import { gatewayMetrics, type Metrics } from "./Metrics.js";
 import { faultResponse, Mm7Fault, STATUS, submitResponse } from "./Mm7.js";
 import { type Accepted, acceptSubmission, Refused, type SubmissionInput } from "./Submit.js";
@@ -48,38 +47,10 @@ export interface Gateway {
   readonly url: string;
   readonly messages: Spool;
   readonly metrics: Metrics;
-  /** The MessageID of the message stored under `seq`. */
-  messageIdOf(seq: number): string;
+  /** The MessageID of the message `vaspId` submitted, stored under `seq`. */
+  messageIdOf(seq: number, vaspId: string): string;
   /** Stops taking requests, lets forwards in flight finish, closes the spools. */
   close(): Promise<void>;
-}
-
-/**
- * MessageIDs are this gateway's id and the seq: unique across restarts and rebuilt spools. The
- * id is made once and kept durably (written, flushed, renamed into place, directory flushed)
- * before any MessageID using it is given out.
- */
-async function gatewayId(dir: string): Promise<string> {
-  const file = path.join(dir, "gateway-id");
-  const known = await readFile(file, "utf8").catch(() => undefined);
-  if (known !== undefined && /^[0-9a-f]{8}$/.test(known.trim())) return known.trim();
-  const id = randomBytes(4).toString("hex");
-  const temporary = `${file}.${process.pid}`;
-  const handle = await open(temporary, "w");
-  try {
-    await handle.writeFile(`${id}\n`);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temporary, file);
-  const directory = await open(dir, "r");
-  try {
-    await directory.sync();
-  } finally {
-    await directory.close();
-  }
-  return id;
 }
 
 /** Opens the spools, starts forwarding and serves HTTP. */
@@ -89,13 +60,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const maxAttempts = options.maxAttempts ?? 5;
   const messages = await openSpool({ dir: path.join(options.dir, "messages"), maxAttempts });
   const reports = await openSpool({ dir: path.join(options.dir, "reports"), maxAttempts: 20 });
-  await mkdir(options.dir, { recursive: true });
-  const id = await gatewayId(options.dir);
-  const messageIdOf = (seq: number) => `${id}-${seq}`;
-  const seqOf = (messageId: string): number | undefined => {
-    const match = /^([0-9a-f]{8})-(\d{1,15})$/.exec(messageId);
-    return match === null || match[1] !== id ? undefined : Number(match[2]);
-  };
+  const ids = await messageIds(options.dir);
   const metrics = gatewayMetrics(messages);
   const stopObserving = messages.onBatch(metrics.observeBatch);
   const forwarding = new Delivery({
@@ -105,7 +70,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     vasps: options.vasps,
     options: delivery,
     metrics,
-    messageIdOf,
+    messageIdOf: ids.of,
   });
   const threads =
     (options.handlerThreads ?? 0) > 0
@@ -122,8 +87,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     messages,
     handle,
     metrics,
-    messageIdOf,
-    seqOf,
+    ids,
   };
   const server = http.createServer((request, response) => {
     route(context, request, response).catch((error: unknown) => {
@@ -139,7 +103,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     url: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
     messages,
     metrics,
-    messageIdOf,
+    messageIdOf: ids.of,
     async close() {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
@@ -159,8 +123,7 @@ interface RequestContext {
   readonly messages: Spool;
   readonly handle: (input: SubmissionInput) => Promise<Accepted>;
   readonly metrics: Metrics;
-  readonly messageIdOf: (seq: number) => string;
-  readonly seqOf: (messageId: string) => number | undefined;
+  readonly ids: MessageIds;
 }
 
 async function route(
@@ -225,7 +188,7 @@ async function submit(
       response,
       200,
       'text/xml; charset="utf-8"',
-      submitResponse(accepted, context.messageIdOf(accepted.seq)),
+      submitResponse(accepted, context.ids.of(accepted.seq, vasp.vaspId)),
     );
   } catch (error) {
     const refused =
@@ -283,12 +246,14 @@ function status(
   request: http.IncomingMessage,
   response: http.ServerResponse,
 ): void {
-  if (authenticate(context.options.vasps, request.headers.authorization) === undefined) {
+  const vasp = authenticate(context.options.vasps, request.headers.authorization);
+  if (vasp === undefined) {
     response.setHeader("www-authenticate", 'Basic realm="mm7"');
     send(response, 401, "application/json", JSON.stringify({ error: "unknown VASP" }));
     return;
   }
-  const seq = context.seqOf(messageId);
+  // Another VASP's MessageID does not name a message for this one: Unknown, as a made-up one.
+  const seq = context.ids.seqOf(messageId, vasp.vaspId);
   const state = seq === undefined ? "unknown" : context.messages.messageState(seq);
   const body = { messageId, state: STATUS_NAMES[state] };
   if (state === "unknown") {

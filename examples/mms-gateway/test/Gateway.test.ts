@@ -21,7 +21,10 @@ async function start(
   closers.push(() => sink.close());
   const gateway = await openGateway({
     dir,
-    vasps: [{ vaspId: "acme", password: "s3cret", reportUrl: sink.reportUrl }],
+    vasps: [
+      { vaspId: "acme", password: "s3cret", reportUrl: sink.reportUrl },
+      { vaspId: "beta", password: "pw", reportUrl: null },
+    ],
     recipientUrl: sink.deliverUrl,
     delivery: { backoffBaseMs: 10, backoffMaxMs: 50 },
     ...gatewayOptions,
@@ -84,7 +87,7 @@ describe("the MMS gateway over HTTP", () => {
     expect(answer.status).toBe(200);
     expect(statusCodeIn(answer.text)).toBe(1000);
     const messageId = messageIdIn(answer.text)!;
-    expect(messageId).toMatch(/^[0-9a-f]{8}-1$/);
+    expect(messageId).toMatch(/^[0-9a-f]{8}-1-[0-9a-f]{16}$/);
     expect(answer.text).toContain("<mm7:TransactionID");
     await until(() => sink.received.get(messageId) === 1, "the delivery");
     await until(() => sink.reports.length === 1, "the delivery report");
@@ -95,6 +98,12 @@ describe("the MMS gateway over HTTP", () => {
       headers: { authorization: basicAuthorization("acme", "s3cret") },
     });
     expect(await status.json()).toEqual({ messageId, state: "Delivered" });
+    // Another VASP cannot ask about it: to it, the MessageID names nothing.
+    const stranger = await fetch(`${gateway.url}/mm7/messages/${messageId}`, {
+      headers: { authorization: basicAuthorization("beta", "pw") },
+    });
+    expect(stranger.status).toBe(404);
+    expect(await stranger.json()).toMatchObject({ state: "Unknown", statusCode: 2005 });
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     expect(metrics).toContain('mm7_submissions_total{result="accepted",status="1000"} 1');
     expect(metrics).toContain('mms_deliveries_total{result="delivered"} 1');

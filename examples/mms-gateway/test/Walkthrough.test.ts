@@ -55,7 +55,7 @@ describe("the README's curl walkthrough", () => {
     const [first, second, state, stats, stranger, health, metrics] = outputs;
     expect(first).toContain("<StatusCode>1000</StatusCode>");
     expect(second).toContain("<StatusCode>1000</StatusCode>");
-    expect(second).toMatch(/<MessageID>[0-9a-f]{8}-2<\/MessageID>/);
+    expect(second).toMatch(/<MessageID>[0-9a-f]{8}-2-[0-9a-f]{16}<\/MessageID>/);
     expect(JSON.parse(state!)).toEqual({ messageId, state: "Delivered" });
     // Two messages; the second had two recipients, so three delivery reports.
     expect(JSON.parse(stats!)).toEqual({ delivered: 2, distinct: 2, refused: 0, reports: 3 });

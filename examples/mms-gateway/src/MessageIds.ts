@@ -1,0 +1,73 @@
+/**
+ * MessageIDs: this gateway's id, the message's seq in its spool, and a tag that binds the two to
+ * the VASP that submitted it (HMAC-SHA-256 under a key only the gateway holds). Unique across
+ * restarts and rebuilt spools; and a VASP can ask the state of its own messages only, since it
+ * cannot make the tag of another's.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import * as path from "node:path";
+
+export interface MessageIds {
+  of(seq: number, vaspId: string): string;
+  /** The seq a MessageID names, when it is this gateway's and the VASP's; else undefined. */
+  seqOf(messageId: string, vaspId: string): number | undefined;
+}
+
+interface Identity {
+  readonly id: string;
+  readonly key: string;
+}
+
+/** The gateway's MessageIDs, its identity made once under `dir` and kept durably. */
+export async function messageIds(dir: string): Promise<MessageIds> {
+  const { id, key } = await identity(dir);
+  const secret = Buffer.from(key, "hex");
+  const tag = (seq: number, vaspId: string) =>
+    createHmac("sha256", secret).update(`${vaspId}\n${seq}`).digest("hex").slice(0, 16);
+  return {
+    of: (seq, vaspId) => `${id}-${seq}-${tag(seq, vaspId)}`,
+    seqOf: (messageId, vaspId) => {
+      const match = /^([0-9a-f]{8})-(\d{1,15})-([0-9a-f]{16})$/.exec(messageId);
+      if (match === null || match[1] !== id) return undefined;
+      const seq = Number(match[2]);
+      const expected = Buffer.from(tag(seq, vaspId));
+      return timingSafeEqual(expected, Buffer.from(match[3]!)) ? seq : undefined;
+    },
+  };
+}
+
+/**
+ * The identity in `gateway-identity.json`, or a new one written durably (written, flushed,
+ * renamed into place, directory flushed) before any MessageID using it is given out.
+ */
+async function identity(dir: string): Promise<Identity> {
+  const file = path.join(dir, "gateway-identity.json");
+  const known = await readFile(file, "utf8").catch(() => undefined);
+  if (known !== undefined) {
+    const parsed = JSON.parse(known) as Identity;
+    if (/^[0-9a-f]{8}$/.test(parsed.id) && /^[0-9a-f]{64}$/.test(parsed.key)) return parsed;
+    throw new Error(`${file} is not a gateway identity`);
+  }
+  await mkdir(dir, { recursive: true });
+  const made: Identity = {
+    id: randomBytes(4).toString("hex"),
+    key: randomBytes(32).toString("hex"),
+  };
+  const temporary = `${file}.${process.pid}`;
+  const handle = await open(temporary, "w", 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify(made)}\n`);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, file);
+  const directory = await open(dir, "r");
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
+  return made;
+}
