@@ -20,7 +20,7 @@ import { randomUUID } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as net from "node:net";
 import * as path from "node:path";
-import { ConfigInvalid, SpoolUnreachable } from "@spool/core";
+import { ConfigInvalid, SpoolClosed, SpoolUnreachable } from "@spool/core";
 import {
   decodeSpoolFrame,
   decodeWriterFrame,
@@ -72,6 +72,8 @@ const FRAME_OVERHEAD_BYTE_SIZE = 64 * 1024;
  * ids): counted against the group's limit, so a group of empty requests is bounded too.
  */
 const REQUEST_OVERHEAD_BYTE_SIZE = 256;
+/** Answers a writer may leave unread before its session ends: many batches' worth. */
+const ANSWERS_UNREAD_BYTE_SIZE_MAX = 16 * 1024 * 1024;
 /** Frames from the spool are small, except `written` for a very large batch. */
 const SPOOL_FRAME_BYTE_SIZE_MAX = 256 * 1024 * 1024;
 
@@ -245,7 +247,12 @@ class Session {
     try {
       this.#options.open({
         post: (message) => {
-          if (!this.#ended) this.#socket.write(encodeToWriter(message));
+          if (this.#ended) return;
+          this.#socket.write(encodeToWriter(message));
+          // A writer that stops reading its answers would make the spool buffer them all.
+          if (this.#socket.writableLength > ANSWERS_UNREAD_BYTE_SIZE_MAX) {
+            this.end("the writer does not read the spool's answers");
+          }
         },
         listen: (onMessage, onClose) => {
           this.#deliver = onMessage;
@@ -378,7 +385,7 @@ export function connectSocketWriter(
     };
     const writer = connectLink(link, (reason) =>
       reason === "closed"
-        ? unreachable("this writer closed its connection")
+        ? new SpoolClosed({ dir: socketPath })
         : unreachable(refusal ?? "the connection to the spool closed"),
     );
     // Before `hello`, a refusal or a failed connection answers the caller through `fail`.
