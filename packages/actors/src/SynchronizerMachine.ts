@@ -223,6 +223,78 @@ function isLastConfirmation(context: SynchronizerContext, event: WriterConfirmed
   );
 }
 
+// Copies written out field by field, then the changes stored over them. On Node 20's V8,
+// `{ ...context, field }` on this 18-field object measured about 1 µs; reading every field of
+// `changes` (a different shape at every call site) about 0.4 µs; this about 0.1 µs. The machine
+// makes a dozen such copies per batch: at one writer the spreads were a fifth of Spool's
+// JavaScript per append.
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The context with `changes` applied. */
+function change(
+  context: SynchronizerContext,
+  changes: Partial<SynchronizerContext>,
+): SynchronizerContext {
+  const c = context;
+  // Typed in full, so a field added to the context and not copied here fails to compile.
+  const next: Mutable<SynchronizerContext> = {
+    phase: c.phase,
+    config: c.config,
+    admission: c.admission,
+    inFlight: c.inFlight,
+    flushReason: c.flushReason,
+    decision: c.decision,
+    nowMs: c.nowMs,
+    wakeInMs: c.wakeInMs,
+    lastFlushAtMs: c.lastFlushAtMs,
+    mapped: c.mapped,
+    unflushedFrom: c.unflushedFrom,
+    durableThrough: c.durableThrough,
+    confirmationsPending: c.confirmationsPending,
+    closing: c.closing,
+    failure: c.failure,
+    stats: c.stats,
+    command: c.command,
+    commandSeq: c.commandSeq,
+  };
+  const target = next as Record<string, unknown>;
+  for (const key in changes) target[key] = changes[key as keyof SynchronizerContext];
+  return next;
+}
+
+/** The counters with `changes` applied. */
+function changeStats(
+  stats: SynchronizerStats,
+  changes: Partial<SynchronizerStats>,
+): SynchronizerStats {
+  const s = stats;
+  const next: Mutable<SynchronizerStats> = {
+    flushes: s.flushes,
+    flushReasons: s.flushReasons,
+    recordsWritten: s.recordsWritten,
+    bytesWritten: s.bytesWritten,
+    batchRecordsMax: s.batchRecordsMax,
+    parked: s.parked,
+    skipped: s.skipped,
+    confirmationsReceived: s.confirmationsReceived,
+    confirmationsFailed: s.confirmationsFailed,
+  };
+  const target = next as Record<string, unknown>;
+  for (const key in changes) target[key] = changes[key as keyof SynchronizerStats];
+  return next;
+}
+
+/** One more flush for `reason`. */
+function countReason(
+  reasons: Readonly<Record<FlushReason, number>>,
+  reason: FlushReason,
+): Readonly<Record<FlushReason, number>> {
+  const counted = { ...reasons };
+  counted[reason] += 1;
+  return counted;
+}
+
 /** Adds what one admission step parked and skipped to the counters (skips only grow there). */
 function countParkedAndSkipped(
   stats: SynchronizerStats,
@@ -232,7 +304,7 @@ function countParkedAndSkipped(
   const skipped = after.skipped.length - before.skipped.length;
   const parked = Math.max(0, after.storage.requests.length - before.storage.requests.length);
   if (skipped === 0 && parked === 0) return stats;
-  return { ...stats, parked: stats.parked + parked, skipped: stats.skipped + skipped };
+  return changeStats(stats, { parked: stats.parked + parked, skipped: stats.skipped + skipped });
 }
 
 function distinctWriters(batch: Batch): number {
@@ -278,52 +350,47 @@ type StateTable = {
 function admitRequests(context: SynchronizerContext, event: EventOf<"sync.requests">) {
   const nowMs = Math.max(context.nowMs, event.atMs);
   const admission = admit(context.admission, event.requests, event.atMs, context.config);
-  return {
-    ...context,
+  return change(context, {
     nowMs,
     admission,
     decision: decide(context, admission, nowMs, context.closing),
     stats: countParkedAndSkipped(context.stats, context.admission, admission),
-  };
+  });
 }
 
 function parkRequests(context: SynchronizerContext, event: EventOf<"sync.requests">) {
   const admission = parkAll(context.admission, event.requests, context.config);
-  return {
-    ...context,
+  return change(context, {
     nowMs: Math.max(context.nowMs, event.atMs),
     admission,
     stats: countParkedAndSkipped(context.stats, context.admission, admission),
-  };
+  });
 }
 
 function markClosing(context: SynchronizerContext, event: EventOf<"sync.close">) {
   const nowMs = Math.max(context.nowMs, event.atMs);
-  return {
-    ...context,
+  return change(context, {
     closing: true,
     nowMs,
     decision: decide(context, context.admission, nowMs, true),
-  };
+  });
 }
 
 // A timer fires at or after its time: advancing the clock by at least the delay is a lower
 // bound on the real time, so a timed trigger can never fire early.
 function advanceClock(context: SynchronizerContext, event: EventOf<"sync.wake">) {
   const nowMs = Math.max(context.nowMs + (context.wakeInMs ?? 0), event.atMs);
-  return {
-    ...context,
+  return change(context, {
     nowMs,
     decision: decide(context, context.admission, nowMs, context.closing),
-  };
+  });
 }
 
 function startFlush(context: SynchronizerContext): SynchronizerContext {
   const { decision } = context;
   if (!decision.flush) throw new Error("startFlush without a flush decision");
   const batch = context.admission.batch;
-  return {
-    ...context,
+  return change(context, {
     inFlight: batch,
     flushReason: decision.reason,
     admission: {
@@ -332,7 +399,7 @@ function startFlush(context: SynchronizerContext): SynchronizerContext {
       refusal: null,
     },
     decision: NO_FLUSH,
-  };
+  });
 }
 
 function recordWritten(context: SynchronizerContext, outcome: WriteOutcome): SynchronizerContext {
@@ -340,23 +407,21 @@ function recordWritten(context: SynchronizerContext, outcome: WriteOutcome): Syn
   const reason = context.flushReason!;
   const { stats } = context;
   const flushed = outcome.level === "flushed";
-  return {
-    ...context,
+  return change(context, {
     lastFlushAtMs: context.nowMs,
     durableThrough: flushed ? regionEnd(batch) : context.durableThrough,
     unflushedFrom: flushed
       ? null
       : (context.unflushedFrom ?? { segment: batch.segment!, offset: batch.startOffset }),
     confirmationsPending: distinctWriters(batch),
-    stats: {
-      ...stats,
+    stats: changeStats(stats, {
       flushes: stats.flushes + 1,
-      flushReasons: { ...stats.flushReasons, [reason]: stats.flushReasons[reason] + 1 },
+      flushReasons: countReason(stats.flushReasons, reason),
       recordsWritten: stats.recordsWritten + batch.writes.length,
       bytesWritten: stats.bytesWritten + batch.byteSize,
       batchRecordsMax: Math.max(stats.batchRecordsMax, batch.writes.length),
-    },
-  };
+    }),
+  });
 }
 
 function countConfirmations(
@@ -364,20 +429,18 @@ function countConfirmations(
   confirmed: number,
   vanished: number,
 ): SynchronizerContext {
-  return {
-    ...context,
+  return change(context, {
     confirmationsPending: context.confirmationsPending - confirmed - vanished,
-    stats: {
-      ...context.stats,
+    stats: changeStats(context.stats, {
       confirmationsReceived: context.stats.confirmationsReceived + confirmed,
       confirmationsFailed: context.stats.confirmationsFailed + vanished,
-    },
-  };
+    }),
+  });
 }
 
 /** Claim 1: clear the batch once every writer confirmed (or was counted as failed). */
 function clearInFlight(context: SynchronizerContext): SynchronizerContext {
-  return { ...context, inFlight: null, flushReason: null, confirmationsPending: 0 };
+  return change(context, { inFlight: null, flushReason: null, confirmationsPending: 0 });
 }
 
 /** The state update that issues `command` to the runtime. */
@@ -385,7 +448,7 @@ function issueCommand(
   context: SynchronizerContext,
   command: SynchronizerCommand,
 ): SynchronizerContext {
-  return { ...context, command, commandSeq: context.commandSeq + 1 };
+  return change(context, { command, commandSeq: context.commandSeq + 1 });
 }
 
 function writeInFlight(context: SynchronizerContext): SynchronizerContext {
@@ -411,7 +474,10 @@ function rejectAll(context: SynchronizerContext): SynchronizerContext {
 // A write, flush or map failed: every request the machine holds gets the error, and the spool
 // takes no more writes (the runtime refuses them at receipt from now on).
 function fail(context: SynchronizerContext, event: EventOf<"disk.failed">): Step {
-  return [rejectAll({ ...context, failure: event.error }), context.closing ? "closed" : "broken"];
+  return [
+    rejectAll(change(context, { failure: event.error })),
+    context.closing ? "closed" : "broken",
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,7 +557,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
       targets: ["writing"],
       run: (context) => {
         const mapped = [...context.mapped, context.inFlight!.segment!];
-        return [writeInFlight({ ...context, mapped }), "writing"];
+        return [writeInFlight(change(context, { mapped })), "writing"];
       },
     },
   },
@@ -546,7 +612,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
     "courier.resent": {
       targets: ["checkingSkipped"],
       run: (context) => [
-        { ...context, admission: { ...context.admission, resending: [] } },
+        change(context, { admission: { ...context.admission, resending: [] } }),
         "checkingSkipped",
       ],
     },
@@ -581,8 +647,8 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
           throw new Error("synchronizer: a flush decision with nothing to write");
         }
         if (decision.wakeInMs === null)
-          return [{ ...context, wakeInMs: null }, "waitingForRequest"];
-        const waiting = { ...context, wakeInMs: decision.wakeInMs };
+          return [change(context, { wakeInMs: null }), "waitingForRequest"];
+        const waiting = change(context, { wakeInMs: decision.wakeInMs });
         return [
           issueCommand(waiting, { type: "timer.wake", inMs: decision.wakeInMs }),
           "waitingForTrigger",
@@ -598,7 +664,10 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
           // Claim 66: the skipped requests go out for resending; more may be skipped meanwhile.
           const resending = { ...admission, skipped: [], resending: admission.skipped };
           const command = { type: "courier.resend", requests: admission.skipped } as const;
-          return [issueCommand({ ...context, admission: resending }, command), "notifyingSkipped"];
+          return [
+            issueCommand(change(context, { admission: resending }), command),
+            "notifyingSkipped",
+          ];
         }
         if (admission.storage.requests.length > 0) return [context, "takingParked"];
         if (context.closing) return [context, "closed"];
@@ -611,7 +680,7 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
       choose: (context) => {
         const admission = admitParked(context.admission, context.nowMs, context.config);
         const decision = decide(context, admission, context.nowMs, context.closing);
-        return [{ ...context, admission, decision }, "decidingFlush"];
+        return [change(context, { admission, decision }), "decidingFlush"];
       },
     },
   };
@@ -679,7 +748,7 @@ function takeEvent(
   if (next.commandSeq > context.commandSeq + 1) {
     throw new Error(`synchronizer: ${context.phase} on ${event.type} issued two commands`);
   }
-  return next.phase === node ? next : { ...next, phase: node };
+  return next.phase === node ? next : change(next, { phase: node });
 }
 
 /** The state before the first event. @example initialSynchronizerState(input) */
