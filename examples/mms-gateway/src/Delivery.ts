@@ -5,6 +5,8 @@
  * durably in a second spool and posted to its VASP the same way.
  */
 import { randomBytes } from "node:crypto";
+import { open, readFile, rename } from "node:fs/promises";
+import * as path from "node:path";
 import type { Consumer, Lease, Spool } from "@spool/actors";
 import type { Metrics } from "./Metrics.js";
 import { deliveryReportRequest, type MmStatus } from "./Mm7.js";
@@ -29,6 +31,19 @@ export const DEFAULT_DELIVERY: DeliveryOptions = {
   timeoutMs: 10_000,
 };
 
+/** What forwarding works with. */
+export interface DeliveryInput {
+  /** The gateway's directory (the record of reported dead letters lives there). */
+  readonly dir: string;
+  readonly messages: Spool;
+  readonly reports: Spool;
+  readonly recipientUrl: string;
+  readonly vasps: readonly Vasp[];
+  readonly options: DeliveryOptions;
+  readonly metrics: Metrics;
+  readonly messageIdOf: (seq: number, vaspId: string) => string;
+}
+
 /** A delivery report waiting to be posted to a VASP (one record in the reports spool). */
 interface QueuedReport {
   readonly reportUrl: string;
@@ -40,20 +55,70 @@ export function backoffMs(options: DeliveryOptions, attempt: number): number {
   return Math.min(options.backoffMaxMs, options.backoffBaseMs * 2 ** (attempt - 1));
 }
 
+/** How often dead letters are checked for a missing report. */
+const SWEEP_MS = 1000;
+
+/**
+ * The dead letters whose Rejected report is queued, kept durably in a small file. A message can
+ * become a dead letter without its handler seeing the last failure (a crash during the last
+ * attempt, or a last lease that expired): the sweep reports those.
+ */
+class ReportedDeadLetters {
+  readonly #file: string;
+  readonly #seqs: Set<number>;
+  #saving: Promise<void> = Promise.resolve();
+
+  private constructor(file: string, seqs: Set<number>) {
+    this.#file = file;
+    this.#seqs = seqs;
+  }
+
+  static async open(file: string): Promise<ReportedDeadLetters> {
+    const text = await readFile(file, "utf8").catch(() => "[]");
+    return new ReportedDeadLetters(file, new Set(JSON.parse(text) as number[]));
+  }
+
+  get size(): number {
+    return this.#seqs.size;
+  }
+
+  has(seq: number): boolean {
+    return this.#seqs.has(seq);
+  }
+
+  /** Adds `seq`; resolves once the file says so (written, flushed, renamed into place). */
+  add(seq: number): Promise<void> {
+    this.#seqs.add(seq);
+    const snapshot = JSON.stringify([...this.#seqs]);
+    this.#saving = this.#saving.then(async () => {
+      const temporary = `${this.#file}.tmp`;
+      const handle = await open(temporary, "w");
+      try {
+        await handle.writeFile(snapshot);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, this.#file);
+    });
+    return this.#saving;
+  }
+}
+
 /** The forwarding and report consumers, running until stopped. */
 export class Delivery {
   readonly #messages: Consumer;
   readonly #reports: Consumer;
+  readonly #sweep: NodeJS.Timeout;
+  #sweeping: Promise<void> = Promise.resolve();
 
-  constructor(input: {
-    readonly messages: Spool;
-    readonly reports: Spool;
-    readonly recipientUrl: string;
-    readonly vasps: readonly Vasp[];
-    readonly options: DeliveryOptions;
-    readonly metrics: Metrics;
-    readonly messageIdOf: (seq: number, vaspId: string) => string;
-  }) {
+  /** Starts forwarding; `dir` keeps the record of reported dead letters. */
+  static async start(input: DeliveryInput): Promise<Delivery> {
+    const reported = await ReportedDeadLetters.open(path.join(input.dir, "reported-dead.json"));
+    return new Delivery(input, reported);
+  }
+
+  private constructor(input: DeliveryInput, reported: ReportedDeadLetters) {
     const { messages, reports, options, metrics } = input;
     const reportWriter = reports.writer("delivery-reports");
     const maxAttempts = messages.config.maxAttempts;
@@ -90,7 +155,10 @@ export class Delivery {
           const last = lease.attempt >= maxAttempts;
           metrics.deliveries.inc({ result: last ? "dead" : "retry" });
           // The report is durable before the nack that makes the message dead.
-          if (last) await report(message, lease.seq, "Rejected", (error as Error).message);
+          if (last) {
+            await report(message, lease.seq, "Rejected", (error as Error).message);
+            await reported.add(lease.seq);
+          }
           throw error;
         }
         // Durable before the ack: a crash in between reports twice, never not at all.
@@ -115,10 +183,28 @@ export class Delivery {
       },
       { concurrency: 4, retryAfterMs: (lease) => backoffMs(options, lease.attempt) },
     );
+    const sweep = async (): Promise<void> => {
+      // Reading the letters costs a read each: only when there are more than were reported.
+      if (messages.stats().messages.dead <= reported.size) return;
+      for (const letter of await messages.deadLetters()) {
+        if (reported.has(letter.seq)) continue;
+        const message = decodeStoredMessage(letter.payload);
+        await report(message, letter.seq, "Rejected", "delivery attempts used up");
+        await reported.add(letter.seq);
+      }
+    };
+    const run = () => {
+      this.#sweeping = this.#sweeping.then(sweep).catch(() => undefined);
+    };
+    this.#sweep = setInterval(run, SWEEP_MS);
+    this.#sweep.unref();
+    run();
   }
 
   /** Stops taking; forwards in flight finish (and are acked or retried). */
   async stop(): Promise<void> {
+    clearInterval(this.#sweep);
+    await this.#sweeping;
     await Promise.all([this.#messages.stop(), this.#reports.stop()]);
   }
 }

@@ -35,6 +35,8 @@ export interface GatewayOptions {
   readonly delivery?: Partial<DeliveryOptions>;
   /** Deliveries before a message becomes a dead letter; 5 by default. */
   readonly maxAttempts?: number;
+  /** How long one forwarding attempt holds its message; Spool's 30 s by default. */
+  readonly leaseMs?: number;
   /**
    * Worker threads that parse submissions and append them (through ports to the one spool);
    * 0, the default, does it in the HTTP thread.
@@ -58,12 +60,17 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const delivery: DeliveryOptions = { ...DEFAULT_DELIVERY, ...options.delivery };
   const maxAttempts = options.maxAttempts ?? 5;
-  const messages = await openSpool({ dir: path.join(options.dir, "messages"), maxAttempts });
+  const messages = await openSpool({
+    dir: path.join(options.dir, "messages"),
+    maxAttempts,
+    ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+  });
   const reports = await openSpool({ dir: path.join(options.dir, "reports"), maxAttempts: 20 });
   const ids = await messageIds(options.dir);
   const metrics = gatewayMetrics(messages);
   const stopObserving = messages.onBatch(metrics.observeBatch);
-  const forwarding = new Delivery({
+  const forwarding = await Delivery.start({
+    dir: options.dir,
     messages,
     reports,
     recipientUrl: options.recipientUrl,

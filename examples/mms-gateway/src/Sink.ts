@@ -13,6 +13,8 @@ export interface SinkOptions {
   readonly failAll?: boolean;
   /** Answer 503 to deliveries naming this recipient. */
   readonly failRecipient?: string;
+  /** Answer deliveries only after this long (a slow recipient). */
+  readonly delayMs?: number;
 }
 
 export interface SinkStats {
@@ -78,9 +80,13 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
         return;
       }
       const messageId = String(request.headers["x-mms-message-id"]);
-      received.set(messageId, (received.get(messageId) ?? 0) + 1);
-      delivered += 1;
-      reply(200, "{}");
+      const take = () => {
+        received.set(messageId, (received.get(messageId) ?? 0) + 1);
+        delivered += 1;
+        reply(200, "{}");
+      };
+      if (options.delayMs === undefined) take();
+      else setTimeout(take, options.delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));

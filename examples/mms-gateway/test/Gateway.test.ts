@@ -127,6 +127,20 @@ describe("the MMS gateway over HTTP", () => {
   });
 });
 
+describe("a message that dies without its handler seeing it", () => {
+  it("gets its Rejected delivery report from the sweep (its last lease expired mid-forward)", async () => {
+    const { gateway, sink } = await start({ delayMs: 2500 }, { maxAttempts: 1, leaseMs: 100 });
+    const messageId = messageIdIn((await submit(gateway, message(1))).text)!;
+    // The forward is still waiting on the slow recipient when the lease runs out and the next
+    // take makes the message a dead letter; only the sweep can report it now.
+    await until(() => sink.reports.length === 1, "the sweep's report", 2000);
+    expect(sink.stats().delivered).toBe(0);
+    expect(sink.reports[0]).toContain(`<MessageID>${messageId}</MessageID>`);
+    expect(sink.reports[0]).toContain("<MMStatus>Rejected</MMStatus>");
+    expect(gateway.messages.messageState(1)).toBe("dead");
+  });
+});
+
 describe("protocol handlers in worker threads (one synchronizer for all)", () => {
   it("stores what two handler threads parsed, in one spool, and refuses what they refuse", async () => {
     const { gateway, sink } = await start({}, { handlerThreads: 2 });
