@@ -6,7 +6,8 @@
  * interface.
  */
 import type { WriterId } from "@spool/core";
-import { type ActorSystem, createActor, fromTransition } from "xstate";
+import { type ActorSystem, createActor } from "xstate";
+import { transitionLogic } from "./internal/TransitionLogic.js";
 
 /**
  * A shared lock: `acquire` calls `granted` once the caller holds it (maybe at once).
@@ -40,7 +41,7 @@ export type LockEmitted = { readonly type: "lock.granted"; readonly owner: Write
  * @example
  * const actor = createActor(lockLogic);
  */
-export const lockLogic = fromTransition<
+export const lockLogic = transitionLogic<
   LockState,
   LockEvent,
   ActorSystem<never>,

@@ -53,7 +53,8 @@ import {
   type StorageFailed,
   type WriteRequest,
 } from "@spool/core";
-import { type ActorSystem, fromTransition } from "xstate";
+import type { ActorSystem } from "xstate";
+import { transitionLogic } from "./internal/TransitionLogic.js";
 
 /** States where the machine rests between events. @example "confirming" */
 export type SynchronizerPhase =
@@ -800,7 +801,7 @@ export function initialSynchronizerState(input: SynchronizerInput): Synchronizer
  * const actor = createActor(synchronizerLogic, { input });
  * actor.subscribe(({ context }) => run(context.command));
  */
-export const synchronizerLogic = fromTransition<
+export const synchronizerLogic = transitionLogic<
   SynchronizerContext,
   SynchronizerEvent,
   ActorSystem<never>,

@@ -15,7 +15,8 @@
  * carries out.
  */
 import type { BatchId } from "@spool/core";
-import { type ActorSystem, fromTransition } from "xstate";
+import type { ActorSystem } from "xstate";
+import { transitionLogic } from "./internal/TransitionLogic.js";
 
 /** Where the writer is in claim 34's sequence for the group at the head of its queue. @example "sending" */
 export type WriterPhase = "idle" | "acquiring" | "sending";
@@ -189,7 +190,7 @@ export function writerTransition(state: WriterState, event: WriterEvent, emit: E
  * const actor = createActor(writerLogic).start();
  * actor.send({ type: "writer.append" });
  */
-export const writerLogic = fromTransition<
+export const writerLogic = transitionLogic<
   WriterState,
   WriterEvent,
   ActorSystem<never>,
