@@ -5,9 +5,10 @@
  * durably in a second spool and posted to its VASP the same way.
  */
 import { randomBytes } from "node:crypto";
-import { open, readFile, rename } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { Consumer, Lease, Spool } from "@spool/actors";
+import { writeFileDurably } from "./DurableFile.js";
 import type { Metrics } from "./Metrics.js";
 import { deliveryReportRequest, type MmStatus } from "./Mm7.js";
 import { decodeStoredMessage, type StoredMessage } from "./StoredMessage.js";
@@ -86,21 +87,11 @@ class ReportedDeadLetters {
     return this.#seqs.has(seq);
   }
 
-  /** Adds `seq`; resolves once the file says so (written, flushed, renamed into place). */
+  /** Adds `seq`; resolves once the file says so durably. */
   add(seq: number): Promise<void> {
     this.#seqs.add(seq);
     const snapshot = JSON.stringify([...this.#seqs]);
-    this.#saving = this.#saving.then(async () => {
-      const temporary = `${this.#file}.tmp`;
-      const handle = await open(temporary, "w");
-      try {
-        await handle.writeFile(snapshot);
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temporary, this.#file);
-    });
+    this.#saving = this.#saving.then(() => writeFileDurably(this.#file, snapshot));
     return this.#saving;
   }
 }

@@ -18,7 +18,13 @@ import { livePage } from "./LivePage.js";
 import { type MessageIds, messageIds } from "./MessageIds.js";
 import { gatewayMetrics, type Metrics } from "./Metrics.js";
 import { faultResponse, Mm7Fault, STATUS, submitResponse } from "./Mm7.js";
-import { type Accepted, acceptSubmission, Refused, type SubmissionInput } from "./Submit.js";
+import {
+  type Accepted,
+  acceptSubmission,
+  asRefused,
+  Refused,
+  type SubmissionInput,
+} from "./Submit.js";
 import { authenticate, type Vasp } from "./Vasps.js";
 
 /** Options of {@link openGateway}. @example { dir: "./spool-data", vasps, recipientUrl } */
@@ -182,11 +188,7 @@ async function submit(
         new Mm7Fault(STATUS.improperIdentification, "unknown VASP or wrong password"),
       );
     }
-    const body = await readBody(request, limits.bodyByteSizeMax).catch((error: unknown) => {
-      throw error instanceof LimitExceeded
-        ? new Refused(new Mm7Fault(STATUS.contentRefused, error.message))
-        : error;
-    });
+    const body = await readBody(request, limits.bodyByteSizeMax);
     const input = { contentType: request.headers["content-type"], body, vaspId: vasp.vaspId };
     const accepted = await context.handle(input);
     metrics.durableSeconds.observe(accepted.durableMs / 1000);
@@ -198,11 +200,7 @@ async function submit(
       submitResponse(accepted, context.ids.of(accepted.seq, vasp.vaspId)),
     );
   } catch (error) {
-    const refused =
-      error instanceof Refused
-        ? error
-        : new Refused(new Mm7Fault(STATUS.serverError, String(error), "Server"));
-    const { fault, namespace, transactionId } = refused;
+    const { fault, namespace, transactionId } = asRefused(error);
     metrics.submissions.inc({ result: "refused", status: String(fault.statusCode) });
     const unauthenticated = response.hasHeader("www-authenticate");
     send(

@@ -5,8 +5,9 @@
  * cannot make the tag of another's.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import * as path from "node:path";
+import { writeFileDurably } from "./DurableFile.js";
 
 export interface MessageIds {
   of(seq: number, vaspId: string): string;
@@ -38,8 +39,8 @@ export async function messageIds(dir: string): Promise<MessageIds> {
 }
 
 /**
- * The identity in `gateway-identity.json`, or a new one written durably (written, flushed,
- * renamed into place, directory flushed) before any MessageID using it is given out.
+ * The identity in `gateway-identity.json`, or a new one written durably before any MessageID
+ * using it is given out.
  */
 async function identity(dir: string): Promise<Identity> {
   const file = path.join(dir, "gateway-identity.json");
@@ -54,20 +55,6 @@ async function identity(dir: string): Promise<Identity> {
     id: randomBytes(4).toString("hex"),
     key: randomBytes(32).toString("hex"),
   };
-  const temporary = `${file}.${process.pid}`;
-  const handle = await open(temporary, "w", 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(made)}\n`);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temporary, file);
-  const directory = await open(dir, "r");
-  try {
-    await directory.sync();
-  } finally {
-    await directory.close();
-  }
+  await writeFileDurably(file, `${JSON.stringify(made)}\n`);
   return made;
 }

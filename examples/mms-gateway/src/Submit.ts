@@ -80,6 +80,11 @@ export async function acceptSubmission(
   }
 }
 
+/** Any failure of a submission as the refusal it answers with. */
+export function asRefused(error: unknown): Refused {
+  return error instanceof Refused ? error : new Refused(asFault(error));
+}
+
 function asFault(error: unknown): Mm7Fault {
   if (error instanceof Mm7Fault) return error;
   if (error instanceof LimitExceeded) {

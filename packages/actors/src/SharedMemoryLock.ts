@@ -5,8 +5,9 @@
  * The lock is held only from sending a request group to its receipt (microseconds), so it
  * does not queue waiters in order: whoever swaps first after a release takes it.
  *
- * A thread that dies holding the lock would stall every other writer: the thread that spawned
- * it calls {@link SharedMemoryLock.releaseIfHeldBy} when it sees the worker exit.
+ * A holder that dies holding the lock would stall every other writer: whoever sees it die can
+ * free it with {@link SharedMemoryLock.releaseIfHeldBy}. (Spool's writers in other threads and
+ * processes never hold it themselves: their endpoint in the spool's thread takes it for them.)
  */
 import type { WriterId } from "@spool/core";
 import type { SharedLock } from "./SharedLock.js";

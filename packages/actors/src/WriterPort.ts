@@ -327,11 +327,6 @@ class RemoteSynchronizer implements SynchronizerPort {
     this.#lost = lost;
   }
 
-  /** Delivery from the link; `hello` was taken before this side existed. */
-  receive(message: ToWriter): void {
-    this.#receive(message);
-  }
-
   register(endpoint: WriterEndpoint): void {
     this.#endpoint = endpoint;
   }
@@ -360,7 +355,8 @@ class RemoteSynchronizer implements SynchronizerPort {
     });
   }
 
-  #receive(message: ToWriter): void {
+  /** Delivery from the link; `hello` was taken before this side existed. */
+  receive(message: ToWriter): void {
     const endpoint = this.#endpoint!;
     switch (message.t) {
       case "hello":

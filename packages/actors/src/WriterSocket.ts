@@ -307,12 +307,9 @@ class Session {
     this.#ended = true;
     const onClose = this.#onClose;
     this.#onClose = undefined;
-    if (onClose !== undefined) {
-      onClose();
-      this.#options.onEnd();
-    } else if (this.#deliver === undefined) {
-      this.#options.onEnd();
-    }
+    onClose?.();
+    // Idempotent (the server forgets the session), so every path to here may call it.
+    this.#options.onEnd();
   }
 }
 
