@@ -17,6 +17,9 @@ export interface SimulationResult {
   readonly ackedAppends: number;
   readonly ackedAcks: number;
   readonly recordsAfterCut: number;
+  /** Batches written beside another still flushing, and batches split in two (pipelining). */
+  readonly writtenAhead: number;
+  readonly splits: number;
 }
 
 /** A broken invariant, with the seed that reproduces it. */
@@ -48,6 +51,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     indexSegmentEntries: 64,
     maxAttempts: 100,
     leaseMs: 50,
+    // One batch on the disk at a time, or two (pipelining), with small batches split or not.
+    pipelineSplitByteSize: [null, 300, 128 * 1024][pick(3)] ?? null,
     clock,
   };
   let spool = await openSpool({ ...options, adapter: memoryAdapter(disk) });
@@ -59,6 +64,12 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   const steps = 5 + pick(25);
   const cutAt = pick(steps + 1);
   let inFlight: Promise<unknown>[] = [];
+  let writtenAhead = 0;
+  let splits = 0;
+  const countPipelining = () => {
+    writtenAhead += spool.stats().writtenAhead;
+    splits += spool.stats().splits;
+  };
   for (let step = 0; step < steps; step++) {
     if (step === cutAt) break;
     nowMs += pick(30);
@@ -68,6 +79,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
       await Promise.allSettled(inFlight);
       inFlight = [];
       await spool.close();
+      countPipelining();
       spool = await openSpool({ ...options, adapter: memoryAdapter(disk) });
       writers = [spool.writer(), spool.writer(), spool.writer()];
       leased.length = 0;
@@ -114,6 +126,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   const ackedBeforeCut = new Set(acked);
   await Promise.allSettled(inFlight);
   await spool.close();
+  countPipelining();
 
   nowMs += 1_000;
   const reopened = await openSpool({ ...options, adapter: memoryAdapter(survivor) });
@@ -147,5 +160,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     ackedAppends: appendedBeforeCut.size,
     ackedAcks: ackedBeforeCut.size,
     recordsAfterCut: present.size,
+    writtenAhead,
+    splits,
   };
 }

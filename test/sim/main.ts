@@ -17,6 +17,8 @@ const seeds = one === undefined ? Array.from({ length: count }, (_, i) => first 
 let ackedAppends = 0;
 let ackedAcks = 0;
 let records = 0;
+let writtenAhead = 0;
+let splits = 0;
 const startedAt = performance.now();
 for (const [index, seed] of seeds.entries()) {
   try {
@@ -24,6 +26,8 @@ for (const [index, seed] of seeds.entries()) {
     ackedAppends += result.ackedAppends;
     ackedAcks += result.ackedAcks;
     records += result.recordsAfterCut;
+    writtenAhead += result.writtenAhead;
+    splits += result.splits;
   } catch (error) {
     process.stderr.write(`\n${error instanceof InvariantBroken ? error.message : String(error)}\n`);
     process.exit(1);
@@ -34,5 +38,6 @@ process.stderr.write("\n");
 const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
 process.stdout.write(
   `${seeds.length} seeds, ${seeds.length} power cuts, ${ackedAppends} acknowledged appends and ` +
-    `${ackedAcks} acknowledged acks checked, ${records} records read back, in ${seconds} s: ok\n`,
+    `${ackedAcks} acknowledged acks checked, ${records} records read back, ${writtenAhead} ` +
+    `batches written ahead of another's flush and ${splits} split in two, in ${seconds} s: ok\n`,
 );

@@ -69,6 +69,9 @@ export class IndexFile {
       ...config,
       segmentByteSize: config.indexSegmentEntries * INDEX_ENTRY_BYTE_SIZE,
       recordPayloadByteSizeMax: INDEX_ENTRY_BYTE_SIZE,
+      // One batch on the disk at a time: a batch of entries may read back the bytes between
+      // its entries, which a batch flushing beside it could be changing.
+      pipelineSplitByteSize: null,
     };
     const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
     this.#synchronizer = new Synchronizer({ dir, config: indexConfig, adapter, cursor, clock });

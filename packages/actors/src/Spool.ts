@@ -84,6 +84,9 @@ export interface SpoolStats {
   readonly skipped: number;
   readonly confirmationsReceived: number;
   readonly confirmationsFailed: number;
+  /** Batches written beside another still flushing, and batches written as two (pipelining). */
+  readonly writtenAhead: number;
+  readonly splits: number;
   /** Data segments deleted because all their messages were done. */
   readonly segmentsReclaimed: number;
   /** Why reclaiming segments stopped, if it failed (segments are then kept, never lost). */
@@ -631,6 +634,8 @@ export class Spool {
       skipped: stats.skipped,
       confirmationsReceived: stats.confirmationsReceived,
       confirmationsFailed: stats.confirmationsFailed,
+      writtenAhead: stats.writtenAhead,
+      splits: stats.splits,
       segmentsReclaimed: this.#segmentsReclaimed,
       reclaimFailure: this.#reclaimFailure === undefined ? null : String(this.#reclaimFailure),
       depth: this.#queue.depth,

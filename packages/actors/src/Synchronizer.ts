@@ -136,8 +136,11 @@ export class Synchronizer implements SynchronizerPort {
   #drainScheduled = false;
   #closing = false;
   #preparedAhead = 0;
-  /** The write in flight: when it started and why its batch was closed. */
-  #writing: { startedAt: number; atMs: number; reason: FlushReason | null } | undefined;
+  /** The writes in flight (two when pipelining): when each started and why its batch was closed. */
+  readonly #writing = new Map<
+    BatchId,
+    { startedAt: number; atMs: number; reason: FlushReason | null }
+  >();
   /** The number of the last command carried out. */
   #commandsRun = 0;
   readonly #timers: SynchronizerTimers;
@@ -297,8 +300,14 @@ export class Synchronizer implements SynchronizerPort {
     const sendBack = (event: SynchronizerEvent): void => this.#actor.send(event);
     if (command.type === "disk.map" || command.type === "disk.write") {
       if (command.type === "disk.write") {
-        const reason = this.#actor.getSnapshot().context.flushReason;
-        this.#writing = { startedAt: performance.now(), atMs: command.nowMs, reason };
+        const { context } = this.#actor.getSnapshot();
+        const reason =
+          command.batch.id === context.ahead?.id ? context.aheadReason : context.flushReason;
+        this.#writing.set(command.batch.id, {
+          startedAt: performance.now(),
+          atMs: command.nowMs,
+          reason,
+        });
       }
       this.#runDisk(command, sendBack);
     } else if (command.type === "timer.wake") {
@@ -315,7 +324,9 @@ export class Synchronizer implements SynchronizerPort {
     const done =
       command.type === "disk.map"
         ? this.#mapSegment(command.segment).then(() => ({ type: "disk.mapped" }) as const)
-        : this.#writeBatch(command).then((outcome) => ({ type: "disk.written", outcome }) as const);
+        : this.#writeBatch(command, sendBack).then(
+            (outcome) => ({ type: "disk.written", batchId: command.batch.id, outcome }) as const,
+          );
     done.then(sendBack, (error: unknown) =>
       sendBack({ type: "disk.failed", error: asStorageError(error) }),
     );
@@ -379,12 +390,19 @@ export class Synchronizer implements SynchronizerPort {
     adapter.prepareSegment(segmentNumber(segment + 1)).catch(() => undefined);
   }
 
-  async #writeBatch(input: {
-    batch: Batch;
-    unflushedFrom: LogPosition | null;
-    nowMs: number;
-  }): Promise<WriteOutcome> {
-    const { adapter, config } = this.#options;
+  /**
+   * Writes a batch and flushes it. Once the adapter took the bytes (the write call returned, so
+   * its staging is free for another batch) the machine hears `disk.submitted`.
+   */
+  async #writeBatch(
+    input: {
+      batch: Batch;
+      unflushedFrom: LogPosition | null;
+      nowMs: number;
+    },
+    sendBack: (event: SynchronizerEvent) => void,
+  ): Promise<WriteOutcome> {
+    const { adapter } = this.#options;
     const { batch, unflushedFrom } = input;
     const segment = batch.segment!;
     const region: Region = {
@@ -411,7 +429,22 @@ export class Synchronizer implements SynchronizerPort {
       }
     }
     await adapter.write(region);
+    // The flush starts first (an adapter may issue it within the call), then the machine hears
+    // that the staging is free for a batch to go beside this one.
+    const flushed = this.#flushWritten(batch, region, unflushedFrom);
+    sendBack({ type: "disk.submitted", batchId: batch.id });
     this.#prepareAhead(segment, batch.endOffset);
+    return flushed;
+  }
+
+  /** Flushes a written batch's region, and the bytes of earlier async batches with it. */
+  async #flushWritten(
+    batch: Batch,
+    region: Region,
+    unflushedFrom: LogPosition | null,
+  ): Promise<WriteOutcome> {
+    const { adapter, config } = this.#options;
+    const segment = region.segment;
     if (batch.durability === "async") {
       await adapter.flush(region, "async");
       return { level: "async" };
@@ -440,8 +473,8 @@ export class Synchronizer implements SynchronizerPort {
   }
 
   #reportBatch(batch: Batch, level: WriteOutcome["level"]): void {
-    const writing = this.#writing;
-    this.#writing = undefined;
+    const writing = this.#writing.get(batch.id);
+    this.#writing.delete(batch.id);
     const { onBatch } = this.#options;
     if (onBatch === undefined || writing === undefined || writing.reason === null) return;
     onBatch({

@@ -24,6 +24,14 @@
  * objects and keep whole batches alive through young-generation collections. This transition
  * costs about a microsecond.
  *
+ * Pipelining (`pipelineSplitByteSize`): at most two batches on the disk. While the in-flight
+ * batch flushes, arrivals gather into the next one, which goes to the disk beside it once the
+ * first batch's bytes were handed over (`disk.submitted`; `decidingAhead` → `writingAhead`).
+ * Write confirmations stay in batch order: the batch written ahead is confirmed only after the
+ * one before it cleared (`promotingAhead`), whichever flush finished first. A big batch
+ * gathered while the disk is idle is split in two, so its first half's writers come back while
+ * the second half flushes.
+ *
  * Event granularity: one `sync.requests` event carries every request drained from the intake
  * in one microtask, and one `writer.confirmed` event carries every confirmation gathered in one
  * microtask, so the machine takes a handful of events per batch, not per message.
@@ -51,6 +59,7 @@ import {
   type SegmentNumber,
   type SpoolConfig,
   type StorageFailed,
+  splitBatch,
   type WriteRequest,
 } from "@spool/core";
 import type { ActorSystem } from "xstate";
@@ -63,13 +72,19 @@ export type SynchronizerPhase =
   | "waitingForRequest"
   | "mapping"
   | "writing"
+  | "writingAhead"
   | "confirming"
   | "notifyingSkipped"
   | "broken"
   | "closed";
 
 /** The flowchart's diamonds: decisions taken between two states, never rested in. @example "decidingFlush" */
-export type SynchronizerChoice = "decidingFlush" | "checkingSkipped" | "takingParked";
+export type SynchronizerChoice =
+  | "decidingFlush"
+  | "decidingAhead"
+  | "promotingAhead"
+  | "checkingSkipped"
+  | "takingParked";
 
 /** A node of the flowchart: a state or a choice. @example "writing" */
 export type SynchronizerNode = SynchronizerPhase | SynchronizerChoice;
@@ -96,6 +111,10 @@ export interface SynchronizerStats {
   readonly skipped: number;
   readonly confirmationsReceived: number;
   readonly confirmationsFailed: number;
+  /** Batches written beside another still flushing (pipelining). */
+  readonly writtenAhead: number;
+  /** Batches gathered while the disk was idle and written as two (pipelining). */
+  readonly splits: number;
 }
 
 /** The synchronizer's state: its phase and the data it works on, bounded by the batch and temporary storage limits. */
@@ -107,6 +126,16 @@ export interface SynchronizerContext {
   /** The batch being mapped, written or confirmed; the admission batch gathers the next one. */
   readonly inFlight: Batch | null;
   readonly flushReason: FlushReason | null;
+  /** Whether the in-flight batch's bytes were handed to the adapter (its write call returned). */
+  readonly inFlightSubmitted: boolean;
+  /**
+   * Pipelining: a second batch written while the in-flight one flushes, confirmed after it.
+   * Its flush outcome waits here when it finishes first.
+   */
+  readonly ahead: Batch | null;
+  readonly aheadReason: FlushReason | null;
+  readonly aheadSubmitted: boolean;
+  readonly aheadWritten: WriteOutcome | null;
   /** The flush policy's verdict on the batch as it stands, decided once per change. */
   readonly decision: FlushDecision;
   readonly nowMs: number;
@@ -176,7 +205,13 @@ export type SynchronizerEvent =
   | { readonly type: "sync.close"; readonly atMs: number }
   | { readonly type: "sync.wake"; readonly commandSeq: number; readonly atMs: number }
   | { readonly type: "disk.mapped" }
-  | { readonly type: "disk.written"; readonly outcome: WriteOutcome }
+  | { readonly type: "disk.submitted"; readonly batchId: BatchId }
+  | {
+      readonly type: "disk.written";
+      readonly outcome: WriteOutcome;
+      /** The batch written; the in-flight one when omitted. */
+      readonly batchId?: BatchId;
+    }
   | { readonly type: "disk.failed"; readonly error: FlushFailed | StorageFailed }
   | {
       readonly type: "writer.confirmed";
@@ -245,6 +280,11 @@ function change(
     admission: c.admission,
     inFlight: c.inFlight,
     flushReason: c.flushReason,
+    inFlightSubmitted: c.inFlightSubmitted,
+    ahead: c.ahead,
+    aheadReason: c.aheadReason,
+    aheadSubmitted: c.aheadSubmitted,
+    aheadWritten: c.aheadWritten,
     decision: c.decision,
     nowMs: c.nowMs,
     wakeInMs: c.wakeInMs,
@@ -280,6 +320,8 @@ function changeStats(
     skipped: s.skipped,
     confirmationsReceived: s.confirmationsReceived,
     confirmationsFailed: s.confirmationsFailed,
+    writtenAhead: s.writtenAhead,
+    splits: s.splits,
   };
   const target = next as Record<string, unknown>;
   for (const key in changes) target[key] = changes[key as keyof SynchronizerStats];
@@ -391,9 +433,22 @@ function startFlush(context: SynchronizerContext): SynchronizerContext {
   const { decision } = context;
   if (!decision.flush) throw new Error("startFlush without a flush decision");
   const batch = context.admission.batch;
+  if (splits(context, batch)) {
+    // Pipelining: the first half goes now; the second, whose flush is decided already, waits
+    // only for the first half's bytes to be handed over (decidingAhead).
+    const [first, second] = splitBatch(batch, (batch.id + 1) as BatchId);
+    return change(context, {
+      inFlight: first,
+      flushReason: decision.reason,
+      inFlightSubmitted: false,
+      admission: { ...context.admission, batch: second },
+      stats: changeStats(context.stats, { splits: context.stats.splits + 1 }),
+    });
+  }
   return change(context, {
     inFlight: batch,
     flushReason: decision.reason,
+    inFlightSubmitted: false,
     admission: {
       ...context.admission,
       batch: emptyBatch((batch.id + 1) as BatchId),
@@ -401,6 +456,93 @@ function startFlush(context: SynchronizerContext): SynchronizerContext {
     },
     decision: NO_FLUSH,
   });
+}
+
+/**
+ * Whether pipelining may put `batch` on the disk beside another: both synchronous (an async
+ * batch's flush is covered by a later one, in order), no earlier async bytes left to cover.
+ */
+function pipelines(context: SynchronizerContext, batch: Batch): boolean {
+  return (
+    context.config.pipelineSplitByteSize !== null &&
+    batch.durability === "flushed" &&
+    context.unflushedFrom === null
+  );
+}
+
+/** Whether a batch gathered while the disk is idle is written as two (pipelining). */
+function splits(context: SynchronizerContext, batch: Batch): boolean {
+  const { pipelineSplitByteSize } = context.config;
+  return (
+    pipelineSplitByteSize !== null &&
+    batch.byteSize >= pipelineSplitByteSize &&
+    batch.writes.length >= 2 &&
+    pipelines(context, batch)
+  );
+}
+
+/** Whether the admission batch may be written now, beside the in-flight one. */
+function mayWriteAhead(context: SynchronizerContext): boolean {
+  const { admission, decision, inFlight } = context;
+  const batch = admission.batch;
+  return (
+    decision.flush &&
+    context.ahead === null &&
+    context.inFlightSubmitted &&
+    inFlight !== null &&
+    pipelines(context, inFlight) &&
+    pipelines(context, batch) &&
+    batch.segment !== null &&
+    context.mapped.includes(batch.segment)
+  );
+}
+
+/** Pipelining: the admission batch goes to the disk while the in-flight batch flushes. */
+function startAhead(context: SynchronizerContext): SynchronizerContext {
+  const { decision } = context;
+  if (!decision.flush) throw new Error("startAhead without a flush decision");
+  const batch = context.admission.batch;
+  const started = change(context, {
+    ahead: batch,
+    aheadReason: decision.reason,
+    aheadSubmitted: false,
+    aheadWritten: null,
+    admission: {
+      ...context.admission,
+      batch: emptyBatch((batch.id + 1) as BatchId),
+      refusal: null,
+    },
+    decision: NO_FLUSH,
+    stats: changeStats(context.stats, { writtenAhead: context.stats.writtenAhead + 1 }),
+  });
+  return issueCommand(started, {
+    type: "disk.write",
+    batch,
+    unflushedFrom: null,
+    nowMs: context.nowMs,
+  });
+}
+
+/** The flush of the in-flight batch finished: count it and send its write confirmations. */
+function confirmInFlight(context: SynchronizerContext, outcome: WriteOutcome): SynchronizerContext {
+  const written = recordWritten(context, outcome);
+  return issueCommand(written, {
+    type: "courier.confirm",
+    batch: written.inFlight!,
+    level: written.unflushedFrom === null ? "flushed" : "async",
+  });
+}
+
+/** Marks a batch's bytes handed over. */
+function markSubmitted(context: SynchronizerContext, event: EventOf<"disk.submitted">) {
+  if (event.batchId === context.inFlight?.id) return change(context, { inFlightSubmitted: true });
+  if (event.batchId === context.ahead?.id) return change(context, { aheadSubmitted: true });
+  return context;
+}
+
+/** Whether a written event is the ahead batch's (it finished before the in-flight one). */
+function isAheadWritten(context: SynchronizerContext, event: EventOf<"disk.written">): boolean {
+  return event.batchId !== undefined && event.batchId === context.ahead?.id;
 }
 
 function recordWritten(context: SynchronizerContext, outcome: WriteOutcome): SynchronizerContext {
@@ -441,7 +583,12 @@ function countConfirmations(
 
 /** Claim 1: clear the batch once every writer confirmed (or was counted as failed). */
 function clearInFlight(context: SynchronizerContext): SynchronizerContext {
-  return change(context, { inFlight: null, flushReason: null, confirmationsPending: 0 });
+  return change(context, {
+    inFlight: null,
+    flushReason: null,
+    inFlightSubmitted: false,
+    confirmationsPending: 0,
+  });
 }
 
 /** The state update that issues `command` to the runtime. */
@@ -462,8 +609,11 @@ function writeInFlight(context: SynchronizerContext): SynchronizerContext {
 }
 
 function rejectAll(context: SynchronizerContext): SynchronizerContext {
+  // A batch being confirmed was written and flushed: its writers have their confirmations.
+  const unconfirmed = context.phase === "confirming" ? null : context.inFlight;
   const requests: WriteRequest[] = [
-    ...(context.inFlight?.writes.map((write) => write.request) ?? []),
+    ...(unconfirmed?.writes.map((write) => write.request) ?? []),
+    ...(context.ahead?.writes.map((write) => write.request) ?? []),
     ...context.admission.batch.writes.map((write) => write.request),
     ...context.admission.storage.requests,
     ...context.admission.skipped,
@@ -493,7 +643,7 @@ const gather: StateTable = {
 
 // While a batch is out (mapping, writing, confirming), arrivals are parked (claims 16, 64-66)
 // and a close is remembered for when the batch clears.
-function busy(phase: "mapping" | "writing" | "confirming"): StateTable {
+function busy(phase: "mapping" | "writing" | "writingAhead" | "confirming"): StateTable {
   return {
     "sync.requests": {
       targets: [phase],
@@ -562,44 +712,84 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
       },
     },
   },
-  // Claims 1, 14, 45: write the batch through the map and flush it.
+  // Claims 1, 14, 45: write the batch through the map and flush it. Pipelining: while it
+  // flushes, arrivals gather into the next batch, which may go to the disk beside it once its
+  // bytes are handed over (decidingAhead); without pipelining they are parked.
   writing: {
     ...busy("writing"),
     ...failed,
+    "sync.requests": {
+      targets: ["writing", "decidingAhead"],
+      run: (context, event) =>
+        pipelines(context, context.inFlight!)
+          ? [admitRequests(context, event), "decidingAhead"]
+          : [parkRequests(context, event), "writing"],
+    },
+    "sync.close": {
+      targets: ["decidingAhead"],
+      run: (context, event) => [markClosing(context, event), "decidingAhead"],
+    },
+    "disk.submitted": {
+      targets: ["decidingAhead"],
+      run: (context, event) => [markSubmitted(context, event), "decidingAhead"],
+    },
     "disk.written": {
       targets: ["confirming"],
-      run: (context, event) => {
-        const written = recordWritten(context, event.outcome);
-        const command = {
-          type: "courier.confirm",
-          batch: written.inFlight!,
-          level: written.unflushedFrom === null ? "flushed" : "async",
-        } as const;
-        return [issueCommand(written, command), "confirming"];
-      },
+      run: (context, event) => [confirmInFlight(context, event.outcome), "confirming"],
+    },
+  },
+  // Pipelining: two batches on the disk; the in-flight one is confirmed first, whichever
+  // flush finishes first. Arrivals are parked.
+  writingAhead: {
+    ...busy("writingAhead"),
+    ...failed,
+    "disk.submitted": {
+      targets: ["writingAhead"],
+      run: (context, event) => [markSubmitted(context, event), "writingAhead"],
+    },
+    "disk.written": {
+      targets: ["writingAhead", "confirming"],
+      run: (context, event) =>
+        isAheadWritten(context, event)
+          ? [change(context, { aheadWritten: event.outcome }), "writingAhead"]
+          : [confirmInFlight(context, event.outcome), "confirming"],
     },
   },
   // Claims 1, 34, 64: write confirmations went to each writer of the batch; count the
   // confirmations of confirmation, and clear the batch (claim 1) when all are in. A writer
   // that never confirms times out (the runtime keeps the timer).
+  // A batch written ahead may still be on the disk: its flush outcome is kept for its turn,
+  // and its failure breaks the spool as any flush failure does.
   confirming: {
     ...busy("confirming"),
+    ...failed,
     "writer.confirmed": {
-      targets: ["confirming", "checkingSkipped"],
+      targets: ["confirming", "promotingAhead"],
       run: (context, event) => {
         if (event.batchId !== context.inFlight?.id) return [context, "confirming"];
         const counted = countConfirmations(context, event.confirmed, event.vanished);
         if (!isLastConfirmation(context, event)) return [counted, "confirming"];
-        return [clearInFlight(counted), "checkingSkipped"];
+        return [clearInFlight(counted), "promotingAhead"];
       },
     },
     "writer.confirmTimedOut": {
-      targets: ["confirming", "checkingSkipped"],
+      targets: ["confirming", "promotingAhead"],
       run: (context, event) => {
         if (event.batchId !== context.inFlight?.id) return [context, "confirming"];
         const counted = countConfirmations(context, 0, context.confirmationsPending);
-        return [clearInFlight(counted), "checkingSkipped"];
+        return [clearInFlight(counted), "promotingAhead"];
       },
+    },
+    "disk.submitted": {
+      targets: ["confirming"],
+      run: (context, event) => [markSubmitted(context, event), "confirming"],
+    },
+    "disk.written": {
+      targets: ["confirming"],
+      run: (context, event) =>
+        isAheadWritten(context, event)
+          ? [change(context, { aheadWritten: event.outcome }), "confirming"]
+          : [context, "confirming"],
     },
   },
   // Claim 66: a skipped request's writer is told to resend it now that the batch cleared. The
@@ -656,9 +846,35 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
         ];
       },
     },
+    // Pipelining: may the batch gathered while one flushes go to the disk beside it?
+    decidingAhead: {
+      targets: ["writing", "writingAhead"],
+      choose: (context) =>
+        mayWriteAhead(context) ? [startAhead(context), "writingAhead"] : [context, "writing"],
+    },
+    // Pipelining: the batch written ahead becomes the in-flight one once the batch before it is
+    // cleared; it is confirmed at once if its flush already finished.
+    promotingAhead: {
+      targets: ["checkingSkipped", "confirming", "decidingAhead"],
+      choose: (context) => {
+        const { ahead, aheadWritten } = context;
+        if (ahead === null) return [context, "checkingSkipped"];
+        const promoted = change(context, {
+          inFlight: ahead,
+          flushReason: context.aheadReason,
+          inFlightSubmitted: context.aheadSubmitted,
+          ahead: null,
+          aheadReason: null,
+          aheadSubmitted: false,
+          aheadWritten: null,
+        });
+        if (aheadWritten !== null) return [confirmInFlight(promoted, aheadWritten), "confirming"];
+        return [promoted, "decidingAhead"];
+      },
+    },
     // Claim 64: were any requests skipped or stored in temporary storage?
     checkingSkipped: {
-      targets: ["notifyingSkipped", "takingParked", "closed", "receiving"],
+      targets: ["notifyingSkipped", "takingParked", "decidingFlush", "closed", "receiving"],
       choose: (context) => {
         const { admission } = context;
         if (admission.skipped.length > 0) {
@@ -671,6 +887,11 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
           ];
         }
         if (admission.storage.requests.length > 0) return [context, "takingParked"];
+        // Gathered while a batch was on the disk (pipelining): decided afresh now.
+        if (admission.batch.writes.length > 0) {
+          const decision = decide(context, admission, context.nowMs, context.closing);
+          return [change(context, { decision }), "decidingFlush"];
+        }
         if (context.closing) return [context, "closed"];
         return [context, "receiving"];
       },
@@ -767,6 +988,11 @@ export function initialSynchronizerState(input: SynchronizerInput): Synchronizer
     },
     inFlight: null,
     flushReason: null,
+    inFlightSubmitted: false,
+    ahead: null,
+    aheadReason: null,
+    aheadSubmitted: false,
+    aheadWritten: null,
     decision: NO_FLUSH,
     nowMs: input.nowMs,
     wakeInMs: null,
@@ -787,6 +1013,8 @@ export function initialSynchronizerState(input: SynchronizerInput): Synchronizer
       skipped: 0,
       confirmationsReceived: 0,
       confirmationsFailed: 0,
+      writtenAhead: 0,
+      splits: 0,
     },
     command: null,
     commandSeq: 0,

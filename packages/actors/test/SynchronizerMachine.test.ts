@@ -77,7 +77,7 @@ describe("synchronizerMachine (claim 64)", () => {
   });
 
   it("parks requests that arrive while a batch is written and takes them into the next batch (claims 16, 65)", () => {
-    const { actor, disk, state } = scripted();
+    const { actor, disk, state } = scripted({ pipelineSplitByteSize: null });
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
     actor.send({ type: "disk.mapped" });
     actor.send({ type: "sync.requests", requests: [request(2), request(3)], atMs: 2 });
@@ -184,5 +184,87 @@ describe("synchronizerMachine (claim 64)", () => {
     const batchId = actor.getSnapshot().context.inFlight!.id;
     actor.send({ type: "writer.confirmed", batchId, confirmed: 1, vanished: 0 });
     expect(state()).toBe("closed");
+  });
+});
+
+describe("synchronizerMachine pipelining", () => {
+  const ids = (command: DiskCommand | CourierCommand | undefined) =>
+    command !== undefined && "batch" in command
+      ? command.batch.writes.map((w) => w.request.id)
+      : [];
+
+  it("writes a batch gathered during a flush beside it once the first's bytes are handed over, and confirms in order", () => {
+    const { actor, disk, courier, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    const head = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "sync.requests", requests: [request(2), request(3)], atMs: 2 });
+    // Gathered, not parked, and not written before the first batch's bytes are handed over.
+    expect(actor.getSnapshot().context.admission.storage.requests).toEqual([]);
+    expect(disk.length).toBe(2);
+    actor.send({ type: "disk.submitted", batchId: head });
+    expect(state()).toBe("writingAhead");
+    expect(ids(disk.at(-1))).toEqual([2, 3]);
+    const ahead = actor.getSnapshot().context.ahead!.id;
+    // The second flush finishing first confirms nobody.
+    actor.send({ type: "disk.written", batchId: ahead, outcome: { level: "flushed" } });
+    expect(courier).toEqual([]);
+    actor.send({ type: "sync.requests", requests: [request(4)], atMs: 3 });
+    expect(actor.getSnapshot().context.admission.storage.requests.map((r) => r.id)).toEqual([4]);
+    actor.send({ type: "disk.written", batchId: head, outcome: { level: "flushed" } });
+    expect(ids(courier.at(-1))).toEqual([1]);
+    actor.send({ type: "writer.confirmed", batchId: head, confirmed: 1, vanished: 0 });
+    // Its turn: the batch written ahead is confirmed at once, its flush having finished.
+    expect(state()).toBe("confirming");
+    expect(ids(courier.at(-1))).toEqual([2, 3]);
+    expect(actor.getSnapshot().context.durableThrough.offset).toBe(
+      actor.getSnapshot().context.inFlight!.endOffset,
+    );
+    actor.send({ type: "writer.confirmed", batchId: ahead, confirmed: 1, vanished: 0 });
+    // Then the parked request starts the next batch.
+    expect(ids(disk.at(-1))).toEqual([4]);
+    expect(actor.getSnapshot().context.stats.flushes).toBe(2);
+  });
+
+  it("splits a batch of pipelineSplitByteSize or more gathered while the disk is idle", () => {
+    const { actor, disk, state } = scripted({ pipelineSplitByteSize: 200 });
+    actor.send({ type: "sync.requests", requests: [request(1), request(2), request(3)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    // 3 records of 144 bytes: the first half by bytes goes now, the rest once it is handed over.
+    expect(ids(disk.at(-1))).toEqual([1, 2]);
+    actor.send({ type: "disk.submitted", batchId: actor.getSnapshot().context.inFlight!.id });
+    expect(state()).toBe("writingAhead");
+    expect(ids(disk.at(-1))).toEqual([3]);
+  });
+
+  it("keeps one batch on the disk for async batches and without pipelining", () => {
+    for (const [options, payload] of [
+      [{ pipelineSplitByteSize: null }, "flushed"],
+      [{}, "async"],
+    ] as const) {
+      const { actor, disk, state } = scripted(options);
+      const first = { ...request(1), durability: payload };
+      actor.send({ type: "sync.requests", requests: [first], atMs: 1 });
+      actor.send({ type: "disk.mapped" });
+      actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
+      actor.send({ type: "disk.submitted", batchId: actor.getSnapshot().context.inFlight!.id });
+      expect(state()).toBe("writing");
+      expect(disk.length).toBe(2);
+    }
+  });
+
+  it("fails the batch written ahead and what was gathered, never the batch already confirmed", () => {
+    const { actor, courier, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    const head = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
+    actor.send({ type: "disk.submitted", batchId: head });
+    actor.send({ type: "disk.written", batchId: head, outcome: { level: "flushed" } });
+    actor.send({ type: "sync.requests", requests: [request(3)], atMs: 3 });
+    actor.send({ type: "disk.failed", error: eio });
+    expect(state()).toBe("broken");
+    const reject = courier.at(-1);
+    expect(reject?.type === "courier.reject" && reject.requests.map((r) => r.id)).toEqual([2, 3]);
   });
 });

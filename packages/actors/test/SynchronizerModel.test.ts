@@ -37,13 +37,24 @@ const FLOWCHART = [
   "mapping --disk.mapped--> writing",
   "writing --disk.written--> confirming",
   "writing --sync.requests--> writing",
-  "confirming --writer.confirmed--> checkingSkipped",
-  "confirming --writer.confirmTimedOut--> checkingSkipped",
+  // Claim 1: clear the batch once every writer confirmed (or timed out); then, with nothing
+  // written ahead of it, check for skipped and parked requests.
+  "confirming --writer.confirmed--> promotingAhead",
+  "confirming --writer.confirmTimedOut--> promotingAhead",
+  "promotingAhead --> checkingSkipped",
   "checkingSkipped --> notifyingSkipped",
   "checkingSkipped --> takingParked",
   "checkingSkipped --> receiving",
   "takingParked --> decidingFlush",
   "writing --disk.failed--> broken",
+  // Pipelining: a batch gathered while one flushes goes to the disk beside it once the first
+  // batch's bytes are handed over; it is confirmed after the first clears.
+  "writing --disk.submitted--> decidingAhead",
+  "writing --sync.requests--> decidingAhead",
+  "decidingAhead --> writingAhead",
+  "writingAhead --disk.written--> confirming",
+  "promotingAhead --> confirming",
+  "promotingAhead --> decidingAhead",
 ];
 
 describe("synchronizer model-based tests (claims 1, 14-16, 34, 64-69)", () => {
@@ -93,6 +104,9 @@ describe("synchronizer model-based tests (claims 1, 14-16, 34, 64-69)", () => {
         "waitingForRequest",
         "waitingForTrigger",
         "writing",
+        "writingAhead",
+        "decidingAhead",
+        "promotingAhead",
       ].sort(),
     );
   });

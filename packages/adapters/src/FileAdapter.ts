@@ -71,9 +71,10 @@ class FileAdapter extends DirectoryAdapter implements FlushAdapter {
     });
   }
 
-  async flush(region: Region, mode: FlushMode): Promise<void> {
-    await this.settleAsyncFlush(region);
-    await this.datasync(region, mode);
+  flush(region: Region, mode: FlushMode): Promise<void> {
+    // With no asynchronous flush to settle, the fdatasync is issued within this call.
+    if (!this.hasAsyncFlush()) return this.datasync(region, mode);
+    return this.settleAsyncFlush(region).then(() => this.datasync(region, mode));
   }
 
   read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array> {

@@ -157,3 +157,26 @@ export function addWrites(batch: Batch, added: readonly PlacedWrite[], nowMs: nu
     durability,
   };
 }
+
+/**
+ * Splits a batch in two contiguous batches of about half its bytes each (pipelining): the first
+ * keeps the id, the second takes `secondId`. Both keep the batch's gathering times.
+ *
+ * @example
+ * const [head, rest] = splitBatch(batch, (batch.id + 1) as BatchId);
+ */
+export function splitBatch(batch: Batch, secondId: BatchId): readonly [Batch, Batch] {
+  const { writes } = batch;
+  if (writes.length < 2) throw new Error("splitBatch: a batch of fewer than two writes");
+  let at = 0;
+  let bytes = 0;
+  while (at < writes.length - 1 && bytes * 2 < batch.byteSize) {
+    bytes += writes[at]!.byteSize;
+    at += 1;
+  }
+  const part = (id: BatchId, from: number, to: number): Batch => ({
+    ...addWrites(emptyBatch(id), writes.slice(from, to), batch.firstAtMs),
+    lastAtMs: batch.lastAtMs,
+  });
+  return [part(batch.id, 0, Math.max(1, at)), part(secondId, Math.max(1, at), writes.length)];
+}

@@ -5,6 +5,11 @@
  * The synchronizer drives one batch through it in the claim-64 order:
  * `isMapped` → `map` if not → `stage` (encode the batch into the batch file) → `write` →
  * `flush`. An adapter never reorders or merges those steps.
+ *
+ * With pipelining (`pipelineSplitByteSize`), a second batch's `stage` → `write` → `flush` may
+ * start once the first batch's `write` resolved, while the first's `flush` is still running:
+ * `stage` must not hand out memory a pending write still reads, and two flushes of one segment
+ * may run at once (each returns once its own region is on stable storage).
  */
 import type { ByteOffset, ByteSize, SegmentNumber } from "./Units.js";
 

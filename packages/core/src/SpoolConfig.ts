@@ -33,6 +33,7 @@ export const SpoolOptionsSchema = Schema.Struct({
   leaseMs: Schema.optionalKey(Positive),
   indexSegmentEntries: Schema.optionalKey(Positive),
   diskBudgetBytes: Schema.optionalKey(Schema.NullOr(Positive)),
+  pipelineSplitByteSize: Schema.optionalKey(Schema.NullOr(Positive)),
 });
 
 /** Options as a caller passes them: any subset. @example const options: SpoolOptions = { batchCountMax: 256 } */
@@ -88,6 +89,12 @@ export const DEFAULT_CONFIG: SpoolConfig = {
   // No budget by default: the spool may fill its partition (as a log does). Set one to get
   // SpoolFull back-pressure instead.
   diskBudgetBytes: null,
+  // 128 KiB: a batch this big, gathered while the disk is idle, is written as two batches, so
+  // the first half's writers are confirmed (and append again) while the second half flushes;
+  // and a batch gathered while one flushes is written beside it. Measured here with 1 KiB
+  // records: 1.1-1.45x the messages per second at 128-256 writers; below 128 KiB halves cost
+  // more flushes than they save. null: one batch on the disk at a time.
+  pipelineSplitByteSize: 128 * KIB,
 };
 
 // Excess keys are errors: a misspelt option must not silently fall back to its default.

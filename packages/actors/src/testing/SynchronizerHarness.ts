@@ -96,10 +96,14 @@ interface FlushDone {
   readonly mode: FlushMode;
 }
 
-/** The adapter the runtime sees: the real one, with each map and write held at a gate. */
+/**
+ * The adapter the runtime sees: the real one, with each map, write and flush held at a gate.
+ * Gates are kept in the order the calls came: with pipelining, the in-flight batch's flush
+ * and the batch written beside it are held at once.
+ */
 class GatedAdapter implements FlushAdapter {
   readonly name: string;
-  gate: Gate | undefined;
+  readonly gates: Gate[] = [];
   readonly flushes: FlushDone[] = [];
   readonly #base: FlushAdapter;
 
@@ -108,21 +112,32 @@ class GatedAdapter implements FlushAdapter {
     this.name = `gated ${base.name}`;
   }
 
+  /** The held gates of one operation, oldest first. */
+  held(operation: Gate["operation"]): Gate[] {
+    return this.gates.filter((gate) => gate.operation === operation);
+  }
+
   #held<T>(operation: Gate["operation"], run: () => Promise<T>): Promise<T> {
-    if (this.gate !== undefined)
-      throw new Error(`${operation} while ${this.gate.operation} is held`);
+    const same = this.held(operation).length;
+    // At most two batches are on the disk: two flushes, one write (the second batch's) beside
+    // a flush, one map alone.
+    if ((operation === "flush" && same >= 2) || (operation !== "flush" && same >= 1)) {
+      throw new Error(`a ${operation} while another ${operation} is held`);
+    }
     return new Promise<T>((resolve, reject) => {
-      this.gate = {
+      const open = (gate: Gate) => this.gates.splice(this.gates.indexOf(gate), 1);
+      const gate: Gate = {
         operation,
         go: () => {
-          this.gate = undefined;
+          open(gate);
           run().then(resolve, reject);
         },
         fail: (error) => {
-          this.gate = undefined;
+          open(gate);
           reject(error);
         },
       };
+      this.gates.push(gate);
     });
   }
 
@@ -297,7 +312,8 @@ class SnapshotWatch {
   violation: string | undefined;
   readonly timedOut = new Set<number>();
   #previous: SynchronizerContext | undefined;
-  #parkedAtClear: readonly WriteRequest[] = [];
+  /** The request that must start the next batch written after a clear, if any. */
+  #firstAfterClear: WriteRequest | undefined;
   readonly #writers: ScriptedWriters;
 
   constructor(writers: ScriptedWriters) {
@@ -317,15 +333,17 @@ class SnapshotWatch {
       if (!allConfirmed && !this.timedOut.has(cleared.id)) {
         this.violation ??= `batch ${cleared.id} cleared before every writer confirmed`;
       }
-      this.#parkedAtClear = previous.admission.storage.requests;
+      // Requests gathered while the batch was out (pipelining) go first, then the parked ones.
+      const { admission } = previous;
+      this.#firstAfterClear = admission.batch.writes[0]?.request ?? admission.storage.requests[0];
     }
     const command = context.command;
     if (command?.type === "disk.write" && context.commandSeq !== previous.commandSeq) {
-      const first = this.#parkedAtClear[0];
+      const first = this.#firstAfterClear;
       if (first !== undefined && command.batch.writes[0]?.request.id !== first.id) {
-        this.violation ??= `parked request ${first.id} did not start batch ${command.batch.id}`;
+        this.violation ??= `request ${first.id} did not start batch ${command.batch.id}`;
       }
-      this.#parkedAtClear = [];
+      this.#firstAfterClear = undefined;
     }
   }
 }
@@ -459,14 +477,44 @@ async function runOnAdapter(
   }
 }
 
-/** Lets through every flush the write needs, one at a time, until the runtime leaves writing. */
+/**
+ * Lets through every flush the in-flight batch needs, oldest first and one at a time, until
+ * the runtime has heard that it is written.
+ */
 async function releaseFlushes(adapter: GatedAdapter, synchronizer: Synchronizer): Promise<void> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  while (synchronizer.state() === "writing") {
+  const onDisk = () => ["writing", "writingAhead"].includes(synchronizer.state());
+  while (onDisk()) {
     if (Date.now() > deadline) throw new Error("timed out waiting for the flush");
-    if (adapter.gate?.operation === "flush") adapter.gate.go();
+    adapter.held("flush")[0]?.go();
     await nextTurn();
   }
+}
+
+/** The gate a disk action opens or fails: the map, the write call, or a flush. */
+async function gateFor(
+  action: SynchronizerAction["type"],
+  model: SynchronizerContext,
+  adapter: GatedAdapter,
+): Promise<Gate> {
+  const ahead = action.endsWith(".ahead");
+  const submitted = ahead ? model.aheadSubmitted : model.inFlightSubmitted;
+  const operation: Gate["operation"] =
+    model.phase === "mapping"
+      ? "map"
+      : action.startsWith("disk.submit") || !submitted
+        ? "write"
+        : "flush";
+  // The in-flight batch's flush was called first: it is the oldest; the ahead batch's the newest.
+  const pick = () => {
+    const held = adapter.held(operation);
+    return ahead ? held.at(-1) : held[0];
+  };
+  await until(
+    () => pick() !== undefined,
+    () => `the ${operation} call`,
+  );
+  return pick()!;
 }
 
 interface Rig {
@@ -512,19 +560,24 @@ async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, r
     case "confirm.timeout.late":
       synchronizer.actor.send(event);
       return;
-    case "disk.done":
-    case "disk.fail": {
-      const phase = model.machine.phase;
-      const operation = phase === "mapping" ? "map" : "write";
-      await until(
-        () => adapter.gate?.operation === operation,
-        () => `the ${operation} call`,
-      );
-      if (event.type === "disk.failed") return adapter.gate!.fail(event.error);
-      adapter.gate!.go();
-      if (phase === "writing") await releaseFlushes(adapter, synchronizer);
+    case "disk.submit":
+    case "disk.submit.ahead":
+    case "disk.done.ahead":
+      (await gateFor(action.type, model.machine, adapter)).go();
       return;
-    }
+    case "disk.fail":
+    case "disk.fail.ahead":
+      if (event.type === "disk.failed") {
+        (await gateFor(action.type, model.machine, adapter)).fail(event.error);
+      }
+      return;
+    case "disk.done":
+      if (model.machine.phase === "mapping") {
+        (await gateFor(action.type, model.machine, adapter)).go();
+        return;
+      }
+      await releaseFlushes(adapter, synchronizer);
+      return;
     case "confirm": {
       const batchId = model.machine.inFlight!.id;
       // The writers confirm once their notices came (a microtask after the flush).

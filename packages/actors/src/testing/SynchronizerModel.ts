@@ -44,8 +44,13 @@ export type SynchronizerAction =
   | { readonly type: "close" }
   | { readonly type: "wake" }
   | { readonly type: "wake.late" }
+  | { readonly type: "disk.submit" }
   | { readonly type: "disk.done" }
   | { readonly type: "disk.fail" }
+  // Pipelining: the batch written beside the in-flight one.
+  | { readonly type: "disk.submit.ahead" }
+  | { readonly type: "disk.done.ahead" }
+  | { readonly type: "disk.fail.ahead" }
   | { readonly type: "confirm"; readonly writers: "one" | "all" }
   | { readonly type: "confirm.timeout" }
   | { readonly type: "confirm.timeout.late" }
@@ -96,6 +101,9 @@ export const MODEL_VARIANTS: Readonly<Record<string, SpoolOptions>> = {
   timed: { idleTimeMsMax: 2, gatherTimeMsMax: 10, batchCountMax: 3 },
   // No timed trigger: only 2 requests, a refusal or a close flush.
   untimed: { idleTimeMsMax: null, gatherTimeMsMax: null, sinceLastFlushMs: null, batchCountMax: 2 },
+  // Pipelining: two small requests gathered while the disk is idle are written as two batches,
+  // and a batch gathered while one flushes is written beside it.
+  pipelined: { pipelineSplitByteSize: 200 },
 };
 
 /** The options every variant shares. */
@@ -107,6 +115,8 @@ const MODEL_BASE: SpoolOptions = {
   temporaryStorageCountMax: 1,
   confirmTimeoutMs: 1000,
   indexSegmentEntries: 64,
+  // One batch on the disk at a time, unless a variant pipelines.
+  pipelineSplitByteSize: null,
 };
 
 /** A variant's resolved config. @example modelConfig("timed").batchCountMax // 3 */
@@ -141,6 +151,7 @@ export function concretize(
   const context = state.machine;
   const now = context.nowMs;
   const inFlightId = (context.inFlight?.id ?? 0) as BatchId;
+  const aheadId = (context.ahead?.id ?? 0) as BatchId;
   const plain = (event: SynchronizerEvent) => ({ event, nextRequestId: state.nextRequestId });
   switch (action.type) {
     case "send": {
@@ -169,12 +180,15 @@ export function concretize(
     case "wake.late":
       // A timer whose cancel came too late: it names a command that is no longer the latest.
       return plain({ type: "sync.wake", commandSeq: context.commandSeq - 1, atMs: now });
+    case "disk.submit":
+      return plain({ type: "disk.submitted", batchId: inFlightId });
     case "disk.done":
       return plain(
         context.phase === "mapping"
           ? { type: "disk.mapped" }
           : {
               type: "disk.written",
+              batchId: inFlightId,
               outcome: { level: context.inFlight?.durability === "async" ? "async" : "flushed" },
             },
       );
@@ -183,6 +197,12 @@ export function concretize(
         type: "disk.failed",
         error: context.phase === "mapping" ? IO_ERROR.map : IO_ERROR.flush,
       });
+    case "disk.submit.ahead":
+      return plain({ type: "disk.submitted", batchId: aheadId });
+    case "disk.done.ahead":
+      return plain({ type: "disk.written", batchId: aheadId, outcome: { level: "flushed" } });
+    case "disk.fail.ahead":
+      return plain({ type: "disk.failed", error: IO_ERROR.flush });
     case "confirm":
       return plain({
         type: "writer.confirmed",
@@ -231,8 +251,15 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
     case "waitingForTrigger":
       return [...sends, ...closeUnlessClosing, { type: "wake" }, { type: "wake.late" }];
     case "mapping":
-    case "writing":
       return [...sends, ...closeUnlessClosing, { type: "disk.done" }, { type: "disk.fail" }];
+    case "writing":
+    case "writingAhead": {
+      // The write call returns (the bytes are handed over), then the flush finishes.
+      const head: SynchronizerAction = context.inFlightSubmitted
+        ? { type: "disk.done" }
+        : { type: "disk.submit" };
+      return [...sends, ...closeUnlessClosing, head, { type: "disk.fail" }, ...aheadDisk(context)];
+    }
     case "confirming": {
       const confirms: SynchronizerAction[] = [{ type: "confirm", writers: "one" }];
       if (context.confirmationsPending > 1) confirms.push({ type: "confirm", writers: "all" });
@@ -240,7 +267,18 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
         { type: "confirm.timeout" },
         { type: "confirm.timeout.late" },
       ];
-      return [...sends, ...closeUnlessClosing, ...confirms, ...timeouts];
+      const failure: SynchronizerAction[] =
+        context.ahead !== null && context.aheadWritten === null
+          ? [{ type: "disk.fail.ahead" }]
+          : [];
+      return [
+        ...sends,
+        ...closeUnlessClosing,
+        ...confirms,
+        ...timeouts,
+        ...aheadDisk(context),
+        ...failure,
+      ];
     }
     case "notifyingSkipped":
       return resendArrived(context) ? [{ type: "courier.resent" }] : [{ type: "resend.arrives" }];
@@ -250,6 +288,12 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
     case "closed":
       return [];
   }
+}
+
+/** What the disk can do to a batch written ahead: hand over its bytes, then finish its flush. */
+function aheadDisk(context: SynchronizerContext): SynchronizerAction[] {
+  if (context.ahead === null || context.aheadWritten !== null) return [];
+  return [context.aheadSubmitted ? { type: "disk.done.ahead" } : { type: "disk.submit.ahead" }];
 }
 
 /** Takes one action with the machine's own transition function, returning the trail too. */
@@ -301,6 +345,10 @@ export function abstractState(context: SynchronizerContext): string {
     atMost(admission.skipped.length, 2),
     admission.resending.length > 0,
     inFlight === null ? "-" : inFlight.durability,
+    context.inFlightSubmitted,
+    context.ahead === null ? "-" : atMost(context.ahead.writes.length, 3),
+    context.aheadSubmitted,
+    context.aheadWritten !== null,
     context.confirmationsPending,
     context.mapped.includes(admission.cursor.segment),
     context.unflushedFrom !== null,
@@ -509,7 +557,9 @@ export function actionContract(
   const cleared = before.inFlight !== null && after.inFlight?.id !== before.inFlight.id;
   const entersConfirming = before.phase !== "confirming" && after.phase === "confirming";
   // Claims 1, 34: writers hear of a write only from a completed write and flush.
-  if (entersConfirming && !(before.phase === "writing" && action.type === "disk.done")) {
+  const wrote =
+    (before.phase === "writing" || before.phase === "writingAhead") && action.type === "disk.done";
+  if (entersConfirming && !wrote) {
     return `entered confirming on ${action.type} from ${before.phase}`;
   }
   if (entersConfirming && after.command?.type !== "courier.confirm") {
@@ -537,6 +587,13 @@ export function actionContract(
         return "a completed write was not counted as a flush";
       }
       return undefined;
+    case "disk.done.ahead":
+      // A batch written ahead is confirmed only after the one before it cleared.
+      if (after.phase === "confirming" && after.inFlight?.id !== before.inFlight?.id) {
+        return "a batch written ahead was confirmed before the one before it";
+      }
+      return undefined;
+    case "disk.fail.ahead":
     case "disk.fail":
       if (after.failure === null || (after.phase !== "broken" && after.phase !== "closed")) {
         return "a failed write left the spool taking writes";

@@ -33,6 +33,11 @@ export abstract class DirectoryAdapter {
     return this.directory.prepare(segment);
   }
 
+  /** Whether an asynchronous flush is still to be settled by the next flush. */
+  protected hasAsyncFlush(): boolean {
+    return this.#asyncFlush !== undefined;
+  }
+
   /** Waits for an earlier asynchronous flush; its failure fails this flush of `region`. */
   protected async settleAsyncFlush(region: Region): Promise<void> {
     const earlier = this.#asyncFlush;
