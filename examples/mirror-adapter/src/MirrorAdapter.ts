@@ -147,6 +147,8 @@ interface Staged {
 
 class MirrorAdapter implements FlushAdapter {
   readonly name: string;
+  /** Two batches on the disk only when both sides take them. */
+  readonly pipelining: boolean;
   readonly #primary: FlushAdapter;
   readonly #mirror: FlushAdapter;
   readonly #place: MirrorPlace;
@@ -154,6 +156,7 @@ class MirrorAdapter implements FlushAdapter {
 
   constructor(primary: FlushAdapter, mirror: FlushAdapter, place: MirrorPlace) {
     this.name = `mirror(${primary.name})`;
+    this.pipelining = primary.pipelining !== false && mirror.pipelining !== false;
     this.#primary = primary;
     this.#mirror = mirror;
     this.#place = place;

@@ -154,8 +154,13 @@ export class Synchronizer implements SynchronizerPort {
   constructor(options: SynchronizerOptions) {
     this.#options = options;
     this.#timers = options.timers ?? REAL_TIMERS;
+    // An adapter that cannot take a second batch while one flushes keeps one on the disk.
+    const config =
+      options.adapter.pipelining === false
+        ? { ...options.config, pipelineSplitByteSize: null }
+        : options.config;
     this.#actor = createActor(synchronizerLogic, {
-      input: { config: options.config, cursor: options.cursor, nowMs: options.clock() },
+      input: { config, cursor: options.cursor, nowMs: options.clock() },
     });
     this.#done = new Promise((resolve) => {
       const stop = (): void => {

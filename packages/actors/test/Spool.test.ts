@@ -1,6 +1,12 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { fileAdapter, MemoryDisk, memoryAdapter, mmapAdapter } from "@spool/adapters";
+import {
+  delegatingAdapter,
+  fileAdapter,
+  MemoryDisk,
+  memoryAdapter,
+  mmapAdapter,
+} from "@spool/adapters";
 import {
   ConfigInvalid,
   FlushFailed,
@@ -447,6 +453,25 @@ describe("pipelining: two batches on the disk", () => {
     for await (const record of spool.records()) read.push(decode(record.payload));
     expect(read).toEqual(payloads);
     await spool.close();
+  });
+
+  it("keeps one batch on the disk for an adapter that refuses pipelining, as the mmap adapter does", async () => {
+    const inner = memoryAdapter();
+    const spool = await openSpool({
+      dir: "one-at-a-time",
+      adapter: async (options) => delegatingAdapter(await inner(options), { pipelining: false }),
+      pipelineSplitByteSize: 4096,
+    });
+    const writer = spool.writer();
+    const payloads = Array.from({ length: 64 }, (_, at) => `m${at}-`.padEnd(500, "x"));
+    const results = await Promise.all(payloads.map((payload) => writer.append(payload)));
+    expect(results.map((result) => result.seq)).toEqual(payloads.map((_, at) => at + 1));
+    expect(spool.stats().splits).toBe(0);
+    expect(spool.stats().writtenAhead).toBe(0);
+    await spool.close();
+    const mmap = await mmapAdapter()({ dir: temporaryDirectory(), segmentByteSize: 1 << 20 });
+    expect(mmap.pipelining).toBe(false);
+    await mmap.close();
   });
 
   it("writes large batches through libuv's pool beside each other, intact after reopening", async () => {

@@ -16,6 +16,7 @@ export function delegatingAdapter(
 ): FlushAdapter {
   return {
     name: adapter.name,
+    ...(adapter.pipelining === undefined ? {} : { pipelining: adapter.pipelining }),
     readManifest: (name) => adapter.readManifest(name),
     writeManifest: (text, name) => adapter.writeManifest(text, name),
     listSegments: () => adapter.listSegments(),

@@ -96,6 +96,11 @@ class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
     return mapped;
   }
 
+  // Measured here at 256 writers: 56-65k msgs/s with one batch on the disk, 42-52k with two.
+  // A batch encoded through the map while the one before it flushes writes into pages being
+  // written back: each such write fault waits on the kernel's journal and writeback.
+  readonly pipelining = false;
+
   stage(region: Region): Uint8Array {
     return this.#mapOf(region.segment).subarray(region.offset, region.offset + region.byteSize);
   }

@@ -40,6 +40,11 @@ export interface FlushAdapter {
   /** A short name for stats and logs ("mmap", "file", "memory"). */
   readonly name: string;
   /**
+   * `false`: a second batch must not be written while one flushes; the synchronizer then keeps
+   * one batch on the disk whatever `pipelineSplitByteSize` says. Omitted: pipelining is fine.
+   */
+  readonly pipelining?: boolean;
+  /**
    * One of the spool's small documents (`spool.json`, the manifest, by default; also
    * `dead-letters.json`), or null when it does not exist.
    */
