@@ -194,7 +194,7 @@ describe("synchronizerMachine pipelining", () => {
       : [];
 
   it("writes a batch gathered during a flush beside it once the first's bytes are handed over, and confirms in order", () => {
-    const { actor, disk, courier, state } = scripted();
+    const { actor, disk, courier, state } = scripted({ pipelineSplitByteSize: 200 });
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
     actor.send({ type: "disk.mapped" });
     const head = actor.getSnapshot().context.inFlight!.id;
@@ -237,10 +237,12 @@ describe("synchronizerMachine pipelining", () => {
     expect(ids(disk.at(-1))).toEqual([3]);
   });
 
-  it("keeps one batch on the disk for async batches and without pipelining", () => {
+  it("keeps one batch on the disk for async batches, small gatherings and without pipelining", () => {
     for (const [options, payload] of [
       [{ pipelineSplitByteSize: null }, "flushed"],
-      [{}, "async"],
+      [{ pipelineSplitByteSize: 200 }, "async"],
+      // 144 bytes gathered: less than half the split size, not worth a flush beside the first.
+      [{ pipelineSplitByteSize: 400 }, "flushed"],
     ] as const) {
       const { actor, disk, state } = scripted(options);
       const first = { ...request(1), durability: payload };
@@ -254,7 +256,7 @@ describe("synchronizerMachine pipelining", () => {
   });
 
   it("fails the batch written ahead and what was gathered, never the batch already confirmed", () => {
-    const { actor, courier, state } = scripted();
+    const { actor, courier, state } = scripted({ pipelineSplitByteSize: 200 });
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
     actor.send({ type: "disk.mapped" });
     const head = actor.getSnapshot().context.inFlight!.id;
