@@ -469,7 +469,11 @@ describe("pipelining: two batches on the disk", () => {
     expect(spool.stats().splits).toBe(0);
     expect(spool.stats().writtenAhead).toBe(0);
     await spool.close();
-    const mmap = await mmapAdapter()({ dir: temporaryDirectory(), segmentByteSize: 1 << 20 });
+    const mmap = await mmapAdapter()({
+      dir: temporaryDirectory(),
+      segmentByteSize: 1 << 20,
+      pageByteSize: 4096,
+    });
     expect(mmap.pipelining).toBe(false);
     await mmap.close();
   });
