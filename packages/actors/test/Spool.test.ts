@@ -20,7 +20,7 @@ import {
 } from "@spool/core";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
-import { openSpool, SpoolEffect, type WriterEndpoint } from "../src/index.js";
+import { openSpool, type Spool, SpoolEffect, type WriterEndpoint } from "../src/index.js";
 import { durableSeqs, spyAdapter, temporaryDirectory } from "./helpers.js";
 
 const text = new TextDecoder();
@@ -436,6 +436,14 @@ describe("one spool per directory", () => {
 
 describe("pipelining: two batches on the disk", () => {
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  /** 64 appends of 500 bytes made at once, each acknowledged with its seq in order. */
+  async function appendAtOnce(spool: Spool): Promise<string[]> {
+    const writer = spool.writer();
+    const payloads = Array.from({ length: 64 }, (_, at) => `m${at}-`.padEnd(500, "x"));
+    const results = await Promise.all(payloads.map((payload) => writer.append(payload)));
+    expect(results.map((result) => result.seq)).toEqual(payloads.map((_, at) => at + 1));
+    return payloads;
+  }
 
   it("splits a batch, writes the second half beside the first, and confirms every append in order", async () => {
     const spool = await openSpool({
@@ -443,10 +451,7 @@ describe("pipelining: two batches on the disk", () => {
       adapter: memoryAdapter(),
       pipelineSplitByteSize: 4096,
     });
-    const writer = spool.writer();
-    const payloads = Array.from({ length: 64 }, (_, at) => `m${at}-`.padEnd(500, "x"));
-    const results = await Promise.all(payloads.map((payload) => writer.append(payload)));
-    expect(results.map((result) => result.seq)).toEqual(payloads.map((_, at) => at + 1));
+    const payloads = await appendAtOnce(spool);
     expect(spool.stats().splits).toBeGreaterThan(0);
     expect(spool.stats().writtenAhead).toBeGreaterThan(0);
     const read: string[] = [];
@@ -462,10 +467,7 @@ describe("pipelining: two batches on the disk", () => {
       adapter: async (options) => delegatingAdapter(await inner(options), { pipelining: false }),
       pipelineSplitByteSize: 4096,
     });
-    const writer = spool.writer();
-    const payloads = Array.from({ length: 64 }, (_, at) => `m${at}-`.padEnd(500, "x"));
-    const results = await Promise.all(payloads.map((payload) => writer.append(payload)));
-    expect(results.map((result) => result.seq)).toEqual(payloads.map((_, at) => at + 1));
+    await appendAtOnce(spool);
     expect(spool.stats().splits).toBe(0);
     expect(spool.stats().writtenAhead).toBe(0);
     await spool.close();
