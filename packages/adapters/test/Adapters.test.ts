@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { byteOffset, byteSize, type FlushAdapter, segmentNumber } from "@spool/core";
@@ -53,6 +53,30 @@ describe.each([
     const second = await factory(options(dir));
     expect(await second.readManifest()).toBe('{"format":"spool"}');
     await second.close();
+  });
+
+  it("creates a segment needed before its zero fill is done sparse, and the zero fill never replaces it", async () => {
+    const dir = fresh();
+    const segmentByteSize = 256 * 1024 * 1024;
+    const adapter = await factory({ ...options(dir), segmentByteSize });
+    const two = segmentNumber(2);
+    // The zero fill of 256 MiB takes most of a second here; the roll comes while it runs.
+    const zeroFill = adapter.prepareSegment(two);
+    const file = path.join(dir, "data-0000000002.seg");
+    while (!existsSync(`${file}.tmp`)) await new Promise((resolve) => setTimeout(resolve, 1));
+    await adapter.map(two);
+    const created = statSync(file);
+    expect(created.size).toBe(segmentByteSize);
+    // Blocks allocated: far fewer than a zero-filled segment's.
+    expect(created.blocks * 512).toBeLessThan(segmentByteSize / 2);
+    const region = { segment: two, offset: byteOffset(0), byteSize: byteSize(4096) };
+    adapter.stage(region).fill(9);
+    await adapter.write(region);
+    await adapter.flush(region, "sync");
+    await zeroFill;
+    expect(Array.from(await adapter.read(two, byteOffset(4095), byteSize(2)))).toEqual([9, 0]);
+    await adapter.close();
+    expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   });
 
   it("names the file in a typed error when a segment has the wrong size", async () => {

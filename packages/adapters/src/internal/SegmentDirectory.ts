@@ -67,6 +67,15 @@ export class SegmentDirectory {
   readonly #options: AdapterOptions;
   readonly #handles = new Map<SegmentNumber, fs.FileHandle>();
   readonly #preparing = new Map<SegmentNumber, Promise<void>>();
+  /**
+   * Zero fills in progress, by segment: `cancelled` stops one before its rename (the segment is
+   * then created sparse instead); `renaming` says it is past that point.
+   */
+  readonly #zeroing = new Map<SegmentNumber, { cancelled: boolean; renaming: boolean }>();
+  /** Abandoned zero fills still stopping: waited for on close. */
+  readonly #abandoned = new Set<Promise<void>>();
+  /** Segments created sparse because they were needed before their zero fill was done. */
+  sparseSegments = 0;
 
   constructor(options: AdapterOptions) {
     this.#options = options;
@@ -187,28 +196,80 @@ export class SegmentDirectory {
       return;
     }
     const temporary = `${file}.tmp`;
+    const zeroing = { cancelled: false, renaming: false };
+    this.#zeroing.set(segment, zeroing);
+    try {
+      await storage("preallocate", temporary, async () => {
+        const handle = await fs.open(temporary, "w");
+        try {
+          const zeros = Buffer.alloc(ZERO_CHUNK_BYTE_SIZE);
+          for (let at = 0; at < this.#options.segmentByteSize; at += zeros.byteLength) {
+            if (zeroing.cancelled) break;
+            const length = Math.min(zeros.byteLength, this.#options.segmentByteSize - at);
+            await handle.write(zeros, 0, length, at);
+          }
+          if (!zeroing.cancelled) await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+        // Checked and marked in one turn: past this point a caller waits for the rename.
+        if (zeroing.cancelled) {
+          await fs.rm(temporary, { force: true });
+          return;
+        }
+        zeroing.renaming = true;
+        await fs.rename(temporary, file);
+        await this.syncDirectory();
+      });
+    } finally {
+      this.#zeroing.delete(segment);
+    }
+  }
+
+  /**
+   * A segment needed before its zero fill is done (appends outran it): the zero fill is
+   * abandoned and the segment created at full size with no blocks written (`ftruncate`). It
+   * reads as zeros, as a zero-filled one does; its flushes pay for block allocation instead of
+   * the appends waiting for the zero fill.
+   */
+  async #createSparse(segment: SegmentNumber): Promise<void> {
+    const file = this.pathOf(this.fileName(segment));
+    const temporary = `${file}.sparse.tmp`;
     await storage("preallocate", temporary, async () => {
       const handle = await fs.open(temporary, "w");
       try {
-        const zeros = Buffer.alloc(ZERO_CHUNK_BYTE_SIZE);
-        for (let at = 0; at < this.#options.segmentByteSize; at += zeros.byteLength) {
-          const length = Math.min(zeros.byteLength, this.#options.segmentByteSize - at);
-          await handle.write(zeros, 0, length, at);
-        }
-        await handle.datasync();
+        await handle.truncate(this.#options.segmentByteSize);
+        await handle.sync();
       } finally {
         await handle.close();
       }
       await fs.rename(temporary, file);
       await this.syncDirectory();
     });
+    this.sparseSegments += 1;
   }
 
   /** The open handle of a prepared segment. */
   async handle(segment: SegmentNumber): Promise<fs.FileHandle> {
     const open = this.#handles.get(segment);
     if (open !== undefined) return open;
+    const zeroing = this.#zeroing.get(segment);
+    if (zeroing !== undefined && !zeroing.renaming && !zeroing.cancelled) {
+      // Needed now, and its zero fill is still running: do not wait for it.
+      zeroing.cancelled = true;
+      const abandoned = this.#preparing.get(segment);
+      if (abandoned !== undefined) {
+        const stopping = abandoned.catch(() => undefined);
+        this.#abandoned.add(stopping);
+        void stopping.then(() => this.#abandoned.delete(stopping));
+      }
+      const sparse = this.#createSparse(segment);
+      this.#preparing.set(segment, sparse);
+      sparse.catch(() => this.#preparing.delete(segment));
+    }
     await this.prepare(segment);
+    const again = this.#handles.get(segment);
+    if (again !== undefined) return again;
     const file = this.pathOf(this.fileName(segment));
     const handle = await storage("open", file, () => fs.open(file, constants.O_RDWR));
     this.#handles.set(segment, handle);
@@ -252,7 +313,7 @@ export class SegmentDirectory {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.#preparing.values()]);
+    await Promise.allSettled([...this.#preparing.values(), ...this.#abandoned]);
     const handles = [...this.#handles.values()];
     this.#handles.clear();
     await Promise.all(handles.map((handle) => handle.close()));
