@@ -56,7 +56,8 @@ export interface FlushAdapter {
   /**
    * Makes sure the segment exists at full size, pre-zeroed and flushed (claims 62-63: writing
    * into already-written blocks spares fdatasync any size or extent change). Idempotent; the
-   * synchronizer calls it ahead of need for the next segment.
+   * synchronizer calls it ahead of need for the next segment. The directory adapters create a
+   * segment that `map` needs before its zero fill is done sparse instead (it reads as zeros).
    */
   prepareSegment(segment: SegmentNumber): Promise<void>;
   /** Whether the segment is mapped (claim 15's "determining whether ... memory mapped"). */
