@@ -433,10 +433,13 @@ function startFlush(context: SynchronizerContext): SynchronizerContext {
   const { decision } = context;
   if (!decision.flush) throw new Error("startFlush without a flush decision");
   const batch = context.admission.batch;
-  if (splits(context, batch)) {
+  const halves = splits(context, batch) ? splitBatch(batch, (batch.id + 1) as BatchId) : null;
+  // Split only when the second half is worth a flush of its own too (records are whole, so
+  // halves by bytes are not always even).
+  if (halves !== null && halves[1].byteSize * 2 >= context.config.pipelineSplitByteSize!) {
     // Pipelining: the first half goes now; the second, whose flush is decided already, waits
     // only for the first half's bytes to be handed over (decidingAhead).
-    const [first, second] = splitBatch(batch, (batch.id + 1) as BatchId);
+    const [first, second] = halves;
     return change(context, {
       inFlight: first,
       flushReason: decision.reason,
