@@ -191,10 +191,12 @@ const ceiling = ratio(
   (sequential.mibPerSecond * MIB) / recordBytes,
   msgs("fdatasync-per-message", 256),
 );
-process.stdout.write(
-  `At most ${ceiling ?? "?"}× fdatasync per message at 256 writers: 1 KiB records at this run's ` +
-    `sequential durable bandwidth (${sequential.mibPerSecond} MiB/s).\n`,
-);
+if (ceiling !== undefined) {
+  process.stdout.write(
+    `At most ${ceiling}× fdatasync per message at 256 writers: 1 KiB records at this run's ` +
+      `sequential durable bandwidth (${sequential.mibPerSecond} MiB/s).\n`,
+  );
+}
 console.table(
   targets.map(([target, value, bar]) => ({
     target,
