@@ -147,8 +147,9 @@ interface Staged {
 
 class MirrorAdapter implements FlushAdapter {
   readonly name: string;
-  /** Two batches on the disk only when both sides take them. */
+  /** Two batches on the disk, and two flushes at once, only when both sides take them. */
   readonly pipelining: boolean;
+  readonly concurrentFlushes: boolean;
   readonly #primary: FlushAdapter;
   readonly #mirror: FlushAdapter;
   readonly #place: MirrorPlace;
@@ -157,6 +158,8 @@ class MirrorAdapter implements FlushAdapter {
   constructor(primary: FlushAdapter, mirror: FlushAdapter, place: MirrorPlace) {
     this.name = `mirror(${primary.name})`;
     this.pipelining = primary.pipelining !== false && mirror.pipelining !== false;
+    this.concurrentFlushes =
+      primary.concurrentFlushes === true && mirror.concurrentFlushes === true;
     this.#primary = primary;
     this.#mirror = mirror;
     this.#place = place;

@@ -14,6 +14,7 @@ import {
   type FlushAdapter,
   type FlushFailed,
   FlushFailed as FlushFailedError,
+  type FlushMode,
   type FlushReason,
   type PlacedWrite,
   RecordEncoder,
@@ -141,6 +142,9 @@ export class Synchronizer implements SynchronizerPort {
     BatchId,
     { startedAt: number; atMs: number; reason: FlushReason | null }
   >();
+  /** The latest flush issued: the next waits for it (see #flushInTurn). */
+  #flushTail: Promise<void> = Promise.resolve();
+  #flushesInFlight = 0;
   /** The number of the last command carried out. */
   #commandsRun = 0;
   readonly #timers: SynchronizerTimers;
@@ -451,7 +455,7 @@ export class Synchronizer implements SynchronizerPort {
     const { adapter, config } = this.#options;
     const segment = region.segment;
     if (batch.durability === "async") {
-      await adapter.flush(region, "async");
+      await this.#flushInTurn(region, "async");
       return { level: "async" };
     }
     let flushRegion = region;
@@ -464,7 +468,7 @@ export class Synchronizer implements SynchronizerPort {
           offset: byteOffset(from),
           byteSize: byteSize(config.segmentByteSize - from),
         };
-        await adapter.flush(earlier, "sync");
+        await this.#flushInTurn(earlier, "sync");
       }
       const from = unflushedFrom.segment === segment ? unflushedFrom.offset : 0;
       flushRegion = {
@@ -473,8 +477,35 @@ export class Synchronizer implements SynchronizerPort {
         byteSize: byteSize(batch.endOffset - from),
       };
     }
-    await adapter.flush(flushRegion, "sync");
+    await this.#flushInTurn(flushRegion, "sync");
     return { level: "flushed" };
+  }
+
+  /**
+   * One flush at a time, in the order the batches were written, unless the adapter declares
+   * `concurrentFlushes`; with two batches on the disk their writes still overlap the other's
+   * flush. Linux reports a failed writeback once per open file: of two fdatasyncs in flight on
+   * one descriptor, the one that checks second may return success for pages that were lost,
+   * and the batch it covers would be confirmed. In turn, a flush that returns success had
+   * every failure before it reported to it or to an earlier flush, whose failure breaks the
+   * spool first.
+   */
+  #flushInTurn(region: Region, mode: FlushMode): Promise<void> {
+    const { adapter } = this.#options;
+    const run = async () => adapter.flush(region, mode);
+    if (adapter.concurrentFlushes === true) return run();
+    // With no flush in flight it starts within this call (no turn of the microtask queue).
+    const flushed = this.#flushesInFlight === 0 ? run() : this.#flushTail.then(run, run);
+    this.#flushesInFlight += 1;
+    this.#flushTail = flushed.then(
+      () => {
+        this.#flushesInFlight -= 1;
+      },
+      () => {
+        this.#flushesInFlight -= 1;
+      },
+    );
+    return flushed;
   }
 
   #reportBatch(batch: Batch, level: WriteOutcome["level"]): void {

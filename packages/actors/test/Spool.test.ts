@@ -480,6 +480,35 @@ describe("pipelining: two batches on the disk", () => {
     await mmap.close();
   });
 
+  it("runs one flush at a time unless the adapter answers for two at once", async () => {
+    for (const concurrent of [false, true]) {
+      const inner = memoryAdapter();
+      let running = 0;
+      let most = 0;
+      const spool = await openSpool({
+        dir: `flushes-${concurrent}`,
+        adapter: async (options) => {
+          const adapter = await inner(options);
+          return delegatingAdapter(adapter, {
+            concurrentFlushes: concurrent,
+            flush: async (region, mode) => {
+              running += 1;
+              most = Math.max(most, running);
+              await new Promise((resolve) => setTimeout(resolve, 2));
+              await adapter.flush(region, mode);
+              running -= 1;
+            },
+          });
+        },
+        pipelineSplitByteSize: 4096,
+      });
+      await appendAtOnce(spool);
+      expect(spool.stats().writtenAhead).toBeGreaterThan(0);
+      expect(most).toBe(concurrent ? 2 : 1);
+      await spool.close();
+    }
+  });
+
   it("writes large batches through libuv's pool beside each other, intact after reopening", async () => {
     const dir = temporaryDirectory();
     // Two 300 KiB records, split: the first half is past the size the file adapter writes on

@@ -17,6 +17,9 @@ export function delegatingAdapter(
   return {
     name: adapter.name,
     ...(adapter.pipelining === undefined ? {} : { pipelining: adapter.pipelining }),
+    ...(adapter.concurrentFlushes === undefined
+      ? {}
+      : { concurrentFlushes: adapter.concurrentFlushes }),
     readManifest: (name) => adapter.readManifest(name),
     writeManifest: (text, name) => adapter.writeManifest(text, name),
     listSegments: () => adapter.listSegments(),

@@ -26,11 +26,13 @@ const SYNC_WRITE_BYTE_SIZE_MAX = 256 * 1024;
  * const spool = await openSpool({ dir: "./spool-data", adapter: fileAdapter() });
  */
 export function fileAdapter(): AdapterFactory {
-  return async (options) => new FileAdapter(await SegmentDirectory.open(options));
+  return async (options) => new FileAdapter(await SegmentDirectory.open(options, true));
 }
 
 class FileAdapter extends DirectoryAdapter implements FlushAdapter {
   readonly name = "file";
+  // Each flush beside another goes through the segment's second open file (DirectoryAdapter).
+  readonly concurrentFlushes = true;
   // The batch file of claims 45-46 for this adapter: one reusable staging buffer.
   #staging: Buffer = Buffer.alloc(64 * 1024);
   #stagedRegion: Region | undefined;

@@ -33,7 +33,7 @@ describe.each([
   ["file", fileAdapter()],
   ["mmap fdatasync", mmapAdapter()],
   ["mmap msync", mmapAdapter({ flushMethod: "msync" })],
-])("%s adapter", (_, factory) => {
+])("%s adapter", (name, factory) => {
   it("pre-zeroes a segment at full size, maps it, and reads back what it flushed", async () => {
     const dir = fresh();
     const adapter = await factory(options(dir));
@@ -55,7 +55,7 @@ describe.each([
     await second.close();
   });
 
-  it("creates a segment needed before its zero fill is done sparse, and the zero fill never replaces it", async () => {
+  it("creates a segment needed before its zero fill is done sparse (file; a map waits), and the zero fill never replaces it", async () => {
     const dir = fresh();
     const segmentByteSize = 256 * 1024 * 1024;
     const adapter = await factory({ ...options(dir), segmentByteSize });
@@ -67,8 +67,10 @@ describe.each([
     await adapter.map(two);
     const created = statSync(file);
     expect(created.size).toBe(segmentByteSize);
-    // Blocks allocated: far fewer than a zero-filled segment's.
-    expect(created.blocks * 512).toBeLessThan(segmentByteSize / 2);
+    // Blocks allocated: far fewer than a zero-filled segment's for the file adapter; all of
+    // them for a map (a store into an unallocated block on a full disk would raise SIGBUS).
+    if (name === "file") expect(created.blocks * 512).toBeLessThan(segmentByteSize / 2);
+    else expect(created.blocks * 512).toBeGreaterThanOrEqual(segmentByteSize);
     const region = { segment: two, offset: byteOffset(0), byteSize: byteSize(4096) };
     adapter.stage(region).fill(9);
     await adapter.write(region);

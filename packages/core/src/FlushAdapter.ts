@@ -45,6 +45,13 @@ export interface FlushAdapter {
    */
   readonly pipelining?: boolean;
   /**
+   * `true`: two flushes may run at once, each reporting a failed writeback of its own region
+   * (the file adapter flushes a second batch through a second open file: Linux reports a
+   * failed writeback once per open file). Omitted: the synchronizer runs one flush at a time,
+   * and a second batch's write still overlaps the first batch's flush.
+   */
+  readonly concurrentFlushes?: boolean;
+  /**
    * One of the spool's small documents (`spool.json`, the manifest, by default; also
    * `dead-letters.json`), or null when it does not exist.
    */

@@ -103,6 +103,8 @@ interface FlushDone {
  */
 class GatedAdapter implements FlushAdapter {
   readonly name: string;
+  // Each held flush answers for itself: the model lets either of two finish or fail first.
+  readonly concurrentFlushes = true;
   readonly gates: Gate[] = [];
   readonly flushes: FlushDone[] = [];
   readonly #base: FlushAdapter;

@@ -9,6 +9,8 @@ import { flushing, type SegmentDirectory } from "./SegmentDirectory.js";
 export abstract class DirectoryAdapter {
   protected readonly directory: SegmentDirectory;
   #asyncFlush: Promise<void> | undefined;
+  /** Flushes running on each segment's first open file. */
+  readonly #flushing = new Map<SegmentNumber, number>();
 
   constructor(directory: SegmentDirectory) {
     this.directory = directory;
@@ -53,10 +55,24 @@ export abstract class DirectoryAdapter {
 
   /** fdatasync of the region's segment: awaited for `sync`, started and tracked for `async`. */
   protected async datasync(region: Region, mode: FlushMode): Promise<void> {
-    const handle = this.directory.openHandle(region.segment);
-    if (handle === undefined) throw new Error(`segment ${region.segment} is not open`);
-    const file = this.directory.fileName(region.segment);
+    const { segment } = region;
+    const first = this.directory.openHandle(segment);
+    if (first === undefined) throw new Error(`segment ${segment} is not open`);
+    // A flush beside another goes through the segment's second open file, so each one sees a
+    // failed writeback (Linux reports one once per open file). At most two run at once.
+    const busy = this.#flushing.get(segment) ?? 0;
+    const handle = busy === 0 ? first : (this.directory.flushHandle(segment) ?? first);
+    if (handle === first) this.#flushing.set(segment, busy + 1);
+    const file = this.directory.fileName(segment);
     const flushed = flushing(file, region.offset, region.byteSize, () => handle.datasync());
+    if (handle === first) {
+      const done = () => {
+        const left = (this.#flushing.get(segment) ?? 1) - 1;
+        if (left === 0) this.#flushing.delete(segment);
+        else this.#flushing.set(segment, left);
+      };
+      flushed.then(done, done);
+    }
     if (mode === "sync") return flushed;
     flushed.catch(() => undefined);
     this.#asyncFlush = flushed;

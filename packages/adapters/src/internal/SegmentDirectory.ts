@@ -66,6 +66,12 @@ export async function flushing<T>(
 export class SegmentDirectory {
   readonly #options: AdapterOptions;
   readonly #handles = new Map<SegmentNumber, fs.FileHandle>();
+  /**
+   * A second open file of each open segment, for a flush that runs while another flushes:
+   * Linux reports a failed writeback once per open file, so two fdatasyncs through one file
+   * could leave one of them reporting success for lost pages; through two, each sees it.
+   */
+  readonly #flushHandles = new Map<SegmentNumber, fs.FileHandle>();
   readonly #preparing = new Map<SegmentNumber, Promise<void>>();
   /**
    * Zero fills in progress, by segment: `cancelled` stops one before its rename (the segment is
@@ -77,15 +83,23 @@ export class SegmentDirectory {
   /** Segments created sparse because they were needed before their zero fill was done. */
   sparseSegments = 0;
 
-  constructor(options: AdapterOptions) {
+  /** Whether a segment needed before its zero fill is done is created sparse (see handle). */
+  readonly #sparseWhenNeeded: boolean;
+
+  constructor(options: AdapterOptions, sparseWhenNeeded = false) {
     this.#options = options;
+    this.#sparseWhenNeeded = sparseWhenNeeded;
   }
 
-  static async open(options: AdapterOptions): Promise<SegmentDirectory> {
+  /**
+   * `sparseWhenNeeded`: for the file adapter. Not for a map: a store through it into a block
+   * not yet allocated, on a full disk, raises SIGBUS instead of a write error.
+   */
+  static async open(options: AdapterOptions, sparseWhenNeeded = false): Promise<SegmentDirectory> {
     await storage("create directory", options.dir, () =>
       fs.mkdir(options.dir, { recursive: true }),
     );
-    const directory = new SegmentDirectory(options);
+    const directory = new SegmentDirectory(options, sparseWhenNeeded);
     // The data file's adapter holds the directory's lock; the index adapter opens under it.
     if ((options.fileKind ?? "data") === "data" && options.lock !== false) await directory.#lock();
     return directory;
@@ -173,8 +187,11 @@ export class SegmentDirectory {
     if (pending === undefined) {
       pending = this.#prepare(segment);
       this.#preparing.set(segment, pending);
-      // A failed preparation may be retried by the next call.
-      pending.catch(() => this.#preparing.delete(segment));
+      // A failed preparation may be retried by the next call (unless another took its place).
+      const failed = pending;
+      failed.catch(() => {
+        if (this.#preparing.get(segment) === failed) this.#preparing.delete(segment);
+      });
     }
     return pending;
   }
@@ -254,7 +271,12 @@ export class SegmentDirectory {
     const open = this.#handles.get(segment);
     if (open !== undefined) return open;
     const zeroing = this.#zeroing.get(segment);
-    if (zeroing !== undefined && !zeroing.renaming && !zeroing.cancelled) {
+    if (
+      this.#sparseWhenNeeded &&
+      zeroing !== undefined &&
+      !zeroing.renaming &&
+      !zeroing.cancelled
+    ) {
       // Needed now, and its zero fill is still running: do not wait for it.
       zeroing.cancelled = true;
       const abandoned = this.#preparing.get(segment);
@@ -265,25 +287,43 @@ export class SegmentDirectory {
       }
       const sparse = this.#createSparse(segment);
       this.#preparing.set(segment, sparse);
-      sparse.catch(() => this.#preparing.delete(segment));
+      sparse.catch(() => {
+        if (this.#preparing.get(segment) === sparse) this.#preparing.delete(segment);
+      });
     }
     await this.prepare(segment);
     const again = this.#handles.get(segment);
     if (again !== undefined) return again;
     const file = this.pathOf(this.fileName(segment));
-    const handle = await storage("open", file, () => fs.open(file, constants.O_RDWR));
+    const [handle, flushHandle] = await storage("open", file, () =>
+      Promise.all([fs.open(file, constants.O_RDWR), fs.open(file, constants.O_RDONLY)]),
+    );
+    const raced = this.#handles.get(segment);
+    if (raced !== undefined) {
+      await Promise.all([handle.close(), flushHandle.close()]);
+      return raced;
+    }
     this.#handles.set(segment, handle);
+    this.#flushHandles.set(segment, flushHandle);
     return handle;
+  }
+
+  /** The segment's second open file, for a flush beside another (see #flushHandles). */
+  flushHandle(segment: SegmentNumber): fs.FileHandle | undefined {
+    return this.#flushHandles.get(segment);
   }
 
   /** Closes and deletes a segment file, then makes the deletion durable. */
   async remove(segment: SegmentNumber): Promise<void> {
     const handle = this.#handles.get(segment);
+    const flushHandle = this.#flushHandles.get(segment);
     this.#handles.delete(segment);
+    this.#flushHandles.delete(segment);
     this.#preparing.delete(segment);
     const file = this.pathOf(this.fileName(segment));
     await storage("remove", file, async () => {
       await handle?.close();
+      await flushHandle?.close();
       await fs.rm(file, { force: true });
       await this.syncDirectory();
     });
@@ -314,8 +354,9 @@ export class SegmentDirectory {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.#preparing.values(), ...this.#abandoned]);
-    const handles = [...this.#handles.values()];
+    const handles = [...this.#handles.values(), ...this.#flushHandles.values()];
     this.#handles.clear();
+    this.#flushHandles.clear();
     await Promise.all(handles.map((handle) => handle.close()));
     if (this.#locked) {
       this.#locked = false;
