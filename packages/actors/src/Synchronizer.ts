@@ -138,10 +138,7 @@ export class Synchronizer implements SynchronizerPort {
   #closing = false;
   #preparedAhead = 0;
   /** The writes in flight (two when pipelining): when each started and why its batch was closed. */
-  readonly #writing = new Map<
-    BatchId,
-    { startedAt: number; atMs: number; reason: FlushReason | null }
-  >();
+  readonly #writing = new Map<BatchId, { startedAt: number; atMs: number; reason: FlushReason }>();
   /** The latest flush issued: the next waits for it (see #flushInTurn). */
   #flushTail: Promise<void> = Promise.resolve();
   #flushesInFlight = 0;
@@ -309,13 +306,10 @@ export class Synchronizer implements SynchronizerPort {
     const sendBack = (event: SynchronizerEvent): void => this.#actor.send(event);
     if (command.type === "disk.map" || command.type === "disk.write") {
       if (command.type === "disk.write") {
-        const { context } = this.#actor.getSnapshot();
-        const reason =
-          command.batch.id === context.ahead?.id ? context.aheadReason : context.flushReason;
         this.#writing.set(command.batch.id, {
           startedAt: performance.now(),
           atMs: command.nowMs,
-          reason,
+          reason: command.reason,
         });
       }
       this.#runDisk(command, sendBack);
@@ -452,7 +446,7 @@ export class Synchronizer implements SynchronizerPort {
     region: Region,
     unflushedFrom: LogPosition | null,
   ): Promise<WriteOutcome> {
-    const { adapter, config } = this.#options;
+    const { config } = this.#options;
     const segment = region.segment;
     if (batch.durability === "async") {
       await this.#flushInTurn(region, "async");
@@ -512,7 +506,7 @@ export class Synchronizer implements SynchronizerPort {
     const writing = this.#writing.get(batch.id);
     this.#writing.delete(batch.id);
     const { onBatch } = this.#options;
-    if (onBatch === undefined || writing === undefined || writing.reason === null) return;
+    if (onBatch === undefined || writing === undefined) return;
     onBatch({
       batchId: batch.id,
       records: batch.writes.length,

@@ -168,6 +168,8 @@ export type DiskCommand =
   | {
       readonly type: "disk.write";
       readonly batch: Batch;
+      /** The flush condition that closed the batch (claims 5-13). */
+      readonly reason: FlushReason;
       readonly unflushedFrom: LogPosition | null;
       readonly nowMs: number;
     };
@@ -429,14 +431,24 @@ function advanceClock(context: SynchronizerContext, event: EventOf<"sync.wake">)
   });
 }
 
+/** The admission state once its batch left it: a new empty batch, no refusal, no verdict. */
+function afterTaking(context: SynchronizerContext, batch: Batch) {
+  return {
+    admission: {
+      ...context.admission,
+      batch: emptyBatch((batch.id + 1) as BatchId),
+      refusal: null,
+    },
+    decision: NO_FLUSH,
+  };
+}
+
 function startFlush(context: SynchronizerContext): SynchronizerContext {
   const { decision } = context;
   if (!decision.flush) throw new Error("startFlush without a flush decision");
   const batch = context.admission.batch;
-  const halves = splits(context, batch) ? splitBatch(batch, (batch.id + 1) as BatchId) : null;
-  // Split only when the second half is worth a flush of its own too (records are whole, so
-  // halves by bytes are not always even).
-  if (halves !== null && halves[1].byteSize * 2 >= context.config.pipelineSplitByteSize!) {
+  const halves = splitForPipelining(context, batch);
+  if (halves !== null) {
     // Pipelining: the first half goes now; the second, whose flush is decided already, waits
     // only for the first half's bytes to be handed over (decidingAhead).
     const [first, second] = halves;
@@ -452,12 +464,7 @@ function startFlush(context: SynchronizerContext): SynchronizerContext {
     inFlight: batch,
     flushReason: decision.reason,
     inFlightSubmitted: false,
-    admission: {
-      ...context.admission,
-      batch: emptyBatch((batch.id + 1) as BatchId),
-      refusal: null,
-    },
-    decision: NO_FLUSH,
+    ...afterTaking(context, batch),
   });
 }
 
@@ -473,36 +480,48 @@ function pipelines(context: SynchronizerContext, batch: Batch): boolean {
   );
 }
 
-/** Whether a batch gathered while the disk is idle is written as two (pipelining). */
-function splits(context: SynchronizerContext, batch: Batch): boolean {
+/**
+ * Whether `batch` is worth a flush of its own beside another: at least half of
+ * `pipelineSplitByteSize`, as each half of a split is. Smaller ones wait for the in-flight
+ * batch to clear and grow meanwhile, so a trickle of arrivals does not become a flush per
+ * arrival beside every batch.
+ */
+function worthAFlushBeside(context: SynchronizerContext, batch: Batch): boolean {
   const { pipelineSplitByteSize } = context.config;
   return (
     pipelineSplitByteSize !== null &&
-    batch.byteSize >= pipelineSplitByteSize &&
-    batch.writes.length >= 2 &&
+    batch.byteSize * 2 >= pipelineSplitByteSize &&
     pipelines(context, batch)
   );
 }
 
 /**
- * Whether the admission batch may be written now, beside the in-flight one: it must be worth a
- * flush of its own, at least half `pipelineSplitByteSize` (as each half of a split is). Smaller
- * ones wait for the in-flight batch to clear and grow meanwhile, so a trickle of arrivals does
- * not become a flush per arrival beside every batch.
+ * The two halves a batch gathered while the disk is idle is written as (pipelining), or null:
+ * it must reach `pipelineSplitByteSize`, and its second half (records are whole, so halves by
+ * bytes are not always even) must be worth a flush of its own.
  */
+function splitForPipelining(
+  context: SynchronizerContext,
+  batch: Batch,
+): readonly [Batch, Batch] | null {
+  const { pipelineSplitByteSize } = context.config;
+  if (pipelineSplitByteSize === null || batch.byteSize < pipelineSplitByteSize) return null;
+  if (batch.writes.length < 2 || !pipelines(context, batch)) return null;
+  const halves = splitBatch(batch, (batch.id + 1) as BatchId);
+  return worthAFlushBeside(context, halves[1]) ? halves : null;
+}
+
+/** Whether the admission batch may be written now, beside the in-flight one. */
 function mayWriteAhead(context: SynchronizerContext): boolean {
   const { admission, decision, inFlight } = context;
   const batch = admission.batch;
-  const { pipelineSplitByteSize } = context.config;
   return (
     decision.flush &&
-    pipelineSplitByteSize !== null &&
-    batch.byteSize * 2 >= pipelineSplitByteSize &&
     context.ahead === null &&
     context.inFlightSubmitted &&
     inFlight !== null &&
     pipelines(context, inFlight) &&
-    pipelines(context, batch) &&
+    worthAFlushBeside(context, batch) &&
     batch.segment !== null &&
     context.mapped.includes(batch.segment)
   );
@@ -518,17 +537,13 @@ function startAhead(context: SynchronizerContext): SynchronizerContext {
     aheadReason: decision.reason,
     aheadSubmitted: false,
     aheadWritten: null,
-    admission: {
-      ...context.admission,
-      batch: emptyBatch((batch.id + 1) as BatchId),
-      refusal: null,
-    },
-    decision: NO_FLUSH,
+    ...afterTaking(context, batch),
     stats: changeStats(context.stats, { writtenAhead: context.stats.writtenAhead + 1 }),
   });
   return issueCommand(started, {
     type: "disk.write",
     batch,
+    reason: decision.reason,
     unflushedFrom: null,
     nowMs: context.nowMs,
   });
@@ -614,6 +629,7 @@ function writeInFlight(context: SynchronizerContext): SynchronizerContext {
   return issueCommand(context, {
     type: "disk.write",
     batch: context.inFlight!,
+    reason: context.flushReason!,
     unflushedFrom: context.unflushedFrom,
     nowMs: context.nowMs,
   });
@@ -652,9 +668,9 @@ const gather: StateTable = {
   },
 };
 
-// While a batch is out (mapping, writing, confirming), arrivals are parked (claims 16, 64-66)
-// and a close is remembered for when the batch clears.
-function busy(phase: "mapping" | "writing" | "writingAhead" | "confirming"): StateTable {
+// While a batch is out (mapping, two on the disk, confirming), arrivals are parked (claims 16,
+// 64-66) and a close is remembered for when the batch clears; `writing` parks or gathers.
+function busy(phase: "mapping" | "writingAhead" | "confirming"): StateTable {
   return {
     "sync.requests": {
       targets: [phase],
@@ -727,7 +743,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // flushes, arrivals gather into the next batch, which may go to the disk beside it once its
   // bytes are handed over (decidingAhead); without pipelining they are parked.
   writing: {
-    ...busy("writing"),
     ...failed,
     "sync.requests": {
       targets: ["writing", "decidingAhead"],
