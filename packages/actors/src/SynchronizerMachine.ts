@@ -330,12 +330,43 @@ function changeStats(
   return next;
 }
 
+/** The admission state with `changes` applied (written out, as in {@link change}). */
+function changeAdmission(
+  admission: AdmissionState,
+  changes: Partial<AdmissionState>,
+): AdmissionState {
+  const a = admission;
+  const next: Mutable<AdmissionState> = {
+    batch: a.batch,
+    storage: a.storage,
+    cursor: a.cursor,
+    refusal: a.refusal,
+    skipped: a.skipped,
+    resending: a.resending,
+  };
+  const target = next as Record<string, unknown>;
+  for (const key in changes) target[key] = changes[key as keyof AdmissionState];
+  return next;
+}
+
 /** One more flush for `reason`. */
 function countReason(
   reasons: Readonly<Record<FlushReason, number>>,
   reason: FlushReason,
 ): Readonly<Record<FlushReason, number>> {
-  const counted = { ...reasons };
+  const r = reasons;
+  // Written out: a spread of this record cost as much as the rest of counting a flush.
+  const counted: Record<FlushReason, number> = {
+    close: r.close,
+    pageOffset: r.pageOffset,
+    byteOffset: r.byteOffset,
+    maxBytes: r.maxBytes,
+    maxCount: r.maxCount,
+    contiguousRun: r.contiguousRun,
+    maxGatherTime: r.maxGatherTime,
+    sinceLastFlush: r.sinceLastFlush,
+    maxIdleTime: r.maxIdleTime,
+  };
   counted[reason] += 1;
   return counted;
 }
@@ -434,11 +465,10 @@ function advanceClock(context: SynchronizerContext, event: EventOf<"sync.wake">)
 /** The admission state once its batch left it: a new empty batch, no refusal, no verdict. */
 function afterTaking(context: SynchronizerContext, batch: Batch) {
   return {
-    admission: {
-      ...context.admission,
+    admission: changeAdmission(context.admission, {
       batch: emptyBatch((batch.id + 1) as BatchId),
       refusal: null,
-    },
+    }),
     decision: NO_FLUSH,
   };
 }
@@ -456,7 +486,7 @@ function startFlush(context: SynchronizerContext): SynchronizerContext {
       inFlight: first,
       flushReason: decision.reason,
       inFlightSubmitted: false,
-      admission: { ...context.admission, batch: second },
+      admission: changeAdmission(context.admission, { batch: second }),
       stats: changeStats(context.stats, { splits: context.stats.splits + 1 }),
     });
   }
@@ -829,7 +859,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
     "courier.resent": {
       targets: ["checkingSkipped"],
       run: (context) => [
-        change(context, { admission: { ...context.admission, resending: [] } }),
+        change(context, { admission: changeAdmission(context.admission, { resending: [] }) }),
         "checkingSkipped",
       ],
     },
@@ -905,7 +935,7 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
         const { admission } = context;
         if (admission.skipped.length > 0) {
           // Claim 66: the skipped requests go out for resending; more may be skipped meanwhile.
-          const resending = { ...admission, skipped: [], resending: admission.skipped };
+          const resending = changeAdmission(admission, { skipped: [], resending: admission.skipped });
           const command = { type: "courier.resend", requests: admission.skipped } as const;
           return [
             issueCommand(change(context, { admission: resending }), command),
@@ -933,12 +963,22 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
     },
   };
 
+const CHOICES: ReadonlySet<SynchronizerNode> = new Set(Object.keys(SYNCHRONIZER_CHOICES) as SynchronizerChoice[]);
+
 function isChoice(node: SynchronizerNode): node is SynchronizerChoice {
-  return node in SYNCHRONIZER_CHOICES;
+  return CHOICES.has(node);
 }
 
-function checkTarget(from: string, targets: readonly SynchronizerNode[], to: SynchronizerNode) {
-  if (!targets.includes(to)) throw new Error(`synchronizer: ${from} may not lead to ${to}`);
+// `event` names the event when `from` is a state (the message is built only on failure).
+function checkTarget(
+  from: string,
+  event: string | undefined,
+  targets: readonly SynchronizerNode[],
+  to: SynchronizerNode,
+) {
+  if (targets.includes(to)) return;
+  const source = event === undefined ? from : `${from} on ${event}`;
+  throw new Error(`synchronizer: ${source} may not lead to ${to}`);
 }
 
 /**
@@ -983,20 +1023,24 @@ function takeEvent(
   const transition = table[event.type];
   if (transition === undefined) return context;
   let [next, node] = transition.run(context, event);
-  checkTarget(`${context.phase} on ${event.type}`, transition.targets, node);
+  checkTarget(context.phase, event.type, transition.targets, node);
   trail?.push(node);
   while (isChoice(node)) {
     const choice = SYNCHRONIZER_CHOICES[node];
     const from = node;
     [next, node] = choice.choose(next);
-    checkTarget(from, choice.targets, node);
+    checkTarget(from, undefined, choice.targets, node);
     trail?.push(node);
   }
   // The runtime sees one snapshot per event, so one event may issue one command at most.
   if (next.commandSeq > context.commandSeq + 1) {
     throw new Error(`synchronizer: ${context.phase} on ${event.type} issued two commands`);
   }
-  return next.phase === node ? next : change(next, { phase: node });
+  if (next.phase === node) return next;
+  if (next === context) return change(next, { phase: node });
+  // Made during this event and seen by no one yet: the phase is set in place (one copy less).
+  (next as Mutable<SynchronizerContext>).phase = node;
+  return next;
 }
 
 /** The state before the first event. @example initialSynchronizerState(input) */

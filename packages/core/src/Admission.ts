@@ -120,11 +120,15 @@ export function admit(
     offset: byteOffset(offset),
     nextSeq: seq(nextSeq),
   };
+  // Written out field by field: a spread of the state costs more than the rest of admitting
+  // one request (measured on Node 20).
   const admitted: AdmissionState = {
-    ...state,
     batch: addWrites(state.batch, placed, nowMs),
+    storage: state.storage,
     cursor,
     refusal,
+    skipped: state.skipped,
+    resending: state.resending,
   };
   return index === requests.length ? admitted : parkAll(admitted, requests.slice(index), config);
 }
@@ -170,9 +174,12 @@ export function parkAll(
     }
   }
   return {
-    ...state,
+    batch: state.batch,
     storage: park(state.storage, toPark),
+    cursor: state.cursor,
+    refusal: state.refusal,
     skipped: skipped.length === 0 ? state.skipped : [...state.skipped, ...skipped],
+    resending: state.resending,
   };
 }
 
@@ -194,7 +201,15 @@ export function admitParked(
   if (parked.length > 1 && parked.every((request) => request.target !== undefined)) {
     parked = inSlotOrder(parked);
   }
-  return admit({ ...state, storage: emptyStorage(), refusal: null }, parked, nowMs, config);
+  const emptied: AdmissionState = {
+    batch: state.batch,
+    storage: emptyStorage(),
+    cursor: state.cursor,
+    refusal: null,
+    skipped: state.skipped,
+    resending: state.resending,
+  };
+  return admit(emptied, parked, nowMs, config);
 }
 
 /**
