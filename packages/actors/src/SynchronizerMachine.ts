@@ -935,7 +935,10 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
         const { admission } = context;
         if (admission.skipped.length > 0) {
           // Claim 66: the skipped requests go out for resending; more may be skipped meanwhile.
-          const resending = changeAdmission(admission, { skipped: [], resending: admission.skipped });
+          const resending = changeAdmission(admission, {
+            skipped: [],
+            resending: admission.skipped,
+          });
           const command = { type: "courier.resend", requests: admission.skipped } as const;
           return [
             issueCommand(change(context, { admission: resending }), command),
@@ -963,7 +966,9 @@ export const SYNCHRONIZER_CHOICES: { readonly [C in SynchronizerChoice]: Synchro
     },
   };
 
-const CHOICES: ReadonlySet<SynchronizerNode> = new Set(Object.keys(SYNCHRONIZER_CHOICES) as SynchronizerChoice[]);
+const CHOICES: ReadonlySet<SynchronizerNode> = new Set(
+  Object.keys(SYNCHRONIZER_CHOICES) as SynchronizerChoice[],
+);
 
 function isChoice(node: SynchronizerNode): node is SynchronizerChoice {
   return CHOICES.has(node);
