@@ -119,3 +119,47 @@ describe("mmap adapter limits", () => {
     });
   });
 });
+
+describe("file adapter blocking flushes", () => {
+  // A flush through libuv's pool completes in a later turn of the event loop; one that blocks
+  // this thread has completed before the call returns, so it settles within microtasks.
+  async function settlesWithinMicrotasks(flushed: Promise<void>): Promise<boolean> {
+    let settled = false;
+    void flushed.then(() => {
+      settled = true;
+    });
+    for (let turn = 0; turn < 50; turn++) await Promise.resolve();
+    const withinMicrotasks = settled;
+    await flushed;
+    return withinMicrotasks;
+  }
+
+  async function flushOf(byteSizeMax: number | undefined, size: number) {
+    const dir = fresh();
+    const adapter = await fileAdapter(
+      byteSizeMax === undefined ? {} : { blockingFlushByteSizeMax: byteSizeMax },
+    )(options(dir));
+    await adapter.map(one);
+    const region = { segment: one, offset: byteOffset(0), byteSize: byteSize(size) };
+    adapter.stage(region).fill(9);
+    await adapter.write(region);
+    const settled = await settlesWithinMicrotasks(adapter.flush(region, "sync"));
+    const bytes = await adapter.read(one, byteOffset(0), byteSize(size));
+    await adapter.close();
+    return { settled, bytes };
+  }
+
+  it("blocks for a synchronous flush up to the size given, and never by default", async () => {
+    const small = await flushOf(4096, 4096);
+    expect(small.settled).toBe(true);
+    expect(Array.from(small.bytes)).toEqual(new Array(4096).fill(9));
+    expect((await flushOf(4096, 4104)).settled).toBe(false);
+    expect((await flushOf(undefined, 64)).settled).toBe(false);
+  });
+
+  it("refuses a bad size with ConfigInvalid", () => {
+    expect(() => fileAdapter({ blockingFlushByteSizeMax: -1 })).toThrow(
+      expect.objectContaining({ _tag: "ConfigInvalid", field: "blockingFlushByteSizeMax" }),
+    );
+  });
+});

@@ -3,6 +3,7 @@
  * fdatasync on a segment's descriptor, synchronous or asynchronous. An asynchronous flush that
  * fails makes the next flush fail: its pages may be lost.
  */
+import { fdatasyncSync } from "node:fs";
 import type { FlushMode, Region, SegmentNumber } from "@spool/core";
 import { flushing, type SegmentDirectory } from "./SegmentDirectory.js";
 
@@ -11,9 +12,12 @@ export abstract class DirectoryAdapter {
   #asyncFlush: Promise<void> | undefined;
   /** Flushes running on each segment's first open file. */
   readonly #flushing = new Map<SegmentNumber, number>();
+  /** Synchronous flushes of up to this many bytes, alone on the disk, block this thread. */
+  readonly #blockingFlushByteSizeMax: number;
 
-  constructor(directory: SegmentDirectory) {
+  constructor(directory: SegmentDirectory, blockingFlushByteSizeMax = 0) {
     this.directory = directory;
+    this.#blockingFlushByteSizeMax = blockingFlushByteSizeMax;
   }
 
   readManifest(name?: string): Promise<string | null> {
@@ -64,7 +68,16 @@ export abstract class DirectoryAdapter {
     const handle = busy === 0 ? first : (this.directory.flushHandle(segment) ?? first);
     if (handle === first) this.#flushing.set(segment, busy + 1);
     const file = this.directory.fileName(segment);
-    const flushed = flushing(file, region.offset, region.byteSize, () => handle.datasync());
+    // A small synchronous flush with no other on this segment may run on this thread: no
+    // round trip through libuv's pool, at the cost of the event loop waiting for the disk.
+    const blocking =
+      mode === "sync" && busy === 0 && region.byteSize <= this.#blockingFlushByteSizeMax;
+    const flushed = flushing(
+      file,
+      region.offset,
+      region.byteSize,
+      blocking ? async () => fdatasyncSync(handle.fd) : () => handle.datasync(),
+    );
     if (handle === first) {
       const done = () => {
         const left = (this.#flushing.get(segment) ?? 1) - 1;
