@@ -10,6 +10,7 @@
  * placement is for processes that only append.
  */
 import { Worker } from "node:worker_threads";
+import { fileAdapter } from "@spool/adapters";
 import type { SpoolOptions } from "@spool/core";
 import type { SpoolStats } from "./Spool.js";
 import { connectWriter, type PortWriter } from "./WriterPort.js";
@@ -22,7 +23,15 @@ export interface SpoolThreadOptions extends SpoolOptions {
   readonly dir: string;
   /** `file` by default. */
   readonly adapter?: ThreadAdapterName;
+  /**
+   * The file adapter's `blockingFlushByteSizeMax`: 64 KiB by default here, since the spool's
+   * thread runs nothing else for a flush to hold up (0 flushes through libuv's pool).
+   */
+  readonly blockingFlushByteSizeMax?: number;
 }
+
+/** The spool thread's default for {@link SpoolThreadOptions.blockingFlushByteSizeMax}. */
+export const THREAD_BLOCKING_FLUSH_BYTE_SIZE_MAX = 64 * 1024;
 
 /** A spool running in its own thread. @example const w = await spool.writer(); */
 export interface SpoolThread {
@@ -53,6 +62,9 @@ export type ThreadAnswer =
  * await writer.append("durable, flushed off this thread");
  */
 export async function openSpoolThread(options: SpoolThreadOptions): Promise<SpoolThread> {
+  // Checked here, where a bad value's ConfigInvalid keeps its class (the thread would only
+  // report it by message).
+  fileAdapter({ blockingFlushByteSizeMax: options.blockingFlushByteSizeMax ?? 0 });
   const worker = startWorker(options);
   const pending = new Map<number, (answer: ThreadAnswer) => void>();
   let nextId = 1;

@@ -5,15 +5,22 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { fileAdapter, mmapAdapter } from "@spool/adapters";
 import { openSpool } from "./Spool.js";
-import type { SpoolThreadOptions, ThreadAnswer, ThreadRequest } from "./SpoolThread.js";
+import {
+  type SpoolThreadOptions,
+  THREAD_BLOCKING_FLUSH_BYTE_SIZE_MAX,
+  type ThreadAnswer,
+  type ThreadRequest,
+} from "./SpoolThread.js";
 
-const { adapter, ...options } = workerData as SpoolThreadOptions;
+const { adapter, blockingFlushByteSizeMax, ...options } = workerData as SpoolThreadOptions;
 const factory =
   adapter === "mmap-msync"
     ? mmapAdapter({ flushMethod: "msync" })
     : adapter === "mmap-fdatasync"
       ? mmapAdapter({ flushMethod: "fdatasync" })
-      : fileAdapter();
+      : fileAdapter({
+          blockingFlushByteSizeMax: blockingFlushByteSizeMax ?? THREAD_BLOCKING_FLUSH_BYTE_SIZE_MAX,
+        });
 const port = parentPort!;
 const opened = openSpool({ ...options, adapter: factory });
 

@@ -10,12 +10,22 @@ afterEach(async () => {
 });
 
 describe("the spool in a thread of its own (the other placement)", () => {
-  it.each<ThreadAdapterName>(["file", "mmap-msync"])(
-    "writers in the application's thread append through it (%s adapter), and every acknowledged append is kept",
-    async (adapter) => {
+  // The file adapter blocks the spool's thread for small flushes by default there; 0 turns
+  // that off (every flush through libuv's pool).
+  it.each<[ThreadAdapterName, number | undefined]>([
+    ["file", undefined],
+    ["file", 0],
+    ["mmap-msync", undefined],
+  ])(
+    "writers in the application's thread append through it (%s adapter, blocking flushes up to %s bytes), and every acknowledged append is kept",
+    async (adapter, blockingFlushByteSizeMax) => {
       const dir = await mkdtemp(path.join(tmpdir(), "spool-thread-"));
       dirs.push(dir);
-      const spool = await openSpoolThread({ dir, adapter });
+      const spool = await openSpoolThread({
+        dir,
+        adapter,
+        ...(blockingFlushByteSizeMax === undefined ? {} : { blockingFlushByteSizeMax }),
+      });
       const writers = await Promise.all([spool.writer(), spool.writer()]);
       const acked = new Map<number, string>();
       await Promise.all(
@@ -45,5 +55,11 @@ describe("the spool in a thread of its own (the other placement)", () => {
 
   it("a spool that cannot open rejects with the reason", async () => {
     await expect(openSpoolThread({ dir: "/dev/null/spool" })).rejects.toThrow(/ENOTDIR/);
+    const dir = await mkdtemp(path.join(tmpdir(), "spool-thread-"));
+    dirs.push(dir);
+    await expect(openSpoolThread({ dir, blockingFlushByteSizeMax: -1 })).rejects.toMatchObject({
+      _tag: "ConfigInvalid",
+      field: "blockingFlushByteSizeMax",
+    });
   });
 });
