@@ -13,7 +13,7 @@ import {
   type Region,
   type SegmentNumber,
 } from "@spool/core";
-import { DirectoryAdapter } from "./internal/DirectoryAdapter.js";
+import { type BlockingFlushes, DirectoryAdapter } from "./internal/DirectoryAdapter.js";
 import { flushing, SegmentDirectory } from "./internal/SegmentDirectory.js";
 
 // 256 KiB: copying that much into the page cache takes well under 100 µs, about one thread-pool
@@ -31,6 +31,29 @@ export interface FileAdapterOptions {
    * (`openSpoolThread`) or where nothing else on the loop is latency-sensitive.
    */
   readonly blockingFlushByteSizeMax?: number;
+  /**
+   * A blocking flush that took longer than this (5 ms by default: a healthy disk here takes
+   * 0.2-0.5) sends the flushes of the next {@link BLOCKING_FLUSH_PAUSE_MS} through the pool,
+   * so a struggling disk stalls the event loop once, not at every flush.
+   */
+  readonly blockingFlushSlowMs?: number;
+}
+
+/** How long blocking flushes pause after a slow one. @example BLOCKING_FLUSH_PAUSE_MS === 5000 */
+export const BLOCKING_FLUSH_PAUSE_MS = 5000;
+
+function nonNegative(field: keyof FileAdapterOptions, value: number): number {
+  if (
+    !Number.isFinite(value) ||
+    value < 0 ||
+    (field.endsWith("ByteSizeMax") && !Number.isSafeInteger(value))
+  ) {
+    throw new ConfigInvalid({
+      field,
+      message: `${field} must be a non-negative ${field.endsWith("ByteSizeMax") ? "integer" : "number"}: ${value}`,
+    });
+  }
+  return value;
 }
 
 /**
@@ -40,15 +63,13 @@ export interface FileAdapterOptions {
  * const spool = await openSpool({ dir: "./spool-data", adapter: fileAdapter() });
  */
 export function fileAdapter(options: FileAdapterOptions = {}): AdapterFactory {
-  const blockingFlushByteSizeMax = options.blockingFlushByteSizeMax ?? 0;
-  if (!Number.isSafeInteger(blockingFlushByteSizeMax) || blockingFlushByteSizeMax < 0) {
-    throw new ConfigInvalid({
-      field: "blockingFlushByteSizeMax",
-      message: `blockingFlushByteSizeMax must be a non-negative integer: ${blockingFlushByteSizeMax}`,
-    });
-  }
+  const blocking: BlockingFlushes = {
+    byteSizeMax: nonNegative("blockingFlushByteSizeMax", options.blockingFlushByteSizeMax ?? 0),
+    slowMs: nonNegative("blockingFlushSlowMs", options.blockingFlushSlowMs ?? 5),
+    pauseMs: BLOCKING_FLUSH_PAUSE_MS,
+  };
   return async (adapterOptions) =>
-    new FileAdapter(await SegmentDirectory.open(adapterOptions, true), blockingFlushByteSizeMax);
+    new FileAdapter(await SegmentDirectory.open(adapterOptions, true), blocking);
 }
 
 class FileAdapter extends DirectoryAdapter implements FlushAdapter {

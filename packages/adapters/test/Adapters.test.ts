@@ -157,9 +157,36 @@ describe("file adapter blocking flushes", () => {
     expect((await flushOf(undefined, 64)).settled).toBe(false);
   });
 
-  it("refuses a bad size with ConfigInvalid", () => {
+  it("after a slow blocking flush, sends the next ones through libuv's pool", async () => {
+    const dir = fresh();
+    // Every fdatasync takes longer than 0 ms: the first blocks, and pauses the ones after it.
+    const adapter = await fileAdapter({ blockingFlushByteSizeMax: 4096, blockingFlushSlowMs: 0 })(
+      options(dir),
+    );
+    await adapter.map(one);
+    const flushOnce = async (offset: number) => {
+      const region = { segment: one, offset: byteOffset(offset), byteSize: byteSize(64) };
+      adapter.stage(region).fill(5);
+      await adapter.write(region);
+      return settlesWithinMicrotasks(adapter.flush(region, "sync"));
+    };
+    expect(await flushOnce(0)).toBe(true);
+    expect(await flushOnce(64)).toBe(false);
+    expect(Array.from(await adapter.read(one, byteOffset(0), byteSize(128)))).toEqual(
+      new Array(128).fill(5),
+    );
+    await adapter.close();
+  });
+
+  it("refuses a bad size or slowness bound with ConfigInvalid", () => {
     expect(() => fileAdapter({ blockingFlushByteSizeMax: -1 })).toThrow(
       expect.objectContaining({ _tag: "ConfigInvalid", field: "blockingFlushByteSizeMax" }),
+    );
+    expect(() => fileAdapter({ blockingFlushByteSizeMax: 1.5 })).toThrow(
+      expect.objectContaining({ _tag: "ConfigInvalid", field: "blockingFlushByteSizeMax" }),
+    );
+    expect(() => fileAdapter({ blockingFlushSlowMs: Number.NaN })).toThrow(
+      expect.objectContaining({ _tag: "ConfigInvalid", field: "blockingFlushSlowMs" }),
     );
   });
 });

@@ -7,17 +7,29 @@ import { fdatasyncSync } from "node:fs";
 import type { FlushMode, Region, SegmentNumber } from "@spool/core";
 import { flushing, type SegmentDirectory } from "./SegmentDirectory.js";
 
+/** When a flush may block its thread (see `FileAdapterOptions`). */
+export interface BlockingFlushes {
+  readonly byteSizeMax: number;
+  /** A blocking flush slower than this pauses blocking flushes for `pauseMs`. */
+  readonly slowMs: number;
+  readonly pauseMs: number;
+}
+
+const NO_BLOCKING_FLUSHES: BlockingFlushes = { byteSizeMax: 0, slowMs: 0, pauseMs: 0 };
+
 export abstract class DirectoryAdapter {
   protected readonly directory: SegmentDirectory;
   #asyncFlush: Promise<void> | undefined;
   /** Flushes running on each segment's first open file. */
   readonly #flushing = new Map<SegmentNumber, number>();
   /** Synchronous flushes of up to this many bytes, alone on the disk, block this thread. */
-  readonly #blockingFlushByteSizeMax: number;
+  readonly #blocking: BlockingFlushes;
+  /** Until when flushes go through libuv's pool after a slow blocking one. */
+  #blockingPausedUntilMs = 0;
 
-  constructor(directory: SegmentDirectory, blockingFlushByteSizeMax = 0) {
+  constructor(directory: SegmentDirectory, blocking: BlockingFlushes = NO_BLOCKING_FLUSHES) {
     this.directory = directory;
-    this.#blockingFlushByteSizeMax = blockingFlushByteSizeMax;
+    this.#blocking = blocking;
   }
 
   readManifest(name?: string): Promise<string | null> {
@@ -68,15 +80,13 @@ export abstract class DirectoryAdapter {
     const handle = busy === 0 ? first : (this.directory.flushHandle(segment) ?? first);
     if (handle === first) this.#flushing.set(segment, busy + 1);
     const file = this.directory.fileName(segment);
-    // A small synchronous flush with no other on this segment may run on this thread: no
-    // round trip through libuv's pool, at the cost of the event loop waiting for the disk.
-    const blocking =
-      mode === "sync" && busy === 0 && region.byteSize <= this.#blockingFlushByteSizeMax;
     const flushed = flushing(
       file,
       region.offset,
       region.byteSize,
-      blocking ? async () => fdatasyncSync(handle.fd) : () => handle.datasync(),
+      this.#blocks(region, mode, busy)
+        ? async () => this.#blockingDatasync(handle.fd)
+        : () => handle.datasync(),
     );
     if (handle === first) {
       const done = () => {
@@ -89,6 +99,33 @@ export abstract class DirectoryAdapter {
     if (mode === "sync") return flushed;
     flushed.catch(() => undefined);
     this.#asyncFlush = flushed;
+  }
+
+  /**
+   * A small synchronous flush with no other on its segment may run on this thread: no round
+   * trip through libuv's pool, at the cost of the event loop waiting for the disk. Not while
+   * paused after a slow one.
+   */
+  #blocks(region: Region, mode: FlushMode, busy: number): boolean {
+    return (
+      mode === "sync" &&
+      busy === 0 &&
+      region.byteSize <= this.#blocking.byteSizeMax &&
+      performance.now() >= this.#blockingPausedUntilMs
+    );
+  }
+
+  /** One fdatasync on this thread; a slow one sends the next flushes to the pool for a while. */
+  #blockingDatasync(fd: number): void {
+    const startedMs = performance.now();
+    try {
+      fdatasyncSync(fd);
+    } finally {
+      const endedMs = performance.now();
+      if (endedMs - startedMs > this.#blocking.slowMs) {
+        this.#blockingPausedUntilMs = endedMs + this.#blocking.pauseMs;
+      }
+    }
   }
 
   /** Waits for an asynchronous flush in progress, then closes every segment. */
