@@ -32,15 +32,17 @@ export interface FileAdapterOptions {
    */
   readonly blockingFlushByteSizeMax?: number;
   /**
-   * A blocking flush that took longer than this (5 ms by default: a healthy disk here takes
-   * 0.2-0.5) sends the flushes of the next {@link BLOCKING_FLUSH_PAUSE_MS} through the pool,
-   * so a struggling disk stalls the event loop once, not at every flush.
+   * A blocking flush that took longer than this (20 ms by default: a healthy flush here takes
+   * 0.2-0.5 ms, its slowest in a thousand a few) sends the flushes of the next second through
+   * the pool, two seconds after a second slow one in a row, and so on up to a minute: a
+   * struggling disk stalls the event loop now and then, not at every flush.
    */
   readonly blockingFlushSlowMs?: number;
 }
 
-/** How long blocking flushes pause after a slow one. @example BLOCKING_FLUSH_PAUSE_MS === 5000 */
-export const BLOCKING_FLUSH_PAUSE_MS = 5000;
+/** How long blocking flushes pause after a slow one, at first. @example BLOCKING_FLUSH_PAUSE_MS === 1000 */
+export const BLOCKING_FLUSH_PAUSE_MS = 1000;
+const BLOCKING_FLUSH_PAUSE_MS_MAX = 60_000;
 
 function nonNegative(field: keyof FileAdapterOptions, value: number): number {
   if (
@@ -65,8 +67,9 @@ function nonNegative(field: keyof FileAdapterOptions, value: number): number {
 export function fileAdapter(options: FileAdapterOptions = {}): AdapterFactory {
   const blocking: BlockingFlushes = {
     byteSizeMax: nonNegative("blockingFlushByteSizeMax", options.blockingFlushByteSizeMax ?? 0),
-    slowMs: nonNegative("blockingFlushSlowMs", options.blockingFlushSlowMs ?? 5),
+    slowMs: nonNegative("blockingFlushSlowMs", options.blockingFlushSlowMs ?? 20),
     pauseMs: BLOCKING_FLUSH_PAUSE_MS,
+    pauseMsMax: BLOCKING_FLUSH_PAUSE_MS_MAX,
   };
   return async (adapterOptions) =>
     new FileAdapter(await SegmentDirectory.open(adapterOptions, true), blocking);

@@ -10,12 +10,21 @@ import { flushing, type SegmentDirectory } from "./SegmentDirectory.js";
 /** When a flush may block its thread (see `FileAdapterOptions`). */
 export interface BlockingFlushes {
   readonly byteSizeMax: number;
-  /** A blocking flush slower than this pauses blocking flushes for `pauseMs`. */
+  /**
+   * A blocking flush slower than this pauses blocking flushes for `pauseMs`, twice as long
+   * after each further slow one (up to `pauseMsMax`); a fast one resets the pause.
+   */
   readonly slowMs: number;
   readonly pauseMs: number;
+  readonly pauseMsMax: number;
 }
 
-const NO_BLOCKING_FLUSHES: BlockingFlushes = { byteSizeMax: 0, slowMs: 0, pauseMs: 0 };
+const NO_BLOCKING_FLUSHES: BlockingFlushes = {
+  byteSizeMax: 0,
+  slowMs: 0,
+  pauseMs: 0,
+  pauseMsMax: 0,
+};
 
 export abstract class DirectoryAdapter {
   protected readonly directory: SegmentDirectory;
@@ -26,10 +35,13 @@ export abstract class DirectoryAdapter {
   readonly #blocking: BlockingFlushes;
   /** Until when flushes go through libuv's pool after a slow blocking one. */
   #blockingPausedUntilMs = 0;
+  /** The pause the next slow blocking flush starts. */
+  #blockingPauseMs: number;
 
   constructor(directory: SegmentDirectory, blocking: BlockingFlushes = NO_BLOCKING_FLUSHES) {
     this.directory = directory;
     this.#blocking = blocking;
+    this.#blockingPauseMs = blocking.pauseMs;
   }
 
   readManifest(name?: string): Promise<string | null> {
@@ -122,8 +134,12 @@ export abstract class DirectoryAdapter {
       fdatasyncSync(fd);
     } finally {
       const endedMs = performance.now();
-      if (endedMs - startedMs > this.#blocking.slowMs) {
-        this.#blockingPausedUntilMs = endedMs + this.#blocking.pauseMs;
+      const { slowMs, pauseMs, pauseMsMax } = this.#blocking;
+      if (endedMs - startedMs > slowMs) {
+        this.#blockingPausedUntilMs = endedMs + this.#blockingPauseMs;
+        this.#blockingPauseMs = Math.min(this.#blockingPauseMs * 2, pauseMsMax);
+      } else {
+        this.#blockingPauseMs = pauseMs;
       }
     }
   }
