@@ -196,18 +196,22 @@ const targets: readonly (readonly [string, number | undefined, number])[] = [
     2,
   ],
 ];
-// What the disk allows at all: durable 1 KiB records (1,064 bytes on disk) at the sequential
-// durable bandwidth measured in this run, divided by fdatasync per message. A target above this
-// cannot be met by any design on this disk in this run.
+// About what the disk allows: durable 1 KiB records (1,064 bytes on disk) at the highest
+// durable bandwidth any case reached in this run, divided by fdatasync per message. Not a hard
+// ceiling (a faster design could write faster than every case here), but a target well above
+// it asks the disk for more than anything wrote through it in the same run. The serial 1 MiB
+// write + fdatasync loop is not the disk's best: overlapping flushes have beaten it by 1.5-1.8x.
 const recordBytes = 1064;
+const fastest = results.reduce((best, r) => (r.mibPerSecond > best.mibPerSecond ? r : best));
 const ceiling = ratio(
-  (sequential.mibPerSecond * MIB) / recordBytes,
+  (fastest.mibPerSecond * MIB) / recordBytes,
   msgs("fdatasync-per-message", 256),
 );
 if (ceiling !== undefined) {
   process.stdout.write(
-    `At most ${ceiling}× fdatasync per message at 256 writers: 1 KiB records at this run's ` +
-      `sequential durable bandwidth (${sequential.mibPerSecond} MiB/s).\n`,
+    `About ${ceiling}× fdatasync per message at 256 writers: 1 KiB records at the highest ` +
+      `durable bandwidth of this run (${fastest.mibPerSecond} MiB/s, ${fastest.system} ` +
+      `×${fastest.writers}).\n`,
   );
 }
 console.table(
@@ -236,6 +240,7 @@ const report = {
   },
   targets: targets.map(([target, value]) => ({ target, value: value ?? null })),
   fdatasyncPerMessageCeiling256: ceiling ?? null,
+  fastestDurable: { system: fastest.system, writers: fastest.writers, mibPerSecond: fastest.mibPerSecond },
   ratios,
   results,
 };
