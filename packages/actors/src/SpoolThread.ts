@@ -25,7 +25,8 @@ export interface SpoolThreadOptions extends SpoolOptions {
   readonly adapter?: ThreadAdapterName;
   /**
    * The file adapter's `blockingFlushByteSizeMax`: 64 KiB by default here, since the spool's
-   * thread runs nothing else for a flush to hold up (0 flushes through libuv's pool).
+   * thread runs nothing else for a flush to hold up (0 flushes through libuv's pool). The mmap
+   * adapters ignore it.
    */
   readonly blockingFlushByteSizeMax?: number;
 }

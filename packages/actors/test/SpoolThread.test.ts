@@ -13,8 +13,8 @@ describe("the spool in a thread of its own (the other placement)", () => {
   // The file adapter blocks the spool's thread for small flushes by default there; 0 turns
   // that off (every flush through libuv's pool).
   it.each<[ThreadAdapterName, string, number | undefined]>([
-    ["file", "small flushes blocking the thread", undefined],
-    ["file", "every flush through the pool", 0],
+    ["file", "the thread's default flushes", undefined],
+    ["file", "blockingFlushByteSizeMax 0", 0],
     ["mmap-msync", "msync", undefined],
   ])(
     "writers in the application's thread append through it (%s adapter, %s), and every acknowledged append is kept",

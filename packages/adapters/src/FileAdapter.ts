@@ -23,7 +23,7 @@ const SYNC_WRITE_BYTE_SIZE_MAX = 256 * 1024;
 /** Options of the file adapter. @example { blockingFlushByteSizeMax: 16 * 1024 } */
 export interface FileAdapterOptions {
   /**
-   * A synchronous flush of at most this many bytes, with no other flush of its segment in
+   * A synchronous flush of at most this many bytes, with no other flush of this adapter in
    * flight, calls fdatasync on the spool's thread instead of libuv's pool: a lone writer's
    * appends come back sooner and with a shorter tail, but the thread's event loop waits for
    * the disk during each such flush (everything else on it, sockets and timers included).
@@ -35,7 +35,8 @@ export interface FileAdapterOptions {
    * A blocking flush that took longer than this (20 ms by default: a healthy flush here takes
    * 0.2-0.5 ms, its slowest in a thousand a few) sends the flushes of the next second through
    * the pool, two seconds after a second slow one in a row, and so on up to a minute: a
-   * struggling disk stalls the event loop now and then, not at every flush.
+   * struggling disk stalls the event loop now and then, not at every flush. `Infinity` never
+   * pauses.
    */
   readonly blockingFlushSlowMs?: number;
 }
@@ -44,9 +45,10 @@ export interface FileAdapterOptions {
 export const BLOCKING_FLUSH_PAUSE_MS = 1000;
 const BLOCKING_FLUSH_PAUSE_MS_MAX = 60_000;
 
+// Sizes are whole numbers of bytes; the slowness bound may be Infinity (never pause).
 function nonNegative(field: keyof FileAdapterOptions, value: number): number {
   if (
-    !Number.isFinite(value) ||
+    Number.isNaN(value) ||
     value < 0 ||
     (field.endsWith("ByteSizeMax") && !Number.isSafeInteger(value))
   ) {

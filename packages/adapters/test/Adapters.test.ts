@@ -155,6 +155,7 @@ describe("file adapter blocking flushes", () => {
     expect(Array.from(small.bytes)).toEqual(new Array(4096).fill(9));
     expect((await flushOf(4096, 4104)).settled).toBe(false);
     expect((await flushOf(undefined, 64)).settled).toBe(false);
+    expect((await flushOf(undefined, 0)).settled).toBe(false);
   });
 
   it("after a slow blocking flush, sends the next ones through libuv's pool", async () => {
@@ -188,5 +189,6 @@ describe("file adapter blocking flushes", () => {
     expect(() => fileAdapter({ blockingFlushSlowMs: Number.NaN })).toThrow(
       expect.objectContaining({ _tag: "ConfigInvalid", field: "blockingFlushSlowMs" }),
     );
+    expect(() => fileAdapter({ blockingFlushSlowMs: Number.POSITIVE_INFINITY })).not.toThrow();
   });
 });

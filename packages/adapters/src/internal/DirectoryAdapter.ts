@@ -31,6 +31,8 @@ export abstract class DirectoryAdapter {
   #asyncFlush: Promise<void> | undefined;
   /** Flushes running on each segment's first open file. */
   readonly #flushing = new Map<SegmentNumber, number>();
+  /** Flushes running on any open file of any segment. */
+  #flushesInFlight = 0;
   /** Synchronous flushes of up to this many bytes, alone on the disk, block this thread. */
   readonly #blocking: BlockingFlushes;
   /** Until when flushes go through libuv's pool after a slow blocking one. */
@@ -92,14 +94,18 @@ export abstract class DirectoryAdapter {
     const handle = busy === 0 ? first : (this.directory.flushHandle(segment) ?? first);
     if (handle === first) this.#flushing.set(segment, busy + 1);
     const file = this.directory.fileName(segment);
+    const blocks = this.#blocks(region, mode);
+    this.#flushesInFlight += 1;
     const flushed = flushing(
       file,
       region.offset,
       region.byteSize,
-      this.#blocks(region, mode, busy)
-        ? async () => this.#blockingDatasync(handle.fd)
-        : () => handle.datasync(),
+      blocks ? async () => this.#blockingDatasync(handle.fd) : () => handle.datasync(),
     );
+    const settled = () => {
+      this.#flushesInFlight -= 1;
+    };
+    flushed.then(settled, settled);
     if (handle === first) {
       const done = () => {
         const left = (this.#flushing.get(segment) ?? 1) - 1;
@@ -114,15 +120,17 @@ export abstract class DirectoryAdapter {
   }
 
   /**
-   * A small synchronous flush with no other on its segment may run on this thread: no round
-   * trip through libuv's pool, at the cost of the event loop waiting for the disk. Not while
-   * paused after a slow one.
+   * A small synchronous flush alone on the disk (no other flush of this adapter in flight, on
+   * any file) may run on this thread: no round trip through libuv's pool, at the cost of the
+   * event loop waiting for the disk. Not while paused after a slow one.
    */
-  #blocks(region: Region, mode: FlushMode, busy: number): boolean {
+  #blocks(region: Region, mode: FlushMode): boolean {
+    const { byteSizeMax } = this.#blocking;
     return (
+      byteSizeMax > 0 &&
       mode === "sync" &&
-      busy === 0 &&
-      region.byteSize <= this.#blocking.byteSizeMax &&
+      this.#flushesInFlight === 0 &&
+      region.byteSize <= byteSizeMax &&
       performance.now() >= this.#blockingPausedUntilMs
     );
   }
