@@ -240,7 +240,11 @@ const report = {
   },
   targets: targets.map(([target, value]) => ({ target, value: value ?? null })),
   fdatasyncPerMessageCeiling256: ceiling ?? null,
-  fastestDurable: { system: fastest.system, writers: fastest.writers, mibPerSecond: fastest.mibPerSecond },
+  fastestDurable: {
+    system: fastest.system,
+    writers: fastest.writers,
+    mibPerSecond: fastest.mibPerSecond,
+  },
   ratios,
   results,
 };
