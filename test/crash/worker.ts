@@ -5,14 +5,19 @@
  */
 import { writeSync } from "node:fs";
 import { openSpool } from "@spool/actors";
+import { fileAdapter } from "@spool/adapters";
 
 const dir = process.argv[2];
 const round = process.argv[3] ?? "0";
 if (dir === undefined) throw new Error("usage: worker.ts DIR ROUND");
 // maxAttempts is high: the test checks durability, not dead letters, and a message can be
 // leased by a killed worker many rounds in a row.
+// Odd rounds flush small batches on this thread (blockingFlushByteSizeMax), even rounds
+// through libuv's pool: a kill lands in either kind of flush.
+const blocking = Number(round) % 2 === 1;
 const spool = await openSpool({
   dir,
+  adapter: fileAdapter(blocking ? { blockingFlushByteSizeMax: 64 * 1024 } : {}),
   segmentByteSize: 256 * 1024,
   indexSegmentEntries: 1024,
   maxAttempts: 1000,
