@@ -536,3 +536,43 @@ describe("pipelining: two batches on the disk", () => {
     await again.close();
   });
 });
+
+describe("blocking flushes (file adapter option)", () => {
+  it("keep every acknowledged append and leave the event loop its timers while appenders never pause", async () => {
+    const dir = temporaryDirectory();
+    const spool = await openSpool({
+      dir,
+      adapter: fileAdapter({ blockingFlushByteSizeMax: 64 * 1024 }),
+    });
+    // Each appender appends again as soon as it is confirmed. A flush that settled at once
+    // would chain batch after batch in microtasks: a 1 ms timer armed once appends flow would
+    // fire only after every appender reached the cap.
+    const cap = 1500;
+    let armed = false;
+    let timerFired = false;
+    let appendsWhenFired = 0;
+    let appends = 0;
+    const acked: number[] = [];
+    const appender = async () => {
+      const writer = spool.writer();
+      for (let n = 0; n < cap && !timerFired; n++) {
+        acked.push((await writer.append(`message ${n}`)).seq);
+        appends += 1;
+        if (appends === 100 && !armed) {
+          armed = true;
+          setTimeout(() => {
+            timerFired = true;
+            appendsWhenFired = appends;
+          }, 1);
+        }
+      }
+    };
+    await Promise.all([appender(), appender(), appender(), appender()]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(timerFired).toBe(true);
+    expect(appendsWhenFired).toBeLessThan(4 * cap);
+    await spool.close();
+    const kept = (await readAll(dir)).records.map((record) => record.seq);
+    expect(kept).toEqual(acked.sort((a, b) => a - b));
+  });
+});
