@@ -49,6 +49,7 @@ import {
   admitParked,
   type Batch,
   type BatchId,
+  changeAdmission,
   decideFlush,
   emptyBatch,
   emptyStorage,
@@ -327,25 +328,6 @@ function changeStats(
   };
   const target = next as Record<string, unknown>;
   for (const key in changes) target[key] = changes[key as keyof SynchronizerStats];
-  return next;
-}
-
-/** The admission state with `changes` applied (written out, as in {@link change}). */
-function changeAdmission(
-  admission: AdmissionState,
-  changes: Partial<AdmissionState>,
-): AdmissionState {
-  const a = admission;
-  const next: Mutable<AdmissionState> = {
-    batch: a.batch,
-    storage: a.storage,
-    cursor: a.cursor,
-    refusal: a.refusal,
-    skipped: a.skipped,
-    resending: a.resending,
-  };
-  const target = next as Record<string, unknown>;
-  for (const key in changes) target[key] = changes[key as keyof AdmissionState];
   return next;
 }
 

@@ -46,15 +46,16 @@ export const BLOCKING_FLUSH_PAUSE_MS = 1000;
 const BLOCKING_FLUSH_PAUSE_MS_MAX = 60_000;
 
 // Sizes are whole numbers of bytes; the slowness bound may be Infinity (never pause).
-function nonNegative(field: keyof FileAdapterOptions, value: number): number {
-  if (
-    Number.isNaN(value) ||
-    value < 0 ||
-    (field.endsWith("ByteSizeMax") && !Number.isSafeInteger(value))
-  ) {
+function nonNegative(
+  field: keyof FileAdapterOptions,
+  value: number,
+  kind: "integer" | "number",
+): number {
+  const whole = kind === "number" || Number.isSafeInteger(value);
+  if (Number.isNaN(value) || value < 0 || !whole) {
     throw new ConfigInvalid({
       field,
-      message: `${field} must be a non-negative ${field.endsWith("ByteSizeMax") ? "integer" : "number"}: ${value}`,
+      message: `${field} must be a non-negative ${kind}: ${value}`,
     });
   }
   return value;
@@ -68,8 +69,12 @@ function nonNegative(field: keyof FileAdapterOptions, value: number): number {
  */
 export function fileAdapter(options: FileAdapterOptions = {}): AdapterFactory {
   const blocking: BlockingFlushes = {
-    byteSizeMax: nonNegative("blockingFlushByteSizeMax", options.blockingFlushByteSizeMax ?? 0),
-    slowMs: nonNegative("blockingFlushSlowMs", options.blockingFlushSlowMs ?? 20),
+    byteSizeMax: nonNegative(
+      "blockingFlushByteSizeMax",
+      options.blockingFlushByteSizeMax ?? 0,
+      "integer",
+    ),
+    slowMs: nonNegative("blockingFlushSlowMs", options.blockingFlushSlowMs ?? 20, "number"),
     pauseMs: BLOCKING_FLUSH_PAUSE_MS,
     pauseMsMax: BLOCKING_FLUSH_PAUSE_MS_MAX,
   };

@@ -44,6 +44,30 @@ export interface AdmissionState {
 }
 
 /**
+ * The admission state with `changes` applied. Written out field by field: on Node 20 a spread
+ * of the state cost more than the rest of admitting one request.
+ *
+ * @example
+ * const next = changeAdmission(state, { refusal: null });
+ */
+export function changeAdmission(
+  state: AdmissionState,
+  changes: Partial<AdmissionState>,
+): AdmissionState {
+  const next: Mutable<AdmissionState> = {
+    batch: state.batch,
+    storage: state.storage,
+    cursor: state.cursor,
+    refusal: state.refusal,
+    skipped: state.skipped,
+    resending: state.resending,
+  };
+  const target = next as Record<string, unknown>;
+  for (const key in changes) target[key] = changes[key as keyof AdmissionState];
+  return next;
+}
+
+/**
  * Admits requests that arrived while the synchronizer was gathering a batch. Order is kept:
  * once one request is parked, every later one is parked behind it.
  *
@@ -120,16 +144,11 @@ export function admit(
     offset: byteOffset(offset),
     nextSeq: seq(nextSeq),
   };
-  // Written out field by field: a spread of the state costs more than the rest of admitting
-  // one request (measured on Node 20).
-  const admitted: AdmissionState = {
+  const admitted = changeAdmission(state, {
     batch: addWrites(state.batch, placed, nowMs),
-    storage: state.storage,
     cursor,
     refusal,
-    skipped: state.skipped,
-    resending: state.resending,
-  };
+  });
   return index === requests.length ? admitted : parkAll(admitted, requests.slice(index), config);
 }
 
@@ -173,14 +192,10 @@ export function parkAll(
       skippedSenders.add(request.senderId);
     }
   }
-  return {
-    batch: state.batch,
+  return changeAdmission(state, {
     storage: park(state.storage, toPark),
-    cursor: state.cursor,
-    refusal: state.refusal,
     skipped: skipped.length === 0 ? state.skipped : [...state.skipped, ...skipped],
-    resending: state.resending,
-  };
+  });
 }
 
 /**
@@ -201,14 +216,7 @@ export function admitParked(
   if (parked.length > 1 && parked.every((request) => request.target !== undefined)) {
     parked = inSlotOrder(parked);
   }
-  const emptied: AdmissionState = {
-    batch: state.batch,
-    storage: emptyStorage(),
-    cursor: state.cursor,
-    refusal: null,
-    skipped: state.skipped,
-    resending: state.resending,
-  };
+  const emptied = changeAdmission(state, { storage: emptyStorage(), refusal: null });
   return admit(emptied, parked, nowMs, config);
 }
 

@@ -110,16 +110,12 @@ export abstract class DirectoryAdapter {
     );
     const settled = () => {
       this.#flushesInFlight -= 1;
+      if (handle !== first) return;
+      const left = (this.#flushing.get(segment) ?? 1) - 1;
+      if (left === 0) this.#flushing.delete(segment);
+      else this.#flushing.set(segment, left);
     };
     flushed.then(settled, settled);
-    if (handle === first) {
-      const done = () => {
-        const left = (this.#flushing.get(segment) ?? 1) - 1;
-        if (left === 0) this.#flushing.delete(segment);
-        else this.#flushing.set(segment, left);
-      };
-      flushed.then(done, done);
-    }
     if (mode === "sync") return flushed;
     flushed.catch(() => undefined);
     this.#asyncFlush = flushed;
