@@ -45,6 +45,7 @@ export async function openBareLoop(factory: AdapterFactory, dir: string, segment
       for (const item of batch) {
         at += encoder.encode(at, seq(nextSeq++), writerId(1), appendedAtMs, item.payload);
       }
+      encoder.seal();
       await adapter.write(region);
       await adapter.flush(region, "sync");
       offset += size;

@@ -431,6 +431,7 @@ export class Synchronizer implements SynchronizerPort {
         window.set(request.payload, offset - start);
       }
     }
+    encoder.seal();
     await adapter.write(region);
     // The flush starts first (an adapter may issue it within the call), then the machine hears
     // that the staging is free for a batch to go beside this one.

@@ -1,8 +1,9 @@
 /**
- * CRC32C (Castagnoli), the checksum on every record and index entry. Computed by a maintained
- * native package (@node-rs/crc32, SSE4.2 where the CPU has it) rather than a hand-written table.
+ * CRC32C (Castagnoli), the checksum on every record and index entry. Computed by the workspace's
+ * addon `@spool/crc32c` (SSE4.2's crc32 instruction where the CPU has it), which also seals a
+ * whole batch of records in one call ({@link RecordEncoder.seal}).
  */
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "@spool/crc32c";
 
 /**
  * CRC32C of `bytes`, continuing from `initial` when given (so a checksum can span two ranges).
@@ -11,5 +12,5 @@ import { crc32c } from "@node-rs/crc32";
  * checksum(new TextEncoder().encode("123456789")) // 0xe3069283
  */
 export function checksum(bytes: Uint8Array, initial?: number): number {
-  return crc32c(bytes, initial) >>> 0;
+  return crc32c(bytes, initial);
 }

@@ -8,6 +8,7 @@ import {
   entryForRecord,
   INDEX_ENTRY_BYTE_SIZE,
   RECORD_HEADER_BYTE_SIZE,
+  RecordEncoder,
   recordByteSize,
 } from "../src/index.js";
 import { byteOffset, segmentNumber, seq, writerId } from "../src/Units.js";
@@ -44,6 +45,32 @@ describe("Record", () => {
         target[bit >> 3]! ^= 1 << (bit & 7);
         expect(decodeRecord(target, 0).ok).toBe(false);
       }),
+    );
+  });
+
+  it("seals a batch of records at once, each valid only once sealed", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 2000 }), { minLength: 1, maxLength: 70 }),
+        (payloads) => {
+          const sizes = payloads.map((p) => recordByteSize(p.byteLength));
+          const target = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
+          const encoder = new RecordEncoder(target);
+          const starts: number[] = [];
+          let at = 0;
+          for (const [i, payload] of payloads.entries()) {
+            starts.push(at);
+            at += encoder.encode(at, seq(i + 1), writerId(3), fields.appendedAtMs, payload);
+          }
+          expect(starts.some((start) => decodeRecord(target, start).ok)).toBe(false);
+          encoder.seal();
+          for (const [i, start] of starts.entries()) {
+            const decoded = decodeRecord(target, start);
+            expect(decoded.ok && decoded.header.seq).toBe(i + 1);
+            expect(decoded.ok && Array.from(decoded.payload)).toEqual(Array.from(payloads[i]!));
+          }
+        },
+      ),
     );
   });
 
