@@ -3,12 +3,13 @@
  * line with the figures.
  */
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { rmSync, writeSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
 import { openSpool, openSpoolThread, type Spool, serveWriters } from "@spool/actors";
 import { delegatingAdapter, fileAdapter, mmapAdapter } from "@spool/adapters";
-import type { AdapterFactory } from "@spool/core";
+import { type AdapterFactory, recordByteSize } from "@spool/core";
 import hdr from "hdr-histogram-js";
 import { openBareLoop } from "./BareLoop.js";
 import type { LaneReport, LaneWindow } from "./Lanes.js";
@@ -18,6 +19,8 @@ import {
   levelPerTick,
   lmdb,
   msyncPerMessage,
+  PREALLOCATED_FILE_BYTE_SIZE,
+  preallocatedFile,
   type System,
   sqlitePerMessage,
   sqlitePerTick,
@@ -41,7 +44,10 @@ export type SystemName =
   | "spool-threads-8"
   | "spool-processes-4"
   | "spool-in-thread-file"
-  | "spool-in-thread-mmap-msync";
+  | "spool-in-thread-mmap-msync"
+  | "disk-in-flight-1"
+  | "disk-in-flight-2"
+  | "disk-in-flight-4";
 
 /**
  * Every case runs this long before it is measured, the same for every system: V8 spends about
@@ -386,8 +392,66 @@ async function runProcesses(spec: CaseSpec): Promise<CaseResult> {
   return result;
 }
 
+/**
+ * The disk alone with `writers` records in flight, as close-looped writers allow at most:
+ * K flushers (the system's suffix) each write their share (`writers / K` records of the record
+ * format's size) at the next offset of a pre-zeroed file, synchronously as the file adapter
+ * does, then fdatasync through a descriptor of their own, and go again. Nothing per record: no
+ * encoding, checksum, promise or latency sample. What any design that makes each appender
+ * wait for durability can reach with that many appenders, at best, on this disk in this run.
+ * A record's latency is its flush's write + fdatasync.
+ */
+async function runDiskInFlight(spec: CaseSpec): Promise<CaseResult> {
+  const flushers = Number(spec.system.slice("disk-in-flight-".length));
+  const records = Math.ceil(spec.writers / flushers);
+  const bytes = records * recordByteSize(spec.payloadByteSize);
+  const file = await preallocatedFile(spec.dir, "in-flight.bin");
+  const handles = await Promise.all(Array.from({ length: flushers }, () => open(file, "r+")));
+  const data = new Uint8Array(bytes).fill(42);
+  const histogram = latencyHistogram();
+  let offset = 0;
+  let measuring = false;
+  let messages = 0;
+  let flushes = 0;
+  let startedAt = 0;
+  let cpuAtStart = process.cpuUsage();
+  const warmUntil = performance.now() + WARM_UP_MS;
+  const stopAt = warmUntil + spec.seconds * 1000;
+  const flusher = async (handle: FileHandle): Promise<void> => {
+    for (;;) {
+      const now = performance.now();
+      if (now >= stopAt) return;
+      if (!measuring && now >= warmUntil) {
+        measuring = true;
+        cpuAtStart = process.cpuUsage();
+        startedAt = now;
+      }
+      if (offset + bytes > PREALLOCATED_FILE_BYTE_SIZE) offset = 0;
+      const at = offset;
+      offset += bytes;
+      writeSync(handle.fd, data, 0, bytes, at);
+      await handle.datasync();
+      if (measuring) {
+        messages += records;
+        flushes += 1;
+        const micros = Math.max(1, Math.round((performance.now() - now) * 1000));
+        histogram.recordValueWithCount(micros, records);
+      }
+    }
+  };
+  const eluStart = performance.eventLoopUtilization();
+  await Promise.all(handles.map(flusher));
+  const eventLoopUtilization = performance.eventLoopUtilization(eluStart).utilization;
+  const elapsedSeconds = (performance.now() - startedAt) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
+  await Promise.all(handles.map((handle) => handle.close()));
+  rmSync(spec.dir, { recursive: true, force: true });
+  return summarize(spec, messages, elapsedSeconds, flushes, histogram, eventLoopUtilization, cpu);
+}
+
 export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   rmSync(spec.dir, { recursive: true, force: true });
+  if (spec.system.startsWith("disk-in-flight-")) return runDiskInFlight(spec);
   if (spec.system === "spool-threads-8") return runThreads(spec);
   if (spec.system === "spool-processes-4") return runProcesses(spec);
   if (spec.system === "spool-take-ack" || spec.system === "spool-take-ack-one-file-at-a-time") {

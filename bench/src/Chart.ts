@@ -114,7 +114,10 @@ function chart(options: {
 /** Durable msgs/s against writers, one line per system (1 KiB messages, appends only). */
 export function throughputChart(results: readonly CaseResult[], subtitle: string): string {
   const appendOnly = results.filter(
-    (r) => r.payloadByteSize === 1024 && !r.system.startsWith("spool-take-ack"),
+    (r) =>
+      r.payloadByteSize === 1024 &&
+      !r.system.startsWith("spool-take-ack") &&
+      !r.system.startsWith("disk-in-flight"),
   );
   const systems = [...new Set(appendOnly.map((r) => r.system))];
   const series = systems.map((name) => ({
@@ -144,7 +147,10 @@ export function latencyChart(
 ): string {
   const at = results.filter(
     (r) =>
-      r.payloadByteSize === 1024 && r.writers === writers && !r.system.startsWith("spool-take"),
+      r.payloadByteSize === 1024 &&
+      r.writers === writers &&
+      !r.system.startsWith("spool-take") &&
+      !r.system.startsWith("disk-in-flight"),
   );
   // x: percentile on a "nines" scale, so the tail is as wide as the body.
   const nines = (p: number) => -Math.log10(Math.max(1e-4, 1 - p / 100));

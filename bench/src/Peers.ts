@@ -22,25 +22,31 @@ export interface System {
 
 // 64 MiB, pre-zeroed and flushed before the case: the disk-limit loops write into already
 // allocated blocks, as Spool does (appending to a growing file measured 18-50% slower here).
-const PREALLOCATED_BYTE_SIZE = 64 * 1024 * 1024;
+export const PREALLOCATED_FILE_BYTE_SIZE = 64 * 1024 * 1024;
 
 /** Where the next message goes in a preallocated file: on from the last, wrapping at the end. */
 function cursor() {
   let offset = 0;
   return (byteSize: number): number => {
     const at = offset;
-    offset = (offset + byteSize) % (PREALLOCATED_BYTE_SIZE - byteSize);
+    offset = (offset + byteSize) % (PREALLOCATED_FILE_BYTE_SIZE - byteSize);
     return at;
   };
 }
 
-async function preallocated(dir: string, name: string) {
+/** A pre-zeroed file of {@link PREALLOCATED_FILE_BYTE_SIZE}, flushed; returns its path. */
+export async function preallocatedFile(dir: string, name: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, name);
-  writeFileSync(file, Buffer.alloc(PREALLOCATED_BYTE_SIZE));
+  writeFileSync(file, Buffer.alloc(PREALLOCATED_FILE_BYTE_SIZE));
   const handle = await fs.open(file, "r+");
   await handle.datasync();
-  return handle;
+  await handle.close();
+  return file;
+}
+
+async function preallocated(dir: string, name: string) {
+  return fs.open(await preallocatedFile(dir, name), "r+");
 }
 
 /** One pwrite + fdatasync per message, concurrently from every writer. */
@@ -73,7 +79,7 @@ export async function msyncPerMessage(dir: string): Promise<System> {
   const mmap = createRequire(import.meta.url)("@riaskov/mmap-io") as MmapIo;
   const handle = await preallocated(dir, "msync.bin");
   const map = mmap.map(
-    PREALLOCATED_BYTE_SIZE,
+    PREALLOCATED_FILE_BYTE_SIZE,
     mmap.PROT_READ | mmap.PROT_WRITE,
     mmap.MAP_SHARED,
     handle.fd,
