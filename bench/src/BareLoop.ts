@@ -38,7 +38,7 @@ export async function openBareLoop(factory: AdapterFactory, dir: string, segment
       for (const item of batch) size += recordByteSize(item.payload.byteLength);
       if (offset + size > segmentByteSize) throw new Error("bare loop: segment full");
       const region = { segment, offset: byteOffset(offset), byteSize: byteSize(size) };
-      const encoder = new RecordEncoder(adapter.stage(region));
+      const encoder = new RecordEncoder(adapter.stage(region), batch.length);
       let at = 0;
       const first = nextSeq;
       const appendedAtMs = Date.now();

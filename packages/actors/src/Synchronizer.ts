@@ -422,7 +422,7 @@ export class Synchronizer implements SynchronizerPort {
       covered < region.byteSize ? await adapter.read(segment, start, region.byteSize) : null;
     const window = adapter.stage(region);
     if (gaps !== null) window.set(gaps);
-    const encoder = new RecordEncoder(window);
+    const encoder = new RecordEncoder(window, batch.writes.length);
     const appendedAtMs = this.#options.clock();
     for (const { offset, seq, request } of batch.writes) {
       if (request.target === undefined) {

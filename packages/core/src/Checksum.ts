@@ -3,7 +3,7 @@
  * addon `@spool/crc32c` (SSE4.2's crc32 instruction where the CPU has it), which also seals a
  * whole batch of records in one call ({@link RecordEncoder.seal}).
  */
-import { crc32c } from "@spool/crc32c";
+import { crc32c, sealRecords } from "@spool/crc32c";
 
 /**
  * CRC32C of `bytes`, continuing from `initial` when given (so a checksum can span two ranges).
@@ -13,4 +13,15 @@ import { crc32c } from "@spool/crc32c";
  */
 export function checksum(bytes: Uint8Array, initial?: number): number {
   return crc32c(bytes, initial);
+}
+
+/**
+ * Writes the CRC32C of each of the first `count` records starting at `starts` into its checksum
+ * field, in one native call for the batch (see {@link RecordEncoder.seal}).
+ *
+ * @example
+ * sealChecksums(window, new Uint32Array([0]), 1)
+ */
+export function sealChecksums(target: Uint8Array, starts: Uint32Array, count: number): void {
+  sealRecords(target, starts, count);
 }

@@ -23,8 +23,7 @@
  * unchanged, so a torn page write (sector by sector) can never damage an earlier durable record.
  * A zero magic word marks the end of the written part of a segment (segments are pre-zeroed).
  */
-import { sealRecords } from "@spool/crc32c";
-import { checksum } from "./Checksum.js";
+import { checksum, sealChecksums } from "./Checksum.js";
 import { type ByteSize, byteSize, type Seq, type WriterId } from "./Units.js";
 
 /** The four bytes every record starts with ("SPOL" read as little-endian u32). @example RECORD_MAGIC */
@@ -93,11 +92,13 @@ export class RecordEncoder {
   readonly #target: Uint8Array;
   readonly #view: DataView;
   /** Where each record encoded since the last seal starts. */
-  #starts = new Uint32Array(64);
+  #starts: Uint32Array;
   #count = 0;
 
-  constructor(target: Uint8Array) {
+  /** `records`: how many records the batch holds, when known (room grows past it anyway). */
+  constructor(target: Uint8Array, records = 64) {
     this.#target = target;
+    this.#starts = new Uint32Array(Math.max(1, records));
     this.#view = new DataView(target.buffer, target.byteOffset, target.byteLength);
   }
 
@@ -144,7 +145,7 @@ export class RecordEncoder {
   /** Writes the checksum of every record encoded since the last seal (one native call). */
   seal(): void {
     if (this.#count === 0) return;
-    sealRecords(this.#target, this.#starts, this.#count);
+    sealChecksums(this.#target, this.#starts, this.#count);
     this.#count = 0;
   }
 }
@@ -162,7 +163,7 @@ export function encodeRecord(
   fields: RecordFields,
   payload: Uint8Array,
 ): ByteSize {
-  const encoder = new RecordEncoder(target);
+  const encoder = new RecordEncoder(target, 1);
   const size = encoder.encode(at, fields.seq, fields.writerId, fields.appendedAtMs, payload);
   encoder.seal();
   return size;

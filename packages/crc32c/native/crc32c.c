@@ -123,12 +123,13 @@ static napi_value crc32c(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  uint8_t *data;
-  size_t length;
-  if (argc < 1 || !bytes_argument(env, argv[0], "crc32c expects a Uint8Array", &data, &length)) {
-    if (argc < 1) napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "crc32c expects a Uint8Array");
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "crc32c expects a Uint8Array");
     return NULL;
   }
+  uint8_t *data;
+  size_t length;
+  if (!bytes_argument(env, argv[0], "crc32c expects a Uint8Array", &data, &length)) return NULL;
   uint32_t initial = 0;
   if (argc >= 2) {
     napi_valuetype type;
