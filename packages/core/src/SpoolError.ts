@@ -31,6 +31,52 @@ export class RecordTooLarge extends Data.TaggedError("RecordTooLarge")<{
 }
 
 /**
+ * `append` was given something that is not a payload: not a string, an `ArrayBuffer` or an
+ * `ArrayBufferView` (a typed array, `Buffer` or `DataView`). Only that append is refused; the
+ * spool and every other append go on.
+ *
+ * @example
+ * new InvalidPayload({ received: "number" })
+ */
+export class InvalidPayload extends Data.TaggedError("InvalidPayload")<{
+  readonly received: string;
+}> {
+  override get message(): string {
+    return `append takes a string, an ArrayBuffer or an ArrayBufferView, not ${this.received}`;
+  }
+}
+
+/**
+ * An argument of a public call is out of its domain (not finite, negative, not an integer, the
+ * wrong type); `argument` names it. Options given at open are {@link ConfigInvalid} instead.
+ *
+ * @example
+ * new InvalidArgument({ argument: "leaseMs", message: "leaseMs: must be a finite number > 0, not -1" })
+ */
+export class InvalidArgument extends Data.TaggedError("InvalidArgument")<{
+  readonly argument: string;
+  readonly message: string;
+}> {}
+
+/**
+ * The spool stopped on a fault of its own (an exception inside the synchronizer, a writer or the
+ * runtime, not an I/O error): every pending append got this error, and every later one gets it
+ * at once. Nothing acknowledged is lost; reopen the spool to go on.
+ *
+ * @example
+ * new SpoolFailed({ dir: "/var/spool/mms", reason: "the synchronizer threw: ...", cause: undefined })
+ */
+export class SpoolFailed extends Data.TaggedError("SpoolFailed")<{
+  readonly dir: string;
+  readonly reason: string;
+  readonly cause: unknown;
+}> {
+  override get message(): string {
+    return `the spool at ${this.dir} stopped: ${this.reason}`;
+  }
+}
+
+/**
  * The spool (or this writer) was closed before the request could be accepted.
  *
  * @example
@@ -173,7 +219,9 @@ export class SpoolLocked extends Data.TaggedError("SpoolLocked")<{
 
 /** Errors `append` can reject with. @example const e: AppendError = new SpoolClosed({ dir }) */
 export type AppendError =
+  | InvalidPayload
   | RecordTooLarge
+  | SpoolFailed
   | SpoolClosed
   | FlushFailed
   | SpoolOverloaded
@@ -185,7 +233,7 @@ export type AppendError =
 export type OpenError = ConfigInvalid | StorageFailed | SpoolCorrupt | SpoolLocked;
 
 /** Any Spool operating error. @example const e: SpoolError = new SpoolClosed({ dir }) */
-export type SpoolError = AppendError | OpenError | NotLeased;
+export type SpoolError = AppendError | OpenError | NotLeased | InvalidArgument;
 
 /**
  * The errno code of a Node.js system error, or "UNKNOWN".
