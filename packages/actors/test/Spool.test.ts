@@ -269,6 +269,30 @@ describe("writers", () => {
   });
 });
 
+describe("flush triggers and batch bounds", () => {
+  it("refuses to open with every timed flush trigger disabled, naming one with ConfigInvalid", async () => {
+    const options = { idleTimeMsMax: null, gatherTimeMsMax: null, sinceLastFlushMs: null };
+    await expect(
+      openSpool({ dir: "untimed", adapter: memoryAdapter(), ...options }),
+    ).rejects.toMatchObject({ _tag: "ConfigInvalid", field: "idleTimeMsMax" });
+  });
+
+  it("writes no batch of more than batchCountMax requests, the rest in later batches", async () => {
+    const spool = await openSpool({ dir: "bounded", adapter: memoryAdapter(), batchCountMax: 3 });
+    const sizes: number[] = [];
+    spool.onBatch((batch) => sizes.push(batch.records));
+    const writer = spool.writer();
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => writer.append(`m${i}`)));
+    expect(results.map((result) => result.seq)).toEqual(
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
+    expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(10);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(3);
+    expect(spool.stats().batchRecordsMax).toBeLessThanOrEqual(3);
+    await spool.close();
+  });
+});
+
 describe("SpoolEffect", () => {
   it("opens a scoped spool, appends, and closes it with the scope", async () => {
     const disk = new MemoryDisk();

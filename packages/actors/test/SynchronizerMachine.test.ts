@@ -3,6 +3,7 @@ import {
   FlushFailed,
   type RequestId,
   resolveConfig,
+  type SpoolConfig,
   segmentNumber,
   seq,
   type WriteRequest,
@@ -25,13 +26,17 @@ const request = (id: number): WriteRequest => ({
   durability: "flushed",
 });
 
-/** A synchronizer whose commands are only recorded, by destination, as the runtime would see them. */
-function scripted(options: Record<string, unknown> = {}) {
+/**
+ * A synchronizer whose commands are only recorded, by destination, as the runtime would see them.
+ * `unchecked` is applied after validation: a config with no timed trigger, which `resolveConfig`
+ * refuses to users, still reaches the machine's wait for a request.
+ */
+function scripted(options: Record<string, unknown> = {}, unchecked: Partial<SpoolConfig> = {}) {
   const disk: DiskCommand[] = [];
   const courier: CourierCommand[] = [];
   const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
   const actor = createActor(synchronizerLogic, {
-    input: { config: resolveConfig(options), cursor, nowMs: 0 },
+    input: { config: { ...resolveConfig(options), ...unchecked }, cursor, nowMs: 0 },
   });
   let seen = 0;
   actor.subscribe(({ context: { command, commandSeq } }) => {
@@ -139,11 +144,10 @@ describe("synchronizerMachine (claim 64)", () => {
   });
 
   it("flushes when the batch reaches its request count (claim 9)", () => {
-    const { actor, state } = scripted({
-      idleTimeMsMax: null,
-      gatherTimeMsMax: null,
-      batchCountMax: 2,
-    });
+    const { actor, state } = scripted(
+      { batchCountMax: 2 },
+      { idleTimeMsMax: null, gatherTimeMsMax: null },
+    );
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
     expect(state()).toBe("waitingForRequest");
     actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
@@ -174,7 +178,7 @@ describe("synchronizerMachine (claim 64)", () => {
   });
 
   it("drains on close: flushes what it holds, then stops", () => {
-    const { actor, state } = scripted({ idleTimeMsMax: null, gatherTimeMsMax: null });
+    const { actor, state } = scripted({}, { idleTimeMsMax: null, gatherTimeMsMax: null });
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
     expect(state()).toBe("waitingForRequest");
     actor.send({ type: "sync.close", atMs: 2 });

@@ -97,6 +97,7 @@ export function admit(
     byteSize: byteSize(0),
   };
   let refusal: Refusal | null = null;
+  let bytes: number = state.batch.byteSize;
   let index = 0;
   for (; index < requests.length; index++) {
     const request = requests[index]!;
@@ -115,11 +116,14 @@ export function admit(
       placement.offset = target.offset;
     }
     placement.byteSize = size;
-    const refused = fitsBatch(extent, placement, config);
+    const refused =
+      boundsRefusal(state.batch, placed.length, bytes + size, config) ??
+      fitsBatch(extent, placement, config);
     if (refused !== undefined) {
       refusal = refused;
       break;
     }
+    bytes += size;
     placed.push({
       request,
       seq: target === undefined ? (nextSeq as Seq) : target.seq,
@@ -150,6 +154,25 @@ export function admit(
     refusal,
   });
   return index === requests.length ? admitted : parkAll(admitted, requests.slice(index), config);
+}
+
+/**
+ * Whether a write of `bytesWith` total batch bytes would take a non-empty batch past
+ * `batchCountMax` requests or `batchByteSizeMax` bytes (claims 8, 9): those bound a batch, they
+ * do not only trigger its flush, so the excess waits in temporary storage for the next batch.
+ * An empty batch takes any one write, so a record larger than `batchByteSizeMax` goes alone.
+ */
+function boundsRefusal(
+  batch: Batch,
+  placedCount: number,
+  bytesWith: number,
+  config: SpoolConfig,
+): Refusal | undefined {
+  const count = batch.writes.length + placedCount;
+  if (count === 0) return undefined;
+  if (config.batchCountMax !== null && count >= config.batchCountMax) return "maxCount";
+  if (config.batchByteSizeMax !== null && bytesWith > config.batchByteSizeMax) return "maxBytes";
+  return undefined;
 }
 
 /**

@@ -76,8 +76,14 @@ export function emptyBatch(id: BatchId): Batch {
   };
 }
 
-/** Why a write does not join a batch (claims 12 and 13). @example const r: Refusal = "pageOffset" */
-export type Refusal = "pageOffset" | "byteOffset";
+/**
+ * Why a write does not join a batch: it lies too far (claims 12 and 13), or the batch holds
+ * `batchByteSizeMax` bytes or `batchCountMax` requests already (claims 8, 9).
+ *
+ * @example
+ * const r: Refusal = "pageOffset"
+ */
+export type Refusal = "pageOffset" | "byteOffset" | "maxBytes" | "maxCount";
 
 /** Where a write would go: its segment, offset and size. @example { segment, offset, byteSize } */
 export interface Placement {

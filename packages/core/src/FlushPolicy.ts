@@ -87,13 +87,20 @@ const VERDICTS = Object.fromEntries(
       .with("close", () => (input) => (input.closing ? NOW : NEVER))
       .with("pageOffset", () => (input) => (input.refusal === "pageOffset" ? NOW : NEVER))
       .with("byteOffset", () => (input) => (input.refusal === "byteOffset" ? NOW : NEVER))
+      // A write refused for the bound flushes the batch even below it: it cannot grow.
       .with(
         "maxBytes",
-        () => (input, _, config) => atLeast(config.batchByteSizeMax, input.batch.byteSize),
+        () => (input, _, config) =>
+          input.refusal === "maxBytes"
+            ? NOW
+            : atLeast(config.batchByteSizeMax, input.batch.byteSize),
       )
       .with(
         "maxCount",
-        () => (input, _, config) => atLeast(config.batchCountMax, input.batch.writes.length),
+        () => (input, _, config) =>
+          input.refusal === "maxCount"
+            ? NOW
+            : atLeast(config.batchCountMax, input.batch.writes.length),
       )
       .with(
         "contiguousRun",

@@ -1,6 +1,7 @@
 /**
  * Spool's options: one schema, one table of defaults, one validation step with a clear error.
- * Every flush trigger (claims 5-13) is an option and `null` disables it.
+ * Every flush trigger (claims 5-13) is an option and `null` disables it, save that one timed
+ * trigger must stay enabled (else nothing flushes a lone append).
  */
 import { Exit, Schema } from "effect";
 import { ConfigInvalid } from "./SpoolError.js";
@@ -8,9 +9,24 @@ import { ConfigInvalid } from "./SpoolError.js";
 const KIB = 1024;
 const MIB = 1024 * KIB;
 
+/**
+ * The longest duration, in milliseconds, that any option or argument of the API takes (about
+ * 24.8 days): 2^31 - 1 is the most Node's `setTimeout` waits (a longer delay fires after 1 ms,
+ * with a TimeoutOverflowWarning), so every duration the spool takes can be waited for by one
+ * timer. No lease, retry delay or flush timer of a delivery queue needs longer; a larger value is
+ * a unit mistake (seconds for milliseconds, or a timestamp for a duration).
+ *
+ * @example
+ * spool.take({ leaseMs: DURATION_MS_MAX }) // the longest lease there is
+ */
+export const DURATION_MS_MAX = 2 ** 31 - 1;
+
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0));
 const Positive = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1));
 const Trigger = Schema.NullOr(Count);
+const Milliseconds = Count.check(Schema.isLessThanOrEqualTo(DURATION_MS_MAX));
+const PositiveMilliseconds = Positive.check(Schema.isLessThanOrEqualTo(DURATION_MS_MAX));
+const TimeTrigger = Schema.NullOr(Milliseconds);
 
 /** The schema of Spool's tunable options (all optional on input). @example Schema.decodeUnknownSync(SpoolOptionsSchema)({}) */
 export const SpoolOptionsSchema = Schema.Struct({
@@ -18,19 +34,23 @@ export const SpoolOptionsSchema = Schema.Struct({
   pageByteSize: Schema.optionalKey(Positive),
   recordPayloadByteSizeMax: Schema.optionalKey(Positive),
   maxPageSpan: Schema.optionalKey(Positive),
+  /**
+   * Claim 13's gap between writes of one batch. It acts on positioned writes (the index file's
+   * entries) only: appends are placed end to end at the log's tail, so their gap is always 0.
+   */
   maxByteGap: Schema.optionalKey(Count),
-  sinceLastFlushMs: Schema.optionalKey(Trigger),
+  sinceLastFlushMs: Schema.optionalKey(TimeTrigger),
   batchByteSizeMax: Schema.optionalKey(Trigger),
   batchCountMax: Schema.optionalKey(Trigger),
-  gatherTimeMsMax: Schema.optionalKey(Trigger),
-  idleTimeMsMax: Schema.optionalKey(Trigger),
+  gatherTimeMsMax: Schema.optionalKey(TimeTrigger),
+  idleTimeMsMax: Schema.optionalKey(TimeTrigger),
   contiguousRunMin: Schema.optionalKey(Trigger),
   temporaryStorageCountMax: Schema.optionalKey(Count),
   temporaryStorageByteSizeMax: Schema.optionalKey(Count),
-  confirmTimeoutMs: Schema.optionalKey(Positive),
+  confirmTimeoutMs: Schema.optionalKey(PositiveMilliseconds),
   resendAttemptsMax: Schema.optionalKey(Positive),
   maxAttempts: Schema.optionalKey(Positive),
-  leaseMs: Schema.optionalKey(Positive),
+  leaseMs: Schema.optionalKey(PositiveMilliseconds),
   indexSegmentEntries: Schema.optionalKey(Positive),
   diskBudgetBytes: Schema.optionalKey(Schema.NullOr(Positive)),
   pipelineSplitByteSize: Schema.optionalKey(Schema.NullOr(Positive)),
@@ -60,11 +80,15 @@ export const DEFAULT_CONFIG: SpoolConfig = {
   // 1024 pages = 4 MiB per batch window: past about 1 MiB writes, durable bandwidth here is flat.
   maxPageSpan: 1024,
   // 64 KiB: a scattered index update this close is cheaper to flush with the batch than apart.
+  // Index entries only: appends lie end to end, with no gap between them.
   maxByteGap: 64 * KIB,
   // Disabled: the idle trigger already flushes as soon as the intake is quiet.
   sinceLastFlushMs: null,
+  // 4 MiB: a batch holds at most this many record bytes (a single larger record goes alone);
+  // past about 1 MiB, durable bandwidth here is flat, so a larger batch buys nothing.
   batchByteSizeMax: 4 * MIB,
   // 4096 requests: bounds the work between flushes at high load (one flush per ~4 MiB of 1 KiB).
+  // A batch holds at most this many; the rest are parked for the next batch.
   batchCountMax: 4096,
   // 10 ms: the most a request waits for company before its batch is flushed.
   gatherTimeMsMax: 10,
@@ -141,6 +165,9 @@ function stripUndefined(options: SpoolOptions): Partial<SpoolConfig> {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 }
 
+/** The triggers that fire on time alone; at least one must stay enabled. */
+const TIMED_TRIGGERS = ["idleTimeMsMax", "gatherTimeMsMax", "sinceLastFlushMs"] as const;
+
 function checkCrossFieldRules(config: SpoolConfig): void {
   const fail = (field: keyof SpoolConfig, message: string): never => {
     throw new ConfigInvalid({ field, message: `${field} ${message}` });
@@ -156,5 +183,14 @@ function checkCrossFieldRules(config: SpoolConfig): void {
   }
   if (config.recordPayloadByteSizeMax + 64 > config.segmentByteSize) {
     fail("recordPayloadByteSizeMax", "must leave room for a record header inside one segment");
+  }
+  // Only a timed trigger flushes an append that no other append follows: the count, byte and
+  // run triggers wait for more requests, which may never come (claims 5, 10, 11).
+  if (!TIMED_TRIGGERS.some((field) => config[field] !== null)) {
+    fail(
+      "idleTimeMsMax",
+      "may not be null with gatherTimeMsMax and sinceLastFlushMs null too: with no timed " +
+        "trigger a lone append is never flushed",
+    );
   }
 }

@@ -116,6 +116,57 @@ describe("admit", () => {
     expect(next.skipped.map((r) => r.id)).toEqual([5, 6]);
   });
 
+  it("bounds a batch to batchCountMax requests and parks the rest for the next batch (claim 9)", () => {
+    const config = resolveConfig({ batchCountMax: 3 });
+    const requests = Array.from({ length: 10 }, (_, i) => request(i + 1));
+    const next = admit(start(), requests, 0, config);
+    expect(next.batch.writes.map((w) => w.request.id)).toEqual([1, 2, 3]);
+    expect(next.storage.requests.map((r) => r.id)).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    expect(next.refusal).toBe("maxCount");
+  });
+
+  it("bounds a batch to batchCountMax across several admissions", () => {
+    const config = resolveConfig({ batchCountMax: 3 });
+    const first = admit(start(), [request(1), request(2)], 0, config);
+    const next = admit(first, [request(3), request(4)], 1, config);
+    expect(next.batch.writes.map((w) => w.request.id)).toEqual([1, 2, 3]);
+    expect(next.storage.requests.map((r) => r.id)).toEqual([4]);
+  });
+
+  it("takes at most batchCountMax parked requests into the next batch", () => {
+    const config = resolveConfig({ batchCountMax: 3 });
+    const first = admit(
+      start(),
+      Array.from({ length: 8 }, (_, i) => request(i + 1)),
+      0,
+      config,
+    );
+    const next = admitParked({ ...first, batch: emptyBatch(2 as BatchId) }, 1, config);
+    expect(next.batch.writes.map((w) => [w.request.id, w.seq])).toEqual([
+      [4, 4],
+      [5, 5],
+      [6, 6],
+    ]);
+    expect(next.storage.requests.map((r) => r.id)).toEqual([7, 8]);
+  });
+
+  it("bounds a batch to batchByteSizeMax record bytes and parks the rest (claim 8)", () => {
+    // Two 1,064-byte records fit 2,500 bytes; a third would take the batch to 3,192.
+    const config = resolveConfig({ batchByteSizeMax: 2500 });
+    const next = admit(start(), [request(1), request(2), request(3)], 0, config);
+    expect(next.batch.writes.map((w) => w.request.id)).toEqual([1, 2]);
+    expect(next.batch.byteSize).toBe(2128);
+    expect(next.storage.requests.map((r) => r.id)).toEqual([3]);
+    expect(next.refusal).toBe("maxBytes");
+  });
+
+  it("writes a record larger than batchByteSizeMax alone in its batch", () => {
+    const config = resolveConfig({ batchByteSizeMax: 1000 });
+    const next = admit(start(), [request(1, 2000), request(2, 10)], 0, config);
+    expect(next.batch.writes.map((w) => w.request.id)).toEqual([1]);
+    expect(next.storage.requests.map((r) => r.id)).toEqual([2]);
+  });
+
   it("takes parked requests into the next batch in arrival order (claims 16, 65)", () => {
     const config = { ...DEFAULT_CONFIG, maxPageSpan: 1 };
     const first = admit(

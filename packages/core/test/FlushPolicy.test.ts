@@ -73,6 +73,8 @@ describe("decideFlush", () => {
     ["maxGatherTime", { gatherTimeMsMax: 10 }, {}, 110],
     ["maxIdleTime", { idleTimeMsMax: 5 }, {}, 110],
     ["sinceLastFlush", { sinceLastFlushMs: 50 }, { lastFlushAtMs: 60 }, 110],
+    ["maxCount", { batchCountMax: 9 }, { refusal: "maxCount" }, 105],
+    ["maxBytes", { batchByteSizeMax: 9 * 1064 }, { refusal: "maxBytes" }, 105],
     ["pageOffset", {}, { refusal: "pageOffset" }, 105],
     ["byteOffset", {}, { refusal: "byteOffset" }, 105],
     ["close", {}, { closing: true }, 105],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigInvalid, DEFAULT_CONFIG, resolveConfig } from "../src/index.js";
+import { ConfigInvalid, DEFAULT_CONFIG, DURATION_MS_MAX, resolveConfig } from "../src/index.js";
 
 describe("resolveConfig", () => {
   it("fills in every default", () => {
@@ -13,6 +13,36 @@ describe("resolveConfig", () => {
     [{ segmentByteSize: 10_000 }, "segmentByteSize"],
     [{ recordPayloadByteSizeMax: 1 << 30 }, "recordPayloadByteSizeMax"],
   ])("rejects %j with ConfigInvalid naming %s", (options, field) => {
+    try {
+      resolveConfig(options);
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigInvalid);
+      expect((error as ConfigInvalid).field).toBe(field);
+    }
+  });
+
+  it("refuses a config with every timed trigger disabled: nothing would flush a lone append", () => {
+    expect(() =>
+      resolveConfig({ idleTimeMsMax: null, gatherTimeMsMax: null, sinceLastFlushMs: null }),
+    ).toThrow(ConfigInvalid);
+  });
+
+  it.each([
+    ["idleTimeMsMax", { gatherTimeMsMax: null }],
+    ["gatherTimeMsMax", { idleTimeMsMax: null }],
+    ["sinceLastFlushMs", { idleTimeMsMax: null, gatherTimeMsMax: null, sinceLastFlushMs: 100 }],
+  ])("accepts a config whose only timed trigger is %s", (_, options) => {
+    expect(() => resolveConfig(options)).not.toThrow();
+  });
+
+  it.each([
+    [{ gatherTimeMsMax: DURATION_MS_MAX + 1 }, "gatherTimeMsMax"],
+    [{ idleTimeMsMax: 1e12 }, "idleTimeMsMax"],
+    [{ sinceLastFlushMs: 2 ** 40 }, "sinceLastFlushMs"],
+    [{ confirmTimeoutMs: 2 ** 31 }, "confirmTimeoutMs"],
+    [{ leaseMs: 2 ** 32 }, "leaseMs"],
+  ])("refuses a duration longer than a timer can wait: %j", (options, field) => {
     try {
       resolveConfig(options);
       expect.unreachable();

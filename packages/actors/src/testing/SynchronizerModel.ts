@@ -123,7 +123,16 @@ const MODEL_BASE: SpoolOptions = {
 export function modelConfig(variant: string): SpoolConfig {
   const options = MODEL_VARIANTS[variant];
   if (options === undefined) throw new Error(`no model variant ${variant}`);
-  return resolveConfig({ ...MODEL_BASE, ...options });
+  // `resolveConfig` refuses a config with no timed trigger (nothing would flush a lone append),
+  // but the machine still handles one: it waits for the next request. The untimed variant's
+  // triggers are set after validation, so the model reaches those states.
+  const { idleTimeMsMax, gatherTimeMsMax, sinceLastFlushMs, ...checked } = options;
+  const timed = Object.fromEntries(
+    Object.entries({ idleTimeMsMax, gatherTimeMsMax, sinceLastFlushMs }).filter(
+      ([, value]) => value !== undefined,
+    ),
+  );
+  return { ...resolveConfig({ ...MODEL_BASE, ...checked }), ...timed };
 }
 
 /** The model's first state for a config: an empty spool at segment 1, time 0. */
