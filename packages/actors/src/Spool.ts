@@ -15,6 +15,7 @@ import {
   type FlushAdapter,
   type FlushReason,
   type IndexEntry,
+  InvalidArgument,
   MANIFEST_FILE_NAME,
   type MessageLocation,
   NotLeased,
@@ -35,6 +36,13 @@ import {
 } from "@spool/core";
 import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
+import {
+  checkConsumeArguments,
+  checkCount,
+  checkDurationMs,
+  checkOptions,
+  checkSeq,
+} from "./internal/Arguments.js";
 import { scanRecords } from "./internal/RecordScanner.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 import { type BatchReport, Synchronizer } from "./Synchronizer.js";
@@ -483,7 +491,10 @@ export class Spool {
   readonly #index: IndexFile;
   readonly #queue: ConsumerQueue;
   readonly #deadLetterStore: DeadLetterStore;
-  /** The highest seq known durable (the synchronizer's write confirmations raise it). */
+  /**
+   * The highest seq whose batch's flush completed (an async batch's asynchronous flush too): the
+   * synchronizer's write confirmations raise it.
+   */
   #lastDurableSeq = 0;
   readonly #batchListeners = new Set<(report: BatchReport) => void>();
   /** Consumer answers that came after their lease had passed to another (see `consume`). */
@@ -504,7 +515,10 @@ export class Spool {
   /** Segment deletions run one at a time, after the acks that allow them. */
   #reclaiming: Promise<void> = Promise.resolve();
   #segmentsReclaimed = 0;
-  /** Where durable data ends, and record bytes accepted but not durable yet (for the budget). */
+  /**
+   * Where flushed data ends (async batches' included: what `records()` reads up to), and record
+   * bytes accepted but not flushed yet (for the budget).
+   */
   #tail: { segment: number; offset: number };
   #pendingBytes = 0;
   /** The last read-ahead window of the data file, for takes in seq order. */
@@ -559,13 +573,17 @@ export class Spool {
   }
 
   /**
-   * A new writer (claim 34's thread or process), named for stats and logs.
+   * A new writer (claim 34's thread or process), named for stats and logs. Throws
+   * `InvalidArgument` (synchronously) when `name` is given and is not a string.
    *
    * @example
    * const writer = spool.writer("smsc-1");
    */
   writer(name?: string): Writer {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
+    if (name !== undefined && typeof name !== "string") {
+      throw new InvalidArgument({ argument: "name", message: "name: must be a string" });
+    }
     const id = writerId(this.#nextWriterId++);
     const reserve =
       this.config.diskBudgetBytes === null ? undefined : (size: number) => this.#reserve(size);
@@ -582,8 +600,10 @@ export class Spool {
   }
 
   /**
-   * The durable records in sequence order, from `from` (a seq) on, up to what is durable when
-   * each segment is reached.
+   * The records in sequence order, from `from` (a seq) on, up to what was flushed when the
+   * iteration began (an append made with `durability: "async"` is there once its asynchronous
+   * flush completed). The first step rejects with `InvalidArgument` when `options` is not an
+   * object or `from` not a whole number from 1.
    *
    * @example
    * for await (const record of spool.records({ from: 1 })) console.log(record.seq);
@@ -591,14 +611,18 @@ export class Spool {
   async *records(
     options: { readonly from?: number } = {},
   ): AsyncGenerator<DurableRecord, void, undefined> {
+    const { from } = checkOptions(options, ["from"]);
+    const fromSeq = from === undefined ? undefined : checkSeq(from, "from");
     const segments = await this.#adapter.listSegments();
+    // Up to what the synchronizer reported flushed, async batches included (not only up to
+    // the last synchronous flush), so a reader sees what a consumer can take.
     const stopAt = this.#synchronizer.durableThrough();
     const scan = scanRecords(this.#adapter, {
       firstSegment: segmentNumber(segments[0] ?? 1),
       segments,
       segmentByteSize: this.config.segmentByteSize,
       stopAt,
-      ...(options.from === undefined ? {} : { fromSeq: options.from }),
+      ...(fromSeq === undefined ? {} : { fromSeq }),
     });
     for await (const record of scan) {
       yield {
@@ -682,7 +706,11 @@ export class Spool {
     }
   }
 
-  /** Durable appends become consumable (claim 61: the queue's state follows the data). */
+  /**
+   * Flushed appends become consumable (claim 61: the queue's state follows the data), each
+   * batch when its own flush completed: an async batch's at its asynchronous flush, not at a
+   * later synchronous one.
+   */
   #enqueue(writes: readonly PlacedWrite[]): void {
     const nowMs = this.#clock();
     const last = writes.at(-1);
@@ -722,7 +750,10 @@ export class Spool {
    * Leases the oldest ready message for `leaseMs` (the `leaseMs` option by default), or
    * resolves undefined when none is ready. The lease is recorded in the index file (with its
    * attempt number, so `maxAttempts` holds across crashes) before it is handed out. A message
-   * whose attempts are used up becomes a dead letter instead.
+   * whose attempts are used up becomes a dead letter instead. Rejects with `InvalidArgument`
+   * when `options` is not an object or `leaseMs` is not a number of milliseconds from 1 to
+   * `DURATION_MS_MAX` (a lease of 0 or less would be expired when handed out, so the next take
+   * would hand the same message out again).
    *
    * @example
    * const lease = await spool.take({ leaseMs: 10_000 });
@@ -734,17 +765,20 @@ export class Spool {
 
   /**
    * Leases up to `count` ready messages at once, oldest first: their lease entries share one
-   * flush of the index file. Resolves an empty array when none is ready.
+   * flush of the index file. Resolves an empty array when none is ready. Rejects with
+   * `InvalidArgument` when `count` is not a whole number from 1, or as {@link Spool.take} does.
    *
    * @example
    * const leases = await spool.takeMany(32, { leaseMs: 10_000 });
    */
   async takeMany(count: number, options: { readonly leaseMs?: number } = {}): Promise<Lease[]> {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
-    if (!Number.isSafeInteger(count) || count < 1) {
-      throw new RangeError(`takeMany count must be a positive integer: ${count}`);
-    }
-    const leaseMs = options.leaseMs ?? this.config.leaseMs;
+    checkCount(count, "count");
+    const given = checkOptions(options, ["leaseMs"]);
+    const leaseMs =
+      given.leaseMs === undefined
+        ? this.config.leaseMs
+        : checkDurationMs(given.leaseMs, "leaseMs", 1);
     const dead: IndexEntry[] = [];
     const taken: Taken[] = [];
     const nowMs = this.#clock();
@@ -774,12 +808,14 @@ export class Spool {
 
   /**
    * Acknowledges a leased message: it is done. Resolves once that is durable in the index.
+   * Rejects with `InvalidArgument` when `messageSeq` is not a whole number from 1, and with
+   * `NotLeased` when it is one but that message is not leased now.
    *
    * @example
    * await spool.ack(lease.seq);
    */
   async ack(messageSeq: number): Promise<void> {
-    const entry = this.#queue.ack(seq(messageSeq), this.#clock());
+    const entry = this.#queue.ack(checkSeq(messageSeq), this.#clock());
     if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
     await this.#index.write(entry);
     this.#reclaim();
@@ -856,13 +892,19 @@ export class Spool {
   /**
    * Gives a leased message back: it is delivered again after `retryAfterMs` (0 by default), or
    * becomes a dead letter when its attempts are used up. Resolves once durable in the index.
+   * Rejects with `InvalidArgument` when `messageSeq` is not a whole number from 1 or
+   * `retryAfterMs` not a number of milliseconds from 0 to `DURATION_MS_MAX`, and with
+   * `NotLeased` when the message is not leased now.
    *
    * @example
    * await spool.nack(lease.seq, { retryAfterMs: 5_000 });
    */
   async nack(messageSeq: number, options: { readonly retryAfterMs?: number } = {}): Promise<void> {
-    const retryAfterMs = options.retryAfterMs ?? 0;
-    const entry = this.#queue.nack(seq(messageSeq), this.#clock(), retryAfterMs);
+    const checkedSeq = checkSeq(messageSeq);
+    const given = checkOptions(options, ["retryAfterMs"]);
+    const retryAfterMs =
+      given.retryAfterMs === undefined ? 0 : checkDurationMs(given.retryAfterMs, "retryAfterMs", 0);
+    const entry = this.#queue.nack(checkedSeq, this.#clock(), retryAfterMs);
     if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
     await this.#index.write(entry);
     if (entry.info.state === "dead") this.#reclaim();
@@ -901,13 +943,15 @@ export class Spool {
 
   /**
    * Marks a dead letter done (after it was inspected or kept elsewhere), so its segment, and
-   * those after it, can be reclaimed. Resolves once durable.
+   * those after it, can be reclaimed. Resolves once durable. Rejects with `InvalidArgument`
+   * when `messageSeq` is not a whole number from 1, and with `NotLeased` when no dead letter
+   * has it.
    *
    * @example
    * for (const letter of await spool.deadLetters()) await spool.purgeDeadLetter(letter.seq);
    */
   async purgeDeadLetter(messageSeq: number): Promise<void> {
-    const entry = this.#queue.purge(seq(messageSeq), this.#clock());
+    const entry = this.#queue.purge(checkSeq(messageSeq), this.#clock());
     if (typeof entry !== "string") {
       await this.#index.write(entry);
       await this.#deadLetterStore.remove(messageSeq);
@@ -922,15 +966,15 @@ export class Spool {
   /**
    * What became of the message with this seq: `queued` (waiting for a consumer), `leased` (a
    * consumer has it), `retryWait` (nacked, waiting to be retried), `dead` (attempts used up),
-   * `done` (acknowledged or purged), or `unknown` (no durable message has this seq).
+   * `done` (acknowledged or purged), or `unknown` (no flushed message has this seq yet; an
+   * async append counts once its asynchronous flush completed). Throws `InvalidArgument`
+   * (synchronously) when `messageSeq` is not a whole number from 1.
    *
    * @example
    * if (spool.messageState(seq) === "done") console.log("delivered");
    */
   messageState(messageSeq: number): MessageState {
-    if (!Number.isSafeInteger(messageSeq) || messageSeq < 1 || messageSeq > this.#lastDurableSeq) {
-      return "unknown";
-    }
+    if (checkSeq(messageSeq) > this.#lastDurableSeq) return "unknown";
     // A dead letter moved out of a reclaimed segment counts as done in the queue: ask first.
     if (this.#deadLetterStore.get(messageSeq) !== undefined) return "dead";
     const state = this.#queue.stateOf(messageSeq);
@@ -946,7 +990,12 @@ export class Spool {
 
   /**
    * Runs `handler` on messages as they become ready, `concurrency` at a time: a handler that
-   * resolves acks its message, one that throws nacks it (retried after `retryAfterMs`).
+   * resolves acks its message, one that throws nacks it (retried after `retryAfterMs`). Throws
+   * `InvalidArgument` (synchronously) when `handler` is not a function, `options` not an
+   * object, `concurrency` not a whole number from 1, `leaseMs` or `pollMs` not a number of
+   * milliseconds from 1 to `DURATION_MS_MAX`, or a numeric `retryAfterMs` not one from 0. A
+   * `retryAfterMs` function that returns no such number stops the consumer: `stop()` rejects
+   * with that `InvalidArgument`.
    *
    * @example
    * const consumer = spool.consume(async ({ payload }) => deliver(payload), { concurrency: 8 });
@@ -966,9 +1015,10 @@ export class Spool {
       readonly pollMs?: number;
     } = {},
   ): Consumer {
-    const concurrency = options.concurrency ?? 1;
-    const pollMs = options.pollMs ?? 50;
-    const takeOptions = options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs };
+    const settings = checkConsumeArguments<Lease>(handler, options);
+    const concurrency = settings.concurrency ?? 1;
+    const pollMs = settings.pollMs ?? 50;
+    const takeOptions = settings.leaseMs === undefined ? {} : { leaseMs: settings.leaseMs };
     let stopped = false;
     let wakeUp: (() => void) | undefined;
     const failures: unknown[] = [];
@@ -999,10 +1049,11 @@ export class Spool {
           await this.ack(lease.seq);
           return;
         }
-        const { retryAfterMs = 0 } = options;
+        const { retryAfterMs = 0 } = settings;
         const delayMs =
           typeof retryAfterMs === "number" ? retryAfterMs : retryAfterMs(lease, failure.error);
-        await this.nack(lease.seq, { retryAfterMs: Number.isFinite(delayMs) ? delayMs : 0 });
+        // A function's result is checked by nack: a bad one stops the loop with InvalidArgument.
+        await this.nack(lease.seq, { retryAfterMs: delayMs });
       } catch (error) {
         // The handler outlived its lease and another took the message (at-least-once): this
         // answer no longer counts, and the loop goes on.
