@@ -549,7 +549,7 @@ export class Spool {
     this.#queue = queue;
     this.#deadLetterStore = deadLetterStore;
     this.#clock = clock;
-    const onDurable = (writes: readonly PlacedWrite[]) => this.#enqueue(writes);
+    const onFlushed = (writes: readonly PlacedWrite[]) => this.#enqueue(writes);
     this.#tail = { segment: cursor.segment, offset: cursor.offset };
     this.#lastDurableSeq = cursor.nextSeq - 1;
     const onBatch = (report: BatchReport) => this.#batchWritten(report);
@@ -559,7 +559,7 @@ export class Spool {
       adapter,
       cursor,
       clock,
-      onDurable,
+      onFlushed,
       onBatch,
     });
     this.#sender = new SenderRuntime({
@@ -616,7 +616,7 @@ export class Spool {
     const segments = await this.#adapter.listSegments();
     // Up to what the synchronizer reported flushed, async batches included (not only up to
     // the last synchronous flush), so a reader sees what a consumer can take.
-    const stopAt = this.#synchronizer.durableThrough();
+    const stopAt = { segment: segmentNumber(this.#tail.segment), offset: this.#tail.offset };
     const scan = scanRecords(this.#adapter, {
       firstSegment: segmentNumber(segments[0] ?? 1),
       segments,

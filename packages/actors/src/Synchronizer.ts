@@ -71,10 +71,11 @@ export interface SynchronizerOptions {
   readonly cursor: AppendCursor;
   readonly clock: () => number;
   /**
-   * Told of writes once a synchronous flush covered them (writes of `async` batches wait for
-   * the next one), before their writers are confirmed.
+   * Told of a batch's writes once its own flush completed (an `async` batch's asynchronous
+   * flush too), in batch order, before their writers are confirmed: from then on readers and
+   * consumers may see them.
    */
-  readonly onDurable?: (writes: readonly PlacedWrite[]) => void;
+  readonly onFlushed?: (writes: readonly PlacedWrite[]) => void;
   /** The wake and confirmation timers; {@link REAL_TIMERS} when omitted. */
   readonly timers?: SynchronizerTimers;
   /** Told of each batch once written and flushed, before its writers are confirmed. */
@@ -148,8 +149,6 @@ export class Synchronizer implements SynchronizerPort {
   /** Cancels of the confirmation timers that are armed. */
   readonly #confirmTimers = new Set<() => void>();
   #cancelWake: (() => void) | undefined;
-  /** Writes of `async` batches not yet covered by a synchronous flush. */
-  #notYetDurable: PlacedWrite[] = [];
   readonly #done: Promise<void>;
 
   constructor(options: SynchronizerOptions) {
@@ -339,7 +338,7 @@ export class Synchronizer implements SynchronizerPort {
     const timers = this.#confirmTimers;
     switch (command.type) {
       case "courier.confirm": {
-        this.#reportDurable(command.batch, command.level);
+        this.#options.onFlushed?.(command.batch.writes);
         this.#reportBatch(command.batch, command.level);
         let cancel: (() => void) | undefined;
         const allConfirmed = this.#confirmBatch(command, (event) => {
@@ -517,20 +516,6 @@ export class Synchronizer implements SynchronizerPort {
       writtenAtMs: writing.atMs,
       writeMs: performance.now() - writing.startedAt,
     });
-  }
-
-  #reportDurable(batch: Batch, level: WriteOutcome["level"]): void {
-    const { onDurable } = this.#options;
-    if (onDurable === undefined) return;
-    if (level === "async") {
-      for (const write of batch.writes) this.#notYetDurable.push(write);
-      return;
-    }
-    if (this.#notYetDurable.length > 0) {
-      onDurable(this.#notYetDurable);
-      this.#notYetDurable = [];
-    }
-    onDurable(batch.writes);
   }
 
   /**
