@@ -678,12 +678,16 @@ export class Spool {
   /**
    * Calls `listener` with each batch once it is written and flushed (before its writers hear
    * of it); returns the function that stops it. For metrics and live views; a listener that
-   * throws is dropped, so an observer cannot hold up confirmations.
+   * throws is dropped, so an observer cannot hold up confirmations. Throws `InvalidArgument`
+   * (synchronously) when `listener` is not a function.
    *
    * @example
    * const stop = spool.onBatch((batch) => histogram.observe(batch.records));
    */
   onBatch(listener: (report: BatchReport) => void): () => void {
+    if (typeof listener !== "function") {
+      throw new InvalidArgument({ argument: "listener", message: "listener: must be a function" });
+    }
     this.#batchListeners.add(listener);
     return () => this.#batchListeners.delete(listener);
   }

@@ -21,6 +21,7 @@ import * as fs from "node:fs/promises";
 import * as net from "node:net";
 import * as path from "node:path";
 import { ConfigInvalid, SpoolClosed, SpoolUnreachable } from "@spool/core";
+import { checkDurationMs, checkOptions } from "./internal/Arguments.js";
 import {
   decodeSpoolFrame,
   decodeWriterFrame,
@@ -335,8 +336,9 @@ export interface SocketWriterOptions {
 
 /**
  * Connects a writer in this process to a spool served by {@link serveWriters}. Rejects with
- * SpoolUnreachable when nobody serves the path or the spool refuses this process; once
- * connected, appends pending when the connection is lost fail with SpoolUnreachable.
+ * SpoolUnreachable when nobody serves the path or the spool refuses this process, and with
+ * InvalidArgument when `timeoutMs` is not a number of milliseconds from 1 to `DURATION_MS_MAX`;
+ * once connected, appends pending when the connection is lost fail with SpoolUnreachable.
  *
  * @example
  * const writer = await connectSocketWriter("/var/spool/mms/run/writers.sock");
@@ -347,12 +349,20 @@ export function connectSocketWriter(
   options: SocketWriterOptions = {},
 ): Promise<PortWriter> {
   const unreachable = (reason: string) => new SpoolUnreachable({ dir: socketPath, reason });
+  let timeoutMs: number;
+  try {
+    const given = checkOptions(options, ["timeoutMs"]);
+    timeoutMs =
+      given.timeoutMs === undefined ? 10_000 : checkDurationMs(given.timeoutMs, "timeoutMs", 1);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return new Promise((resolve, reject) => {
     const socket = net.createConnection(socketPath);
     const timeout = setTimeout(() => {
       socket.destroy();
-      reject(unreachable(`no answer within ${options.timeoutMs ?? 10_000} ms`));
-    }, options.timeoutMs ?? 10_000);
+      reject(unreachable(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
     let refusal: string | undefined;
     let session: { token: number; leaseMs: number } | undefined;
     let frameByteSizeMax = 0;

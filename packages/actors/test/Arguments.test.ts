@@ -1,7 +1,7 @@
 import { memoryAdapter } from "@spool/adapters";
 import { DURATION_MS_MAX, InvalidArgument, NotLeased } from "@spool/core";
 import { describe, expect, it } from "vitest";
-import { openSpool, type Spool } from "../src/index.js";
+import { connectSocketWriter, openSpool, type Spool } from "../src/index.js";
 
 /** A spool holding `count` flushed messages, seqs 1..count. */
 async function spoolWith(count: number): Promise<Spool> {
@@ -241,4 +241,22 @@ describe("consume checks its handler and options", () => {
     expect(await refusedArgument(consumer.stop())).toBe("retryAfterMs");
     await spool.close();
   });
+});
+
+describe("the other public calls check their arguments", () => {
+  it("onBatch throws InvalidArgument naming listener when it is not a function", async () => {
+    const spool = await spoolWith(0);
+    expect(() => spool.onBatch(5 as never)).toThrow(InvalidArgument);
+    await spool.close();
+  });
+
+  it.each(labelled([Number.NaN, -1, 0, "soon", Number.POSITIVE_INFINITY]))(
+    "connectSocketWriter(path, { timeoutMs: %s }) rejects with InvalidArgument naming timeoutMs",
+    async (_, timeoutMs) => {
+      const connecting = connectSocketWriter("/nonexistent/writers.sock", {
+        timeoutMs: timeoutMs as number,
+      });
+      expect(await refusedArgument(connecting)).toBe("timeoutMs");
+    },
+  );
 });
