@@ -277,6 +277,14 @@ describe("flush triggers and batch bounds", () => {
     ).rejects.toMatchObject({ _tag: "ConfigInvalid", field: "idleTimeMsMax" });
   });
 
+  it("flushes a lone append when sinceLastFlushMs is the only timed trigger", async () => {
+    const options = { idleTimeMsMax: null, gatherTimeMsMax: null, sinceLastFlushMs: 5 };
+    const spool = await openSpool({ dir: "since", adapter: memoryAdapter(), ...options });
+    expect((await spool.writer().append("alone")).durability).toBe("flushed");
+    expect(spool.stats().flushReasons.sinceLastFlush).toBe(1);
+    await spool.close();
+  });
+
   it("writes no batch of more than batchCountMax requests, the rest in later batches", async () => {
     const spool = await openSpool({ dir: "bounded", adapter: memoryAdapter(), batchCountMax: 3 });
     const sizes: number[] = [];
