@@ -7,6 +7,10 @@
 import {
   type AppendError,
   type Durability,
+  InvalidArgument,
+  InvalidPayload,
+  type Payload,
+  payloadBytes,
   RecordTooLarge,
   type RequestId,
   type Seq,
@@ -33,8 +37,30 @@ export interface AppendResult {
 
 /** Per-append options. @example { durability: "async" } */
 export interface AppendOptions {
-  /** The level the confirmation must reach; `flushed` by default. */
+  /** The level the confirmation must reach: `"flushed"` (the default) or `"async"`. */
   readonly durability?: Durability;
+}
+
+/**
+ * The durability `options` asks for, or the typed error for options that are not
+ * {@link AppendOptions} (not an object, or a `durability` other than the two levels).
+ *
+ * @example
+ * appendDurability({ durability: "async" }) // "async"
+ * appendDurability({ durability: "fsync" }) // InvalidArgument { argument: "durability" }
+ */
+export function appendDurability(options: unknown): Durability | InvalidArgument {
+  if (options === undefined) return "flushed";
+  if (typeof options !== "object" || options === null) {
+    const shown = String(options);
+    const message = `options: must be an object such as { durability: "async" }, not ${shown}`;
+    return new InvalidArgument({ argument: "options", message });
+  }
+  const { durability } = options as { durability?: unknown };
+  if (durability === undefined || durability === "flushed") return "flushed";
+  if (durability === "async") return "async";
+  const message = `durability: must be "flushed" or "async", not ${String(durability)}`;
+  return new InvalidArgument({ argument: "durability", message });
 }
 
 /**
@@ -224,8 +250,6 @@ export class SenderRuntime implements WriterEndpoint {
   }
 }
 
-const encoder = new TextEncoder();
-
 /**
  * A writer handle: appends resolve once their batch reached the requested durability. Handles
  * are cheap; records carry the handle's id.
@@ -265,13 +289,20 @@ export class Writer {
 
   /**
    * Appends one record; resolves once the batch holding it reached the requested durability.
+   * The payload is a string (stored as UTF-8), an `ArrayBuffer`, or any `ArrayBufferView` (the
+   * bytes the view shows); keep its bytes unchanged until the promise settles. Never throws:
+   * anything else rejects with `InvalidPayload`, bad options with `InvalidArgument`, and only
+   * this append is refused.
    *
    * @example
    * await writer.append(new Uint8Array([1, 2, 3]));
    */
-  append(payload: Uint8Array | string, options: AppendOptions = {}): Promise<AppendResult> {
-    const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
+  append(payload: Payload, options?: AppendOptions): Promise<AppendResult> {
     if (this.#closed) return Promise.reject(new SpoolClosed({ dir: this.#dir }));
+    const bytes = payloadBytes(payload);
+    if (bytes instanceof InvalidPayload) return Promise.reject(bytes);
+    const durability = appendDurability(options);
+    if (durability instanceof InvalidArgument) return Promise.reject(durability);
     if (bytes.byteLength > this.#payloadByteSizeMax) {
       const sizes = {
         payloadByteSize: bytes.byteLength,
@@ -281,7 +312,7 @@ export class Writer {
     }
     const full = this.#reserve?.(bytes.byteLength);
     if (full !== undefined) return Promise.reject(full);
-    return this.#sender.append(this.id, bytes, options.durability ?? "flushed");
+    return this.#sender.append(this.id, bytes, durability);
   }
 
   /** Stops taking appends; appends already made still complete. Idempotent. */

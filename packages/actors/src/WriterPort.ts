@@ -30,12 +30,15 @@ import {
   byteSize,
   type Durability,
   FlushFailed,
+  InvalidPayload,
+  type Payload,
   type PlacedWrite,
   RecordTooLarge,
   type RequestId,
   type Seq,
   SpoolClosed,
   type SpoolConfig,
+  SpoolFailed,
   SpoolFull,
   SpoolOverloaded,
   SpoolUnreachable,
@@ -304,6 +307,10 @@ function reviveError(error: { tag: string; fields: Record<string, unknown> }): A
       return new SpoolFull(f);
     case "SpoolUnreachable":
       return new SpoolUnreachable(f);
+    case "SpoolFailed":
+      return new SpoolFailed({ ...(f as object), cause: undefined } as never);
+    case "InvalidPayload":
+      return new InvalidPayload(f);
     default:
       return new SpoolClosed(f);
   }
@@ -416,7 +423,7 @@ class RemoteSynchronizer implements SynchronizerPort {
 /** A writer in a worker thread or another process, connected to a spool elsewhere. */
 export interface PortWriter {
   /** Appends one record; resolves once it is durable, as `Writer.append` does. */
-  append(payload: Uint8Array | string, options?: AppendOptions): Promise<AppendResult>;
+  append(payload: Payload, options?: AppendOptions): Promise<AppendResult>;
   /** Disconnects: appends not yet confirmed fail with SpoolClosed. */
   close(): void;
 }
