@@ -26,6 +26,7 @@ import {
   SpoolClosed,
   type SpoolConfig,
   SpoolCorrupt,
+  type SpoolFailed,
   SpoolFull,
   type SpoolOptions,
   segmentNumber,
@@ -37,6 +38,7 @@ import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
+import { type FailureListener, FailureSignal } from "./SpoolFailure.js";
 import { type BatchReport, Synchronizer } from "./Synchronizer.js";
 import { SenderRuntime, Writer } from "./Writer.js";
 import {
@@ -73,6 +75,10 @@ export interface DurableRecord {
 /** What `spool.stats()` reports. @example spool.stats().flushes */
 export interface SpoolStats {
   readonly adapter: string;
+  /**
+   * The synchronizer's state (`receiving`, `writing`, ...): `broken` after an I/O error,
+   * `failed` after a fault of the spool's own (see `Spool.onFailure`), `closed` after close.
+   */
   readonly state: string;
   readonly flushes: number;
   readonly flushReasons: Readonly<Record<FlushReason, number>>;
@@ -486,6 +492,7 @@ export class Spool {
   /** The highest seq known durable (the synchronizer's write confirmations raise it). */
   #lastDurableSeq = 0;
   readonly #batchListeners = new Set<(report: BatchReport) => void>();
+  readonly #failure = new FailureSignal();
   /** Consumer answers that came after their lease had passed to another (see `consume`). */
   #leasesLost = 0;
   readonly #recentBatches: BatchReport[] = [];
@@ -539,6 +546,7 @@ export class Spool {
     this.#tail = { segment: cursor.segment, offset: cursor.offset };
     this.#lastDurableSeq = cursor.nextSeq - 1;
     const onBatch = (report: BatchReport) => this.#batchWritten(report);
+    const onFailure = (failure: SpoolFailed) => this.#failure.raise(failure);
     this.#synchronizer = new Synchronizer({
       dir,
       config,
@@ -547,6 +555,7 @@ export class Spool {
       clock,
       onDurable,
       onBatch,
+      onFailure,
     });
     this.#sender = new SenderRuntime({
       id: writerId(0),
@@ -662,6 +671,21 @@ export class Spool {
   onBatch(listener: (report: BatchReport) => void): () => void {
     this.#batchListeners.add(listener);
     return () => this.#batchListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` once if the spool stops on a fault of its own (an exception inside the
+   * synchronizer, a writer or the runtime, or an adapter throwing something that is not an
+   * I/O error), after every pending append was rejected with the same {@link SpoolFailed}.
+   * From then on `stats().state` is `"failed"` and every append rejects with it at once;
+   * nothing acknowledged is lost, and reopening the spool goes on. Returns the function that
+   * stops the listener; a listener that throws is ignored.
+   *
+   * @example
+   * spool.onFailure((failure) => { log.error(failure.message); process.exitCode = 1; });
+   */
+  onFailure(listener: FailureListener): () => void {
+    return this.#failure.listen(listener);
   }
 
   /** The last {@link RECENT_BATCHES} batches, oldest first. @example spool.recentBatches().at(-1) */

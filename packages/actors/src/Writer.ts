@@ -16,6 +16,7 @@ import {
   type Seq,
   SpoolClosed,
   type SpoolConfig,
+  type SpoolFailed,
   type SpoolFull,
   SpoolOverloaded,
   type WriteRequest,
@@ -24,6 +25,7 @@ import {
 } from "@spool/core";
 import { type Actor, createActor } from "xstate";
 import type { SharedLock } from "./SharedLock.js";
+import { describeFault } from "./SpoolFailure.js";
 import type { SynchronizerPort, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
 import { writerLogic } from "./WriterMachine.js";
 
@@ -108,18 +110,68 @@ export class SenderRuntime implements WriterEndpoint {
     this.id = context.id;
     this.#context = context;
     this.#actor = createActor(writerLogic);
-    this.#actor.on("lock.acquire", () => {
-      context.lock.acquire(this.id, () => this.#actor.send({ type: "lock.granted" }));
-    });
-    this.#actor.on("sync.request", () => this.#sendHead());
-    this.#actor.on("lock.release", () => context.lock.release(this.id));
-    this.#actor.on("writer.confirmed", (event) => {
-      const confirm = this.#confirmations.get(event.batchId);
-      this.#confirmations.delete(event.batchId);
-      confirm?.();
-    });
+    // xstate reports a handler's exception on a timer (an uncaught exception) and stops an
+    // actor whose transition threw without a word: both are faults that fail the spool.
+    this.#actor.on("lock.acquire", () =>
+      this.#guard("lock.acquire", () => context.lock.acquire(this.id, this.#granted)),
+    );
+    this.#actor.on("sync.request", () => this.#guard("sync.request", () => this.#sendHead()));
+    this.#actor.on("lock.release", () =>
+      this.#guard("lock.release", () => context.lock.release(this.id)),
+    );
+    this.#actor.on("writer.confirmed", (event) =>
+      this.#guard("writer.confirmed", () => {
+        const confirm = this.#confirmations.get(event.batchId);
+        this.#confirmations.delete(event.batchId);
+        confirm?.();
+      }),
+    );
+    this.#actor.subscribe({ error: (error) => this.#fault("the writer machine", error) });
     this.#actor.start();
     context.synchronizer.register(this);
+  }
+
+  readonly #granted = (): void => {
+    // After a fault the group is still sent, and refused with the failure; only a writer
+    // machine that died gives the lock back unused.
+    if (this.#actor.getSnapshot().status === "active") {
+      this.#actor.send({ type: "lock.granted" });
+    } else if (this.#context.lock.holder === this.id) {
+      this.#context.lock.release(this.id);
+    }
+  };
+
+  #guard(effect: string, body: () => void): void {
+    try {
+      body();
+    } catch (error) {
+      this.#fault(`the writer's ${effect}`, error);
+    }
+  }
+
+  #fault(where: string, error: unknown): void {
+    const failure = this.#context.synchronizer.fail(describeFault(where, error), error);
+    this.#failAll(failure);
+  }
+
+  /** The fault that stopped the spool (or this remote writer), if one did. */
+  failure(): SpoolFailed | undefined {
+    return this.#context.synchronizer.failure();
+  }
+
+  /**
+   * This sender faulted: every append it has not handed to the synchronizer (gathering,
+   * waiting for the lock, being sent) fails with `failure`, and the lock is freed if it holds
+   * it. The synchronizer fails the ones it holds. (When the synchronizer faults instead, this
+   * sender's machine is sound: its groups go on through the lock and are refused.)
+   */
+  #failAll(failure: SpoolFailed): void {
+    const unsent = [...this.#outbox, ...(this.#sending ?? []), ...this.#waitingForLock.flat()];
+    this.#outbox = [];
+    this.#sending = undefined;
+    this.#waitingForLock.length = 0;
+    for (const pending of unsent) pending.reject(failure);
+    if (this.#context.lock.holder === this.id) this.#context.lock.release(this.id);
   }
 
   /** Queues one append for the next request group. */
@@ -129,6 +181,8 @@ export class SenderRuntime implements WriterEndpoint {
     durability: Durability,
     target?: WriteTarget,
   ): Promise<AppendResult> {
+    const failure = this.#context.synchronizer.failure();
+    if (failure !== undefined) return Promise.reject(failure);
     return new Promise<AppendResult>((resolve, reject) => {
       this.#outbox.push({
         id: this.#nextRequestId++ as RequestId,
@@ -161,6 +215,11 @@ export class SenderRuntime implements WriterEndpoint {
     const group = this.#outbox;
     this.#outbox = [];
     if (group.length === 0) return;
+    const failure = this.failure();
+    if (failure !== undefined) {
+      for (const pending of group) pending.reject(failure);
+      return;
+    }
     this.#waitingForLock.push(group);
     this.#actor.send({ type: "writer.append" });
   };
@@ -298,6 +357,8 @@ export class Writer {
    * await writer.append(new Uint8Array([1, 2, 3]));
    */
   append(payload: Payload, options?: AppendOptions): Promise<AppendResult> {
+    const failure = this.#sender.failure();
+    if (failure !== undefined) return Promise.reject(failure);
     if (this.#closed) return Promise.reject(new SpoolClosed({ dir: this.#dir }));
     const bytes = payloadBytes(payload);
     if (bytes instanceof InvalidPayload) return Promise.reject(bytes);

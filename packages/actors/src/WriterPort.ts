@@ -264,9 +264,13 @@ export class RemoteEndpoint implements WriterEndpoint {
     this.#post({ t: "resend", ids: this.#release(requests) });
   }
 
-  /** @internal These requests will never be written. */
+  /**
+   * @internal These requests will never be written. A spool that fails on a fault fails every
+   * request it held, some perhaps confirmed already: those are no longer this writer's, skipped.
+   */
   failed(requests: readonly WriteRequest[], error: AppendError): void {
-    const ids = this.#release(requests);
+    const ids = this.#release(requests.filter((request) => this.#remoteIds.has(request.id)));
+    if (ids.length === 0) return;
     const { _tag, ...fields } = error as AppendError & Record<string, unknown>;
     delete fields.cause;
     this.#post({ t: "failed", ids, error: { tag: _tag, fields } });
@@ -328,10 +332,32 @@ class RemoteSynchronizer implements SynchronizerPort {
   readonly #held = new Map<number, WriteRequest>();
   #gone: AppendError | undefined;
   readonly #lost: (reason: "closed" | "lost") => AppendError;
+  readonly #dir: string;
 
-  constructor(link: Link<ToWriter, ToSpool>, lost: (reason: "closed" | "lost") => AppendError) {
+  constructor(
+    link: Link<ToWriter, ToSpool>,
+    dir: string,
+    lost: (reason: "closed" | "lost") => AppendError,
+  ) {
     this.#link = link;
+    this.#dir = dir;
     this.#lost = lost;
+  }
+
+  /**
+   * This side's writer faulted: the requests the spool holds for it fail with the fault, later
+   * sends are refused with it, and the link closes (the spool forgets this writer).
+   */
+  fail(reason: string, cause: unknown): SpoolFailed {
+    if (this.#gone instanceof SpoolFailed) return this.#gone;
+    const failure = new SpoolFailed({ dir: this.#dir, reason, cause });
+    this.#lose(failure);
+    this.#link.close();
+    return failure;
+  }
+
+  failure(): SpoolFailed | undefined {
+    return this.#gone instanceof SpoolFailed ? this.#gone : undefined;
   }
 
   register(endpoint: WriterEndpoint): void {
@@ -397,9 +423,13 @@ class RemoteSynchronizer implements SynchronizerPort {
       case "resend":
         endpoint.resend(this.#take(message.ids));
         return;
-      case "failed":
-        endpoint.failed(this.#take(message.ids), reviveError(message.error));
+      case "failed": {
+        const error = reviveError(message.error);
+        // The spool stopped on a fault: later appends here are refused with it at once.
+        if (error instanceof SpoolFailed && this.#gone === undefined) this.#gone = error;
+        endpoint.failed(this.#take(message.ids), error);
         return;
+      }
     }
   }
 
@@ -408,15 +438,18 @@ class RemoteSynchronizer implements SynchronizerPort {
    * closed it, the link's own error otherwise), and later sends are refused.
    */
   lose(reason: "closed" | "lost"): void {
-    if (this.#gone !== undefined) return;
-    const error = this.#lost(reason);
-    this.#gone = error;
+    this.#lose(this.#gone ?? this.#lost(reason));
+  }
+
+  /** Fails what the spool holds with the first error this side was given; idempotent. */
+  #lose(error: AppendError): void {
+    this.#gone ??= error;
     const held = [...this.#held.values()];
     this.#held.clear();
     const receipt = this.#deferredReceipt;
     this.#deferredReceipt = undefined;
     receipt?.();
-    if (held.length > 0) this.#endpoint?.failed(held, error);
+    if (held.length > 0) this.#endpoint?.failed(held, this.#gone);
   }
 }
 
@@ -468,7 +501,7 @@ export function connectLink(
         }
         const { dir, config } = message;
         const id = message.senderId as WriterId;
-        const synchronizer = new RemoteSynchronizer(link, (reason) => lost(reason, dir));
+        const synchronizer = new RemoteSynchronizer(link, dir, (reason) => lost(reason, dir));
         remote = synchronizer;
         // This side's writers share a lock of their own; the spool's lock is taken for them
         // by their endpoint (see RemoteEndpoint).

@@ -22,6 +22,7 @@ export {
   type SpoolStats,
 } from "./Spool.js";
 export * as SpoolEffect from "./SpoolEffect.js";
+export { type FailureListener, FailureSignal } from "./SpoolFailure.js";
 export {
   openSpoolThread,
   type SpoolThread,
@@ -61,6 +62,7 @@ export {
 export {
   type AppendOptions,
   type AppendResult,
+  appendDurability,
   type SenderContext,
   SenderRuntime,
   Writer,
