@@ -15,6 +15,7 @@ import {
   type FlushAdapter,
   type FlushReason,
   type IndexEntry,
+  InvalidArgument,
   MANIFEST_FILE_NAME,
   type MessageLocation,
   NotLeased,
@@ -568,13 +569,18 @@ export class Spool {
   }
 
   /**
-   * A new writer (claim 34's thread or process), named for stats and logs.
+   * A new writer (claim 34's thread or process), named for stats and logs. Throws
+   * `SpoolClosed` after close, `InvalidArgument` for a name that is not a string.
    *
    * @example
    * const writer = spool.writer("smsc-1");
    */
   writer(name?: string): Writer {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
+    if (name !== undefined && typeof name !== "string") {
+      const message = `name: must be a string or omitted, not ${typeof name}`;
+      throw new InvalidArgument({ argument: "name", message });
+    }
     const id = writerId(this.#nextWriterId++);
     const reserve =
       this.config.diskBudgetBytes === null ? undefined : (size: number) => this.#reserve(size);

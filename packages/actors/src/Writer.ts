@@ -58,7 +58,13 @@ export function appendDurability(options: unknown): Durability | InvalidArgument
     const message = `options: must be an object such as { durability: "async" }, not ${shown}`;
     return new InvalidArgument({ argument: "options", message });
   }
-  const { durability } = options as { durability?: unknown };
+  let durability: unknown;
+  try {
+    durability = (options as { durability?: unknown }).durability;
+  } catch {
+    // A getter that throws (a proxy, a class with accessors): refused, never thrown.
+    return new InvalidArgument({ argument: "durability", message: "durability: unreadable" });
+  }
   if (durability === undefined || durability === "flushed") return "flushed";
   if (durability === "async") return "async";
   const message = `durability: must be "flushed" or "async", not ${String(durability)}`;
