@@ -30,6 +30,7 @@ import {
   byteSize,
   type Durability,
   FlushFailed,
+  InvalidArgument,
   InvalidPayload,
   type Payload,
   type PlacedWrite,
@@ -91,16 +92,16 @@ export type ToWriter =
       readonly error: { readonly tag: string; readonly fields: Record<string, unknown> };
     };
 
+/** One request as a remote writer sends it. */
+export interface ToSpoolRequest {
+  readonly id: number;
+  readonly payload: Uint8Array;
+  readonly durability: Durability;
+}
+
 /** A message from a remote writer to the spool. */
 export type ToSpool =
-  | {
-      readonly t: "send";
-      readonly requests: readonly {
-        readonly id: number;
-        readonly payload: Uint8Array;
-        readonly durability: Durability;
-      }[];
-    }
+  | { readonly t: "send"; readonly requests: readonly ToSpoolRequest[] }
   | { readonly t: "confirmed"; readonly batchId: number };
 
 // Remote requests get spool-wide ids above every id the spool's own sender will reach (2^40
@@ -187,27 +188,57 @@ export class RemoteEndpoint implements WriterEndpoint {
 
   #receive(message: ToSpool): void {
     if (this.#closed) return;
+    if (!isMessage(message)) {
+      // Not this protocol: the peer is cut off (its pending requests fail on its side).
+      this.close();
+      return;
+    }
     if (message.t === "confirmed") {
       const confirm = this.#confirmations.get(message.batchId);
       this.#confirmations.delete(message.batchId);
       confirm?.();
       return;
     }
-    this.#groups.push(
-      message.requests.map((incoming): WriteRequest => {
-        const id = this.#host.nextRequestId();
-        this.#remoteIds.set(id, incoming.id);
-        return {
-          id: id as RequestId,
-          writerId: this.id,
-          senderId: this.id,
-          payload: incoming.payload,
-          durability: incoming.durability,
-          target: undefined,
-        };
-      }),
-    );
+    const group: WriteRequest[] = [];
+    for (const incoming of message.requests) {
+      // The writer on the other side checks its appends; a peer that does not is answered
+      // here, per request, so nothing it sends can reach the synchronizer unchecked.
+      const refusal = this.#refusal(incoming);
+      if (refusal !== undefined) {
+        this.#postFailed([incoming.id], refusal);
+        continue;
+      }
+      const id = this.#host.nextRequestId();
+      this.#remoteIds.set(id, incoming.id);
+      group.push({
+        id: id as RequestId,
+        writerId: this.id,
+        senderId: this.id,
+        payload: incoming.payload,
+        durability: incoming.durability,
+        target: undefined,
+      });
+    }
+    if (group.length === 0) return;
+    this.#groups.push(group);
     this.#handOver();
+  }
+
+  /** Why a request that came over the link cannot be taken, if it cannot. */
+  #refusal(incoming: ToSpoolRequest): AppendError | undefined {
+    const { payload, durability } = incoming;
+    if (!(payload instanceof Uint8Array)) {
+      return new InvalidPayload({ received: payload === null ? "null" : typeof payload });
+    }
+    if (durability !== "flushed" && durability !== "async") {
+      const message = `durability: must be "flushed" or "async", not ${String(durability)}`;
+      return new InvalidArgument({ argument: "durability", message });
+    }
+    const payloadByteSizeMax = this.#host.config.recordPayloadByteSizeMax;
+    if (payload.byteLength > payloadByteSizeMax) {
+      return new RecordTooLarge({ payloadByteSize: payload.byteLength, payloadByteSizeMax });
+    }
+    return undefined;
   }
 
   /**
@@ -264,16 +295,19 @@ export class RemoteEndpoint implements WriterEndpoint {
     this.#post({ t: "resend", ids: this.#release(requests) });
   }
 
+  #postFailed(ids: readonly number[], error: AppendError): void {
+    const { _tag, ...fields } = error as AppendError & Record<string, unknown>;
+    delete fields.cause;
+    this.#post({ t: "failed", ids, error: { tag: _tag, fields } });
+  }
+
   /**
    * @internal These requests will never be written. A spool that fails on a fault fails every
    * request it held, some perhaps confirmed already: those are no longer this writer's, skipped.
    */
   failed(requests: readonly WriteRequest[], error: AppendError): void {
     const ids = this.#release(requests.filter((request) => this.#remoteIds.has(request.id)));
-    if (ids.length === 0) return;
-    const { _tag, ...fields } = error as AppendError & Record<string, unknown>;
-    delete fields.cause;
-    this.#post({ t: "failed", ids, error: { tag: _tag, fields } });
+    if (ids.length > 0) this.#postFailed(ids, error);
   }
 
   /**
@@ -293,6 +327,20 @@ export class RemoteEndpoint implements WriterEndpoint {
     this.#link.close();
     this.#onClose?.();
   }
+}
+
+/** Whether a peer's message has the shape of {@link ToSpool} (its values are checked later). */
+function isMessage(message: unknown): message is ToSpool {
+  if (typeof message !== "object" || message === null) return false;
+  const { t, requests } = message as { t?: unknown; requests?: unknown };
+  if (t === "confirmed") return true;
+  if (t !== "send" || !Array.isArray(requests)) return false;
+  return requests.every(
+    (request: unknown) =>
+      typeof request === "object" &&
+      request !== null &&
+      typeof (request as { id?: unknown }).id === "number",
+  );
 }
 
 /** Rebuilds a typed append error that crossed the port as its tag and fields. */

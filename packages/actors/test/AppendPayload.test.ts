@@ -197,3 +197,42 @@ describe("a writer over a port takes the same payloads", () => {
     expect(stored.get(seqOf(b))).toEqual(new Uint8Array([2, 3, 4, 5]));
   });
 });
+
+describe("a peer on a writer port that sends what no writer would", () => {
+  it("gets its bad requests refused one by one, and the spool goes on", async () => {
+    const { spool, disk } = await openMemory("payload-peer");
+    const port = spool.port();
+    const answers: { t: string; ids?: number[]; error?: { tag: string } }[] = [];
+    const written = new Promise<void>((resolve) => {
+      port.on("message", (message: { t: string; batchId?: number; ids?: number[] }) => {
+        answers.push(message);
+        if (message.t === "written") {
+          port.postMessage({ t: "confirmed", batchId: message.batchId });
+          resolve();
+        }
+      });
+    });
+    port.postMessage({
+      t: "send",
+      requests: [
+        { id: 1, payload: 123, durability: "flushed" },
+        { id: 2, payload: new Uint8Array([7]), durability: "flushed" },
+        { id: 3, payload: new Uint8Array([8]), durability: "eventually" },
+      ],
+    });
+    await written;
+    const failed = answers.filter((answer) => answer.t === "failed");
+    expect(failed.map((answer) => [answer.ids, answer.error?.tag])).toEqual([
+      [[1], "InvalidPayload"],
+      [[3], "InvalidArgument"],
+    ]);
+    expect(answers.find((answer) => answer.t === "written")?.ids).toEqual([2]);
+    await expect(spool.writer().append("after")).resolves.toMatchObject({ durability: "flushed" });
+    port.close();
+    await spool.close();
+    expect([...(await readBack(disk, "payload-peer")).values()]).toEqual([
+      new Uint8Array([7]),
+      new TextEncoder().encode("after"),
+    ]);
+  });
+});
