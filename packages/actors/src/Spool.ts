@@ -547,7 +547,12 @@ export class Spool {
     this.#tail = { segment: cursor.segment, offset: cursor.offset };
     this.#lastDurableSeq = cursor.nextSeq - 1;
     const onBatch = (report: BatchReport) => this.#batchWritten(report);
-    const onFailure = (failure: SpoolFailed) => this.#failure.raise(failure);
+    // A fault in either synchronizer stops both: the spool fails as one, with one error.
+    const onFailure = (failure: SpoolFailed) => {
+      index.failWith(failure);
+      this.#failure.raise(failure);
+    };
+    index.whenFailed((failure) => this.#synchronizer.failWith(failure));
     this.#synchronizer = new Synchronizer({
       dir,
       config,

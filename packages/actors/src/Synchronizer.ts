@@ -229,7 +229,15 @@ export class Synchronizer implements SynchronizerPort {
    */
   fail(reason: string, cause: unknown): SpoolFailed {
     if (this.#failure !== undefined) return this.#failure;
-    const failure = new SpoolFailed({ dir: this.#options.dir, reason, cause });
+    return this.failWith(new SpoolFailed({ dir: this.#options.dir, reason, cause }));
+  }
+
+  /**
+   * {@link Synchronizer.fail} with a failure raised elsewhere (the spool's other synchronizer),
+   * so that one error reaches every caller.
+   */
+  failWith(failure: SpoolFailed): SpoolFailed {
+    if (this.#failure !== undefined) return this.#failure;
     this.#failure = failure;
     const held = heldRequests(this.#actor.getSnapshot().context, { confirming: true });
     const event = this.#eventInProgress;

@@ -21,10 +21,11 @@ function faultyAdapter(
   disk: MemoryDisk,
   armed: () => boolean,
   overrides: (inner: FlushAdapter) => Partial<FlushAdapter>,
+  fileKind: "data" | "index" = "data",
 ): AdapterFactory {
   return async (options) => {
     const inner = await memoryAdapter(disk)(options);
-    if (options.fileKind === "index") return inner;
+    if ((options.fileKind ?? "data") !== fileKind) return inner;
     const faulty = overrides(inner);
     const armedOverrides: Partial<FlushAdapter> = {};
     for (const [name, method] of Object.entries(faulty)) {
@@ -157,6 +158,30 @@ describe("a fault inside the spool fails it visibly", () => {
       .append("x")
       .catch((error: unknown) => error);
     expect(await failureOf(spool)).toBe(first);
+    await spool.close();
+  });
+
+  it("a fault writing the index file fails the take and the whole spool", async () => {
+    let broken = false;
+    const adapter = faultyAdapter(
+      new MemoryDisk(),
+      () => broken,
+      () => ({
+        write: () => {
+          throw new TypeError("index slot miscomputed");
+        },
+      }),
+      "index",
+    );
+    const spool = await openSpool({ dir: "fault-index", adapter });
+    const failed = failureOf(spool);
+    await spool.writer().append("queued");
+    broken = true;
+    const taken = await spool.take().catch((error: unknown) => error);
+    expect(taken).toBeInstanceOf(SpoolFailed);
+    expect(await failed).toBe(taken);
+    expect(spool.stats().state).toBe("failed");
+    expect(await rejectsWithinMicrotasks(spool.writer().append("later"))).toBe(taken);
     await spool.close();
   });
 
