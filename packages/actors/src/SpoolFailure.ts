@@ -73,16 +73,20 @@ export class FailureSignal {
 
 /**
  * Whether an error thrown by an adapter is an I/O error (typed, or carrying a system error's
- * `code`), which breaks the spool as a failed flush does, rather than a fault.
+ * errno `code` such as `EIO` or `ENOSPC`), which breaks the spool as a failed flush does,
+ * rather than a fault. Node's own argument errors carry codes too (`ERR_OUT_OF_RANGE`,
+ * `ERR_INVALID_ARG_TYPE`): those are a caller's mistake, so a fault.
  *
  * @example
  * isInputOutputError(Object.assign(new Error("x"), { code: "EIO" })) // true
+ * isInputOutputError(Object.assign(new RangeError("x"), { code: "ERR_OUT_OF_RANGE" })) // false
  */
 export function isInputOutputError(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
   const tag = (error as { _tag?: unknown })._tag;
   if (tag === "FlushFailed" || tag === "StorageFailed") return true;
-  return typeof (error as { code?: unknown }).code === "string";
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && !code.startsWith("ERR_");
 }
 
 /**

@@ -13,8 +13,10 @@ import {
   type WriterId,
 } from "@spool/core";
 import { describe, expect, it } from "vitest";
+import type { SharedLock } from "../src/SharedLock.js";
 import { openSpool, type Spool } from "../src/Spool.js";
 import { Synchronizer, type WriterEndpoint } from "../src/Synchronizer.js";
+import { SenderRuntime } from "../src/Writer.js";
 
 /** The memory adapter, with `overrides` on the data file's adapter once `armed()` says so. */
 function faultyAdapter(
@@ -206,6 +208,76 @@ describe("a fault inside the spool fails it visibly", () => {
     expect(error).toMatchObject({ _tag: "StorageFailed", code: "EIO" });
     expect(spool.stats().state).toBe("broken");
     await spool.close();
+  });
+});
+
+describe("what counts as a fault", () => {
+  it("a Node argument error from the adapter (ERR_OUT_OF_RANGE) is a fault, not I/O", async () => {
+    let broken = false;
+    const adapter = faultyAdapter(
+      new MemoryDisk(),
+      () => broken,
+      () => ({
+        write: () => {
+          const error = new RangeError('The value of "offset" is out of range.');
+          throw Object.assign(error, { code: "ERR_OUT_OF_RANGE" });
+        },
+      }),
+    );
+    const spool = await openSpool({ dir: "fault-node-code", adapter });
+    broken = true;
+    const error = await spool
+      .writer()
+      .append("x")
+      .catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(SpoolFailed);
+    expect(spool.stats().state).toBe("failed");
+    await spool.close();
+  });
+});
+
+describe("a writer cannot die silently", () => {
+  it("a writer whose effect throws fails its appends and the synchronizer it reaches", async () => {
+    const config = resolveConfig({});
+    const adapter = await memoryAdapter()({
+      dir: "writer-fault",
+      segmentByteSize: config.segmentByteSize,
+      pageByteSize: config.pageByteSize,
+    });
+    const cursor: AppendCursor = {
+      segment: segmentNumber(1),
+      offset: byteOffset(0),
+      nextSeq: 1 as Seq,
+    };
+    const synchronizer = new Synchronizer({
+      dir: "writer-fault",
+      config,
+      adapter,
+      cursor,
+      clock: () => 0,
+    });
+    // A lock that cannot be taken: the writer machine's `lock.acquire` effect throws.
+    const lock: SharedLock = {
+      holder: null,
+      acquire: () => {
+        throw new Error("lock word corrupted");
+      },
+      release: () => undefined,
+    };
+    const id = 1 as WriterId;
+    const sender = new SenderRuntime({ id, dir: "writer-fault", config, lock, synchronizer });
+    const outcomes = await Promise.allSettled([
+      sender.append(id, new Uint8Array([1]), "flushed"),
+      sender.append(id, new Uint8Array([2]), "flushed"),
+    ]);
+    for (const outcome of outcomes) {
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(SpoolFailed);
+    }
+    expect(synchronizer.state()).toBe("failed");
+    const later = sender.append(id, new Uint8Array([3]), "flushed");
+    expect(await rejectsWithinMicrotasks(later)).toBe(synchronizer.failure());
+    await synchronizer.close();
+    await adapter.close();
   });
 });
 
