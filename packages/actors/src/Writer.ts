@@ -54,7 +54,7 @@ export interface AppendOptions {
 export function appendDurability(options: unknown): Durability | InvalidArgument {
   if (options === undefined) return "flushed";
   if (typeof options !== "object" || options === null) {
-    const shown = String(options);
+    const shown = shownValue(options);
     const message = `options: must be an object such as { durability: "async" }, not ${shown}`;
     return new InvalidArgument({ argument: "options", message });
   }
@@ -67,8 +67,17 @@ export function appendDurability(options: unknown): Durability | InvalidArgument
   }
   if (durability === undefined || durability === "flushed") return "flushed";
   if (durability === "async") return "async";
-  const message = `durability: must be "flushed" or "async", not ${String(durability)}`;
+  const message = `durability: must be "flushed" or "async", not ${shownValue(durability)}`;
   return new InvalidArgument({ argument: "durability", message });
+}
+
+/** A value for an error message; never throws (`String` does, on some objects). */
+function shownValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "object" || typeof value === "function") {
+    return value === null ? "null" : `a value of type ${typeof value}`;
+  }
+  return String(value);
 }
 
 /**

@@ -231,7 +231,7 @@ export class RemoteEndpoint implements WriterEndpoint {
       return new InvalidPayload({ received: payload === null ? "null" : typeof payload });
     }
     if (durability !== "flushed" && durability !== "async") {
-      const message = `durability: must be "flushed" or "async", not ${String(durability)}`;
+      const message = `durability: must be "flushed" or "async", not ${typeof durability}`;
       return new InvalidArgument({ argument: "durability", message });
     }
     const payloadByteSizeMax = this.#host.config.recordPayloadByteSizeMax;

@@ -100,6 +100,7 @@ describe("append refuses what is not a payload, and only that append", () => {
     ["null", () => null],
     ["undefined", () => undefined],
     ["a detached ArrayBuffer", detached],
+    ["a Proxy around a Uint8Array", () => new Proxy(new Uint8Array(4), {})],
     [
       "a view over a buffer detached since",
       () => {

@@ -15,7 +15,7 @@ const encoder = new TextEncoder();
 /**
  * The payload's bytes as a `Uint8Array` over the same memory (no copy; a string is encoded),
  * or the typed error for a value that is not a payload. Per append, so the usual case (a
- * `Uint8Array` or `Buffer`, returned as it is) costs two checks and no allocation.
+ * `Uint8Array` or `Buffer`, returned as it is) costs three checks and no allocation.
  *
  * @example
  * payloadBytes(new Uint16Array([1])) // Uint8Array [1, 0]
@@ -23,7 +23,8 @@ const encoder = new TextEncoder();
  */
 export function payloadBytes(payload: unknown): Uint8Array | InvalidPayload {
   if (typeof payload === "string") return encoder.encode(payload);
-  if (payload instanceof Uint8Array) {
+  // `isView` checks the internal slot, so a Proxy dressed as a Uint8Array is not taken for one.
+  if (payload instanceof Uint8Array && ArrayBuffer.isView(payload)) {
     // A view over a detached buffer reads as empty; it is refused, not stored as nothing. Only
     // an empty view is checked, so the common case never touches `buffer`.
     if (payload.byteLength === 0 && isDetached(payload.buffer)) return refused("detached");
@@ -69,6 +70,11 @@ function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value !== "object") return typeof value;
-  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  let name: unknown;
+  try {
+    name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  } catch {
+    // A proxy or accessor that throws: described without its name.
+  }
   return typeof name === "string" && name !== "Object" ? `an object (${name})` : "an object";
 }
