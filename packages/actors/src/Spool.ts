@@ -550,6 +550,7 @@ export class Spool {
     // A fault in either synchronizer stops both: the spool fails as one, with one error.
     const onFailure = (failure: SpoolFailed) => {
       index.failWith(failure);
+      for (const remote of this.#remotes) remote.spoolFailed(failure);
       this.#failure.raise(failure);
     };
     index.whenFailed((failure) => this.#synchronizer.failWith(failure));

@@ -295,6 +295,14 @@ export class RemoteEndpoint implements WriterEndpoint {
     this.#post({ t: "resend", ids: this.#release(requests) });
   }
 
+  /**
+   * @internal The spool failed on a fault: the remote writer hears it now (an answer for no
+   * request), so its next append is refused at once rather than after a round trip.
+   */
+  spoolFailed(failure: SpoolFailed): void {
+    this.#postFailed([], failure);
+  }
+
   #postFailed(ids: readonly number[], error: AppendError): void {
     const { _tag, ...fields } = error as AppendError & Record<string, unknown>;
     delete fields.cause;

@@ -17,6 +17,7 @@ import type { SharedLock } from "../src/SharedLock.js";
 import { openSpool, type Spool } from "../src/Spool.js";
 import { Synchronizer, type WriterEndpoint } from "../src/Synchronizer.js";
 import { SenderRuntime } from "../src/Writer.js";
+import { connectWriter } from "../src/WriterPort.js";
 
 /** The memory adapter, with `overrides` on the data file's adapter once `armed()` says so. */
 function faultyAdapter(
@@ -139,6 +140,35 @@ describe("a fault inside the spool fails it visibly", () => {
     }
     expect((await failed).reason).toMatch(/the clock is gone/);
     expect(spool.stats().state).toBe("failed");
+    await spool.close();
+  });
+
+  it("a writer over a port gets the same SpoolFailed, revived across the port", async () => {
+    let broken = false;
+    const adapter = faultyAdapter(
+      new MemoryDisk(),
+      () => broken,
+      () => ({
+        write: () => {
+          throw new TypeError("boom");
+        },
+      }),
+    );
+    const spool = await openSpool({ dir: "fault-remote", adapter });
+    const remote = await connectWriter(spool.port());
+    await remote.append("before");
+    broken = true;
+    const [pending, local] = await Promise.allSettled([
+      remote.append("pending"),
+      spool.writer().append("local"),
+    ]);
+    const failure = (local as PromiseRejectedResult).reason as SpoolFailed;
+    expect(failure).toBeInstanceOf(SpoolFailed);
+    const revived = (pending as PromiseRejectedResult).reason;
+    expect(revived).toBeInstanceOf(SpoolFailed);
+    expect(revived).toMatchObject({ dir: failure.dir, reason: failure.reason });
+    await expect(remote.append("later")).rejects.toBeInstanceOf(SpoolFailed);
+    remote.close();
     await spool.close();
   });
 
