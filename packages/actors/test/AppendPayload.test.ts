@@ -3,6 +3,8 @@ import { InvalidArgument, InvalidPayload } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { openSpool, type Spool } from "../src/Spool.js";
 import { connectWriter } from "../src/WriterPort.js";
+import { connectSocketWriter, serveWriters } from "../src/WriterSocket.js";
+import { temporaryDirectory } from "./helpers.js";
 
 /** The payloads read back after close and reopen, by seq. */
 async function readBack(disk: MemoryDisk, dir: string): Promise<Map<number, Uint8Array>> {
@@ -235,5 +237,31 @@ describe("a peer on a writer port that sends what no writer would", () => {
       new Uint8Array([7]),
       new TextEncoder().encode("after"),
     ]);
+  });
+});
+
+describe("a writer over a Unix socket takes the same payloads", () => {
+  it("stores a Float64Array and a DataView exactly, and refuses {} with InvalidPayload", async () => {
+    const dir = temporaryDirectory();
+    const disk = new MemoryDisk();
+    const spool = await openSpool({ dir, adapter: memoryAdapter(disk) });
+    const server = await serveWriters(spool);
+    const writer = await connectSocketWriter(server.path);
+    const floats = new Float64Array([0.1, Number.MAX_VALUE]);
+    const buffer = new Uint8Array([10, 11, 12, 13, 14, 15]).buffer;
+    const [a, bad, b] = await Promise.allSettled([
+      writer.append(floats),
+      writer.append({} as never),
+      writer.append(new DataView(buffer, 1, 3)),
+    ]);
+    expect((bad as PromiseRejectedResult).reason).toBeInstanceOf(InvalidPayload);
+    writer.close();
+    await server.close();
+    await spool.close();
+    const stored = await readBack(disk, dir);
+    const seqOf = (outcome: PromiseSettledResult<{ seq: number }>) =>
+      (outcome as PromiseFulfilledResult<{ seq: number }>).value.seq;
+    expect(stored.get(seqOf(a))).toEqual(bytesOf(floats));
+    expect(stored.get(seqOf(b))).toEqual(new Uint8Array([11, 12, 13]));
   });
 });
