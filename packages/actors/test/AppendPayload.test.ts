@@ -180,7 +180,7 @@ describe("append checks its options", () => {
 });
 
 describe("a writer over a port takes the same payloads", () => {
-  it("stores a Float64Array and a DataView exactly, and refuses a number with InvalidPayload", async () => {
+  it("stores a Float64Array and a DataView exactly, refuses a number: InvalidPayload", async () => {
     const { spool, disk } = await openMemory("payload-port");
     const writer = await connectWriter(spool.port());
     const floats = new Float64Array([3.25, -1e300]);
@@ -241,7 +241,7 @@ describe("a peer on a writer port that sends what no writer would", () => {
 });
 
 describe("a writer over a Unix socket takes the same payloads", () => {
-  it("stores a Float64Array and a DataView exactly, and refuses {} with InvalidPayload", async () => {
+  it("stores a Float64Array and a DataView exactly, refuses {}: InvalidPayload", async () => {
     const dir = temporaryDirectory();
     const disk = new MemoryDisk();
     const spool = await openSpool({ dir, adapter: memoryAdapter(disk) });
