@@ -22,7 +22,7 @@ export {
   type SpoolStats,
 } from "./Spool.js";
 export * as SpoolEffect from "./SpoolEffect.js";
-export { type FailureListener, FailureSignal } from "./SpoolFailure.js";
+export type { FailureListener } from "./SpoolFailure.js";
 export {
   openSpoolThread,
   type SpoolThread,
@@ -62,7 +62,6 @@ export {
 export {
   type AppendOptions,
   type AppendResult,
-  appendDurability,
   type SenderContext,
   SenderRuntime,
   Writer,
