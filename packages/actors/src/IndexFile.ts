@@ -22,6 +22,7 @@ import {
   type SegmentNumber,
   type Seq,
   type SpoolConfig,
+  type SpoolFailed,
   segmentNumber,
   seq,
   type WriteTarget,
@@ -52,6 +53,7 @@ export type SlotContent =
 export class IndexFile {
   readonly #adapter: FlushAdapter;
   readonly #synchronizer: Synchronizer;
+  #onFailure: ((failure: SpoolFailed) => void) | undefined;
   readonly #sender: SenderRuntime;
   readonly #entriesPerSegment: number;
 
@@ -74,7 +76,14 @@ export class IndexFile {
       pipelineSplitByteSize: null,
     };
     const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
-    this.#synchronizer = new Synchronizer({ dir, config: indexConfig, adapter, cursor, clock });
+    this.#synchronizer = new Synchronizer({
+      dir,
+      config: indexConfig,
+      adapter,
+      cursor,
+      clock,
+      onFailure: (failure) => this.#onFailure?.(failure),
+    });
     this.#sender = new SenderRuntime({
       id: writerId(0),
       dir,
@@ -212,6 +221,19 @@ export class IndexFile {
   }
 
   /** Drains entry writes already made, then closes the index segments. */
+  /**
+   * Calls `listener` if the index's synchronizer stops on a fault (its pending entry writes
+   * have failed with the {@link SpoolFailed} by then).
+   */
+  whenFailed(listener: (failure: SpoolFailed) => void): void {
+    this.#onFailure = listener;
+  }
+
+  /** Stops the index's synchronizer with a failure of the spool's (see `Synchronizer.fail`). */
+  failWith(failure: SpoolFailed): void {
+    this.#synchronizer.failWith(failure);
+  }
+
   async close(): Promise<void> {
     this.#sender.flushOutbox();
     await this.#synchronizer.close();

@@ -27,6 +27,7 @@ import {
   SpoolClosed,
   type SpoolConfig,
   SpoolCorrupt,
+  type SpoolFailed,
   SpoolFull,
   type SpoolOptions,
   segmentNumber,
@@ -45,6 +46,7 @@ import {
 } from "./internal/Arguments.js";
 import { scanRecords } from "./internal/RecordScanner.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
+import { type FailureListener, FailureSignal } from "./SpoolFailure.js";
 import { type BatchReport, Synchronizer } from "./Synchronizer.js";
 import { SenderRuntime, Writer } from "./Writer.js";
 import {
@@ -81,6 +83,10 @@ export interface DurableRecord {
 /** What `spool.stats()` reports. @example spool.stats().flushes */
 export interface SpoolStats {
   readonly adapter: string;
+  /**
+   * The synchronizer's state (`receiving`, `writing`, ...): `broken` after an I/O error,
+   * `failed` after a fault of the spool's own (see `Spool.onFailure`), `closed` after close.
+   */
   readonly state: string;
   readonly flushes: number;
   readonly flushReasons: Readonly<Record<FlushReason, number>>;
@@ -497,6 +503,7 @@ export class Spool {
    */
   #lastDurableSeq = 0;
   readonly #batchListeners = new Set<(report: BatchReport) => void>();
+  readonly #failure = new FailureSignal();
   /** Consumer answers that came after their lease had passed to another (see `consume`). */
   #leasesLost = 0;
   readonly #recentBatches: BatchReport[] = [];
@@ -553,6 +560,13 @@ export class Spool {
     this.#tail = { segment: cursor.segment, offset: cursor.offset };
     this.#lastDurableSeq = cursor.nextSeq - 1;
     const onBatch = (report: BatchReport) => this.#batchWritten(report);
+    // A fault in either synchronizer stops both: the spool fails as one, with one error.
+    const onFailure = (failure: SpoolFailed) => {
+      index.failWith(failure);
+      for (const remote of this.#remotes) remote.spoolFailed(failure);
+      this.#failure.raise(failure);
+    };
+    index.whenFailed((failure) => this.#synchronizer.failWith(failure));
     this.#synchronizer = new Synchronizer({
       dir,
       config,
@@ -561,6 +575,7 @@ export class Spool {
       clock,
       onFlushed,
       onBatch,
+      onFailure,
     });
     this.#sender = new SenderRuntime({
       id: writerId(0),
@@ -574,7 +589,7 @@ export class Spool {
 
   /**
    * A new writer (claim 34's thread or process), named for stats and logs. Throws
-   * `InvalidArgument` (synchronously) when `name` is given and is not a string.
+   * `SpoolClosed` after close, `InvalidArgument` for a name that is not a string.
    *
    * @example
    * const writer = spool.writer("smsc-1");
@@ -582,7 +597,8 @@ export class Spool {
   writer(name?: string): Writer {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
     if (name !== undefined && typeof name !== "string") {
-      throw new InvalidArgument({ argument: "name", message: "name: must be a string" });
+      const message = `name: must be a string or omitted, not ${typeof name}`;
+      throw new InvalidArgument({ argument: "name", message });
     }
     const id = writerId(this.#nextWriterId++);
     const reserve =
@@ -690,6 +706,21 @@ export class Spool {
     }
     this.#batchListeners.add(listener);
     return () => this.#batchListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` once if the spool stops on a fault of its own (an exception inside the
+   * synchronizer, a writer or the runtime, or an adapter throwing something that is not an
+   * I/O error), after every pending append was rejected with the same {@link SpoolFailed}.
+   * From then on `stats().state` is `"failed"` and every append rejects with it at once;
+   * nothing acknowledged is lost, and reopening the spool goes on. Returns the function that
+   * stops the listener; a listener that throws is ignored.
+   *
+   * @example
+   * spool.onFailure((failure) => { log.error(failure.message); process.exitCode = 1; });
+   */
+  onFailure(listener: FailureListener): () => void {
+    return this.#failure.listen(listener);
   }
 
   /** The last {@link RECENT_BATCHES} batches, oldest first. @example spool.recentBatches().at(-1) */

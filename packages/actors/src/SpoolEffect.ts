@@ -2,7 +2,7 @@
  * The Effect-native API beside the Promise one: a scoped spool (closed when the scope closes)
  * and appends whose typed errors stay in the error channel.
  */
-import type { AppendError, OpenError } from "@spool/core";
+import type { AppendError, OpenError, Payload } from "@spool/core";
 import { Effect, type Scope } from "effect";
 import { type OpenSpoolOptions, openSpool, type Spool } from "./Spool.js";
 import type { AppendOptions, AppendResult, Writer } from "./Writer.js";
@@ -40,7 +40,7 @@ export const open = (options: OpenSpoolOptions): Effect.Effect<Spool, OpenError,
  */
 export const append = (
   writer: Writer,
-  payload: Uint8Array | string,
+  payload: Payload,
   options?: AppendOptions,
 ): Effect.Effect<AppendResult, AppendError> =>
   Effect.tryPromise({

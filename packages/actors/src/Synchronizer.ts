@@ -21,6 +21,7 @@ import {
   type Region,
   SpoolClosed,
   type SpoolConfig,
+  SpoolFailed,
   type StorageFailed,
   StorageFailed as StorageFailedError,
   segmentNumber,
@@ -28,9 +29,11 @@ import {
   type WriterId,
 } from "@spool/core";
 import { type Actor, createActor } from "xstate";
+import { describeFault, isInputOutputError } from "./SpoolFailure.js";
 import {
   type CourierCommand,
   type DiskCommand,
+  heldRequests,
   type LogPosition,
   type SynchronizerCommand,
   type SynchronizerEvent,
@@ -80,6 +83,11 @@ export interface SynchronizerOptions {
   readonly timers?: SynchronizerTimers;
   /** Told of each batch once written and flushed, before its writers are confirmed. */
   readonly onBatch?: (report: BatchReport) => void;
+  /**
+   * Told once if the synchronizer stops on a fault (see {@link Synchronizer.fail}), after every
+   * request it held was failed.
+   */
+  readonly onFailure?: (failure: SpoolFailed) => void;
 }
 
 /** One batch, as the synchronizer wrote it: for metrics and live views. @example report.records */
@@ -105,6 +113,13 @@ type Receipt = () => void;
 export interface SynchronizerPort {
   register(endpoint: WriterEndpoint): void;
   send(requests: readonly WriteRequest[], receipt: () => void): AppendError | undefined;
+  /**
+   * A writer's own fault: stops what the writer reaches (the spool, for an in-process writer)
+   * with a {@link SpoolFailed}, and returns it (the first, if it had failed already).
+   */
+  fail(reason: string, cause: unknown): SpoolFailed;
+  /** The fault that stopped it, if one did: appends are refused with it at once. */
+  failure(): SpoolFailed | undefined;
 }
 
 /**
@@ -150,6 +165,11 @@ export class Synchronizer implements SynchronizerPort {
   readonly #confirmTimers = new Set<() => void>();
   #cancelWake: (() => void) | undefined;
   readonly #done: Promise<void>;
+  #stop: () => void = () => undefined;
+  /** The fault that stopped it: every request is refused with it from then on. */
+  #failure: SpoolFailed | undefined;
+  /** The event the machine is taking: if its transition throws, its requests are failed too. */
+  #eventInProgress: SynchronizerEvent | undefined;
 
   constructor(options: SynchronizerOptions) {
     this.#options = options;
@@ -159,11 +179,21 @@ export class Synchronizer implements SynchronizerPort {
       options.adapter.pipelining === false
         ? { ...options.config, pipelineSplitByteSize: null }
         : options.config;
-    this.#actor = createActor(synchronizerLogic, {
+    // The transition is wrapped only to know which event it was taking if it throws.
+    const logic: typeof synchronizerLogic = {
+      ...synchronizerLogic,
+      transition: (snapshot, event, scope) => {
+        this.#eventInProgress = event;
+        const next = synchronizerLogic.transition(snapshot, event, scope);
+        this.#eventInProgress = undefined;
+        return next;
+      },
+    };
+    this.#actor = createActor(logic, {
       input: { config, cursor: options.cursor, nowMs: options.clock() },
     });
     this.#done = new Promise((resolve) => {
-      const stop = (): void => {
+      this.#stop = (): void => {
         for (const cancel of this.#confirmTimers) cancel();
         this.#confirmTimers.clear();
         this.#cancelWake?.();
@@ -171,17 +201,88 @@ export class Synchronizer implements SynchronizerPort {
       };
       this.#actor.subscribe({
         next: ({ context }) => {
-          this.#run(context.command, context.commandSeq);
+          // A command that throws halfway would leave the machine waiting for an answer that
+          // never comes: it is a fault.
+          this.#guard("carrying out a synchronizer command", () =>
+            this.#run(context.command, context.commandSeq),
+          );
           if (context.phase === "closed") {
-            stop();
+            this.#stop();
             // Stopped after this update: later events find the actor stopped and are dropped.
             queueMicrotask(() => this.#actor.stop());
           }
         },
-        error: stop,
+        // xstate stops an actor whose transition threw, silently: here it fails the spool.
+        error: (error) => this.fail(describeFault("the synchronizer machine", error), error),
       });
     });
     this.#actor.start();
+  }
+
+  /**
+   * Stops the synchronizer on a fault (an exception where none is expected): every request it
+   * holds or has received is failed with one {@link SpoolFailed}, every later one is refused
+   * with it, `onFailure` hears it. Returns it (the first, when called again). Nothing
+   * confirmed is touched: a batch already flushed stays on disk whether or not its writers
+   * were told.
+   */
+  fail(reason: string, cause: unknown): SpoolFailed {
+    if (this.#failure !== undefined) return this.#failure;
+    return this.failWith(new SpoolFailed({ dir: this.#options.dir, reason, cause }));
+  }
+
+  /**
+   * {@link Synchronizer.fail} with a failure raised elsewhere (the spool's other synchronizer),
+   * so that one error reaches every caller.
+   */
+  failWith(failure: SpoolFailed): SpoolFailed {
+    if (this.#failure !== undefined) return this.#failure;
+    this.#failure = failure;
+    const held = heldRequests(this.#actor.getSnapshot().context, { confirming: true });
+    const event = this.#eventInProgress;
+    this.#eventInProgress = undefined;
+    if (event?.type === "sync.requests") held.push(...event.requests);
+    for (const group of this.#intake) held.push(...group);
+    this.#intake = [];
+    this.#intakeCount = 0;
+    const waiting = this.#waitingForReceipt;
+    this.#waitingForReceipt = undefined;
+    if (waiting !== undefined) held.push(...waiting.requests);
+    this.#stop();
+    if (this.#actor.getSnapshot().status === "active") this.#actor.stop();
+    // Its sender holds the lock until this receipt: released, so the others reach the refusal.
+    this.#settle(() => waiting?.receipt());
+    for (const [senderId, own] of groupBySender(held, (request) => request.senderId)) {
+      this.#settle(() => this.#endpoints.get(senderId)?.failed(own, failure));
+    }
+    this.#settle(() => this.#options.onFailure?.(failure));
+    return failure;
+  }
+
+  /** The fault that stopped the synchronizer, if one did. */
+  failure(): SpoolFailed | undefined {
+    return this.#failure;
+  }
+
+  /** Runs `body`; an exception in it is a fault that fails the synchronizer. */
+  #guard(where: string, body: () => void): void {
+    try {
+      body();
+    } catch (error) {
+      this.fail(describeFault(where, error), error);
+    }
+  }
+
+  /**
+   * Runs one step of failing: a writer that throws while being failed cannot keep the others
+   * from being failed (its own appends are failed by its runtime's fault handling).
+   */
+  #settle(step: () => void): void {
+    try {
+      step();
+    } catch {
+      // Failing already; there is no further state to move to.
+    }
   }
 
   /** Registers a writer so write confirmations can reach it. */
@@ -224,6 +325,7 @@ export class Synchronizer implements SynchronizerPort {
    * by the closed writer handles.
    */
   #refusal(): AppendError | undefined {
+    if (this.#failure !== undefined) return this.#failure;
     const { status, context } = this.#actor.getSnapshot();
     if (context.failure !== null) return context.failure;
     if (status !== "active" || context.phase === "closed") {
@@ -232,8 +334,12 @@ export class Synchronizer implements SynchronizerPort {
     return undefined;
   }
 
-  readonly #drain = (): void => {
+  readonly #drain = (): void => this.#guard("draining the intake", this.#drainIntake);
+
+  readonly #drainIntake = (): void => {
     this.#drainScheduled = false;
+    // The time first: a clock that throws leaves the intake whole, for the fault to fail.
+    const atMs = this.#options.clock();
     const groups = this.#intake;
     this.#intake = [];
     this.#intakeCount = 0;
@@ -245,7 +351,7 @@ export class Synchronizer implements SynchronizerPort {
       // The spool may have failed or closed since these were received: fail them, never drop them.
       const refusal = this.#refusal();
       if (refusal === undefined) {
-        this.#actor.send({ type: "sync.requests", requests, atMs: this.#options.clock() });
+        this.#actor.send({ type: "sync.requests", requests, atMs });
       } else {
         this.#rejectWriters(requests, refusal);
       }
@@ -266,7 +372,9 @@ export class Synchronizer implements SynchronizerPort {
       // Requests already received are still written: drain the intake before closing.
       queueMicrotask(() => {
         this.#drain();
-        this.#actor.send({ type: "sync.close", atMs: this.#options.clock() });
+        this.#guard("closing", () => {
+          this.#actor.send({ type: "sync.close", atMs: this.#options.clock() });
+        });
       });
     }
     return this.#done;
@@ -282,9 +390,9 @@ export class Synchronizer implements SynchronizerPort {
     return this.#actor.getSnapshot().context.durableThrough;
   }
 
-  /** The machine's current state, for observation and tests. */
-  state(): SynchronizerPhase {
-    return this.#actor.getSnapshot().context.phase;
+  /** The machine's current state, or `"failed"` once a fault stopped it. */
+  state(): SynchronizerPhase | "failed" {
+    return this.#failure === undefined ? this.#actor.getSnapshot().context.phase : "failed";
   }
 
   /** The synchronizer actor, for inspection (`actor.subscribe`). */
@@ -315,7 +423,9 @@ export class Synchronizer implements SynchronizerPort {
     } else if (command.type === "timer.wake") {
       this.#cancelWake?.();
       this.#cancelWake = this.#timers.after(command.inMs, () => {
-        sendBack({ type: "sync.wake", commandSeq, atMs: this.#options.clock() });
+        this.#guard("the wake timer", () => {
+          sendBack({ type: "sync.wake", commandSeq, atMs: this.#options.clock() });
+        });
       });
     } else {
       this.#runCourier(command, sendBack);
@@ -329,9 +439,12 @@ export class Synchronizer implements SynchronizerPort {
         : this.#writeBatch(command, sendBack).then(
             (outcome) => ({ type: "disk.written", batchId: command.batch.id, outcome }) as const,
           );
-    done.then(sendBack, (error: unknown) =>
-      sendBack({ type: "disk.failed", error: asStorageError(error) }),
-    );
+    done.then(sendBack, (error: unknown) => {
+      // An I/O error breaks the spool as the machine says; anything else thrown is a fault.
+      if (isInputOutputError(error))
+        sendBack({ type: "disk.failed", error: asStorageError(error) });
+      else this.fail(describeFault(`the adapter (${command.type})`, error), error);
+    });
   }
 
   #runCourier(command: CourierCommand, sendBack: (event: SynchronizerEvent) => void): void {
@@ -578,7 +691,7 @@ export class Synchronizer implements SynchronizerPort {
   }
 
   #rejectWriters(requests: readonly WriteRequest[], failure: AppendError | null): void {
-    const error = failure ?? new SpoolClosed({ dir: this.#options.dir });
+    const error = failure ?? this.#failure ?? new SpoolClosed({ dir: this.#options.dir });
     for (const [senderId, own] of groupBySender(requests, (request) => request.senderId)) {
       this.#endpoints.get(senderId)?.failed(own, error);
     }

@@ -647,10 +647,23 @@ function writeInFlight(context: SynchronizerContext): SynchronizerContext {
   });
 }
 
-function rejectAll(context: SynchronizerContext): SynchronizerContext {
+/**
+ * Every request the machine holds and has not confirmed: in the batches on the disk, the batch
+ * gathering, temporary storage, skipped and being resent. With `confirming: true` the batch
+ * being confirmed counts too (a runtime that failed while confirming it may not have reached
+ * every writer; writers already confirmed ignore the failure).
+ *
+ * @example
+ * const held = heldRequests(actor.getSnapshot().context, { confirming: true });
+ */
+export function heldRequests(
+  context: SynchronizerContext,
+  options: { readonly confirming: boolean },
+): WriteRequest[] {
   // A batch being confirmed was written and flushed: its writers have their confirmations.
-  const unconfirmed = context.phase === "confirming" ? null : context.inFlight;
-  const requests: WriteRequest[] = [
+  const unconfirmed =
+    context.phase === "confirming" && !options.confirming ? null : context.inFlight;
+  return [
     ...(unconfirmed?.writes.map((write) => write.request) ?? []),
     ...(context.ahead?.writes.map((write) => write.request) ?? []),
     ...context.admission.batch.writes.map((write) => write.request),
@@ -658,6 +671,10 @@ function rejectAll(context: SynchronizerContext): SynchronizerContext {
     ...context.admission.skipped,
     ...context.admission.resending,
   ];
+}
+
+function rejectAll(context: SynchronizerContext): SynchronizerContext {
+  const requests = heldRequests(context, { confirming: false });
   return issueCommand(context, { type: "courier.reject", requests, failure: context.failure });
 }
 

@@ -7,11 +7,16 @@
 import {
   type AppendError,
   type Durability,
+  InvalidArgument,
+  InvalidPayload,
+  type Payload,
+  payloadBytes,
   RecordTooLarge,
   type RequestId,
   type Seq,
   SpoolClosed,
   type SpoolConfig,
+  type SpoolFailed,
   type SpoolFull,
   SpoolOverloaded,
   type WriteRequest,
@@ -20,6 +25,7 @@ import {
 } from "@spool/core";
 import { type Actor, createActor } from "xstate";
 import type { SharedLock } from "./SharedLock.js";
+import { describeFault } from "./SpoolFailure.js";
 import type { SynchronizerPort, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
 import { writerLogic } from "./WriterMachine.js";
 
@@ -33,8 +39,45 @@ export interface AppendResult {
 
 /** Per-append options. @example { durability: "async" } */
 export interface AppendOptions {
-  /** The level the confirmation must reach; `flushed` by default. */
+  /** The level the confirmation must reach: `"flushed"` (the default) or `"async"`. */
   readonly durability?: Durability;
+}
+
+/**
+ * The durability `options` asks for, or the typed error for options that are not
+ * {@link AppendOptions} (not an object, or a `durability` other than the two levels).
+ *
+ * @example
+ * appendDurability({ durability: "async" }) // "async"
+ * appendDurability({ durability: "fsync" }) // InvalidArgument { argument: "durability" }
+ */
+export function appendDurability(options: unknown): Durability | InvalidArgument {
+  if (options === undefined) return "flushed";
+  if (typeof options !== "object" || options === null) {
+    const shown = shownValue(options);
+    const message = `options: must be an object such as { durability: "async" }, not ${shown}`;
+    return new InvalidArgument({ argument: "options", message });
+  }
+  let durability: unknown;
+  try {
+    durability = (options as { durability?: unknown }).durability;
+  } catch {
+    // A getter that throws (a proxy, a class with accessors): refused, never thrown.
+    return new InvalidArgument({ argument: "durability", message: "durability: unreadable" });
+  }
+  if (durability === undefined || durability === "flushed") return "flushed";
+  if (durability === "async") return "async";
+  const message = `durability: must be "flushed" or "async", not ${shownValue(durability)}`;
+  return new InvalidArgument({ argument: "durability", message });
+}
+
+/** A value for an error message; never throws (`String` does, on some objects). */
+function shownValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "object" || typeof value === "function") {
+    return value === null ? "null" : `a value of type ${typeof value}`;
+  }
+  return String(value);
 }
 
 /**
@@ -82,18 +125,68 @@ export class SenderRuntime implements WriterEndpoint {
     this.id = context.id;
     this.#context = context;
     this.#actor = createActor(writerLogic);
-    this.#actor.on("lock.acquire", () => {
-      context.lock.acquire(this.id, () => this.#actor.send({ type: "lock.granted" }));
-    });
-    this.#actor.on("sync.request", () => this.#sendHead());
-    this.#actor.on("lock.release", () => context.lock.release(this.id));
-    this.#actor.on("writer.confirmed", (event) => {
-      const confirm = this.#confirmations.get(event.batchId);
-      this.#confirmations.delete(event.batchId);
-      confirm?.();
-    });
+    // xstate reports a handler's exception on a timer (an uncaught exception) and stops an
+    // actor whose transition threw without a word: both are faults that fail the spool.
+    this.#actor.on("lock.acquire", () =>
+      this.#guard("lock.acquire", () => context.lock.acquire(this.id, this.#granted)),
+    );
+    this.#actor.on("sync.request", () => this.#guard("sync.request", () => this.#sendHead()));
+    this.#actor.on("lock.release", () =>
+      this.#guard("lock.release", () => context.lock.release(this.id)),
+    );
+    this.#actor.on("writer.confirmed", (event) =>
+      this.#guard("writer.confirmed", () => {
+        const confirm = this.#confirmations.get(event.batchId);
+        this.#confirmations.delete(event.batchId);
+        confirm?.();
+      }),
+    );
+    this.#actor.subscribe({ error: (error) => this.#fault("the writer machine", error) });
     this.#actor.start();
     context.synchronizer.register(this);
+  }
+
+  readonly #granted = (): void => {
+    // After a fault the group is still sent, and refused with the failure; only a writer
+    // machine that died gives the lock back unused.
+    if (this.#actor.getSnapshot().status === "active") {
+      this.#actor.send({ type: "lock.granted" });
+    } else if (this.#context.lock.holder === this.id) {
+      this.#context.lock.release(this.id);
+    }
+  };
+
+  #guard(effect: string, body: () => void): void {
+    try {
+      body();
+    } catch (error) {
+      this.#fault(`the writer's ${effect}`, error);
+    }
+  }
+
+  #fault(where: string, error: unknown): void {
+    const failure = this.#context.synchronizer.fail(describeFault(where, error), error);
+    this.#failAll(failure);
+  }
+
+  /** The fault that stopped the spool (or this remote writer), if one did. */
+  failure(): SpoolFailed | undefined {
+    return this.#context.synchronizer.failure();
+  }
+
+  /**
+   * This sender faulted: every append it has not handed to the synchronizer (gathering,
+   * waiting for the lock, being sent) fails with `failure`, and the lock is freed if it holds
+   * it. The synchronizer fails the ones it holds. (When the synchronizer faults instead, this
+   * sender's machine is sound: its groups go on through the lock and are refused.)
+   */
+  #failAll(failure: SpoolFailed): void {
+    const unsent = [...this.#outbox, ...(this.#sending ?? []), ...this.#waitingForLock.flat()];
+    this.#outbox = [];
+    this.#sending = undefined;
+    this.#waitingForLock.length = 0;
+    for (const pending of unsent) pending.reject(failure);
+    if (this.#context.lock.holder === this.id) this.#context.lock.release(this.id);
   }
 
   /** Queues one append for the next request group. */
@@ -103,6 +196,8 @@ export class SenderRuntime implements WriterEndpoint {
     durability: Durability,
     target?: WriteTarget,
   ): Promise<AppendResult> {
+    const failure = this.#context.synchronizer.failure();
+    if (failure !== undefined) return Promise.reject(failure);
     return new Promise<AppendResult>((resolve, reject) => {
       this.#outbox.push({
         id: this.#nextRequestId++ as RequestId,
@@ -135,6 +230,11 @@ export class SenderRuntime implements WriterEndpoint {
     const group = this.#outbox;
     this.#outbox = [];
     if (group.length === 0) return;
+    const failure = this.failure();
+    if (failure !== undefined) {
+      for (const pending of group) pending.reject(failure);
+      return;
+    }
     this.#waitingForLock.push(group);
     this.#actor.send({ type: "writer.append" });
   };
@@ -224,8 +324,6 @@ export class SenderRuntime implements WriterEndpoint {
   }
 }
 
-const encoder = new TextEncoder();
-
 /**
  * A writer handle: appends resolve once their batch reached the requested durability. Handles
  * are cheap; records carry the handle's id.
@@ -265,13 +363,22 @@ export class Writer {
 
   /**
    * Appends one record; resolves once the batch holding it reached the requested durability.
+   * The payload is a string (stored as UTF-8), an `ArrayBuffer`, or any `ArrayBufferView` (the
+   * bytes the view shows); keep its bytes unchanged until the promise settles. Never throws:
+   * anything else rejects with `InvalidPayload`, bad options with `InvalidArgument`, and only
+   * this append is refused.
    *
    * @example
    * await writer.append(new Uint8Array([1, 2, 3]));
    */
-  append(payload: Uint8Array | string, options: AppendOptions = {}): Promise<AppendResult> {
-    const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
+  append(payload: Payload, options?: AppendOptions): Promise<AppendResult> {
+    const failure = this.#sender.failure();
+    if (failure !== undefined) return Promise.reject(failure);
     if (this.#closed) return Promise.reject(new SpoolClosed({ dir: this.#dir }));
+    const bytes = payloadBytes(payload);
+    if (bytes instanceof InvalidPayload) return Promise.reject(bytes);
+    const durability = appendDurability(options);
+    if (durability instanceof InvalidArgument) return Promise.reject(durability);
     if (bytes.byteLength > this.#payloadByteSizeMax) {
       const sizes = {
         payloadByteSize: bytes.byteLength,
@@ -281,7 +388,7 @@ export class Writer {
     }
     const full = this.#reserve?.(bytes.byteLength);
     if (full !== undefined) return Promise.reject(full);
-    return this.#sender.append(this.id, bytes, options.durability ?? "flushed");
+    return this.#sender.append(this.id, bytes, durability);
   }
 
   /** Stops taking appends; appends already made still complete. Idempotent. */

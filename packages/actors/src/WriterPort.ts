@@ -30,12 +30,16 @@ import {
   byteSize,
   type Durability,
   FlushFailed,
+  InvalidArgument,
+  InvalidPayload,
+  type Payload,
   type PlacedWrite,
   RecordTooLarge,
   type RequestId,
   type Seq,
   SpoolClosed,
   type SpoolConfig,
+  SpoolFailed,
   SpoolFull,
   SpoolOverloaded,
   SpoolUnreachable,
@@ -88,16 +92,16 @@ export type ToWriter =
       readonly error: { readonly tag: string; readonly fields: Record<string, unknown> };
     };
 
+/** One request as a remote writer sends it. */
+export interface ToSpoolRequest {
+  readonly id: number;
+  readonly payload: Uint8Array;
+  readonly durability: Durability;
+}
+
 /** A message from a remote writer to the spool. */
 export type ToSpool =
-  | {
-      readonly t: "send";
-      readonly requests: readonly {
-        readonly id: number;
-        readonly payload: Uint8Array;
-        readonly durability: Durability;
-      }[];
-    }
+  | { readonly t: "send"; readonly requests: readonly ToSpoolRequest[] }
   | { readonly t: "confirmed"; readonly batchId: number };
 
 // Remote requests get spool-wide ids above every id the spool's own sender will reach (2^40
@@ -184,27 +188,57 @@ export class RemoteEndpoint implements WriterEndpoint {
 
   #receive(message: ToSpool): void {
     if (this.#closed) return;
+    if (!isMessage(message)) {
+      // Not this protocol: the peer is cut off (its pending requests fail on its side).
+      this.close();
+      return;
+    }
     if (message.t === "confirmed") {
       const confirm = this.#confirmations.get(message.batchId);
       this.#confirmations.delete(message.batchId);
       confirm?.();
       return;
     }
-    this.#groups.push(
-      message.requests.map((incoming): WriteRequest => {
-        const id = this.#host.nextRequestId();
-        this.#remoteIds.set(id, incoming.id);
-        return {
-          id: id as RequestId,
-          writerId: this.id,
-          senderId: this.id,
-          payload: incoming.payload,
-          durability: incoming.durability,
-          target: undefined,
-        };
-      }),
-    );
+    const group: WriteRequest[] = [];
+    for (const incoming of message.requests) {
+      // The writer on the other side checks its appends; a peer that does not is answered
+      // here, per request, so nothing it sends can reach the synchronizer unchecked.
+      const refusal = this.#refusal(incoming);
+      if (refusal !== undefined) {
+        this.#postFailed([incoming.id], refusal);
+        continue;
+      }
+      const id = this.#host.nextRequestId();
+      this.#remoteIds.set(id, incoming.id);
+      group.push({
+        id: id as RequestId,
+        writerId: this.id,
+        senderId: this.id,
+        payload: incoming.payload,
+        durability: incoming.durability,
+        target: undefined,
+      });
+    }
+    if (group.length === 0) return;
+    this.#groups.push(group);
     this.#handOver();
+  }
+
+  /** Why a request that came over the link cannot be taken, if it cannot. */
+  #refusal(incoming: ToSpoolRequest): AppendError | undefined {
+    const { payload, durability } = incoming;
+    if (!(payload instanceof Uint8Array)) {
+      return new InvalidPayload({ received: payload === null ? "null" : typeof payload });
+    }
+    if (durability !== "flushed" && durability !== "async") {
+      const message = `durability: must be "flushed" or "async", not ${typeof durability}`;
+      return new InvalidArgument({ argument: "durability", message });
+    }
+    const payloadByteSizeMax = this.#host.config.recordPayloadByteSizeMax;
+    if (payload.byteLength > payloadByteSizeMax) {
+      return new RecordTooLarge({ payloadByteSize: payload.byteLength, payloadByteSizeMax });
+    }
+    return undefined;
   }
 
   /**
@@ -261,12 +295,27 @@ export class RemoteEndpoint implements WriterEndpoint {
     this.#post({ t: "resend", ids: this.#release(requests) });
   }
 
-  /** @internal These requests will never be written. */
-  failed(requests: readonly WriteRequest[], error: AppendError): void {
-    const ids = this.#release(requests);
+  /**
+   * @internal The spool failed on a fault: the remote writer hears it now (an answer for no
+   * request), so its next append is refused at once rather than after a round trip.
+   */
+  spoolFailed(failure: SpoolFailed): void {
+    this.#postFailed([], failure);
+  }
+
+  #postFailed(ids: readonly number[], error: AppendError): void {
     const { _tag, ...fields } = error as AppendError & Record<string, unknown>;
     delete fields.cause;
     this.#post({ t: "failed", ids, error: { tag: _tag, fields } });
+  }
+
+  /**
+   * @internal These requests will never be written. A spool that fails on a fault fails every
+   * request it held, some perhaps confirmed already: those are no longer this writer's, skipped.
+   */
+  failed(requests: readonly WriteRequest[], error: AppendError): void {
+    const ids = this.#release(requests.filter((request) => this.#remoteIds.has(request.id)));
+    if (ids.length > 0) this.#postFailed(ids, error);
   }
 
   /**
@@ -288,6 +337,20 @@ export class RemoteEndpoint implements WriterEndpoint {
   }
 }
 
+/** Whether a peer's message has the shape of {@link ToSpool} (its values are checked later). */
+function isMessage(message: unknown): message is ToSpool {
+  if (typeof message !== "object" || message === null) return false;
+  const { t, requests } = message as { t?: unknown; requests?: unknown };
+  if (t === "confirmed") return true;
+  if (t !== "send" || !Array.isArray(requests)) return false;
+  return requests.every(
+    (request: unknown) =>
+      typeof request === "object" &&
+      request !== null &&
+      typeof (request as { id?: unknown }).id === "number",
+  );
+}
+
 /** Rebuilds a typed append error that crossed the port as its tag and fields. */
 function reviveError(error: { tag: string; fields: Record<string, unknown> }): AppendError {
   const f = error.fields as never;
@@ -304,6 +367,10 @@ function reviveError(error: { tag: string; fields: Record<string, unknown> }): A
       return new SpoolFull(f);
     case "SpoolUnreachable":
       return new SpoolUnreachable(f);
+    case "SpoolFailed":
+      return new SpoolFailed({ ...(f as object), cause: undefined } as never);
+    case "InvalidPayload":
+      return new InvalidPayload(f);
     default:
       return new SpoolClosed(f);
   }
@@ -321,10 +388,32 @@ class RemoteSynchronizer implements SynchronizerPort {
   readonly #held = new Map<number, WriteRequest>();
   #gone: AppendError | undefined;
   readonly #lost: (reason: "closed" | "lost") => AppendError;
+  readonly #dir: string;
 
-  constructor(link: Link<ToWriter, ToSpool>, lost: (reason: "closed" | "lost") => AppendError) {
+  constructor(
+    link: Link<ToWriter, ToSpool>,
+    dir: string,
+    lost: (reason: "closed" | "lost") => AppendError,
+  ) {
     this.#link = link;
+    this.#dir = dir;
     this.#lost = lost;
+  }
+
+  /**
+   * This side's writer faulted: the requests the spool holds for it fail with the fault, later
+   * sends are refused with it, and the link closes (the spool forgets this writer).
+   */
+  fail(reason: string, cause: unknown): SpoolFailed {
+    if (this.#gone instanceof SpoolFailed) return this.#gone;
+    const failure = new SpoolFailed({ dir: this.#dir, reason, cause });
+    this.#lose(failure);
+    this.#link.close();
+    return failure;
+  }
+
+  failure(): SpoolFailed | undefined {
+    return this.#gone instanceof SpoolFailed ? this.#gone : undefined;
   }
 
   register(endpoint: WriterEndpoint): void {
@@ -390,9 +479,13 @@ class RemoteSynchronizer implements SynchronizerPort {
       case "resend":
         endpoint.resend(this.#take(message.ids));
         return;
-      case "failed":
-        endpoint.failed(this.#take(message.ids), reviveError(message.error));
+      case "failed": {
+        const error = reviveError(message.error);
+        // The spool stopped on a fault: later appends here are refused with it at once.
+        if (error instanceof SpoolFailed && this.#gone === undefined) this.#gone = error;
+        endpoint.failed(this.#take(message.ids), error);
         return;
+      }
     }
   }
 
@@ -401,22 +494,25 @@ class RemoteSynchronizer implements SynchronizerPort {
    * closed it, the link's own error otherwise), and later sends are refused.
    */
   lose(reason: "closed" | "lost"): void {
-    if (this.#gone !== undefined) return;
-    const error = this.#lost(reason);
-    this.#gone = error;
+    this.#lose(this.#gone ?? this.#lost(reason));
+  }
+
+  /** Fails what the spool holds with the first error this side was given; idempotent. */
+  #lose(error: AppendError): void {
+    this.#gone ??= error;
     const held = [...this.#held.values()];
     this.#held.clear();
     const receipt = this.#deferredReceipt;
     this.#deferredReceipt = undefined;
     receipt?.();
-    if (held.length > 0) this.#endpoint?.failed(held, error);
+    if (held.length > 0) this.#endpoint?.failed(held, this.#gone);
   }
 }
 
 /** A writer in a worker thread or another process, connected to a spool elsewhere. */
 export interface PortWriter {
   /** Appends one record; resolves once it is durable, as `Writer.append` does. */
-  append(payload: Uint8Array | string, options?: AppendOptions): Promise<AppendResult>;
+  append(payload: Payload, options?: AppendOptions): Promise<AppendResult>;
   /** Disconnects: appends not yet confirmed fail with SpoolClosed. */
   close(): void;
 }
@@ -461,7 +557,7 @@ export function connectLink(
         }
         const { dir, config } = message;
         const id = message.senderId as WriterId;
-        const synchronizer = new RemoteSynchronizer(link, (reason) => lost(reason, dir));
+        const synchronizer = new RemoteSynchronizer(link, dir, (reason) => lost(reason, dir));
         remote = synchronizer;
         // This side's writers share a lock of their own; the spool's lock is taken for them
         // by their endpoint (see RemoteEndpoint).

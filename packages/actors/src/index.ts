@@ -22,6 +22,7 @@ export {
   type SpoolStats,
 } from "./Spool.js";
 export * as SpoolEffect from "./SpoolEffect.js";
+export type { FailureListener } from "./SpoolFailure.js";
 export {
   openSpoolThread,
   type SpoolThread,

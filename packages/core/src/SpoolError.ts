@@ -220,6 +220,7 @@ export class SpoolLocked extends Data.TaggedError("SpoolLocked")<{
 /** Errors `append` can reject with. @example const e: AppendError = new SpoolClosed({ dir }) */
 export type AppendError =
   | InvalidPayload
+  | InvalidArgument
   | RecordTooLarge
   | SpoolFailed
   | SpoolClosed

@@ -5,6 +5,7 @@ export * from "./ConsumerQueue.js";
 export * from "./FlushAdapter.js";
 export * from "./FlushPolicy.js";
 export * from "./IndexEntry.js";
+export * from "./Payload.js";
 export * from "./Record.js";
 export * from "./SpoolConfig.js";
 export * from "./SpoolError.js";

@@ -16,6 +16,7 @@ import {
   type PlacedWrite,
   resolveConfig,
   SpoolClosed,
+  SpoolFailed,
   segmentNumber,
   seq,
   type WriteRequest,
@@ -252,6 +253,16 @@ class ScriptedPort implements SynchronizerPort {
       this.resent = [];
     }
     this.inFlight = { requests, receipt };
+    return undefined;
+  }
+
+  /** The writer model never faults: a fault here is a violation of the model. */
+  fail(reason: string): SpoolFailed {
+    this.violation ??= `the writer failed: ${reason}`;
+    return new SpoolFailed({ dir: "model", reason, cause: undefined });
+  }
+
+  failure(): SpoolFailed | undefined {
     return undefined;
   }
 

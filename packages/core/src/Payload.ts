@@ -1,0 +1,80 @@
+/**
+ * What `append` takes, and the one place it becomes bytes. A payload is a string (stored as
+ * UTF-8), an `ArrayBuffer` or `SharedArrayBuffer` (all of its bytes), or an `ArrayBufferView`
+ * (a typed array of any element type, a `Buffer`, a `DataView`): the bytes the view shows
+ * (`buffer`, `byteOffset`, `byteLength`), never its elements converted one by one. Anything else
+ * is an {@link InvalidPayload}, returned rather than thrown so `append` can reject with it.
+ */
+import { InvalidPayload } from "./SpoolError.js";
+
+/** What `append` takes. @example const payload: Payload = new Float64Array([1.5]) */
+export type Payload = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
+
+const encoder = new TextEncoder();
+
+/**
+ * The payload's bytes as a `Uint8Array` over the same memory (no copy; a string is encoded),
+ * or the typed error for a value that is not a payload. Per append, so the usual case (a
+ * `Uint8Array` or `Buffer`, returned as it is) costs three checks and no allocation.
+ *
+ * @example
+ * payloadBytes(new Uint16Array([1])) // Uint8Array [1, 0]
+ * payloadBytes(123) // InvalidPayload { received: "number" }
+ */
+export function payloadBytes(payload: unknown): Uint8Array | InvalidPayload {
+  if (typeof payload === "string") return encoder.encode(payload);
+  // `isView` checks the internal slot, so a Proxy dressed as a Uint8Array is not taken for one.
+  if (payload instanceof Uint8Array && ArrayBuffer.isView(payload)) {
+    // A view over a detached buffer reads as empty; it is refused, not stored as nothing. Only
+    // an empty view is checked, so the common case never touches `buffer`.
+    if (payload.byteLength === 0 && isDetached(payload.buffer)) return refused("detached");
+    return payload;
+  }
+  try {
+    if (ArrayBuffer.isView(payload)) {
+      return new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+    }
+    if (isArrayBuffer(payload)) return new Uint8Array(payload);
+  } catch {
+    // A view or buffer whose memory was detached (transferred to another thread) throws here.
+    return refused("detached");
+  }
+  return refused(describe(payload));
+}
+
+function refused(received: string): InvalidPayload {
+  return new InvalidPayload({ received });
+}
+
+/** `instanceof` first (fast); the tag also catches buffers made in another realm. */
+function isArrayBuffer(value: unknown): value is ArrayBuffer | SharedArrayBuffer {
+  if (value instanceof ArrayBuffer) return true;
+  if (typeof SharedArrayBuffer === "function" && value instanceof SharedArrayBuffer) return true;
+  const tag = Object.prototype.toString.call(value);
+  return tag === "[object ArrayBuffer]" || tag === "[object SharedArrayBuffer]";
+}
+
+function isDetached(buffer: ArrayBufferLike): boolean {
+  // Node 20's V8 has no `ArrayBuffer.prototype.detached`; constructing a view on a detached
+  // buffer throws, on any other (even an empty one) it does not.
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** A short name for what was given instead of a payload, for the error. */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value !== "object") return typeof value;
+  let name: unknown;
+  try {
+    name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  } catch {
+    // A proxy or accessor that throws: described without its name.
+  }
+  return typeof name === "string" && name !== "Object" ? `an object (${name})` : "an object";
+}
