@@ -373,6 +373,8 @@ export class Synchronizer implements SynchronizerPort {
       queueMicrotask(() => {
         this.#drain();
         this.#guard("closing", () => {
+          // A failed spool's machine has stopped already: there is nothing left to close.
+          if (this.#failure !== undefined) return;
           this.#actor.send({ type: "sync.close", atMs: this.#options.clock() });
         });
       });
