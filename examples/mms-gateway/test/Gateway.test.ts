@@ -142,6 +142,8 @@ describe("a message that dies without its handler seeing it", () => {
 });
 
 describe("protocol handlers in worker threads (one synchronizer for all)", () => {
+  // Two threads start through tsx (seconds on a loaded machine) before the gateway listens:
+  // the timeout is a bound for such a machine, not a target.
   it("stores what two handler threads parsed, in one spool, and refuses what they refuse", async () => {
     const { gateway, sink } = await start({}, { handlerThreads: 2 });
     const answers = await Promise.all(
@@ -155,7 +157,7 @@ describe("protocol handlers in worker threads (one synchronizer for all)", () =>
     expect(bad.status).toBe(500);
     expect(statusCodeIn(bad.text)).toBe(4004);
     expect(gateway.messages.stats().records).toBe(40);
-  });
+  }, 120_000);
 });
 
 describe("what the gateway refuses, with a SOAP fault and nothing stored", () => {
