@@ -30,7 +30,12 @@ interface Image {
   readonly stamp: number;
 }
 
-/** The files of each watched directory as a power cut at one instant leaves them. */
+/**
+ * The files of each watched directory as a power cut at one instant leaves them.
+ *
+ * @example
+ * const image = recorder.cut(); await spool.close(); DurabilityRecorder.restore(image);
+ */
 export interface PowerCutImage {
   /** Directory → file name → its durable bytes, or null when nothing of it is durable. */
   readonly directories: ReadonlyMap<string, ReadonlyMap<string, Uint8Array | null>>;

@@ -135,12 +135,11 @@ export class SegmentDirectory {
     if (LOCKED_HERE.has(dir)) throw new SpoolLocked({ dir: this.#options.dir, pid: process.pid });
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const handle = await this.#create(file, "wx");
-        try {
-          await handle.writeFile(`${process.pid}\n`);
-        } finally {
-          await handle.close();
-        }
+        // The pid goes in with the create, as before, so a reader sees an empty lock no longer
+        // than it did; the mode is set exactly afterwards.
+        const mode = this.#options.fileMode ?? DEFAULT_FILE_MODE;
+        await fs.writeFile(file, `${process.pid}\n`, { flag: "wx", mode });
+        await fs.chmod(file, mode);
         LOCKED_HERE.add(dir);
         this.#locked = true;
         return;
@@ -163,7 +162,7 @@ export class SegmentDirectory {
    * Opens a file this directory creates with its mode (`fileMode`, 0600 by default), set again
    * through the descriptor so the process's umask cannot narrow a widened mode.
    */
-  async #create(file: string, flags: "w" | "wx"): Promise<fs.FileHandle> {
+  async #create(file: string, flags: "w"): Promise<fs.FileHandle> {
     const mode = this.#options.fileMode ?? DEFAULT_FILE_MODE;
     const handle = await fs.open(file, flags, mode);
     try {
