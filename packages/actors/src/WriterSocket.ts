@@ -182,7 +182,9 @@ export async function serveWriters(
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const session of [...sessions]) session.end("the spool stopped serving writers");
         await stopped;
-        await fs.rm(socketPath, { force: true });
+        // Only our socket: whatever someone put at the path since is not ours to remove.
+        const left = await fs.lstat(socketPath).catch(() => undefined);
+        if (left?.isSocket()) await fs.rm(socketPath, { force: true });
       })();
       return closing;
     },
