@@ -16,9 +16,8 @@ import {
 const writerScript = new URL("./processes/socketWriter.ts", import.meta.url).pathname;
 const serverScript = new URL("./processes/socketServer.ts", import.meta.url).pathname;
 const NOBODY = 65534;
-// Each test starts processes through tsx: seconds each on a loaded machine (34 s for the
-// restart test with both cores busy). A bound for such a machine, not a target.
-const PROCESS_TEST_TIMEOUT_MS = 180_000;
+// The process tests' timeouts (180 s) are bounds for a loaded machine, not targets: each starts
+// processes through tsx, seconds each with both cores busy (34 s for the restart test).
 
 interface Child {
   readonly child: ChildProcess;
@@ -139,199 +138,175 @@ afterEach(async () => {
 });
 
 describe("writers in other processes (claim 34 across processes)", () => {
-  it(
-    "three processes and the spool's own process append through one synchronizer, and every acknowledged append is kept",
-    async () => {
-      const dir = await spoolDir();
-      const spool = await openSpool({ dir });
-      const server = await serveWriters(spool);
-      const children = ["a", "b", "c"].map((tag) => writerProcess(server.path, tag, 400));
-      const own = spool.writer();
-      const ownAcked = new Map<number, string>();
-      for (let n = 0; n < 200; n++) {
-        const payload = `own-${n}`;
-        ownAcked.set((await own.append(payload)).seq, payload);
-      }
-      expect(await Promise.all(children.map((c) => c.exited))).toEqual([0, 0, 0]);
-      await server.close();
-      await spool.close();
-      const found = await recordsIn(dir);
-      const kept = children.reduce((sum, c) => sum + expectKept(found, c.acked), 0);
-      expect(kept).toBe(1200);
-      expect(expectKept(found, ownAcked)).toBe(200);
-      expect(found.size).toBe(1400);
-    },
-    PROCESS_TEST_TIMEOUT_MS,
-  );
+  it("three processes and the spool's own process append through one synchronizer, and every acknowledged append is kept", async () => {
+    const dir = await spoolDir();
+    const spool = await openSpool({ dir });
+    const server = await serveWriters(spool);
+    const children = ["a", "b", "c"].map((tag) => writerProcess(server.path, tag, 400));
+    const own = spool.writer();
+    const ownAcked = new Map<number, string>();
+    for (let n = 0; n < 200; n++) {
+      const payload = `own-${n}`;
+      ownAcked.set((await own.append(payload)).seq, payload);
+    }
+    expect(await Promise.all(children.map((c) => c.exited))).toEqual([0, 0, 0]);
+    await server.close();
+    await spool.close();
+    const found = await recordsIn(dir);
+    const kept = children.reduce((sum, c) => sum + expectKept(found, c.acked), 0);
+    expect(kept).toBe(1200);
+    expect(expectKept(found, ownAcked)).toBe(200);
+    expect(found.size).toBe(1400);
+  }, 180_000);
 
-  it(
-    "a writer process killed mid-stream costs the others nothing, and what it was promised is kept",
-    async () => {
-      const dir = await spoolDir();
-      const spool = await openSpool({ dir });
-      const server = await serveWriters(spool);
-      const doomed = writerProcess(server.path, "doomed", 1_000_000, 32);
-      const survivor = writerProcess(server.path, "survivor", 1000);
-      await doomed.saw((line) => Array.isArray(line.acked) && (line.acked[0] as number) > 300);
-      doomed.child.kill("SIGKILL");
-      expect(await doomed.exited).toBe(null);
-      expect(await survivor.exited).toBe(0);
-      const after = await spool.writer().append("after the kill");
-      while (server.sessions > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-      await server.close();
-      await spool.close();
-      const found = await recordsIn(dir);
-      expect(expectKept(found, survivor.acked)).toBe(1000);
-      expect(expectKept(found, doomed.acked)).toBeGreaterThan(0);
-      expect(found.get(after.seq)).toBe("after the kill");
-    },
-    PROCESS_TEST_TIMEOUT_MS,
-  );
+  it("a writer process killed mid-stream costs the others nothing, and what it was promised is kept", async () => {
+    const dir = await spoolDir();
+    const spool = await openSpool({ dir });
+    const server = await serveWriters(spool);
+    const doomed = writerProcess(server.path, "doomed", 1_000_000, 32);
+    const survivor = writerProcess(server.path, "survivor", 1000);
+    await doomed.saw((line) => Array.isArray(line.acked) && (line.acked[0] as number) > 300);
+    doomed.child.kill("SIGKILL");
+    expect(await doomed.exited).toBe(null);
+    expect(await survivor.exited).toBe(0);
+    const after = await spool.writer().append("after the kill");
+    while (server.sessions > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await server.close();
+    await spool.close();
+    const found = await recordsIn(dir);
+    expect(expectKept(found, survivor.acked)).toBe(1000);
+    expect(expectKept(found, doomed.acked)).toBeGreaterThan(0);
+    expect(found.get(after.seq)).toBe("after the kill");
+  }, 180_000);
 
-  it(
-    "the spool's process killed mid-stream: pending appends fail with SpoolUnreachable, and a restarted spool keeps every acknowledged append",
-    async () => {
-      const dir = await spoolDir();
-      const first = run(serverScript, [dir, "10000"]);
-      await first.saw((line) => typeof line.serving === "string");
-      const socketPath = path.join(dir, "run", "writers.sock");
-      const writer = await connectSocketWriter(socketPath);
-      const acked = new Map<number, string>();
-      const failures: unknown[] = [];
-      let n = 0;
-      const lanes = Array.from({ length: 16 }, async () => {
-        for (;;) {
-          const payload = `before-${n++}`;
-          try {
-            acked.set((await writer.append(payload)).seq, payload);
-          } catch (error) {
-            failures.push(error);
-            return;
-          }
-          if (acked.size === 500) first.child.kill("SIGKILL");
+  it("the spool's process killed mid-stream: pending appends fail with SpoolUnreachable, and a restarted spool keeps every acknowledged append", async () => {
+    const dir = await spoolDir();
+    const first = run(serverScript, [dir, "10000"]);
+    await first.saw((line) => typeof line.serving === "string");
+    const socketPath = path.join(dir, "run", "writers.sock");
+    const writer = await connectSocketWriter(socketPath);
+    const acked = new Map<number, string>();
+    const failures: unknown[] = [];
+    let n = 0;
+    const lanes = Array.from({ length: 16 }, async () => {
+      for (;;) {
+        const payload = `before-${n++}`;
+        try {
+          acked.set((await writer.append(payload)).seq, payload);
+        } catch (error) {
+          failures.push(error);
+          return;
         }
+        if (acked.size === 500) first.child.kill("SIGKILL");
+      }
+    });
+    await Promise.all(lanes);
+    expect(await first.exited).toBe(null);
+    expect(failures.length).toBe(16);
+    for (const failure of failures) expect(failure).toBeInstanceOf(SpoolUnreachable);
+    // Later appends on the lost connection fail at once, with the same error.
+    await expect(writer.append("too late")).rejects.toBeInstanceOf(SpoolUnreachable);
+
+    const second = run(serverScript, [dir, "10000"]);
+    await second.saw((line) => typeof line.serving === "string");
+    const again = await connectSocketWriter(socketPath);
+    const after = await again.append("after the restart");
+    again.close();
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+    const found = await recordsIn(dir);
+    expect(expectKept(found, acked)).toBeGreaterThanOrEqual(500);
+    expect(found.get(after.seq)).toBe("after the restart");
+  }, 180_000);
+
+  it("a process of another user is refused: by the directory's mode, and by its credentials where the mode was loosened", async () => {
+    const dir = await spoolDir();
+    await chmod(dir, 0o755);
+    const spool = await openSpool({ dir });
+    const server = await serveWriters(spool);
+    const blocked = await connectAs(NOBODY, server.path);
+    expect(blocked).toEqual({ error: "EACCES", frames: [] });
+    // Someone opened the directory and the socket to everyone: the credential check still holds.
+    await chmod(path.dirname(server.path), 0o755);
+    await chmod(server.path, 0o777);
+    const refused = await connectAs(NOBODY, server.path);
+    expect(refused.error).toBeUndefined();
+    expect(refused.frames).toEqual([
+      {
+        t: "refused",
+        reason: expect.stringContaining(`uid ${NOBODY} may not write to this spool`),
+      },
+    ]);
+    await server.close();
+    await spool.close();
+    expect((await recordsIn(dir)).size).toBe(0);
+  }, 180_000);
+
+  it("a malformed or oversize frame closes that connection only", async () => {
+    const dir = await spoolDir();
+    const spool = await openSpool({ dir });
+    const server = await serveWriters(spool);
+    const writer = await connectSocketWriter(server.path);
+    const refusalOf = async (bytes: Uint8Array): Promise<string> => {
+      const socket = net.createConnection(server.path);
+      let received = Buffer.alloc(0);
+      socket.on("data", (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
       });
-      await Promise.all(lanes);
-      expect(await first.exited).toBe(null);
-      expect(failures.length).toBe(16);
-      for (const failure of failures) expect(failure).toBeInstanceOf(SpoolUnreachable);
-      // Later appends on the lost connection fail at once, with the same error.
-      await expect(writer.append("too late")).rejects.toBeInstanceOf(SpoolUnreachable);
-
-      const second = run(serverScript, [dir, "10000"]);
-      await second.saw((line) => typeof line.serving === "string");
-      const again = await connectSocketWriter(socketPath);
-      const after = await again.append("after the restart");
-      again.close();
-      second.child.kill("SIGTERM");
-      expect(await second.exited).toBe(0);
-      const found = await recordsIn(dir);
-      expect(expectKept(found, acked)).toBeGreaterThanOrEqual(500);
-      expect(found.get(after.seq)).toBe("after the restart");
-    },
-    PROCESS_TEST_TIMEOUT_MS,
-  );
-
-  it(
-    "a process of another user is refused: by the directory's mode, and by its credentials where the mode was loosened",
-    async () => {
-      const dir = await spoolDir();
-      await chmod(dir, 0o755);
-      const spool = await openSpool({ dir });
-      const server = await serveWriters(spool);
-      const blocked = await connectAs(NOBODY, server.path);
-      expect(blocked).toEqual({ error: "EACCES", frames: [] });
-      // Someone opened the directory and the socket to everyone: the credential check still holds.
-      await chmod(path.dirname(server.path), 0o755);
-      await chmod(server.path, 0o777);
-      const refused = await connectAs(NOBODY, server.path);
-      expect(refused.error).toBeUndefined();
-      expect(refused.frames).toEqual([
-        {
-          t: "refused",
-          reason: expect.stringContaining(`uid ${NOBODY} may not write to this spool`),
-        },
-      ]);
-      await server.close();
-      await spool.close();
-      expect((await recordsIn(dir)).size).toBe(0);
-    },
-    PROCESS_TEST_TIMEOUT_MS,
-  );
-
-  it(
-    "a malformed or oversize frame closes that connection only",
-    async () => {
-      const dir = await spoolDir();
-      const spool = await openSpool({ dir });
-      const server = await serveWriters(spool);
-      const writer = await connectSocketWriter(server.path);
-      const refusalOf = async (bytes: Uint8Array): Promise<string> => {
-        const socket = net.createConnection(server.path);
-        let received = Buffer.alloc(0);
-        socket.on("data", (chunk: Buffer) => {
-          received = Buffer.concat([received, chunk]);
-        });
-        socket.write(bytes);
-        await new Promise((resolve) => socket.on("close", resolve));
-        // The last frame the spool sent: `refused`, type 3, with its reason.
-        const frames: Buffer[] = [];
-        for (let at = 0; at < received.byteLength; ) {
-          const length = received.readUInt32LE(at);
-          frames.push(received.subarray(at + 4, at + 4 + length));
-          at += 4 + length;
-        }
-        const last = frames.at(-1)!;
-        expect(last[0]).toBe(3);
-        return last.subarray(5).toString("utf8");
-      };
-      const oversize = Buffer.alloc(8);
-      oversize.writeUInt32LE(2 ** 31, 0);
-      expect(await refusalOf(oversize)).toMatch(/protocol error: frame of 2147483648 bytes/);
-      const unknownType = Buffer.from([1, 0, 0, 0, 99]);
-      expect(await refusalOf(unknownType)).toMatch(
-        /protocol error: the first frame must be connect|unknown frame type 99/,
-      );
-      const notSpool = Buffer.from([5, 0, 0, 0, 1, 1, 0, 0, 0]);
-      expect(await refusalOf(notSpool)).toMatch(/protocol error: frame too short/);
-      // The well-behaved writer never noticed.
-      const { seq } = await writer.append("still here");
-      writer.close();
-      await server.close();
-      await spool.close();
-      expect((await recordsIn(dir)).get(seq)).toBe("still here");
-    },
-    PROCESS_TEST_TIMEOUT_MS,
-  );
-
-  it(
-    "a writer process stopped past its lease is refused: the spool goes on without it, and on waking its appends fail",
-    async () => {
-      const dir = await spoolDir();
-      const spool = await openSpool({ dir });
-      const server = await serveWriters(spool, { leaseMs: 300 });
-      const sleeper = writerProcess(server.path, "sleeper", 1_000_000, 8);
-      await sleeper.saw((line) => Array.isArray(line.acked));
-      sleeper.child.kill("SIGSTOP");
-      const stoppedWith = sleeper.acked.size;
-      while (server.sessions > 0) await new Promise((resolve) => setTimeout(resolve, 20));
-      // Nothing from the stopped process is waited for: the spool's own writer goes on.
-      const own = await spool.writer().append("while it sleeps");
-      sleeper.child.kill("SIGCONT");
-      expect(await sleeper.exited).toBe(0);
-      expect(sleeper.failed.length).toBeGreaterThan(0);
-      for (const failure of sleeper.failed) {
-        expect(failure.tag).toBe("SpoolUnreachable");
-        expect(failure.message).toContain("lease expired");
+      socket.write(bytes);
+      await new Promise((resolve) => socket.on("close", resolve));
+      // The last frame the spool sent: `refused`, type 3, with its reason.
+      const frames: Buffer[] = [];
+      for (let at = 0; at < received.byteLength; ) {
+        const length = received.readUInt32LE(at);
+        frames.push(received.subarray(at + 4, at + 4 + length));
+        at += 4 + length;
       }
-      await server.close();
-      await spool.close();
-      const found = await recordsIn(dir);
-      expect(found.get(own.seq)).toBe("while it sleeps");
-      expect(expectKept(found, sleeper.acked)).toBeGreaterThanOrEqual(stoppedWith);
-    },
-    PROCESS_TEST_TIMEOUT_MS,
-  );
+      const last = frames.at(-1)!;
+      expect(last[0]).toBe(3);
+      return last.subarray(5).toString("utf8");
+    };
+    const oversize = Buffer.alloc(8);
+    oversize.writeUInt32LE(2 ** 31, 0);
+    expect(await refusalOf(oversize)).toMatch(/protocol error: frame of 2147483648 bytes/);
+    const unknownType = Buffer.from([1, 0, 0, 0, 99]);
+    expect(await refusalOf(unknownType)).toMatch(
+      /protocol error: the first frame must be connect|unknown frame type 99/,
+    );
+    const notSpool = Buffer.from([5, 0, 0, 0, 1, 1, 0, 0, 0]);
+    expect(await refusalOf(notSpool)).toMatch(/protocol error: frame too short/);
+    // The well-behaved writer never noticed.
+    const { seq } = await writer.append("still here");
+    writer.close();
+    await server.close();
+    await spool.close();
+    expect((await recordsIn(dir)).get(seq)).toBe("still here");
+  }, 180_000);
+
+  it("a writer process stopped past its lease is refused: the spool goes on without it, and on waking its appends fail", async () => {
+    const dir = await spoolDir();
+    const spool = await openSpool({ dir });
+    const server = await serveWriters(spool, { leaseMs: 300 });
+    const sleeper = writerProcess(server.path, "sleeper", 1_000_000, 8);
+    await sleeper.saw((line) => Array.isArray(line.acked));
+    sleeper.child.kill("SIGSTOP");
+    const stoppedWith = sleeper.acked.size;
+    while (server.sessions > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Nothing from the stopped process is waited for: the spool's own writer goes on.
+    const own = await spool.writer().append("while it sleeps");
+    sleeper.child.kill("SIGCONT");
+    expect(await sleeper.exited).toBe(0);
+    expect(sleeper.failed.length).toBeGreaterThan(0);
+    for (const failure of sleeper.failed) {
+      expect(failure.tag).toBe("SpoolUnreachable");
+      expect(failure.message).toContain("lease expired");
+    }
+    await server.close();
+    await spool.close();
+    const found = await recordsIn(dir);
+    expect(found.get(own.seq)).toBe("while it sleeps");
+    expect(expectKept(found, sleeper.acked)).toBeGreaterThanOrEqual(stoppedWith);
+  }, 180_000);
 });
 
 describe("the socket's path", () => {
