@@ -1,13 +1,15 @@
 /**
  * The crash campaign: a worker process (`worker.ts`) appends, takes and acks on real files as
- * fast as it can and prints each acknowledgement synchronously; it is SIGKILLed at a random
- * moment; the spool is reopened here and checked: every acknowledged append present and
+ * fast as it can and writes each acknowledgement synchronously to a file; it is SIGKILLed at a
+ * random moment once it has done some work; the spool is reopened here and checked: every acknowledged append present and
  * byte-identical, no acknowledged message delivered again, every unacknowledged one still there
  * (bar at most one ack per taker per round that became durable before it could be printed);
  * then the checker acks what it took, so every round starts from a drained spool.
  * `npm run crash -- --runs N` and `KillRestart.test.ts` run it.
  */
 import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { openSpool } from "@spool/actors";
@@ -28,40 +30,65 @@ export class CampaignFailed extends Error {}
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** Runs the worker until `ms` after it is ready, SIGKILLs it, and returns what it printed. */
-function runAndKill(dir: string, round: number, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "--conditions=spool-source",
-        path.join(here, "worker.ts"),
-        dir,
-        String(round),
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let output = "";
-    let errors = "";
-    let timer: NodeJS.Timeout | undefined;
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString("utf8");
-      if (timer === undefined && output.includes("READY")) {
-        timer = setTimeout(() => child.kill("SIGKILL"), ms);
-      }
+/**
+ * Bytes of promises a worker must have written before it is killed: about a hundred appends,
+ * so that every round cuts real work short however slowly a loaded machine runs the worker.
+ */
+const PROMISED_BYTE_SIZE_MIN = 64 * 1024;
+/** How often the size of the promises file is looked at once the kill is due. */
+const PROMISES_POLL_MS = 10;
+
+/**
+ * Runs the worker until `ms` after it is ready (and it has written at least
+ * {@link PROMISED_BYTE_SIZE_MIN} bytes of promises), SIGKILLs it, and returns the complete
+ * lines it wrote: a line the kill cut short was never finished, so never promised.
+ */
+async function runAndKill(dir: string, round: number, ms: number): Promise<string> {
+  const scratch = mkdtempSync(path.join(tmpdir(), "spool-crash-promises-"));
+  const promisesFile = path.join(scratch, `round-${round}.log`);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          "--conditions=spool-source",
+          path.join(here, "worker.ts"),
+          dir,
+          String(round),
+          promisesFile,
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let ready = false;
+      let errors = "";
+      let timer: NodeJS.Timeout | undefined;
+      const killOnceWorked = () => {
+        const written = statSync(promisesFile, { throwIfNoEntry: false })?.size ?? 0;
+        if (written >= PROMISED_BYTE_SIZE_MIN) child.kill("SIGKILL");
+        else timer = setTimeout(killOnceWorked, PROMISES_POLL_MS);
+      };
+      child.stdout.on("data", (chunk: Buffer) => {
+        if (ready || !chunk.toString("utf8").includes("READY")) return;
+        ready = true;
+        timer = setTimeout(killOnceWorked, ms);
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        errors += chunk.toString("utf8");
+      });
+      child.on("error", reject);
+      child.on("exit", (_code, signal) => {
+        clearTimeout(timer);
+        if (signal !== "SIGKILL") reject(new Error(`worker exited on its own: ${errors}`));
+        else resolve();
+      });
     });
-    child.stderr.on("data", (chunk: Buffer) => {
-      errors += chunk.toString("utf8");
-    });
-    child.on("error", reject);
-    child.on("exit", (_code, signal) => {
-      clearTimeout(timer);
-      if (signal !== "SIGKILL") reject(new Error(`worker exited on its own: ${errors}`));
-      else resolve(output);
-    });
-  });
+    const written = readFileSync(promisesFile, "utf8");
+    return written.slice(0, written.lastIndexOf("\n") + 1);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 const options = (dir: string) => ({

@@ -45,7 +45,8 @@ export interface GatewayOptions {
   readonly leaseMs?: number;
   /**
    * Worker threads that parse submissions and append them (through ports to the one spool);
-   * 0, the default, does it in the HTTP thread.
+   * 0, the default, does it in the HTTP thread. openGateway resolves once every thread has
+   * connected its writer.
    */
   readonly handlerThreads?: number;
 }
@@ -89,6 +90,8 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     (options.handlerThreads ?? 0) > 0
       ? new HandlerThreads(messages, options.handlerThreads!, limits)
       : undefined;
+  // Listening only once every handler thread can take a submission.
+  await threads?.ready;
   const writer = messages.writer("mm7");
   const handle = (input: SubmissionInput) =>
     threads !== undefined

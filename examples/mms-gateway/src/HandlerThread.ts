@@ -4,7 +4,7 @@
  */
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { connectWriter } from "@spool/actors";
-import type { HandlerAnswer, HandlerRequest } from "./HandlerThreads.js";
+import type { HandlerAnswer, HandlerReady, HandlerRequest } from "./HandlerThreads.js";
 import type { GatewayLimits } from "./Limits.js";
 import { acceptSubmission, Refused } from "./Submit.js";
 
@@ -12,6 +12,12 @@ const { port, limits } = workerData as { port: MessagePort; limits: GatewayLimit
 // Listening at once: submissions that come while the writer connects wait for it.
 const connected = connectWriter(port);
 const parent = parentPort!;
+
+// Ready once the writer is connected: the gateway listens only when every thread is.
+connected.then(
+  () => parent.postMessage({ ready: true } satisfies HandlerReady),
+  () => undefined,
+);
 
 parent.on("message", async (request: HandlerRequest) => {
   let answer: HandlerAnswer;

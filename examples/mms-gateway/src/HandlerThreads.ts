@@ -31,6 +31,11 @@ export type HandlerAnswer =
       readonly transactionId: string;
     };
 
+/** What a handler thread says once its writer is connected. */
+export interface HandlerReady {
+  readonly ready: true;
+}
+
 /** Submissions in flight per thread before the HTTP thread waits: bounds the queued bodies. */
 const IN_FLIGHT_PER_THREAD_MAX = 256;
 
@@ -45,23 +50,36 @@ export class HandlerThreads {
   #handlers: Handler[];
   #nextId = 1;
   #turn = 0;
+  /**
+   * Resolves once every thread has connected its writer, or is gone: a thread starts through
+   * a module load that takes seconds on a loaded machine, and is ready only after it.
+   */
+  readonly ready: Promise<void>;
 
   constructor(spool: Spool, count: number, limits: GatewayLimits) {
+    const started: Promise<void>[] = [];
     this.#handlers = Array.from({ length: count }, () => {
       const port = spool.port();
       const handler: Handler = {
         worker: startWorker({ port, limits }, [port]),
         pending: new Map(),
       };
-      handler.worker.on("message", (answer: HandlerAnswer) => {
+      let settle = () => {};
+      started.push(new Promise<void>((resolve) => (settle = resolve)));
+      handler.worker.on("message", (answer: HandlerAnswer | HandlerReady) => {
+        if ("ready" in answer) return settle();
         handler.pending.get(answer.id)?.(answer);
         handler.pending.delete(answer.id);
       });
-      const lose = (why: string) => this.#lose(handler, why);
+      const lose = (why: string) => {
+        settle();
+        this.#lose(handler, why);
+      };
       handler.worker.on("error", (error) => lose(`a handler thread failed: ${error.message}`));
       handler.worker.on("exit", (code) => lose(`a handler thread exited (code ${code})`));
       return handler;
     });
+    this.ready = Promise.all(started).then(() => undefined);
   }
 
   /**

@@ -15,6 +15,8 @@ export interface SinkOptions {
   readonly failRecipient?: string;
   /** Answer deliveries only after this long (a slow recipient). */
   readonly delayMs?: number;
+  /** Answer deliveries only once this settles (a recipient that answers when a test says so). */
+  readonly hold?: Promise<void>;
 }
 
 export interface SinkStats {
@@ -85,7 +87,8 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
         delivered += 1;
         reply(200, "{}");
       };
-      if (options.delayMs === undefined) take();
+      if (options.hold !== undefined) void options.hold.then(take);
+      else if (options.delayMs === undefined) take();
       else setTimeout(take, options.delayMs);
     });
   });

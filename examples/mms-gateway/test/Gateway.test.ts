@@ -129,11 +129,16 @@ describe("the MMS gateway over HTTP", () => {
 
 describe("a message that dies without its handler seeing it", () => {
   it("gets its Rejected delivery report from the sweep (its last lease expired mid-forward)", async () => {
-    const { gateway, sink } = await start({ delayMs: 2500 }, { maxAttempts: 1, leaseMs: 100 });
+    // The recipient answers no delivery until the test is done: the forward is still waiting on
+    // it when the lease runs out and the next take makes the message a dead letter; only the
+    // sweep can report it now (no deadline shorter than a slow recipient is needed to show it).
+    let answer = () => {};
+    const hold = new Promise<void>((resolve) => (answer = resolve));
+    const { gateway, sink } = await start({ hold }, { maxAttempts: 1, leaseMs: 100 });
+    // Closers run last first: the recipient answers before the gateway waits for its forwards.
+    closers.push(async () => answer());
     const messageId = messageIdIn((await submit(gateway, message(1))).text)!;
-    // The forward is still waiting on the slow recipient when the lease runs out and the next
-    // take makes the message a dead letter; only the sweep can report it now.
-    await until(() => sink.reports.length === 1, "the sweep's report", 2000);
+    await until(() => sink.reports.length === 1, "the sweep's report");
     expect(sink.stats().delivered).toBe(0);
     expect(sink.reports[0]).toContain(`<MessageID>${messageId}</MessageID>`);
     expect(sink.reports[0]).toContain("<MMStatus>Rejected</MMStatus>");
@@ -142,6 +147,8 @@ describe("a message that dies without its handler seeing it", () => {
 });
 
 describe("protocol handlers in worker threads (one synchronizer for all)", () => {
+  // Two threads start through tsx (seconds on a loaded machine) before the gateway listens:
+  // the timeout is a bound for such a machine, not a target.
   it("stores what two handler threads parsed, in one spool, and refuses what they refuse", async () => {
     const { gateway, sink } = await start({}, { handlerThreads: 2 });
     const answers = await Promise.all(
@@ -155,7 +162,7 @@ describe("protocol handlers in worker threads (one synchronizer for all)", () =>
     expect(bad.status).toBe(500);
     expect(statusCodeIn(bad.text)).toBe(4004);
     expect(gateway.messages.stats().records).toBe(40);
-  });
+  }, 120_000);
 });
 
 describe("what the gateway refuses, with a SOAP fault and nothing stored", () => {

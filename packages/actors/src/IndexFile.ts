@@ -105,6 +105,8 @@ export class IndexFile {
       segmentByteSize: config.indexSegmentEntries * INDEX_ENTRY_BYTE_SIZE,
       pageByteSize: config.pageByteSize,
       fileKind: "index",
+      fileMode: config.fileMode,
+      directoryMode: config.directoryMode,
     });
     return new IndexFile(adapter, dir, config, clock);
   }

@@ -204,6 +204,8 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
       dir,
       segmentByteSize: config.segmentByteSize,
       pageByteSize: config.pageByteSize,
+      fileMode: config.fileMode,
+      directoryMode: config.directoryMode,
     });
   let adapter = await openAdapter(requested);
   try {

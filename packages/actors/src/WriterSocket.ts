@@ -4,7 +4,8 @@
  * {@link connectSocketWriter}. The frames are in `SocketFrames.ts`; behind them run the same
  * endpoint and writer machine as a worker thread's writer (`WriterPort.ts`).
  *
- * Who may write: the socket lives in a directory only the spool's owner can enter (0700) and is
+ * Who may write: the socket lives in a directory only the spool's owner can enter (0700, when
+ * serveWriters makes it; see `SocketPath.ts`) and is
  * itself 0600, and the spool checks each connecting process's kernel credentials (SO_PEERCRED)
  * against `allowUids`, refusing anyone else with a `refused` frame that names the uid.
  *
@@ -35,6 +36,7 @@ import {
   type SpoolFrame,
   type WriterFrame,
 } from "./SocketFrames.js";
+import { EPOCH_FILE_NAME, removeStaleSocket, socketDirectory } from "./SocketPath.js";
 import type { Spool } from "./Spool.js";
 import {
   connectLink,
@@ -46,7 +48,11 @@ import {
 
 /** Options of {@link serveWriters}. @example { leaseMs: 10_000 } */
 export interface WriterServerOptions {
-  /** The socket's path; `<spool dir>/run/writers.sock` by default. Its directory is made 0700. */
+  /**
+   * The socket's path; `<spool dir>/run/writers.sock` by default. A directory made for it is
+   * 0700; an existing one keeps its mode. Only a stale socket of a spool is replaced there:
+   * anything else at the path is `ConfigInvalid`.
+   */
   readonly path?: string;
   /** How long a session lives without a frame from its writer; 10 s by default. */
   readonly leaseMs?: number;
@@ -99,10 +105,11 @@ export async function serveWriters(
     throw new ConfigInvalid({ field: "leaseMs", message: "must be between 100 and 3600000 ms" });
   }
   const runDir = path.dirname(socketPath);
-  await ownerOnlyDirectory(runDir);
-  const epoch = await nextEpoch(path.join(runDir, "writers.epoch"));
+  await socketDirectory(runDir);
+  const epochFile = path.join(runDir, EPOCH_FILE_NAME);
+  await removeStaleSocket(socketPath, epochFile);
+  const epoch = await nextEpoch(epochFile);
   const peer = await loadPeerCheck();
-  await fs.rm(socketPath, { force: true });
 
   const frameByteSizeMax = spool.config.recordPayloadByteSizeMax + FRAME_OVERHEAD_BYTE_SIZE;
   const groupByteSizeMax = spool.config.temporaryStorageByteSizeMax;
@@ -176,7 +183,9 @@ export async function serveWriters(
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const session of [...sessions]) session.end("the spool stopped serving writers");
         await stopped;
-        await fs.rm(socketPath, { force: true });
+        // Only our socket: whatever someone put at the path since is not ours to remove.
+        const left = await fs.lstat(socketPath).catch(() => undefined);
+        if (left?.isSocket()) await fs.rm(socketPath, { force: true });
       })();
       return closing;
     },
@@ -447,19 +456,6 @@ export function connectSocketWriter(
       onClose?.();
     });
   });
-}
-
-/** Makes `dir` exist, owned by this user and enterable by nobody else (0700). */
-async function ownerOnlyDirectory(dir: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const stat = await fs.lstat(dir);
-  if (!stat.isDirectory() || stat.uid !== process.getuid!()) {
-    throw new ConfigInvalid({
-      field: "path",
-      message: `${dir} must be a directory owned by uid ${process.getuid!()}`,
-    });
-  }
-  await fs.chmod(dir, 0o700);
 }
 
 /** The epoch after the one recorded in `file`, recorded durably before any session uses it. */

@@ -106,7 +106,20 @@ export interface AdapterOptions {
    * inspect`, `spool verify`); true by default for the data file.
    */
   readonly lock?: boolean;
+  /**
+   * The permission bits of every file the adapter creates (segments, manifest, documents,
+   * lock): 0o600 when omitted, so only the spool's user reads its messages. Set exactly,
+   * whatever the process's umask.
+   */
+  readonly fileMode?: number;
+  /** The permission bits of a directory the adapter creates: 0o700 when omitted. */
+  readonly directoryMode?: number;
 }
+
+/** Files a spool creates are its user's alone unless widened (`fileMode`). @example DEFAULT_FILE_MODE === 0o600 */
+export const DEFAULT_FILE_MODE = 0o600;
+/** Directories a spool creates are its user's alone unless widened. @example DEFAULT_DIRECTORY_MODE === 0o700 */
+export const DEFAULT_DIRECTORY_MODE = 0o700;
 
 /**
  * Opens an adapter on a directory.

@@ -4,6 +4,7 @@
  * trigger must stay enabled (else nothing flushes a lone append).
  */
 import { Exit, Schema } from "effect";
+import { DEFAULT_DIRECTORY_MODE, DEFAULT_FILE_MODE } from "./FlushAdapter.js";
 import { ConfigInvalid } from "./SpoolError.js";
 
 const KIB = 1024;
@@ -27,6 +28,11 @@ const Trigger = Schema.NullOr(Count);
 const Milliseconds = Count.check(Schema.isLessThanOrEqualTo(DURATION_MS_MAX));
 const PositiveMilliseconds = Positive.check(Schema.isLessThanOrEqualTo(DURATION_MS_MAX));
 const TimeTrigger = Schema.NullOr(Milliseconds);
+// Permission bits only: no setuid, setgid or sticky bit on a spool's files.
+const PermissionBits = Schema.Int.check(
+  Schema.isGreaterThanOrEqualTo(0),
+  Schema.isLessThanOrEqualTo(0o777),
+);
 
 /** The schema of Spool's tunable options (all optional on input). @example Schema.decodeUnknownSync(SpoolOptionsSchema)({}) */
 export const SpoolOptionsSchema = Schema.Struct({
@@ -54,6 +60,8 @@ export const SpoolOptionsSchema = Schema.Struct({
   indexSegmentEntries: Schema.optionalKey(Positive),
   diskBudgetBytes: Schema.optionalKey(Schema.NullOr(Positive)),
   pipelineSplitByteSize: Schema.optionalKey(Schema.NullOr(Positive)),
+  fileMode: Schema.optionalKey(PermissionBits),
+  directoryMode: Schema.optionalKey(PermissionBits),
 });
 
 /** Options as a caller passes them: any subset. @example const options: SpoolOptions = { batchCountMax: 256 } */
@@ -119,6 +127,10 @@ export const DEFAULT_CONFIG: SpoolConfig = {
   // records: 1.1-1.45x the messages per second at 128-256 writers; below 128 KiB halves cost
   // more flushes than they save. null: one batch on the disk at a time.
   pipelineSplitByteSize: 128 * KIB,
+  // 0600 and 0700: a spool holds other people's messages, so only its own user may read them;
+  // widen (0o640 and 0o750, say) for a group of readers.
+  fileMode: DEFAULT_FILE_MODE,
+  directoryMode: DEFAULT_DIRECTORY_MODE,
 };
 
 // Excess keys are errors: a misspelt option must not silently fall back to its default.
@@ -180,6 +192,11 @@ function checkCrossFieldRules(config: SpoolConfig): void {
   if (config.segmentByteSize > 0xffff_ffff) fail("segmentByteSize", "must be below 4 GiB");
   if ((config.indexSegmentEntries * 64) % config.pageByteSize !== 0) {
     fail("indexSegmentEntries", "times 64 bytes must be a multiple of pageByteSize");
+  }
+  // The spool must read and write its own files and enter its own directories.
+  if ((config.fileMode & 0o600) !== 0o600) fail("fileMode", "must let the owner read and write");
+  if ((config.directoryMode & 0o700) !== 0o700) {
+    fail("directoryMode", "must let the owner read, write and enter");
   }
   if (config.recordPayloadByteSizeMax + 64 > config.segmentByteSize) {
     fail("recordPayloadByteSizeMax", "must leave room for a record header inside one segment");

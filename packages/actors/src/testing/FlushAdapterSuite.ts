@@ -7,11 +7,21 @@
  * in a vitest file, or runs {@link flushAdapterChecks} in any other runner. The checks: the
  * synchronizer's model paths (a path for every declared step of its flowchart, and simple paths
  * to `closed` and `broken`) run through the adapter with the real runtime; acknowledged appends
- * survive close and reopen; a torn tail is cut and everything before it kept; a failed flush
- * fails its writers and nothing acknowledged before it is lost; and, when the store can
- * simulate one, acknowledged appends survive a power cut.
+ * survive close and reopen; every sync flush has made the bytes written before it durable by
+ * the time it resolves; acknowledged appends survive a power cut; a torn tail is cut and
+ * everything before it kept; a failed flush fails its writers and nothing acknowledged before
+ * it is lost.
+ *
+ * Durability is observed, not taken on trust. An adapter on files through `node:fs` (and
+ * `@riaskov/mmap-io` maps) needs nothing more: the suite watches its fdatasync, fsync and msync
+ * calls ({@link DurabilityRecorder}) and cuts power by putting each file back as its last
+ * completed sync left it. An adapter that keeps its bytes anywhere else (memory, a remote
+ * store, its own native code) must give the store `durableBytes` and `powerCut`; without them
+ * the durability checks fail, saying so.
  */
 
+import { realpathSync } from "node:fs";
+import * as path from "node:path";
 import { delegatingAdapter } from "@spool/adapters";
 import {
   type AdapterFactory,
@@ -20,19 +30,34 @@ import {
   type FlushAdapter,
   FlushFailed,
   recordByteSize,
+  segmentFileName,
   segmentNumber,
 } from "@spool/core";
-import { openSpool } from "../Spool.js";
+import { openSpool, type Spool } from "../Spool.js";
+import { DurabilityRecorder } from "./DurabilityRecorder.js";
+import { type DurableBytes, observedFactory } from "./FlushObserver.js";
 import { type FreshStore, runSynchronizerPath } from "./SynchronizerHarness.js";
 import { coveringPaths, declaredSynchronizerSteps } from "./SynchronizerModel.js";
 
-/** A fresh store for the suite: an empty directory (or disk) and the adapter factory over it. */
+/**
+ * A fresh store for the suite: an empty directory (or disk) and the adapter factory over it.
+ *
+ * @example
+ * const store: AdapterStore = { dir, factory: fileAdapter(), remove: () => rm(dir, { recursive: true }) };
+ */
 export interface AdapterStore extends FreshStore {
   /**
    * Simulates a power cut of the store as it is now (the spool is abandoned, not closed) and
-   * returns a factory over what survived. Omit it when the store cannot simulate one.
+   * returns a factory over what survived. Required for a store the suite cannot watch (not
+   * files written through `node:fs` or mmap-io); a store on files leaves it out, and the suite
+   * cuts power itself from the syncs it saw.
    */
   readonly powerCut?: (seed: number) => AdapterFactory;
+  /**
+   * What a power cut right now would keep of a region of the spool's data or index file.
+   * Required, as `powerCut` is, for a store the suite cannot watch.
+   */
+  readonly durableBytes?: DurableBytes;
 }
 
 /** One named check. @example for (const check of flushAdapterChecks(fresh)) await check.run() */
@@ -41,15 +66,23 @@ export interface AdapterCheck {
   readonly run: () => Promise<void>;
 }
 
+/**
+ * A check found the adapter breaking its promise; the message says where.
+ *
+ * @example
+ * await expect(check.run()).rejects.toBeInstanceOf(AdapterCheckFailed);
+ */
+export class AdapterCheckFailed extends Error {
+  override readonly name = "AdapterCheckFailed";
+}
+
 // Small segments and pages so a few hundred appends cross segments, as a long-lived spool does.
 const SPOOL_OPTIONS = { segmentByteSize: 64 * 1024, pageByteSize: 4096, indexSegmentEntries: 64 };
 const APPENDS = 400;
 const WRITERS = 4;
 
-class CheckFailed extends Error {}
-
 function expectThat(holds: boolean, what: string): void {
-  if (!holds) throw new CheckFailed(what);
+  if (!holds) throw new AdapterCheckFailed(what);
 }
 
 function payloadOf(n: number): Uint8Array {
@@ -192,21 +225,107 @@ export function flushAdapterChecks(fresh: () => Promise<AdapterStore>): AdapterC
         }),
     },
     {
-      name: "keeps every acknowledged append after a power cut (when the store can cut power)",
+      name: "makes the bytes written before a sync flush durable by the time it resolves",
+      run: () =>
+        withStore(fresh, (store) =>
+          withDurability(store, async (durable) => {
+            const failures: string[] = [];
+            const watched = observedFactory(store.factory, durable, failures);
+            const acked = await appendMany(watched, store.dir, APPENDS);
+            expectThat(acked.size === APPENDS, `${acked.size} of ${APPENDS} appends acknowledged`);
+            const more = failures.length > 1 ? ` (and ${failures.length - 1} more)` : "";
+            expectThat(failures.length === 0, `${failures[0]}${more}`);
+          }),
+        ),
+    },
+    {
+      name: "keeps every acknowledged append after a power cut",
       run: () =>
         withStore(fresh, async (store) => {
-          if (store.powerCut === undefined) return;
-          for (const seed of [1, 2, 3]) {
-            const acked = await appendWithoutClose(store, seed);
-            await expectPresent(store.powerCut(seed), store.dir, acked);
+          if (store.powerCut !== undefined) return powerCutOfStore(store, store.powerCut);
+          if (store.durableBytes !== undefined) {
+            expectThat(false, "a store that gives durableBytes must give powerCut too");
           }
+          return powerCutOfFiles(store);
         }),
     },
   ];
 }
 
+/**
+ * Runs `use` with what a power cut would keep of the store's files: the store's own answer, or
+ * the syncs a {@link DurabilityRecorder} sees meanwhile.
+ */
+async function withDurability(
+  store: AdapterStore,
+  use: (durable: DurableBytes) => Promise<void>,
+): Promise<void> {
+  if (store.durableBytes !== undefined) return use(store.durableBytes);
+  const recorder = await DurabilityRecorder.install();
+  try {
+    await use((kind, region) =>
+      recorder.durableBytes(
+        path.join(store.dir, segmentFileName(region.segment, kind)),
+        region.offset,
+        region.byteSize,
+      ),
+    );
+  } finally {
+    recorder.uninstall();
+  }
+}
+
+/** Three rounds of appends cut off by the store's own simulated power cut. */
+async function powerCutOfStore(
+  store: AdapterStore,
+  powerCut: (seed: number) => AdapterFactory,
+): Promise<void> {
+  for (const seed of [1, 2, 3]) {
+    const { acked } = await appendWithoutClose(store, seed);
+    await expectPresent(powerCut(seed), store.dir, acked);
+  }
+}
+
+/**
+ * Three rounds of appends cut off by a power cut of the files: each file is put back as its
+ * last sync before the cut left it (after the abandoned spool is closed, so nothing it still
+ * does lands after the cut), and the spool reopened on them.
+ */
+async function powerCutOfFiles(store: AdapterStore): Promise<void> {
+  const recorder = await DurabilityRecorder.install();
+  try {
+    for (const seed of [1, 2, 3]) {
+      const { spool, acked } = await appendWithoutClose(store, seed);
+      const image = recorder.cut();
+      await spool.close().catch(() => undefined);
+      expectThat(
+        recorder.directories.has(realPath(store.dir)),
+        `the suite saw no fdatasync, fsync or msync of a file in ${store.dir}, so it cannot cut ` +
+          "power on this store: an adapter that keeps its bytes elsewhere gives the store " +
+          "powerCut and durableBytes",
+      );
+      DurabilityRecorder.restore(image);
+      await expectPresent(store.factory, store.dir, acked);
+    }
+  } finally {
+    recorder.uninstall();
+  }
+}
+
+/** `dir` as /proc names it (symbolic links resolved), or as given when it does not exist. */
+function realPath(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
+}
+
 /** Appends and abandons the spool without closing it, as a crash would. */
-async function appendWithoutClose(store: AdapterStore, seed: number) {
+async function appendWithoutClose(
+  store: AdapterStore,
+  seed: number,
+): Promise<{ spool: Spool; acked: Map<number, Uint8Array> }> {
   const spool = await openSpool({ dir: store.dir, adapter: store.factory, ...SPOOL_OPTIONS });
   const writer = spool.writer();
   const acked = new Map<number, Uint8Array>();
@@ -219,7 +338,7 @@ async function appendWithoutClose(store: AdapterStore, seed: number) {
   );
   // Appends still in flight at the cut: never acknowledged, so never counted.
   for (let n = 0; n < 20; n++) writer.append(payloadOf(n)).catch(() => undefined);
-  return acked;
+  return { spool, acked };
 }
 
 /** Writes non-zero bytes right after the last record of the first segment, and flushes them. */
@@ -245,10 +364,15 @@ async function writeGarbageAfter(
 }
 
 /**
- * Registers the conformance suite as vitest tests.
+ * Registers the conformance suite as vitest tests. `fresh` makes a new, empty store for each
+ * check: on files, a directory and the factory (the suite watches the syncs itself); anywhere
+ * else, also `durableBytes` and `powerCut` (see {@link AdapterStore}).
  *
  * @example
- * testFlushAdapter("file", async () => ({ dir: mkdtempSync(...), factory: fileAdapter() }));
+ * await testFlushAdapter("file", async () => {
+ *   const dir = mkdtempSync(path.join(tmpdir(), "spool-"));
+ *   return { dir, factory: fileAdapter(), remove: async () => rmSync(dir, { recursive: true }) };
+ * });
  */
 export async function testFlushAdapter(
   name: string,

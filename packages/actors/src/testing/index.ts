@@ -2,12 +2,15 @@
  * `@spool/actors/testing`: model-based tests of the synchronizer and writer machines, and the
  * conformance suite for flush adapters. For tests only: nothing here is used by a running spool.
  */
+export { DurabilityRecorder, type PowerCutImage } from "./DurabilityRecorder.js";
 export {
   type AdapterCheck,
+  AdapterCheckFailed,
   type AdapterStore,
   flushAdapterChecks,
   testFlushAdapter,
 } from "./FlushAdapterSuite.js";
+export { type DurableBytes, observedFactory } from "./FlushObserver.js";
 export {
   type FreshStore,
   PathFailed,

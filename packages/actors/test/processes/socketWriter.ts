@@ -9,7 +9,21 @@ import { connectSocketWriter } from "../../src/WriterSocket.js";
 
 const [socketPath, tag, countText, inFlightText] = process.argv.slice(2);
 const count = Number(countText);
-const say = (line: object) => writeSync(1, `${JSON.stringify(line)}\n`);
+// A pipe the test has not drained yet (a loaded machine) refuses a write with EAGAIN: wait for
+// room a millisecond at a time rather than die, so every line is written, and written before
+// the next append is made.
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+const say = (line: object) => {
+  const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
+  for (let at = 0; at < bytes.byteLength; ) {
+    try {
+      at += writeSync(1, bytes, at);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+      Atomics.wait(PAUSE, 0, 0, 1);
+    }
+  }
+};
 
 let writer: Awaited<ReturnType<typeof connectSocketWriter>>;
 try {

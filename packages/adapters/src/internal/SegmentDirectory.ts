@@ -7,6 +7,8 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import {
   type AdapterOptions,
+  DEFAULT_DIRECTORY_MODE,
+  DEFAULT_FILE_MODE,
   errorCode,
   FlushFailed,
   MANIFEST_FILE_NAME,
@@ -62,6 +64,22 @@ export async function flushing<T>(
   }
 }
 
+/**
+ * Makes `dir` and any missing parents with `mode`, set again after mkdir so the umask cannot
+ * narrow it. A directory that already exists keeps its mode: it is not the spool's to change.
+ */
+export async function createDirectory(dir: string, mode: number): Promise<void> {
+  const first = await fs.mkdir(dir, { recursive: true, mode });
+  if (first === undefined) return;
+  const target = path.resolve(dir);
+  // mkdir made every directory from `first` down to `dir`.
+  for (let made = path.resolve(first); ; ) {
+    await fs.chmod(made, mode);
+    if (made === target) return;
+    made = path.join(made, path.relative(made, target).split(path.sep)[0]!);
+  }
+}
+
 /** Segment files of one spool directory, each opened once and kept open. */
 export class SegmentDirectory {
   readonly #options: AdapterOptions;
@@ -97,7 +115,7 @@ export class SegmentDirectory {
    */
   static async open(options: AdapterOptions, sparseWhenNeeded = false): Promise<SegmentDirectory> {
     await storage("create directory", options.dir, () =>
-      fs.mkdir(options.dir, { recursive: true }),
+      createDirectory(options.dir, options.directoryMode ?? DEFAULT_DIRECTORY_MODE),
     );
     const directory = new SegmentDirectory(options, sparseWhenNeeded);
     // The data file's adapter holds the directory's lock; the index adapter opens under it.
@@ -117,7 +135,11 @@ export class SegmentDirectory {
     if (LOCKED_HERE.has(dir)) throw new SpoolLocked({ dir: this.#options.dir, pid: process.pid });
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await fs.writeFile(file, `${process.pid}\n`, { flag: "wx" });
+        // The pid goes in with the create, as before, so a reader sees an empty lock no longer
+        // than it did; the mode is set exactly afterwards.
+        const mode = this.#options.fileMode ?? DEFAULT_FILE_MODE;
+        await fs.writeFile(file, `${process.pid}\n`, { flag: "wx", mode });
+        await fs.chmod(file, mode);
         LOCKED_HERE.add(dir);
         this.#locked = true;
         return;
@@ -134,6 +156,22 @@ export class SegmentDirectory {
       await fs.rm(file, { force: true });
     }
     throw new SpoolLocked({ dir: this.#options.dir, pid: -1 });
+  }
+
+  /**
+   * Opens a file this directory creates with its mode (`fileMode`, 0600 by default), set again
+   * through the descriptor so the process's umask cannot narrow a widened mode.
+   */
+  async #create(file: string, flags: "w"): Promise<fs.FileHandle> {
+    const mode = this.#options.fileMode ?? DEFAULT_FILE_MODE;
+    const handle = await fs.open(file, flags, mode);
+    try {
+      await handle.chmod(mode);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    return handle;
   }
 
   /** The file name of one of this directory's segments. */
@@ -159,7 +197,7 @@ export class SegmentDirectory {
     const file = this.pathOf(name);
     const temporary = `${file}.tmp`;
     await storage("write", temporary, async () => {
-      const handle = await fs.open(temporary, "w");
+      const handle = await this.#create(temporary, "w");
       try {
         await handle.writeFile(text, "utf8");
         await handle.sync();
@@ -217,7 +255,7 @@ export class SegmentDirectory {
     this.#zeroing.set(segment, zeroing);
     try {
       await storage("preallocate", temporary, async () => {
-        const handle = await fs.open(temporary, "w");
+        const handle = await this.#create(temporary, "w");
         try {
           const zeros = Buffer.alloc(ZERO_CHUNK_BYTE_SIZE);
           for (let at = 0; at < this.#options.segmentByteSize; at += zeros.byteLength) {
@@ -253,7 +291,7 @@ export class SegmentDirectory {
     const file = this.pathOf(this.fileName(segment));
     const temporary = `${file}.sparse.tmp`;
     await storage("preallocate", temporary, async () => {
-      const handle = await fs.open(temporary, "w");
+      const handle = await this.#create(temporary, "w");
       try {
         await handle.truncate(this.#options.segmentByteSize);
         await handle.sync();
