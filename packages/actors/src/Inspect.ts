@@ -14,7 +14,6 @@ import {
   type FlushAdapter,
   INDEX_ENTRY_BYTE_SIZE,
   MANIFEST_FILE_NAME,
-  resolveConfig,
   type SegmentNumber,
   SpoolCorrupt,
   StorageFailed,
@@ -25,6 +24,7 @@ import {
 import { DEAD_LETTERS_FILE_NAME } from "./DeadLetterStore.js";
 import { indexSlot } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
+import { configFromManifest, parseManifest } from "./Manifest.js";
 
 /** What `inspectSpool` reports. @example const { records, byState } = await inspectSpool(dir) */
 export interface SpoolInspection {
@@ -77,11 +77,8 @@ async function openForReading(
       reason: `${dir} holds no spool`,
     });
   }
-  const manifest = JSON.parse(text) as { segmentByteSize: number; pageByteSize: number };
-  const config = resolveConfig({
-    segmentByteSize: manifest.segmentByteSize,
-    pageByteSize: manifest.pageByteSize,
-  });
+  // The files are read as they were written: with the options spool.json recorded.
+  const config = configFromManifest(parseManifest(text), {}, dir);
   const common = { dir, pageByteSize: config.pageByteSize, lock: false } as const;
   const data = await factory({ ...common, segmentByteSize: config.segmentByteSize });
   const index = await factory({

@@ -15,7 +15,6 @@ import {
   type FlushAdapter,
   type FlushReason,
   type IndexEntry,
-  MANIFEST_FILE_NAME,
   type MessageLocation,
   NotLeased,
   type PlacedWrite,
@@ -36,6 +35,8 @@ import {
 import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
+import { surveyTail } from "./LogDamage.js";
+import { reconcileManifest } from "./Manifest.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 import { type BatchReport, Synchronizer } from "./Synchronizer.js";
 import { SenderRuntime, Writer } from "./Writer.js";
@@ -160,16 +161,6 @@ interface ReadWindow {
 // 256 KiB: one read serves a few hundred 1 KiB takes, and stays small against a segment.
 const READ_AHEAD_BYTE_SIZE = 256 * 1024;
 
-const MANIFEST_FORMAT = "spool";
-const MANIFEST_VERSION = 1;
-
-interface Manifest {
-  readonly format: string;
-  readonly version: number;
-  readonly segmentByteSize: number;
-  readonly pageByteSize: number;
-}
-
 /**
  * Opens (or creates) a spool.
  *
@@ -238,77 +229,6 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
     await adapter.close();
     throw error;
   }
-}
-
-async function reconcileManifest(
-  adapter: FlushAdapter,
-  requested: SpoolConfig,
-  given: SpoolOptions,
-  dir: string,
-): Promise<SpoolConfig> {
-  const text = await adapter.readManifest();
-  if (text === null) {
-    if ((await adapter.listSegments()).length > 0) {
-      throw new SpoolCorrupt({
-        file: MANIFEST_FILE_NAME,
-        offset: 0,
-        reason: `missing in ${dir}, which holds segments`,
-      });
-    }
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      segmentByteSize: requested.segmentByteSize,
-      pageByteSize: requested.pageByteSize,
-    };
-    await adapter.writeManifest(`${JSON.stringify(manifest, null, 2)}\n`);
-    return requested;
-  }
-  const manifest = parseManifest(text);
-  for (const field of ["segmentByteSize", "pageByteSize"] as const) {
-    if (given[field] !== undefined && given[field] !== manifest[field]) {
-      throw new ConfigInvalid({
-        field,
-        message: `${field}: the spool in ${dir} was created with ${manifest[field]}, not ${given[field]}`,
-      });
-    }
-  }
-  return resolveConfig({
-    ...given,
-    segmentByteSize: manifest.segmentByteSize,
-    pageByteSize: manifest.pageByteSize,
-  });
-}
-
-function parseManifest(text: string): Manifest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new SpoolCorrupt({ file: MANIFEST_FILE_NAME, offset: 0, reason: "not JSON" });
-  }
-  const manifest = parsed as Partial<Manifest> | null;
-  if (manifest?.format !== MANIFEST_FORMAT) {
-    throw new SpoolCorrupt({ file: MANIFEST_FILE_NAME, offset: 0, reason: "not a spool manifest" });
-  }
-  if (manifest.version !== MANIFEST_VERSION) {
-    throw new SpoolCorrupt({
-      file: MANIFEST_FILE_NAME,
-      offset: 0,
-      reason: `format version ${manifest.version} is not ${MANIFEST_VERSION}`,
-    });
-  }
-  if (
-    !Number.isSafeInteger(manifest.segmentByteSize) ||
-    !Number.isSafeInteger(manifest.pageByteSize)
-  ) {
-    throw new SpoolCorrupt({
-      file: MANIFEST_FILE_NAME,
-      offset: 0,
-      reason: "segment or page size missing",
-    });
-  }
-  return manifest as Manifest;
 }
 
 /**
@@ -397,6 +317,9 @@ async function restoreCursor(
     step = await scan.next();
   }
   const end = step.value;
+  // Damage with valid records after it is corruption, not a torn tail: refuse, change nothing.
+  const { corruption } = await surveyTail(adapter, segments, config.segmentByteSize, end);
+  if (corruption !== undefined) throw new SpoolCorrupt(corruption);
   // The log may end on a segment that does not exist yet (the last one was full): the cursor
   // starts that segment, which the first batch prepares and maps.
   const torn = await cutTail(adapter, config, segments, {
@@ -417,7 +340,8 @@ const ZERO_CHUNK = Buffer.alloc(TAIL_CHUNK_BYTE_SIZE);
 
 /**
  * Zeroes every non-zero byte after the last intact record, in its segment and any later one,
- * and flushes before anything is appended. A torn batch can leave a zero header followed by
+ * and flushes before anything is appended; called only once `surveyTail` found that damage a
+ * torn tail (see LogDamage.ts for the rule). A torn batch can leave a zero header followed by
  * sectors that did reach the disk; left in place, those stale records could line up with new
  * appends and read back as records nobody acknowledged. Returns whether anything was zeroed.
  */

@@ -1,7 +1,8 @@
 /**
  * Reads records back in sequence order, segment by segment, in chunks (one read per chunk, not
  * per record). A scan ends at the first position that is not the next valid record: zeros (the
- * unwritten rest of the log), a bad checksum (a torn write), or a sequence number out of order.
+ * unwritten rest of the log), a bad checksum or padding (a torn write or damage: see
+ * LogDamage.ts), or a sequence number out of order.
  */
 import {
   byteOffset,
@@ -17,6 +18,7 @@ import {
 
 // 1 MiB reads: large enough that per-read cost vanishes, small against a segment.
 const READ_CHUNK_BYTE_SIZE = 1024 * 1024;
+const ZEROS = Buffer.alloc(READ_CHUNK_BYTE_SIZE);
 
 /** One record read back. */
 export interface ScannedRecord {
@@ -42,6 +44,23 @@ export interface ScanRange {
   readonly segmentByteSize: number;
   readonly stopAt?: { readonly segment: SegmentNumber; readonly offset: number };
   readonly fromSeq?: number;
+}
+
+/** Whether bytes [from, to) of a segment are all zero, read a chunk at a time. */
+export async function allZero(
+  adapter: FlushAdapter,
+  segment: SegmentNumber,
+  from: number,
+  to: number,
+): Promise<boolean> {
+  for (let at = from; at < to; at += READ_CHUNK_BYTE_SIZE) {
+    const length = Math.min(READ_CHUNK_BYTE_SIZE, to - at);
+    const bytes = await adapter.read(segment, byteOffset(at), byteSize(length));
+    // A native memcmp against zeros: a segment's tail is checked in milliseconds.
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (!view.equals(ZEROS.subarray(0, length))) return false;
+  }
+  return true;
 }
 
 /** Scans records; returns where it ended once exhausted. */
@@ -80,15 +99,18 @@ export async function* scanRecords(
         chunk = await adapter.read(segment, byteOffset(offset), byteSize(length));
         decoded = decodeRecord(chunk, 0);
       }
-      const rolled =
+      // The writer rolls to the next segment when a record does not fit, leaving zeros behind.
+      // Zeros followed by anything else are not a roll: the scan stops there, so that damage
+      // (a zeroed record start) is never skipped over on the way to the next segment.
+      if (
         !decoded.ok &&
-        (decoded.defect === "end" ||
-          (decoded.defect === "length" &&
-            offset + (decoded.needBytes ?? 0) > range.segmentByteSize));
-      if (rolled && available.has(segmentNumber(segment + 1))) break;
+        decoded.defect === "end" &&
+        available.has(segmentNumber(segment + 1)) &&
+        (await allZero(adapter, segment, offset, range.segmentByteSize))
+      ) {
+        break;
+      }
       if (!decoded.ok) {
-        if (rolled)
-          return { segment, offset, defect: "end", lastSeq: expected === 0 ? 0 : expected - 1 };
         return {
           segment,
           offset,

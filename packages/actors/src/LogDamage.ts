@@ -1,0 +1,349 @@
+/**
+ * Torn tail or corruption: what lies past the point where the record scan stopped.
+ *
+ * The rule. Records are written in batches of contiguous writes, and a writer is confirmed only
+ * once a flush covered its record. A power cut can therefore damage only the region past the
+ * last completed flush: the end of the log. Everything there was written into zeros (segments
+ * are pre-zeroed, and opening zeroes whatever a torn batch left past the tail, see `cutTail`),
+ * and a disk writes a sector (512 bytes, the smallest atomic unit) whole or not at all. So a
+ * torn record is one whose sectors are each either as written or zero, and since its bytes are
+ * not as written, at least one of its sectors reads as zero: its first (the record's magic word
+ * is zero) or a later one (a whole zero sector inside the bytes its header says it checks).
+ * Pages of a multi-page write reach the disk in any order, so valid records can follow a torn
+ * one: the sectors after a lost one that did reach the disk.
+ *
+ * A record that fails validation is **corruption**, not a torn tail, when a valid record follows
+ * it (later in its segment or in a later segment) and the damage does not have that shape: a
+ * flipped or rotted byte leaves the magic word non-zero and zeroes no sector. "Valid record"
+ * here means a record whose checksum holds, with zero padding, and whose seq is greater than the
+ * last good one (and than the previous valid one): stale records of an earlier torn batch cannot
+ * be mistaken for it, because opening zeroes them, and any that survived would carry a seq that
+ * does not continue the log. A record whose checksum holds but whose padding is not zero is
+ * corruption wherever it lies: a torn write never changes a byte into anything but what was
+ * written or zero. A damaged last record of the log has no valid record after it, so it is
+ * treated as torn: that is the one case the bytes cannot tell apart, and it only ever concerns
+ * the last batch, whose writers were not confirmed if it was torn.
+ *
+ * Two limits, both erring towards refusing rather than cutting: a payload holding a 512-byte
+ * aligned run of zeros can make a damaged record look torn; and a cross-segment tear that lost
+ * the last sector of a segment's last record (the next batch in the next segment having
+ * reached the disk) is reported as corruption, for `spool recover --salvage` to repair.
+ */
+import {
+  byteOffset,
+  byteSize,
+  decodeRecord,
+  type FlushAdapter,
+  RECORD_ALIGNMENT,
+  RECORD_HEADER_BYTE_SIZE,
+  type RecordDefect,
+  type RecordHeader,
+  type SegmentNumber,
+  segmentFileName,
+} from "@spool/core";
+import { allZero, type ScanEnd } from "./internal/RecordScanner.js";
+
+// 512 bytes: the smallest unit a disk writes atomically (a sector); a lost one reads as zero.
+const SECTOR_BYTE_SIZE = 512;
+const MAGIC_BYTES = Buffer.from([0x53, 0x50, 0x4f, 0x4c]);
+
+/** A record found intact past the point where the scan stopped. @example survey.records[0].seq */
+export interface RecordPlace {
+  readonly seq: number;
+  readonly segment: SegmentNumber;
+  readonly offset: number;
+  readonly byteSize: number;
+  readonly header: RecordHeader;
+}
+
+/** Bytes of one segment that belong to a damaged stretch. @example piece.end - piece.offset */
+export interface DamagedPiece {
+  readonly segment: SegmentNumber;
+  readonly offset: number;
+  /** One past the last non-zero byte of the piece (8-aligned); zeros follow up to `end`. */
+  readonly dataEnd: number;
+  /** Where the piece ends: the next valid record, or the segment's end. */
+  readonly end: number;
+}
+
+/** A stretch of the log that holds no valid record, from its first bad record on. */
+export interface DamagedRange {
+  readonly segment: SegmentNumber;
+  readonly offset: number;
+  readonly defect: RecordDefect | "seq";
+  /** The seqs it held: from the one after the last good record to the one before the next. */
+  readonly seqFrom: number;
+  /** Undefined for the stretch after the last valid record (its end is not known). */
+  readonly seqTo: number | undefined;
+  readonly pieces: readonly DamagedPiece[];
+  /** Whether the damage has the shape a power cut leaves (see the module comment). */
+  readonly tornShaped: boolean;
+}
+
+/** A record whose checksum holds but whose padding is not zero. */
+export interface PaddingDamage {
+  readonly segment: SegmentNumber;
+  readonly offset: number;
+  readonly seq: number;
+  readonly byteSize: number;
+  readonly payloadEnd: number;
+}
+
+/** The first damage that is not a torn tail, as `SpoolCorrupt` reports it. */
+export interface Corruption {
+  readonly file: string;
+  readonly offset: number;
+  readonly seqFrom: number;
+  readonly seqTo: number;
+  readonly validRecordsAfter: number;
+  readonly reason: string;
+}
+
+/** What lies past the scan's end. @example const survey = await surveyTail(adapter, ...) */
+export interface TailSurvey {
+  /** Valid records past the scan's end, in seq order (padding-damaged ones included). */
+  readonly records: readonly RecordPlace[];
+  /** Damaged stretches, each followed by a valid record except perhaps the last. */
+  readonly ranges: readonly DamagedRange[];
+  readonly paddingDamage: readonly PaddingDamage[];
+  readonly corruption: Corruption | undefined;
+}
+
+/** Where a survey is in the log, and what it has found so far. */
+interface SurveyState {
+  lastSeq: number;
+  open: (Omit<DamagedRange, "pieces" | "seqTo"> & { pieces: DamagedPiece[] }) | undefined;
+  readonly records: RecordPlace[];
+  readonly ranges: DamagedRange[];
+  readonly paddingDamage: PaddingDamage[];
+}
+
+/**
+ * Looks past the point where the record scan stopped, in its segment and every later one, for
+ * valid records and the damage between them, and decides whether that damage is a torn tail or
+ * corruption (see the module comment). Reads only; a segment that holds only zeros past the
+ * scan's end costs one compare.
+ *
+ * @example
+ * const survey = await surveyTail(adapter, segments, config.segmentByteSize, scanEnd);
+ * if (survey.corruption !== undefined) throw new SpoolCorrupt(survey.corruption);
+ */
+export async function surveyTail(
+  adapter: FlushAdapter,
+  segments: readonly SegmentNumber[],
+  segmentByteSize: number,
+  end: ScanEnd,
+): Promise<TailSurvey> {
+  const state: SurveyState = {
+    lastSeq: end.lastSeq,
+    open: undefined,
+    records: [],
+    ranges: [],
+    paddingDamage: [],
+  };
+  for (const segment of segments) {
+    if (segment < end.segment) continue;
+    const from = segment === end.segment ? end.offset : 0;
+    if (from >= segmentByteSize || (await allZero(adapter, segment, from, segmentByteSize))) {
+      continue;
+    }
+    const bytes = await adapter.read(segment, byteOffset(from), byteSize(segmentByteSize - from));
+    surveySegment(state, segment, from, bytes);
+  }
+  if (state.open !== undefined) state.ranges.push({ ...state.open, seqTo: undefined });
+  return {
+    records: state.records,
+    ranges: state.ranges,
+    paddingDamage: state.paddingDamage,
+    corruption: firstCorruption(state),
+  };
+}
+
+/** Walks one segment's bytes from `base` on, record by record, resynchronising past damage. */
+function surveySegment(
+  state: SurveyState,
+  segment: SegmentNumber,
+  base: number,
+  bytes: Uint8Array,
+): void {
+  let at = 0;
+  while (at + RECORD_HEADER_BYTE_SIZE <= bytes.byteLength) {
+    const found = validRecordAt(bytes, at, state.lastSeq);
+    if (found !== undefined) {
+      if (state.open === undefined && found.header.seq !== state.lastSeq + 1) {
+        // A valid record that skips seqs where no bytes are missing: never a torn write.
+        state.ranges.push({
+          segment,
+          offset: base + at,
+          defect: "seq",
+          seqFrom: state.lastSeq + 1,
+          seqTo: found.header.seq - 1,
+          pieces: [],
+          tornShaped: false,
+        });
+      }
+      closeRange(state, segment, base + at, found.header.seq);
+      state.records.push({
+        seq: found.header.seq,
+        segment,
+        offset: base + at,
+        byteSize: found.byteSize,
+        header: found.header,
+      });
+      if (found.paddingDamaged) {
+        state.paddingDamage.push({
+          segment,
+          offset: base + at,
+          seq: found.header.seq,
+          byteSize: found.byteSize,
+          payloadEnd: base + at + RECORD_HEADER_BYTE_SIZE + found.header.payloadByteSize,
+        });
+      }
+      state.lastSeq = found.header.seq;
+      at += found.byteSize;
+      continue;
+    }
+    const rest = bytes.subarray(at);
+    const nonZero = rest.findIndex((value) => value !== 0);
+    // Only zeros left: the unwritten rest of the segment (the writer rolled on, or the log ends).
+    if (nonZero < 0) break;
+    if (state.open === undefined) openRange(state, segment, base, bytes, at);
+    else if (state.open.pieces.at(-1)?.segment !== segment) startPiece(state, segment, base + at);
+    at = nextCandidate(bytes, at + RECORD_ALIGNMENT);
+  }
+  endPiece(state, segment, base, bytes);
+}
+
+/** The record at `at` if it is valid (padding aside) and continues the log past `lastSeq`. */
+function validRecordAt(bytes: Uint8Array, at: number, lastSeq: number) {
+  const decoded = decodeRecord(bytes, at);
+  if (decoded.ok) {
+    return decoded.header.seq > lastSeq ? { ...decoded, paddingDamaged: false } : undefined;
+  }
+  if (decoded.defect !== "padding") return undefined;
+  // The checksum held: read it again with its padding zeroed to learn its header.
+  const size = (RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8) + 7) & ~7;
+  const copy = bytes.slice(at, at + size);
+  copy.fill(0, RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8));
+  const again = decodeRecord(copy, 0);
+  if (!again.ok || again.header.seq <= lastSeq) return undefined;
+  return { ...again, paddingDamaged: true };
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, true);
+}
+
+/** The next 8-aligned offset at or after `from` where the magic word is. */
+function nextCandidate(bytes: Uint8Array, from: number): number {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = from;
+  for (;;) {
+    const found = view.indexOf(MAGIC_BYTES, at);
+    if (found < 0) return bytes.byteLength;
+    if (found % RECORD_ALIGNMENT === 0) return found;
+    at = found + 1;
+  }
+}
+
+function openRange(
+  state: SurveyState,
+  segment: SegmentNumber,
+  base: number,
+  bytes: Uint8Array,
+  at: number,
+): void {
+  const decoded = decodeRecord(bytes, at);
+  state.open = {
+    segment,
+    offset: base + at,
+    defect: decoded.ok ? "seq" : decoded.defect,
+    seqFrom: state.lastSeq + 1,
+    tornShaped: tornShaped(bytes, at, base),
+    pieces: [],
+  };
+  startPiece(state, segment, base + at);
+}
+
+function startPiece(state: SurveyState, segment: SegmentNumber, offset: number): void {
+  state.open?.pieces.push({ segment, offset, dataEnd: offset, end: offset });
+}
+
+/** Closes the open piece at the segment's end, recording where its non-zero bytes end. */
+function endPiece(state: SurveyState, segment: SegmentNumber, base: number, bytes: Uint8Array) {
+  const piece = state.open?.pieces.at(-1);
+  if (piece === undefined || piece.segment !== segment || piece.end !== piece.offset) return;
+  let last = bytes.byteLength - 1;
+  while (last >= piece.offset - base && bytes[last] === 0) last -= 1;
+  const dataEnd = Math.ceil((base + last + 1) / RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
+  state.open?.pieces.splice(-1, 1, { ...piece, dataEnd, end: base + bytes.byteLength });
+}
+
+/** A valid record at `offset` ends the open damaged range there. */
+function closeRange(state: SurveyState, segment: SegmentNumber, offset: number, seq: number) {
+  const open = state.open;
+  if (open === undefined) return;
+  const piece = open.pieces.at(-1);
+  if (piece !== undefined && piece.segment === segment && piece.end === piece.offset) {
+    open.pieces.splice(-1, 1, { ...piece, dataEnd: offset, end: offset });
+  }
+  state.ranges.push({ ...open, seqTo: seq - 1 });
+  state.open = undefined;
+}
+
+/**
+ * Whether the bad record at `at` shows a lost sector: its magic word is zero, or a whole
+ * 512-byte sector starting inside the bytes its header says its checksum covers is zero and
+ * is followed by written bytes in the segment (so the zeros are not the segment's unwritten end).
+ * `bytes` holds the segment from offset `base` to its end.
+ */
+function tornShaped(bytes: Uint8Array, at: number, base: number): boolean {
+  if (readU32(bytes, at) === 0) return true;
+  const checkedEnd = Math.min(
+    bytes.byteLength,
+    at + RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8),
+  );
+  let lastNonZero = bytes.byteLength - 1;
+  while (lastNonZero >= 0 && bytes[lastNonZero] === 0) lastNonZero -= 1;
+  // Sector boundaries are multiples of 512 in the segment, not in `bytes`.
+  const firstBoundary = Math.floor((base + at) / SECTOR_BYTE_SIZE + 1) * SECTOR_BYTE_SIZE - base;
+  for (let b = firstBoundary; b < checkedEnd; b += SECTOR_BYTE_SIZE) {
+    const sectorEnd = b + SECTOR_BYTE_SIZE;
+    if (sectorEnd > lastNonZero) return false;
+    if (bytes.subarray(b, sectorEnd).every((value) => value === 0)) return true;
+  }
+  return false;
+}
+
+function firstCorruption(state: SurveyState): Corruption | undefined {
+  const candidates: Corruption[] = [];
+  for (const range of state.ranges) {
+    if (range.seqTo === undefined || range.tornShaped) continue;
+    candidates.push({
+      file: segmentFileName(range.segment),
+      offset: range.offset,
+      seqFrom: range.seqFrom,
+      seqTo: range.seqTo,
+      validRecordsAfter: recordsAfter(state.records, range.segment, range.offset),
+      reason: `a damaged record (${range.defect}) with valid records after it: not a torn tail`,
+    });
+  }
+  for (const damage of state.paddingDamage) {
+    candidates.push({
+      file: segmentFileName(damage.segment),
+      offset: damage.offset,
+      seqFrom: damage.seq,
+      seqTo: damage.seq,
+      validRecordsAfter: recordsAfter(state.records, damage.segment, damage.offset + 1),
+      reason: `record ${damage.seq} has non-zero padding bytes (its checksum holds)`,
+    });
+  }
+  candidates.sort((a, b) => a.file.localeCompare(b.file) || a.offset - b.offset);
+  return candidates[0];
+}
+
+function recordsAfter(records: readonly RecordPlace[], segment: number, offset: number): number {
+  return records.filter(
+    (record) => record.segment > segment || (record.segment === segment && record.offset >= offset),
+  ).length;
+}
