@@ -24,10 +24,16 @@
  * treated as torn: that is the one case the bytes cannot tell apart, and it only ever concerns
  * the last batch, whose writers were not confirmed if it was torn.
  *
- * Two limits, both erring towards refusing rather than cutting: a payload holding a 512-byte
- * aligned run of zeros can make a damaged record look torn; and a cross-segment tear that lost
- * the last sector of a segment's last record (the next batch in the next segment having
- * reached the disk) is reported as corruption, for `spool recover --salvage` to repair.
+ * A write can run past a segment's end into the next segment (two batches in flight, or
+ * unflushed `async` batches), so the sectors lost can be the last ones of a segment, with valid
+ * records in the next: zeros from a sector boundary inside the record's bytes to the segment's
+ * end are that shape too (a flipped byte never ends a record's data exactly on a sector
+ * boundary and zeroes the rest).
+ *
+ * Limits. A payload holding a 512-byte aligned run of zeros, or a flip in the length field of a
+ * segment's last record whose real data ends on a sector boundary, can make damage look torn.
+ * A tear whose surviving bytes just before the lost sector happen to be zeros looks like
+ * corruption: that errs towards refusing, and `spool recover --salvage` repairs it.
  */
 import {
   byteOffset,
@@ -38,6 +44,7 @@ import {
   RECORD_HEADER_BYTE_SIZE,
   type RecordDefect,
   type RecordHeader,
+  recordByteSize,
   type SegmentNumber,
   segmentFileName,
 } from "@spool/core";
@@ -111,7 +118,10 @@ export interface TailSurvey {
 
 /** Where a survey is in the log, and what it has found so far. */
 interface SurveyState {
+  readonly segmentByteSize: number;
   lastSeq: number;
+  /** Where the last good or valid record ends. */
+  lastEnd: { readonly segment: number; readonly offset: number };
   open: (Omit<DamagedRange, "pieces" | "seqTo"> & { pieces: DamagedPiece[] }) | undefined;
   readonly records: RecordPlace[];
   readonly ranges: DamagedRange[];
@@ -135,7 +145,9 @@ export async function surveyTail(
   end: ScanEnd,
 ): Promise<TailSurvey> {
   const state: SurveyState = {
+    segmentByteSize,
     lastSeq: end.lastSeq,
+    lastEnd: end.rolledFrom ?? end,
     open: undefined,
     records: [],
     ranges: [],
@@ -171,7 +183,6 @@ function surveySegment(
     const found = validRecordAt(bytes, at, state.lastSeq);
     if (found !== undefined) {
       if (state.open === undefined && found.header.seq !== state.lastSeq + 1) {
-        // A valid record that skips seqs where no bytes are missing: never a torn write.
         state.ranges.push({
           segment,
           offset: base + at,
@@ -179,7 +190,7 @@ function surveySegment(
           seqFrom: state.lastSeq + 1,
           seqTo: found.header.seq - 1,
           pieces: [],
-          tornShaped: false,
+          tornShaped: lostWhole(state, segment, base + at, found.header.seq),
         });
       }
       closeRange(state, segment, base + at, found.header.seq);
@@ -201,6 +212,7 @@ function surveySegment(
       }
       state.lastSeq = found.header.seq;
       at += found.byteSize;
+      state.lastEnd = { segment, offset: base + at };
       continue;
     }
     const rest = bytes.subarray(at);
@@ -212,6 +224,25 @@ function surveySegment(
     at = nextCandidate(bytes, at + RECORD_ALIGNMENT);
   }
   endPiece(state, segment, base, bytes);
+}
+
+/**
+ * Whether the seqs a valid record skips can have been lost whole in a power cut: it starts a
+ * segment, and the log before it ends in zeros (where the scan rolled) with room for them.
+ * A valid record that skips seqs anywhere else, with no damaged bytes before it, is never a
+ * torn write.
+ */
+function lostWhole(state: SurveyState, segment: number, offset: number, seq: number): boolean {
+  const skipped = seq - state.lastSeq - 1;
+  // Everything between is zero (else a damaged range would be open): the previous segment's
+  // end, and any whole segments the scan or the survey passed as zeros.
+  const zeroBytes =
+    (segment - state.lastEnd.segment) * state.segmentByteSize - state.lastEnd.offset;
+  return (
+    offset === 0 &&
+    segment > state.lastEnd.segment &&
+    zeroBytes >= skipped * RECORD_HEADER_BYTE_SIZE
+  );
 }
 
 /** The record at `at` if it is valid (padding aside) and continues the log past `lastSeq`. */
@@ -305,6 +336,21 @@ function tornShaped(bytes: Uint8Array, at: number, base: number): boolean {
   );
   let lastNonZero = bytes.byteLength - 1;
   while (lastNonZero >= 0 && bytes[lastNonZero] === 0) lastNonZero -= 1;
+  // The write ran past the segment's end into the next one, and the sectors from this one's
+  // lost sector on are all lost: zeros from a sector boundary inside the record to the end.
+  // Written bytes just before the boundary may be zeros too: any inside the header (whose
+  // checksum field a flipped byte never zeroes), fewer than 8 in the payload.
+  const zerosFrom = lastNonZero + 1;
+  const boundary = Math.ceil((base + zerosFrom) / SECTOR_BYTE_SIZE) * SECTOR_BYTE_SIZE - base;
+  const declaredEnd = at + recordByteSize(readU32(bytes, at + 8));
+  if (
+    boundary > at &&
+    boundary < checkedEnd &&
+    declaredEnd <= bytes.byteLength &&
+    (zerosFrom <= at + RECORD_HEADER_BYTE_SIZE || boundary - zerosFrom < RECORD_ALIGNMENT)
+  ) {
+    return true;
+  }
   // Sector boundaries are multiples of 512 in the segment, not in `bytes`.
   const firstBoundary = Math.floor((base + at) / SECTOR_BYTE_SIZE + 1) * SECTOR_BYTE_SIZE - base;
   for (let b = firstBoundary; b < checkedEnd; b += SECTOR_BYTE_SIZE) {

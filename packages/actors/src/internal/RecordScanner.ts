@@ -35,6 +35,8 @@ export interface ScanEnd {
   readonly offset: number;
   readonly defect: RecordDefect | "seq" | "limit";
   readonly lastSeq: number;
+  /** Where the zeros began in the segment before `segment`, if the scan rolled into it. */
+  readonly rolledFrom?: { readonly segment: SegmentNumber; readonly offset: number };
 }
 
 /** Limits of a scan: stop before this position (exclusive), start yielding at this seq. */
@@ -71,6 +73,9 @@ export async function* scanRecords(
   let expected = 0;
   let segment = range.firstSegment;
   let offset = 0;
+  let rolledFrom: ScanEnd["rolledFrom"];
+  const rolled = (into: SegmentNumber) =>
+    rolledFrom !== undefined && rolledFrom.segment + 1 === into ? { rolledFrom } : {};
   const available = new Set(range.segments);
   while (available.has(segment)) {
     const stopOffset =
@@ -120,7 +125,7 @@ export async function* scanRecords(
       }
       const seqValue: Seq = decoded.header.seq;
       if (expected !== 0 && seqValue !== expected) {
-        return { segment, offset, defect: "seq", lastSeq: expected - 1 };
+        return { segment, offset, defect: "seq", lastSeq: expected - 1, ...rolled(segment) };
       }
       expected = seqValue + 1;
       if (range.fromSeq === undefined || seqValue >= range.fromSeq) {
@@ -137,6 +142,7 @@ export async function* scanRecords(
     if (range.stopAt !== undefined && range.stopAt.segment === segment && offset >= stopOffset) {
       return { segment, offset, defect: "limit", lastSeq: expected === 0 ? 0 : expected - 1 };
     }
+    rolledFrom = { segment, offset };
     segment = segmentNumber(segment + 1);
     offset = 0;
   }
