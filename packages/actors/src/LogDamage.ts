@@ -94,6 +94,8 @@ export interface PaddingDamage {
   readonly seq: number;
   readonly byteSize: number;
   readonly payloadEnd: number;
+  /** The offset of the first non-zero padding byte. */
+  readonly firstNonZero: number;
 }
 
 /** The first damage that is not a torn tail, as `SpoolCorrupt` reports it. */
@@ -202,12 +204,14 @@ function surveySegment(
         header: found.header,
       });
       if (found.paddingDamaged) {
+        const payloadEnd = base + at + RECORD_HEADER_BYTE_SIZE + found.header.payloadByteSize;
         state.paddingDamage.push({
           segment,
           offset: base + at,
           seq: found.header.seq,
           byteSize: found.byteSize,
-          payloadEnd: base + at + RECORD_HEADER_BYTE_SIZE + found.header.payloadByteSize,
+          payloadEnd,
+          firstNonZero: payloadEnd + bytes.subarray(payloadEnd - base).findIndex((v) => v !== 0),
         });
       }
       state.lastSeq = found.header.seq;
@@ -254,7 +258,8 @@ function validRecordAt(bytes: Uint8Array, at: number, lastSeq: number) {
   if (decoded.defect !== "padding") return undefined;
   // The checksum held: read it again with its padding zeroed to learn its header.
   const size = (RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8) + 7) & ~7;
-  const copy = bytes.slice(at, at + size);
+  // A copy: `bytes` may be a Buffer, whose slice is a view of the bytes read.
+  const copy = Uint8Array.from(bytes.subarray(at, at + size));
   copy.fill(0, RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8));
   const again = decodeRecord(copy, 0);
   if (!again.ok || again.header.seq <= lastSeq) return undefined;
