@@ -7,14 +7,12 @@ import { stat } from "node:fs/promises";
 import { fileAdapter } from "@spool/adapters";
 import {
   type AdapterFactory,
-  byteOffset,
   byteSize,
   decodeIndexEntry,
   type EntryState,
   type FlushAdapter,
   INDEX_ENTRY_BYTE_SIZE,
   MANIFEST_FILE_NAME,
-  type SegmentNumber,
   SpoolCorrupt,
   StorageFailed,
   segmentFileName,

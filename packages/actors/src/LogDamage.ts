@@ -123,7 +123,7 @@ interface SurveyState {
   readonly segmentByteSize: number;
   lastSeq: number;
   /** Where the last good or valid record ends. */
-  lastEnd: { readonly segment: number; readonly offset: number };
+  lastEnd: { readonly segment: SegmentNumber; readonly offset: number };
   open: (Omit<DamagedRange, "pieces" | "seqTo"> & { pieces: DamagedPiece[] }) | undefined;
   readonly records: RecordPlace[];
   readonly ranges: DamagedRange[];
@@ -191,7 +191,11 @@ function surveySegment(
           defect: "seq",
           seqFrom: state.lastSeq + 1,
           seqTo: found.header.seq - 1,
-          pieces: [],
+          // The zeros where the skipped records were, for a salvage to put stand-ins in.
+          pieces:
+            state.lastEnd.segment < segment
+              ? [{ ...state.lastEnd, dataEnd: state.lastEnd.offset, end: state.segmentByteSize }]
+              : [],
           tornShaped: lostWhole(state, segment, base + at, found.header.seq),
         });
       }

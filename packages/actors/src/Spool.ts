@@ -15,6 +15,7 @@ import {
   type FlushAdapter,
   type FlushReason,
   type IndexEntry,
+  LOST_RECORD_WRITER_ID,
   type MessageLocation,
   NotLeased,
   type PlacedWrite,
@@ -193,10 +194,11 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
       await adapter.close();
       adapter = await openAdapter(config);
     }
-    const { cursor, recordsScanned, torn, locations } = await restoreCursor(adapter, config);
+    const { cursor, recordsScanned, torn, locations, lost } = await restoreCursor(adapter, config);
     const index = await IndexFile.open(factory ?? fileAdapter(), dir, config, clock ?? Date.now);
     try {
-      const { queue, found } = await restoreQueue(index, config, locations, cursor.nextSeq);
+      const restored = await restoreQueue(index, config, { locations, lost }, cursor.nextSeq);
+      const { queue, found } = restored;
       const deadLetterStore = await DeadLetterStore.open(adapter);
       const report: OpenReport = {
         recordsScanned,
@@ -238,9 +240,10 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
 async function restoreQueue(
   index: IndexFile,
   config: SpoolConfig,
-  locations: readonly MessageLocation[],
+  log: { readonly locations: readonly MessageLocation[]; readonly lost: ReadonlySet<number> },
   nextSeq: Seq,
 ) {
+  const { locations, lost } = log;
   const queue = new ConsumerQueue(config.maxAttempts);
   const found = {
     entriesMissing: 0,
@@ -254,6 +257,8 @@ async function restoreQueue(
   await index.readSlots(first, last, (slotSeq, content) => {
     const location = locations[slotSeq - first];
     if (location === undefined || location.seq !== slotSeq) return;
+    // A salvage's stand-in for a lost record is done, whatever its entry says.
+    if (lost.has(slotSeq)) return queue.add(location, "done", 0, 0);
     if (!content.ok) {
       if (content.defect === "empty") found.entriesMissing += 1;
       else found.entriesRebuilt += 1;
@@ -292,6 +297,7 @@ async function restoreCursor(
   recordsScanned: number;
   torn: boolean;
   locations: MessageLocation[];
+  lost: Set<number>;
 }> {
   const segments = await adapter.listSegments();
   const first = segments[0] ?? segmentNumber(1);
@@ -303,10 +309,12 @@ async function restoreCursor(
   });
   let recordsScanned = 0;
   const locations: MessageLocation[] = [];
+  const lost = new Set<number>();
   let step = await scan.next();
   while (!step.done) {
     recordsScanned += 1;
     const { header, segment, offset } = step.value;
+    if (header.writerId === LOST_RECORD_WRITER_ID) lost.add(header.seq);
     locations.push({
       seq: header.seq,
       segment,
@@ -331,6 +339,7 @@ async function restoreCursor(
     recordsScanned,
     torn,
     locations,
+    lost,
   };
 }
 
@@ -525,6 +534,8 @@ export class Spool {
       ...(options.from === undefined ? {} : { fromSeq: options.from }),
     });
     for await (const record of scan) {
+      // A salvage's stand-in for a lost record carries nothing anyone appended.
+      if (record.header.writerId === LOST_RECORD_WRITER_ID) continue;
       yield {
         seq: record.header.seq,
         payload: record.payload,

@@ -35,6 +35,17 @@ export const RECORD_HEADER_BYTE_SIZE = 40;
 /** Records start on multiples of this many bytes; 8 keeps the u64 fields aligned. @example 8 */
 export const RECORD_ALIGNMENT = 8;
 
+/**
+ * The writer id of a record `spool recover --salvage` writes in place of one it could not
+ * keep: it holds that seq so the log stays dense, carries no payload anyone appended (zeros),
+ * and is never delivered (the spool counts it done) nor listed by `records()`. No writer gets
+ * this id: writer ids count up from 0.
+ *
+ * @example
+ * record.header.writerId === LOST_RECORD_WRITER_ID
+ */
+export const LOST_RECORD_WRITER_ID = 0xffff_ffff;
+
 const CHECKSUM_FIELD_OFFSET = 32;
 
 /** The decoded header of one record. @example const h: RecordHeader = decodeRecordHeader(bytes, 0) */
