@@ -123,18 +123,22 @@ async function readRecords(opened: OpenedForReading, onProgress?: (records: numb
 
 /** One finding for each damaged stretch and each record with non-zero padding. */
 function damageFindings(survey: TailSurvey): VerifyFinding[] {
-  const findings: VerifyFinding[] = survey.ranges.map((range) => ({
-    file: segmentFileName(range.segment),
-    offset: range.offset,
-    problem:
+  const findings: VerifyFinding[] = survey.ranges.map((range) => {
+    const seqs = `seqs ${range.seqFrom}..${range.seqTo}`;
+    const problem =
       range.seqTo === undefined
-        ? `${range.defect}: bytes after the last intact record (a torn tail; opening cuts it)`
+        ? "bytes after the last intact record (a torn tail; opening cuts it)"
         : range.tornShaped
-          ? `${range.defect}: a torn write (power cut) holding seqs ${range.seqFrom}..${range.seqTo}, ` +
-            "unacknowledged; opening cuts it and the records after it"
-          : `${range.defect}: damaged record(s), seqs ${range.seqFrom}..${range.seqTo}, with valid ` +
-            "records after: corruption; openSpool refuses, spool recover --salvage keeps the rest",
-  }));
+          ? `a torn write (power cut) holding ${seqs}, unacknowledged; opening cuts it and ` +
+            "the records after it"
+          : `damaged record(s) holding ${seqs}, with valid records after: corruption; ` +
+            "openSpool refuses, spool recover --salvage keeps the rest";
+    return {
+      file: segmentFileName(range.segment),
+      offset: range.offset,
+      problem: `${range.defect}: ${problem}`,
+    };
+  });
   for (const damage of survey.paddingDamage) {
     findings.push({
       file: segmentFileName(damage.segment),

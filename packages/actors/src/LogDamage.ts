@@ -73,7 +73,12 @@ export interface DamagedPiece {
   readonly end: number;
 }
 
-/** A stretch of the log that holds no valid record, from its first bad record on. */
+/**
+ * A stretch of the log that holds no valid record, from its first bad record on.
+ *
+ * @example
+ * if (!range.tornShaped && range.seqTo !== undefined) console.log(range.seqFrom, range.seqTo);
+ */
 export interface DamagedRange {
   readonly segment: SegmentNumber;
   readonly offset: number;
@@ -87,7 +92,12 @@ export interface DamagedRange {
   readonly tornShaped: boolean;
 }
 
-/** A record whose checksum holds but whose padding is not zero. */
+/**
+ * A record whose checksum holds but whose padding is not zero.
+ *
+ * @example
+ * console.log(`${damage.seq}: padding byte ${damage.firstNonZero} is not zero`);
+ */
 export interface PaddingDamage {
   readonly segment: SegmentNumber;
   readonly offset: number;
@@ -98,7 +108,12 @@ export interface PaddingDamage {
   readonly firstNonZero: number;
 }
 
-/** The first damage that is not a torn tail, as `SpoolCorrupt` reports it. */
+/**
+ * The first damage that is not a torn tail, as `SpoolCorrupt` reports it.
+ *
+ * @example
+ * if (survey.corruption !== undefined) throw new SpoolCorrupt(survey.corruption);
+ */
 export interface Corruption {
   readonly file: string;
   readonly offset: number;
@@ -116,6 +131,8 @@ export interface TailSurvey {
   readonly ranges: readonly DamagedRange[];
   readonly paddingDamage: readonly PaddingDamage[];
   readonly corruption: Corruption | undefined;
+  /** Whether every byte past the scan's end is zero (nothing to cut, nothing to report). */
+  readonly clean: boolean;
 }
 
 /** Where a survey is in the log, and what it has found so far. */
@@ -155,12 +172,14 @@ export async function surveyTail(
     ranges: [],
     paddingDamage: [],
   };
+  let clean = true;
   for (const segment of segments) {
     if (segment < end.segment) continue;
     const from = segment === end.segment ? end.offset : 0;
     if (from >= segmentByteSize || (await allZero(adapter, segment, from, segmentByteSize))) {
       continue;
     }
+    clean = false;
     const bytes = await adapter.read(segment, byteOffset(from), byteSize(segmentByteSize - from));
     surveySegment(state, segment, from, bytes);
   }
@@ -170,6 +189,7 @@ export async function surveyTail(
     ranges: state.ranges,
     paddingDamage: state.paddingDamage,
     corruption: firstCorruption(state),
+    clean,
   };
 }
 
@@ -181,46 +201,11 @@ function surveySegment(
   bytes: Uint8Array,
 ): void {
   let at = 0;
-  while (at + RECORD_HEADER_BYTE_SIZE <= bytes.byteLength) {
+  while (at < bytes.byteLength) {
     const found = validRecordAt(bytes, at, state.lastSeq);
     if (found !== undefined) {
-      if (state.open === undefined && found.header.seq !== state.lastSeq + 1) {
-        state.ranges.push({
-          segment,
-          offset: base + at,
-          defect: "seq",
-          seqFrom: state.lastSeq + 1,
-          seqTo: found.header.seq - 1,
-          // The zeros where the skipped records were, for a salvage to put stand-ins in.
-          pieces:
-            state.lastEnd.segment < segment
-              ? [{ ...state.lastEnd, dataEnd: state.lastEnd.offset, end: state.segmentByteSize }]
-              : [],
-          tornShaped: lostWhole(state, segment, base + at, found.header.seq),
-        });
-      }
-      closeRange(state, segment, base + at, found.header.seq);
-      state.records.push({
-        seq: found.header.seq,
-        segment,
-        offset: base + at,
-        byteSize: found.byteSize,
-        header: found.header,
-      });
-      if (found.paddingDamaged) {
-        const payloadEnd = base + at + RECORD_HEADER_BYTE_SIZE + found.header.payloadByteSize;
-        state.paddingDamage.push({
-          segment,
-          offset: base + at,
-          seq: found.header.seq,
-          byteSize: found.byteSize,
-          payloadEnd,
-          firstNonZero: payloadEnd + bytes.subarray(payloadEnd - base).findIndex((v) => v !== 0),
-        });
-      }
-      state.lastSeq = found.header.seq;
+      accept(state, segment, base, bytes, at, found);
       at += found.byteSize;
-      state.lastEnd = { segment, offset: base + at };
       continue;
     }
     const rest = bytes.subarray(at);
@@ -232,6 +217,53 @@ function surveySegment(
     at = nextCandidate(bytes, at + RECORD_ALIGNMENT);
   }
   endPiece(state, segment, base, bytes);
+}
+
+/** Takes a valid record into the survey: it closes the open damaged range, if any. */
+function accept(
+  state: SurveyState,
+  segment: SegmentNumber,
+  base: number,
+  bytes: Uint8Array,
+  at: number,
+  found: NonNullable<ReturnType<typeof validRecordAt>>,
+): void {
+  if (state.open === undefined && found.header.seq !== state.lastSeq + 1) {
+    state.ranges.push({
+      segment,
+      offset: base + at,
+      defect: "seq",
+      seqFrom: state.lastSeq + 1,
+      seqTo: found.header.seq - 1,
+      // The zeros where the skipped records were, for a salvage to put stand-ins in.
+      pieces:
+        state.lastEnd.segment < segment
+          ? [{ ...state.lastEnd, dataEnd: state.lastEnd.offset, end: state.segmentByteSize }]
+          : [],
+      tornShaped: lostWhole(state, segment, base + at, found.header.seq),
+    });
+  }
+  closeRange(state, segment, base + at, found.header.seq);
+  state.records.push({
+    seq: found.header.seq,
+    segment,
+    offset: base + at,
+    byteSize: found.byteSize,
+    header: found.header,
+  });
+  if (found.paddingDamaged) {
+    const payloadEnd = base + at + RECORD_HEADER_BYTE_SIZE + found.header.payloadByteSize;
+    state.paddingDamage.push({
+      segment,
+      offset: base + at,
+      seq: found.header.seq,
+      byteSize: found.byteSize,
+      payloadEnd,
+      firstNonZero: payloadEnd + bytes.subarray(payloadEnd - base).findIndex((v) => v !== 0),
+    });
+  }
+  state.lastSeq = found.header.seq;
+  state.lastEnd = { segment, offset: base + at + found.byteSize };
 }
 
 /**
@@ -270,7 +302,9 @@ function validRecordAt(bytes: Uint8Array, at: number, lastSeq: number) {
   return { ...again, paddingDamaged: true };
 }
 
+/** The little-endian u32 at `at`, or 0 past the end (a header cut short reads as zeros). */
 function readU32(bytes: Uint8Array, at: number): number {
+  if (at + 4 > bytes.byteLength) return 0;
   return new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, true);
 }
 

@@ -30,7 +30,12 @@ export const FILE_SHAPING_OPTIONS = [
   "indexSegmentEntries",
 ] as const;
 
-/** One of {@link FILE_SHAPING_OPTIONS}. @example const option: FileShapingOption = "pageByteSize" */
+/**
+ * One of {@link FILE_SHAPING_OPTIONS}.
+ *
+ * @example
+ * const option: FileShapingOption = "pageByteSize";
+ */
 export type FileShapingOption = (typeof FILE_SHAPING_OPTIONS)[number];
 
 /**

@@ -40,7 +40,12 @@ import {
 } from "./LogDamage.js";
 import { configFromManifest, parseManifest } from "./Manifest.js";
 
-/** The folder, inside the spool directory, that receives copies of damaged bytes. @example "damaged" */
+/**
+ * The folder, inside the spool directory, that receives copies of damaged bytes.
+ *
+ * @example
+ * path.join(dir, DAMAGED_FOLDER_NAME) // "./spool-data/damaged"
+ */
 export const DAMAGED_FOLDER_NAME = "damaged";
 
 /** Seqs from `from` through `to`. @example { from: 5, to: 7 } */

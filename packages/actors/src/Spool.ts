@@ -326,14 +326,13 @@ async function restoreCursor(
   }
   const end = step.value;
   // Damage with valid records after it is corruption, not a torn tail: refuse, change nothing.
-  const { corruption } = await surveyTail(adapter, segments, config.segmentByteSize, end);
-  if (corruption !== undefined) throw new SpoolCorrupt(corruption);
+  const survey = await surveyTail(adapter, segments, config.segmentByteSize, end);
+  if (survey.corruption !== undefined) throw new SpoolCorrupt(survey.corruption);
   // The log may end on a segment that does not exist yet (the last one was full): the cursor
   // starts that segment, which the first batch prepares and maps.
-  const torn = await cutTail(adapter, config, segments, {
-    segment: end.segment,
-    offset: end.offset,
-  });
+  const torn =
+    !survey.clean &&
+    (await cutTail(adapter, config, segments, { segment: end.segment, offset: end.offset }));
   return {
     cursor: { segment: end.segment, offset: byteOffset(end.offset), nextSeq: seq(end.lastSeq + 1) },
     recordsScanned,
