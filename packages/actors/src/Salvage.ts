@@ -151,15 +151,12 @@ async function salvageOpened(
     damagedCopies.push(await repairPadding(adapter, damage, keep));
   }
   await clearLostEntries(options.adapter ?? fileAdapter(), dir, config, lostSeqs);
-  const trailing = survey.ranges.at(-1)?.seqTo === undefined ? survey.ranges.at(-1) : undefined;
   return {
     dir,
     lostSeqs,
     lostSeqCount: lostSeqs.reduce((sum, range) => sum + range.to - range.from + 1, 0),
     repairedSeqs: survey.paddingDamage.map((damage) => damage.seq),
-    recordsKeptAfterDamage: survey.records.filter(
-      (record) => trailing === undefined || record.seq < trailing.seqFrom,
-    ).length,
+    recordsKeptAfterDamage: survey.records.length,
     damagedCopies,
   };
 }

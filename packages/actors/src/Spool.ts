@@ -36,7 +36,7 @@ import {
 import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
-import { surveyTail } from "./LogDamage.js";
+import { durableAfterDamage, surveyTail } from "./LogDamage.js";
 import { reconcileManifest } from "./Manifest.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 import { type BatchReport, Synchronizer } from "./Synchronizer.js";
@@ -194,9 +194,10 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
       await adapter.close();
       adapter = await openAdapter(config);
     }
-    const { cursor, recordsScanned, torn, locations, lost } = await restoreCursor(adapter, config);
     const index = await IndexFile.open(factory ?? fileAdapter(), dir, config, clock ?? Date.now);
     try {
+      const restoredLog = await restoreCursor(adapter, config, index);
+      const { cursor, recordsScanned, torn, locations, lost } = restoredLog;
       const restored = await restoreQueue(index, config, { locations, lost }, cursor.nextSeq);
       const { queue, found } = restored;
       const deadLetterStore = await DeadLetterStore.open(adapter);
@@ -292,6 +293,7 @@ async function restoreQueue(
 async function restoreCursor(
   adapter: FlushAdapter,
   config: SpoolConfig,
+  index: IndexFile,
 ): Promise<{
   cursor: AppendCursor;
   recordsScanned: number;
@@ -327,7 +329,8 @@ async function restoreCursor(
   const end = step.value;
   // Damage with valid records after it is corruption, not a torn tail: refuse, change nothing.
   const survey = await surveyTail(adapter, segments, config.segmentByteSize, end);
-  if (survey.corruption !== undefined) throw new SpoolCorrupt(survey.corruption);
+  const corruption = survey.corruption ?? (await durableAfterDamage(index, survey));
+  if (corruption !== undefined) throw new SpoolCorrupt(corruption);
   // The log may end on a segment that does not exist yet (the last one was full): the cursor
   // starts that segment, which the first batch prepares and maps.
   const torn =

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { MemoryDisk, memoryAdapter } from "@spool/adapters";
@@ -53,9 +54,13 @@ function flip(dir: string, file: string, offset: number): void {
   writeFileSync(full, bytes);
 }
 
-/** Every file of the spool, by name: to show that a refused open changed nothing. */
-function snapshot(dir: string): Map<string, Buffer> {
-  return new Map(readdirSync(dir).map((name) => [name, readFileSync(path.join(dir, name))]));
+/** Every file of the spool, by name, as a SHA-256: to show that a refused open changed nothing. */
+function snapshot(dir: string): Map<string, string> {
+  const digest = (name: string) =>
+    createHash("sha256")
+      .update(readFileSync(path.join(dir, name)))
+      .digest("hex");
+  return new Map(readdirSync(dir).map((name) => [name, digest(name)]));
 }
 
 // A record early in the first segment, one in the middle of the second, one in the third.
@@ -92,6 +97,28 @@ describe("damage that is not a torn tail", () => {
     expect(placeOf(RECORD_COUNT).file).toBe("data-0000000003.seg");
     const last = readFileSync(path.join(dir, placeOf(RECORD_COUNT).file));
     expect(last.readUInt32LE(placeOf(RECORD_COUNT).offset)).toBe(0x4c4f5053);
+  });
+});
+
+describe("a zeroed sector", () => {
+  // A whole zero sector is what a power cut leaves; among records that were taken (their index
+  // entries written, which only ever happens once a record is durable) it cannot be one.
+  it("before records whose index entries prove them durable is SpoolCorrupt", async () => {
+    const dir = await threeSegments();
+    const spool = await openSpool({ dir, ...options });
+    expect(await spool.takeMany(RECORD_COUNT)).toHaveLength(RECORD_COUNT);
+    await spool.close();
+    const { file, offset } = placeOf(DAMAGED_SEQS.middle);
+    const full = path.join(dir, file);
+    const bytes = readFileSync(full);
+    const sector = Math.ceil((offset + 1) / 512) * 512;
+    bytes.fill(0, sector, sector + 512);
+    writeFileSync(full, bytes);
+    const before = snapshot(dir);
+    const error = await openSpool({ dir, ...options }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SpoolCorrupt);
+    expect(error).toMatchObject({ file, offset, seqFrom: DAMAGED_SEQS.middle });
+    expect(snapshot(dir)).toEqual(before);
   });
 });
 
