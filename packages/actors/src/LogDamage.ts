@@ -143,6 +143,11 @@ export interface TailSurvey {
 /** Where a survey is in the log, and what it has found so far. */
 interface SurveyState {
   readonly segmentByteSize: number;
+  /**
+   * Whether the seq before the first damage is known: false when the scan found no record and
+   * the log no longer starts at segment 1 (its first segments were reclaimed).
+   */
+  readonly lastSeqKnown: boolean;
   lastSeq: number;
   /** Where the last good or valid record ends. */
   lastEnd: { readonly segment: SegmentNumber; readonly offset: number };
@@ -170,6 +175,7 @@ export async function surveyTail(
 ): Promise<TailSurvey> {
   const state: SurveyState = {
     segmentByteSize,
+    lastSeqKnown: end.lastSeq > 0 || (segments[0] ?? 1) === 1,
     lastSeq: end.lastSeq,
     lastEnd: end.rolledFrom ?? end,
     open: undefined,
@@ -307,6 +313,11 @@ function validRecordAt(bytes: Uint8Array, at: number, lastSeq: number) {
   return { ...again, paddingDamaged: true };
 }
 
+/** The little-endian u64 at `at` (seqs stay below 2^53), or 0 past the end. */
+function readU64(bytes: Uint8Array, at: number): number {
+  return readU32(bytes, at + 4) * 0x1_0000_0000 + readU32(bytes, at);
+}
+
 /** The little-endian u32 at `at`, or 0 past the end (a header cut short reads as zeros). */
 function readU32(bytes: Uint8Array, at: number): number {
   if (at + 4 > bytes.byteLength) return 0;
@@ -337,11 +348,18 @@ function openRange(
     segment,
     offset: base + at,
     defect: decoded.ok ? "seq" : decoded.defect,
-    seqFrom: state.lastSeq + 1,
+    // With no record before it to count from, the damaged record's own seq field is the best
+    // guess there is (closeRange keeps it below the next valid seq).
+    seqFrom: counted(state) ? state.lastSeq + 1 : Math.max(1, readU64(bytes, at + 16)),
     tornShaped: tornShaped(bytes, at, base),
     pieces: [],
   };
   startPiece(state, segment, base + at);
+}
+
+/** Whether the seqs of damage are counted from the last record (else guessed, see openRange). */
+function counted(state: SurveyState): boolean {
+  return state.lastSeqKnown || state.lastSeq > 0;
 }
 
 function startPiece(state: SurveyState, segment: SegmentNumber, offset: number): void {
@@ -366,7 +384,8 @@ function closeRange(state: SurveyState, segment: SegmentNumber, offset: number, 
   if (piece !== undefined && piece.segment === segment && piece.end === piece.offset) {
     open.pieces.splice(-1, 1, { ...piece, dataEnd: offset, end: offset });
   }
-  state.ranges.push({ ...open, seqTo: seq - 1 });
+  const seqFrom = counted(state) ? open.seqFrom : Math.min(open.seqFrom, seq - 1);
+  state.ranges.push({ ...open, seqFrom, seqTo: seq - 1 });
   state.open = undefined;
 }
 

@@ -209,6 +209,22 @@ describe("salvage", () => {
     });
   }
 
+  it("names the right seq when the damaged record is the first left after reclaimed segments", async () => {
+    const dir = await threeSegments();
+    const spool = await openSpool({ dir, ...options });
+    for (const lease of await spool.takeMany(RECORDS_PER_SEGMENT)) await spool.ack(lease.seq);
+    // Reclaiming runs after the acks that allow it: wait until it is done.
+    while (spool.stats().segmentsReclaimed < 1) await new Promise((go) => setImmediate(go));
+    await spool.close();
+    const seq = RECORDS_PER_SEGMENT + 1;
+    const { file, offset } = placeOf(seq);
+    flip(dir, file, offset + PARTS.payload);
+    const error = await openSpool({ dir, ...options }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ file, offset, seqFrom: seq, seqTo: seq });
+    expect(await salvageSpool(dir)).toMatchObject({ lostSeqs: [{ from: seq, to: seq }] });
+    expect(await readBack(dir)).toEqual(allBut([]).filter((s) => s > seq));
+  });
+
   it("changes nothing on an intact spool", async () => {
     const dir = await threeSegments();
     const before = snapshot(dir);
