@@ -58,6 +58,7 @@ import { allZero, type ScanEnd } from "./internal/RecordScanner.js";
 // 512 bytes: the smallest unit a disk writes atomically (a sector); a lost one reads as zero.
 const SECTOR_BYTE_SIZE = 512;
 const MAGIC_BYTES = Buffer.from([0x53, 0x50, 0x4f, 0x4c]);
+const ZERO_BLOCK = Buffer.alloc(4096);
 
 /** A record found intact past the point where the scan stopped. @example survey.records[0].seq */
 export interface RecordPlace {
@@ -211,6 +212,8 @@ function surveySegment(
   base: number,
   bytes: Uint8Array,
 ): void {
+  // Found once per segment: every bad record's shape and the damaged pieces' ends need it.
+  const lastNonZero = lastNonZeroIndex(bytes);
   let at = 0;
   while (at < bytes.byteLength) {
     const found = validRecordAt(bytes, at, state.lastSeq);
@@ -219,15 +222,27 @@ function surveySegment(
       at += found.byteSize;
       continue;
     }
-    const rest = bytes.subarray(at);
-    const nonZero = rest.findIndex((value) => value !== 0);
     // Only zeros left: the unwritten rest of the segment (the writer rolled on, or the log ends).
-    if (nonZero < 0) break;
-    if (state.open === undefined) openRange(state, segment, base, bytes, at);
+    if (at > lastNonZero) break;
+    if (state.open === undefined) openRange(state, segment, base, bytes, at, lastNonZero);
     else if (state.open.pieces.at(-1)?.segment !== segment) startPiece(state, segment, base + at);
     at = nextCandidate(bytes, at + RECORD_ALIGNMENT);
   }
-  endPiece(state, segment, base, bytes);
+  endPiece(state, segment, base, bytes, lastNonZero);
+}
+
+/** The index of the last non-zero byte, or -1: whole 4 KiB blocks of zeros compared natively. */
+function lastNonZeroIndex(bytes: Uint8Array): number {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let end = view.byteLength;
+  while (end > 0) {
+    const start = Math.max(0, end - ZERO_BLOCK.byteLength);
+    if (!view.subarray(start, end).equals(ZERO_BLOCK.subarray(0, end - start))) break;
+    end = start;
+  }
+  let last = end - 1;
+  while (last >= 0 && bytes[last] === 0) last -= 1;
+  return last;
 }
 
 /** Takes a valid record into the survey: it closes the open damaged range, if any. */
@@ -342,6 +357,7 @@ function openRange(
   base: number,
   bytes: Uint8Array,
   at: number,
+  lastNonZero: number,
 ): void {
   const decoded = decodeRecord(bytes, at);
   state.open = {
@@ -351,7 +367,7 @@ function openRange(
     // With no record before it to count from, the damaged record's own seq field is the best
     // guess there is (closeRange keeps it below the next valid seq).
     seqFrom: counted(state) ? state.lastSeq + 1 : Math.max(1, readU64(bytes, at + 16)),
-    tornShaped: tornShaped(bytes, at, base),
+    tornShaped: tornShaped(bytes, at, base, lastNonZero),
     pieces: [],
   };
   startPiece(state, segment, base + at);
@@ -367,11 +383,16 @@ function startPiece(state: SurveyState, segment: SegmentNumber, offset: number):
 }
 
 /** Closes the open piece at the segment's end, recording where its non-zero bytes end. */
-function endPiece(state: SurveyState, segment: SegmentNumber, base: number, bytes: Uint8Array) {
+function endPiece(
+  state: SurveyState,
+  segment: SegmentNumber,
+  base: number,
+  bytes: Uint8Array,
+  lastNonZero: number,
+) {
   const piece = state.open?.pieces.at(-1);
   if (piece === undefined || piece.segment !== segment || piece.end !== piece.offset) return;
-  let last = bytes.byteLength - 1;
-  while (last >= piece.offset - base && bytes[last] === 0) last -= 1;
+  const last = Math.max(lastNonZero, piece.offset - base - 1);
   const dataEnd = Math.ceil((base + last + 1) / RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
   state.open?.pieces.splice(-1, 1, { ...piece, dataEnd, end: base + bytes.byteLength });
 }
@@ -393,16 +414,15 @@ function closeRange(state: SurveyState, segment: SegmentNumber, offset: number, 
  * Whether the bad record at `at` shows a lost sector: its magic word is zero, or a whole
  * 512-byte sector starting inside the bytes its header says its checksum covers is zero and
  * is followed by written bytes in the segment (so the zeros are not the segment's unwritten end).
- * `bytes` holds the segment from offset `base` to its end.
+ * `bytes` holds the segment from offset `base` to its end; `lastNonZero` indexes its last
+ * non-zero byte.
  */
-function tornShaped(bytes: Uint8Array, at: number, base: number): boolean {
+function tornShaped(bytes: Uint8Array, at: number, base: number, lastNonZero: number): boolean {
   if (readU32(bytes, at) === 0) return true;
   const checkedEnd = Math.min(
     bytes.byteLength,
     at + RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8),
   );
-  let lastNonZero = bytes.byteLength - 1;
-  while (lastNonZero >= 0 && bytes[lastNonZero] === 0) lastNonZero -= 1;
   // The write ran past the segment's end into the next one, and the sectors from this one's
   // lost sector on are all lost: zeros from a sector boundary inside the record to the end.
   // Written bytes just before the boundary may be zeros too: any inside the header (whose
