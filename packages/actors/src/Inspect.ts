@@ -7,15 +7,12 @@ import { stat } from "node:fs/promises";
 import { fileAdapter } from "@spool/adapters";
 import {
   type AdapterFactory,
-  byteOffset,
   byteSize,
   decodeIndexEntry,
   type EntryState,
   type FlushAdapter,
   INDEX_ENTRY_BYTE_SIZE,
   MANIFEST_FILE_NAME,
-  resolveConfig,
-  type SegmentNumber,
   SpoolCorrupt,
   StorageFailed,
   segmentFileName,
@@ -25,6 +22,8 @@ import {
 import { DEAD_LETTERS_FILE_NAME } from "./DeadLetterStore.js";
 import { indexSlot } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
+import { surveyTail, type TailSurvey } from "./LogDamage.js";
+import { configFromManifest, parseManifest } from "./Manifest.js";
 
 /** What `inspectSpool` reports. @example const { records, byState } = await inspectSpool(dir) */
 export interface SpoolInspection {
@@ -77,11 +76,8 @@ async function openForReading(
       reason: `${dir} holds no spool`,
     });
   }
-  const manifest = JSON.parse(text) as { segmentByteSize: number; pageByteSize: number };
-  const config = resolveConfig({
-    segmentByteSize: manifest.segmentByteSize,
-    pageByteSize: manifest.pageByteSize,
-  });
+  // The files are read as they were written: with the options spool.json recorded.
+  const config = configFromManifest(parseManifest(text), {}, dir);
   const common = { dir, pageByteSize: config.pageByteSize, lock: false } as const;
   const data = await factory({ ...common, segmentByteSize: config.segmentByteSize });
   const index = await factory({
@@ -125,25 +121,32 @@ async function readRecords(opened: OpenedForReading, onProgress?: (records: numb
   return { segments, records, end: step.value };
 }
 
-// 1 MiB: the unit of reading a segment's tail, so no buffer grows to a segment's size.
-const CHUNK_BYTE_SIZE = 1024 * 1024;
-const ZEROS = Buffer.alloc(CHUNK_BYTE_SIZE);
-
-/** The offset of the first non-zero byte in [from, to) of a segment, or undefined. */
-async function firstNonZeroByte(
-  adapter: FlushAdapter,
-  segment: SegmentNumber,
-  from: number,
-  to: number,
-): Promise<number | undefined> {
-  for (let at = from; at < to; at += CHUNK_BYTE_SIZE) {
-    const length = Math.min(CHUNK_BYTE_SIZE, to - at);
-    const bytes = await adapter.read(segment, byteOffset(at), byteSize(length));
-    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (view.equals(ZEROS.subarray(0, view.byteLength))) continue;
-    return at + view.findIndex((value) => value !== 0);
+/** One finding for each damaged stretch and each record with non-zero padding. */
+function damageFindings(survey: TailSurvey): VerifyFinding[] {
+  const findings: VerifyFinding[] = survey.ranges.map((range) => {
+    const seqs = `seqs ${range.seqFrom}..${range.seqTo}`;
+    const problem =
+      range.seqTo === undefined
+        ? "bytes after the last intact record (a torn tail; opening cuts it)"
+        : range.tornShaped
+          ? `a torn write (power cut) holding ${seqs}, unacknowledged; opening cuts it and ` +
+            "the records after it"
+          : `damaged record(s) holding ${seqs}, with valid records after: corruption; ` +
+            "openSpool refuses, spool recover --salvage keeps the rest";
+    return {
+      file: segmentFileName(range.segment),
+      offset: range.offset,
+      problem: `${range.defect}: ${problem}`,
+    };
+  });
+  for (const damage of survey.paddingDamage) {
+    findings.push({
+      file: segmentFileName(damage.segment),
+      offset: damage.firstNonZero,
+      problem: `record ${damage.seq} (at byte ${damage.offset}): non-zero padding byte`,
+    });
   }
-  return undefined;
+  return findings.sort((a, b) => a.file.localeCompare(b.file) || a.offset - b.offset);
 }
 
 /**
@@ -205,9 +208,11 @@ export async function inspectSpool(
 }
 
 /**
- * Checks every record and index entry of a spool directory without changing it. Findings say
- * what and where; an empty list means intact. Bytes after the last intact record (a torn batch
- * from a crash) are a finding that opening the spool repairs.
+ * Checks every byte of the data segments (records, their padding, the zeros after them) and
+ * every index entry of a spool directory without changing it. Findings say what and where
+ * (file and byte offset); an empty list means intact. A torn tail (a batch cut by a crash) is a
+ * finding that opening the spool repairs; damage with valid records after it is corruption,
+ * which `spool recover --salvage` repairs.
  *
  * @example
  * const findings = await verifySpool("./spool-data");
@@ -225,29 +230,11 @@ export async function verifySpool(
   const findings: VerifyFinding[] = [];
   try {
     const { segments, records, end } = await readRecords(opened, options.onProgress);
-    if (end.defect !== "end") {
-      findings.push({
-        file: segmentFileName(end.segment),
-        offset: end.offset,
-        problem: `the log ends at a ${end.defect} defect, not at zeros (a torn or damaged record)`,
-      });
-    }
-    // Nothing but zeros may follow the last intact record.
-    for (const segment of segments) {
-      if (segment < end.segment) continue;
-      const from = segment === end.segment ? end.offset : 0;
-      const found = await firstNonZeroByte(opened.data, segment, from, opened.segmentByteSize);
-      // A damaged record where the log ends was reported above; look past it only.
-      if (
-        found !== undefined &&
-        !(segment === end.segment && end.defect !== "end" && found === from)
-      ) {
-        findings.push({
-          file: segmentFileName(segment),
-          offset: found,
-          problem: "bytes after the last intact record (opening the spool zeroes them)",
-        });
-      }
+    const survey = await surveyTail(opened.data, segments, opened.segmentByteSize, end);
+    findings.push(...damageFindings(survey));
+    // Records past the damage are checked against their index entries too.
+    for (const record of survey.records) {
+      records.push({ ...record, size: record.header.payloadByteSize, at: 0 });
     }
     const indexSegments = new Set<number>(await opened.index.listSegments());
     for (const record of records) {

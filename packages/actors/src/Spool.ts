@@ -16,7 +16,7 @@ import {
   type FlushReason,
   type IndexEntry,
   InvalidArgument,
-  MANIFEST_FILE_NAME,
+  LOST_RECORD_WRITER_ID,
   type MessageLocation,
   NotLeased,
   type PlacedWrite,
@@ -45,6 +45,8 @@ import {
   checkSeq,
 } from "./internal/Arguments.js";
 import { scanRecords } from "./internal/RecordScanner.js";
+import { durableAfterDamage, surveyTail } from "./LogDamage.js";
+import { reconcileManifest } from "./Manifest.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 import { type FailureListener, FailureSignal } from "./SpoolFailure.js";
 import { type BatchReport, Synchronizer } from "./Synchronizer.js";
@@ -174,16 +176,6 @@ interface ReadWindow {
 // 256 KiB: one read serves a few hundred 1 KiB takes, and stays small against a segment.
 const READ_AHEAD_BYTE_SIZE = 256 * 1024;
 
-const MANIFEST_FORMAT = "spool";
-const MANIFEST_VERSION = 1;
-
-interface Manifest {
-  readonly format: string;
-  readonly version: number;
-  readonly segmentByteSize: number;
-  readonly pageByteSize: number;
-}
-
 /**
  * Opens (or creates) a spool.
  *
@@ -218,10 +210,12 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
       await adapter.close();
       adapter = await openAdapter(config);
     }
-    const { cursor, recordsScanned, torn, locations } = await restoreCursor(adapter, config);
     const index = await IndexFile.open(factory ?? fileAdapter(), dir, config, clock ?? Date.now);
     try {
-      const { queue, found } = await restoreQueue(index, config, locations, cursor.nextSeq);
+      const restoredLog = await restoreCursor(adapter, config, index);
+      const { cursor, recordsScanned, torn, locations, lost } = restoredLog;
+      const restored = await restoreQueue(index, config, { locations, lost }, cursor.nextSeq);
+      const { queue, found } = restored;
       const deadLetterStore = await DeadLetterStore.open(adapter);
       const report: OpenReport = {
         recordsScanned,
@@ -256,77 +250,6 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
   }
 }
 
-async function reconcileManifest(
-  adapter: FlushAdapter,
-  requested: SpoolConfig,
-  given: SpoolOptions,
-  dir: string,
-): Promise<SpoolConfig> {
-  const text = await adapter.readManifest();
-  if (text === null) {
-    if ((await adapter.listSegments()).length > 0) {
-      throw new SpoolCorrupt({
-        file: MANIFEST_FILE_NAME,
-        offset: 0,
-        reason: `missing in ${dir}, which holds segments`,
-      });
-    }
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      segmentByteSize: requested.segmentByteSize,
-      pageByteSize: requested.pageByteSize,
-    };
-    await adapter.writeManifest(`${JSON.stringify(manifest, null, 2)}\n`);
-    return requested;
-  }
-  const manifest = parseManifest(text);
-  for (const field of ["segmentByteSize", "pageByteSize"] as const) {
-    if (given[field] !== undefined && given[field] !== manifest[field]) {
-      throw new ConfigInvalid({
-        field,
-        message: `${field}: the spool in ${dir} was created with ${manifest[field]}, not ${given[field]}`,
-      });
-    }
-  }
-  return resolveConfig({
-    ...given,
-    segmentByteSize: manifest.segmentByteSize,
-    pageByteSize: manifest.pageByteSize,
-  });
-}
-
-function parseManifest(text: string): Manifest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new SpoolCorrupt({ file: MANIFEST_FILE_NAME, offset: 0, reason: "not JSON" });
-  }
-  const manifest = parsed as Partial<Manifest> | null;
-  if (manifest?.format !== MANIFEST_FORMAT) {
-    throw new SpoolCorrupt({ file: MANIFEST_FILE_NAME, offset: 0, reason: "not a spool manifest" });
-  }
-  if (manifest.version !== MANIFEST_VERSION) {
-    throw new SpoolCorrupt({
-      file: MANIFEST_FILE_NAME,
-      offset: 0,
-      reason: `format version ${manifest.version} is not ${MANIFEST_VERSION}`,
-    });
-  }
-  if (
-    !Number.isSafeInteger(manifest.segmentByteSize) ||
-    !Number.isSafeInteger(manifest.pageByteSize)
-  ) {
-    throw new SpoolCorrupt({
-      file: MANIFEST_FILE_NAME,
-      offset: 0,
-      reason: "segment or page size missing",
-    });
-  }
-  return manifest as Manifest;
-}
-
 /**
  * Claims 59, 61: the consumers' state from both files. Each durable record's entry is checked
  * against the record; a missing entry means queued, an untrusted one is rebuilt from the record.
@@ -334,9 +257,10 @@ function parseManifest(text: string): Manifest {
 async function restoreQueue(
   index: IndexFile,
   config: SpoolConfig,
-  locations: readonly MessageLocation[],
+  log: { readonly locations: readonly MessageLocation[]; readonly lost: ReadonlySet<number> },
   nextSeq: Seq,
 ) {
+  const { locations, lost } = log;
   const queue = new ConsumerQueue(config.maxAttempts);
   const found = {
     entriesMissing: 0,
@@ -350,6 +274,8 @@ async function restoreQueue(
   await index.readSlots(first, last, (slotSeq, content) => {
     const location = locations[slotSeq - first];
     if (location === undefined || location.seq !== slotSeq) return;
+    // A salvage's stand-in for a lost record is done, whatever its entry says.
+    if (lost.has(slotSeq)) return queue.add(location, "done", 0, 0);
     if (!content.ok) {
       if (content.defect === "empty") found.entriesMissing += 1;
       else found.entriesRebuilt += 1;
@@ -383,11 +309,13 @@ async function restoreQueue(
 async function restoreCursor(
   adapter: FlushAdapter,
   config: SpoolConfig,
+  index: IndexFile,
 ): Promise<{
   cursor: AppendCursor;
   recordsScanned: number;
   torn: boolean;
   locations: MessageLocation[];
+  lost: Set<number>;
 }> {
   const segments = await adapter.listSegments();
   const first = segments[0] ?? segmentNumber(1);
@@ -399,10 +327,12 @@ async function restoreCursor(
   });
   let recordsScanned = 0;
   const locations: MessageLocation[] = [];
+  const lost = new Set<number>();
   let step = await scan.next();
   while (!step.done) {
     recordsScanned += 1;
     const { header, segment, offset } = step.value;
+    if (header.writerId === LOST_RECORD_WRITER_ID) lost.add(header.seq);
     locations.push({
       seq: header.seq,
       segment,
@@ -413,17 +343,21 @@ async function restoreCursor(
     step = await scan.next();
   }
   const end = step.value;
+  // Damage with valid records after it is corruption, not a torn tail: refuse, change nothing.
+  const survey = await surveyTail(adapter, segments, config.segmentByteSize, end);
+  const corruption = survey.corruption ?? (await durableAfterDamage(index, survey));
+  if (corruption !== undefined) throw new SpoolCorrupt(corruption);
   // The log may end on a segment that does not exist yet (the last one was full): the cursor
   // starts that segment, which the first batch prepares and maps.
-  const torn = await cutTail(adapter, config, segments, {
-    segment: end.segment,
-    offset: end.offset,
-  });
+  const torn =
+    !survey.clean &&
+    (await cutTail(adapter, config, segments, { segment: end.segment, offset: end.offset }));
   return {
     cursor: { segment: end.segment, offset: byteOffset(end.offset), nextSeq: seq(end.lastSeq + 1) },
     recordsScanned,
     torn,
     locations,
+    lost,
   };
 }
 
@@ -433,7 +367,8 @@ const ZERO_CHUNK = Buffer.alloc(TAIL_CHUNK_BYTE_SIZE);
 
 /**
  * Zeroes every non-zero byte after the last intact record, in its segment and any later one,
- * and flushes before anything is appended. A torn batch can leave a zero header followed by
+ * and flushes before anything is appended; called only once `surveyTail` found that damage a
+ * torn tail (see LogDamage.ts for the rule). A torn batch can leave a zero header followed by
  * sectors that did reach the disk; left in place, those stale records could line up with new
  * appends and read back as records nobody acknowledged. Returns whether anything was zeroed.
  */
@@ -643,6 +578,8 @@ export class Spool {
       ...(fromSeq === undefined ? {} : { fromSeq }),
     });
     for await (const record of scan) {
+      // A salvage's stand-in for a lost record carries nothing anyone appended.
+      if (record.header.writerId === LOST_RECORD_WRITER_ID) continue;
       yield {
         seq: record.header.seq,
         payload: record.payload,

@@ -1,4 +1,12 @@
 export { inspectSpool, type SpoolInspection, type VerifyFinding, verifySpool } from "./Inspect.js";
+export { FILE_SHAPING_OPTIONS, type FileShapingOption } from "./Manifest.js";
+export {
+  DAMAGED_FOLDER_NAME,
+  type SalvageOptions,
+  type SalvageReport,
+  type SeqRange,
+  salvageSpool,
+} from "./Salvage.js";
 export {
   inProcessLock,
   type LockEvent,

@@ -71,4 +71,41 @@ describe("spool CLI", () => {
     await expect(run(["inspect", parent])).rejects.toMatchObject({ _tag: "SpoolCorrupt" });
     expect(readdirSync(parent)).toEqual([]);
   });
+
+  it("verifies, inspects and recovers a spool made with a non-default indexSegmentEntries", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "spool-cli-"));
+    made.push(dir);
+    const spool = await openSpool({ dir, segmentByteSize: 65536, indexSegmentEntries: 128 });
+    for (let i = 0; i < 4; i++) await spool.writer().append(`message ${i}`);
+    await spool.ack((await spool.take())!.seq);
+    await spool.close();
+    expect(await run(["verify", dir])).toMatchObject({ exitCode: 0 });
+    const inspected = JSON.parse((await run(["inspect", dir, "--json"])).output);
+    expect(inspected.byState).toMatchObject({ done: 1, queued: 3 });
+    const recovered = await run(["recover", dir]);
+    expect(recovered.exitCode).toBe(0);
+    expect(recovered.output).toContain("records scanned 4");
+  });
+
+  it("recover refuses a damaged record with valid records after it; --salvage keeps them and names the lost seq", async () => {
+    const dir = await spoolWith(5);
+    // Flip a byte inside the third record's payload (records of 56 bytes from offset 0).
+    const file = openSync(path.join(dir, "data-0000000001.seg"), "r+");
+    writeSync(file, Buffer.from([0xff]), 0, 1, 2 * 56 + 45);
+    closeSync(file);
+    await expect(run(["recover", dir])).rejects.toMatchObject({
+      _tag: "SpoolCorrupt",
+      file: "data-0000000001.seg",
+      offset: 112,
+      seqFrom: 3,
+      seqTo: 3,
+      validRecordsAfter: 2,
+    });
+    const { exitCode, output } = await run(["recover", dir, "--salvage"]);
+    expect(exitCode).toBe(0);
+    expect(output).toContain("seqs lost 1 (3)");
+    expect(output).toContain("damaged/data-0000000001.seg@112.bin");
+    expect(existsSync(path.join(dir, "damaged", "data-0000000001.seg@112.bin"))).toBe(true);
+    expect(await run(["verify", dir])).toMatchObject({ exitCode: 0 });
+  });
 });

@@ -35,6 +35,17 @@ export const RECORD_HEADER_BYTE_SIZE = 40;
 /** Records start on multiples of this many bytes; 8 keeps the u64 fields aligned. @example 8 */
 export const RECORD_ALIGNMENT = 8;
 
+/**
+ * The writer id of a record `spool recover --salvage` writes in place of one it could not
+ * keep: it holds that seq so the log stays dense, carries no payload anyone appended (zeros),
+ * and is never delivered (the spool counts it done) nor listed by `records()`. No writer gets
+ * this id: writer ids count up from 0.
+ *
+ * @example
+ * record.header.writerId === LOST_RECORD_WRITER_ID
+ */
+export const LOST_RECORD_WRITER_ID = 0xffff_ffff;
+
 const CHECKSUM_FIELD_OFFSET = 32;
 
 /** The decoded header of one record. @example const h: RecordHeader = decodeRecordHeader(bytes, 0) */
@@ -169,8 +180,22 @@ export function encodeRecord(
   return size;
 }
 
-/** Why bytes at an offset are not a valid record. @example const r: RecordDefect = "checksum" */
-export type RecordDefect = "end" | "magic" | "version" | "header" | "length" | "checksum";
+/**
+ * Why bytes at an offset are not a valid record. `padding`: the checksum holds but a padding
+ * byte is not zero; the writer pads with zeros and a torn write leaves bytes as written or as
+ * they were (zero), so this is damage to a record written whole.
+ *
+ * @example
+ * const r: RecordDefect = "checksum"
+ */
+export type RecordDefect =
+  | "end"
+  | "magic"
+  | "version"
+  | "header"
+  | "length"
+  | "checksum"
+  | "padding";
 
 /** The outcome of reading a record at an offset. @example const r = decodeRecord(bytes, 0) */
 export type DecodedRecord =
@@ -203,7 +228,8 @@ export function decodeRecord(source: Uint8Array, at: number): DecodedRecord {
   if (view.getUint16(6, true) !== RECORD_HEADER_BYTE_SIZE) return { ok: false, defect: "header" };
   const payloadByteSize = view.getUint32(8, true);
   const size = recordByteSize(payloadByteSize);
-  if (at + RECORD_HEADER_BYTE_SIZE + payloadByteSize > source.byteLength) {
+  // The padding is read too: verify owns every byte of a record, not only the checksummed ones.
+  if (at + size > source.byteLength) {
     return { ok: false, defect: "length", needBytes: size };
   }
   const stored = view.getUint32(CHECKSUM_FIELD_OFFSET, true);
@@ -212,6 +238,9 @@ export function decodeRecord(source: Uint8Array, at: number): DecodedRecord {
   sum = checksum(ZERO_WORD, sum);
   sum = checksum(source.subarray(at + CHECKSUM_FIELD_OFFSET + 4, payloadEnd), sum);
   if (sum !== stored) return { ok: false, defect: "checksum" };
+  for (let pad = payloadEnd; pad < at + size; pad++) {
+    if (source[pad] !== 0) return { ok: false, defect: "padding" };
+  }
   const header: RecordHeader = {
     payloadByteSize,
     writerId: view.getUint32(12, true) as WriterId,

@@ -151,18 +151,35 @@ export class StorageFailed extends Data.TaggedError("StorageFailed")<{
 }
 
 /**
- * A spool file has bytes that are not a valid Spool file of a version this build reads.
+ * A spool file has bytes that are not a valid Spool file of a version this build reads. For a
+ * damaged record that is not a torn tail (valid records follow it), `seqFrom`..`seqTo` are the
+ * seqs the damaged bytes held and `validRecordsAfter` counts the intact records after them;
+ * nothing was changed on disk, and `spool recover --salvage` keeps every valid record.
  *
  * @example
  * new SpoolCorrupt({ file: "spool.json", offset: 0, reason: "not JSON" })
+ * new SpoolCorrupt({ file: "data-0000000001.seg", offset: 4160, reason: "checksum", seqFrom: 5, seqTo: 5, validRecordsAfter: 195 })
  */
 export class SpoolCorrupt extends Data.TaggedError("SpoolCorrupt")<{
   readonly file: string;
   readonly offset: number;
   readonly reason: string;
+  readonly seqFrom?: number;
+  readonly seqTo?: number;
+  readonly validRecordsAfter?: number;
 }> {
   override get message(): string {
-    return `${this.file} at byte ${this.offset}: ${this.reason}`;
+    const seqs =
+      this.seqFrom === undefined
+        ? ""
+        : this.seqTo === this.seqFrom
+          ? `; seq ${this.seqFrom} damaged`
+          : `; seqs ${this.seqFrom}..${this.seqTo ?? "?"} damaged`;
+    const after =
+      this.validRecordsAfter === undefined
+        ? ""
+        : `, ${this.validRecordsAfter} valid records after (spool recover --salvage keeps them)`;
+    return `${this.file} at byte ${this.offset}: ${this.reason}${seqs}${after}`;
   }
 }
 

@@ -84,6 +84,21 @@ describe("Record", () => {
     const decoded = decodeRecord(new Uint8Array(64), 0);
     expect(decoded).toEqual({ ok: false, defect: "end" });
   });
+
+  it("reports a non-zero padding byte as a padding defect, though the checksum holds", () => {
+    const target = new Uint8Array(recordByteSize(5));
+    encodeRecord(target, 0, fields, new TextEncoder().encode("hello"));
+    expect(decodeRecord(target, 0).ok).toBe(true);
+    target[RECORD_HEADER_BYTE_SIZE + 6] = 1;
+    expect(decodeRecord(target, 0)).toEqual({ ok: false, defect: "padding" });
+  });
+
+  it("asks for the padding's bytes too when the source ends inside it", () => {
+    const target = new Uint8Array(recordByteSize(5));
+    encodeRecord(target, 0, fields, new TextEncoder().encode("hello"));
+    const cut = target.subarray(0, RECORD_HEADER_BYTE_SIZE + 5);
+    expect(decodeRecord(cut, 0)).toEqual({ ok: false, defect: "length", needBytes: 48 });
+  });
 });
 
 describe("IndexEntry", () => {

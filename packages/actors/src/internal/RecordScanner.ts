@@ -1,7 +1,8 @@
 /**
  * Reads records back in sequence order, segment by segment, in chunks (one read per chunk, not
  * per record). A scan ends at the first position that is not the next valid record: zeros (the
- * unwritten rest of the log), a bad checksum (a torn write), or a sequence number out of order.
+ * unwritten rest of the log), a bad checksum or padding (a torn write or damage: see
+ * LogDamage.ts), or a sequence number out of order.
  */
 import {
   byteOffset,
@@ -17,6 +18,7 @@ import {
 
 // 1 MiB reads: large enough that per-read cost vanishes, small against a segment.
 const READ_CHUNK_BYTE_SIZE = 1024 * 1024;
+const ZEROS = Buffer.alloc(READ_CHUNK_BYTE_SIZE);
 
 /** One record read back. */
 export interface ScannedRecord {
@@ -33,6 +35,8 @@ export interface ScanEnd {
   readonly offset: number;
   readonly defect: RecordDefect | "seq" | "limit";
   readonly lastSeq: number;
+  /** Where the zeros began in the segment before `segment`, if the scan rolled into it. */
+  readonly rolledFrom?: { readonly segment: SegmentNumber; readonly offset: number };
 }
 
 /** Limits of a scan: stop before this position (exclusive), start yielding at this seq. */
@@ -44,6 +48,23 @@ export interface ScanRange {
   readonly fromSeq?: number;
 }
 
+/** Whether bytes [from, to) of a segment are all zero, read a chunk at a time. */
+export async function allZero(
+  adapter: FlushAdapter,
+  segment: SegmentNumber,
+  from: number,
+  to: number,
+): Promise<boolean> {
+  for (let at = from; at < to; at += READ_CHUNK_BYTE_SIZE) {
+    const length = Math.min(READ_CHUNK_BYTE_SIZE, to - at);
+    const bytes = await adapter.read(segment, byteOffset(at), byteSize(length));
+    // A native memcmp against zeros: a segment's tail is checked in milliseconds.
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (!view.equals(ZEROS.subarray(0, length))) return false;
+  }
+  return true;
+}
+
 /** Scans records; returns where it ended once exhausted. */
 export async function* scanRecords(
   adapter: FlushAdapter,
@@ -52,6 +73,9 @@ export async function* scanRecords(
   let expected = 0;
   let segment = range.firstSegment;
   let offset = 0;
+  let rolledFrom: ScanEnd["rolledFrom"];
+  const rolled = (into: SegmentNumber) =>
+    rolledFrom !== undefined && rolledFrom.segment + 1 === into ? { rolledFrom } : {};
   const available = new Set(range.segments);
   while (available.has(segment)) {
     const stopOffset =
@@ -80,15 +104,18 @@ export async function* scanRecords(
         chunk = await adapter.read(segment, byteOffset(offset), byteSize(length));
         decoded = decodeRecord(chunk, 0);
       }
-      const rolled =
+      // The writer rolls to the next segment when a record does not fit, leaving zeros behind.
+      // Zeros followed by anything else are not a roll: the scan stops there, so that damage
+      // (a zeroed record start) is never skipped over on the way to the next segment.
+      if (
         !decoded.ok &&
-        (decoded.defect === "end" ||
-          (decoded.defect === "length" &&
-            offset + (decoded.needBytes ?? 0) > range.segmentByteSize));
-      if (rolled && available.has(segmentNumber(segment + 1))) break;
+        decoded.defect === "end" &&
+        available.has(segmentNumber(segment + 1)) &&
+        (await allZero(adapter, segment, offset, range.segmentByteSize))
+      ) {
+        break;
+      }
       if (!decoded.ok) {
-        if (rolled)
-          return { segment, offset, defect: "end", lastSeq: expected === 0 ? 0 : expected - 1 };
         return {
           segment,
           offset,
@@ -98,7 +125,7 @@ export async function* scanRecords(
       }
       const seqValue: Seq = decoded.header.seq;
       if (expected !== 0 && seqValue !== expected) {
-        return { segment, offset, defect: "seq", lastSeq: expected - 1 };
+        return { segment, offset, defect: "seq", lastSeq: expected - 1, ...rolled(segment) };
       }
       expected = seqValue + 1;
       if (range.fromSeq === undefined || seqValue >= range.fromSeq) {
@@ -115,6 +142,7 @@ export async function* scanRecords(
     if (range.stopAt !== undefined && range.stopAt.segment === segment && offset >= stopOffset) {
       return { segment, offset, defect: "limit", lastSeq: expected === 0 ? 0 : expected - 1 };
     }
+    rolledFrom = { segment, offset };
     segment = segmentNumber(segment + 1);
     offset = 0;
   }

@@ -21,6 +21,7 @@ import {
   type FlushMode,
   type Region,
   type RequestId,
+  recordByteSize,
   type SegmentNumber,
   type SpoolConfig,
   type WriteRequest,
@@ -364,7 +365,8 @@ async function readBack(adapter: FlushAdapter, writers: ScriptedWriters): Promis
     if (answer.kind !== "written") continue;
     const request = writers.sent.get(id)!;
     const { segment, offset } = answer as Required<Answer>;
-    const size = 40 + request.payload.byteLength;
+    // The whole record, padding included: decodeRecord checks the padding too.
+    const size = recordByteSize(request.payload.byteLength);
     const bytes = await adapter.read(segment, byteOffset(offset), byteSize(size));
     const record = decodeRecord(bytes, 0);
     if (!record.ok) throw new Error(`request ${id}'s record reads back ${record.defect}`);

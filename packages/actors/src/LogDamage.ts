@@ -1,0 +1,525 @@
+/**
+ * Torn tail or corruption: what lies past the point where the record scan stopped.
+ *
+ * The rule. Records are written in batches of contiguous writes, and a writer is confirmed only
+ * once a flush covered its record. A power cut can therefore damage only the region past the
+ * last completed flush: the end of the log. Everything there was written into zeros (segments
+ * are pre-zeroed, and opening zeroes whatever a torn batch left past the tail, see `cutTail`),
+ * and a disk writes a sector (512 bytes, the smallest atomic unit) whole or not at all. So a
+ * torn record is one whose sectors are each either as written or zero, and since its bytes are
+ * not as written, at least one of its sectors reads as zero: its first (the record's magic word
+ * is zero) or a later one (a whole zero sector inside the bytes its header says it checks).
+ * Pages of a multi-page write reach the disk in any order, so valid records can follow a torn
+ * one: the sectors after a lost one that did reach the disk.
+ *
+ * A record that fails validation is **corruption**, not a torn tail, when a valid record follows
+ * it (later in its segment or in a later segment) and the damage does not have that shape: a
+ * flipped or rotted byte leaves the magic word non-zero and zeroes no sector. "Valid record"
+ * here means a record whose checksum holds, with zero padding, and whose seq is greater than the
+ * last good one (and than the previous valid one): stale records of an earlier torn batch cannot
+ * be mistaken for it, because opening zeroes them, and any that survived would carry a seq that
+ * does not continue the log. A record whose checksum holds but whose padding is not zero is
+ * corruption wherever it lies: a torn write never changes a byte into anything but what was
+ * written or zero. A damaged last record of the log has no valid record after it, so it is
+ * treated as torn: that is the one case the bytes cannot tell apart, and it only ever concerns
+ * the last batch, whose writers were not confirmed if it was torn.
+ *
+ * A write can run past a segment's end into the next segment (two batches in flight, or
+ * unflushed `async` batches), so the sectors lost can be the last ones of a segment, with valid
+ * records in the next: zeros from a sector boundary inside the record's bytes to the segment's
+ * end are that shape too (a flipped byte never ends a record's data exactly on a sector
+ * boundary and zeroes the rest).
+ *
+ * The index file gives proof the other way: an entry is only ever written for a durable record,
+ * so damage before a record whose entry names it is corruption whatever its shape
+ * ({@link durableAfterDamage}, used by `openSpool`).
+ *
+ * Limits. A payload holding a 512-byte aligned run of zeros, or a flip in the length field of a
+ * segment's last record whose real data ends on a sector boundary, can make damage look torn.
+ * A tear whose surviving bytes just before the lost sector happen to be zeros looks like
+ * corruption: that errs towards refusing, and `spool recover --salvage` repairs it.
+ */
+import {
+  byteOffset,
+  byteSize,
+  decodeRecord,
+  type FlushAdapter,
+  RECORD_ALIGNMENT,
+  RECORD_HEADER_BYTE_SIZE,
+  type RecordDefect,
+  type RecordHeader,
+  recordByteSize,
+  type SegmentNumber,
+  segmentFileName,
+} from "@spool/core";
+import type { IndexFile } from "./IndexFile.js";
+import { allZero, type ScanEnd } from "./internal/RecordScanner.js";
+
+// 512 bytes: the smallest unit a disk writes atomically (a sector); a lost one reads as zero.
+const SECTOR_BYTE_SIZE = 512;
+const MAGIC_BYTES = Buffer.from([0x53, 0x50, 0x4f, 0x4c]);
+const ZERO_BLOCK = Buffer.alloc(4096);
+
+/** A record found intact past the point where the scan stopped. @example survey.records[0].seq */
+export interface RecordPlace {
+  readonly seq: number;
+  readonly segment: SegmentNumber;
+  readonly offset: number;
+  readonly byteSize: number;
+  readonly header: RecordHeader;
+}
+
+/** Bytes of one segment that belong to a damaged stretch. @example piece.end - piece.offset */
+export interface DamagedPiece {
+  readonly segment: SegmentNumber;
+  readonly offset: number;
+  /** One past the last non-zero byte of the piece (8-aligned); zeros follow up to `end`. */
+  readonly dataEnd: number;
+  /** Where the piece ends: the next valid record, or the segment's end. */
+  readonly end: number;
+}
+
+/**
+ * A stretch of the log that holds no valid record, from its first bad record on.
+ *
+ * @example
+ * if (!range.tornShaped && range.seqTo !== undefined) console.log(range.seqFrom, range.seqTo);
+ */
+export interface DamagedRange {
+  readonly segment: SegmentNumber;
+  readonly offset: number;
+  readonly defect: RecordDefect | "seq";
+  /** The seqs it held: from the one after the last good record to the one before the next. */
+  readonly seqFrom: number;
+  /** Undefined for the stretch after the last valid record (its end is not known). */
+  readonly seqTo: number | undefined;
+  readonly pieces: readonly DamagedPiece[];
+  /** Whether the damage has the shape a power cut leaves (see the module comment). */
+  readonly tornShaped: boolean;
+}
+
+/**
+ * A record whose checksum holds but whose padding is not zero.
+ *
+ * @example
+ * console.log(`${damage.seq}: padding byte ${damage.firstNonZero} is not zero`);
+ */
+export interface PaddingDamage {
+  readonly segment: SegmentNumber;
+  readonly offset: number;
+  readonly seq: number;
+  readonly byteSize: number;
+  readonly payloadEnd: number;
+  /** The offset of the first non-zero padding byte. */
+  readonly firstNonZero: number;
+}
+
+/**
+ * The first damage that is not a torn tail, as `SpoolCorrupt` reports it.
+ *
+ * @example
+ * if (survey.corruption !== undefined) throw new SpoolCorrupt(survey.corruption);
+ */
+export interface Corruption {
+  readonly file: string;
+  readonly offset: number;
+  readonly seqFrom: number;
+  readonly seqTo: number;
+  readonly validRecordsAfter: number;
+  readonly reason: string;
+}
+
+/** What lies past the scan's end. @example const survey = await surveyTail(adapter, ...) */
+export interface TailSurvey {
+  /** Valid records past the scan's end, in seq order (padding-damaged ones included). */
+  readonly records: readonly RecordPlace[];
+  /** Damaged stretches, each followed by a valid record except perhaps the last. */
+  readonly ranges: readonly DamagedRange[];
+  readonly paddingDamage: readonly PaddingDamage[];
+  readonly corruption: Corruption | undefined;
+  /** Whether every byte past the scan's end is zero (nothing to cut, nothing to report). */
+  readonly clean: boolean;
+}
+
+/** Where a survey is in the log, and what it has found so far. */
+interface SurveyState {
+  readonly segmentByteSize: number;
+  /**
+   * Whether the seq before the first damage is known: false when the scan found no record and
+   * the log no longer starts at segment 1 (its first segments were reclaimed).
+   */
+  readonly lastSeqKnown: boolean;
+  lastSeq: number;
+  /** Where the last good or valid record ends. */
+  lastEnd: { readonly segment: SegmentNumber; readonly offset: number };
+  open: (Omit<DamagedRange, "pieces" | "seqTo"> & { pieces: DamagedPiece[] }) | undefined;
+  readonly records: RecordPlace[];
+  readonly ranges: DamagedRange[];
+  readonly paddingDamage: PaddingDamage[];
+}
+
+/**
+ * Looks past the point where the record scan stopped, in its segment and every later one, for
+ * valid records and the damage between them, and decides whether that damage is a torn tail or
+ * corruption (see the module comment). Reads only; a segment that holds only zeros past the
+ * scan's end costs one compare.
+ *
+ * @example
+ * const survey = await surveyTail(adapter, segments, config.segmentByteSize, scanEnd);
+ * if (survey.corruption !== undefined) throw new SpoolCorrupt(survey.corruption);
+ */
+export async function surveyTail(
+  adapter: FlushAdapter,
+  segments: readonly SegmentNumber[],
+  segmentByteSize: number,
+  end: ScanEnd,
+): Promise<TailSurvey> {
+  const state: SurveyState = {
+    segmentByteSize,
+    lastSeqKnown: end.lastSeq > 0 || (segments[0] ?? 1) === 1,
+    lastSeq: end.lastSeq,
+    lastEnd: end.rolledFrom ?? end,
+    open: undefined,
+    records: [],
+    ranges: [],
+    paddingDamage: [],
+  };
+  let clean = true;
+  for (const segment of segments) {
+    if (segment < end.segment) continue;
+    const from = segment === end.segment ? end.offset : 0;
+    if (from >= segmentByteSize || (await allZero(adapter, segment, from, segmentByteSize))) {
+      continue;
+    }
+    clean = false;
+    const bytes = await adapter.read(segment, byteOffset(from), byteSize(segmentByteSize - from));
+    surveySegment(state, segment, from, bytes);
+  }
+  if (state.open !== undefined) state.ranges.push({ ...state.open, seqTo: undefined });
+  return {
+    records: state.records,
+    ranges: state.ranges,
+    paddingDamage: state.paddingDamage,
+    corruption: firstCorruption(state),
+    clean,
+  };
+}
+
+/** Walks one segment's bytes from `base` on, record by record, resynchronising past damage. */
+function surveySegment(
+  state: SurveyState,
+  segment: SegmentNumber,
+  base: number,
+  bytes: Uint8Array,
+): void {
+  // Found once per segment: every bad record's shape and the damaged pieces' ends need it.
+  const lastNonZero = lastNonZeroIndex(bytes);
+  let at = 0;
+  while (at < bytes.byteLength) {
+    const found = validRecordAt(bytes, at, state.lastSeq);
+    if (found !== undefined) {
+      accept(state, segment, base, bytes, at, found);
+      at += found.byteSize;
+      continue;
+    }
+    // Only zeros left: the unwritten rest of the segment (the writer rolled on, or the log ends).
+    if (at > lastNonZero) break;
+    if (state.open === undefined) openRange(state, segment, base, bytes, at, lastNonZero);
+    else if (state.open.pieces.at(-1)?.segment !== segment) startPiece(state, segment, base + at);
+    at = nextCandidate(bytes, at + RECORD_ALIGNMENT);
+  }
+  endPiece(state, segment, base, bytes, lastNonZero);
+}
+
+/** The index of the last non-zero byte, or -1: whole 4 KiB blocks of zeros compared natively. */
+function lastNonZeroIndex(bytes: Uint8Array): number {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let end = view.byteLength;
+  while (end > 0) {
+    const start = Math.max(0, end - ZERO_BLOCK.byteLength);
+    if (!view.subarray(start, end).equals(ZERO_BLOCK.subarray(0, end - start))) break;
+    end = start;
+  }
+  let last = end - 1;
+  while (last >= 0 && bytes[last] === 0) last -= 1;
+  return last;
+}
+
+/** Takes a valid record into the survey: it closes the open damaged range, if any. */
+function accept(
+  state: SurveyState,
+  segment: SegmentNumber,
+  base: number,
+  bytes: Uint8Array,
+  at: number,
+  found: NonNullable<ReturnType<typeof validRecordAt>>,
+): void {
+  if (state.open === undefined && found.header.seq !== state.lastSeq + 1) {
+    state.ranges.push({
+      segment,
+      offset: base + at,
+      defect: "seq",
+      seqFrom: state.lastSeq + 1,
+      seqTo: found.header.seq - 1,
+      // The zeros where the skipped records were, for a salvage to put stand-ins in.
+      pieces:
+        state.lastEnd.segment < segment
+          ? [{ ...state.lastEnd, dataEnd: state.lastEnd.offset, end: state.segmentByteSize }]
+          : [],
+      tornShaped: lostWhole(state, segment, base + at, found.header.seq),
+    });
+  }
+  closeRange(state, segment, base + at, found.header.seq);
+  state.records.push({
+    seq: found.header.seq,
+    segment,
+    offset: base + at,
+    byteSize: found.byteSize,
+    header: found.header,
+  });
+  if (found.paddingDamaged) {
+    const payloadEnd = base + at + RECORD_HEADER_BYTE_SIZE + found.header.payloadByteSize;
+    state.paddingDamage.push({
+      segment,
+      offset: base + at,
+      seq: found.header.seq,
+      byteSize: found.byteSize,
+      payloadEnd,
+      firstNonZero: payloadEnd + bytes.subarray(payloadEnd - base).findIndex((v) => v !== 0),
+    });
+  }
+  state.lastSeq = found.header.seq;
+  state.lastEnd = { segment, offset: base + at + found.byteSize };
+}
+
+/**
+ * Whether the seqs a valid record skips can have been lost whole in a power cut: it starts a
+ * segment, and the log before it ends in zeros (where the scan rolled) with room for them.
+ * A valid record that skips seqs anywhere else, with no damaged bytes before it, is never a
+ * torn write.
+ */
+function lostWhole(state: SurveyState, segment: number, offset: number, seq: number): boolean {
+  const skipped = seq - state.lastSeq - 1;
+  // Everything between is zero (else a damaged range would be open): the previous segment's
+  // end, and any whole segments the scan or the survey passed as zeros.
+  const zeroBytes =
+    (segment - state.lastEnd.segment) * state.segmentByteSize - state.lastEnd.offset;
+  return (
+    offset === 0 &&
+    segment > state.lastEnd.segment &&
+    zeroBytes >= skipped * RECORD_HEADER_BYTE_SIZE
+  );
+}
+
+/** The record at `at` if it is valid (padding aside) and continues the log past `lastSeq`. */
+function validRecordAt(bytes: Uint8Array, at: number, lastSeq: number) {
+  const decoded = decodeRecord(bytes, at);
+  if (decoded.ok) {
+    return decoded.header.seq > lastSeq ? { ...decoded, paddingDamaged: false } : undefined;
+  }
+  if (decoded.defect !== "padding") return undefined;
+  // The checksum held: read it again with its padding zeroed to learn its header.
+  const size = (RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8) + 7) & ~7;
+  // A copy: `bytes` may be a Buffer, whose slice is a view of the bytes read.
+  const copy = Uint8Array.from(bytes.subarray(at, at + size));
+  copy.fill(0, RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8));
+  const again = decodeRecord(copy, 0);
+  if (!again.ok || again.header.seq <= lastSeq) return undefined;
+  return { ...again, paddingDamaged: true };
+}
+
+/** The little-endian u64 at `at` (seqs stay below 2^53), or 0 past the end. */
+function readU64(bytes: Uint8Array, at: number): number {
+  return readU32(bytes, at + 4) * 0x1_0000_0000 + readU32(bytes, at);
+}
+
+/** The little-endian u32 at `at`, or 0 past the end (a header cut short reads as zeros). */
+function readU32(bytes: Uint8Array, at: number): number {
+  if (at + 4 > bytes.byteLength) return 0;
+  return new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, true);
+}
+
+/** The next 8-aligned offset at or after `from` where the magic word is. */
+function nextCandidate(bytes: Uint8Array, from: number): number {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = from;
+  for (;;) {
+    const found = view.indexOf(MAGIC_BYTES, at);
+    if (found < 0) return bytes.byteLength;
+    if (found % RECORD_ALIGNMENT === 0) return found;
+    at = found + 1;
+  }
+}
+
+function openRange(
+  state: SurveyState,
+  segment: SegmentNumber,
+  base: number,
+  bytes: Uint8Array,
+  at: number,
+  lastNonZero: number,
+): void {
+  const decoded = decodeRecord(bytes, at);
+  state.open = {
+    segment,
+    offset: base + at,
+    defect: decoded.ok ? "seq" : decoded.defect,
+    // With no record before it to count from, the damaged record's own seq field is the best
+    // guess there is (closeRange keeps it below the next valid seq).
+    seqFrom: counted(state) ? state.lastSeq + 1 : Math.max(1, readU64(bytes, at + 16)),
+    tornShaped: tornShaped(bytes, at, base, lastNonZero),
+    pieces: [],
+  };
+  startPiece(state, segment, base + at);
+}
+
+/** Whether the seqs of damage are counted from the last record (else guessed, see openRange). */
+function counted(state: SurveyState): boolean {
+  return state.lastSeqKnown || state.lastSeq > 0;
+}
+
+function startPiece(state: SurveyState, segment: SegmentNumber, offset: number): void {
+  state.open?.pieces.push({ segment, offset, dataEnd: offset, end: offset });
+}
+
+/** Closes the open piece at the segment's end, recording where its non-zero bytes end. */
+function endPiece(
+  state: SurveyState,
+  segment: SegmentNumber,
+  base: number,
+  bytes: Uint8Array,
+  lastNonZero: number,
+) {
+  const piece = state.open?.pieces.at(-1);
+  if (piece === undefined || piece.segment !== segment || piece.end !== piece.offset) return;
+  const last = Math.max(lastNonZero, piece.offset - base - 1);
+  const dataEnd = Math.ceil((base + last + 1) / RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
+  state.open?.pieces.splice(-1, 1, { ...piece, dataEnd, end: base + bytes.byteLength });
+}
+
+/** A valid record at `offset` ends the open damaged range there. */
+function closeRange(state: SurveyState, segment: SegmentNumber, offset: number, seq: number) {
+  const open = state.open;
+  if (open === undefined) return;
+  const piece = open.pieces.at(-1);
+  if (piece !== undefined && piece.segment === segment && piece.end === piece.offset) {
+    open.pieces.splice(-1, 1, { ...piece, dataEnd: offset, end: offset });
+  }
+  const seqFrom = counted(state) ? open.seqFrom : Math.min(open.seqFrom, seq - 1);
+  state.ranges.push({ ...open, seqFrom, seqTo: seq - 1 });
+  state.open = undefined;
+}
+
+/**
+ * Whether the bad record at `at` shows a lost sector: its magic word is zero, or a whole
+ * 512-byte sector starting inside the bytes its header says its checksum covers is zero and
+ * is followed by written bytes in the segment (so the zeros are not the segment's unwritten end).
+ * `bytes` holds the segment from offset `base` to its end; `lastNonZero` indexes its last
+ * non-zero byte.
+ */
+function tornShaped(bytes: Uint8Array, at: number, base: number, lastNonZero: number): boolean {
+  if (readU32(bytes, at) === 0) return true;
+  const checkedEnd = Math.min(
+    bytes.byteLength,
+    at + RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8),
+  );
+  // The write ran past the segment's end into the next one, and the sectors from this one's
+  // lost sector on are all lost: zeros from a sector boundary inside the record to the end.
+  // Written bytes just before the boundary may be zeros too: any inside the header (whose
+  // checksum field a flipped byte never zeroes), fewer than 8 in the payload.
+  const zerosFrom = lastNonZero + 1;
+  const boundary = Math.ceil((base + zerosFrom) / SECTOR_BYTE_SIZE) * SECTOR_BYTE_SIZE - base;
+  const declaredEnd = at + recordByteSize(readU32(bytes, at + 8));
+  if (
+    boundary > at &&
+    boundary < checkedEnd &&
+    declaredEnd <= bytes.byteLength &&
+    (zerosFrom <= at + RECORD_HEADER_BYTE_SIZE || boundary - zerosFrom < RECORD_ALIGNMENT)
+  ) {
+    return true;
+  }
+  // Sector boundaries are multiples of 512 in the segment, not in `bytes`.
+  const firstBoundary = Math.floor((base + at) / SECTOR_BYTE_SIZE + 1) * SECTOR_BYTE_SIZE - base;
+  for (let b = firstBoundary; b < checkedEnd; b += SECTOR_BYTE_SIZE) {
+    const sectorEnd = b + SECTOR_BYTE_SIZE;
+    if (sectorEnd > lastNonZero) return false;
+    if (bytes.subarray(b, sectorEnd).every((value) => value === 0)) return true;
+  }
+  return false;
+}
+
+function firstCorruption(state: SurveyState): Corruption | undefined {
+  const candidates: Corruption[] = [];
+  for (const range of state.ranges) {
+    if (range.seqTo === undefined || range.tornShaped) continue;
+    candidates.push({
+      file: segmentFileName(range.segment),
+      offset: range.offset,
+      seqFrom: range.seqFrom,
+      seqTo: range.seqTo,
+      validRecordsAfter: recordsAfter(state.records, range.segment, range.offset),
+      reason: `a damaged record (${range.defect}) with valid records after it: not a torn tail`,
+    });
+  }
+  for (const damage of state.paddingDamage) {
+    candidates.push({
+      file: segmentFileName(damage.segment),
+      offset: damage.offset,
+      seqFrom: damage.seq,
+      seqTo: damage.seq,
+      validRecordsAfter: recordsAfter(state.records, damage.segment, damage.offset + 1),
+      reason: `record ${damage.seq} has non-zero padding bytes (its checksum holds)`,
+    });
+  }
+  candidates.sort((a, b) => a.file.localeCompare(b.file) || a.offset - b.offset);
+  return candidates[0];
+}
+
+function recordsAfter(records: readonly RecordPlace[], segment: number, offset: number): number {
+  return records.filter(
+    (record) => record.segment > segment || (record.segment === segment && record.offset >= offset),
+  ).length;
+}
+
+/**
+ * The damage as corruption if a valid record after it was durable: its index entry names it.
+ * An entry is only ever written for a record already durable (IndexFile.ts), and a torn tail
+ * holds only records that never were, so such an entry proves the damage lies before the end
+ * of the flushed log, whatever its shape (a zeroed sector among consumed messages, say).
+ *
+ * @example
+ * const corruption = survey.corruption ?? (await durableAfterDamage(index, survey));
+ */
+export async function durableAfterDamage(
+  index: IndexFile,
+  survey: TailSurvey,
+): Promise<Corruption | undefined> {
+  const first = survey.ranges[0];
+  const last = survey.records.at(-1);
+  if (first === undefined || last === undefined || first.seqTo === undefined) return undefined;
+  const places = new Map(survey.records.map((record) => [record.seq, record]));
+  let durable: RecordPlace | undefined;
+  await index.readSlots(first.seqTo + 1, last.seq, (slotSeq, content) => {
+    const place = places.get(slotSeq);
+    if (durable !== undefined || place === undefined || !content.ok) return;
+    const where = content.entry.index;
+    if (
+      where.seq === place.seq &&
+      where.segment === place.segment &&
+      where.offset === place.offset
+    ) {
+      durable = place;
+    }
+  });
+  if (durable === undefined) return undefined;
+  return {
+    file: segmentFileName(first.segment),
+    offset: first.offset,
+    seqFrom: first.seqFrom,
+    seqTo: first.seqTo,
+    validRecordsAfter: survey.records.length,
+    reason:
+      `a damaged record (${first.defect}) before record ${durable.seq}, which was durable ` +
+      "(its index entry names it): not a torn tail",
+  };
+}

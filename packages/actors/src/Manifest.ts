@@ -1,0 +1,163 @@
+/**
+ * The spool manifest (`spool.json`): every option that shapes the files, recorded when the
+ * spool is created, so later opens, the CLI and the tools read the files as they were written.
+ * An explicit option that disagrees with the manifest is {@link ConfigInvalid}: reading a
+ * 64 KiB-segment spool as 64 MiB segments, or index segments of the wrong length, would fail
+ * on the first read (or worse, find records at the wrong places).
+ */
+import {
+  ConfigInvalid,
+  type FlushAdapter,
+  MANIFEST_FILE_NAME,
+  resolveConfig,
+  type SpoolConfig,
+  SpoolCorrupt,
+  type SpoolOptions,
+} from "@spool/core";
+
+const MANIFEST_FORMAT = "spool";
+const MANIFEST_VERSION = 1;
+
+/**
+ * The options that shape the files. `segmentByteSize` and `pageByteSize` set the data and
+ * index segments' lengths and alignment; `indexSegmentEntries` sets the index segments' length
+ * and which slot holds which seq. The others (batching, leases, budgets) only shape how the
+ * files are written or used, and may change from one open to the next.
+ */
+export const FILE_SHAPING_OPTIONS = [
+  "segmentByteSize",
+  "pageByteSize",
+  "indexSegmentEntries",
+] as const;
+
+/**
+ * One of {@link FILE_SHAPING_OPTIONS}.
+ *
+ * @example
+ * const option: FileShapingOption = "pageByteSize";
+ */
+export type FileShapingOption = (typeof FILE_SHAPING_OPTIONS)[number];
+
+/**
+ * What `spool.json` holds. A field is undefined only in a manifest written before it was
+ * recorded (`indexSegmentEntries` before issue 17).
+ *
+ * @example
+ * const manifest: Manifest = parseManifest(text);
+ */
+export interface Manifest extends Readonly<Partial<Pick<SpoolConfig, FileShapingOption>>> {
+  readonly format: string;
+  readonly version: number;
+}
+
+/** Fields every manifest has held since version 1 was written. */
+const ALWAYS_RECORDED: readonly FileShapingOption[] = ["segmentByteSize", "pageByteSize"];
+
+/**
+ * The manifest a new spool with this configuration records.
+ *
+ * @example
+ * const text = manifestText(resolveConfig({ segmentByteSize: 65536 }));
+ */
+export function manifestText(config: SpoolConfig): string {
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    segmentByteSize: config.segmentByteSize,
+    pageByteSize: config.pageByteSize,
+    indexSegmentEntries: config.indexSegmentEntries,
+  };
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/**
+ * Parses `spool.json`; throws {@link SpoolCorrupt} when it is not a manifest this build reads.
+ *
+ * @example
+ * const manifest = parseManifest(await adapter.readManifest() ?? "");
+ */
+export function parseManifest(text: string): Manifest {
+  const corrupt = (reason: string) =>
+    new SpoolCorrupt({ file: MANIFEST_FILE_NAME, offset: 0, reason });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw corrupt("not JSON");
+  }
+  const manifest = parsed as Record<string, unknown> | null;
+  if (manifest?.format !== MANIFEST_FORMAT) throw corrupt("not a spool manifest");
+  if (manifest.version !== MANIFEST_VERSION) {
+    throw corrupt(`format version ${manifest.version} is not ${MANIFEST_VERSION}`);
+  }
+  const shape: Partial<Record<FileShapingOption, number>> = {};
+  for (const field of FILE_SHAPING_OPTIONS) {
+    const value = manifest[field];
+    if (value === undefined && !ALWAYS_RECORDED.includes(field)) continue;
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0) {
+      throw corrupt(`${field} missing or not a positive integer`);
+    }
+    shape[field] = value;
+  }
+  return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, ...shape } as Manifest;
+}
+
+/**
+ * The configuration a spool directory's files were made with: the manifest's file-shaping
+ * options over `given`. Throws {@link ConfigInvalid} when `given` names one with another value.
+ * A field an older manifest did not record comes from `given`, else from the default, which is
+ * what that version used when the option was not given (65536 index entries a segment).
+ *
+ * @example
+ * const config = configFromManifest(parseManifest(text), { leaseMs: 5000 }, "./spool-data");
+ */
+export function configFromManifest(
+  manifest: Manifest,
+  given: SpoolOptions,
+  dir: string,
+): SpoolConfig {
+  for (const field of FILE_SHAPING_OPTIONS) {
+    const recorded = manifest[field];
+    if (recorded !== undefined && given[field] !== undefined && given[field] !== recorded) {
+      throw new ConfigInvalid({
+        field,
+        message: `${field}: the spool in ${dir} was created with ${manifest[field]}, not ${given[field]}`,
+      });
+    }
+  }
+  const shape = Object.fromEntries(
+    FILE_SHAPING_OPTIONS.filter((field) => manifest[field] !== undefined).map((field) => [
+      field,
+      manifest[field],
+    ]),
+  );
+  return resolveConfig({ ...given, ...shape });
+}
+
+/**
+ * Reads the manifest of the spool `adapter` opens, or writes one for `requested` when the
+ * directory holds no spool yet; returns the configuration in force.
+ *
+ * @example
+ * const config = await reconcileManifest(adapter, resolveConfig(options), options, dir);
+ */
+export async function reconcileManifest(
+  adapter: FlushAdapter,
+  requested: SpoolConfig,
+  given: SpoolOptions,
+  dir: string,
+): Promise<SpoolConfig> {
+  const text = await adapter.readManifest();
+  if (text === null) {
+    if ((await adapter.listSegments()).length > 0) {
+      throw new SpoolCorrupt({
+        file: MANIFEST_FILE_NAME,
+        offset: 0,
+        reason: `missing in ${dir}, which holds segments`,
+      });
+    }
+    await adapter.writeManifest(manifestText(requested));
+    return requested;
+  }
+  return configFromManifest(parseManifest(text), given, dir);
+}
