@@ -131,7 +131,9 @@ export async function* scanRecords(
       if (range.fromSeq === undefined || seqValue >= range.fromSeq) {
         yield {
           header: decoded.header,
-          payload: decoded.payload.slice(),
+          // A copy of its own: a chunk read by the file adapter is a Buffer, whose slice() is a
+          // view, and a caller keeping one payload would keep its whole 1 MiB chunk alive.
+          payload: Uint8Array.prototype.slice.call(decoded.payload),
           segment,
           offset,
           byteSize: decoded.byteSize,
