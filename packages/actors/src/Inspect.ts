@@ -12,8 +12,6 @@ import {
   type EntryState,
   type FlushAdapter,
   INDEX_ENTRY_BYTE_SIZE,
-  MANIFEST_FILE_NAME,
-  SpoolCorrupt,
   StorageFailed,
   segmentFileName,
   segmentNumber,
@@ -23,7 +21,7 @@ import { DEAD_LETTERS_FILE_NAME } from "./DeadLetterStore.js";
 import { indexSlot } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
 import { surveyTail, type TailSurvey } from "./LogDamage.js";
-import { configFromManifest, parseManifest } from "./Manifest.js";
+import { readRecordedConfig } from "./Manifest.js";
 
 /** What `inspectSpool` reports. @example const { records, byState } = await inspectSpool(dir) */
 export interface SpoolInspection {
@@ -66,18 +64,8 @@ async function openForReading(
     throw new StorageFailed({ operation: "open", file: dir, code: "ENOENT", cause: undefined });
   }
   const factory = given ?? fileAdapter();
-  const probe = await factory({ dir, segmentByteSize: 4096, pageByteSize: 4096, lock: false });
-  const text = await probe.readManifest();
-  await probe.close();
-  if (text === null) {
-    throw new SpoolCorrupt({
-      file: MANIFEST_FILE_NAME,
-      offset: 0,
-      reason: `${dir} holds no spool`,
-    });
-  }
   // The files are read as they were written: with the options spool.json recorded.
-  const config = configFromManifest(parseManifest(text), {}, dir);
+  const config = await readRecordedConfig(factory, dir);
   const common = { dir, pageByteSize: config.pageByteSize, lock: false } as const;
   const data = await factory({ ...common, segmentByteSize: config.segmentByteSize });
   const index = await factory({

@@ -6,6 +6,7 @@
  * on the first read (or worse, find records at the wrong places).
  */
 import {
+  type AdapterFactory,
   ConfigInvalid,
   type FlushAdapter,
   MANIFEST_FILE_NAME,
@@ -160,4 +161,30 @@ export async function reconcileManifest(
     return requested;
   }
   return configFromManifest(parseManifest(text), given, dir);
+}
+
+/**
+ * The configuration recorded in the `spool.json` of an existing spool, read through `factory`
+ * without taking the spool's lock (the operators' tools read a spool another process may hold).
+ * Throws {@link SpoolCorrupt} when the directory holds no spool.
+ *
+ * @example
+ * const config = await readRecordedConfig(fileAdapter(), "./spool-data");
+ */
+export async function readRecordedConfig(
+  factory: AdapterFactory,
+  dir: string,
+): Promise<SpoolConfig> {
+  // The probe only reads spool.json: any valid sizes do.
+  const probe = await factory({ dir, segmentByteSize: 4096, pageByteSize: 4096, lock: false });
+  const text = await probe.readManifest();
+  await probe.close();
+  if (text === null) {
+    throw new SpoolCorrupt({
+      file: MANIFEST_FILE_NAME,
+      offset: 0,
+      reason: `${dir} holds no spool`,
+    });
+  }
+  return configFromManifest(parseManifest(text), {}, dir);
 }

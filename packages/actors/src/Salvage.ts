@@ -20,7 +20,6 @@ import {
   byteSize,
   type FlushAdapter,
   LOST_RECORD_WRITER_ID,
-  MANIFEST_FILE_NAME,
   RECORD_HEADER_BYTE_SIZE,
   RecordEncoder,
   type SegmentNumber,
@@ -38,7 +37,7 @@ import {
   type PaddingDamage,
   surveyTail,
 } from "./LogDamage.js";
-import { configFromManifest, parseManifest } from "./Manifest.js";
+import { readRecordedConfig } from "./Manifest.js";
 
 /**
  * The folder, inside the spool directory, that receives copies of damaged bytes.
@@ -91,17 +90,7 @@ export async function salvageSpool(
   options: SalvageOptions = {},
 ): Promise<SalvageReport> {
   const factory = options.adapter ?? fileAdapter();
-  const probe = await factory({ dir, segmentByteSize: 4096, pageByteSize: 4096, lock: false });
-  const text = await probe.readManifest();
-  await probe.close();
-  if (text === null) {
-    throw new SpoolCorrupt({
-      file: MANIFEST_FILE_NAME,
-      offset: 0,
-      reason: `${dir} holds no spool`,
-    });
-  }
-  const config = configFromManifest(parseManifest(text), {}, dir);
+  const config = await readRecordedConfig(factory, dir);
   const adapter = await factory({
     dir,
     segmentByteSize: config.segmentByteSize,

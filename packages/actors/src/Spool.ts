@@ -44,7 +44,7 @@ import {
   checkOptions,
   checkSeq,
 } from "./internal/Arguments.js";
-import { scanRecords } from "./internal/RecordScanner.js";
+import { allZero, scanRecords } from "./internal/RecordScanner.js";
 import { durableAfterDamage, surveyTail } from "./LogDamage.js";
 import { reconcileManifest } from "./Manifest.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
@@ -363,7 +363,6 @@ async function restoreCursor(
 
 // 1 MiB: the unit of reading and zeroing the tail, so no buffer grows to a segment's size.
 const TAIL_CHUNK_BYTE_SIZE = 1024 * 1024;
-const ZERO_CHUNK = Buffer.alloc(TAIL_CHUNK_BYTE_SIZE);
 
 /**
  * Zeroes every non-zero byte after the last intact record, in its segment and any later one,
@@ -382,7 +381,7 @@ async function cutTail(
   for (const segment of segments) {
     if (segment < tail.segment) continue;
     const from = segment === tail.segment ? tail.offset : 0;
-    if (!(await hasNonZeroBytes(adapter, segment, from, config.segmentByteSize))) continue;
+    if (await allZero(adapter, segment, from, config.segmentByteSize)) continue;
     await adapter.map(segment);
     for (let at = from; at < config.segmentByteSize; at += TAIL_CHUNK_BYTE_SIZE) {
       const length = Math.min(TAIL_CHUNK_BYTE_SIZE, config.segmentByteSize - at);
@@ -399,22 +398,6 @@ async function cutTail(
     zeroed = true;
   }
   return zeroed;
-}
-
-async function hasNonZeroBytes(
-  adapter: FlushAdapter,
-  segment: SegmentNumber,
-  from: number,
-  to: number,
-): Promise<boolean> {
-  for (let at = from; at < to; at += TAIL_CHUNK_BYTE_SIZE) {
-    const length = Math.min(TAIL_CHUNK_BYTE_SIZE, to - at);
-    const bytes = await adapter.read(segment, byteOffset(at), byteSize(length));
-    // A native memcmp against zeros: a segment's tail is checked in milliseconds.
-    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (!view.equals(ZERO_CHUNK.subarray(0, length))) return true;
-  }
-  return false;
 }
 
 /**
