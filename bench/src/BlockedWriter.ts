@@ -8,9 +8,14 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { connectWriter } from "@spool/actors";
 
-const { port, blockMs } = workerData as {
+const { port, blockMs, control } = workerData as {
   port: import("node:worker_threads").MessagePort;
   blockMs: number;
+  /**
+   * The peer run: the thread blocks just the same (burning the same core), but with no append
+   * of its own in flight, so no write confirmation waits for it.
+   */
+  control: boolean;
 };
 // Appends after the block: enough to see the writer confirm in time again.
 const APPENDS_AFTER_BLOCK = 50;
@@ -28,7 +33,9 @@ parentPort!.postMessage({ ready: true });
 await new Promise((resolve) => parentPort!.once("message", resolve));
 stop = true;
 await trickle;
-const inFlight = writer.append("the append whose confirmation waits out the block");
+const inFlight = control
+  ? Promise.resolve()
+  : writer.append("the append whose confirmation waits out the block");
 // A macrotask later the request has left this thread (the writer sends per microtask).
 await new Promise((resolve) => setImmediate(resolve));
 const end = Date.now() + blockMs;
@@ -38,5 +45,8 @@ while (Date.now() < end) {
 parentPort!.postMessage({ unblockedAt: Date.now() });
 await inFlight;
 for (let n = 0; n < APPENDS_AFTER_BLOCK; n++) await writer.append(`after-${n}`);
-parentPort!.postMessage({ done: true, appended: appended + 1 + APPENDS_AFTER_BLOCK });
+parentPort!.postMessage({
+  done: true,
+  appended: appended + (control ? 0 : 1) + APPENDS_AFTER_BLOCK,
+});
 writer.close();
