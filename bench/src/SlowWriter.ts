@@ -94,14 +94,14 @@ async function run(mode: (typeof MODES)[number]): Promise<void> {
   const sorted = Float64Array.from(latencies).sort();
   const ms = (value: number) => `${value.toFixed(2)} ms`;
   console.log(
-    `slow-writer ${mode} (${ADAPTER}, ${WRITERS} main-thread writers, worker blocked ${BLOCK_MS} ms${mode === "control" ? " with no append in flight" : ""}): ` +
+    `slow-writer ${mode} (${ADAPTER}, ${WRITERS} main-thread writers, worker blocked ` +
+      `${BLOCK_MS} ms${mode === "control" ? " with no append in flight" : ""}): ` +
       `${sorted.length} main appends during the block, p50 ${ms(percentile(sorted, 0.5))}, ` +
       `p99 ${ms(percentile(sorted, 0.99))}, max ${ms(sorted.at(-1) ?? Number.NaN)}`,
   );
-  const { confirmationsFailed, confirmationsLate, writersMarkedSlow } = stats as never as Record<
-    string,
-    number | undefined
-  >;
+  // Read by name: run against code older than slow writers, the last two print undefined.
+  const { confirmationsFailed, confirmationsLate, writersMarkedSlow } = stats;
+
   console.log(
     `  confirmations failed ${confirmationsFailed}, late ${confirmationsLate}, ` +
       `writers marked slow ${writersMarkedSlow}`,

@@ -16,7 +16,11 @@
  */
 import type { WriterId } from "@spool/core";
 
-/** A writer marked slow, and how many confirmations of confirmation it still owes. @example { writerId, outstanding: 1 } */
+/**
+ * A writer marked slow, and how many confirmations of confirmation it still owes.
+ *
+ * @example { writerId: writerId(2), outstanding: 1 }
+ */
 export interface SlowWriter {
   readonly writerId: WriterId;
   readonly outstanding: number;

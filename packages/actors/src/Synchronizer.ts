@@ -565,11 +565,9 @@ export class Synchronizer implements SynchronizerPort {
     command: Extract<CourierCommand, { type: "courier.confirm" }>,
     sendBack: (event: SynchronizerEvent) => void,
   ): void {
-    const { batch, level } = command;
-    const clock = this.#options.clock;
-    const sentAtMs = clock();
-    const notAwaited = new Set(command.notAwaited);
+    const { batch } = command;
     const groups = groupBySender(batch.writes, (write) => write.request.senderId);
+    const notAwaited = new Set(command.notAwaited);
     // The batch's two timers; disarmed once every awaited confirmation is in.
     const cancels: (() => void)[] = [];
     const disarm = (): void => {
@@ -578,21 +576,40 @@ export class Synchronizer implements SynchronizerPort {
         this.#confirmTimers.delete(cancel);
       }
     };
-    /** Per writer: settled (confirmed, or counted failed), or owed once found late. */
-    const entries = new Map<WriterId, Confirmation>();
-    const tally = new ConfirmationTally(groups.size - notAwaited.size, (message) => {
-      if (tally.outstanding === 0) disarm();
-      sendBack({ type: "writer.confirmed", batchId: batch.id, ...message });
-    });
+    const round: ConfirmationRound = {
+      batchId: batch.id,
+      sentAtMs: this.#options.clock(),
+      entries: new Map(),
+      tally: new ConfirmationTally(groups.size - notAwaited.size, (message) => {
+        if (round.tally.outstanding === 0) disarm();
+        sendBack({ type: "writer.confirmed", batchId: batch.id, ...message });
+      }),
+      cancels,
+      disarm,
+    };
+    this.#sendConfirmations(round, groups, command, sendBack);
+    round.tally.schedule();
+    if (!round.tally.allIn()) this.#armConfirmTimers(round, sendBack);
+  }
+
+  /** The write confirmations, one per writer; slow writers' confirmations are owed at once. */
+  #sendConfirmations(
+    round: ConfirmationRound,
+    groups: Map<WriterId, readonly PlacedWrite[]>,
+    command: Extract<CourierCommand, { type: "courier.confirm" }>,
+    sendBack: (event: SynchronizerEvent) => void,
+  ): void {
+    const { batchId, sentAtMs, entries, tally } = round;
+    const clock = this.#options.clock;
     let inCall = true;
     for (const [senderId, writes] of groups) {
       const endpoint = this.#endpoints.get(senderId);
-      const slow = notAwaited.has(senderId);
+      const slow = command.notAwaited.includes(senderId);
       if (endpoint === undefined) {
         // Gone: counted as vanished, or, if slow, its owed confirmation lapses at once.
-        if (slow)
+        if (!slow) tally.vanish();
+        else
           sendBack({ type: "writer.lateConfirmed", writerId: senderId, confirmed: 0, lapsed: 1 });
-        else tally.vanish();
         continue;
       }
       const entry: Confirmation = {
@@ -600,7 +617,7 @@ export class Synchronizer implements SynchronizerPort {
         owed: slow ? this.#owed.owe(senderId, sentAtMs) : undefined,
       };
       if (!slow) entries.set(senderId, entry);
-      endpoint.written({ batchId: batch.id, writes, level }, () => {
+      endpoint.written({ batchId, writes, level: command.level }, () => {
         if (entry.owed !== undefined) {
           this.#owed.confirm(senderId, entry.owed);
           return;
@@ -613,46 +630,44 @@ export class Synchronizer implements SynchronizerPort {
       });
     }
     inCall = false;
-    tally.schedule();
-    if (tally.allIn()) return;
+  }
+
+  /**
+   * The timers of a batch still waiting for confirmations: confirmTimeoutMs counts the late
+   * ones failed, as before; the deadline, earlier, marks them slow and owing (issue 17,
+   * finding 10). Each first reports the confirmations already gathered.
+   */
+  #armConfirmTimers(round: ConfirmationRound, sendBack: (event: SynchronizerEvent) => void): void {
+    const { batchId, sentAtMs, entries, tally } = round;
     const late = (): WriterId[] =>
       [...entries]
         .filter(([, entry]) => !entry.settled && entry.owed === undefined)
         .map(([id]) => id);
     const arm = (ms: number, fire: () => void, purpose: TimerPurpose): void => {
-      const cancel = this.#timers.after(
-        ms,
-        () => {
-          disarm();
-          tally.report();
-          if (tally.outstanding > 0) fire();
-        },
-        purpose,
-      );
-      cancels.push(cancel);
+      const onTime = (): void => {
+        round.disarm();
+        tally.report();
+        if (tally.outstanding > 0) fire();
+      };
+      const cancel = this.#timers.after(ms, onTime, purpose);
+      round.cancels.push(cancel);
       this.#confirmTimers.add(cancel);
     };
     const { confirmTimeoutMs } = this.#options.config;
-    arm(
-      confirmTimeoutMs,
-      () => {
-        for (const id of late()) entries.get(id)!.settled = true;
-        sendBack({ type: "writer.confirmTimedOut", batchId: batch.id });
-      },
-      { kind: "confirmTimeout" },
-    );
+    const timedOut = (): void => {
+      for (const id of late()) entries.get(id)!.settled = true;
+      sendBack({ type: "writer.confirmTimedOut", batchId });
+    };
+    arm(confirmTimeoutMs, timedOut, { kind: "confirmTimeout" });
     const deadlineMs = this.#latencies.deadlineMs(confirmTimeoutMs);
     if (deadlineMs === null) return;
-    arm(
-      deadlineMs,
-      () => {
-        const ids = late();
-        for (const id of ids) entries.get(id)!.owed = this.#owed.owe(id, sentAtMs);
-        tally.forget(ids.length);
-        sendBack({ type: "writer.confirmDeadline", batchId: batch.id, late: ids });
-      },
-      { kind: "confirmDeadline" },
-    );
+    const missed = (): void => {
+      const ids = late();
+      for (const id of ids) entries.get(id)!.owed = this.#owed.owe(id, sentAtMs);
+      tally.forget(ids.length);
+      sendBack({ type: "writer.confirmDeadline", batchId, late: ids });
+    };
+    arm(deadlineMs, missed, { kind: "confirmDeadline" });
   }
 
   #notifySkipped(requests: readonly WriteRequest[]): void {
@@ -667,6 +682,18 @@ export class Synchronizer implements SynchronizerPort {
       this.#endpoints.get(senderId)?.failed(own, error);
     }
   }
+}
+
+/** One batch's confirmations of confirmation, as the runtime waits for them. */
+interface ConfirmationRound {
+  readonly batchId: BatchId;
+  /** When the write confirmations left: the deadline and the timeout count from here. */
+  readonly sentAtMs: number;
+  /** The writers the batch waits for. */
+  readonly entries: Map<WriterId, Confirmation>;
+  readonly tally: ConfirmationTally;
+  readonly cancels: (() => void)[];
+  readonly disarm: () => void;
 }
 
 /** One writer's confirmation of confirmation for one batch. */

@@ -243,7 +243,7 @@ export type SynchronizerEvent =
       readonly late: readonly WriterId[];
     }
   | {
-      /** A slow writer's owed confirmation came (`confirmed`) or passed confirmTimeoutMs (`lapsed`). */
+      /** A slow writer's owed confirmation came (`confirmed`) or lapsed at confirmTimeoutMs. */
       readonly type: "writer.lateConfirmed";
       readonly writerId: WriterId;
       readonly confirmed: number;
