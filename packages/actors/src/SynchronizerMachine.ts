@@ -32,6 +32,11 @@
  * gathered while the disk is idle is split in two, so its first half's writers come back while
  * the second half flushes.
  *
+ * Slow writers (issue 17, finding 10): a writer that misses its batch's confirmation deadline
+ * is marked slow (`writer.confirmDeadline`) and the batch clears with its confirmation owed, in
+ * `slowWriters`; batches do not wait for a slow writer, whose confirmations are counted as they
+ * come (`writer.lateConfirmed`), until it owes none. See `SlowWriters.ts`.
+ *
  * Event granularity: one `sync.requests` event carries every request drained from the intake
  * in one microtask, and one `writer.confirmed` event carries every confirmation gathered in one
  * microtask, so the machine takes a handful of events per batch, not per message.
