@@ -6,7 +6,8 @@
  * the model's, and these must hold throughout:
  *
  * - no writer gets a write confirmation before a flush that covers its writes completed;
- * - a batch is cleared only once each of its writers confirmed or its confirm timer fired;
+ * - a batch is cleared only once each of its writers confirmed, was marked slow (its
+ *   confirmation owed), or its confirm timer or deadline fired;
  * - requests parked while a batch was out start the next batch, in order;
  * - a request gets one answer at most (written or failed); once the spool closes cleanly every
  *   request sent was written, once it breaks every one was written or failed;
