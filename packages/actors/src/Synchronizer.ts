@@ -32,7 +32,7 @@ import {
   ConfirmationLatencies,
   type OwedConfirmation,
   OwedConfirmations,
-} from "./ConfirmDeadline.js";
+} from "./internal/ConfirmDeadline.js";
 import type { SlowWriters } from "./SlowWriters.js";
 import {
   type CourierCommand,

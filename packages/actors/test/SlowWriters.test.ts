@@ -2,8 +2,11 @@ import { Worker } from "node:worker_threads";
 import { MemoryDisk, memoryAdapter } from "@spool/adapters";
 import { type RequestId, writerId } from "@spool/core";
 import { describe, expect, it, vi } from "vitest";
-import { CONFIRM_DEADLINE_FLOOR_MS, ConfirmationLatencies } from "../src/ConfirmDeadline.js";
 import { openSpool, type Spool, type WriterEndpoint } from "../src/index.js";
+import {
+  CONFIRM_DEADLINE_FLOOR_MS,
+  ConfirmationLatencies,
+} from "../src/internal/ConfirmDeadline.js";
 
 // Far past any test's run: a batch that waited for a withheld confirmation until this timeout
 // (as every batch did before slow writers were marked) would never let the test finish.

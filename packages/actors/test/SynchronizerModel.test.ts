@@ -12,9 +12,9 @@ import {
 
 const fresh = () => ({ factory: memoryAdapter(), dir: "/model" });
 
-// Slow writers (issue 17, finding 10) tripled the states to traverse: the edge paths of the
-// pipelined variant number about 5,900, each run through the real runtime, which takes tens of
-// seconds on a loaded 2-core machine.
+// Slow writers (issue 17, finding 10) tripled the states to traverse (the pipelined variant's
+// edge paths number about 5,900, each run through the real runtime): 1-5 s a variant here,
+// which the default 5 s per test does not leave room for on a loaded machine.
 const PATHS_TIMEOUT_MS = 180_000;
 
 /** Runs every path; returns the declared steps they took and the records read back. */

@@ -17,6 +17,11 @@ const LATENCY_PERCENTILE = 0.99;
 // Four times that: room for a writer's minor GC or a descheduled thread on a busy machine (the
 // tests share 2 cores among several runs) before it is called slow.
 const DEADLINE_MULTIPLE = 4;
+/**
+ * The deadline's floor in milliseconds (see below why 20).
+ *
+ * @example latencies.deadlineMs(5000) >= CONFIRM_DEADLINE_FLOOR_MS
+ */
 // Never under 20 ms: with fast confirmations (tens of µs across a MessagePort) a multiple of
 // the percentile would mark a writer slow for one scheduler hiccup; and a batch that waits
 // 20 ms once keeps the others' append p99 within issue 17's 50 ms budget.
@@ -59,7 +64,11 @@ export class ConfirmationLatencies {
   }
 }
 
-/** One confirmation a slow writer owes: when its write confirmation left, and whether settled. */
+/**
+ * One confirmation a slow writer owes: when its write confirmation left, and whether settled.
+ *
+ * @example const owed = book.owe(writerId(2), Date.now()); // { sentAtMs, settled: false }
+ */
 export interface OwedConfirmation {
   readonly sentAtMs: number;
   settled: boolean;
@@ -70,10 +79,18 @@ interface Debtor {
   cancel: (() => void) | undefined;
 }
 
-/** Where the book reports a settled confirmation: arrived (`confirmed`) or `lapsed`. */
+/**
+ * Where the book reports a settled confirmation: arrived (`confirmed`) or `lapsed`.
+ *
+ * @example const report: SettleReport = (writerId, confirmed, lapsed) => count(writerId);
+ */
 export type SettleReport = (writerId: WriterId, confirmed: number, lapsed: number) => void;
 
-/** What the book of owed confirmations needs. */
+/**
+ * What the book of owed confirmations needs.
+ *
+ * @example { after: (ms, fire) => timers.after(ms, fire), ceilingMs: 5000, clock, report }
+ */
 export interface OwedConfirmationsOptions {
   /** Arms a lapse timer for `writerId`'s oldest owed confirmation; returns its cancel. */
   readonly after: (ms: number, fire: () => void, writerId: WriterId) => () => void;
