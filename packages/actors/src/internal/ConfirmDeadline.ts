@@ -111,6 +111,8 @@ export interface OwedConfirmationsOptions {
 export class OwedConfirmations {
   readonly #debtors = new Map<WriterId, Debtor>();
   readonly #options: OwedConfirmationsOptions;
+  /** Once the synchronizer stopped, nothing is reported: its machine takes no more events. */
+  #stopped = false;
 
   constructor(options: OwedConfirmationsOptions) {
     this.#options = options;
@@ -131,7 +133,7 @@ export class OwedConfirmations {
 
   /** The owed confirmation came: counted once, however often the writer answers. */
   confirm(writerId: WriterId, owed: OwedConfirmation): void {
-    if (owed.settled) return;
+    if (owed.settled || this.#stopped) return;
     owed.settled = true;
     this.#options.report(writerId, 1, 0);
     const debtor = this.#debtors.get(writerId);
@@ -140,6 +142,7 @@ export class OwedConfirmations {
 
   /** Cancels every timer (the synchronizer stopped). */
   stop(): void {
+    this.#stopped = true;
     for (const debtor of this.#debtors.values()) debtor.cancel?.();
     this.#debtors.clear();
   }
