@@ -48,6 +48,7 @@ import { allZero, scanRecords } from "./internal/RecordScanner.js";
 import { durableAfterDamage, surveyTail } from "./LogDamage.js";
 import { reconcileManifest } from "./Manifest.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
+import { outstandingConfirmations } from "./SlowWriters.js";
 import { type FailureListener, FailureSignal } from "./SpoolFailure.js";
 import { type BatchReport, Synchronizer } from "./Synchronizer.js";
 import { SenderRuntime, Writer } from "./Writer.js";
@@ -100,6 +101,15 @@ export interface SpoolStats {
   readonly skipped: number;
   readonly confirmationsReceived: number;
   readonly confirmationsFailed: number;
+  /**
+   * Slow writers (issue 17, finding 10): confirmations of confirmation counted after their
+   * batch cleared, times a writer was marked slow, writers marked slow now, and the
+   * confirmations they still owe (none of which any batch waits for).
+   */
+  readonly confirmationsLate: number;
+  readonly writersMarkedSlow: number;
+  readonly slowWriters: number;
+  readonly confirmationsOutstanding: number;
   /** Batches written beside another still flushing, and batches written as two (pipelining). */
   readonly writtenAhead: number;
   readonly splits: number;
@@ -596,6 +606,10 @@ export class Spool {
       skipped: stats.skipped,
       confirmationsReceived: stats.confirmationsReceived,
       confirmationsFailed: stats.confirmationsFailed,
+      confirmationsLate: stats.confirmationsLate,
+      writersMarkedSlow: stats.writersMarkedSlow,
+      slowWriters: this.#synchronizer.slowWriters().length,
+      confirmationsOutstanding: outstandingConfirmations(this.#synchronizer.slowWriters()),
       writtenAhead: stats.writtenAhead,
       splits: stats.splits,
       segmentsReclaimed: this.#segmentsReclaimed,

@@ -31,6 +31,12 @@ import {
 import { type Actor, createActor } from "xstate";
 import { describeFault, isInputOutputError } from "./SpoolFailure.js";
 import {
+  ConfirmationLatencies,
+  type OwedConfirmation,
+  OwedConfirmations,
+} from "./internal/ConfirmDeadline.js";
+import type { SlowWriters } from "./SlowWriters.js";
+import {
   type CourierCommand,
   type DiskCommand,
   heldRequests,
@@ -123,14 +129,26 @@ export interface SynchronizerPort {
 }
 
 /**
+ * What a timer is for: a timed flush trigger, a batch's confirmation deadline or timeout, or
+ * the lapse of a confirmation a slow writer owes. Scripted timers fire each when told.
+ *
+ * @example { kind: "confirmLapse", writerId: writerId(2) }
+ */
+export type TimerPurpose =
+  | { readonly kind: "wake" }
+  | { readonly kind: "confirmDeadline" }
+  | { readonly kind: "confirmTimeout" }
+  | { readonly kind: "confirmLapse"; readonly writerId: WriterId };
+
+/**
  * Where the synchronizer's timers run: `after` calls `fire` once after `ms` unless the returned
  * cancel function is called first. Real timers by default; tests pass a scripted clock.
  *
  * @example
- * const cancel = timers.after(10, () => wake());
+ * const cancel = timers.after(10, () => wake(), { kind: "wake" });
  */
 export interface SynchronizerTimers {
-  after(ms: number, fire: () => void): () => void;
+  after(ms: number, fire: () => void, purpose?: TimerPurpose): () => void;
 }
 
 /** Node's timers. */
@@ -164,6 +182,10 @@ export class Synchronizer implements SynchronizerPort {
   /** Cancels of the confirmation timers that are armed. */
   readonly #confirmTimers = new Set<() => void>();
   #cancelWake: (() => void) | undefined;
+  /** Recent confirmation latencies: the confirmation deadline follows them. */
+  readonly #latencies = new ConfirmationLatencies();
+  /** Confirmations owed by slow writers, lapsing at confirmTimeoutMs. */
+  readonly #owed: OwedConfirmations;
   readonly #done: Promise<void>;
   #stop: () => void = () => undefined;
   /** The fault that stopped it: every request is refused with it from then on. */
@@ -174,6 +196,14 @@ export class Synchronizer implements SynchronizerPort {
   constructor(options: SynchronizerOptions) {
     this.#options = options;
     this.#timers = options.timers ?? REAL_TIMERS;
+    this.#owed = new OwedConfirmations({
+      after: (ms, fire, writerId) =>
+        this.#timers.after(ms, fire, { kind: "confirmLapse", writerId }),
+      ceilingMs: options.config.confirmTimeoutMs,
+      clock: options.clock,
+      report: (writerId, confirmed, lapsed) =>
+        this.#actor.send({ type: "writer.lateConfirmed", writerId, confirmed, lapsed }),
+    });
     // An adapter that cannot take a second batch while one flushes keeps one on the disk.
     const config =
       options.adapter.pipelining === false
@@ -196,6 +226,7 @@ export class Synchronizer implements SynchronizerPort {
       this.#stop = (): void => {
         for (const cancel of this.#confirmTimers) cancel();
         this.#confirmTimers.clear();
+        this.#owed.stop();
         this.#cancelWake?.();
         resolve();
       };
@@ -387,6 +418,11 @@ export class Synchronizer implements SynchronizerPort {
     return this.#actor.getSnapshot().context.stats;
   }
 
+  /** The writers marked slow and what each owes (issue 17, finding 10). */
+  slowWriters(): SlowWriters {
+    return this.#actor.getSnapshot().context.slowWriters;
+  }
+
   /** The end of the bytes known durable. */
   durableThrough(): LogPosition {
     return this.#actor.getSnapshot().context.durableThrough;
@@ -424,11 +460,15 @@ export class Synchronizer implements SynchronizerPort {
       this.#runDisk(command, sendBack);
     } else if (command.type === "timer.wake") {
       this.#cancelWake?.();
-      this.#cancelWake = this.#timers.after(command.inMs, () => {
-        this.#guard("the wake timer", () => {
-          sendBack({ type: "sync.wake", commandSeq, atMs: this.#options.clock() });
-        });
-      });
+      this.#cancelWake = this.#timers.after(
+        command.inMs,
+        () => {
+          this.#guard("the wake timer", () => {
+            sendBack({ type: "sync.wake", commandSeq, atMs: this.#options.clock() });
+          });
+        },
+        { kind: "wake" },
+      );
     } else {
       this.#runCourier(command, sendBack);
     }
@@ -450,30 +490,12 @@ export class Synchronizer implements SynchronizerPort {
   }
 
   #runCourier(command: CourierCommand, sendBack: (event: SynchronizerEvent) => void): void {
-    const timers = this.#confirmTimers;
     switch (command.type) {
-      case "courier.confirm": {
+      case "courier.confirm":
         this.#options.onFlushed?.(command.batch.writes);
         this.#reportBatch(command.batch, command.level);
-        let cancel: (() => void) | undefined;
-        const allConfirmed = this.#confirmBatch(command, (event) => {
-          if (event.settled && cancel !== undefined) {
-            cancel();
-            timers.delete(cancel);
-          }
-          sendBack(event.message);
-        });
-        // In-process writers confirm during the call; a timer is armed only for the others.
-        if (!allConfirmed) {
-          const armed = this.#timers.after(this.#options.config.confirmTimeoutMs, () => {
-            timers.delete(armed);
-            sendBack({ type: "writer.confirmTimedOut", batchId: command.batch.id });
-          });
-          cancel = armed;
-          timers.add(armed);
-        }
+        this.#confirmBatch(command, sendBack);
         return;
-      }
       case "courier.resend":
         // Requests already received go to the machine first, while their senders still count
         // as skipped (so they queue behind the resends); the resends, which in-process writers
@@ -636,54 +658,118 @@ export class Synchronizer implements SynchronizerPort {
   /**
    * Sends the write confirmation to every writer of the batch and reports their confirmations
    * of confirmation, gathered per microtask. The report waits for a microtask so the appenders'
-   * continuations, queued by the confirmations, run first. Returns whether every writer
-   * confirmed during the call.
+   * continuations, queued by the confirmations, run first. Writers the machine does not wait
+   * for (slow ones) owe theirs to {@link OwedConfirmations}. Writers that have not confirmed
+   * by the end of the call get two timers: the deadline (adapted to the confirmations seen),
+   * which marks the late ones slow, and confirmTimeoutMs, which counts them failed.
    */
   #confirmBatch(
-    input: { batch: Batch; level: WriteOutcome["level"] },
-    report: (event: { message: SynchronizerEvent; settled: boolean }) => void,
-  ): boolean {
-    const { batch, level } = input;
+    command: Extract<CourierCommand, { type: "courier.confirm" }>,
+    sendBack: (event: SynchronizerEvent) => void,
+  ): void {
+    const { batch } = command;
     const groups = groupBySender(batch.writes, (write) => write.request.senderId);
-    let outstanding = groups.size;
-    let confirmed = 0;
-    let vanished = 0;
-    let scheduled = false;
-    const flushReport = (): void => {
-      scheduled = false;
-      if (confirmed + vanished === 0) return;
-      const message = {
-        type: "writer.confirmed",
-        batchId: batch.id,
-        confirmed,
-        vanished,
-      } as const;
-      outstanding -= confirmed + vanished;
-      confirmed = 0;
-      vanished = 0;
-      report({ message, settled: outstanding === 0 });
+    const notAwaited = new Set(command.notAwaited);
+    // The batch's two timers; disarmed once every awaited confirmation is in.
+    const cancels: (() => void)[] = [];
+    const disarm = (): void => {
+      for (const cancel of cancels.splice(0)) {
+        cancel();
+        this.#confirmTimers.delete(cancel);
+      }
     };
-    const schedule = (): void => {
-      if (scheduled) return;
-      scheduled = true;
-      queueMicrotask(flushReport);
+    const round: ConfirmationRound = {
+      batchId: batch.id,
+      sentAtMs: this.#options.clock(),
+      entries: new Map(),
+      tally: new ConfirmationTally(groups.size - notAwaited.size, (message) => {
+        if (round.tally.outstanding === 0) disarm();
+        sendBack({ type: "writer.confirmed", batchId: batch.id, ...message });
+      }),
+      cancels,
+      disarm,
     };
+    this.#sendConfirmations(round, groups, command, sendBack);
+    round.tally.schedule();
+    if (!round.tally.allIn()) this.#armConfirmTimers(round, sendBack);
+  }
+
+  /** The write confirmations, one per writer; slow writers' confirmations are owed at once. */
+  #sendConfirmations(
+    round: ConfirmationRound,
+    groups: Map<WriterId, readonly PlacedWrite[]>,
+    command: Extract<CourierCommand, { type: "courier.confirm" }>,
+    sendBack: (event: SynchronizerEvent) => void,
+  ): void {
+    const { batchId, sentAtMs, entries, tally } = round;
+    const clock = this.#options.clock;
+    let inCall = true;
     for (const [senderId, writes] of groups) {
       const endpoint = this.#endpoints.get(senderId);
+      const slow = command.notAwaited.includes(senderId);
       if (endpoint === undefined) {
-        vanished += 1;
+        // Gone: counted as vanished, or, if slow, its owed confirmation lapses at once.
+        if (!slow) tally.vanish();
+        else
+          sendBack({ type: "writer.lateConfirmed", writerId: senderId, confirmed: 0, lapsed: 1 });
         continue;
       }
-      let once = false;
-      endpoint.written({ batchId: batch.id, writes, level }, () => {
-        if (once) return;
-        once = true;
-        confirmed += 1;
-        schedule();
+      const entry: Confirmation = {
+        settled: false,
+        owed: slow ? this.#owed.owe(senderId, sentAtMs) : undefined,
+      };
+      if (!slow) entries.set(senderId, entry);
+      endpoint.written({ batchId, writes, level: command.level }, () => {
+        if (entry.owed !== undefined) {
+          this.#owed.confirm(senderId, entry.owed);
+          return;
+        }
+        if (entry.settled) return;
+        entry.settled = true;
+        // Writers in this thread confirm during the call: only the others' latency counts.
+        if (!inCall) this.#latencies.record(clock() - sentAtMs);
+        tally.confirm();
       });
     }
-    schedule();
-    return confirmed + vanished === outstanding;
+    inCall = false;
+  }
+
+  /**
+   * The timers of a batch still waiting for confirmations: confirmTimeoutMs counts the late
+   * ones failed, as before; the deadline, earlier, marks them slow and owing (issue 17,
+   * finding 10). Each first reports the confirmations already gathered.
+   */
+  #armConfirmTimers(round: ConfirmationRound, sendBack: (event: SynchronizerEvent) => void): void {
+    const { batchId, sentAtMs, entries, tally } = round;
+    const late = (): WriterId[] =>
+      [...entries]
+        .filter(([, entry]) => !entry.settled && entry.owed === undefined)
+        .map(([id]) => id);
+    const arm = (ms: number, fire: () => void, purpose: TimerPurpose): void => {
+      const onTime = (): void => {
+        round.disarm();
+        tally.report();
+        if (tally.outstanding > 0) fire();
+      };
+      const cancel = this.#timers.after(ms, onTime, purpose);
+      round.cancels.push(cancel);
+      this.#confirmTimers.add(cancel);
+    };
+    const { confirmTimeoutMs } = this.#options.config;
+    const timedOut = (): void => {
+      for (const id of late()) entries.get(id)!.settled = true;
+      sendBack({ type: "writer.confirmTimedOut", batchId });
+    };
+    arm(confirmTimeoutMs, timedOut, { kind: "confirmTimeout" });
+    const deadlineMs = this.#latencies.deadlineMs(confirmTimeoutMs);
+    if (deadlineMs === null) return;
+    const missed = (): void => {
+      const ids = late();
+      for (const id of ids) entries.get(id)!.owed = this.#owed.owe(id, sentAtMs);
+      tally.forget(ids.length);
+      sendBack({ type: "writer.confirmDeadline", batchId, late: ids });
+    };
+    arm(deadlineMs, missed, { kind: "confirmDeadline" });
   }
 
   #notifySkipped(requests: readonly WriteRequest[]): void {
@@ -697,6 +783,81 @@ export class Synchronizer implements SynchronizerPort {
     for (const [senderId, own] of groupBySender(requests, (request) => request.senderId)) {
       this.#endpoints.get(senderId)?.failed(own, error);
     }
+  }
+}
+
+/** One batch's confirmations of confirmation, as the runtime waits for them. */
+interface ConfirmationRound {
+  readonly batchId: BatchId;
+  /** When the write confirmations left: the deadline and the timeout count from here. */
+  readonly sentAtMs: number;
+  /** The writers the batch waits for. */
+  readonly entries: Map<WriterId, Confirmation>;
+  readonly tally: ConfirmationTally;
+  readonly cancels: (() => void)[];
+  readonly disarm: () => void;
+}
+
+/** One writer's confirmation of confirmation for one batch. */
+interface Confirmation {
+  settled: boolean;
+  /** Set when the writer is slow: its confirmation is owed, counted when it comes. */
+  owed: OwedConfirmation | undefined;
+}
+
+/**
+ * The count of a batch's awaited confirmations, reported to the machine once per microtask.
+ * A batch that awaits none (its writers are all slow) is reported once with zero, so the
+ * machine clears it.
+ */
+class ConfirmationTally {
+  outstanding: number;
+  #confirmed = 0;
+  #vanished = 0;
+  #scheduled = false;
+  #reported = false;
+  readonly #send: (message: { confirmed: number; vanished: number }) => void;
+
+  constructor(awaited: number, send: (message: { confirmed: number; vanished: number }) => void) {
+    this.outstanding = awaited;
+    this.#send = send;
+  }
+
+  confirm(): void {
+    this.#confirmed += 1;
+    this.schedule();
+  }
+
+  vanish(): void {
+    this.#vanished += 1;
+  }
+
+  /** Whether every awaited confirmation is in (reported or about to be). */
+  allIn(): boolean {
+    return this.#confirmed + this.#vanished === this.outstanding;
+  }
+
+  /** Late writers the machine is told of separately: no longer awaited here. */
+  forget(count: number): void {
+    this.outstanding -= count;
+  }
+
+  schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => this.report());
+  }
+
+  report(): void {
+    this.#scheduled = false;
+    const confirmed = this.#confirmed;
+    const vanished = this.#vanished;
+    if (confirmed + vanished === 0 && (this.#reported || this.outstanding > 0)) return;
+    this.#reported = true;
+    this.#confirmed = 0;
+    this.#vanished = 0;
+    this.outstanding -= confirmed + vanished;
+    this.#send({ confirmed, vanished });
   }
 }
 

@@ -32,6 +32,11 @@
  * gathered while the disk is idle is split in two, so its first half's writers come back while
  * the second half flushes.
  *
+ * Slow writers (issue 17, finding 10): a writer that misses its batch's confirmation deadline
+ * is marked slow (`writer.confirmDeadline`) and the batch clears with its confirmation owed, in
+ * `slowWriters`; batches do not wait for a slow writer, whose confirmations are counted as they
+ * come (`writer.lateConfirmed`), until it owes none. See `SlowWriters.ts`.
+ *
  * Event granularity: one `sync.requests` event carries every request drained from the intake
  * in one microtask, and one `writer.confirmed` event carries every confirmation gathered in one
  * microtask, so the machine takes a handful of events per batch, not per message.
@@ -62,9 +67,11 @@ import {
   type StorageFailed,
   splitBatch,
   type WriteRequest,
+  type WriterId,
 } from "@spool/core";
 import type { ActorSystem } from "xstate";
 import { transitionLogic } from "./internal/TransitionLogic.js";
+import { isSlow, oweConfirmations, type SlowWriters, settleConfirmations } from "./SlowWriters.js";
 
 /** States where the machine rests between events. @example "confirming" */
 export type SynchronizerPhase =
@@ -112,6 +119,10 @@ export interface SynchronizerStats {
   readonly skipped: number;
   readonly confirmationsReceived: number;
   readonly confirmationsFailed: number;
+  /** Confirmations of confirmation counted after their batch cleared (from slow writers). */
+  readonly confirmationsLate: number;
+  /** Times a writer was marked slow: it missed its batch's confirmation deadline. */
+  readonly writersMarkedSlow: number;
   /** Batches written beside another still flushing (pipelining). */
   readonly writtenAhead: number;
   /** Batches gathered while the disk was idle and written as two (pipelining). */
@@ -148,6 +159,11 @@ export interface SynchronizerContext {
   /** End of the bytes known durable. */
   readonly durableThrough: LogPosition;
   readonly confirmationsPending: number;
+  /**
+   * Writers marked slow and the confirmations of confirmation each still owes for batches
+   * already cleared; batches do not wait for them (issue 17, finding 10).
+   */
+  readonly slowWriters: SlowWriters;
   readonly closing: boolean;
   readonly failure: FlushFailed | StorageFailed | null;
   readonly stats: SynchronizerStats;
@@ -187,6 +203,8 @@ export type CourierCommand =
       readonly type: "courier.confirm";
       readonly batch: Batch;
       readonly level: WriteOutcome["level"];
+      /** The batch's writers marked slow: their confirmations are not waited for. */
+      readonly notAwaited: readonly WriterId[];
     }
   | { readonly type: "courier.resend"; readonly requests: readonly WriteRequest[] }
   | {
@@ -223,6 +241,19 @@ export type SynchronizerEvent =
       readonly vanished: number;
     }
   | { readonly type: "writer.confirmTimedOut"; readonly batchId: BatchId }
+  | {
+      /** The batch's confirmation deadline passed: `late` writers still owe theirs. */
+      readonly type: "writer.confirmDeadline";
+      readonly batchId: BatchId;
+      readonly late: readonly WriterId[];
+    }
+  | {
+      /** A slow writer's owed confirmation came (`confirmed`) or lapsed at confirmTimeoutMs. */
+      readonly type: "writer.lateConfirmed";
+      readonly writerId: WriterId;
+      readonly confirmed: number;
+      readonly lapsed: number;
+    }
   | { readonly type: "courier.resent"; readonly count: number };
 
 const NO_FLUSH: FlushDecision = { flush: false, wakeInMs: null };
@@ -296,6 +327,7 @@ function change(
     unflushedFrom: c.unflushedFrom,
     durableThrough: c.durableThrough,
     confirmationsPending: c.confirmationsPending,
+    slowWriters: c.slowWriters,
     closing: c.closing,
     failure: c.failure,
     stats: c.stats,
@@ -323,6 +355,8 @@ function changeStats(
     skipped: s.skipped,
     confirmationsReceived: s.confirmationsReceived,
     confirmationsFailed: s.confirmationsFailed,
+    confirmationsLate: s.confirmationsLate,
+    writersMarkedSlow: s.writersMarkedSlow,
     writtenAhead: s.writtenAhead,
     splits: s.splits,
   };
@@ -374,6 +408,21 @@ function distinctWriters(batch: Batch): number {
   const writers = new Set<number>();
   for (const write of batch.writes) writers.add(write.request.senderId);
   return writers.size;
+}
+
+/**
+ * The batch's writers split by whether the batch waits for their confirmations: the slow
+ * ones (in the order they first appear) are not waited for.
+ */
+function awaitedWriters(
+  batch: Batch,
+  slowWriters: SlowWriters,
+): { readonly awaited: number; readonly notAwaited: readonly WriterId[] } {
+  if (slowWriters.length === 0) return { awaited: distinctWriters(batch), notAwaited: [] };
+  const writers = new Set<WriterId>();
+  for (const write of batch.writes) writers.add(write.request.senderId);
+  const notAwaited = [...writers].filter((writer) => isSlow(slowWriters, writer));
+  return { awaited: writers.size - notAwaited.length, notAwaited };
 }
 
 function regionEnd(batch: Batch): LogPosition {
@@ -564,10 +613,15 @@ function startAhead(context: SynchronizerContext): SynchronizerContext {
 /** The flush of the in-flight batch finished: count it and send its write confirmations. */
 function confirmInFlight(context: SynchronizerContext, outcome: WriteOutcome): SynchronizerContext {
   const written = recordWritten(context, outcome);
-  return issueCommand(written, {
+  // Slow writers are not waited for: each owes this batch's confirmation from now on.
+  const { awaited, notAwaited } = awaitedWriters(written.inFlight!, written.slowWriters);
+  const { book } = oweConfirmations(written.slowWriters, notAwaited);
+  const counted = change(written, { confirmationsPending: awaited, slowWriters: book });
+  return issueCommand(counted, {
     type: "courier.confirm",
-    batch: written.inFlight!,
-    level: written.unflushedFrom === null ? "flushed" : "async",
+    batch: counted.inFlight!,
+    level: counted.unflushedFrom === null ? "flushed" : "async",
+    notAwaited,
   });
 }
 
@@ -615,6 +669,40 @@ function countConfirmations(
     stats: changeStats(context.stats, {
       confirmationsReceived: context.stats.confirmationsReceived + confirmed,
       confirmationsFailed: context.stats.confirmationsFailed + vanished,
+    }),
+  });
+}
+
+/**
+ * The in-flight batch's deadline passed: its `late` writers are marked slow, each owing this
+ * batch's confirmation, and no longer count as pending.
+ */
+function markLate(context: SynchronizerContext, late: readonly WriterId[]): SynchronizerContext {
+  if (late.length > context.confirmationsPending) {
+    throw new Error("synchronizer: more writers late than confirmations pending");
+  }
+  const { book, marked } = oweConfirmations(context.slowWriters, late);
+  const { stats } = context;
+  return change(context, {
+    confirmationsPending: context.confirmationsPending - late.length,
+    slowWriters: book,
+    stats: changeStats(stats, { writersMarkedSlow: stats.writersMarkedSlow + marked }),
+  });
+}
+
+/** A slow writer's owed confirmations came or lapsed: counted, and settled in the book. */
+function countLate(
+  context: SynchronizerContext,
+  event: EventOf<"writer.lateConfirmed">,
+): SynchronizerContext {
+  const { stats } = context;
+  const { writerId, confirmed, lapsed } = event;
+  return change(context, {
+    slowWriters: settleConfirmations(context.slowWriters, writerId, confirmed + lapsed),
+    stats: changeStats(stats, {
+      confirmationsReceived: stats.confirmationsReceived + confirmed,
+      confirmationsLate: stats.confirmationsLate + confirmed,
+      confirmationsFailed: stats.confirmationsFailed + lapsed,
     }),
   });
 }
@@ -697,6 +785,17 @@ const gather: StateTable = {
   },
 };
 
+// Issue 17, finding 10: a slow writer's owed confirmation is counted wherever the machine
+// rests, without moving it: no batch waits for it.
+function late(phase: SynchronizerPhase): StateTable {
+  return {
+    "writer.lateConfirmed": {
+      targets: [phase],
+      run: (context, event) => [countLate(context, event), phase],
+    },
+  };
+}
+
 // While a batch is out (mapping, two on the disk, confirming), arrivals are parked (claims 16,
 // 64-66) and a close is remembered for when the batch clears; `writing` parks or gathers.
 function busy(phase: "mapping" | "writingAhead" | "confirming"): StateTable {
@@ -727,6 +826,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claim 64: receive a write request (the batch is empty, nothing is parked).
   receiving: {
     ...gather,
+    ...late("receiving"),
     "sync.close": {
       targets: ["closed"],
       run: (context, event) => [markClosing(context, event), "closed"],
@@ -735,6 +835,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claim 67: not flushing yet; loop back to receive, with a timer for the next timed trigger.
   waitingForTrigger: {
     ...gather,
+    ...late("waitingForTrigger"),
     "sync.close": {
       targets: ["decidingFlush"],
       run: (context, event) => [markClosing(context, event), "decidingFlush"],
@@ -751,6 +852,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claim 67 with no timed trigger armed: only a request (or close) moves on.
   waitingForRequest: {
     ...gather,
+    ...late("waitingForRequest"),
     "sync.close": {
       targets: ["decidingFlush"],
       run: (context, event) => [markClosing(context, event), "decidingFlush"],
@@ -759,6 +861,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claims 15, 68: map the region if it is not mapped yet.
   mapping: {
     ...busy("mapping"),
+    ...late("mapping"),
     ...failed,
     "disk.mapped": {
       targets: ["writing"],
@@ -773,6 +876,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // bytes are handed over (decidingAhead); without pipelining they are parked.
   writing: {
     ...failed,
+    ...late("writing"),
     "sync.requests": {
       targets: ["writing", "decidingAhead"],
       run: (context, event) =>
@@ -797,6 +901,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // flush finishes first. Arrivals are parked.
   writingAhead: {
     ...busy("writingAhead"),
+    ...late("writingAhead"),
     ...failed,
     "disk.submitted": {
       targets: ["writingAhead"],
@@ -812,12 +917,15 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   },
   // Claims 1, 34, 64: write confirmations went to each writer of the batch; count the
   // confirmations of confirmation, and clear the batch (claim 1) when all are in. A writer
-  // that never confirms times out (the runtime keeps the timer).
+  // that misses the batch's deadline (adapted to the confirmations observed) is marked slow
+  // and its confirmation counted as outstanding; one that never confirms times out at
+  // confirmTimeoutMs as before (the runtime keeps both timers).
   // A batch written ahead may still be on the disk: its flush outcome is kept for its turn,
   // and its failure breaks the spool as any flush failure does.
   confirming: {
     ...busy("confirming"),
     ...failed,
+    ...late("confirming"),
     "writer.confirmed": {
       targets: ["confirming", "promotingAhead"],
       run: (context, event) => {
@@ -833,6 +941,17 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
         if (event.batchId !== context.inFlight?.id) return [context, "confirming"];
         const counted = countConfirmations(context, 0, context.confirmationsPending);
         return [clearInFlight(counted), "promotingAhead"];
+      },
+    },
+    // Issue 17, finding 10: the writers that missed the batch's deadline are marked slow and
+    // owe their confirmations; the batch clears without them (see SlowWriters.ts).
+    "writer.confirmDeadline": {
+      targets: ["confirming", "promotingAhead"],
+      run: (context, event) => {
+        if (event.batchId !== context.inFlight?.id) return [context, "confirming"];
+        const marked = markLate(context, event.late);
+        if (marked.confirmationsPending > 0) return [marked, "confirming"];
+        return [clearInFlight(marked), "promotingAhead"];
       },
     },
     "disk.submitted": {
@@ -1075,6 +1194,7 @@ export function initialSynchronizerState(input: SynchronizerInput): Synchronizer
     unflushedFrom: null,
     durableThrough: { segment: input.cursor.segment, offset: input.cursor.offset },
     confirmationsPending: 0,
+    slowWriters: [],
     closing: false,
     failure: null,
     stats: {
@@ -1087,6 +1207,8 @@ export function initialSynchronizerState(input: SynchronizerInput): Synchronizer
       skipped: 0,
       confirmationsReceived: 0,
       confirmationsFailed: 0,
+      confirmationsLate: 0,
+      writersMarkedSlow: 0,
       writtenAhead: 0,
       splits: 0,
     },

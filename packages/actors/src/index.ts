@@ -15,6 +15,7 @@ export {
   type SharedLock,
 } from "./SharedLock.js";
 export { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
+export type { SlowWriter, SlowWriters } from "./SlowWriters.js";
 export { SOCKET_PROTOCOL_VERSION } from "./SocketFrames.js";
 export {
   type Consumer,
@@ -44,6 +45,7 @@ export {
   type SynchronizerOptions,
   type SynchronizerPort,
   type SynchronizerTimers,
+  type TimerPurpose,
   type WriterEndpoint,
   type WrittenNotice,
 } from "./Synchronizer.js";

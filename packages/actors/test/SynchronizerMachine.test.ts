@@ -108,6 +108,51 @@ describe("synchronizerMachine (claim 64)", () => {
     expect(actor.getSnapshot().context.stats.confirmationsFailed).toBe(1);
   });
 
+  it("clears a batch at its confirmation deadline, marking the late writer slow and counting its confirmation as owed", () => {
+    const { actor, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    const batchId = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "writer.confirmDeadline", batchId, late: [writerId(1)] });
+    expect(state()).toBe("receiving");
+    const { slowWriters, stats } = actor.getSnapshot().context;
+    expect(slowWriters).toEqual([{ writerId: writerId(1), outstanding: 1 }]);
+    expect(stats.writersMarkedSlow).toBe(1);
+    expect(stats.confirmationsFailed).toBe(0);
+  });
+
+  it("does not wait for a slow writer's confirmation in later batches", () => {
+    const { actor, courier, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    const first = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "writer.confirmDeadline", batchId: first, late: [writerId(1)] });
+    actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    expect(state()).toBe("confirming");
+    expect(actor.getSnapshot().context.confirmationsPending).toBe(0);
+    expect(courier.at(-1)).toMatchObject({ type: "courier.confirm", notAwaited: [writerId(1)] });
+    expect(actor.getSnapshot().context.slowWriters[0]?.outstanding).toBe(2);
+  });
+
+  it("counts a slow writer's late confirmation where it rests, and takes it back as timely once it owes none", () => {
+    const { actor, state } = scripted();
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    const batchId = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "writer.confirmDeadline", batchId, late: [writerId(1)] });
+    const late = { type: "writer.lateConfirmed", writerId: writerId(1) } as const;
+    actor.send({ ...late, confirmed: 1, lapsed: 0 });
+    expect(state()).toBe("receiving");
+    const { slowWriters, stats } = actor.getSnapshot().context;
+    expect(slowWriters).toEqual([]);
+    expect(stats.confirmationsLate).toBe(1);
+    expect(stats.confirmationsReceived).toBe(1);
+  });
+
   it("waits for a timed trigger instead of flushing when the idle trigger is off (claim 67)", () => {
     const { actor, state } = scripted({ idleTimeMsMax: null, gatherTimeMsMax: 5 });
     actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });

@@ -6,7 +6,8 @@
  * the model's, and these must hold throughout:
  *
  * - no writer gets a write confirmation before a flush that covers its writes completed;
- * - a batch is cleared only once each of its writers confirmed or its confirm timer fired;
+ * - a batch is cleared only once each of its writers confirmed, was marked slow (its
+ *   confirmation owed), or its confirm timer or deadline fired;
  * - requests parked while a batch was out start the next batch, in order;
  * - a request gets one answer at most (written or failed); once the spool closes cleanly every
  *   request sent was written, once it breaks every one was written or failed;
@@ -30,6 +31,7 @@ import {
 import {
   Synchronizer,
   type SynchronizerTimers,
+  type TimerPurpose,
   type WriterEndpoint,
   type WrittenNotice,
 } from "../Synchronizer.js";
@@ -187,6 +189,7 @@ class GatedAdapter implements FlushAdapter {
 interface ArmedTimer {
   readonly ms: number;
   readonly fire: () => void;
+  readonly purpose: TimerPurpose | undefined;
   cancelled: boolean;
 }
 
@@ -194,8 +197,8 @@ interface ArmedTimer {
 class ScriptedTimers implements SynchronizerTimers {
   readonly armed: ArmedTimer[] = [];
 
-  after(ms: number, fire: () => void): () => void {
-    const timer: ArmedTimer = { ms, fire, cancelled: false };
+  after(ms: number, fire: () => void, purpose?: TimerPurpose): () => void {
+    const timer: ArmedTimer = { ms, fire, purpose, cancelled: false };
     this.armed.push(timer);
     return () => {
       timer.cancelled = true;
@@ -203,8 +206,8 @@ class ScriptedTimers implements SynchronizerTimers {
   }
 
   /** The latest live timer that `matches`, if any. */
-  latest(matches: (ms: number) => boolean): ArmedTimer | undefined {
-    return this.armed.findLast((timer) => !timer.cancelled && matches(timer.ms));
+  latest(matches: (purpose: TimerPurpose | undefined) => boolean): ArmedTimer | undefined {
+    return this.armed.findLast((timer) => !timer.cancelled && matches(timer.purpose));
   }
 
   fire(timer: ArmedTimer): void {
@@ -225,7 +228,7 @@ class ScriptedWriters {
   readonly answers = new Map<RequestId, Answer>();
   readonly sent = new Map<RequestId, WriteRequest>();
   /** Held confirmations of confirmation, per batch, in the order the notices came. */
-  readonly confirmations = new Map<number, (() => void)[]>();
+  readonly confirmations = new Map<number, { writerId: WriterId; confirm: () => void }[]>();
   readonly confirmed = new Map<number, number>();
   readonly noticed = new Map<number, number>();
   violation: string | undefined;
@@ -287,7 +290,7 @@ class ScriptedWriters {
           });
         }
         const held = this.confirmations.get(notice.batchId) ?? [];
-        held.push(confirm);
+        held.push({ writerId: id, confirm });
         this.confirmations.set(notice.batchId, held);
         this.noticed.set(notice.batchId, (this.noticed.get(notice.batchId) ?? 0) + 1);
       },
@@ -299,13 +302,52 @@ class ScriptedWriters {
     };
   }
 
-  /** Sends the held confirmations of `batchId`: the oldest one, or all. */
-  confirm(batchId: number, writers: "one" | "all"): void {
+  /**
+   * Sends the held confirmations of `batchId` the batch waits for (not those of `slow`
+   * writers): the oldest one, or all.
+   */
+  confirm(batchId: number, writers: "one" | "all", slow: ReadonlySet<WriterId>): void {
     const held = this.confirmations.get(batchId) ?? [];
-    const now = writers === "one" ? held.splice(0, 1) : held.splice(0);
+    const awaited = held.filter((confirmation) => !slow.has(confirmation.writerId));
+    const now = writers === "one" ? awaited.slice(0, 1) : awaited;
     if (now.length === 0) this.#fail(`no confirmation held for batch ${batchId}`);
+    this.#send(batchId, now);
+  }
+
+  /** Sends `writerId`'s oldest held confirmation (a slow writer's, owed). */
+  confirmOldest(writerId: WriterId): void {
+    const batches = [...this.confirmations.keys()].sort((left, right) => left - right);
+    for (const batchId of batches) {
+      const mine = this.confirmations.get(batchId)!.find((held) => held.writerId === writerId);
+      if (mine === undefined) continue;
+      this.#send(batchId, [mine]);
+      return;
+    }
+    this.#fail(`no confirmation held for writer ${writerId}`);
+  }
+
+  /** Drops `writerId`'s oldest held confirmation: it lapsed, and is never sent. */
+  forgetOldest(writerId: WriterId): void {
+    const batches = [...this.confirmations.keys()].sort((left, right) => left - right);
+    for (const batchId of batches) {
+      const held = this.confirmations.get(batchId)!;
+      const at = held.findIndex((confirmation) => confirmation.writerId === writerId);
+      if (at === -1) continue;
+      held.splice(at, 1);
+      // Counted as answered for the clearing check: the runtime counted it failed.
+      this.confirmed.set(batchId, (this.confirmed.get(batchId) ?? 0) + 1);
+      return;
+    }
+  }
+
+  #send(batchId: number, now: readonly { writerId: WriterId; confirm: () => void }[]): void {
+    const held = this.confirmations.get(batchId) ?? [];
+    this.confirmations.set(
+      batchId,
+      held.filter((confirmation) => !now.includes(confirmation)),
+    );
     this.confirmed.set(batchId, (this.confirmed.get(batchId) ?? 0) + now.length);
-    for (const confirm of now) confirm();
+    for (const { confirm } of now) confirm();
   }
 }
 
@@ -314,6 +356,8 @@ class SnapshotWatch {
   readonly trace: string[] = [];
   violation: string | undefined;
   readonly timedOut = new Set<number>();
+  /** Per batch, how many of its writers were slow: the batch does not wait for them. */
+  readonly notAwaited = new Map<number, number>();
   #previous: SynchronizerContext | undefined;
   /** The request that must start the next batch written after a clear, if any. */
   #firstAfterClear: WriteRequest | undefined;
@@ -332,7 +376,8 @@ class SnapshotWatch {
     const cleared = previous.inFlight;
     if (cleared !== null && context.inFlight?.id !== cleared.id && context.failure === null) {
       const noticed = this.#writers.noticed.get(cleared.id) ?? 0;
-      const allConfirmed = (this.#writers.confirmed.get(cleared.id) ?? 0) === noticed;
+      const confirmed = this.#writers.confirmed.get(cleared.id) ?? 0;
+      const allConfirmed = confirmed + (this.notAwaited.get(cleared.id) ?? 0) >= noticed;
       if (!allConfirmed && !this.timedOut.has(cleared.id)) {
         this.violation ??= `batch ${cleared.id} cleared before every writer confirmed`;
       }
@@ -341,6 +386,9 @@ class SnapshotWatch {
       this.#firstAfterClear = admission.batch.writes[0]?.request ?? admission.storage.requests[0];
     }
     const command = context.command;
+    if (command?.type === "courier.confirm") {
+      this.notAwaited.set(command.batch.id, command.notAwaited.length);
+    }
     if (command?.type === "disk.write" && context.commandSeq !== previous.commandSeq) {
       const first = this.#firstAfterClear;
       if (first !== undefined && command.batch.writes[0]?.request.id !== first.id) {
@@ -487,7 +535,12 @@ async function runOnAdapter(
  */
 async function releaseFlushes(adapter: GatedAdapter, synchronizer: Synchronizer): Promise<void> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  const onDisk = () => ["writing", "writingAhead"].includes(synchronizer.state());
+  // A batch whose writers are all slow clears as soon as it is written, and the machine may be
+  // back on the disk with the next one at once: done when the in-flight batch changed too.
+  const inFlight = () => synchronizer.actor.getSnapshot().context.inFlight?.id;
+  const writtenOf = inFlight();
+  const onDisk = () =>
+    ["writing", "writingAhead"].includes(synchronizer.state()) && inFlight() === writtenOf;
   while (onDisk()) {
     if (Date.now() > deadline) throw new Error("timed out waiting for the flush");
     adapter.held("flush")[0]?.go();
@@ -533,8 +586,8 @@ interface Rig {
 /** Makes the runtime take `action`, the way the outside world would. */
 async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, rig: Rig) {
   const { adapter, timers, writers, synchronizer, watch, model } = rig;
-  const confirmTimeoutMs = model.machine.config.confirmTimeoutMs;
-  const isConfirmTimer = (ms: number) => ms === confirmTimeoutMs;
+  const kind = (wanted: TimerPurpose["kind"]) => (purpose: TimerPurpose | undefined) =>
+    purpose?.kind === wanted;
   switch (action.type) {
     case "send":
       if (event.type === "sync.requests") writers.send(event.requests);
@@ -544,24 +597,50 @@ async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, r
       return;
     case "wake": {
       await until(
-        () => timers.latest((ms) => !isConfirmTimer(ms)) !== undefined,
+        () => timers.latest(kind("wake")) !== undefined,
         () => "a wake timer",
       );
-      timers.fire(timers.latest((ms) => !isConfirmTimer(ms))!);
+      timers.fire(timers.latest(kind("wake"))!);
       return;
     }
     case "confirm.timeout": {
       await until(
-        () => timers.latest(isConfirmTimer) !== undefined,
+        () => timers.latest(kind("confirmTimeout")) !== undefined,
         () => "a confirm timer",
       );
       watch.timedOut.add(model.machine.inFlight!.id);
-      timers.fire(timers.latest(isConfirmTimer)!);
+      timers.fire(timers.latest(kind("confirmTimeout"))!);
+      return;
+    }
+    case "confirm.deadline": {
+      await until(
+        () => timers.latest(kind("confirmDeadline")) !== undefined,
+        () => "a confirmation deadline",
+      );
+      watch.timedOut.add(model.machine.inFlight!.id);
+      timers.fire(timers.latest(kind("confirmDeadline"))!);
+      return;
+    }
+    case "confirm.late":
+      writers.confirmOldest(model.machine.slowWriters[0]!.writerId);
+      return;
+    case "confirm.lapse": {
+      const writerId = model.machine.slowWriters[0]!.writerId;
+      const lapse = (purpose: TimerPurpose | undefined) =>
+        purpose?.kind === "confirmLapse" && purpose.writerId === writerId;
+      await until(
+        () => timers.latest(lapse) !== undefined,
+        () => `the lapse timer of writer ${writerId}`,
+      );
+      timers.fire(timers.latest(lapse)!);
+      // The lapsed confirmation is the oldest held: the writer will not send it now.
+      writers.forgetOldest(writerId);
       return;
     }
     // A timer that fired just before its cancel: delivered to the actor as its callback would.
     case "wake.late":
     case "confirm.timeout.late":
+    case "confirm.deadline.late":
       synchronizer.actor.send(event);
       return;
     case "disk.submit":
@@ -589,11 +668,13 @@ async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, r
         () => (writers.confirmations.get(batchId)?.length ?? 0) > 0,
         () => `write confirmations of batch ${batchId}`,
       );
-      writers.confirm(batchId, action.writers);
+      const slow = new Set(model.machine.slowWriters.map((writer) => writer.writerId));
+      writers.confirm(batchId, action.writers, slow);
       return;
     }
     case "resend.arrives":
     case "courier.resent":
+    case "confirm.none":
       return;
   }
 }

@@ -21,6 +21,7 @@ import {
   segmentNumber,
   seq,
   type WriteRequest,
+  type WriterId,
   writerId,
 } from "@spool/core";
 import { type ActorSystem, fromTransition, type TransitionSnapshot } from "xstate";
@@ -54,15 +55,25 @@ export type SynchronizerAction =
   | { readonly type: "confirm"; readonly writers: "one" | "all" }
   | { readonly type: "confirm.timeout" }
   | { readonly type: "confirm.timeout.late" }
+  // Issue 17, finding 10: the batch's confirmation deadline passes (the late writers are marked
+  // slow); an earlier batch's deadline whose cancel came too late; the first slow writer's
+  // oldest owed confirmation comes, or lapses at confirmTimeoutMs.
+  | { readonly type: "confirm.deadline" }
+  | { readonly type: "confirm.deadline.late" }
+  | { readonly type: "confirm.late" }
+  | { readonly type: "confirm.lapse" }
   // Carried out by the runtime by itself, never by the test: the resend of skipped requests by
   // in-process writers, and the notice that the resends went out.
   | { readonly type: "resend.arrives" }
-  | { readonly type: "courier.resent" };
+  | { readonly type: "courier.resent" }
+  // The report that a batch whose writers are all slow awaits no confirmation.
+  | { readonly type: "confirm.none" };
 
 /** Actions the runtime takes by itself after the previous one. @example AUTOMATIC_ACTIONS.has("courier.resent") */
 export const AUTOMATIC_ACTIONS: ReadonlySet<SynchronizerAction["type"]> = new Set([
   "resend.arrives",
   "courier.resent",
+  "confirm.none",
 ]);
 
 /** The model's state: the machine's, and the next request id to hand out. */
@@ -104,7 +115,13 @@ export const MODEL_VARIANTS: Readonly<Record<string, SpoolOptions>> = {
   // Pipelining: two small requests gathered while the disk is idle are written as two batches,
   // and a batch gathered while one flushes is written beside it.
   pipelined: { pipelineSplitByteSize: 200 },
+  // One-page segments: a segment rolls (and the next is mapped) every few requests, so a
+  // writer marked slow still owes confirmations while the next segment is mapped.
+  rolling: { segmentByteSize: 4096, recordPayloadByteSizeMax: 3500 },
 };
+
+/** The rolling variant's segment size: one page. */
+const ROLLING_SEGMENT_BYTE_SIZE = 4096;
 
 /** The options every variant shares. */
 const MODEL_BASE: SpoolOptions = {
@@ -224,11 +241,51 @@ export function concretize(
     case "confirm.timeout.late":
       // The timer of an earlier batch whose cancel came too late.
       return plain({ type: "writer.confirmTimedOut", batchId: (inFlightId - 1) as BatchId });
+    case "confirm.deadline":
+      return plain({
+        type: "writer.confirmDeadline",
+        batchId: inFlightId,
+        late: lateWriters(context),
+      });
+    case "confirm.deadline.late":
+      return plain({
+        type: "writer.confirmDeadline",
+        batchId: (inFlightId - 1) as BatchId,
+        late: [],
+      });
+    case "confirm.none":
+      return plain({ type: "writer.confirmed", batchId: inFlightId, confirmed: 0, vanished: 0 });
+    case "confirm.late":
+    case "confirm.lapse": {
+      const writerId = context.slowWriters[0]!.writerId;
+      const confirmed = action.type === "confirm.late" ? 1 : 0;
+      return plain({ type: "writer.lateConfirmed", writerId, confirmed, lapsed: 1 - confirmed });
+    }
     case "resend.arrives":
       return plain({ type: "sync.requests", requests: context.admission.resending, atMs: now });
     case "courier.resent":
       return plain({ type: "courier.resent", count: context.admission.resending.length });
   }
+}
+
+/**
+ * The in-flight batch's writers the machine waits for, in the order their write confirmations
+ * went out (first appearance in the batch).
+ *
+ * @example
+ * awaitedWriterIds(context) // [writerId(1), writerId(2)]
+ */
+export function awaitedWriterIds(context: SynchronizerContext): WriterId[] {
+  const writers = new Set<WriterId>();
+  for (const write of context.inFlight?.writes ?? []) writers.add(write.request.senderId);
+  const slow = new Set(context.slowWriters.map((writer) => writer.writerId));
+  return [...writers].filter((writer) => !slow.has(writer));
+}
+
+/** The awaited writers still pending: the harness's writers confirm oldest first. */
+function lateWriters(context: SynchronizerContext): WriterId[] {
+  const awaited = awaitedWriterIds(context);
+  return awaited.slice(awaited.length - context.confirmationsPending);
 }
 
 const SENDS: readonly SynchronizerAction[] = [
@@ -252,7 +309,7 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
   const context = state.machine;
   const closeUnlessClosing: SynchronizerAction[] = context.closing ? [] : [{ type: "close" }];
   // Writers send while the spool takes writes; the runtime refuses them at receipt once closed.
-  const sends = context.closing ? [] : SENDS;
+  const sends = [...(context.closing ? [] : SENDS), ...owed(context)];
   switch (context.phase) {
     case "receiving":
     case "waitingForRequest":
@@ -275,7 +332,11 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
       const timeouts: SynchronizerAction[] = [
         { type: "confirm.timeout" },
         { type: "confirm.timeout.late" },
+        { type: "confirm.deadline" },
+        { type: "confirm.deadline.late" },
       ];
+      // A batch whose writers are all slow awaits nobody: the runtime clears it at once.
+      if (context.confirmationsPending === 0) return [{ type: "confirm.none" }];
       const failure: SynchronizerAction[] =
         context.ahead !== null && context.aheadWritten === null
           ? [{ type: "disk.fail.ahead" }]
@@ -297,6 +358,19 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
     case "closed":
       return [];
   }
+}
+
+/**
+ * What the slow writers can do: send an owed confirmation, or let it lapse. The machine takes
+ * both alike (one transition per resting state), so a lapse is tried only where the machine
+ * rests longest, which keeps the paths to run few.
+ */
+function owed(context: SynchronizerContext): SynchronizerAction[] {
+  if (context.slowWriters.length === 0) return [];
+  const lapses = context.phase === "receiving" || context.phase === "confirming";
+  return lapses
+    ? [{ type: "confirm.late" }, { type: "confirm.lapse" }]
+    : [{ type: "confirm.late" }];
 }
 
 /** What the disk can do to a batch written ahead: hand over its bytes, then finish its flush. */
@@ -362,6 +436,14 @@ export function abstractState(context: SynchronizerContext): string {
     context.mapped.includes(admission.cursor.segment),
     context.unflushedFrom !== null,
     context.phase === "waitingForTrigger" ? context.wakeInMs : null,
+    // How many writers are slow, not which nor how far behind: enough to tell a batch that
+    // waits for nobody from one that waits, without multiplying the states to traverse.
+    context.slowWriters.length,
+    // With one-page segments (the rolling variant) how full the segment is, by the KiB: the
+    // traversal must tell a segment about to roll from a fresh one to reach the roll.
+    context.config.segmentByteSize <= ROLLING_SEGMENT_BYTE_SIZE
+      ? Math.floor(admission.cursor.offset / 1024)
+      : null,
   ]);
 }
 
@@ -617,6 +699,17 @@ export function actionContract(
       return undefined;
     case "confirm.timeout":
       return cleared ? undefined : "a writer that timed out held the batch";
+    case "confirm.deadline":
+      // Issue 17, finding 10: a writer that missed the deadline holds nobody up.
+      if (!cleared) return "a writer that missed its deadline held the batch";
+      return after.slowWriters.length > 0 ? undefined : "a late writer was not marked slow";
+    case "confirm.late":
+    case "confirm.lapse":
+      if (after.phase !== before.phase) return "an owed confirmation moved the machine";
+      return after.stats.confirmationsLate + after.stats.confirmationsFailed >
+        before.stats.confirmationsLate + before.stats.confirmationsFailed
+        ? undefined
+        : "an owed confirmation was not counted";
     case "courier.resent":
       return after.admission.resending.length === 0 ? undefined : "resends still outstanding";
     default:
