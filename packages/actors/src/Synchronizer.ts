@@ -29,13 +29,13 @@ import {
   type WriterId,
 } from "@spool/core";
 import { type Actor, createActor } from "xstate";
-import { describeFault, isInputOutputError } from "./SpoolFailure.js";
 import {
   ConfirmationLatencies,
   type OwedConfirmation,
   OwedConfirmations,
 } from "./internal/ConfirmDeadline.js";
 import type { SlowWriters } from "./SlowWriters.js";
+import { describeFault, isInputOutputError } from "./SpoolFailure.js";
 import {
   type CourierCommand,
   type DiskCommand,
