@@ -80,9 +80,9 @@ export interface SynchronizerOptions {
   readonly cursor: AppendCursor;
   readonly clock: () => number;
   /**
-   * Told of a batch's writes once its own flush completed (an `async` batch's asynchronous
-   * flush too), in batch order, before their writers are confirmed: from then on readers and
-   * consumers may see them.
+   * Told of writes once durable, in batch order: a synchronous batch's before its writers are
+   * confirmed, an `async` batch's once its asynchronous flush completed (see
+   * `FlushAdapter.whenFlushed`). From then on readers and consumers may see them.
    */
   readonly onFlushed?: (writes: readonly PlacedWrite[]) => void;
   /** The wake and confirmation timers; {@link REAL_TIMERS} when omitted. */
@@ -182,6 +182,10 @@ export class Synchronizer implements SynchronizerPort {
   /** Cancels of the confirmation timers that are armed. */
   readonly #confirmTimers = new Set<() => void>();
   #cancelWake: (() => void) | undefined;
+  /** Writes of `async` batches not yet known durable, in batch order. */
+  #notYetDurable: PlacedWrite[] = [];
+  /** How many held async writes were reported before `#notYetDurable[0]`. */
+  #notYetDurableFrom = 0;
   /** Recent confirmation latencies: the confirmation deadline follows them. */
   readonly #latencies = new ConfirmationLatencies();
   /** Confirmations owed by slow writers, lapsing at confirmTimeoutMs. */
@@ -492,7 +496,7 @@ export class Synchronizer implements SynchronizerPort {
   #runCourier(command: CourierCommand, sendBack: (event: SynchronizerEvent) => void): void {
     switch (command.type) {
       case "courier.confirm":
-        this.#options.onFlushed?.(command.batch.writes);
+        this.#reportFlushed(command.batch, command.level);
         this.#reportBatch(command.batch, command.level);
         this.#confirmBatch(command, sendBack);
         return;
@@ -770,6 +774,38 @@ export class Synchronizer implements SynchronizerPort {
       sendBack({ type: "writer.confirmDeadline", batchId, late: ids });
     };
     arm(deadlineMs, missed, { kind: "confirmDeadline" });
+  }
+
+  /**
+   * Tells the spool of writes once durable, in batch order: a synchronous batch's at once (with
+   * every async write before it, which its flush covered), an `async` batch's once the adapter
+   * says its flush completed (`whenFlushed`), else at the next synchronous flush. Consumers
+   * must never see a record that is not durable: an index entry may only name a durable one.
+   */
+  #reportFlushed(batch: Batch, level: WriteOutcome["level"]): void {
+    if (this.#options.onFlushed === undefined) return;
+    if (level === "flushed") {
+      this.#reportDurableThrough(this.#notYetDurableFrom + this.#notYetDurable.length);
+      this.#options.onFlushed(batch.writes);
+      return;
+    }
+    for (const write of batch.writes) this.#notYetDurable.push(write);
+    const through = this.#notYetDurableFrom + this.#notYetDurable.length;
+    // A failed flush is not reported here: the next flush settles it and fails the spool.
+    this.#options.adapter.whenFlushed?.()?.then(
+      () =>
+        this.#guard("reporting an asynchronous flush", () => this.#reportDurableThrough(through)),
+      () => undefined,
+    );
+  }
+
+  /** Reports the held async writes up to the `through`-th ever held (counted from the first). */
+  #reportDurableThrough(through: number): void {
+    const count = through - this.#notYetDurableFrom;
+    if (count <= 0 || this.#failure !== undefined) return;
+    const writes = this.#notYetDurable.splice(0, count);
+    this.#notYetDurableFrom += count;
+    this.#options.onFlushed?.(writes);
   }
 
   #notifySkipped(requests: readonly WriteRequest[]): void {

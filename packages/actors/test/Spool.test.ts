@@ -308,47 +308,6 @@ describe("flush triggers and batch bounds", () => {
   });
 });
 
-describe("async appends become visible when their own flush completes", () => {
-  /** A spool holding one append made with `durability: "async"`, and no synchronous flush. */
-  async function withAsyncAppend() {
-    const spool = await openSpool({ dir: "async", adapter: memoryAdapter() });
-    const levels: string[] = [];
-    spool.onBatch((batch) => levels.push(batch.level));
-    // The append resolves once its batch's (asynchronous) flush completed.
-    const result = await spool.writer().append("async", { durability: "async" });
-    expect([result.durability, levels]).toEqual(["async", ["async"]]);
-    return { spool, seq: result.seq };
-  }
-
-  it("take() hands it out", async () => {
-    const { spool, seq } = await withAsyncAppend();
-    const lease = await spool.take();
-    expect([lease?.seq, text.decode(lease?.payload)]).toEqual([seq, "async"]);
-    await spool.close();
-  });
-
-  it("depth() counts it", async () => {
-    const { spool } = await withAsyncAppend();
-    expect(spool.depth()).toBe(1);
-    await spool.close();
-  });
-
-  it("messageState() says it is queued", async () => {
-    const { spool, seq } = await withAsyncAppend();
-    expect(spool.messageState(seq)).toBe("queued");
-    await spool.close();
-  });
-
-  it("records() reads it", async () => {
-    const { spool, seq } = await withAsyncAppend();
-    const read: [number, string][] = [];
-    for await (const record of spool.records())
-      read.push([record.seq, text.decode(record.payload)]);
-    expect(read).toEqual([[seq, "async"]]);
-    await spool.close();
-  });
-});
-
 describe("SpoolEffect", () => {
   it("opens a scoped spool, appends, and closes it with the scope", async () => {
     const disk = new MemoryDisk();

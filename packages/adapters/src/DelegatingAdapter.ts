@@ -29,6 +29,9 @@ export function delegatingAdapter(
     stage: (region) => adapter.stage(region),
     write: (region) => adapter.write(region),
     flush: (region, mode) => adapter.flush(region, mode),
+    // An overridden flush may not do what the inner adapter's does: only its own override
+    // of whenFlushed may then vouch for it.
+    whenFlushed: () => (overrides.flush === undefined ? (adapter.whenFlushed?.() ?? null) : null),
     read: (segment, offset, size) => adapter.read(segment, offset, size),
     removeSegment: (segment) => adapter.removeSegment(segment),
     close: () => adapter.close(),

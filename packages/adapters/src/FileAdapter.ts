@@ -132,6 +132,10 @@ class FileAdapter extends DirectoryAdapter implements FlushAdapter {
     return this.settleAsyncFlush(region).then(() => this.datasync(region, mode));
   }
 
+  whenFlushed(): Promise<void> {
+    return this.asyncFlushInFlight() ?? Promise.resolve();
+  }
+
   read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array> {
     return this.directory.read(segment, offset, byteSize);
   }

@@ -185,6 +185,10 @@ class MemoryAdapter implements FlushAdapter {
   async write(region: Region): Promise<void> {
     this.#raise("write", region);
   }
+  /** Every flush of the memory disk is durable once its call returned. */
+  whenFlushed(): Promise<void> {
+    return Promise.resolve();
+  }
   async flush(region: Region, _mode: FlushMode): Promise<void> {
     this.#raise("flush", region);
     const written = this.#disk.written.get(region.segment);

@@ -129,6 +129,12 @@ class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
     );
   }
 
+  whenFlushed(): Promise<void> | null {
+    // An asynchronous msync (MS_ASYNC) only schedules writeback: nothing says when it is done.
+    if (this.#flushMethod === "msync") return null;
+    return this.asyncFlushInFlight() ?? Promise.resolve();
+  }
+
   async read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array> {
     const mapped = this.#maps.get(segment);
     if (mapped === undefined) return this.directory.read(segment, offset, byteSize);

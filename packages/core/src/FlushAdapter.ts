@@ -80,6 +80,14 @@ export interface FlushAdapter {
   write(region: Region): Promise<void>;
   /** Flushes the region to stable storage, synchronously or asynchronously (claim 14). */
   flush(region: Region, mode: FlushMode): Promise<void>;
+  /**
+   * Optional: a promise that settles once every flush this adapter has started completed (it
+   * rejects when one failed), or `null` when the adapter cannot tell (an asynchronous msync).
+   * The synchronizer shows an `async` batch's records to consumers once it resolves; without it
+   * they wait for the next synchronous flush, since an index entry may only ever name a durable
+   * record.
+   */
+  whenFlushed?(): Promise<void> | null;
   /** Reads bytes that were written (a copy, safe to keep). */
   read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array>;
   /**

@@ -76,6 +76,11 @@ export abstract class DirectoryAdapter {
     return this.#asyncFlush !== undefined;
   }
 
+  /** The asynchronous fdatasync started last and not yet settled by a later flush, if any. */
+  protected asyncFlushInFlight(): Promise<void> | undefined {
+    return this.#asyncFlush;
+  }
+
   /** Waits for an earlier asynchronous flush; its failure fails this flush of `region`. */
   protected async settleAsyncFlush(region: Region): Promise<void> {
     const earlier = this.#asyncFlush;
