@@ -222,7 +222,6 @@ export class IndexFile {
     return this.#sender;
   }
 
-  /** Drains entry writes already made, then closes the index segments. */
   /**
    * Calls `listener` if the index's synchronizer stops on a fault (its pending entry writes
    * have failed with the {@link SpoolFailed} by then).
@@ -236,6 +235,7 @@ export class IndexFile {
     this.#synchronizer.failWith(failure);
   }
 
+  /** Drains entry writes already made, then closes the index segments. */
   async close(): Promise<void> {
     this.#sender.flushOutbox();
     await this.#synchronizer.close();

@@ -177,8 +177,12 @@ export async function readRecordedConfig(
 ): Promise<SpoolConfig> {
   // The probe only reads spool.json: any valid sizes do.
   const probe = await factory({ dir, segmentByteSize: 4096, pageByteSize: 4096, lock: false });
-  const text = await probe.readManifest();
-  await probe.close();
+  let text: string | null;
+  try {
+    text = await probe.readManifest();
+  } finally {
+    await probe.close();
+  }
   if (text === null) {
     throw new SpoolCorrupt({
       file: MANIFEST_FILE_NAME,

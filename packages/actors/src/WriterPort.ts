@@ -371,6 +371,8 @@ function reviveError(error: { tag: string; fields: Record<string, unknown> }): A
       return new SpoolFailed({ ...(f as object), cause: undefined } as never);
     case "InvalidPayload":
       return new InvalidPayload(f);
+    case "InvalidArgument":
+      return new InvalidArgument(f);
     default:
       return new SpoolClosed(f);
   }

@@ -104,6 +104,14 @@ describe("append refuses what is not a payload, and only that append", () => {
     ["a detached ArrayBuffer", detached],
     ["a Proxy around a Uint8Array", () => new Proxy(new Uint8Array(4), {})],
     [
+      "a revoked Proxy (it throws even at instanceof)",
+      () => {
+        const { proxy, revoke } = Proxy.revocable(new Uint8Array(4), {});
+        revoke();
+        return proxy;
+      },
+    ],
+    [
       "a view over a buffer detached since",
       () => {
         const view = new Float64Array(4);

@@ -22,6 +22,15 @@ const encoder = new TextEncoder();
  * payloadBytes(123) // InvalidPayload { received: "number" }
  */
 export function payloadBytes(payload: unknown): Uint8Array | InvalidPayload {
+  try {
+    return viewOf(payload);
+  } catch {
+    // A revoked Proxy, or one whose traps throw, throws even at `instanceof`.
+    return refused("an object that throws when inspected");
+  }
+}
+
+function viewOf(payload: unknown): Uint8Array | InvalidPayload {
   if (typeof payload === "string") return encoder.encode(payload);
   // `isView` checks the internal slot, so a Proxy dressed as a Uint8Array is not taken for one.
   if (payload instanceof Uint8Array && ArrayBuffer.isView(payload)) {
