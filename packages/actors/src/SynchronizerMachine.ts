@@ -35,7 +35,8 @@
  * Slow writers (issue 17, finding 10): a writer that misses its batch's confirmation deadline
  * is marked slow (`writer.confirmDeadline`) and the batch clears with its confirmation owed, in
  * `slowWriters`; batches do not wait for a slow writer, whose confirmations are counted as they
- * come (`writer.lateConfirmed`), until it owes none. See `SlowWriters.ts`.
+ * come (`writer.lateConfirmed`, taken in every state: `SYNCHRONIZER_EVERYWHERE`), until it
+ * owes none. See `SlowWriters.ts`.
  *
  * Event granularity: one `sync.requests` event carries every request drained from the intake
  * in one microtask, and one `writer.confirmed` event carries every confirmation gathered in one
@@ -785,17 +786,6 @@ const gather: StateTable = {
   },
 };
 
-// Issue 17, finding 10: a slow writer's owed confirmation is counted wherever the machine
-// rests, without moving it: no batch waits for it.
-function late(phase: SynchronizerPhase): StateTable {
-  return {
-    "writer.lateConfirmed": {
-      targets: [phase],
-      run: (context, event) => [countLate(context, event), phase],
-    },
-  };
-}
-
 // While a batch is out (mapping, two on the disk, confirming), arrivals are parked (claims 16,
 // 64-66) and a close is remembered for when the batch clears; `writing` parks or gathers.
 function busy(phase: "mapping" | "writingAhead" | "confirming"): StateTable {
@@ -817,7 +807,8 @@ const failed = {
 
 /**
  * Every state, the events it takes, and where each may lead. An event a state does not list
- * is ignored there (as a statechart ignores it).
+ * is ignored there (as a statechart ignores it), unless every state takes it
+ * ({@link SYNCHRONIZER_EVERYWHERE}).
  *
  * @example
  * Object.keys(SYNCHRONIZER_STATES.confirming) // ["sync.requests", "sync.close", "writer.confirmed", ...]
@@ -826,7 +817,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claim 64: receive a write request (the batch is empty, nothing is parked).
   receiving: {
     ...gather,
-    ...late("receiving"),
     "sync.close": {
       targets: ["closed"],
       run: (context, event) => [markClosing(context, event), "closed"],
@@ -835,7 +825,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claim 67: not flushing yet; loop back to receive, with a timer for the next timed trigger.
   waitingForTrigger: {
     ...gather,
-    ...late("waitingForTrigger"),
     "sync.close": {
       targets: ["decidingFlush"],
       run: (context, event) => [markClosing(context, event), "decidingFlush"],
@@ -852,7 +841,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claim 67 with no timed trigger armed: only a request (or close) moves on.
   waitingForRequest: {
     ...gather,
-    ...late("waitingForRequest"),
     "sync.close": {
       targets: ["decidingFlush"],
       run: (context, event) => [markClosing(context, event), "decidingFlush"],
@@ -861,7 +849,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claims 15, 68: map the region if it is not mapped yet.
   mapping: {
     ...busy("mapping"),
-    ...late("mapping"),
     ...failed,
     "disk.mapped": {
       targets: ["writing"],
@@ -876,7 +863,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // bytes are handed over (decidingAhead); without pipelining they are parked.
   writing: {
     ...failed,
-    ...late("writing"),
     "sync.requests": {
       targets: ["writing", "decidingAhead"],
       run: (context, event) =>
@@ -901,7 +887,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // flush finishes first. Arrivals are parked.
   writingAhead: {
     ...busy("writingAhead"),
-    ...late("writingAhead"),
     ...failed,
     "disk.submitted": {
       targets: ["writingAhead"],
@@ -925,7 +910,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   confirming: {
     ...busy("confirming"),
     ...failed,
-    ...late("confirming"),
     "writer.confirmed": {
       targets: ["confirming", "promotingAhead"],
       run: (context, event) => {
@@ -983,7 +967,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
     },
   },
   // The spool takes no more writes until it is reopened: the runtime refuses them at receipt,
-  // so only a close comes here.
+  // so only a close comes here (and slow writers' owed confirmations, as everywhere).
   broken: {
     "sync.close": {
       targets: ["closed"],
@@ -991,6 +975,24 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
     },
   },
   closed: {},
+};
+
+/**
+ * Events every state takes alike, the final one included, without moving: what each does to
+ * the context. A state's own table is looked up first. Issue 17, finding 10: a slow writer's
+ * owed confirmation is settled in the runtime's book (`OwedConfirmations`) whenever it comes
+ * or lapses, so the machine must count it wherever it is, or the two books part for good (the
+ * writer slow forever, or a settlement it did not owe). No batch waits for it.
+ *
+ * @example Object.keys(SYNCHRONIZER_EVERYWHERE) // ["writer.lateConfirmed"]
+ */
+export const SYNCHRONIZER_EVERYWHERE: {
+  readonly [T in SynchronizerEvent["type"]]?: (
+    context: SynchronizerContext,
+    event: EventOf<T>,
+  ) => SynchronizerContext;
+} = {
+  "writer.lateConfirmed": countLate,
 };
 
 /** The flowchart's diamonds and where each may lead. @example SYNCHRONIZER_CHOICES.checkingSkipped.targets */
@@ -1105,8 +1107,9 @@ function checkTarget(
 }
 
 /**
- * Takes one event: runs the transition its state lists for it (or ignores the event), follows
- * the choices it leads to, and rests in the state they end in. Pure.
+ * Takes one event: runs the transition its state lists for it (failing that, the one every
+ * state takes, in place; else ignores the event), follows the choices it leads to, and rests in
+ * the state they end in. Pure.
  *
  * @example
  * const next = synchronizerTransition(state, { type: "disk.mapped" });
@@ -1144,7 +1147,7 @@ function takeEvent(
     SynchronizerTransition<SynchronizerEvent> | undefined
   >;
   const transition = table[event.type];
-  if (transition === undefined) return context;
+  if (transition === undefined) return takeEverywhere(context, event, trail);
   let [next, node] = transition.run(context, event);
   checkTarget(context.phase, event.type, transition.targets, node);
   trail?.push(node);
@@ -1163,6 +1166,25 @@ function takeEvent(
   if (next === context) return change(next, { phase: node });
   // Made during this event and seen by no one yet: the phase is set in place (one copy less).
   (next as Mutable<SynchronizerContext>).phase = node;
+  return next;
+}
+
+/** An event no state lists: taken in place if every state takes it, else ignored. */
+function takeEverywhere(
+  context: SynchronizerContext,
+  event: SynchronizerEvent,
+  trail: SynchronizerNode[] | undefined,
+): SynchronizerContext {
+  const everywhere = SYNCHRONIZER_EVERYWHERE[event.type] as
+    | ((context: SynchronizerContext, event: SynchronizerEvent) => SynchronizerContext)
+    | undefined;
+  if (everywhere === undefined) return context;
+  const next = everywhere(context, event);
+  // A transition taken where it rests: no choice follows, no command is issued.
+  if (next.phase !== context.phase || next.commandSeq !== context.commandSeq) {
+    throw new Error(`synchronizer: ${event.type} moved the machine or issued a command`);
+  }
+  trail?.push(context.phase);
   return next;
 }
 
