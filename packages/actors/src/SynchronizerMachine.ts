@@ -400,15 +400,17 @@ function countParkedAndSkipped(
   return changeStats(stats, { parked: stats.parked + parked, skipped: stats.skipped + skipped });
 }
 
-function distinctWriters(batch: Batch): number {
+/** The batch's senders, each once, in the order they first appear. */
+function batchWriters(batch: Batch): readonly WriterId[] {
   // Usually one sender (every in-process writer handle shares one): a Set only when not.
   const first = batch.writes[0]?.request.senderId;
-  let at = 0;
+  if (first === undefined) return [];
+  let at = 1;
   while (at < batch.writes.length && batch.writes[at]!.request.senderId === first) at += 1;
-  if (at === batch.writes.length) return first === undefined ? 0 : 1;
-  const writers = new Set<number>();
+  if (at === batch.writes.length) return [first];
+  const writers = new Set<WriterId>();
   for (const write of batch.writes) writers.add(write.request.senderId);
-  return writers.size;
+  return [...writers];
 }
 
 /**
@@ -419,11 +421,10 @@ function awaitedWriters(
   batch: Batch,
   slowWriters: SlowWriters,
 ): { readonly awaited: number; readonly notAwaited: readonly WriterId[] } {
-  if (slowWriters.length === 0) return { awaited: distinctWriters(batch), notAwaited: [] };
-  const writers = new Set<WriterId>();
-  for (const write of batch.writes) writers.add(write.request.senderId);
-  const notAwaited = [...writers].filter((writer) => isSlow(slowWriters, writer));
-  return { awaited: writers.size - notAwaited.length, notAwaited };
+  const writers = batchWriters(batch);
+  if (slowWriters.length === 0) return { awaited: writers.length, notAwaited: [] };
+  const notAwaited = writers.filter((writer) => isSlow(slowWriters, writer));
+  return { awaited: writers.length - notAwaited.length, notAwaited };
 }
 
 function regionEnd(batch: Batch): LogPosition {
@@ -649,7 +650,7 @@ function recordWritten(context: SynchronizerContext, outcome: WriteOutcome): Syn
     unflushedFrom: flushed
       ? null
       : (context.unflushedFrom ?? { segment: batch.segment!, offset: batch.startOffset }),
-    confirmationsPending: distinctWriters(batch),
+    confirmationsPending: batchWriters(batch).length,
     stats: changeStats(stats, {
       flushes: stats.flushes + 1,
       flushReasons: countReason(stats.flushReasons, reason),
