@@ -777,6 +777,11 @@ export class Synchronizer implements SynchronizerPort {
     const deadlineMs = this.#latencies.deadlineMs(confirmTimeoutMs);
     if (deadlineMs === null) return;
     const missed = (): void => {
+      // Owed only where the machine counts it: while it confirms this batch. A spool broken
+      // meanwhile (the batch written beside it failed) ignores the deadline, and a writer owed
+      // here and not there would settle a confirmation the machine never counted.
+      const { phase, inFlight } = this.#actor.getSnapshot().context;
+      if (phase !== "confirming" || inFlight?.id !== batchId) return;
       const ids = late();
       for (const id of ids) entries.get(id)!.owed = this.#owed.owe(id, sentAtMs);
       tally.forget(ids.length);

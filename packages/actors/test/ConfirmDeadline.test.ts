@@ -1,6 +1,10 @@
 import { memoryAdapter } from "@spool/adapters";
 import {
   byteOffset,
+  type FlushAdapter,
+  FlushFailed,
+  type FlushMode,
+  type Region,
   type RequestId,
   resolveConfig,
   segmentNumber,
@@ -16,6 +20,7 @@ import {
 import { Synchronizer, type SynchronizerTimers, type TimerPurpose } from "../src/Synchronizer.js";
 
 const CONFIRM_TIMEOUT_MS = 5000;
+const PIPELINE_SPLIT_BYTE_SIZE = 200;
 // A writer thread on a loaded machine that routinely confirms later than the deadline's floor.
 const ROUTINE_LATENCY_MS = 30;
 // The deadline is four times the 99th percentile of the confirmations seen (ConfirmDeadline.ts).
@@ -34,7 +39,7 @@ interface ArmedTimer {
  * A synchronizer on a scripted clock and scripted timers, with one writer registered as a
  * remote one would be: it confirms only when the test says so.
  */
-async function scriptedRig() {
+async function scriptedRig(options: { readonly holdFlushes?: boolean } = {}) {
   let nowMs = 0;
   const armed: ArmedTimer[] = [];
   const timers: SynchronizerTimers = {
@@ -46,12 +51,18 @@ async function scriptedRig() {
       };
     },
   };
-  const config = resolveConfig({ confirmTimeoutMs: CONFIRM_TIMEOUT_MS });
-  const adapter = await memoryAdapter()({
+  // Two records of 144 bytes make a batch worth writing beside one that flushes.
+  const config = resolveConfig({
+    confirmTimeoutMs: CONFIRM_TIMEOUT_MS,
+    pipelineSplitByteSize: PIPELINE_SPLIT_BYTE_SIZE,
+  });
+  const base = await memoryAdapter()({
     dir: "/deadline",
     segmentByteSize: config.segmentByteSize,
     pageByteSize: config.pageByteSize,
   });
+  const flushes: HeldFlush[] = [];
+  const adapter = options.holdFlushes === true ? holdingFlushes(base, flushes) : base;
   const synchronizer = new Synchronizer({
     dir: "/deadline",
     config,
@@ -89,7 +100,46 @@ async function scriptedRig() {
   const advance = (ms: number) => {
     nowMs += ms;
   };
-  return { synchronizer, append, live, advance };
+  /** Sends `count` requests from the remote writer at once. */
+  const send = (count: number): void => {
+    const requests = Array.from({ length: count }, () => {
+      const id = nextId;
+      nextId += 1;
+      return {
+        id: id as RequestId,
+        writerId: remote,
+        senderId: remote,
+        payload: new Uint8Array(100),
+        durability: "flushed" as const,
+      };
+    });
+    synchronizer.send(requests, () => {});
+  };
+  return { synchronizer, append, send, held, flushes, live, advance };
+}
+
+interface HeldFlush {
+  readonly go: () => void;
+  readonly fail: (error: unknown) => void;
+}
+
+/** The adapter with each flush held until the test lets it go or fails it. */
+function holdingFlushes(base: FlushAdapter, flushes: HeldFlush[]): FlushAdapter {
+  return new Proxy(base, {
+    get(target, property) {
+      if (property === "flush") {
+        return (region: Region, mode: FlushMode) =>
+          new Promise<void>((resolve, reject) => {
+            flushes.push({
+              go: () => target.flush(region, mode).then(resolve, reject),
+              fail: reject,
+            });
+          });
+      }
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 describe("the confirmation deadline at run time, on scripted timers (issue 17, finding 10)", () => {
@@ -131,6 +181,31 @@ describe("the confirmation deadline at run time, on scripted timers (issue 17, f
     expect(live("confirmDeadline")?.ms).toBe(ROUTINE_LATENCY_MS * DEADLINE_MULTIPLE);
     next();
     await vi.waitFor(() => expect(synchronizer.state()).toBe("receiving"));
+    await synchronizer.close();
+  });
+
+  it("a deadline that fires after the spool broke owes nothing, so the late confirmation leaves it broken, not failed", async () => {
+    const { synchronizer, send, held, flushes, live } = await scriptedRig({ holdFlushes: true });
+    send(1);
+    await vi.waitFor(() => expect(flushes).toHaveLength(1));
+    // Gathered while the first flushes, and written beside it.
+    send(2);
+    await vi.waitFor(() => expect(flushes).toHaveLength(2));
+    flushes[0]!.go();
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    const deadline = live("confirmDeadline")!;
+    // The batch written beside it fails while the first awaits its writer's confirmation.
+    flushes[1]!.fail(
+      new FlushFailed({ file: "f", offset: 0, byteSize: 1, code: "EIO", cause: undefined }),
+    );
+    await vi.waitFor(() => expect(synchronizer.state()).toBe("broken"));
+    // Its cancel came too late (or none came): it fires in the broken spool.
+    deadline.fire();
+    held[0]!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(synchronizer.failure()).toBeUndefined();
+    expect(synchronizer.state()).toBe("broken");
+    expect(synchronizer.slowWriters()).toEqual([]);
     await synchronizer.close();
   });
 });
