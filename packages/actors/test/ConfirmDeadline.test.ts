@@ -39,7 +39,9 @@ interface ArmedTimer {
  * A synchronizer on a scripted clock and scripted timers, with one writer registered as a
  * remote one would be: it confirms only when the test says so.
  */
-async function scriptedRig(options: { readonly holdFlushes?: boolean } = {}) {
+async function scriptedRig(
+  options: { readonly holdFlushes?: boolean; readonly pipelined?: boolean } = {},
+) {
   let nowMs = 0;
   const armed: ArmedTimer[] = [];
   const timers: SynchronizerTimers = {
@@ -51,10 +53,11 @@ async function scriptedRig(options: { readonly holdFlushes?: boolean } = {}) {
       };
     },
   };
-  // Two records of 144 bytes make a batch worth writing beside one that flushes.
+  // Pipelined, two records of 144 bytes make a batch worth writing beside one that flushes;
+  // else every batch goes to the disk whole, one at a time.
   const config = resolveConfig({
     confirmTimeoutMs: CONFIRM_TIMEOUT_MS,
-    pipelineSplitByteSize: PIPELINE_SPLIT_BYTE_SIZE,
+    pipelineSplitByteSize: options.pipelined === true ? PIPELINE_SPLIT_BYTE_SIZE : null,
   });
   const base = await memoryAdapter()({
     dir: "/deadline",
@@ -100,22 +103,35 @@ async function scriptedRig(options: { readonly holdFlushes?: boolean } = {}) {
   const advance = (ms: number) => {
     nowMs += ms;
   };
-  /** Sends `count` requests from the remote writer at once. */
-  const send = (count: number): void => {
+  // A writer in the synchronizer's own thread: it confirms during the call.
+  const local: WriterId = writerId(8);
+  let localWritten = 0;
+  synchronizer.register({
+    id: local,
+    written: (_notice, confirm) => {
+      localWritten += 1;
+      confirm();
+    },
+    resend: () => {},
+    failed: () => {},
+  });
+  /** Sends `count` requests from the remote (or the local) writer at once. */
+  const send = (count: number, from: WriterId = remote): void => {
     const requests = Array.from({ length: count }, () => {
       const id = nextId;
       nextId += 1;
       return {
         id: id as RequestId,
-        writerId: remote,
-        senderId: remote,
+        writerId: from,
+        senderId: from,
         payload: new Uint8Array(100),
         durability: "flushed" as const,
       };
     });
     synchronizer.send(requests, () => {});
   };
-  return { synchronizer, append, send, held, flushes, live, advance };
+  const written = () => localWritten;
+  return { synchronizer, append, send, held, flushes, live, advance, local, written };
 }
 
 interface HeldFlush {
@@ -184,8 +200,40 @@ describe("the confirmation deadline at run time, on scripted timers (issue 17, f
     await synchronizer.close();
   });
 
+  it("once its writer is marked slow, the others' batches arm no deadline and wait for nobody", async () => {
+    const { synchronizer, send, held, live, local, written } = await scriptedRig();
+    send(1);
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    // The spool's own writer appends while the batch awaits the remote one: parked.
+    send(1, local);
+    const deadline = live("confirmDeadline")!;
+    expect(written()).toBe(0);
+    deadline.cancelled = true;
+    deadline.fire();
+    // The batch cleared at its deadline; the parked append went out and was answered.
+    await vi.waitFor(() => expect(written()).toBe(1));
+    // Both writers in one batch: the slow one is not waited for, so no timer is armed.
+    const flushes = synchronizer.stats().flushes;
+    send(1);
+    send(1, local);
+    await vi.waitFor(() => expect(held).toHaveLength(2));
+    await vi.waitFor(() => expect(written()).toBe(2));
+    await vi.waitFor(() => expect(synchronizer.state()).toBe("receiving"));
+    expect(synchronizer.stats().flushes).toBe(flushes + 1);
+    expect(live("confirmDeadline")).toBeUndefined();
+    expect(live("confirmTimeout")).toBeUndefined();
+    expect(synchronizer.slowWriters()).toEqual([{ writerId: writerId(7), outstanding: 2 }]);
+    for (const confirm of held) confirm();
+    expect(synchronizer.slowWriters()).toEqual([]);
+    expect(synchronizer.stats().confirmationsLate).toBe(2);
+    await synchronizer.close();
+  });
+
   it("a deadline that fires after the spool broke owes nothing, so the late confirmation leaves it broken, not failed", async () => {
-    const { synchronizer, send, held, flushes, live } = await scriptedRig({ holdFlushes: true });
+    const { synchronizer, send, held, flushes, live } = await scriptedRig({
+      holdFlushes: true,
+      pipelined: true,
+    });
     send(1);
     await vi.waitFor(() => expect(flushes).toHaveLength(1));
     // Gathered while the first flushes, and written beside it.
