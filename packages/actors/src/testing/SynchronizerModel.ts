@@ -364,7 +364,7 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
 
 /**
  * What the slow writers can do: send an owed confirmation, or let it lapse. The machine takes
- * both alike (one transition per resting state), so a lapse is tried only where the machine
+ * both alike (one transition, taken in every state), so a lapse is tried only where the machine
  * rests longest, which keeps the paths to run few.
  */
 function owed(context: SynchronizerContext): SynchronizerAction[] {
