@@ -7,7 +7,12 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { SYNCHRONIZER_CHOICES, SYNCHRONIZER_STATES, WRITER_STATES } from "@spool/actors";
+import {
+  SYNCHRONIZER_CHOICES,
+  SYNCHRONIZER_EVERYWHERE,
+  SYNCHRONIZER_STATES,
+  WRITER_STATES,
+} from "@spool/actors";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const target = path.join(root, "docs", "machines.md");
@@ -61,6 +66,11 @@ function document(): string {
     "## Synchronizer (claims 1, 5-16, 64-69)",
     "",
     fence(synchronizerDiagram()),
+    "",
+    // Mermaid draws no arrow from every state: these are listed under the picture instead.
+    ...Object.keys(SYNCHRONIZER_EVERYWHERE).map(
+      (event) => `Every state takes \`${event}\` where it is (SYNCHRONIZER_EVERYWHERE).`,
+    ),
     "",
     "## Writer (claim 34)",
     "",

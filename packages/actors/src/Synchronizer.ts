@@ -685,6 +685,7 @@ export class Synchronizer implements SynchronizerPort {
     const round: ConfirmationRound = {
       batchId: batch.id,
       sentAtMs: this.#options.clock(),
+      notAwaited,
       entries: new Map(),
       tally: new ConfirmationTally(groups.size - notAwaited.size, (message) => {
         if (round.tally.outstanding === 0) disarm();
@@ -705,12 +706,13 @@ export class Synchronizer implements SynchronizerPort {
     command: Extract<CourierCommand, { type: "courier.confirm" }>,
     sendBack: (event: SynchronizerEvent) => void,
   ): void {
-    const { batchId, sentAtMs, entries, tally } = round;
+    const { batchId, sentAtMs, notAwaited, entries, tally } = round;
     const clock = this.#options.clock;
+    const ceilingMs = this.#options.config.confirmTimeoutMs;
     let inCall = true;
     for (const [senderId, writes] of groups) {
       const endpoint = this.#endpoints.get(senderId);
-      const slow = command.notAwaited.includes(senderId);
+      const slow = notAwaited.has(senderId);
       if (endpoint === undefined) {
         // Gone: counted as vanished, or, if slow, its owed confirmation lapses at once.
         if (!slow) tally.vanish();
@@ -724,13 +726,20 @@ export class Synchronizer implements SynchronizerPort {
       };
       if (!slow) entries.set(senderId, entry);
       endpoint.written({ batchId, writes, level: command.level }, () => {
+        // Writers in this thread confirm during the call: only the others' latency counts.
         if (entry.owed !== undefined) {
+          // A late confirmation's latency counts too (once, and not after it lapsed), or the
+          // deadline, learning only from those under it, would never rise above the floor on a
+          // machine where a thread routinely answers slower: capped at the ceiling, past which
+          // a confirmation lapses anyway.
+          if (!entry.owed.settled && !inCall) {
+            this.#latencies.record(Math.min(clock() - sentAtMs, ceilingMs));
+          }
           this.#owed.confirm(senderId, entry.owed);
           return;
         }
         if (entry.settled) return;
         entry.settled = true;
-        // Writers in this thread confirm during the call: only the others' latency counts.
         if (!inCall) this.#latencies.record(clock() - sentAtMs);
         tally.confirm();
       });
@@ -768,6 +777,11 @@ export class Synchronizer implements SynchronizerPort {
     const deadlineMs = this.#latencies.deadlineMs(confirmTimeoutMs);
     if (deadlineMs === null) return;
     const missed = (): void => {
+      // Owed only where the machine counts it: while it confirms this batch. A spool broken
+      // meanwhile (the batch written beside it failed) ignores the deadline, and a writer owed
+      // here and not there would settle a confirmation the machine never counted.
+      const { phase, inFlight } = this.#actor.getSnapshot().context;
+      if (phase !== "confirming" || inFlight?.id !== batchId) return;
       const ids = late();
       for (const id of ids) entries.get(id)!.owed = this.#owed.owe(id, sentAtMs);
       tally.forget(ids.length);
@@ -827,6 +841,8 @@ interface ConfirmationRound {
   readonly batchId: BatchId;
   /** When the write confirmations left: the deadline and the timeout count from here. */
   readonly sentAtMs: number;
+  /** The batch's slow writers, not waited for: each owes its confirmation at once. */
+  readonly notAwaited: ReadonlySet<WriterId>;
   /** The writers the batch waits for. */
   readonly entries: Map<WriterId, Confirmation>;
   readonly tally: ConfirmationTally;

@@ -35,7 +35,8 @@
  * Slow writers (issue 17, finding 10): a writer that misses its batch's confirmation deadline
  * is marked slow (`writer.confirmDeadline`) and the batch clears with its confirmation owed, in
  * `slowWriters`; batches do not wait for a slow writer, whose confirmations are counted as they
- * come (`writer.lateConfirmed`), until it owes none. See `SlowWriters.ts`.
+ * come (`writer.lateConfirmed`, taken in every state: `SYNCHRONIZER_EVERYWHERE`), until it
+ * owes none. See `SlowWriters.ts`.
  *
  * Event granularity: one `sync.requests` event carries every request drained from the intake
  * in one microtask, and one `writer.confirmed` event carries every confirmation gathered in one
@@ -399,15 +400,17 @@ function countParkedAndSkipped(
   return changeStats(stats, { parked: stats.parked + parked, skipped: stats.skipped + skipped });
 }
 
-function distinctWriters(batch: Batch): number {
+/** The batch's senders, each once, in the order they first appear. */
+function batchWriters(batch: Batch): readonly WriterId[] {
   // Usually one sender (every in-process writer handle shares one): a Set only when not.
   const first = batch.writes[0]?.request.senderId;
-  let at = 0;
+  if (first === undefined) return [];
+  let at = 1;
   while (at < batch.writes.length && batch.writes[at]!.request.senderId === first) at += 1;
-  if (at === batch.writes.length) return first === undefined ? 0 : 1;
-  const writers = new Set<number>();
+  if (at === batch.writes.length) return [first];
+  const writers = new Set<WriterId>();
   for (const write of batch.writes) writers.add(write.request.senderId);
-  return writers.size;
+  return [...writers];
 }
 
 /**
@@ -418,11 +421,10 @@ function awaitedWriters(
   batch: Batch,
   slowWriters: SlowWriters,
 ): { readonly awaited: number; readonly notAwaited: readonly WriterId[] } {
-  if (slowWriters.length === 0) return { awaited: distinctWriters(batch), notAwaited: [] };
-  const writers = new Set<WriterId>();
-  for (const write of batch.writes) writers.add(write.request.senderId);
-  const notAwaited = [...writers].filter((writer) => isSlow(slowWriters, writer));
-  return { awaited: writers.size - notAwaited.length, notAwaited };
+  const writers = batchWriters(batch);
+  if (slowWriters.length === 0) return { awaited: writers.length, notAwaited: [] };
+  const notAwaited = writers.filter((writer) => isSlow(slowWriters, writer));
+  return { awaited: writers.length - notAwaited.length, notAwaited };
 }
 
 function regionEnd(batch: Batch): LogPosition {
@@ -648,7 +650,7 @@ function recordWritten(context: SynchronizerContext, outcome: WriteOutcome): Syn
     unflushedFrom: flushed
       ? null
       : (context.unflushedFrom ?? { segment: batch.segment!, offset: batch.startOffset }),
-    confirmationsPending: distinctWriters(batch),
+    confirmationsPending: batchWriters(batch).length,
     stats: changeStats(stats, {
       flushes: stats.flushes + 1,
       flushReasons: countReason(stats.flushReasons, reason),
@@ -785,17 +787,6 @@ const gather: StateTable = {
   },
 };
 
-// Issue 17, finding 10: a slow writer's owed confirmation is counted wherever the machine
-// rests, without moving it: no batch waits for it.
-function late(phase: SynchronizerPhase): StateTable {
-  return {
-    "writer.lateConfirmed": {
-      targets: [phase],
-      run: (context, event) => [countLate(context, event), phase],
-    },
-  };
-}
-
 // While a batch is out (mapping, two on the disk, confirming), arrivals are parked (claims 16,
 // 64-66) and a close is remembered for when the batch clears; `writing` parks or gathers.
 function busy(phase: "mapping" | "writingAhead" | "confirming"): StateTable {
@@ -817,7 +808,8 @@ const failed = {
 
 /**
  * Every state, the events it takes, and where each may lead. An event a state does not list
- * is ignored there (as a statechart ignores it).
+ * is ignored there (as a statechart ignores it), unless every state takes it
+ * ({@link SYNCHRONIZER_EVERYWHERE}).
  *
  * @example
  * Object.keys(SYNCHRONIZER_STATES.confirming) // ["sync.requests", "sync.close", "writer.confirmed", ...]
@@ -826,7 +818,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claim 64: receive a write request (the batch is empty, nothing is parked).
   receiving: {
     ...gather,
-    ...late("receiving"),
     "sync.close": {
       targets: ["closed"],
       run: (context, event) => [markClosing(context, event), "closed"],
@@ -835,7 +826,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claim 67: not flushing yet; loop back to receive, with a timer for the next timed trigger.
   waitingForTrigger: {
     ...gather,
-    ...late("waitingForTrigger"),
     "sync.close": {
       targets: ["decidingFlush"],
       run: (context, event) => [markClosing(context, event), "decidingFlush"],
@@ -852,7 +842,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claim 67 with no timed trigger armed: only a request (or close) moves on.
   waitingForRequest: {
     ...gather,
-    ...late("waitingForRequest"),
     "sync.close": {
       targets: ["decidingFlush"],
       run: (context, event) => [markClosing(context, event), "decidingFlush"],
@@ -861,7 +850,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // Claims 15, 68: map the region if it is not mapped yet.
   mapping: {
     ...busy("mapping"),
-    ...late("mapping"),
     ...failed,
     "disk.mapped": {
       targets: ["writing"],
@@ -876,7 +864,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // bytes are handed over (decidingAhead); without pipelining they are parked.
   writing: {
     ...failed,
-    ...late("writing"),
     "sync.requests": {
       targets: ["writing", "decidingAhead"],
       run: (context, event) =>
@@ -901,7 +888,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   // flush finishes first. Arrivals are parked.
   writingAhead: {
     ...busy("writingAhead"),
-    ...late("writingAhead"),
     ...failed,
     "disk.submitted": {
       targets: ["writingAhead"],
@@ -925,7 +911,6 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
   confirming: {
     ...busy("confirming"),
     ...failed,
-    ...late("confirming"),
     "writer.confirmed": {
       targets: ["confirming", "promotingAhead"],
       run: (context, event) => {
@@ -983,7 +968,7 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
     },
   },
   // The spool takes no more writes until it is reopened: the runtime refuses them at receipt,
-  // so only a close comes here.
+  // so only a close comes here (and slow writers' owed confirmations, as everywhere).
   broken: {
     "sync.close": {
       targets: ["closed"],
@@ -991,6 +976,24 @@ export const SYNCHRONIZER_STATES: { readonly [P in SynchronizerPhase]: StateTabl
     },
   },
   closed: {},
+};
+
+/**
+ * Events every state takes alike, the final one included, without moving: what each does to
+ * the context. A state's own table is looked up first. Issue 17, finding 10: a slow writer's
+ * owed confirmation is settled in the runtime's book (`OwedConfirmations`) whenever it comes
+ * or lapses, so the machine must count it wherever it is, or the two books part for good (the
+ * writer slow forever, or a settlement it did not owe). No batch waits for it.
+ *
+ * @example Object.keys(SYNCHRONIZER_EVERYWHERE) // ["writer.lateConfirmed"]
+ */
+export const SYNCHRONIZER_EVERYWHERE: {
+  readonly [T in SynchronizerEvent["type"]]?: (
+    context: SynchronizerContext,
+    event: EventOf<T>,
+  ) => SynchronizerContext;
+} = {
+  "writer.lateConfirmed": countLate,
 };
 
 /** The flowchart's diamonds and where each may lead. @example SYNCHRONIZER_CHOICES.checkingSkipped.targets */
@@ -1105,8 +1108,9 @@ function checkTarget(
 }
 
 /**
- * Takes one event: runs the transition its state lists for it (or ignores the event), follows
- * the choices it leads to, and rests in the state they end in. Pure.
+ * Takes one event: runs the transition its state lists for it (failing that, the one every
+ * state takes, in place; else ignores the event), follows the choices it leads to, and rests in
+ * the state they end in. Pure.
  *
  * @example
  * const next = synchronizerTransition(state, { type: "disk.mapped" });
@@ -1144,7 +1148,7 @@ function takeEvent(
     SynchronizerTransition<SynchronizerEvent> | undefined
   >;
   const transition = table[event.type];
-  if (transition === undefined) return context;
+  if (transition === undefined) return takeEverywhere(context, event, trail);
   let [next, node] = transition.run(context, event);
   checkTarget(context.phase, event.type, transition.targets, node);
   trail?.push(node);
@@ -1163,6 +1167,25 @@ function takeEvent(
   if (next === context) return change(next, { phase: node });
   // Made during this event and seen by no one yet: the phase is set in place (one copy less).
   (next as Mutable<SynchronizerContext>).phase = node;
+  return next;
+}
+
+/** An event no state lists: taken in place if every state takes it, else ignored. */
+function takeEverywhere(
+  context: SynchronizerContext,
+  event: SynchronizerEvent,
+  trail: SynchronizerNode[] | undefined,
+): SynchronizerContext {
+  const everywhere = SYNCHRONIZER_EVERYWHERE[event.type] as
+    | ((context: SynchronizerContext, event: SynchronizerEvent) => SynchronizerContext)
+    | undefined;
+  if (everywhere === undefined) return context;
+  const next = everywhere(context, event);
+  // A transition taken where it rests: no choice follows, no command is issued.
+  if (next.phase !== context.phase || next.commandSeq !== context.commandSeq) {
+    throw new Error(`synchronizer: ${event.type} moved the machine or issued a command`);
+  }
+  trail?.push(context.phase);
   return next;
 }
 

@@ -55,6 +55,7 @@ export {
   initialSynchronizerState,
   type LogPosition,
   SYNCHRONIZER_CHOICES,
+  SYNCHRONIZER_EVERYWHERE,
   SYNCHRONIZER_STATES,
   type SynchronizerChoice,
   type SynchronizerCommand,

@@ -15,7 +15,9 @@ import {
   type CourierCommand,
   type DiskCommand,
   SYNCHRONIZER_STATES,
+  type SynchronizerPhase,
   synchronizerLogic,
+  synchronizerTransition,
 } from "../src/SynchronizerMachine.js";
 
 const request = (id: number): WriteRequest => ({
@@ -151,6 +153,73 @@ describe("synchronizerMachine (claim 64)", () => {
     expect(slowWriters).toEqual([]);
     expect(stats.confirmationsLate).toBe(1);
     expect(stats.confirmationsReceived).toBe(1);
+  });
+
+  /** A machine whose writer 1 missed its first batch's deadline and owes that confirmation. */
+  function withSlowWriter(options: Record<string, unknown> = {}) {
+    const machine = scripted(options);
+    const { actor } = machine;
+    actor.send({ type: "sync.requests", requests: [request(1)], atMs: 1 });
+    actor.send({ type: "disk.mapped" });
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    const batchId = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "writer.confirmDeadline", batchId, late: [writerId(1)] });
+    return machine;
+  }
+  const lateConfirmation = {
+    type: "writer.lateConfirmed",
+    writerId: writerId(1),
+    confirmed: 1,
+    lapsed: 0,
+  } as const;
+
+  it("counts a slow writer's late confirmation while it notifies skipped writers", () => {
+    // One slot of temporary storage: the second request parked during a write is skipped.
+    const { actor, state } = withSlowWriter({
+      pipelineSplitByteSize: null,
+      temporaryStorageCountMax: 1,
+    });
+    actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
+    expect(state()).toBe("writing");
+    actor.send({ type: "sync.requests", requests: [request(3), request(4)], atMs: 3 });
+    actor.send({ type: "disk.written", outcome: { level: "flushed" } });
+    // Its only writer is slow: the batch awaits nobody, and the runtime reports that at once.
+    const batchId = actor.getSnapshot().context.inFlight!.id;
+    actor.send({ type: "writer.confirmed", batchId, confirmed: 0, vanished: 0 });
+    expect(state()).toBe("notifyingSkipped");
+    expect(actor.getSnapshot().context.slowWriters).toEqual([
+      { writerId: writerId(1), outstanding: 2 },
+    ]);
+    actor.send(lateConfirmation);
+    expect(state()).toBe("notifyingSkipped");
+    expect(actor.getSnapshot().context.slowWriters).toEqual([
+      { writerId: writerId(1), outstanding: 1 },
+    ]);
+    expect(actor.getSnapshot().context.stats.confirmationsLate).toBe(1);
+  });
+
+  it("counts a slow writer's late confirmation once broken, and takes it back as timely", () => {
+    const { actor, state } = withSlowWriter();
+    actor.send({ type: "sync.requests", requests: [request(2)], atMs: 2 });
+    actor.send({ type: "disk.failed", error: eio });
+    expect(state()).toBe("broken");
+    actor.send(lateConfirmation);
+    expect(state()).toBe("broken");
+    expect(actor.getSnapshot().context.slowWriters).toEqual([]);
+    expect(actor.getSnapshot().context.stats.confirmationsLate).toBe(1);
+  });
+
+  it("takes a late confirmation in every state, where it is and issuing no command", () => {
+    const { actor } = withSlowWriter();
+    const owing = actor.getSnapshot().context;
+    for (const phase of Object.keys(SYNCHRONIZER_STATES) as SynchronizerPhase[]) {
+      const next = synchronizerTransition({ ...owing, phase }, lateConfirmation);
+      expect({ phase: next.phase, slowWriters: next.slowWriters }).toEqual({
+        phase,
+        slowWriters: [],
+      });
+      expect(next.commandSeq).toBe(owing.commandSeq);
+    }
   });
 
   it("waits for a timed trigger instead of flushing when the idle trigger is off (claim 67)", () => {

@@ -47,12 +47,10 @@ const FLOWCHART = [
   "confirming --writer.confirmed--> promotingAhead",
   "confirming --writer.confirmTimedOut--> promotingAhead",
   // Issue 17, finding 10: a writer that misses the batch's deadline is marked slow and the
-  // batch clears without it; its owed confirmation is counted when it comes, wherever the
-  // machine rests.
+  // batch clears without it; its owed confirmation is counted when it comes, in every state
+  // (the runtime's book settles it whatever the machine is doing).
   "confirming --writer.confirmDeadline--> promotingAhead",
-  "confirming --writer.lateConfirmed--> confirming",
-  "receiving --writer.lateConfirmed--> receiving",
-  "writing --writer.lateConfirmed--> writing",
+  "* --writer.lateConfirmed--> *",
   "promotingAhead --> checkingSkipped",
   "checkingSkipped --> notifyingSkipped",
   "checkingSkipped --> takingParked",
@@ -114,7 +112,9 @@ describe("synchronizer model-based tests (claims 1, 14-16, 34, 64-69)", () => {
   it("the paths took every state and every declared step of the flowchart", () => {
     const missing = [...declaredSynchronizerSteps()].filter((step) => !covered.has(step));
     expect(missing).toEqual([]);
+    // `*` is every state: the steps of events every state takes in place.
     const states = new Set([...covered].map((step) => step.split(" ")[0]));
+    states.delete("*");
     expect([...states].sort()).toEqual(
       [
         "broken",

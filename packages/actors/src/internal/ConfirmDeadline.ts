@@ -14,6 +14,12 @@ import type { WriterId } from "@spool/core";
 const LATENCY_SAMPLES = 256;
 // The 99th percentile: a confirmation slower than almost all seen, not just slower than usual.
 const LATENCY_PERCENTILE = 0.99;
+// Its rank from the top of a full window: 2, the third-highest. A window not yet full counts
+// as filled with fast confirmations, so the deadline rises only once three confirmations were
+// slow: otherwise, with few samples, the percentile is the single worst, and one pause while
+// the spool warms up (a GC, a descheduled thread) would set a deadline of four times it for
+// the next 256 batches, which a writer blocked in that time would cost every batch it is in.
+const RANK_FROM_TOP = LATENCY_SAMPLES - Math.ceil(LATENCY_PERCENTILE * LATENCY_SAMPLES);
 // Four times that: room for a writer's minor GC or a descheduled thread on a busy machine (the
 // tests share 2 cores among several runs) before it is called slow.
 const DEADLINE_MULTIPLE = 4;
@@ -52,9 +58,9 @@ export class ConfirmationLatencies {
     if (this.#sinceRecompute >= RECOMPUTE_EVERY || this.#count <= RECOMPUTE_EVERY) {
       this.#sinceRecompute = 0;
       const filled = this.#samples.slice(0, Math.min(this.#count, LATENCY_SAMPLES)).sort();
-      // Nearest rank, rounded up.
-      const rank = Math.ceil(LATENCY_PERCENTILE * filled.length) - 1;
-      this.#percentileMs = filled[Math.max(0, rank)]!;
+      // Nearest rank, rounded up, over a full window (see RANK_FROM_TOP).
+      const rank = filled.length - 1 - RANK_FROM_TOP;
+      this.#percentileMs = rank >= 0 ? filled[rank]! : 0;
     }
   }
 

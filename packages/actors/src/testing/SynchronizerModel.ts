@@ -29,6 +29,7 @@ import { getAdjacencyMap, getShortestPaths, getSimplePaths, type StatePath } fro
 import {
   initialSynchronizerState,
   SYNCHRONIZER_CHOICES,
+  SYNCHRONIZER_EVERYWHERE,
   SYNCHRONIZER_STATES,
   type SynchronizerContext,
   type SynchronizerEvent,
@@ -353,8 +354,9 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
     case "notifyingSkipped":
       return resendArrived(context) ? [{ type: "courier.resent" }] : [{ type: "resend.arrives" }];
     case "broken":
-      // The runtime refuses writes at receipt once broken: only a close reaches the machine.
-      return closeUnlessClosing;
+      // The runtime refuses writes at receipt once broken: only a close, and the confirmations
+      // slow writers owe (their book keeps settling them), reach the machine.
+      return [...closeUnlessClosing, ...owed(context)];
     case "closed":
       return [];
   }
@@ -362,7 +364,7 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
 
 /**
  * What the slow writers can do: send an owed confirmation, or let it lapse. The machine takes
- * both alike (one transition per resting state), so a lapse is tried only where the machine
+ * both alike (one transition, taken in every state), so a lapse is tried only where the machine
  * rests longest, which keeps the paths to run few.
  */
 function owed(context: SynchronizerContext): SynchronizerAction[] {
@@ -560,9 +562,15 @@ export function simplePaths(variant: string, count: number): ModelPath[] {
 /** One declared step of the flowchart: a transition `state --event--> node` or a choice's outcome. */
 export type DeclaredStep = string;
 
+/** The step of an event every state takes in place (SYNCHRONIZER_EVERYWHERE), wherever taken. */
+function everywhereStep(event: string): DeclaredStep {
+  return `* --${event}--> *`;
+}
+
 /**
- * Every step the tables declare: `state --event--> target` for transitions and
- * `choice --> target` for the diamonds. The suite fails unless paths cover all of them.
+ * Every step the tables declare: `state --event--> target` for transitions,
+ * `choice --> target` for the diamonds, and `* --event--> *` for an event every state takes in
+ * place. The suite fails unless paths cover all of them.
  *
  * @example
  * declaredSynchronizerSteps().has("writing --disk.written--> confirming") // true
@@ -577,6 +585,7 @@ export function declaredSynchronizerSteps(): ReadonlySet<DeclaredStep> {
   for (const [choice, node] of Object.entries(SYNCHRONIZER_CHOICES)) {
     for (const target of node.targets) steps.add(`${choice} --> ${target}`);
   }
+  for (const event of Object.keys(SYNCHRONIZER_EVERYWHERE)) steps.add(everywhereStep(event));
   return steps;
 }
 
@@ -588,6 +597,8 @@ export function stepsTaken(
 ): DeclaredStep[] {
   const [first, ...rest] = trail;
   if (first === undefined) return [];
+  const table = SYNCHRONIZER_STATES[from.phase] as Readonly<Record<string, unknown>>;
+  if (table[event.type] === undefined) return [everywhereStep(event.type)];
   const steps = [`${from.phase} --${event.type}--> ${first}`];
   let at = first;
   for (const node of rest) {
