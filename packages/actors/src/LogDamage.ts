@@ -52,7 +52,6 @@ import {
   type SegmentNumber,
   segmentFileName,
 } from "@spool/core";
-import type { IndexFile } from "./IndexFile.js";
 import { allZero, type ScanEnd } from "./internal/RecordScanner.js";
 
 // 512 bytes: the smallest unit a disk writes atomically (a sector); a lost one reads as zero.
@@ -475,51 +474,18 @@ function firstCorruption(state: SurveyState): Corruption | undefined {
   return candidates[0];
 }
 
-function recordsAfter(records: readonly RecordPlace[], segment: number, offset: number): number {
+/**
+ * How many of `records` lie at or after `offset` of `segment`.
+ *
+ * @example
+ * const after = recordsAfter(survey.records, range.segment, range.offset);
+ */
+export function recordsAfter(
+  records: readonly RecordPlace[],
+  segment: number,
+  offset: number,
+): number {
   return records.filter(
     (record) => record.segment > segment || (record.segment === segment && record.offset >= offset),
   ).length;
-}
-
-/**
- * The damage as corruption if a valid record after it was durable: its index entry names it.
- * An entry is only ever written for a record already durable (IndexFile.ts), and a torn tail
- * holds only records that never were, so such an entry proves the damage lies before the end
- * of the flushed log, whatever its shape (a zeroed sector among consumed messages, say).
- *
- * @example
- * const corruption = survey.corruption ?? (await durableAfterDamage(index, survey));
- */
-export async function durableAfterDamage(
-  index: IndexFile,
-  survey: TailSurvey,
-): Promise<Corruption | undefined> {
-  const first = survey.ranges[0];
-  const last = survey.records.at(-1);
-  if (first === undefined || last === undefined || first.seqTo === undefined) return undefined;
-  const places = new Map(survey.records.map((record) => [record.seq, record]));
-  let durable: RecordPlace | undefined;
-  await index.readSlots(first.seqTo + 1, last.seq, (slotSeq, content) => {
-    const place = places.get(slotSeq);
-    if (durable !== undefined || place === undefined || !content.ok) return;
-    const where = content.entry.index;
-    if (
-      where.seq === place.seq &&
-      where.segment === place.segment &&
-      where.offset === place.offset
-    ) {
-      durable = place;
-    }
-  });
-  if (durable === undefined) return undefined;
-  return {
-    file: segmentFileName(first.segment),
-    offset: first.offset,
-    seqFrom: first.seqFrom,
-    seqTo: first.seqTo,
-    validRecordsAfter: survey.records.length,
-    reason:
-      `a damaged record (${first.defect}) before record ${durable.seq}, which was durable ` +
-      "(its index entry names it): not a torn tail",
-  };
 }
