@@ -2,7 +2,13 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { delegatingAdapter, MemoryDisk, memoryAdapter } from "@spool/adapters";
-import { type FlushMode, recordByteSize, resolveConfig, SpoolCorrupt } from "@spool/core";
+import {
+  type FlushMode,
+  recordByteSize,
+  resolveConfig,
+  SpoolCorrupt,
+  segmentNumber,
+} from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { openSpool, verifySpool } from "../src/index.js";
 import { unflushedByteSizeMax } from "../src/UnflushedBound.js";
@@ -178,5 +184,51 @@ describe("async appends on an adapter that cannot say when an async flush comple
     const sync = modes.filter((mode) => mode === "sync").length;
     // 40 x 240 bytes reach the 2 KiB bound at least four times.
     expect(sync).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe("the damage survey of a large segment", () => {
+  it("reads it in chunks of at most 1 MiB and resynchronises past damage across them", async () => {
+    const disk = new MemoryDisk();
+    const big = { segmentByteSize: 4 * 1024 * 1024 };
+    const payload = (seq: number) => `record ${seq} `.padEnd(1000, "abcdefgh");
+    const spool = await openSpool({ dir: "m", adapter: memoryAdapter(disk), ...big });
+    const writer = spool.writer();
+    const count = 2600;
+    await Promise.all(Array.from({ length: count }, (_, i) => writer.append(payload(i + 1))));
+    await spool.close();
+    // A flipped payload byte in record 5 and in the records over the 1 and 2 MiB marks.
+    const segment = disk.written.get(segmentNumber(1));
+    if (segment === undefined) throw new Error("no segment 1");
+    const damaged = [5, 1009, 2017];
+    for (const seq of damaged) {
+      const at = (seq - 1) * recordByteSize(1000) + 40 + 500;
+      segment[at] = (segment[at] ?? 0) ^ 0x10;
+    }
+    disk.durable.get(segmentNumber(1))?.set(segment);
+    let largestRead = 0;
+    const inner = memoryAdapter(disk);
+    const adapter = async (opened: Parameters<typeof inner>[0]) => {
+      const wrapped = await inner(opened);
+      return delegatingAdapter(wrapped, {
+        read: (where, offset, size) => {
+          largestRead = Math.max(largestRead, size);
+          return wrapped.read(where, offset, size);
+        },
+      });
+    };
+    const error = await openSpool({ dir: "m", adapter, ...big }).catch((caught) => caught);
+    expect(error).toBeInstanceOf(SpoolCorrupt);
+    expect(error).toMatchObject({
+      seqFrom: 5,
+      seqTo: 5,
+      validRecordsAfter: count - 4 - damaged.length,
+    });
+    expect(largestRead).toBeLessThanOrEqual(1024 * 1024);
+    const findings = await verifySpool("m", { adapter });
+    expect(findings.map((finding) => finding.problem)).toEqual(
+      damaged.map((seq) => expect.stringContaining(`seqs ${seq}..${seq}`)),
+    );
+    expect(largestRead).toBeLessThanOrEqual(1024 * 1024);
   });
 });
