@@ -30,14 +30,24 @@
  * end are that shape too (a flipped byte never ends a record's data exactly on a sector
  * boundary and zeroes the rest).
  *
- * The index file gives proof the other way: an entry is only ever written for a durable record,
- * so damage before a record whose entry names it is corruption whatever its shape
- * ({@link durableAfterDamage}, used by `openSpool`).
+ * Two proofs the other way, applied by `judgeDamage` (DamageVerdict.ts), the one decision
+ * `openSpool`, `spool verify` and salvage share. A tear is bounded: only the bytes that can be
+ * unflushed at once (UnflushedBound.ts: two batches and the roll zeros between them, recorded
+ * in `spool.json` as the largest any open used) can be torn, so torn-shaped damage followed by
+ * a valid record that ends farther than that past the damage's start is corruption. And an
+ * index entry is only ever written for a durable record, so damage before a record whose entry
+ * names it is corruption whatever its shape.
  *
- * Limits. A payload holding a 512-byte aligned run of zeros, or a flip in the length field of a
- * segment's last record whose real data ends on a sector boundary, can make damage look torn.
+ * Limits. Within the bound of the log's end, a payload holding a 512-byte aligned run of zeros,
+ * or a flip in the length field of a segment's last record whose real data ends on a sector
+ * boundary, can make damage look torn (among records nobody took: the index proves the rest).
  * A tear whose surviving bytes just before the lost sector happen to be zeros looks like
- * corruption: that errs towards refusing, and `spool recover --salvage` repairs it.
+ * corruption, and so does a tear of a spool written with larger batches than `spool.json`
+ * records (one from before it recorded them is read as the default batching): that errs
+ * towards refusing, and `spool recover --salvage` repairs it.
+ *
+ * The survey reads a segment through a 1 MiB window (SegmentWindow.ts), never the whole rest
+ * of a segment at once; a record longer than a chunk is read whole.
  */
 import {
   decodeRecord,
