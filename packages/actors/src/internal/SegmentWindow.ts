@@ -33,6 +33,8 @@ export class SegmentWindow {
    * `offset` in them. A request larger than a chunk (one long record) is read whole.
    */
   async cover(offset: number, length: number): Promise<{ bytes: Uint8Array; at: number }> {
+    // Past the segment's end there is nothing to read.
+    if (offset >= this.#end) return { bytes: new Uint8Array(0), at: 0 };
     const wanted = Math.min(offset + length, this.#end);
     const held = this.#start + this.#bytes.byteLength;
     if (offset < this.#start || wanted > held) {
