@@ -133,7 +133,7 @@ function damageFindings(survey: TailSurvey, verdict: DamageVerdict): VerifyFindi
           "openSpool refuses, spool recover --salvage keeps the rest"
         : range.seqTo === undefined
           ? "bytes after the last intact record (a torn tail; opening cuts it)"
-          : range.tornShaped
+          : range.tornShaped && corruption === undefined
             ? `a torn write (power cut) holding ${seqs}, unacknowledged; opening cuts it ` +
               "and the records after it"
             : `damaged record(s) holding ${seqs}, with valid records after: corruption; ` +
