@@ -128,31 +128,7 @@ export class IndexFile {
     toSeq: number,
     visit: (slotSeq: number, content: SlotContent) => void,
   ): Promise<void> {
-    const existing = new Set<number>(await this.#adapter.listSegments());
-    const perSegment = this.#entriesPerSegment;
-    let current = fromSeq;
-    while (current <= toSeq) {
-      const slot = indexSlot(seq(current), perSegment);
-      const last = Math.min(toSeq, (slot.segment as number) * perSegment);
-      const count = last - current + 1;
-      const bytes = existing.has(slot.segment)
-        ? await this.#adapter.read(
-            slot.segment as SegmentNumber,
-            slot.offset,
-            byteSize(count * INDEX_ENTRY_BYTE_SIZE),
-          )
-        : new Uint8Array(count * INDEX_ENTRY_BYTE_SIZE);
-      for (let i = 0; i < count; i++) {
-        const at = i * INDEX_ENTRY_BYTE_SIZE;
-        visit(
-          current + i,
-          at + INDEX_ENTRY_BYTE_SIZE <= bytes.byteLength
-            ? decodeIndexEntry(bytes, at)
-            : { ok: false, defect: "empty" },
-        );
-      }
-      current = last + 1;
-    }
+    await readIndexSlots(this.#adapter, this.#entriesPerSegment, { fromSeq, toSeq }, visit);
   }
 
   /**
@@ -240,5 +216,45 @@ export class IndexFile {
     this.#sender.flushOutbox();
     await this.#synchronizer.close();
     await this.#adapter.close();
+  }
+}
+
+/**
+ * Reads the slots of `fromSeq` through `toSeq` of the index file `adapter` opens, calling
+ * `visit` for each, one index segment read at a time; segments never written read as empty.
+ * Only reads: the read-only tools (`spool verify`) use it without opening an `IndexFile`.
+ *
+ * @example
+ * await readIndexSlots(adapter, 65536, { fromSeq: 1, toSeq: 10 }, (seq, content) => {});
+ */
+export async function readIndexSlots(
+  adapter: FlushAdapter,
+  perSegment: number,
+  range: { readonly fromSeq: number; readonly toSeq: number },
+  visit: (slotSeq: number, content: SlotContent) => void,
+): Promise<void> {
+  const existing = new Set<number>(await adapter.listSegments());
+  let current = range.fromSeq;
+  while (current <= range.toSeq) {
+    const slot = indexSlot(seq(current), perSegment);
+    const last = Math.min(range.toSeq, (slot.segment as number) * perSegment);
+    const count = last - current + 1;
+    const bytes = existing.has(slot.segment)
+      ? await adapter.read(
+          slot.segment as SegmentNumber,
+          slot.offset,
+          byteSize(count * INDEX_ENTRY_BYTE_SIZE),
+        )
+      : new Uint8Array(count * INDEX_ENTRY_BYTE_SIZE);
+    for (let i = 0; i < count; i++) {
+      const at = i * INDEX_ENTRY_BYTE_SIZE;
+      visit(
+        current + i,
+        at + INDEX_ENTRY_BYTE_SIZE <= bytes.byteLength
+          ? decodeIndexEntry(bytes, at)
+          : { ok: false, defect: "empty" },
+      );
+    }
+    current = last + 1;
   }
 }

@@ -17,11 +17,12 @@ import {
   segmentNumber,
   seq,
 } from "@spool/core";
+import { type DamageVerdict, judgeDamage } from "./DamageVerdict.js";
 import { DEAD_LETTERS_FILE_NAME } from "./DeadLetterStore.js";
-import { indexSlot } from "./IndexFile.js";
+import { indexSlot, readIndexSlots } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
 import { surveyTail, type TailSurvey } from "./LogDamage.js";
-import { readRecordedConfig } from "./Manifest.js";
+import { readRecordedManifest } from "./Manifest.js";
 
 /** What `inspectSpool` reports. @example const { records, byState } = await inspectSpool(dir) */
 export interface SpoolInspection {
@@ -46,6 +47,11 @@ export interface VerifyFinding {
   readonly file: string;
   readonly offset: number;
   readonly problem: string;
+  /**
+   * For damage in the data segments: what `openSpool` makes of the spool's damage, `tornTail`
+   * (it cuts it) or `corruption` (it refuses with `SpoolCorrupt`; salvage repairs it).
+   */
+  readonly damage?: "tornTail" | "corruption";
 }
 
 interface OpenedForReading {
@@ -53,6 +59,7 @@ interface OpenedForReading {
   readonly index: FlushAdapter;
   readonly segmentByteSize: number;
   readonly entriesPerSegment: number;
+  readonly unflushedByteSizeMax: number;
 }
 
 async function openForReading(
@@ -65,7 +72,7 @@ async function openForReading(
   }
   const factory = given ?? fileAdapter();
   // The files are read as they were written: with the options spool.json recorded.
-  const config = await readRecordedConfig(factory, dir);
+  const { config, unflushedByteSizeMax } = await readRecordedManifest(factory, dir);
   const common = { dir, pageByteSize: config.pageByteSize, lock: false } as const;
   const data = await factory({ ...common, segmentByteSize: config.segmentByteSize });
   const index = await factory({
@@ -78,6 +85,7 @@ async function openForReading(
     index,
     segmentByteSize: config.segmentByteSize,
     entriesPerSegment: config.indexSegmentEntries,
+    unflushedByteSizeMax,
   };
 }
 
@@ -109,29 +117,35 @@ async function readRecords(opened: OpenedForReading, onProgress?: (records: numb
   return { segments, records, end: step.value };
 }
 
-/** One finding for each damaged stretch and each record with non-zero padding. */
-function damageFindings(survey: TailSurvey): VerifyFinding[] {
+/**
+ * One finding for each damaged stretch and each record with non-zero padding, each marked with
+ * what opening makes of the spool's damage (the one verdict `openSpool` and salvage use too).
+ */
+function damageFindings(survey: TailSurvey, verdict: DamageVerdict): VerifyFinding[] {
+  const damage = verdict.kind === "corrupt" ? "corruption" : "tornTail";
+  const corruption = verdict.kind === "corrupt" ? verdict.corruption : undefined;
   const findings: VerifyFinding[] = survey.ranges.map((range) => {
+    const file = segmentFileName(range.segment);
     const seqs = `seqs ${range.seqFrom}..${range.seqTo}`;
     const problem =
-      range.seqTo === undefined
-        ? "bytes after the last intact record (a torn tail; opening cuts it)"
-        : range.tornShaped
-          ? `a torn write (power cut) holding ${seqs}, unacknowledged; opening cuts it and ` +
-            "the records after it"
-          : `damaged record(s) holding ${seqs}, with valid records after: corruption; ` +
-            "openSpool refuses, spool recover --salvage keeps the rest";
-    return {
-      file: segmentFileName(range.segment),
-      offset: range.offset,
-      problem: `${range.defect}: ${problem}`,
-    };
+      corruption !== undefined && corruption.file === file && corruption.offset === range.offset
+        ? `damaged record(s) holding ${seqs}: corruption (${corruption.reason}); ` +
+          "openSpool refuses, spool recover --salvage keeps the rest"
+        : range.seqTo === undefined
+          ? "bytes after the last intact record (a torn tail; opening cuts it)"
+          : range.tornShaped && corruption === undefined
+            ? `a torn write (power cut) holding ${seqs}, unacknowledged; opening cuts it ` +
+              "and the records after it"
+            : `damaged record(s) holding ${seqs}, with valid records after: corruption; ` +
+              "openSpool refuses, spool recover --salvage keeps the rest";
+    return { file, offset: range.offset, problem: `${range.defect}: ${problem}`, damage };
   });
-  for (const damage of survey.paddingDamage) {
+  for (const padding of survey.paddingDamage) {
     findings.push({
-      file: segmentFileName(damage.segment),
-      offset: damage.firstNonZero,
-      problem: `record ${damage.seq} (at byte ${damage.offset}): non-zero padding byte`,
+      file: segmentFileName(padding.segment),
+      offset: padding.firstNonZero,
+      problem: `record ${padding.seq} (at byte ${padding.offset}): non-zero padding byte`,
+      damage,
     });
   }
   return findings.sort((a, b) => a.file.localeCompare(b.file) || a.offset - b.offset);
@@ -219,7 +233,14 @@ export async function verifySpool(
   try {
     const { segments, records, end } = await readRecords(opened, options.onProgress);
     const survey = await surveyTail(opened.data, segments, opened.segmentByteSize, end);
-    findings.push(...damageFindings(survey));
+    const limits = {
+      segmentByteSize: opened.segmentByteSize,
+      unflushedByteSizeMax: opened.unflushedByteSizeMax,
+    };
+    const verdict = await judgeDamage(survey, limits, (fromSeq, toSeq, visit) =>
+      readIndexSlots(opened.index, opened.entriesPerSegment, { fromSeq, toSeq }, visit),
+    );
+    findings.push(...damageFindings(survey, verdict));
     // Records past the damage are checked against their index entries too.
     for (const record of survey.records) {
       records.push({ ...record, size: record.header.payloadByteSize, at: 0 });

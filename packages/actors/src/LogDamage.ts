@@ -30,18 +30,26 @@
  * end are that shape too (a flipped byte never ends a record's data exactly on a sector
  * boundary and zeroes the rest).
  *
- * The index file gives proof the other way: an entry is only ever written for a durable record,
- * so damage before a record whose entry names it is corruption whatever its shape
- * ({@link durableAfterDamage}, used by `openSpool`).
+ * Two proofs the other way, applied by `judgeDamage` (DamageVerdict.ts), the one decision
+ * `openSpool`, `spool verify` and salvage share. A tear is bounded: only the bytes that can be
+ * unflushed at once (UnflushedBound.ts: two batches and the roll zeros between them, recorded
+ * in `spool.json` as the largest any open used) can be torn, so torn-shaped damage followed by
+ * a valid record that ends farther than that past the damage's start is corruption. And an
+ * index entry is only ever written for a durable record, so damage before a record whose entry
+ * names it is corruption whatever its shape.
  *
- * Limits. A payload holding a 512-byte aligned run of zeros, or a flip in the length field of a
- * segment's last record whose real data ends on a sector boundary, can make damage look torn.
+ * Limits. Within the bound of the log's end, a payload holding a 512-byte aligned run of zeros,
+ * or a flip in the length field of a segment's last record whose real data ends on a sector
+ * boundary, can make damage look torn (among records nobody took: the index proves the rest).
  * A tear whose surviving bytes just before the lost sector happen to be zeros looks like
- * corruption: that errs towards refusing, and `spool recover --salvage` repairs it.
+ * corruption, and so does a tear of a spool written with larger batches than `spool.json`
+ * records (one from before it recorded them is read as the default batching): that errs
+ * towards refusing, and `spool recover --salvage` repairs it.
+ *
+ * The survey reads a segment through a 1 MiB window (SegmentWindow.ts), never the whole rest
+ * of a segment at once; a record longer than a chunk is read whole.
  */
 import {
-  byteOffset,
-  byteSize,
   decodeRecord,
   type FlushAdapter,
   RECORD_ALIGNMENT,
@@ -52,13 +60,12 @@ import {
   type SegmentNumber,
   segmentFileName,
 } from "@spool/core";
-import type { IndexFile } from "./IndexFile.js";
-import { allZero, type ScanEnd } from "./internal/RecordScanner.js";
+import type { ScanEnd } from "./internal/RecordScanner.js";
+import { lastNonZeroOffset, SegmentWindow } from "./internal/SegmentWindow.js";
 
 // 512 bytes: the smallest unit a disk writes atomically (a sector); a lost one reads as zero.
 const SECTOR_BYTE_SIZE = 512;
 const MAGIC_BYTES = Buffer.from([0x53, 0x50, 0x4f, 0x4c]);
-const ZERO_BLOCK = Buffer.alloc(4096);
 
 /** A record found intact past the point where the scan stopped. @example survey.records[0].seq */
 export interface RecordPlace {
@@ -188,12 +195,13 @@ export async function surveyTail(
   for (const segment of segments) {
     if (segment < end.segment) continue;
     const from = segment === end.segment ? end.offset : 0;
-    if (from >= segmentByteSize || (await allZero(adapter, segment, from, segmentByteSize))) {
-      continue;
-    }
+    if (from >= segmentByteSize) continue;
+    // Found once per segment: every bad record's shape and the damaged pieces' ends need it.
+    const lastNonZero = await lastNonZeroOffset(adapter, segment, from, segmentByteSize);
+    if (lastNonZero < 0) continue;
     clean = false;
-    const bytes = await adapter.read(segment, byteOffset(from), byteSize(segmentByteSize - from));
-    surveySegment(state, segment, from, bytes);
+    const window = new SegmentWindow(adapter, segment, segmentByteSize);
+    await surveySegment(state, { adapter, segment, window, lastNonZero }, from);
   }
   if (state.open !== undefined) state.ranges.push({ ...state.open, seqTo: undefined });
   return {
@@ -205,59 +213,62 @@ export async function surveyTail(
   };
 }
 
-/** Walks one segment's bytes from `base` on, record by record, resynchronising past damage. */
-function surveySegment(
+/** One segment being surveyed: its bytes a chunk at a time, and where its last data byte is. */
+interface SegmentInSurvey {
+  readonly adapter: FlushAdapter;
+  readonly segment: SegmentNumber;
+  readonly window: SegmentWindow;
+  /** The offset of the segment's last non-zero byte. */
+  readonly lastNonZero: number;
+}
+
+/**
+ * Walks one segment from offset `from` on, record by record, resynchronising past damage. All
+ * offsets are the segment's; its bytes come through a window of 1 MiB chunks, so a record may
+ * straddle two chunks (the window re-reads from the record's start).
+ */
+async function surveySegment(
   state: SurveyState,
-  segment: SegmentNumber,
-  base: number,
-  bytes: Uint8Array,
-): void {
-  // Found once per segment: every bad record's shape and the damaged pieces' ends need it.
-  const lastNonZero = lastNonZeroIndex(bytes);
-  let at = 0;
-  while (at < bytes.byteLength) {
-    const found = validRecordAt(bytes, at, state.lastSeq);
+  where: SegmentInSurvey,
+  from: number,
+): Promise<void> {
+  const { segment, lastNonZero } = where;
+  let at = from;
+  while (at < state.segmentByteSize) {
+    const found = await validRecordAt(where.window, at, state.lastSeq);
     if (found !== undefined) {
-      accept(state, segment, base, bytes, at, found);
+      accept(state, segment, at, found);
       at += found.byteSize;
       continue;
     }
     // Only zeros left: the unwritten rest of the segment (the writer rolled on, or the log ends).
     if (at > lastNonZero) break;
-    if (state.open === undefined) openRange(state, segment, base, bytes, at, lastNonZero);
-    else if (state.open.pieces.at(-1)?.segment !== segment) startPiece(state, segment, base + at);
-    at = nextCandidate(bytes, at + RECORD_ALIGNMENT);
+    if (state.open === undefined) await openRange(state, where, at);
+    else if (state.open.pieces.at(-1)?.segment !== segment) startPiece(state, segment, at);
+    at = await nextCandidate(where.window, at + RECORD_ALIGNMENT, lastNonZero);
   }
-  endPiece(state, segment, base, bytes, lastNonZero);
+  endPiece(state, segment, lastNonZero);
 }
 
-/** The index of the last non-zero byte, or -1: whole 4 KiB blocks of zeros compared natively. */
-function lastNonZeroIndex(bytes: Uint8Array): number {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let end = view.byteLength;
-  while (end > 0) {
-    const start = Math.max(0, end - ZERO_BLOCK.byteLength);
-    if (!view.subarray(start, end).equals(ZERO_BLOCK.subarray(0, end - start))) break;
-    end = start;
+/** A record decoded from the window at `offset`: whole, even if longer than a chunk. */
+async function decodeAt(window: SegmentWindow, offset: number) {
+  let { bytes, at } = await window.cover(offset, RECORD_HEADER_BYTE_SIZE);
+  let decoded = decodeRecord(bytes, at);
+  if (!decoded.ok && decoded.defect === "length" && decoded.needBytes !== undefined) {
+    ({ bytes, at } = await window.cover(offset, decoded.needBytes));
+    decoded = decodeRecord(bytes, at);
   }
-  let last = end - 1;
-  while (last >= 0 && bytes[last] === 0) last -= 1;
-  return last;
+  return { decoded, bytes, at };
 }
+
+type ValidRecord = NonNullable<Awaited<ReturnType<typeof validRecordAt>>>;
 
 /** Takes a valid record into the survey: it closes the open damaged range, if any. */
-function accept(
-  state: SurveyState,
-  segment: SegmentNumber,
-  base: number,
-  bytes: Uint8Array,
-  at: number,
-  found: NonNullable<ReturnType<typeof validRecordAt>>,
-): void {
+function accept(state: SurveyState, segment: SegmentNumber, offset: number, found: ValidRecord) {
   if (state.open === undefined && found.header.seq !== state.lastSeq + 1) {
     state.ranges.push({
       segment,
-      offset: base + at,
+      offset,
       defect: "seq",
       seqFrom: state.lastSeq + 1,
       seqTo: found.header.seq - 1,
@@ -266,30 +277,31 @@ function accept(
         state.lastEnd.segment < segment
           ? [{ ...state.lastEnd, dataEnd: state.lastEnd.offset, end: state.segmentByteSize }]
           : [],
-      tornShaped: lostWhole(state, segment, base + at, found.header.seq),
+      tornShaped: lostWhole(state, segment, offset, found.header.seq),
     });
   }
-  closeRange(state, segment, base + at, found.header.seq);
+  closeRange(state, segment, offset, found.header.seq);
   state.records.push({
     seq: found.header.seq,
     segment,
-    offset: base + at,
+    offset,
     byteSize: found.byteSize,
     header: found.header,
   });
   if (found.paddingDamaged) {
-    const payloadEnd = base + at + RECORD_HEADER_BYTE_SIZE + found.header.payloadByteSize;
+    const payloadEnd = offset + RECORD_HEADER_BYTE_SIZE + found.header.payloadByteSize;
+    const padding = found.bytes.subarray(found.at + payloadEnd - offset, found.at + found.byteSize);
     state.paddingDamage.push({
       segment,
-      offset: base + at,
+      offset,
       seq: found.header.seq,
       byteSize: found.byteSize,
       payloadEnd,
-      firstNonZero: payloadEnd + bytes.subarray(payloadEnd - base).findIndex((v) => v !== 0),
+      firstNonZero: payloadEnd + padding.findIndex((v) => v !== 0),
     });
   }
   state.lastSeq = found.header.seq;
-  state.lastEnd = { segment, offset: base + at + found.byteSize };
+  state.lastEnd = { segment, offset: offset + found.byteSize };
 }
 
 /**
@@ -311,11 +323,15 @@ function lostWhole(state: SurveyState, segment: number, offset: number, seq: num
   );
 }
 
-/** The record at `at` if it is valid (padding aside) and continues the log past `lastSeq`. */
-function validRecordAt(bytes: Uint8Array, at: number, lastSeq: number) {
-  const decoded = decodeRecord(bytes, at);
+/**
+ * The record at `offset` if it is valid (padding aside) and continues the log past `lastSeq`,
+ * with the window's bytes that hold it.
+ */
+async function validRecordAt(window: SegmentWindow, offset: number, lastSeq: number) {
+  const { decoded, bytes, at } = await decodeAt(window, offset);
   if (decoded.ok) {
-    return decoded.header.seq > lastSeq ? { ...decoded, paddingDamaged: false } : undefined;
+    if (decoded.header.seq <= lastSeq) return undefined;
+    return { ...decoded, paddingDamaged: false, bytes, at };
   }
   if (decoded.defect !== "padding") return undefined;
   // The checksum held: read it again with its padding zeroed to learn its header.
@@ -325,7 +341,7 @@ function validRecordAt(bytes: Uint8Array, at: number, lastSeq: number) {
   copy.fill(0, RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8));
   const again = decodeRecord(copy, 0);
   if (!again.ok || again.header.seq <= lastSeq) return undefined;
-  return { ...again, paddingDamaged: true };
+  return { ...again, paddingDamaged: true, bytes, at };
 }
 
 /** The little-endian u64 at `at` (seqs stay below 2^53), or 0 past the end. */
@@ -339,38 +355,52 @@ function readU32(bytes: Uint8Array, at: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, true);
 }
 
-/** The next 8-aligned offset at or after `from` where the magic word is. */
-function nextCandidate(bytes: Uint8Array, from: number): number {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = from;
-  for (;;) {
-    const found = view.indexOf(MAGIC_BYTES, at);
-    if (found < 0) return bytes.byteLength;
-    if (found % RECORD_ALIGNMENT === 0) return found;
-    at = found + 1;
+/**
+ * The next 8-aligned offset at or after `from` where the magic word is, or the offset past
+ * the segment's last non-zero byte when there is none. Searched a window at a time; a magic word
+ * that straddles a window's end is found from the next window.
+ */
+async function nextCandidate(
+  window: SegmentWindow,
+  from: number,
+  lastNonZero: number,
+): Promise<number> {
+  let offset = from;
+  while (offset <= lastNonZero) {
+    const { bytes, at } = await window.cover(offset, MAGIC_BYTES.byteLength);
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let search = at; ; ) {
+      const found = view.indexOf(MAGIC_BYTES, search);
+      if (found < 0) break;
+      const candidate = offset + found - at;
+      if (candidate % RECORD_ALIGNMENT === 0) return candidate;
+      search = found + 1;
+    }
+    const windowEnd = offset + bytes.byteLength - at;
+    if (windowEnd - offset < MAGIC_BYTES.byteLength) break;
+    // The one aligned offset whose magic word could straddle the window's end.
+    offset = alignUp(windowEnd - MAGIC_BYTES.byteLength + 1);
   }
+  return lastNonZero + 1;
 }
 
-function openRange(
-  state: SurveyState,
-  segment: SegmentNumber,
-  base: number,
-  bytes: Uint8Array,
-  at: number,
-  lastNonZero: number,
-): void {
-  const decoded = decodeRecord(bytes, at);
+function alignUp(offset: number): number {
+  return Math.ceil(offset / RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
+}
+
+async function openRange(state: SurveyState, where: SegmentInSurvey, offset: number) {
+  const { decoded, bytes, at } = await decodeAt(where.window, offset);
   state.open = {
-    segment,
-    offset: base + at,
+    segment: where.segment,
+    offset,
     defect: decoded.ok ? "seq" : decoded.defect,
     // With no record before it to count from, the damaged record's own seq field is the best
     // guess there is (closeRange keeps it below the next valid seq).
     seqFrom: counted(state) ? state.lastSeq + 1 : Math.max(1, readU64(bytes, at + 16)),
-    tornShaped: tornShaped(bytes, at, base, lastNonZero),
+    tornShaped: await tornShaped(where, state.segmentByteSize, offset),
     pieces: [],
   };
-  startPiece(state, segment, base + at);
+  startPiece(state, where.segment, offset);
 }
 
 /** Whether the seqs of damage are counted from the last record (else guessed, see openRange). */
@@ -383,18 +413,12 @@ function startPiece(state: SurveyState, segment: SegmentNumber, offset: number):
 }
 
 /** Closes the open piece at the segment's end, recording where its non-zero bytes end. */
-function endPiece(
-  state: SurveyState,
-  segment: SegmentNumber,
-  base: number,
-  bytes: Uint8Array,
-  lastNonZero: number,
-) {
+function endPiece(state: SurveyState, segment: SegmentNumber, lastNonZero: number) {
   const piece = state.open?.pieces.at(-1);
   if (piece === undefined || piece.segment !== segment || piece.end !== piece.offset) return;
-  const last = Math.max(lastNonZero, piece.offset - base - 1);
-  const dataEnd = Math.ceil((base + last + 1) / RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
-  state.open?.pieces.splice(-1, 1, { ...piece, dataEnd, end: base + bytes.byteLength });
+  const last = Math.max(lastNonZero, piece.offset - 1);
+  const dataEnd = alignUp(last + 1);
+  state.open?.pieces.splice(-1, 1, { ...piece, dataEnd, end: state.segmentByteSize });
 }
 
 /** A valid record at `offset` ends the open damaged range there. */
@@ -411,39 +435,41 @@ function closeRange(state: SurveyState, segment: SegmentNumber, offset: number, 
 }
 
 /**
- * Whether the bad record at `at` shows a lost sector: its magic word is zero, or a whole
+ * Whether the bad record at `offset` shows a lost sector: its magic word is zero, or a whole
  * 512-byte sector starting inside the bytes its header says its checksum covers is zero and
  * is followed by written bytes in the segment (so the zeros are not the segment's unwritten end).
- * `bytes` holds the segment from offset `base` to its end; `lastNonZero` indexes its last
- * non-zero byte.
  */
-function tornShaped(bytes: Uint8Array, at: number, base: number, lastNonZero: number): boolean {
+async function tornShaped(
+  where: SegmentInSurvey,
+  segmentByteSize: number,
+  offset: number,
+): Promise<boolean> {
+  const { bytes, at } = await where.window.cover(offset, RECORD_HEADER_BYTE_SIZE);
   if (readU32(bytes, at) === 0) return true;
-  const checkedEnd = Math.min(
-    bytes.byteLength,
-    at + RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8),
-  );
+  const payloadByteSize = readU32(bytes, at + 8);
+  const checkedEnd = Math.min(segmentByteSize, offset + RECORD_HEADER_BYTE_SIZE + payloadByteSize);
   // The write ran past the segment's end into the next one, and the sectors from this one's
   // lost sector on are all lost: zeros from a sector boundary inside the record to the end.
   // Written bytes just before the boundary may be zeros too: any inside the header (whose
   // checksum field a flipped byte never zeroes), fewer than 8 in the payload.
-  const zerosFrom = lastNonZero + 1;
-  const boundary = Math.ceil((base + zerosFrom) / SECTOR_BYTE_SIZE) * SECTOR_BYTE_SIZE - base;
-  const declaredEnd = at + recordByteSize(readU32(bytes, at + 8));
+  const zerosFrom = where.lastNonZero + 1;
+  const boundary = Math.ceil(zerosFrom / SECTOR_BYTE_SIZE) * SECTOR_BYTE_SIZE;
   if (
-    boundary > at &&
+    boundary > offset &&
     boundary < checkedEnd &&
-    declaredEnd <= bytes.byteLength &&
-    (zerosFrom <= at + RECORD_HEADER_BYTE_SIZE || boundary - zerosFrom < RECORD_ALIGNMENT)
+    offset + recordByteSize(payloadByteSize) <= segmentByteSize &&
+    (zerosFrom <= offset + RECORD_HEADER_BYTE_SIZE || boundary - zerosFrom < RECORD_ALIGNMENT)
   ) {
     return true;
   }
-  // Sector boundaries are multiples of 512 in the segment, not in `bytes`.
-  const firstBoundary = Math.floor((base + at) / SECTOR_BYTE_SIZE + 1) * SECTOR_BYTE_SIZE - base;
+  // Its own window: the survey's stays at the record, where the walk goes on from.
+  const sectors = new SegmentWindow(where.adapter, where.segment, segmentByteSize);
+  const firstBoundary = Math.floor(offset / SECTOR_BYTE_SIZE + 1) * SECTOR_BYTE_SIZE;
   for (let b = firstBoundary; b < checkedEnd; b += SECTOR_BYTE_SIZE) {
-    const sectorEnd = b + SECTOR_BYTE_SIZE;
-    if (sectorEnd > lastNonZero) return false;
-    if (bytes.subarray(b, sectorEnd).every((value) => value === 0)) return true;
+    if (b + SECTOR_BYTE_SIZE > where.lastNonZero) return false;
+    const sector = await sectors.cover(b, SECTOR_BYTE_SIZE);
+    const view = sector.bytes.subarray(sector.at, sector.at + SECTOR_BYTE_SIZE);
+    if (view.every((value) => value === 0)) return true;
   }
   return false;
 }
@@ -475,51 +501,18 @@ function firstCorruption(state: SurveyState): Corruption | undefined {
   return candidates[0];
 }
 
-function recordsAfter(records: readonly RecordPlace[], segment: number, offset: number): number {
+/**
+ * How many of `records` lie at or after `offset` of `segment`.
+ *
+ * @example
+ * const after = recordsAfter(survey.records, range.segment, range.offset);
+ */
+export function recordsAfter(
+  records: readonly RecordPlace[],
+  segment: number,
+  offset: number,
+): number {
   return records.filter(
     (record) => record.segment > segment || (record.segment === segment && record.offset >= offset),
   ).length;
-}
-
-/**
- * The damage as corruption if a valid record after it was durable: its index entry names it.
- * An entry is only ever written for a record already durable (IndexFile.ts), and a torn tail
- * holds only records that never were, so such an entry proves the damage lies before the end
- * of the flushed log, whatever its shape (a zeroed sector among consumed messages, say).
- *
- * @example
- * const corruption = survey.corruption ?? (await durableAfterDamage(index, survey));
- */
-export async function durableAfterDamage(
-  index: IndexFile,
-  survey: TailSurvey,
-): Promise<Corruption | undefined> {
-  const first = survey.ranges[0];
-  const last = survey.records.at(-1);
-  if (first === undefined || last === undefined || first.seqTo === undefined) return undefined;
-  const places = new Map(survey.records.map((record) => [record.seq, record]));
-  let durable: RecordPlace | undefined;
-  await index.readSlots(first.seqTo + 1, last.seq, (slotSeq, content) => {
-    const place = places.get(slotSeq);
-    if (durable !== undefined || place === undefined || !content.ok) return;
-    const where = content.entry.index;
-    if (
-      where.seq === place.seq &&
-      where.segment === place.segment &&
-      where.offset === place.offset
-    ) {
-      durable = place;
-    }
-  });
-  if (durable === undefined) return undefined;
-  return {
-    file: segmentFileName(first.segment),
-    offset: first.offset,
-    seqFrom: first.seqFrom,
-    seqTo: first.seqTo,
-    validRecordsAfter: survey.records.length,
-    reason:
-      `a damaged record (${first.defect}) before record ${durable.seq}, which was durable ` +
-      "(its index entry names it): not a torn tail",
-  };
 }

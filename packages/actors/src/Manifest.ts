@@ -15,6 +15,7 @@ import {
   SpoolCorrupt,
   type SpoolOptions,
 } from "@spool/core";
+import { unflushedByteSizeMax } from "./UnflushedBound.js";
 
 const MANIFEST_FORMAT = "spool";
 const MANIFEST_VERSION = 1;
@@ -49,6 +50,12 @@ export type FileShapingOption = (typeof FILE_SHAPING_OPTIONS)[number];
 export interface Manifest extends Readonly<Partial<Pick<SpoolConfig, FileShapingOption>>> {
   readonly format: string;
   readonly version: number;
+  /**
+   * The most log bytes any open of this spool could leave unflushed at once
+   * (UnflushedBound.ts): it depends on batching options that may change between opens, and
+   * opening judges damage written under the options of earlier opens.
+   */
+  readonly unflushedByteSizeMax?: number;
 }
 
 /** Fields every manifest has held since version 1 was written. */
@@ -60,13 +67,17 @@ const ALWAYS_RECORDED: readonly FileShapingOption[] = ["segmentByteSize", "pageB
  * @example
  * const text = manifestText(resolveConfig({ segmentByteSize: 65536 }));
  */
-export function manifestText(config: SpoolConfig): string {
+export function manifestText(
+  config: SpoolConfig,
+  unflushed: number = unflushedByteSizeMax(config),
+): string {
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
     segmentByteSize: config.segmentByteSize,
     pageByteSize: config.pageByteSize,
     indexSegmentEntries: config.indexSegmentEntries,
+    unflushedByteSizeMax: unflushed,
   };
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
@@ -100,7 +111,16 @@ export function parseManifest(text: string): Manifest {
     }
     shape[field] = value;
   }
-  return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, ...shape } as Manifest;
+  const unflushed = manifest.unflushedByteSizeMax;
+  if (unflushed !== undefined && (!Number.isSafeInteger(unflushed) || (unflushed as number) <= 0)) {
+    throw corrupt("unflushedByteSizeMax not a positive integer");
+  }
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    ...shape,
+    ...(unflushed === undefined ? {} : { unflushedByteSizeMax: unflushed as number }),
+  } as Manifest;
 }
 
 /**
@@ -175,6 +195,20 @@ export async function readRecordedConfig(
   factory: AdapterFactory,
   dir: string,
 ): Promise<SpoolConfig> {
+  return (await readRecordedManifest(factory, dir)).config;
+}
+
+/**
+ * The configuration recorded in `spool.json` (as {@link readRecordedConfig}) and the bound on
+ * unflushed bytes the damage rule uses ({@link recordedUnflushedByteSizeMax}).
+ *
+ * @example
+ * const { config, unflushedByteSizeMax } = await readRecordedManifest(fileAdapter(), dir);
+ */
+export async function readRecordedManifest(
+  factory: AdapterFactory,
+  dir: string,
+): Promise<{ readonly config: SpoolConfig; readonly unflushedByteSizeMax: number }> {
   // The probe only reads spool.json: any valid sizes do.
   const probe = await factory({ dir, segmentByteSize: 4096, pageByteSize: 4096, lock: false });
   let text: string | null;
@@ -190,5 +224,41 @@ export async function readRecordedConfig(
       reason: `${dir} holds no spool`,
     });
   }
-  return configFromManifest(parseManifest(text), {}, dir);
+  const manifest = parseManifest(text);
+  const config = configFromManifest(manifest, {}, dir);
+  return { config, unflushedByteSizeMax: recordedUnflushedByteSizeMax(manifest, config) };
+}
+
+/**
+ * The bound on unflushed bytes that covers every write made so far: the one `spool.json`
+ * records, or for a manifest older than the field, the bound of the default batching options
+ * (`config` read from that manifest with no options given). A spool written with larger batches
+ * before the field existed can then have a genuine tear refused as corruption: the safe way to
+ * err, which `spool recover --salvage` repairs.
+ *
+ * @example
+ * const bound = recordedUnflushedByteSizeMax(manifest, configFromManifest(manifest, {}, dir));
+ */
+export function recordedUnflushedByteSizeMax(manifest: Manifest, config: SpoolConfig): number {
+  if (manifest.unflushedByteSizeMax !== undefined) return manifest.unflushedByteSizeMax;
+  const shape = Object.fromEntries(FILE_SHAPING_OPTIONS.map((field) => [field, config[field]]));
+  return unflushedByteSizeMax(resolveConfig(shape));
+}
+
+/**
+ * Raises the bound `spool.json` records to cover writes under `config`, before any is made;
+ * a no-op when it already does.
+ *
+ * @example
+ * await recordUnflushedByteSizeMax(adapter, config);
+ */
+export async function recordUnflushedByteSizeMax(
+  adapter: FlushAdapter,
+  config: SpoolConfig,
+): Promise<void> {
+  const manifest = parseManifest((await adapter.readManifest()) ?? "");
+  const recorded = recordedUnflushedByteSizeMax(manifest, config);
+  const needed = unflushedByteSizeMax(config);
+  if (manifest.unflushedByteSizeMax !== undefined && recorded >= needed) return;
+  await adapter.writeManifest(manifestText(config, Math.max(recorded, needed)));
 }

@@ -8,8 +8,8 @@
  * could not keep (writer {@link LOST_RECORD_WRITER_ID}, a zero payload: the log stays dense and
  * ordered, and the spool counts the seq done, so it is never delivered), zeroes the padding of
  * records whose checksum holds, clears the lost seqs' index entries, and reports exactly which
- * seqs were lost. Damage after the last valid record is a torn tail, copied aside and left for
- * `openSpool` to cut as usual.
+ * seqs were lost. Damage after the last valid record, and damage `openSpool` judges a torn tail
+ * (the one verdict of DamageVerdict.ts), is copied aside and left for `openSpool` to cut.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import * as path from "node:path";
@@ -29,6 +29,7 @@ import {
   seq,
   writerId,
 } from "@spool/core";
+import { type DamageVerdict, judgeDamage } from "./DamageVerdict.js";
 import { IndexFile } from "./IndexFile.js";
 import { scanRecords } from "./internal/RecordScanner.js";
 import {
@@ -36,8 +37,9 @@ import {
   type DamagedRange,
   type PaddingDamage,
   surveyTail,
+  type TailSurvey,
 } from "./LogDamage.js";
-import { readRecordedConfig } from "./Manifest.js";
+import { readRecordedManifest } from "./Manifest.js";
 
 /**
  * The folder, inside the spool directory, that receives copies of damaged bytes.
@@ -90,14 +92,14 @@ export async function salvageSpool(
   options: SalvageOptions = {},
 ): Promise<SalvageReport> {
   const factory = options.adapter ?? fileAdapter();
-  const config = await readRecordedConfig(factory, dir);
+  const { config, unflushedByteSizeMax } = await readRecordedManifest(factory, dir);
   const adapter = await factory({
     dir,
     segmentByteSize: config.segmentByteSize,
     pageByteSize: config.pageByteSize,
   });
   try {
-    return await salvageOpened(adapter, config, dir, options);
+    return await salvageOpened(adapter, { config, unflushedByteSizeMax }, dir, options);
   } finally {
     await adapter.close();
   }
@@ -105,10 +107,11 @@ export async function salvageSpool(
 
 async function salvageOpened(
   adapter: FlushAdapter,
-  config: SpoolConfig,
+  recorded: { readonly config: SpoolConfig; readonly unflushedByteSizeMax: number },
   dir: string,
   options: SalvageOptions,
 ): Promise<SalvageReport> {
+  const { config } = recorded;
   const keep = options.keepDamaged ?? keepInFolder(dir);
   const segments = await adapter.listSegments();
   const scan = scanRecords(adapter, {
@@ -119,6 +122,9 @@ async function salvageOpened(
   let step = await scan.next();
   while (!step.done) step = await scan.next();
   const survey = await surveyTail(adapter, segments, config.segmentByteSize, step.value);
+  // What openSpool would decide: a torn tail is left for it to cut (copied aside first); only
+  // corruption has its damaged records given up for stand-ins.
+  const verdict = await judgeVerdict(options.adapter ?? fileAdapter(), dir, recorded, survey);
   const damagedCopies: string[] = [];
   const lostSeqs: SeqRange[] = [];
   const nowMs = (options.clock ?? Date.now)();
@@ -132,7 +138,7 @@ async function salvageOpened(
       );
       damagedCopies.push(await keepCopy(keep, piece.segment, piece.offset, bytes));
     }
-    if (range.seqTo === undefined) continue;
+    if (range.seqTo === undefined || verdict.kind !== "corrupt") continue;
     await writeStandIns(adapter, config.segmentByteSize, range, nowMs);
     lostSeqs.push({ from: range.seqFrom, to: range.seqTo });
   }
@@ -145,9 +151,30 @@ async function salvageOpened(
     lostSeqs,
     lostSeqCount: lostSeqs.reduce((sum, range) => sum + range.to - range.from + 1, 0),
     repairedSeqs: survey.paddingDamage.map((damage) => damage.seq),
-    recordsKeptAfterDamage: survey.records.length,
+    // After a torn tail, openSpool cuts them: they were never acknowledged.
+    recordsKeptAfterDamage: verdict.kind === "corrupt" ? survey.records.length : 0,
     damagedCopies,
   };
+}
+
+/** The shared verdict (DamageVerdict.ts) on what the survey found, with the index's proof. */
+async function judgeVerdict(
+  factory: AdapterFactory,
+  dir: string,
+  recorded: { readonly config: SpoolConfig; readonly unflushedByteSizeMax: number },
+  survey: TailSurvey,
+): Promise<DamageVerdict> {
+  if (survey.clean) return { kind: "intact" };
+  const limits = {
+    segmentByteSize: recorded.config.segmentByteSize,
+    unflushedByteSizeMax: recorded.unflushedByteSizeMax,
+  };
+  const index = await IndexFile.open(factory, dir, recorded.config, Date.now);
+  try {
+    return await judgeDamage(survey, limits, (from, to, visit) => index.readSlots(from, to, visit));
+  } finally {
+    await index.close();
+  }
 }
 
 function keepInFolder(dir: string) {

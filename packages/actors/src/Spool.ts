@@ -35,6 +35,7 @@ import {
   type Taken,
   writerId,
 } from "@spool/core";
+import { judgeDamage } from "./DamageVerdict.js";
 import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
 import {
@@ -45,8 +46,13 @@ import {
   checkSeq,
 } from "./internal/Arguments.js";
 import { allZero, scanRecords } from "./internal/RecordScanner.js";
-import { durableAfterDamage, surveyTail } from "./LogDamage.js";
-import { reconcileManifest } from "./Manifest.js";
+import { surveyTail } from "./LogDamage.js";
+import {
+  parseManifest,
+  reconcileManifest,
+  recordedUnflushedByteSizeMax,
+  recordUnflushedByteSizeMax,
+} from "./Manifest.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 import { outstandingConfirmations } from "./SlowWriters.js";
 import { type FailureListener, FailureSignal } from "./SpoolFailure.js";
@@ -223,6 +229,8 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
     const index = await IndexFile.open(factory ?? fileAdapter(), dir, config, clock ?? Date.now);
     try {
       const restoredLog = await restoreCursor(adapter, config, index);
+      // Before any write under this configuration: later opens judge its tears by it.
+      await recordUnflushedByteSizeMax(adapter, config);
       const { cursor, recordsScanned, torn, locations, lost } = restoredLog;
       const restored = await restoreQueue(index, config, { locations, lost }, cursor.nextSeq);
       const { queue, found } = restored;
@@ -355,12 +363,21 @@ async function restoreCursor(
   const end = step.value;
   // Damage with valid records after it is corruption, not a torn tail: refuse, change nothing.
   const survey = await surveyTail(adapter, segments, config.segmentByteSize, end);
-  const corruption = survey.corruption ?? (await durableAfterDamage(index, survey));
-  if (corruption !== undefined) throw new SpoolCorrupt(corruption);
+  const limits = {
+    segmentByteSize: config.segmentByteSize,
+    unflushedByteSizeMax: recordedUnflushedByteSizeMax(
+      parseManifest((await adapter.readManifest()) ?? ""),
+      config,
+    ),
+  };
+  const verdict = await judgeDamage(survey, limits, (from, to, visit) =>
+    index.readSlots(from, to, visit),
+  );
+  if (verdict.kind === "corrupt") throw new SpoolCorrupt(verdict.corruption);
   // The log may end on a segment that does not exist yet (the last one was full): the cursor
   // starts that segment, which the first batch prepares and maps.
   const torn =
-    !survey.clean &&
+    verdict.kind === "torn" &&
     (await cutTail(adapter, config, segments, { segment: end.segment, offset: end.offset }));
   return {
     cursor: { segment: end.segment, offset: byteOffset(end.offset), nextSeq: seq(end.lastSeq + 1) },

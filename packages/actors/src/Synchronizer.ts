@@ -48,6 +48,7 @@ import {
   synchronizerLogic,
   type WriteOutcome,
 } from "./SynchronizerMachine.js";
+import { asyncUnflushedByteSizeMax } from "./UnflushedBound.js";
 
 // 65536 requests between two drains: a drain runs every microtask, so this bounds only
 // writers that append in a tight synchronous loop; past it, receipts wait and the lock holds.
@@ -589,7 +590,7 @@ export class Synchronizer implements SynchronizerPort {
   ): Promise<WriteOutcome> {
     const { config } = this.#options;
     const segment = region.segment;
-    if (batch.durability === "async") {
+    if (batch.durability === "async" && !this.#asyncBoundReached(batch, unflushedFrom)) {
       await this.#flushInTurn(region, "async");
       return { level: "async" };
     }
@@ -614,6 +615,21 @@ export class Synchronizer implements SynchronizerPort {
     }
     await this.#flushInTurn(flushRegion, "sync");
     return { level: "flushed" };
+  }
+
+  /**
+   * Whether an async batch must be flushed synchronously: its adapter cannot say when an
+   * asynchronous flush completes (mmap with `msync`), so nothing else bounds the bytes a power
+   * cut can tear, and those since the last synchronous flush reach the bound the tear rule
+   * counts on (UnflushedBound.ts).
+   */
+  #asyncBoundReached(batch: Batch, unflushedFrom: LogPosition | null): boolean {
+    const { adapter, config } = this.#options;
+    if ((adapter.whenFlushed?.() ?? null) !== null) return false;
+    const from = unflushedFrom ?? { segment: batch.segment!, offset: batch.startOffset };
+    const unflushed =
+      (batch.segment! - from.segment) * config.segmentByteSize + batch.endOffset - from.offset;
+    return unflushed >= asyncUnflushedByteSizeMax(config);
   }
 
   /**

@@ -120,6 +120,28 @@ describe("a zeroed sector", () => {
     expect(error).toMatchObject({ file, offset, seqFrom: DAMAGED_SEQS.middle });
     expect(snapshot(dir)).toEqual(before);
   });
+
+  it("before records whose index entries prove them durable is corruption to verify too", async () => {
+    const dir = await threeSegments();
+    const spool = await openSpool({ dir, ...options });
+    expect(await spool.takeMany(RECORD_COUNT)).toHaveLength(RECORD_COUNT);
+    await spool.close();
+    const { file, offset } = placeOf(DAMAGED_SEQS.middle);
+    const full = path.join(dir, file);
+    const bytes = readFileSync(full);
+    const sector = Math.ceil((offset + 1) / 512) * 512;
+    bytes.fill(0, sector, sector + 512);
+    writeFileSync(full, bytes);
+    const findings = await verifySpool(dir);
+    expect(findings).toEqual([
+      {
+        file,
+        offset,
+        problem: expect.stringContaining("index entry names it"),
+        damage: "corruption",
+      },
+    ]);
+  });
 });
 
 describe("damage in the last record of the log", () => {
@@ -240,7 +262,12 @@ describe("verify", () => {
     flip(dir, file, offset + PARTS.padding);
     const findings = await verifySpool(dir);
     expect(findings).toEqual([
-      { file, offset: offset + PARTS.padding, problem: expect.stringContaining("padding") },
+      {
+        file,
+        offset: offset + PARTS.padding,
+        problem: expect.stringContaining("padding"),
+        damage: "corruption",
+      },
     ]);
   });
 });

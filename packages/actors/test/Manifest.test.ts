@@ -66,6 +66,37 @@ describe("spool.json", () => {
   });
 });
 
+describe("spool.json's bound on unflushed bytes", () => {
+  const small = { segmentByteSize: 65536, batchByteSizeMax: 4096, recordPayloadByteSizeMax: 1000 };
+  const recorded = (dir: string): unknown =>
+    JSON.parse(readFileSync(path.join(dir, "spool.json"), "utf8")).unflushedByteSizeMax;
+  const reopen = async (dir: string, options: object) =>
+    (await openSpool({ dir, ...options })).close();
+
+  it("is three batches' bound of the options the spool was made with", async () => {
+    const dir = await spoolMadeWith(small);
+    expect(recorded(dir)).toBe(3 * 4096);
+  });
+
+  it("rises with an open under larger batches and never falls", async () => {
+    const dir = await spoolMadeWith(small);
+    await reopen(dir, { ...small, batchByteSizeMax: 8192 });
+    expect(recorded(dir)).toBe(3 * 8192);
+    await reopen(dir, { ...small, batchByteSizeMax: 2048 });
+    expect(recorded(dir)).toBe(3 * 8192);
+  });
+
+  it("is recorded at the first open of a spool.json without it, as the default batching's", async () => {
+    const dir = await spoolMadeWith(small);
+    const file = path.join(dir, "spool.json");
+    const { unflushedByteSizeMax: _, ...previous } = JSON.parse(readFileSync(file, "utf8"));
+    writeFileSync(file, JSON.stringify(previous));
+    await reopen(dir, small);
+    // The default batching on 64 KiB segments: a batch is at most a segment.
+    expect(recorded(dir)).toBe(3 * 65536);
+  });
+});
+
 function withoutIndexSegmentEntries(dir: string): void {
   const file = path.join(dir, "spool.json");
   const { indexSegmentEntries: _, ...previous } = JSON.parse(readFileSync(file, "utf8"));
