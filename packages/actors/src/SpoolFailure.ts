@@ -6,7 +6,7 @@
  * append gets it, every later append gets it at once, `stats().state` reads `"failed"`, and the
  * listeners of `spool.onFailure` hear it once.
  */
-import type { SpoolFailed } from "@spool/core";
+import { describeValue, type SpoolFailed } from "@spool/core";
 
 /**
  * A listener of `spool.onFailure`.
@@ -90,12 +90,19 @@ export function isInputOutputError(error: unknown): boolean {
 }
 
 /**
- * A one-line description of a thrown value, for {@link SpoolFailed}'s reason.
+ * A one-line description of a thrown value, for {@link SpoolFailed}'s reason. Never throws: it
+ * runs while the spool fails, where a second exception would strand the pending appends, and
+ * `String` throws on an object without a prototype or a revoked Proxy.
  *
  * @example
  * describeFault("the clock", new Error("no time")) // "the clock threw Error: no time"
  */
 export function describeFault(where: string, error: unknown): string {
-  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return `${where} threw ${what}`;
+  let what: string | undefined;
+  try {
+    if (error instanceof Error) what = `${String(error.name)}: ${String(error.message)}`;
+  } catch {
+    // An Error whose name or message getter throws, or a Proxy of one: described by kind.
+  }
+  return `${where} threw ${what ?? describeValue(error)}`;
 }

@@ -25,6 +25,7 @@ import {
 } from "@spool/core";
 import { type Actor, createActor } from "xstate";
 import type { SharedLock } from "./SharedLock.js";
+import { appendDurability } from "./internal/Arguments.js";
 import { describeFault } from "./SpoolFailure.js";
 import type { SynchronizerPort, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
 import { writerLogic } from "./WriterMachine.js";
@@ -41,43 +42,6 @@ export interface AppendResult {
 export interface AppendOptions {
   /** The level the confirmation must reach: `"flushed"` (the default) or `"async"`. */
   readonly durability?: Durability;
-}
-
-/**
- * The durability `options` asks for, or the typed error for options that are not
- * {@link AppendOptions} (not an object, or a `durability` other than the two levels).
- *
- * @example
- * appendDurability({ durability: "async" }) // "async"
- * appendDurability({ durability: "fsync" }) // InvalidArgument { argument: "durability" }
- */
-export function appendDurability(options: unknown): Durability | InvalidArgument {
-  if (options === undefined) return "flushed";
-  if (typeof options !== "object" || options === null) {
-    const shown = shownValue(options);
-    const message = `options: must be an object such as { durability: "async" }, not ${shown}`;
-    return new InvalidArgument({ argument: "options", message });
-  }
-  let durability: unknown;
-  try {
-    durability = (options as { durability?: unknown }).durability;
-  } catch {
-    // A getter that throws (a proxy, a class with accessors): refused, never thrown.
-    return new InvalidArgument({ argument: "durability", message: "durability: unreadable" });
-  }
-  if (durability === undefined || durability === "flushed") return "flushed";
-  if (durability === "async") return "async";
-  const message = `durability: must be "flushed" or "async", not ${shownValue(durability)}`;
-  return new InvalidArgument({ argument: "durability", message });
-}
-
-/** A value for an error message; never throws (`String` does, on some objects). */
-function shownValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "object" || typeof value === "function") {
-    return value === null ? "null" : `a value of type ${typeof value}`;
-  }
-  return String(value);
 }
 
 /**

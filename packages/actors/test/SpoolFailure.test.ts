@@ -15,6 +15,7 @@ import {
 import { describe, expect, it } from "vitest";
 import type { SharedLock } from "../src/SharedLock.js";
 import { openSpool, type Spool } from "../src/Spool.js";
+import { describeFault } from "../src/SpoolFailure.js";
 import { Synchronizer, type WriterEndpoint } from "../src/Synchronizer.js";
 import { SenderRuntime } from "../src/Writer.js";
 import { connectWriter } from "../src/WriterPort.js";
@@ -384,5 +385,27 @@ describe("the synchronizer machine cannot die silently", () => {
     expect(synchronizer.send([request(3, new Uint8Array(1))], () => undefined)).toBe(onFailure);
     await synchronizer.close();
     await adapter.close();
+  });
+});
+
+describe("describeFault never throws, whatever was thrown", () => {
+  it("describes an Error by its name and message", () => {
+    expect(describeFault("the clock", new RangeError("no time"))).toBe(
+      "the clock threw RangeError: no time",
+    );
+  });
+
+  it("describes a thrown object without a prototype, on which String() throws", () => {
+    expect(describeFault("the adapter", Object.create(null))).toBe(
+      "the adapter threw an object without a prototype",
+    );
+  });
+
+  it("describes a thrown revoked Proxy, on which instanceof throws", () => {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    expect(describeFault("the adapter", revocable.proxy)).toBe(
+      "the adapter threw an object that throws when inspected",
+    );
   });
 });
