@@ -11,7 +11,6 @@ import {
   InvalidPayload,
   type Payload,
   payloadBytes,
-  RecordTooLarge,
   type RequestId,
   type Seq,
   SpoolClosed,
@@ -24,8 +23,8 @@ import {
   type WriteTarget,
 } from "@spool/core";
 import { type Actor, createActor } from "xstate";
+import { appendDurability, checkPayloadSize } from "./internal/Arguments.js";
 import type { SharedLock } from "./SharedLock.js";
-import { appendDurability } from "./internal/Arguments.js";
 import { describeFault } from "./SpoolFailure.js";
 import type { SynchronizerPort, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
 import { writerLogic } from "./WriterMachine.js";
@@ -153,15 +152,18 @@ export class SenderRuntime implements WriterEndpoint {
     if (this.#context.lock.holder === this.id) this.#context.lock.release(this.id);
   }
 
-  /** Queues one append for the next request group. */
+  /**
+   * Queues one append for the next request group. It does not look for a fault itself: its
+   * callers' appends are refused with the fault per group, when the group leaves the outbox
+   * (`#sendOutbox`) or, if the fault comes while it waits for the lock, by the synchronizer's
+   * `send`; `Writer.append` also looks first, so a refused append reserves no disk budget.
+   */
   append(
     writerId: WriterId,
     payload: Uint8Array,
     durability: Durability,
     target?: WriteTarget,
   ): Promise<AppendResult> {
-    const failure = this.#context.synchronizer.failure();
-    if (failure !== undefined) return Promise.reject(failure);
     return new Promise<AppendResult>((resolve, reject) => {
       this.#outbox.push({
         id: this.#nextRequestId++ as RequestId,
@@ -343,13 +345,8 @@ export class Writer {
     if (bytes instanceof InvalidPayload) return Promise.reject(bytes);
     const durability = appendDurability(options);
     if (durability instanceof InvalidArgument) return Promise.reject(durability);
-    if (bytes.byteLength > this.#payloadByteSizeMax) {
-      const sizes = {
-        payloadByteSize: bytes.byteLength,
-        payloadByteSizeMax: this.#payloadByteSizeMax,
-      };
-      return Promise.reject(new RecordTooLarge(sizes));
-    }
+    const tooLarge = checkPayloadSize(bytes, this.#payloadByteSizeMax);
+    if (tooLarge !== undefined) return Promise.reject(tooLarge);
     const full = this.#reserve?.(bytes.byteLength);
     if (full !== undefined) return Promise.reject(full);
     return this.#sender.append(this.id, bytes, durability);

@@ -124,6 +124,19 @@ describe("a fault inside the spool fails it visibly", () => {
     await spool.close();
   });
 
+  it("an append queued in the tick the spool fails is refused with the failure", async () => {
+    const spool = await openSpool({ dir: "queued-then-failed", adapter: memoryAdapter() });
+    // Made before the fault, in the same tick: still in the outbox, not yet sent.
+    const queued = spool.writer().append("queued");
+    const failure = spool.synchronizer.fail("a test's fault", undefined);
+    await expect(queued).rejects.toBe(failure);
+    // Through the sender directly, as the index file appends, after the fault.
+    const direct = spool.sender.append(spool.sender.id, new Uint8Array([1]), "flushed");
+    await expect(direct).rejects.toBe(failure);
+    expect(spool.stats().state).toBe("failed");
+    await spool.close();
+  });
+
   it("a clock that throws fails the pending appends with SpoolFailed, not a crash", async () => {
     let broken = false;
     const clock = () => {

@@ -9,6 +9,7 @@ import {
   type Durability,
   describeValue,
   InvalidArgument,
+  RecordTooLarge,
   type Seq,
   seq,
 } from "@spool/core";
@@ -52,10 +53,9 @@ export function checkOptions<K extends string>(
     throw invalid(argument, "an object that can be read", options);
   }
   if (unknownKey !== undefined) {
-    throw new InvalidArgument({
-      argument: `${argument}.${unknownKey}`,
-      message: `${argument}: unknown option ${JSON.stringify(unknownKey)} (known: ${keys.join(", ")})`,
-    });
+    const known = keys.join(", ");
+    const message = `${argument}: unknown option ${JSON.stringify(unknownKey)} (known: ${known})`;
+    throw new InvalidArgument({ argument: `${argument}.${unknownKey}`, message });
   }
   return copy;
 }
@@ -72,6 +72,21 @@ export function checkDurability(value: unknown): Durability | InvalidArgument {
   if (value === undefined || value === "flushed") return "flushed";
   if (value === "async") return "async";
   return invalid("durability", '"flushed" or "async"', value);
+}
+
+/**
+ * A payload's size against the record bound: the typed error when it is over, for a writer
+ * handle's appends and a writer port's requests alike.
+ *
+ * @example
+ * checkPayloadSize(new Uint8Array(2048), 1024) // RecordTooLarge { payloadByteSize: 2048 }
+ */
+export function checkPayloadSize(
+  bytes: Uint8Array,
+  payloadByteSizeMax: number,
+): RecordTooLarge | undefined {
+  if (bytes.byteLength <= payloadByteSizeMax) return undefined;
+  return new RecordTooLarge({ payloadByteSize: bytes.byteLength, payloadByteSizeMax });
 }
 
 /**
