@@ -12,6 +12,7 @@ import {
   ConfigInvalid,
   ConsumerQueue,
   decodeRecord,
+  describeValue,
   type FlushAdapter,
   type FlushReason,
   type IndexEntry,
@@ -528,7 +529,7 @@ export class Spool {
   writer(name?: string): Writer {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
     if (name !== undefined && typeof name !== "string") {
-      const message = `name: must be a string or omitted, not ${typeof name}`;
+      const message = `name: must be a string or omitted, not ${describeValue(name)}`;
       throw new InvalidArgument({ argument: "name", message });
     }
     const id = writerId(this.#nextWriterId++);
