@@ -83,10 +83,16 @@ export class FailureSignal {
  */
 export function isInputOutputError(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
-  const tag = (error as { _tag?: unknown })._tag;
-  if (tag === "FlushFailed" || tag === "StorageFailed") return true;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string" && !code.startsWith("ERR_");
+  try {
+    const tag = (error as { _tag?: unknown })._tag;
+    if (tag === "FlushFailed" || tag === "StorageFailed") return true;
+    const code = (error as { code?: unknown }).code;
+    return typeof code === "string" && !code.startsWith("ERR_");
+  } catch {
+    // A revoked Proxy or a throwing getter: no I/O error looks like that, so it is a fault.
+    // Throwing here, in the adapter's rejection handler, would strand the pending appends.
+    return false;
+  }
 }
 
 /**

@@ -280,6 +280,32 @@ describe("what counts as a fault", () => {
   });
 });
 
+describe("what counts as a fault, whatever the adapter throws", () => {
+  it("an adapter throwing a revoked Proxy fails the spool with SpoolFailed", async () => {
+    let broken = false;
+    const adapter = faultyAdapter(
+      new MemoryDisk(),
+      () => broken,
+      () => ({
+        write: () => {
+          const revocable = Proxy.revocable({}, {});
+          revocable.revoke();
+          throw revocable.proxy;
+        },
+      }),
+    );
+    const spool = await openSpool({ dir: "fault-revoked", adapter });
+    broken = true;
+    const error = await spool
+      .writer()
+      .append("x")
+      .catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(SpoolFailed);
+    expect(spool.stats().state).toBe("failed");
+    await spool.close();
+  });
+});
+
 describe("a writer cannot die silently", () => {
   it("a writer whose effect throws fails its appends and the synchronizer it reaches", async () => {
     const config = resolveConfig({});
