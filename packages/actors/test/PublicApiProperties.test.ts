@@ -132,6 +132,8 @@ function optionsOf(...keys: string[]): fc.Arbitrary<unknown> {
 /** A public call: its name, what it may reject or throw with, and how to make it. */
 interface Call {
   readonly name: string;
+  /** The arguments as fast-check made them, for a readable counterexample. */
+  readonly args: readonly unknown[];
   /** The tags its promise may reject with (or, for a synchronous method, it may throw). */
   readonly documented: readonly string[];
   readonly run: (spool: Spool, writer: Writer) => unknown;
@@ -147,6 +149,7 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   fc.tuple(fc.oneof(validPayload, garbage), fc.oneof(validOptions, garbage)).map(
     ([payload, options]): Call => ({
       name: "append",
+      args: [payload, options],
       documented: ["InvalidPayload", "InvalidArgument"],
       run: (_, writer) => writer.append(real(payload) as never, real(options) as never),
       bytes: expectedBytes(payload),
@@ -155,6 +158,7 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   optionsOf("leaseMs").map(
     (options): Call => ({
       name: "take",
+      args: [options],
       documented: BY_ARGUMENT,
       run: (spool) => spool.take(real(options) as never),
     }),
@@ -162,6 +166,7 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   fc.tuple(fc.oneof(fc.integer({ min: -1, max: 5 }), garbage), optionsOf("leaseMs")).map(
     ([count, options]): Call => ({
       name: "takeMany",
+      args: [count, options],
       documented: BY_ARGUMENT,
       run: (spool) => spool.takeMany(real(count) as never, real(options) as never),
     }),
@@ -169,6 +174,7 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   seqOrGarbage.map(
     (seq): Call => ({
       name: "ack",
+      args: [seq],
       documented: BY_SEQ,
       run: (spool) => spool.ack(real(seq) as never),
     }),
@@ -176,6 +182,7 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   fc.tuple(seqOrGarbage, optionsOf("retryAfterMs")).map(
     ([seq, options]): Call => ({
       name: "nack",
+      args: [seq, options],
       documented: BY_SEQ,
       run: (spool) => spool.nack(real(seq) as never, real(options) as never),
     }),
@@ -183,23 +190,35 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   seqOrGarbage.map(
     (seq): Call => ({
       name: "purgeDeadLetter",
+      args: [seq],
       documented: BY_SEQ,
       run: (spool) => spool.purgeDeadLetter(real(seq) as never),
     }),
   ),
-  fc.constant<Call>({ name: "deadLetters", documented: [], run: (spool) => spool.deadLetters() }),
+  fc.constant<Call>({
+    name: "deadLetters",
+    args: [],
+    documented: [],
+    run: (spool) => spool.deadLetters(),
+  }),
   optionsOf("from").map(
     (options): Call => ({
       name: "records",
+      args: [options],
       documented: BY_ARGUMENT,
-      run: async (spool) => {
-        for await (const _ of spool.records(real(options) as never)) void _;
+      run: (spool) => {
+        // Called here, so a synchronous throw is the caller's to see; iterated in the promise.
+        const records = spool.records(real(options) as never);
+        return (async () => {
+          for await (const _ of records) void _;
+        })();
       },
     }),
   ),
   seqOrGarbage.map(
     (seq): Call => ({
       name: "messageState",
+      args: [seq],
       documented: BY_ARGUMENT,
       synchronous: true,
       run: (spool) => spool.messageState(real(seq) as never),
@@ -208,9 +227,10 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   garbage.map(
     (argument): Call => ({
       name: "depth",
+      args: [argument],
       documented: [],
       synchronous: true,
-      run: (spool) => (spool.depth as (...args: unknown[]) => number)(argument),
+      run: (spool) => (spool.depth as (...args: unknown[]) => number).call(spool, real(argument)),
     }),
   ),
   fc
@@ -221,6 +241,7 @@ const call: fc.Arbitrary<Call> = fc.oneof(
     .map(
       (listener): Call => ({
         name: "onBatch",
+        args: [listener],
         documented: BY_ARGUMENT,
         synchronous: true,
         run: (spool) => spool.onBatch(real(listener) as never)(),
@@ -234,6 +255,7 @@ const call: fc.Arbitrary<Call> = fc.oneof(
     .map(
       (listener): Call => ({
         name: "onFailure",
+        args: [listener],
         documented: BY_ARGUMENT,
         synchronous: true,
         run: (spool) => spool.onFailure(real(listener) as never)(),
@@ -242,6 +264,7 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   fc.oneof(garbage, fc.string({ maxLength: 8 })).map(
     (name): Call => ({
       name: "writer",
+      args: [name],
       documented: BY_ARGUMENT,
       synchronous: true,
       run: (spool) => spool.writer(real(name) as never).append("from a named writer"),
@@ -258,6 +281,7 @@ const call: fc.Arbitrary<Call> = fc.oneof(
     .map(
       ([handler, options]): Call => ({
         name: "consume",
+        args: [handler, options],
         documented: BY_ARGUMENT,
         synchronous: true,
         run: (spool) => spool.consume(real(handler) as never, real(options) as never),
