@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs/promises";
 import * as net from "node:net";
-import * as path from "node:path";
+import { createDirectory } from "@spool/adapters";
 import { ConfigInvalid } from "@spool/core";
 
 /** A socket directory serveWriters makes is its user's alone: the first gate before SO_PEERCRED. */
@@ -19,16 +19,7 @@ export const EPOCH_FILE_NAME = "writers.epoch";
  * be shared, and it is not the spool's to close to others.
  */
 export async function socketDirectory(dir: string): Promise<void> {
-  const first = await fs.mkdir(dir, { recursive: true, mode: SOCKET_DIRECTORY_MODE });
-  if (first !== undefined) {
-    // mkdir made every directory from `first` down to `dir`.
-    let made = path.resolve(first);
-    await fs.chmod(made, SOCKET_DIRECTORY_MODE);
-    while (made !== dir) {
-      made = path.join(made, path.relative(made, dir).split(path.sep)[0]!);
-      await fs.chmod(made, SOCKET_DIRECTORY_MODE);
-    }
-  }
+  await createDirectory(dir, SOCKET_DIRECTORY_MODE);
   const stat = await fs.lstat(dir);
   if (!stat.isDirectory() || stat.uid !== process.getuid!()) {
     throw new ConfigInvalid({

@@ -12,6 +12,7 @@ import {
   ConfigInvalid,
   ConsumerQueue,
   decodeRecord,
+  describeValue,
   type FlushAdapter,
   type FlushReason,
   type IndexEntry,
@@ -42,6 +43,7 @@ import {
   checkConsumeArguments,
   checkCount,
   checkDurationMs,
+  checkFunction,
   checkOptions,
   checkSeq,
 } from "./internal/Arguments.js";
@@ -544,7 +546,7 @@ export class Spool {
   writer(name?: string): Writer {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
     if (name !== undefined && typeof name !== "string") {
-      const message = `name: must be a string or omitted, not ${typeof name}`;
+      const message = `name: must be a string or omitted, not ${describeValue(name)}`;
       throw new InvalidArgument({ argument: "name", message });
     }
     const id = writerId(this.#nextWriterId++);
@@ -654,9 +656,7 @@ export class Spool {
    * const stop = spool.onBatch((batch) => histogram.observe(batch.records));
    */
   onBatch(listener: (report: BatchReport) => void): () => void {
-    if (typeof listener !== "function") {
-      throw new InvalidArgument({ argument: "listener", message: "listener: must be a function" });
-    }
+    checkFunction(listener, "listener");
     this.#batchListeners.add(listener);
     return () => this.#batchListeners.delete(listener);
   }
@@ -667,12 +667,14 @@ export class Spool {
    * I/O error), after every pending append was rejected with the same {@link SpoolFailed}.
    * From then on `stats().state` is `"failed"` and every append rejects with it at once;
    * nothing acknowledged is lost, and reopening the spool goes on. Returns the function that
-   * stops the listener; a listener that throws is ignored.
+   * stops the listener; a listener that throws is ignored. Throws `InvalidArgument`
+   * (synchronously) when `listener` is not a function.
    *
    * @example
    * spool.onFailure((failure) => { log.error(failure.message); process.exitCode = 1; });
    */
   onFailure(listener: FailureListener): () => void {
+    checkFunction(listener, "listener");
     return this.#failure.listen(listener);
   }
 

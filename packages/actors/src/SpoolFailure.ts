@@ -6,7 +6,7 @@
  * append gets it, every later append gets it at once, `stats().state` reads `"failed"`, and the
  * listeners of `spool.onFailure` hear it once.
  */
-import type { SpoolFailed } from "@spool/core";
+import { describeValue, type SpoolFailed } from "@spool/core";
 
 /**
  * A listener of `spool.onFailure`.
@@ -83,19 +83,32 @@ export class FailureSignal {
  */
 export function isInputOutputError(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
-  const tag = (error as { _tag?: unknown })._tag;
-  if (tag === "FlushFailed" || tag === "StorageFailed") return true;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string" && !code.startsWith("ERR_");
+  try {
+    const tag = (error as { _tag?: unknown })._tag;
+    if (tag === "FlushFailed" || tag === "StorageFailed") return true;
+    const code = (error as { code?: unknown }).code;
+    return typeof code === "string" && !code.startsWith("ERR_");
+  } catch {
+    // A revoked Proxy or a throwing getter: no I/O error looks like that, so it is a fault.
+    // Throwing here, in the adapter's rejection handler, would strand the pending appends.
+    return false;
+  }
 }
 
 /**
- * A one-line description of a thrown value, for {@link SpoolFailed}'s reason.
+ * A one-line description of a thrown value, for {@link SpoolFailed}'s reason. Never throws: it
+ * runs while the spool fails, where a second exception would strand the pending appends, and
+ * `String` throws on an object without a prototype or a revoked Proxy.
  *
  * @example
  * describeFault("the clock", new Error("no time")) // "the clock threw Error: no time"
  */
 export function describeFault(where: string, error: unknown): string {
-  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return `${where} threw ${what}`;
+  let what: string | undefined;
+  try {
+    if (error instanceof Error) what = `${String(error.name)}: ${String(error.message)}`;
+  } catch {
+    // An Error whose name or message getter throws, or a Proxy of one: described by kind.
+  }
+  return `${where} threw ${what ?? describeValue(error)}`;
 }

@@ -11,7 +11,6 @@ import {
   InvalidPayload,
   type Payload,
   payloadBytes,
-  RecordTooLarge,
   type RequestId,
   type Seq,
   SpoolClosed,
@@ -24,6 +23,7 @@ import {
   type WriteTarget,
 } from "@spool/core";
 import { type Actor, createActor } from "xstate";
+import { appendDurability, checkPayloadSize } from "./internal/Arguments.js";
 import type { SharedLock } from "./SharedLock.js";
 import { describeFault } from "./SpoolFailure.js";
 import type { SynchronizerPort, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
@@ -41,43 +41,6 @@ export interface AppendResult {
 export interface AppendOptions {
   /** The level the confirmation must reach: `"flushed"` (the default) or `"async"`. */
   readonly durability?: Durability;
-}
-
-/**
- * The durability `options` asks for, or the typed error for options that are not
- * {@link AppendOptions} (not an object, or a `durability` other than the two levels).
- *
- * @example
- * appendDurability({ durability: "async" }) // "async"
- * appendDurability({ durability: "fsync" }) // InvalidArgument { argument: "durability" }
- */
-export function appendDurability(options: unknown): Durability | InvalidArgument {
-  if (options === undefined) return "flushed";
-  if (typeof options !== "object" || options === null) {
-    const shown = shownValue(options);
-    const message = `options: must be an object such as { durability: "async" }, not ${shown}`;
-    return new InvalidArgument({ argument: "options", message });
-  }
-  let durability: unknown;
-  try {
-    durability = (options as { durability?: unknown }).durability;
-  } catch {
-    // A getter that throws (a proxy, a class with accessors): refused, never thrown.
-    return new InvalidArgument({ argument: "durability", message: "durability: unreadable" });
-  }
-  if (durability === undefined || durability === "flushed") return "flushed";
-  if (durability === "async") return "async";
-  const message = `durability: must be "flushed" or "async", not ${shownValue(durability)}`;
-  return new InvalidArgument({ argument: "durability", message });
-}
-
-/** A value for an error message; never throws (`String` does, on some objects). */
-function shownValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "object" || typeof value === "function") {
-    return value === null ? "null" : `a value of type ${typeof value}`;
-  }
-  return String(value);
 }
 
 /**
@@ -189,15 +152,18 @@ export class SenderRuntime implements WriterEndpoint {
     if (this.#context.lock.holder === this.id) this.#context.lock.release(this.id);
   }
 
-  /** Queues one append for the next request group. */
+  /**
+   * Queues one append for the next request group. It does not look for a fault itself: its
+   * callers' appends are refused with the fault per group, when the group leaves the outbox
+   * (`#sendOutbox`) or, if the fault comes while it waits for the lock, by the synchronizer's
+   * `send`; `Writer.append` also looks first, so a refused append reserves no disk budget.
+   */
   append(
     writerId: WriterId,
     payload: Uint8Array,
     durability: Durability,
     target?: WriteTarget,
   ): Promise<AppendResult> {
-    const failure = this.#context.synchronizer.failure();
-    if (failure !== undefined) return Promise.reject(failure);
     return new Promise<AppendResult>((resolve, reject) => {
       this.#outbox.push({
         id: this.#nextRequestId++ as RequestId,
@@ -379,13 +345,8 @@ export class Writer {
     if (bytes instanceof InvalidPayload) return Promise.reject(bytes);
     const durability = appendDurability(options);
     if (durability instanceof InvalidArgument) return Promise.reject(durability);
-    if (bytes.byteLength > this.#payloadByteSizeMax) {
-      const sizes = {
-        payloadByteSize: bytes.byteLength,
-        payloadByteSizeMax: this.#payloadByteSizeMax,
-      };
-      return Promise.reject(new RecordTooLarge(sizes));
-    }
+    const tooLarge = checkPayloadSize(bytes, this.#payloadByteSizeMax);
+    if (tooLarge !== undefined) return Promise.reject(tooLarge);
     const full = this.#reserve?.(bytes.byteLength);
     if (full !== undefined) return Promise.reject(full);
     return this.#sender.append(this.id, bytes, durability);

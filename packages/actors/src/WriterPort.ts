@@ -34,6 +34,7 @@ import {
   InvalidPayload,
   type Payload,
   type PlacedWrite,
+  payloadBytes,
   RecordTooLarge,
   type RequestId,
   type Seq,
@@ -48,6 +49,7 @@ import {
   type WriteRequest,
   type WriterId,
 } from "@spool/core";
+import { checkDurability, checkPayloadSize } from "./internal/Arguments.js";
 import { inProcessLock } from "./SharedLock.js";
 import type { SharedMemoryLock } from "./SharedMemoryLock.js";
 import type {
@@ -199,46 +201,40 @@ export class RemoteEndpoint implements WriterEndpoint {
       confirm?.();
       return;
     }
+    // One pass: each request's shape, then its values. The writer on the other side checks its
+    // appends; a peer that does not is answered here, per request, with the errors `append`
+    // gives, so nothing it sends reaches the synchronizer unchecked.
     const group: WriteRequest[] = [];
-    for (const incoming of message.requests) {
-      // The writer on the other side checks its appends; a peer that does not is answered
-      // here, per request, so nothing it sends can reach the synchronizer unchecked.
-      const refusal = this.#refusal(incoming);
-      if (refusal !== undefined) {
-        this.#postFailed([incoming.id], refusal);
+    const { recordPayloadByteSizeMax } = this.#host.config;
+    for (const incoming of message.requests as readonly unknown[]) {
+      const remoteId = requestIdOf(incoming);
+      if (remoteId === undefined) {
+        // Not this protocol: the peer is cut off and none of this message is taken (its
+        // pending requests fail on its side).
+        for (const request of group) this.#remoteIds.delete(request.id);
+        this.close();
+        return;
+      }
+      const { payload, durability } = incoming as { payload?: unknown; durability?: unknown };
+      const checked = checkRequest(payload, durability, recordPayloadByteSizeMax);
+      if ("refusal" in checked) {
+        this.#postFailed([remoteId], checked.refusal);
         continue;
       }
       const id = this.#host.nextRequestId();
-      this.#remoteIds.set(id, incoming.id);
+      this.#remoteIds.set(id, remoteId);
       group.push({
         id: id as RequestId,
         writerId: this.id,
         senderId: this.id,
-        payload: incoming.payload,
-        durability: incoming.durability,
+        payload: checked.bytes,
+        durability: checked.durability,
         target: undefined,
       });
     }
     if (group.length === 0) return;
     this.#groups.push(group);
     this.#handOver();
-  }
-
-  /** Why a request that came over the link cannot be taken, if it cannot. */
-  #refusal(incoming: ToSpoolRequest): AppendError | undefined {
-    const { payload, durability } = incoming;
-    if (!(payload instanceof Uint8Array)) {
-      return new InvalidPayload({ received: payload === null ? "null" : typeof payload });
-    }
-    if (durability !== "flushed" && durability !== "async") {
-      const message = `durability: must be "flushed" or "async", not ${typeof durability}`;
-      return new InvalidArgument({ argument: "durability", message });
-    }
-    const payloadByteSizeMax = this.#host.config.recordPayloadByteSizeMax;
-    if (payload.byteLength > payloadByteSizeMax) {
-      return new RecordTooLarge({ payloadByteSize: payload.byteLength, payloadByteSizeMax });
-    }
-    return undefined;
   }
 
   /**
@@ -337,18 +333,40 @@ export class RemoteEndpoint implements WriterEndpoint {
   }
 }
 
-/** Whether a peer's message has the shape of {@link ToSpool} (its values are checked later). */
+/**
+ * Whether a peer's message has the outer shape of {@link ToSpool}; each request's shape is
+ * checked with its values, in the one pass over them.
+ */
 function isMessage(message: unknown): message is ToSpool {
   if (typeof message !== "object" || message === null) return false;
   const { t, requests } = message as { t?: unknown; requests?: unknown };
-  if (t === "confirmed") return true;
-  if (t !== "send" || !Array.isArray(requests)) return false;
-  return requests.every(
-    (request: unknown) =>
-      typeof request === "object" &&
-      request !== null &&
-      typeof (request as { id?: unknown }).id === "number",
-  );
+  return t === "confirmed" || (t === "send" && Array.isArray(requests));
+}
+
+/** A peer's request once checked: its bytes and durability, or why it is refused. */
+type CheckedRequest =
+  | { readonly bytes: Uint8Array; readonly durability: Durability }
+  | { readonly refusal: AppendError };
+
+/** A peer's request checked as `Writer.append` checks an append, with the same errors. */
+function checkRequest(
+  payload: unknown,
+  durability: unknown,
+  payloadByteSizeMax: number,
+): CheckedRequest {
+  const bytes = payloadBytes(payload);
+  if (bytes instanceof InvalidPayload) return { refusal: bytes };
+  const level = checkDurability(durability);
+  if (level instanceof InvalidArgument) return { refusal: level };
+  const tooLarge = checkPayloadSize(bytes, payloadByteSizeMax);
+  return tooLarge === undefined ? { bytes, durability: level } : { refusal: tooLarge };
+}
+
+/** A request's id, if it is a request (an object with a numeric id). */
+function requestIdOf(request: unknown): number | undefined {
+  if (typeof request !== "object" || request === null) return undefined;
+  const { id } = request as { id?: unknown };
+  return typeof id === "number" ? id : undefined;
 }
 
 /** Rebuilds a typed append error that crossed the port as its tag and fields. */

@@ -248,6 +248,48 @@ describe("a peer on a writer port that sends what no writer would", () => {
   });
 });
 
+describe("a peer's requests get the checks append gives, in one pass", () => {
+  it("a request without an id cuts the peer off, and none of its message is written", async () => {
+    const { spool, disk } = await openMemory("peer-no-id");
+    const port = spool.port();
+    const closed = new Promise<void>((resolve) => port.once("close", () => resolve()));
+    port.on("message", () => undefined);
+    port.postMessage({
+      t: "send",
+      requests: [
+        { id: 1, payload: new Uint8Array([1]), durability: "flushed" },
+        { payload: new Uint8Array([2]), durability: "flushed" },
+      ],
+    });
+    await closed;
+    await expect(spool.writer().append("after")).resolves.toMatchObject({ durability: "flushed" });
+    await spool.close();
+    expect([...(await readBack(disk, "peer-no-id")).values()]).toEqual([
+      new TextEncoder().encode("after"),
+    ]);
+  });
+
+  it("a payload over the record bound is refused with RecordTooLarge", async () => {
+    const disk = new MemoryDisk();
+    const dir = "peer-too-large";
+    const adapter = memoryAdapter(disk);
+    const spool = await openSpool({ dir, adapter, recordPayloadByteSizeMax: 4 });
+    const port = spool.port();
+    const failed = new Promise<{ ids: number[]; error: { tag: string } }>((resolve) => {
+      port.on("message", (message: { t: string; ids: number[]; error: { tag: string } }) => {
+        if (message.t === "failed") resolve(message);
+      });
+    });
+    port.postMessage({
+      t: "send",
+      requests: [{ id: 9, payload: new Uint8Array(5), durability: "async" }],
+    });
+    expect(await failed).toMatchObject({ ids: [9], error: { tag: "RecordTooLarge" } });
+    port.close();
+    await spool.close();
+  });
+});
+
 describe("a writer over a Unix socket takes the same payloads", () => {
   it("stores a Float64Array and a DataView exactly, refuses {}: InvalidPayload", async () => {
     const dir = temporaryDirectory();

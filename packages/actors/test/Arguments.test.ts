@@ -244,6 +244,11 @@ describe("consume checks its handler and options", () => {
 });
 
 describe("the other public calls check their arguments", () => {
+  it("onFailure throws InvalidArgument naming listener when it is not a function", async () => {
+    const spool = await spoolWith(0);
+    expect(() => spool.onFailure(5 as never)).toThrow(InvalidArgument);
+    await spool.close();
+  });
   it("onBatch throws InvalidArgument naming listener when it is not a function", async () => {
     const spool = await spoolWith(0);
     expect(() => spool.onBatch(5 as never)).toThrow(InvalidArgument);
@@ -259,4 +264,64 @@ describe("the other public calls check their arguments", () => {
       expect(await refusedArgument(connecting)).toBe("timeoutMs");
     },
   );
+});
+
+describe("options that throw when read are refused, not thrown through", () => {
+  const revoked = (): unknown => {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    return revocable.proxy;
+  };
+  const throwingGetter = (key: string): unknown =>
+    Object.defineProperty({}, key, {
+      enumerable: true,
+      get: () => {
+        throw new Error("getter");
+      },
+    });
+
+  it("take(revoked Proxy) rejects with InvalidArgument naming options", async () => {
+    const spool = await spoolWith(1);
+    expect(await refusedArgument(spool.take(revoked() as never))).toBe("options");
+    await spool.close();
+  });
+
+  it("take with a leaseMs getter that throws rejects with InvalidArgument", async () => {
+    const spool = await spoolWith(1);
+    expect(await refusedArgument(spool.take(throwingGetter("leaseMs") as never))).toBe("options");
+    await spool.close();
+  });
+
+  it("nack with a revoked Proxy as options rejects with InvalidArgument", async () => {
+    const spool = await spoolWith(1);
+    const lease = await spool.take();
+    expect(await refusedArgument(spool.nack(lease!.seq, revoked() as never))).toBe("options");
+    await spool.close();
+  });
+
+  it("consume with a revoked Proxy as options throws InvalidArgument", async () => {
+    const spool = await spoolWith(0);
+    expect(() => spool.consume(async () => undefined, revoked() as never)).toThrow(InvalidArgument);
+    await spool.close();
+  });
+
+  it("ack(revoked Proxy) rejects with InvalidArgument naming seq", async () => {
+    const spool = await spoolWith(1);
+    expect(await refusedArgument(spool.ack(revoked() as never))).toBe("seq");
+    await spool.close();
+  });
+
+  it("append with a misspelt option rejects with InvalidArgument naming it", async () => {
+    const spool = await spoolWith(0);
+    const appending = spool.writer().append("x", { durabilty: "async" } as never);
+    expect(await refusedArgument(appending)).toBe("options.durabilty");
+    await spool.close();
+  });
+
+  it("append with a durability getter that throws rejects with InvalidArgument", async () => {
+    const spool = await spoolWith(0);
+    const appending = spool.writer().append("x", throwingGetter("durability") as never);
+    expect(await refusedArgument(appending)).toBe("options");
+    await spool.close();
+  });
 });

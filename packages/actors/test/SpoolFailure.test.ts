@@ -15,6 +15,7 @@ import {
 import { describe, expect, it } from "vitest";
 import type { SharedLock } from "../src/SharedLock.js";
 import { openSpool, type Spool } from "../src/Spool.js";
+import { describeFault } from "../src/SpoolFailure.js";
 import { Synchronizer, type WriterEndpoint } from "../src/Synchronizer.js";
 import { SenderRuntime } from "../src/Writer.js";
 import { connectWriter } from "../src/WriterPort.js";
@@ -120,6 +121,19 @@ describe("a fault inside the spool fails it visibly", () => {
     expect(first).toBeInstanceOf(SpoolFailed);
     expect(await rejectsWithinMicrotasks(writer.append("y"))).toBe(first);
     expect(await rejectsWithinMicrotasks(spool.writer().append("z"))).toBe(first);
+    await spool.close();
+  });
+
+  it("an append queued in the tick the spool fails is refused with the failure", async () => {
+    const spool = await openSpool({ dir: "queued-then-failed", adapter: memoryAdapter() });
+    // Made before the fault, in the same tick: still in the outbox, not yet sent.
+    const queued = spool.writer().append("queued");
+    const failure = spool.synchronizer.fail("a test's fault", undefined);
+    await expect(queued).rejects.toBe(failure);
+    // Through the sender directly, as the index file appends, after the fault.
+    const direct = spool.sender.append(spool.sender.id, new Uint8Array([1]), "flushed");
+    await expect(direct).rejects.toBe(failure);
+    expect(spool.stats().state).toBe("failed");
     await spool.close();
   });
 
@@ -266,6 +280,32 @@ describe("what counts as a fault", () => {
   });
 });
 
+describe("what counts as a fault, whatever the adapter throws", () => {
+  it("an adapter throwing a revoked Proxy fails the spool with SpoolFailed", async () => {
+    let broken = false;
+    const adapter = faultyAdapter(
+      new MemoryDisk(),
+      () => broken,
+      () => ({
+        write: () => {
+          const revocable = Proxy.revocable({}, {});
+          revocable.revoke();
+          throw revocable.proxy;
+        },
+      }),
+    );
+    const spool = await openSpool({ dir: "fault-revoked", adapter });
+    broken = true;
+    const error = await spool
+      .writer()
+      .append("x")
+      .catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(SpoolFailed);
+    expect(spool.stats().state).toBe("failed");
+    await spool.close();
+  });
+});
+
 describe("a writer cannot die silently", () => {
   it("a writer whose effect throws fails its appends and the synchronizer it reaches", async () => {
     const config = resolveConfig({});
@@ -384,5 +424,27 @@ describe("the synchronizer machine cannot die silently", () => {
     expect(synchronizer.send([request(3, new Uint8Array(1))], () => undefined)).toBe(onFailure);
     await synchronizer.close();
     await adapter.close();
+  });
+});
+
+describe("describeFault never throws, whatever was thrown", () => {
+  it("describes an Error by its name and message", () => {
+    expect(describeFault("the clock", new RangeError("no time"))).toBe(
+      "the clock threw RangeError: no time",
+    );
+  });
+
+  it("describes a thrown object without a prototype, on which String() throws", () => {
+    expect(describeFault("the adapter", Object.create(null))).toBe(
+      "the adapter threw an object without a prototype",
+    );
+  });
+
+  it("describes a thrown revoked Proxy, on which instanceof throws", () => {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    expect(describeFault("the adapter", revocable.proxy)).toBe(
+      "the adapter threw an object that throws when inspected",
+    );
   });
 });

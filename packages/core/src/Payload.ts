@@ -6,6 +6,7 @@
  * is an {@link InvalidPayload}, returned rather than thrown so `append` can reject with it.
  */
 import { InvalidPayload } from "./SpoolError.js";
+import { describeValue } from "./ValueDescription.js";
 
 /** What `append` takes. @example const payload: Payload = new Float64Array([1.5]) */
 export type Payload = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
@@ -19,7 +20,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * payloadBytes(new Uint16Array([1])) // Uint8Array [1, 0]
- * payloadBytes(123) // InvalidPayload { received: "number" }
+ * payloadBytes(123) // InvalidPayload { received: "123" }
  */
 export function payloadBytes(payload: unknown): Uint8Array | InvalidPayload {
   try {
@@ -48,7 +49,7 @@ function viewOf(payload: unknown): Uint8Array | InvalidPayload {
     // A view or buffer whose memory was detached (transferred to another thread) throws here.
     return refused("detached");
   }
-  return refused(describe(payload));
+  return refused(describeValue(payload));
 }
 
 function refused(received: string): InvalidPayload {
@@ -72,18 +73,4 @@ function isDetached(buffer: ArrayBufferLike): boolean {
   } catch {
     return true;
   }
-}
-
-/** A short name for what was given instead of a payload, for the error. */
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value !== "object") return typeof value;
-  let name: unknown;
-  try {
-    name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  } catch {
-    // A proxy or accessor that throws: described without its name.
-  }
-  return typeof name === "string" && name !== "Object" ? `an object (${name})` : "an object";
 }

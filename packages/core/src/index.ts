@@ -11,4 +11,5 @@ export * from "./SpoolConfig.js";
 export * from "./SpoolError.js";
 export * from "./TemporaryStorage.js";
 export * from "./Units.js";
+export * from "./ValueDescription.js";
 export * from "./WriteRequest.js";

@@ -4,36 +4,29 @@
  * {@link InvalidArgument} naming the argument. Callers in promise-returning methods throw inside
  * their `async` body, so the promise rejects; synchronous methods throw.
  */
-import { DURATION_MS_MAX, InvalidArgument, type Seq, seq } from "@spool/core";
-
-/** A short, safe description of any value for an error message (never calls user code). */
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  switch (typeof value) {
-    case "string":
-      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-    case "number":
-    case "boolean":
-    case "bigint":
-    case "undefined":
-      return String(value);
-    default:
-      return `a ${typeof value}`;
-  }
-}
+import {
+  DURATION_MS_MAX,
+  type Durability,
+  describeValue,
+  InvalidArgument,
+  RecordTooLarge,
+  type Seq,
+  seq,
+} from "@spool/core";
 
 function invalid(argument: string, rule: string, value: unknown): InvalidArgument {
   return new InvalidArgument({
     argument,
-    message: `${argument}: must be ${rule}, not ${describe(value)}`,
+    message: `${argument}: must be ${rule}, not ${describeValue(value)}`,
   });
 }
 
 /**
  * An options argument: `undefined` (no options) or a plain object whose keys are all in `keys`.
  * A misspelt key is refused, as `openSpool` refuses a misspelt option, so it cannot silently
- * fall back to its default.
+ * fall back to its default. Returns a copy of the known keys' values, each read once, so a
+ * getter cannot pass a check with one value and be used with another; an object that throws
+ * when read (a revoked Proxy, a getter that throws) is refused, not thrown through.
  */
 export function checkOptions<K extends string>(
   options: unknown,
@@ -41,18 +34,83 @@ export function checkOptions<K extends string>(
   argument = "options",
 ): { readonly [key in K]?: unknown } {
   if (options === undefined) return {};
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+  if (typeof options !== "object" || options === null) {
     throw invalid(argument, "an object", options);
   }
-  for (const key in options) {
-    if (!(keys as readonly string[]).includes(key)) {
-      throw new InvalidArgument({
-        argument: `${argument}.${key}`,
-        message: `${argument}: unknown option ${JSON.stringify(key)} (known: ${keys.join(", ")})`,
-      });
+  let unknownKey: string | undefined;
+  const copy: { [key in K]?: unknown } = {};
+  try {
+    if (Array.isArray(options)) throw invalid(argument, "an object", options);
+    for (const key in options) {
+      if (!(keys as readonly string[]).includes(key)) {
+        unknownKey = key;
+        break;
+      }
     }
+    for (const key of keys) copy[key] = (options as { [key in K]?: unknown })[key];
+  } catch (error) {
+    if (error instanceof InvalidArgument) throw error;
+    throw invalid(argument, "an object that can be read", options);
   }
-  return options as { readonly [key in K]?: unknown };
+  if (unknownKey !== undefined) {
+    const known = keys.join(", ");
+    const message = `${argument}: unknown option ${JSON.stringify(unknownKey)} (known: ${known})`;
+    throw new InvalidArgument({ argument: `${argument}.${unknownKey}`, message });
+  }
+  return copy;
+}
+
+/**
+ * A durability level: `"flushed"` or `"async"`, `undefined` meaning `"flushed"`. Returned, not
+ * thrown, so `append` (per record, on the hot path) rejects with it without a `try`.
+ *
+ * @example
+ * checkDurability("async") // "async"
+ * checkDurability("fsync") // InvalidArgument { argument: "durability" }
+ */
+export function checkDurability(value: unknown): Durability | InvalidArgument {
+  if (value === undefined || value === "flushed") return "flushed";
+  if (value === "async") return "async";
+  return invalid("durability", '"flushed" or "async"', value);
+}
+
+/**
+ * A payload's size against the record bound: the typed error when it is over, for a writer
+ * handle's appends and a writer port's requests alike.
+ *
+ * @example
+ * checkPayloadSize(new Uint8Array(2048), 1024) // RecordTooLarge { payloadByteSize: 2048 }
+ */
+export function checkPayloadSize(
+  bytes: Uint8Array,
+  payloadByteSizeMax: number,
+): RecordTooLarge | undefined {
+  if (bytes.byteLength <= payloadByteSizeMax) return undefined;
+  return new RecordTooLarge({ payloadByteSize: bytes.byteLength, payloadByteSizeMax });
+}
+
+/**
+ * The durability append's `options` ask for, or the typed error for options that are not
+ * `AppendOptions` (not an object, an unknown key, or a `durability` other than the two levels).
+ * No options, the common case, costs one comparison.
+ *
+ * @example
+ * appendDurability({ durability: "async" }) // "async"
+ * appendDurability({ durability: "fsync" }) // InvalidArgument { argument: "durability" }
+ */
+export function appendDurability(options: unknown): Durability | InvalidArgument {
+  if (options === undefined) return "flushed";
+  try {
+    return checkDurability(checkOptions(options, ["durability"]).durability);
+  } catch (error) {
+    if (error instanceof InvalidArgument) return error;
+    throw error;
+  }
+}
+
+/** A callback: a function. */
+export function checkFunction(value: unknown, argument: string): void {
+  if (typeof value !== "function") throw invalid(argument, "a function", value);
 }
 
 /** A message's seq: a safe integer from 1 (seqs count up from 1). */
@@ -105,7 +163,7 @@ export interface ConsumeSettings<L> {
  * used, by `nack`. `pollMs` is a timer's delay, so from 1 ms (0 would poll in a busy loop).
  */
 export function checkConsumeArguments<L>(handler: unknown, options: unknown): ConsumeSettings<L> {
-  if (typeof handler !== "function") throw invalid("handler", "a function", handler);
+  checkFunction(handler, "handler");
   const given = checkOptions(options, ["concurrency", "leaseMs", "retryAfterMs", "pollMs"]);
   const { concurrency, leaseMs, retryAfterMs, pollMs } = given;
   if (retryAfterMs !== undefined && typeof retryAfterMs !== "function") {

@@ -67,6 +67,11 @@ export async function flushing<T>(
 /**
  * Makes `dir` and any missing parents with `mode`, set again after mkdir so the umask cannot
  * narrow it. A directory that already exists keeps its mode: it is not the spool's to change.
+ * The spool's directory is made with it, and (exported for the actors package) the writer
+ * socket's.
+ *
+ * @example
+ * await createDirectory("/var/spool/sms/run", 0o700);
  */
 export async function createDirectory(dir: string, mode: number): Promise<void> {
   const first = await fs.mkdir(dir, { recursive: true, mode });
