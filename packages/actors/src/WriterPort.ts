@@ -25,39 +25,21 @@
 import type { MessagePort } from "node:worker_threads";
 import {
   type AppendError,
-  type BatchId,
-  byteOffset,
-  byteSize,
   type Durability,
-  FlushFailed,
-  InvalidArgument,
-  InvalidPayload,
   type Payload,
-  type PlacedWrite,
-  payloadBytes,
-  RecordTooLarge,
   type RequestId,
-  type Seq,
   SpoolClosed,
   type SpoolConfig,
-  SpoolFailed,
-  SpoolFull,
-  SpoolOverloaded,
+  type SpoolFailed,
   SpoolUnreachable,
-  StorageFailed,
-  segmentNumber,
   type WriteRequest,
   type WriterId,
 } from "@spool/core";
-import { checkDurability, checkPayloadSize } from "./internal/Arguments.js";
+import { checkRequest, isMessage, requestIdOf } from "./internal/PortMessages.js";
+import { RemoteSynchronizer } from "./internal/RemoteSynchronizer.js";
 import { inProcessLock } from "./SharedLock.js";
 import type { SharedMemoryLock } from "./SharedMemoryLock.js";
-import type {
-  Synchronizer,
-  SynchronizerPort,
-  WriterEndpoint,
-  WrittenNotice,
-} from "./Synchronizer.js";
+import type { Synchronizer, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
 import { type AppendOptions, type AppendResult, SenderRuntime, Writer } from "./Writer.js";
 
 /** The protocol's version; `connectWriter` refuses any other. */
@@ -330,202 +312,6 @@ export class RemoteEndpoint implements WriterEndpoint {
     this.#confirmations.clear();
     this.#link.close();
     this.#onClose?.();
-  }
-}
-
-/**
- * Whether a peer's message has the outer shape of {@link ToSpool}; each request's shape is
- * checked with its values, in the one pass over them.
- */
-function isMessage(message: unknown): message is ToSpool {
-  if (typeof message !== "object" || message === null) return false;
-  const { t, requests } = message as { t?: unknown; requests?: unknown };
-  return t === "confirmed" || (t === "send" && Array.isArray(requests));
-}
-
-/** A peer's request once checked: its bytes and durability, or why it is refused. */
-type CheckedRequest =
-  | { readonly bytes: Uint8Array; readonly durability: Durability }
-  | { readonly refusal: AppendError };
-
-/** A peer's request checked as `Writer.append` checks an append, with the same errors. */
-function checkRequest(
-  payload: unknown,
-  durability: unknown,
-  payloadByteSizeMax: number,
-): CheckedRequest {
-  const bytes = payloadBytes(payload);
-  if (bytes instanceof InvalidPayload) return { refusal: bytes };
-  const level = checkDurability(durability);
-  if (level instanceof InvalidArgument) return { refusal: level };
-  const tooLarge = checkPayloadSize(bytes, payloadByteSizeMax);
-  return tooLarge === undefined ? { bytes, durability: level } : { refusal: tooLarge };
-}
-
-/** A request's id, if it is a request (an object with a numeric id). */
-function requestIdOf(request: unknown): number | undefined {
-  if (typeof request !== "object" || request === null) return undefined;
-  const { id } = request as { id?: unknown };
-  return typeof id === "number" ? id : undefined;
-}
-
-/** Rebuilds a typed append error that crossed the port as its tag and fields. */
-function reviveError(error: { tag: string; fields: Record<string, unknown> }): AppendError {
-  const f = error.fields as never;
-  switch (error.tag) {
-    case "FlushFailed":
-      return new FlushFailed({ ...(f as object), cause: undefined } as never);
-    case "StorageFailed":
-      return new StorageFailed({ ...(f as object), cause: undefined } as never);
-    case "RecordTooLarge":
-      return new RecordTooLarge(f);
-    case "SpoolOverloaded":
-      return new SpoolOverloaded(f);
-    case "SpoolFull":
-      return new SpoolFull(f);
-    case "SpoolUnreachable":
-      return new SpoolUnreachable(f);
-    case "SpoolFailed":
-      return new SpoolFailed({ ...(f as object), cause: undefined } as never);
-    case "InvalidPayload":
-      return new InvalidPayload(f);
-    case "InvalidArgument":
-      return new InvalidArgument(f);
-    default:
-      return new SpoolClosed(f);
-  }
-}
-
-/** The remote writer's side: the synchronizer, as far as its SenderRuntime can tell. */
-class RemoteSynchronizer implements SynchronizerPort {
-  #endpoint: WriterEndpoint | undefined;
-  readonly #link: Link<ToWriter, ToSpool>;
-  /** Groups on the link the spool has not receipted yet. */
-  #unreceipted = 0;
-  /** The receipt of a group sent past the window, given when the spool receipts one. */
-  #deferredReceipt: (() => void) | undefined;
-  /** Requests the spool holds, by this side's id. */
-  readonly #held = new Map<number, WriteRequest>();
-  #gone: AppendError | undefined;
-  readonly #lost: (reason: "closed" | "lost") => AppendError;
-  readonly #dir: string;
-
-  constructor(
-    link: Link<ToWriter, ToSpool>,
-    dir: string,
-    lost: (reason: "closed" | "lost") => AppendError,
-  ) {
-    this.#link = link;
-    this.#dir = dir;
-    this.#lost = lost;
-  }
-
-  /**
-   * This side's writer faulted: the requests the spool holds for it fail with the fault, later
-   * sends are refused with it, and the link closes (the spool forgets this writer).
-   */
-  fail(reason: string, cause: unknown): SpoolFailed {
-    if (this.#gone instanceof SpoolFailed) return this.#gone;
-    const failure = new SpoolFailed({ dir: this.#dir, reason, cause });
-    this.#lose(failure);
-    this.#link.close();
-    return failure;
-  }
-
-  failure(): SpoolFailed | undefined {
-    return this.#gone instanceof SpoolFailed ? this.#gone : undefined;
-  }
-
-  register(endpoint: WriterEndpoint): void {
-    this.#endpoint = endpoint;
-  }
-
-  send(requests: readonly WriteRequest[], receipt: () => void): AppendError | undefined {
-    if (this.#gone !== undefined) return this.#gone;
-    for (const request of requests) this.#held.set(request.id, request);
-    const outgoing = requests.map((request) => ({
-      id: request.id,
-      payload: request.payload,
-      durability: request.durability,
-    }));
-    this.#link.post({ t: "send", requests: outgoing });
-    this.#unreceipted += 1;
-    if (this.#unreceipted <= RECEIPT_WINDOW) receipt();
-    else this.#deferredReceipt = receipt;
-    return undefined;
-  }
-
-  #take(ids: readonly number[]): WriteRequest[] {
-    return ids.map((id) => {
-      const request = this.#held.get(id);
-      if (request === undefined) throw new Error(`the spool answered for unknown request ${id}`);
-      this.#held.delete(id);
-      return request;
-    });
-  }
-
-  /** Delivery from the link; `hello` was taken before this side existed. */
-  receive(message: ToWriter): void {
-    const endpoint = this.#endpoint!;
-    switch (message.t) {
-      case "hello":
-        return;
-      case "receipt": {
-        this.#unreceipted -= 1;
-        const receipt = this.#deferredReceipt;
-        this.#deferredReceipt = undefined;
-        receipt?.();
-        return;
-      }
-      case "written": {
-        const requests = this.#take(message.ids);
-        const writes = requests.map(
-          (request, at): PlacedWrite => ({
-            request,
-            seq: message.seqs[at] as Seq,
-            segment: segmentNumber(1),
-            offset: byteOffset(0),
-            byteSize: byteSize(request.payload.byteLength),
-          }),
-        );
-        const notice = { batchId: message.batchId as BatchId, writes, level: message.level };
-        endpoint.written(notice, () => {
-          if (this.#gone === undefined) {
-            this.#link.post({ t: "confirmed", batchId: message.batchId });
-          }
-        });
-        return;
-      }
-      case "resend":
-        endpoint.resend(this.#take(message.ids));
-        return;
-      case "failed": {
-        const error = reviveError(message.error);
-        // The spool stopped on a fault: later appends here are refused with it at once.
-        if (error instanceof SpoolFailed && this.#gone === undefined) this.#gone = error;
-        endpoint.failed(this.#take(message.ids), error);
-        return;
-      }
-    }
-  }
-
-  /**
-   * The link is down: every request the spool held fails (with SpoolClosed when this side
-   * closed it, the link's own error otherwise), and later sends are refused.
-   */
-  lose(reason: "closed" | "lost"): void {
-    this.#lose(this.#gone ?? this.#lost(reason));
-  }
-
-  /** Fails what the spool holds with the first error this side was given; idempotent. */
-  #lose(error: AppendError): void {
-    this.#gone ??= error;
-    const held = [...this.#held.values()];
-    this.#held.clear();
-    const receipt = this.#deferredReceipt;
-    this.#deferredReceipt = undefined;
-    receipt?.();
-    if (held.length > 0) this.#endpoint?.failed(held, this.#gone);
   }
 }
 
