@@ -335,10 +335,10 @@ async function validRecordAt(window: SegmentWindow, offset: number, lastSeq: num
   }
   if (decoded.defect !== "padding") return undefined;
   // The checksum held: read it again with its padding zeroed to learn its header.
-  const size = (RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8) + 7) & ~7;
+  const payloadByteSize = readU32(bytes, at + 8);
   // A copy: `bytes` may be a Buffer, whose slice is a view of the bytes read.
-  const copy = Uint8Array.from(bytes.subarray(at, at + size));
-  copy.fill(0, RECORD_HEADER_BYTE_SIZE + readU32(bytes, at + 8));
+  const copy = Uint8Array.from(bytes.subarray(at, at + recordByteSize(payloadByteSize)));
+  copy.fill(0, RECORD_HEADER_BYTE_SIZE + payloadByteSize);
   const again = decodeRecord(copy, 0);
   if (!again.ok || again.header.seq <= lastSeq) return undefined;
   return { ...again, paddingDamaged: true, bytes, at };

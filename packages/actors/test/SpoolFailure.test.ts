@@ -306,26 +306,33 @@ describe("what counts as a fault, whatever the adapter throws", () => {
   });
 });
 
+/** A synchronizer over a fresh memory adapter, with no spool around it. */
+async function bareSynchronizer(dir: string, onFailure?: (failure: SpoolFailed) => void) {
+  const config = resolveConfig({});
+  const adapter = await memoryAdapter()({
+    dir,
+    segmentByteSize: config.segmentByteSize,
+    pageByteSize: config.pageByteSize,
+  });
+  const cursor: AppendCursor = {
+    segment: segmentNumber(1),
+    offset: byteOffset(0),
+    nextSeq: 1 as Seq,
+  };
+  const synchronizer = new Synchronizer({
+    dir,
+    config,
+    adapter,
+    cursor,
+    clock: () => 0,
+    ...(onFailure === undefined ? {} : { onFailure }),
+  });
+  return { config, adapter, synchronizer };
+}
+
 describe("a writer cannot die silently", () => {
   it("a writer whose effect throws fails its appends and the synchronizer it reaches", async () => {
-    const config = resolveConfig({});
-    const adapter = await memoryAdapter()({
-      dir: "writer-fault",
-      segmentByteSize: config.segmentByteSize,
-      pageByteSize: config.pageByteSize,
-    });
-    const cursor: AppendCursor = {
-      segment: segmentNumber(1),
-      offset: byteOffset(0),
-      nextSeq: 1 as Seq,
-    };
-    const synchronizer = new Synchronizer({
-      dir: "writer-fault",
-      config,
-      adapter,
-      cursor,
-      clock: () => 0,
-    });
+    const { config, adapter, synchronizer } = await bareSynchronizer("writer-fault");
     // A lock that cannot be taken: the writer machine's `lock.acquire` effect throws.
     const lock: SharedLock = {
       holder: null,
@@ -370,27 +377,9 @@ describe("an onBatch listener cannot stop the spool", () => {
 
 describe("the synchronizer machine cannot die silently", () => {
   it("a transition that throws fails the requests it held and the ones it took", async () => {
-    const config = resolveConfig({});
-    const adapter = await memoryAdapter()({
-      dir: "machine",
-      segmentByteSize: config.segmentByteSize,
-      pageByteSize: config.pageByteSize,
-    });
-    const cursor: AppendCursor = {
-      segment: segmentNumber(1),
-      offset: byteOffset(0),
-      nextSeq: 1 as Seq,
-    };
     let onFailure: SpoolFailed | undefined;
-    const synchronizer = new Synchronizer({
-      dir: "machine",
-      config,
-      adapter,
-      cursor,
-      clock: () => 0,
-      onFailure: (failure) => {
-        onFailure = failure;
-      },
+    const { adapter, synchronizer } = await bareSynchronizer("machine", (failure) => {
+      onFailure = failure;
     });
     const failedWith: unknown[] = [];
     const endpoint: WriterEndpoint = {
