@@ -2,7 +2,9 @@
  * An MM7 submission's HTTP body: `multipart/related` with the SOAP envelope as its start part and
  * the message content as another part (itself often `multipart/mixed` or `multipart/related`
  * with the attachments), or a bare `text/xml` envelope for a message with no content. Parsing is
- * @remix-run/multipart-parser's, with the gateway's limits; this module finds the parts.
+ * @remix-run/multipart-parser's, with the gateway's limits; this module finds the parts and
+ * undoes their transfer encodings (`TransferEncoding.ts`). The envelope stays bytes: its text
+ * encoding is XML's to find (`Xml.ts`), by its byte order mark.
  */
 import {
   getMultipartBoundary,
@@ -15,10 +17,12 @@ import {
 } from "@remix-run/multipart-parser";
 import { type GatewayLimits, LimitExceeded } from "./Limits.js";
 import type { ContentPart } from "./StoredMessage.js";
+import { decodeTransferEncoding, TransferEncodingInvalid } from "./TransferEncoding.js";
 
-/** The body, split: the envelope's text and the parts beside it. */
+/** The body, split: the envelope and the parts beside it. */
 export interface SubmissionBody {
-  readonly soapXml: string;
+  /** The envelope's bytes, transfer encoding undone; decoded to text by the XML reader. */
+  readonly soapXml: Uint8Array;
   /** Parts other than the envelope, in order (their headers as sent). */
   readonly parts: readonly BodyPart[];
 }
@@ -27,6 +31,7 @@ export interface BodyPart {
   readonly contentType: string;
   /** Without angle brackets. */
   readonly contentId: string | null;
+  /** What the part stands for: its Content-Transfer-Encoding is undone, and not kept. */
   readonly bytes: Uint8Array;
 }
 
@@ -47,7 +52,7 @@ export function parseSubmissionBody(
     if (body.byteLength > limits.soapByteSizeMax) {
       throw new LimitExceeded("soapByteSizeMax", limits.soapByteSizeMax);
     }
-    return { soapXml: utf8(body), parts: [] };
+    return { soapXml: body, parts: [] };
   }
   if (mediaType !== "multipart/related") {
     throw new BodyInvalid(
@@ -63,7 +68,7 @@ export function parseSubmissionBody(
   if (soap.bytes.byteLength > limits.soapByteSizeMax) {
     throw new LimitExceeded("soapByteSizeMax", limits.soapByteSizeMax);
   }
-  return { soapXml: utf8(soap.bytes), parts: parts.filter((_, at) => at !== soapIndex) };
+  return { soapXml: soap.bytes, parts: parts.filter((_, at) => at !== soapIndex) };
 }
 
 /**
@@ -123,18 +128,16 @@ function splitMultipart(
 
 function decodePart(part: MultipartPart): BodyPart {
   const headers = part.headers;
-  const encoding = (headers["content-transfer-encoding"] ?? "").trim().toLowerCase();
-  const raw = part.bytes;
-  const bytes =
-    encoding === "base64"
-      ? new Uint8Array(Buffer.from(utf8(raw).replace(/\s+/g, ""), "base64"))
-      : raw;
   const id = headers["content-id"];
-  return {
-    contentType: headers["content-type"]?.trim() || "text/plain",
-    contentId: id === undefined ? null : stripBrackets(id.trim()),
-    bytes,
-  };
+  const contentType = headers["content-type"]?.trim() || "text/plain";
+  let bytes: Uint8Array;
+  try {
+    bytes = decodeTransferEncoding(headers["content-transfer-encoding"] ?? null, part.bytes);
+  } catch (error) {
+    if (!(error instanceof TransferEncodingInvalid)) throw error;
+    throw new BodyInvalid(`part ${id?.trim() ?? contentType}: ${error.message}`);
+  }
+  return { contentType, contentId: id === undefined ? null : stripBrackets(id.trim()), bytes };
 }
 
 function asBodyError(error: unknown, limits: GatewayLimits): Error {
@@ -161,9 +164,4 @@ function parameter(contentType: string, name: string): string | null {
 
 function stripBrackets(id: string): string {
   return id.replace(/^<|>$/g, "");
-}
-
-const decoder = new TextDecoder("utf-8", { fatal: false });
-function utf8(bytes: Uint8Array): string {
-  return decoder.decode(bytes);
 }

@@ -2,11 +2,10 @@
  * The part of 3GPP MM7 (TS 23.140, REL-5 and REL-6 schemas) the gateway speaks: SubmitReq in,
  * SubmitRsp or a SOAP fault carrying RSErrorRsp out, and DeliveryReportReq to a VASP. SOAP 1.1.
  *
- * XML is parsed by fast-xml-parser after a DOCTYPE check: SOAP 1.1 forbids a DTD in a message,
- * so any `<!DOCTYPE` is refused outright (no entity, external or internal, is ever declared),
- * and the parser is set to expand no declared entities and to nest at most 32 deep.
+ * XML is read by `Xml.ts`: strict XML 1.0 in UTF-8 or UTF-16, no DTD (SOAP 1.1 forbids one, so
+ * no entity is ever declared or expanded), nested at most {@link ENVELOPE_DEPTH_MAX} deep.
  */
-import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { readXml, XmlRefused } from "./Xml.js";
 
 /** Where the MM7 schemas live; any release under it is accepted, and echoed in answers. */
 const MM7_NAMESPACE_ROOT = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/";
@@ -60,28 +59,21 @@ export interface SubmitRequest {
   readonly contentHref: string | null;
 }
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: "@_",
-  removeNSPrefix: true,
-  // Text stays text: "447700900123" is an address, not a number.
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: true,
-  // Numeric references (&#233;) are decoded only with this on; it also admits HTML's names.
-  htmlEntities: true,
-  processEntities: {
-    enabled: true,
-    maxEntityCount: 1,
-    maxEntitySize: 1,
-    maxExpandedLength: 100_000,
-  },
-  maxNestedTags: 32,
-  jPath: true,
-  isArray: (_name, path) =>
-    /\.Recipients\.(To|Cc|Bcc)$/.test(String(path)) ||
-    /\.(To|Cc|Bcc)\.(Number|RFC2822Address|ShortCode)$/.test(String(path)),
-});
+/**
+ * How deep an envelope's elements may nest: a SubmitReq is 6 deep at most (Envelope, Body,
+ * SubmitReq, Recipients, To, Number); 32 leaves room for extensions while bounding the parser's
+ * stack and the tree a hostile envelope can make.
+ */
+const ENVELOPE_DEPTH_MAX = 32;
+
+/** Elements that are lists whether they occur once or many times. */
+function isListElement(path: readonly string[]): boolean {
+  const [parent, name] = path.slice(-2);
+  return (
+    (parent === "Recipients" && /^(To|Cc|Bcc)$/.test(name!)) ||
+    (/^(To|Cc|Bcc)$/.test(parent ?? "") && /^(Number|RFC2822Address|ShortCode)$/.test(name!))
+  );
+}
 
 type Node = Record<string, unknown>;
 
@@ -92,25 +84,26 @@ type Node = Record<string, unknown>;
  */
 const ADDRESS = /^[\x21-\x7e]{1,254}$/;
 
-/** Parses an envelope; a fault (4004) for anything that is not well-formed SOAP. */
-export function parseEnvelope(xml: string): {
+/**
+ * Parses an envelope, as bytes (decoded by their byte order mark) or as text already decoded; a
+ * fault (4004) for anything that is not well-formed XML 1.0 or not a SOAP envelope.
+ */
+export function parseEnvelope(xml: Uint8Array | string): {
   namespace: string;
   transactionId: string;
   operation: string;
   body: Node;
 } {
-  if (/<!DOCTYPE/i.test(xml)) {
-    throw new Mm7Fault(STATUS.validationError, "a DTD is not allowed in a SOAP message");
-  }
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) {
-    throw new Mm7Fault(STATUS.validationError, `XML not well-formed: ${valid.err.msg}`);
-  }
   let document: Node;
+  let namespaces: readonly string[];
   try {
-    document = parser.parse(xml) as Node;
+    ({ document, namespaces } = readXml(xml, {
+      depthMax: ENVELOPE_DEPTH_MAX,
+      isArray: isListElement,
+    }));
   } catch (error) {
-    throw new Mm7Fault(STATUS.validationError, `XML refused: ${(error as Error).message}`);
+    if (error instanceof XmlRefused) throw new Mm7Fault(STATUS.validationError, error.message);
+    throw error;
   }
   const envelope = child(document, "Envelope");
   const body = envelope === undefined ? undefined : child(envelope, "Body");
@@ -124,11 +117,19 @@ export function parseEnvelope(xml: string): {
   }
   const operation = Object.keys(body).find((key) => !key.startsWith("@_") && key !== "#text");
   if (operation === undefined) throw new Mm7Fault(STATUS.validationError, "the SOAP Body is empty");
-  return { namespace: namespaceOf(xml), transactionId, operation, body: child(body, operation)! };
+  return {
+    namespace: namespaceOf(namespaces),
+    transactionId,
+    operation,
+    body: child(body, operation)!,
+  };
 }
 
 /** The SubmitReq in an envelope; faults for what the gateway cannot take. */
-export function parseSubmitRequest(xml: string, recipientCountMax: number): SubmitRequest {
+export function parseSubmitRequest(
+  xml: Uint8Array | string,
+  recipientCountMax: number,
+): SubmitRequest {
   const { namespace, transactionId, operation, body } = parseEnvelope(xml);
   if (operation !== "SubmitReq") {
     throw new Mm7Fault(STATUS.unsupportedOperation, `operation ${operation} is not supported here`);
@@ -210,10 +211,9 @@ function text(value: unknown): string | null {
   return null;
 }
 
-function namespaceOf(xml: string): string {
-  const escaped = MM7_NAMESPACE_ROOT.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  const match = new RegExp(`xmlns(?::\\w+)?="(${escaped}[^"]+)"`).exec(xml);
-  return match?.[1] ?? DEFAULT_MM7_NAMESPACE;
+/** The first MM7 namespace an element is in (the TransactionID's, usually), as the parser saw. */
+function namespaceOf(namespaces: readonly string[]): string {
+  return namespaces.find((uri) => uri.startsWith(MM7_NAMESPACE_ROOT)) ?? DEFAULT_MM7_NAMESPACE;
 }
 
 /** Escapes text for an XML element or attribute. */
