@@ -205,6 +205,20 @@ describe("the SOAP envelope must be well-formed XML 1.0", () => {
     expect(fault.message).toMatch(/XML 1\.1/);
   });
 
+  it("refuses a UTF-16 envelope without its byte order mark", () => {
+    const xml = envelope({ declaration: '<?xml version="1.0" encoding="UTF-16"?>' });
+    const fault = faultOf(() => parseBytes(Buffer.from(xml, "utf16le")));
+    expect(fault.statusCode).toBe(4004);
+    expect(fault.message).toMatch(/byte order mark/);
+  });
+
+  it("refuses a processing instruction (SOAP 1.1 forbids them)", () => {
+    const xml = envelope().replace("<env:Body>", '<env:Body><?xml-stylesheet href="x"?>');
+    const fault = faultOf(() => parseBytes(Buffer.from(xml)));
+    expect(fault.statusCode).toBe(4004);
+    expect(fault.message).toMatch(/processing instruction/);
+  });
+
   it("keeps <![CDATA[<!DOCTYPE x>]]> in the Subject as text", () => {
     const request = parseBytes(Buffer.from(envelope({ subject: "<![CDATA[<!DOCTYPE x>]]>" })));
     expect(request.subject).toBe("<!DOCTYPE x>");
@@ -254,6 +268,11 @@ describe("content transfer encodings", () => {
 
   it("refuses base64 with padding in the middle", async () => {
     expect((await statusOf(part("image/png", "base64"), "iV==BORw")).statusCode).toBe(2007);
+  });
+
+  it("refuses base64 whose bits after the last octet are not zero", async () => {
+    // "QQ==" is "A"; "QR==" would decode to "A" too if the leftover bits were ignored.
+    expect((await statusOf(part("image/png", "base64"), "QR==")).statusCode).toBe(2007);
   });
 
   it("decodes base64 broken into lines", async () => {
