@@ -14,10 +14,16 @@
  *   without the header.
  */
 
-/** The part's transfer encoding is unknown or its bytes are not valid in it. */
+/**
+ * The part's transfer encoding is unknown or its bytes are not valid in it.
+ * @example new TransferEncodingInvalid("invalid base64: octet 0x21 at 0")
+ */
 export class TransferEncodingInvalid extends Error {}
 
-/** The bytes a part stands for, given its Content-Transfer-Encoding header (absent: null). */
+/**
+ * The bytes a part stands for, given its Content-Transfer-Encoding header (absent: null).
+ * @example decodeTransferEncoding("quoted-printable", Buffer.from("caf=C3=A9")) // "café"
+ */
 export function decodeTransferEncoding(header: string | null, bytes: Uint8Array): Uint8Array {
   if (header === null) return bytes;
   const encoding = header.trim().toLowerCase();

@@ -38,7 +38,10 @@ export interface XmlReadOptions {
   readonly isArray: (path: readonly string[]) => boolean;
 }
 
-/** The document is not XML this reader takes; the message says why. */
+/**
+ * The document is not XML this reader takes; the message says why.
+ * @example new XmlRefused("doctype", "a DTD is not allowed in a SOAP message")
+ */
 export class XmlRefused extends Error {
   readonly reason: "encoding" | "malformed" | "doctype" | "depth";
 
@@ -53,6 +56,7 @@ const XMLNS_NAMESPACE = "http://www.w3.org/2000/xmlns/";
 /**
  * Decodes XML bytes by their byte order mark; without one they must be UTF-8 (XML 1.0 §4.3.3).
  * Decoding is fatal: bytes that are not the encoding are refused, not replaced with U+FFFD.
+ * @example decodeXml(Buffer.from("\ufeff<r/>", "utf16le")) // "<r/>", UTF-16LE
  */
 export function decodeXml(bytes: Uint8Array): { text: string; encoding: XmlEncoding } {
   const [b0, b1, b2, b3] = bytes;
@@ -83,6 +87,8 @@ interface OpenElement {
 /**
  * Parses a document: bytes are decoded by {@link decodeXml}; a string is taken as decoded
  * already, as UTF-8 would be. Throws {@link XmlRefused}.
+ * @example readXml("<r a='1'><s>x</s></r>", { depthMax: 8, isArray: () => false }).document
+ * // { r: { "@_a": "1", s: "x" } }
  */
 export function readXml(input: Uint8Array | string, options: XmlReadOptions): XmlDocument {
   const { text, encoding } =

@@ -23,7 +23,6 @@ const MM7 = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6
 /** A SubmitReq envelope; `subject` and `declaration` go in as written (not escaped). */
 function envelope({
   subject = "hello",
-  recipient = "447700900123",
   declaration = '<?xml version="1.0" encoding="UTF-8"?>',
   contentHref = null as string | null,
 } = {}): string {
@@ -34,7 +33,7 @@ function envelope({
     `</env:Header><env:Body><SubmitReq xmlns="${MM7}"><MM7Version>6.8.0</MM7Version>` +
     `<SenderIdentification><VASPID>acme</VASPID>` +
     `<SenderAddress><ShortCode>12345</ShortCode></SenderAddress></SenderIdentification>` +
-    `<Recipients><To><Number>${recipient}</Number></To></Recipients>` +
+    `<Recipients><To><Number>447700900123</Number></To></Recipients>` +
     `<Subject>${subject}</Subject>` +
     (contentHref === null ? "" : `<Content href="${contentHref}"/>`) +
     `</SubmitReq></env:Body></env:Envelope>`
@@ -98,21 +97,19 @@ async function submitted(
   return { statusCode: 1000, text: "Success", stored: decodeStoredMessage(record!) };
 }
 
-/** The stored content part of a message whose one part has these headers and bytes. */
-async function storedPart(partHeaders: string, partBytes: Uint8Array | string) {
-  const xml = envelope({ contentHref: "cid:part-1" });
-  const { contentType, body } = mimeBody(xml, partHeaders, partBytes);
-  const result = await submitted(contentType, body);
-  expect(result.statusCode).toBe(1000);
-  expect(result.stored!.parts.length).toBe(1);
-  return result.stored!.parts[0]!;
-}
-
-/** The status a message whose one part has these headers and bytes is answered with. */
+/** How a message whose one content part has these headers and bytes is answered and stored. */
 async function statusOf(partHeaders: string, partBytes: Uint8Array | string) {
   const xml = envelope({ contentHref: "cid:part-1" });
   const { contentType, body } = mimeBody(xml, partHeaders, partBytes);
   return submitted(contentType, body);
+}
+
+/** The stored content part of a message whose one part has these headers and bytes. */
+async function storedPart(partHeaders: string, partBytes: Uint8Array | string) {
+  const result = await statusOf(partHeaders, partBytes);
+  expect(result.statusCode).toBe(1000);
+  expect(result.stored!.parts.length).toBe(1);
+  return result.stored!.parts[0]!;
 }
 
 const part = (contentType: string, encoding: string) =>
