@@ -18,6 +18,16 @@ export interface AttackPlan {
   readonly slowBodyAuthorization: string;
 }
 
+/**
+ * The attackers' source addresses, slots spread over them in turn: a small botnet, so that a
+ * cap per client address cannot hold off the attack alone, and never the legitimate VASP's
+ * 127.0.0.1 (every address of 127.0.0.0/8 is the loopback interface's on Linux).
+ */
+export const ATTACKER_ADDRESSES: readonly string[] = Array.from(
+  { length: 16 },
+  (_, at) => `127.0.1.${at + 1}`,
+);
+
 /** One kind's figures, over the whole attack. */
 export interface AttackFigures {
   readonly slots: number;
@@ -74,8 +84,11 @@ class Slot {
   readonly firstSettled: Promise<void>;
   #settle: () => void = () => undefined;
 
-  constructor(kind: Kind, plan: AttackPlan, figures: AttackFigures) {
+  readonly #localAddress: string;
+
+  constructor(kind: Kind, plan: AttackPlan, figures: AttackFigures, localAddress: string) {
     this.#kind = kind;
+    this.#localAddress = localAddress;
     this.#plan = plan;
     this.#figures = figures;
     this.firstSettled = new Promise((resolve) => {
@@ -85,10 +98,12 @@ class Slot {
   }
 
   #open(): void {
-    const socket = net.connect(this.#plan.port, this.#plan.host);
+    const { port, host } = this.#plan;
+    const socket = net.connect({ port, host, localAddress: this.#localAddress });
     this.#socket = socket;
     let connectedAt: number | undefined;
     let answered = false;
+    let closedBySelf = false;
     socket.on("connect", () => {
       connectedAt = performance.now();
       this.#connectedAt = connectedAt;
@@ -102,6 +117,11 @@ class Slot {
       answered = true;
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(chunk.toString("latin1"))?.[1] ?? "other";
       this.#figures.answers[status] = (this.#figures.answers[status] ?? 0) + 1;
+      // A slow body answered: the attacker starts another on a new connection.
+      if (this.#kind === "slowBodies") {
+        closedBySelf = true;
+        socket.destroy();
+      }
     });
     socket.on("error", () => undefined);
     socket.on("close", () => {
@@ -111,7 +131,7 @@ class Slot {
         this.#figures.open -= 1;
         this.#noteOpenFor(performance.now() - connectedAt);
         this.#connectedAt = undefined;
-        if (this.#running) this.#figures.closedByGateway += 1;
+        if (this.#running && !closedBySelf) this.#figures.closedByGateway += 1;
       }
       this.#settle();
       if (this.#running) this.#timer = setTimeout(() => this.#open(), RECONNECT_DELAY_MS);
@@ -187,9 +207,12 @@ export function startSiege(plan: AttackPlan): Siege {
     slowBodies: figuresOf(plan.slowBodies),
   };
   const slots: Slot[] = [];
-  for (const kind of ["idle", "slowloris", "slowBodies"] as const) {
+  // The costly connections first: with idle ones first, a gateway without a cap fills its
+  // descriptor table with them and resets the others before they send a byte.
+  for (const kind of ["slowBodies", "slowloris", "idle"] as const) {
     for (let at = 0; at < figures[kind].slots; at++) {
-      slots.push(new Slot(kind, plan, figures[kind]));
+      const address = ATTACKER_ADDRESSES[slots.length % ATTACKER_ADDRESSES.length]!;
+      slots.push(new Slot(kind, plan, figures[kind], address));
     }
   }
   return {
