@@ -76,6 +76,8 @@ class Slot {
   readonly #kind: Kind;
   readonly #plan: AttackPlan;
   readonly #figures: AttackFigures;
+  /** The source address of this slot's connections. */
+  readonly #localAddress: string;
   #socket: net.Socket | undefined;
   #connectedAt: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -83,8 +85,6 @@ class Slot {
   /** Resolves once the first connection attempt is settled, either way. */
   readonly firstSettled: Promise<void>;
   #settle: () => void = () => undefined;
-
-  readonly #localAddress: string;
 
   constructor(kind: Kind, plan: AttackPlan, figures: AttackFigures, localAddress: string) {
     this.#kind = kind;
