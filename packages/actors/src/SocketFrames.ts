@@ -2,28 +2,40 @@
  * The wire format of writers in other processes (protocol version 1): length-prefixed binary
  * frames over a Unix-domain stream socket, carrying the same messages a worker thread's port
  * carries ({@link ToWriter}, {@link ToSpool}) plus the session's own (connect, session, ping,
- * refused). Every integer is little-endian.
+ * refused). Every integer is little-endian; `f64` is an IEEE 754 double holding a whole number.
+ *
+ * The table is the protocol's reference and is read by `test/SocketFrames.test.ts`, which
+ * builds every frame from it by hand and has this module and a served spool accept them: edit
+ * the two together.
  *
  * ```
- * frame   = length:u32 type:u8 body          (length counts type and body)
- * connect = "SPOOLW" version:u16 pid:u32     (writer → spool, first frame)
- * session = token:f64 leaseMs:u32            (spool → writer, after hello)
- * refused = reason:utf8                      (spool → writer, then the spool closes)
- * ping    = token:f64                        (writer → spool, renews the lease)
- * hello   = version:u16 senderId:u32 dir:str config:str(JSON)
- * receipt = (empty)
- * written = batchId:u32 level:u8 count:u32 (id:f64 seq:f64)×count
- * resend  = count:u32 id:f64×count
- * failed  = count:u32 id:f64×count error:str(JSON {tag, fields})
- * send    = token:f64 last:u8 count:u32 (id:f64 durability:u8 size:u32 bytes)×count
- * confirmed = token:f64 batchId:u32
- * str     = size:u32 utf8
+ * frame      = length:u32 type:u8 body      (length counts type and body)
+ * str        = size:u32 utf8:u8×size
+ * json       = str, holding JSON text
+ * durability = u8: 0 flushed, 1 async
+ * opening    = connect → session → hello    (or → refused, and the spool closes)
+ *
+ * name       type  from    body, field by field
+ * connect       1  writer  version:u16 pid:u32 magic:"SPOOLW"
+ * session       2  spool   token:f64 leaseMs:u32
+ * refused       3  spool   reason:str
+ * ping          4  writer  token:f64
+ * hello        10  spool   version:u16 senderId:u32 dir:str config:json
+ * receipt      11  spool   (empty)
+ * written      12  spool   batchId:u32 level:durability count:u32 (id:f64 seq:f64)×count
+ * resend       13  spool   count:u32 (id:f64)×count
+ * failed       14  spool   count:u32 (id:f64)×count error:json
+ * send         20  writer  token:f64 last:u8 count:u32 (id:f64 durability:durability
+ *                          size:u32 payload:u8×size)×count
+ * confirmed    21  writer  token:f64 batchId:u32
  * ```
  *
- * A `send` too large for one frame is split: `last` is 0 on every part but the final one, and
- * the spool hands the parts over as one group. Frames are length-checked before anything is
- * allocated for them; a frame that is too long, of an unknown type, or that does not parse
- * closes that connection only.
+ * A session opens with the writer's `connect`; the spool answers `session` (the fencing token
+ * every later writer frame carries, and the lease that `ping` renews), then `hello` (the spool's
+ * config). `error` in `failed` is `{tag, fields}`. A `send` too large for one frame is split:
+ * `last` is 0 on every part but the final one, and the spool hands the parts over as one group.
+ * Frames are length-checked before anything is allocated for them; a frame that is too long, of
+ * an unknown type, or that does not parse closes that connection only.
  */
 import type { Durability, SpoolConfig } from "@spool/core";
 import type { ToSpool, ToWriter } from "./WriterPort.js";
