@@ -229,6 +229,9 @@ export class Delivery {
     const result = await this.#attempt(queued.reportUrl, queued.body, headers);
     if (result.kind === "delivered") return void metrics.reports.inc();
     if (result.kind === "refused") return void metrics.deliveries.inc({ result: "report_refused" });
+    metrics.deliveries.inc({
+      result: result.kind === "deferred" ? "report_deferred" : "report_retry",
+    });
     throw new RetryLater(result.reason, this.#retryDelayMs(lease, result, expiryMs));
   }
 

@@ -14,8 +14,7 @@ export interface ExpiryOptions {
 }
 
 // xs:dateTime (XML Schema 1.0 §3.2.7): a zone of Z or ±hh:mm; without one it is read as UTC.
-const DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
 // xs:duration (§3.2.6): PnYnMnDTnHnMnS, any part omitted but not all; negative ones are past.
 const DURATION =
   /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
@@ -29,9 +28,7 @@ const DURATION =
  */
 export function expiryDateMs(text: string, receivedAtMs: number): number {
   const trimmed = text.trim();
-  const atMs = DURATION.test(trimmed)
-    ? afterDuration(trimmed, receivedAtMs)
-    : dateTimeMs(trimmed);
+  const atMs = DURATION.test(trimmed) ? afterDuration(trimmed, receivedAtMs) : dateTimeMs(trimmed);
   if (atMs === undefined) {
     throw new Mm7Fault(
       STATUS.validationError,

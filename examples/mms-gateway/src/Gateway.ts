@@ -78,7 +78,10 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     maxAttempts,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
-  const reports = await openSpool({ dir: path.join(options.dir, "reports"), maxAttempts: ATTEMPTS_MAX });
+  const reports = await openSpool({
+    dir: path.join(options.dir, "reports"),
+    maxAttempts: ATTEMPTS_MAX,
+  });
   const ids = await messageIds(options.dir);
   const metrics = gatewayMetrics(messages);
   const stopObserving = messages.onBatch(metrics.observeBatch);
