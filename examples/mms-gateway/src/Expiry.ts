@@ -80,8 +80,13 @@ function afterDuration(text: string, fromMs: number): number | undefined {
   // "P" and "PT" alone name no duration.
   if (match.slice(1).every((part) => part === undefined)) return undefined;
   const at = new Date(fromMs);
-  at.setUTCFullYear(at.getUTCFullYear() + Number(years ?? 0));
-  at.setUTCMonth(at.getUTCMonth() + Number(months ?? 0));
+  const monthIndex = at.getUTCMonth() + Number(months ?? 0) + 12 * Number(years ?? 0);
+  // XML Schema 1.0 appendix E: the day is pinned to the target month's last (31 Jan + P1M is
+  // 28 Feb, not 3 Mar as Date's own overflow would have it).
+  const lastDay = new Date(Date.UTC(at.getUTCFullYear(), monthIndex + 1, 0)).getUTCDate();
+  at.setUTCDate(1);
+  at.setUTCMonth(monthIndex);
+  at.setUTCDate(Math.min(new Date(fromMs).getUTCDate(), lastDay));
   const clockMs =
     ((Number(days ?? 0) * 24 + Number(hours ?? 0)) * 60 + Number(minutes ?? 0)) * 60_000 +
     Math.round(Number(seconds ?? 0) * 1000);
