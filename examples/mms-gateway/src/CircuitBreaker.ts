@@ -63,11 +63,11 @@ export class CircuitBreakers {
       return { admitted: true, probe: true };
     }
     // Spread over a tenth of the cool-down, so the deliveries turned back do not all return at
-    // the same millisecond; while a probe is out, they come back a cool-down later.
-    const spreadMs = Math.floor(this.#options.random() * (this.#options.breakerCoolDownMs / 10));
-    const baseMs = circuit.probeInFlight
-      ? nowMs + this.#options.breakerCoolDownMs
-      : circuit.openUntilMs;
+    // the same millisecond; while a probe is out, they look again a tenth of a cool-down later
+    // (the probe's answer decides by then, or its timeout does soon after).
+    const tenthMs = Math.ceil(this.#options.breakerCoolDownMs / 10);
+    const spreadMs = Math.floor(this.#options.random() * tenthMs);
+    const baseMs = circuit.probeInFlight ? nowMs + tenthMs : circuit.openUntilMs;
     return { admitted: false, retryAtMs: baseMs + spreadMs };
   }
 

@@ -186,8 +186,10 @@ export class Delivery {
       return this.#fail(message, seq, { mmStatus: "Expired", reason });
     }
     const messageId = this.#input.messageIdOf(seq, message.vaspId);
-    const request = forwardRequest(message, messageId, lease.attempt);
-    const result = await this.#attempt(recipientUrl, request.body, request.headers);
+    // Built only when the circuit lets the attempt go: a turned-back lease costs no copy.
+    const result = await this.#attempt(recipientUrl, () =>
+      forwardRequest(message, messageId, lease.attempt),
+    );
     if (result.kind === "delivered") {
       this.#notes.delete(seq);
       // Durable before the ack: a crash in between reports twice, never not at all.
@@ -202,7 +204,12 @@ export class Delivery {
     }
     metrics.deliveries.inc({ result: result.kind === "deferred" ? "deferred" : "retry" });
     const delayMs = this.#retryDelayMs(lease, result, expiryMs);
-    this.#note(seq, { lastError: result.reason, attempts: lease.attempt, delayMs });
+    // Turned back by the circuit: the last error a recipient gave still says the most.
+    const lastError =
+      result.kind === "deferred"
+        ? (this.#notes.get(seq)?.lastError ?? result.reason)
+        : result.reason;
+    this.#note(seq, { lastError, attempts: lease.attempt, delayMs });
     throw new RetryLater(result.reason, delayMs);
   }
 
@@ -226,7 +233,7 @@ export class Delivery {
     // A report nobody will take is dropped, not kept forever: it only says how a message ended.
     if (Date.now() >= expiryMs) return void metrics.deliveries.inc({ result: "report_expired" });
     const headers = { "content-type": 'text/xml; charset="utf-8"' };
-    const result = await this.#attempt(queued.reportUrl, queued.body, headers);
+    const result = await this.#attempt(queued.reportUrl, () => ({ body: queued.body, headers }));
     if (result.kind === "delivered") return void metrics.reports.inc();
     if (result.kind === "refused") return void metrics.deliveries.inc({ result: "report_refused" });
     metrics.deliveries.inc({
@@ -238,8 +245,7 @@ export class Delivery {
   /** One POST through `url`'s circuit: turned back at once while the circuit is open. */
   async #attempt(
     url: string,
-    body: string | Uint8Array,
-    headers: Record<string, string>,
+    request: () => { body: string | Uint8Array; headers: Record<string, string> },
   ): Promise<AttemptResult | { kind: "deferred"; reason: string; retryAtMs: number }> {
     const host = CircuitBreakers.hostOf(url);
     const admission = this.#breakers.admit(host, Date.now());
@@ -247,6 +253,7 @@ export class Delivery {
       const reason = `circuit open: ${host} failed repeatedly`;
       return { kind: "deferred", reason, retryAtMs: admission.retryAtMs };
     }
+    const { body, headers } = request();
     const result = await attemptPost(url, body, headers, this.#input.options.timeoutMs);
     const answered = result.kind === "transient" ? "transient" : "answered";
     this.#breakers.record(host, answered, Date.now(), admission.probe);

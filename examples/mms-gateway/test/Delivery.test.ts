@@ -150,6 +150,7 @@ describe("transient failures are retried until the message expires", () => {
     sink.answerWith(null);
     await until(() => sink.received.get(messageId!) === 1, "the delivery");
     await until(async () => (await statusOf(gateway, messageId!)).state === "Delivered", "ack");
+    await until(() => sink.reports.length === 1, "the report");
     expect(mmStatusesOf(sink)).toEqual(["Retrieved"]);
   });
 

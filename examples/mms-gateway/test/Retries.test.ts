@@ -54,7 +54,7 @@ describe("a host's circuit", () => {
     const circuits = breakers();
     for (let n = 0; n < 3; n++) circuits.record(host, "transient", 0, false);
     expect(circuits.admit(host, 1000)).toEqual({ admitted: true, probe: true });
-    expect(circuits.admit(host, 1001)).toEqual({ admitted: false, retryAtMs: 2001 });
+    expect(circuits.admit(host, 1001)).toEqual({ admitted: false, retryAtMs: 1101 });
     circuits.record(host, "transient", 1100, true);
     expect(circuits.admit(host, 1500)).toEqual({ admitted: false, retryAtMs: 2100 });
     expect(circuits.admit(host, 2100)).toEqual({ admitted: true, probe: true });
