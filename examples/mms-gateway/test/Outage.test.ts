@@ -98,6 +98,13 @@ describe("a recipient down for 60 s", () => {
       expect(new Set(accepted).size).toBe(accepted.length);
       expect([...sink.received.values()].every((times) => times === 1)).toBe(true);
       expect(sink.stats().delivered).toBe(accepted.length);
+      // Delivered on attempt 6 or later: past where the old 5-attempt limit failed messages.
+      const attempts = accepted.map((id) => Number(sink.headers.get(id)!["x-mms-attempt"]));
+      expect(Math.max(...attempts)).toBeGreaterThan(5);
+      console.info(
+        `outage: ${accepted.length} accepted, ${sink.stats().delivered} delivered, ` +
+          `${sink.stats().refused} answered 503, attempts at delivery up to ${Math.max(...attempts)}`,
+      );
       await until(() => sink.reports.length === accepted.length, "every report", 30_000);
       expect(
         sink.reports.every((report) => report.includes("<MMStatus>Retrieved</MMStatus>")),
