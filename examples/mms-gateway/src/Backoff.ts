@@ -59,3 +59,32 @@ export function retryAfterMsOf(header: string | null, nowMs: number): number | u
   if (Number.isNaN(atMs) || !/[A-Za-z]/.test(text)) return undefined;
   return Math.max(0, atMs - nowMs);
 }
+
+/**
+ * The longest delay a spool's nack takes (`DURATION_MS_MAX`, 2^31 - 1 ms, about 24.8 days: the
+ * most one Node timer waits); a longer one would stop the consumer with InvalidArgument.
+ */
+const NACK_DELAY_MS_MAX = 2 ** 31 - 1;
+
+/**
+ * The delay a lease is nacked with: what the backoff (or the circuit) wants, never past the
+ * expiry (`leftMs` from now; the attempt after it finds the message expired and fails it), and,
+ * once more than half of `attemptsMax` are used (timings of milliseconds, as in tests, or a
+ * long expiry), at least an even share of the time left among the attempts left, so the spool
+ * never makes a dead letter of a message that has not expired.
+ *
+ * @example retryDelayMs({ wantedMs: 500, leftMs: 100, attempt: 3, attemptsMax: 65535 }) // 100
+ */
+export function retryDelayMs(schedule: {
+  readonly wantedMs: number;
+  readonly leftMs: number;
+  readonly attempt: number;
+  readonly attemptsMax: number;
+}): number {
+  const { wantedMs, leftMs, attempt, attemptsMax } = schedule;
+  if (!(attempt >= 1 && attempt <= attemptsMax)) throw new RangeError(`attempt ${attempt}`);
+  const attemptsLeft = attemptsMax - attempt;
+  const floorMs = attempt > attemptsMax / 2 ? leftMs / Math.max(1, attemptsLeft - 1) : 0;
+  const delayMs = Math.ceil(Math.min(Math.max(wantedMs, floorMs), leftMs));
+  return Math.min(NACK_DELAY_MS_MAX, Math.max(0, delayMs));
+}

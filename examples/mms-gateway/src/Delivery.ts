@@ -10,7 +10,7 @@
  */
 import * as path from "node:path";
 import type { Consumer, Lease, MessageState, Spool } from "@spool/actors";
-import { type BackoffOptions, backoffMs } from "./Backoff.js";
+import { type BackoffOptions, backoffMs, retryDelayMs } from "./Backoff.js";
 import { type BreakerOptions, CircuitBreakers } from "./CircuitBreaker.js";
 import { ReportedDeadLetters } from "./DeadLetters.js";
 import { type ExpiryOptions, expiresAtMs } from "./Expiry.js";
@@ -49,8 +49,9 @@ export const DEFAULT_DELIVERY: DeliveryOptions = {
 
 /**
  * The spool's `maxAttempts` for messages and reports: the most an index entry can count
- * (attempts are a u16 there), so a message is never a dead letter by attempts in practice (at
- * the 5-minute cap, 65,535 attempts take 227 days; the expiry comes first).
+ * (attempts are a u16 there). Every lease counts, those an open circuit hands back included (one
+ * per `breakerCoolDownMs`, 30 s: 20,160 in the 7 days of `expiryMaxMs`), so with the defaults the
+ * expiry always comes first; `#retryDelayMs` keeps it so under any timings.
  */
 export const ATTEMPTS_MAX = 0xffff;
 
@@ -267,12 +268,12 @@ export class Delivery {
     expiryMs: number,
   ): number {
     const nowMs = Date.now();
+    const leftMs = expiryMs - nowMs;
     const wantedMs =
       result.kind === "deferred"
         ? result.retryAtMs - nowMs
         : backoffMs(this.#input.options, lease.attempt, result.retryAfterMs);
-    // The attempt after the expiry finds it expired and fails the message then.
-    return Math.max(0, Math.min(wantedMs, expiryMs - nowMs));
+    return retryDelayMs({ wantedMs, leftMs, attempt: lease.attempt, attemptsMax: ATTEMPTS_MAX });
   }
 
   #note(seq: number, note: { lastError: string; attempts: number; delayMs: number }): void {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { backoffMs, RETRY_AFTER_MS_MAX, retryAfterMsOf } from "../src/Backoff.js";
+import { backoffMs, RETRY_AFTER_MS_MAX, retryAfterMsOf, retryDelayMs } from "../src/Backoff.js";
 import { CircuitBreakers } from "../src/CircuitBreaker.js";
 import { expiresAtMs, expiryDateMs } from "../src/Expiry.js";
 import { headerText } from "../src/Forward.js";
@@ -24,6 +24,17 @@ describe("the backoff schedule", () => {
     expect(backoffMs(options, 1, 30_000)).toBe(30_000);
     expect(backoffMs(options, 8, 10)).toBe(4995);
     expect(backoffMs(options, 1, 10 * RETRY_AFTER_MS_MAX)).toBe(RETRY_AFTER_MS_MAX);
+  });
+
+  it("never waits past the expiry, and spreads the last half of the attempts up to it", () => {
+    const schedule = { wantedMs: 500, leftMs: 100_000, attemptsMax: 65_535 };
+    expect(retryDelayMs({ ...schedule, attempt: 3 })).toBe(500);
+    expect(retryDelayMs({ ...schedule, attempt: 3, leftMs: 100 })).toBe(100);
+    expect(retryDelayMs({ ...schedule, attempt: 3, leftMs: -5 })).toBe(0);
+    // 65,535 - 65,525 = 10 attempts left for 100 s: one every 100 / 9 s at least.
+    expect(retryDelayMs({ ...schedule, attempt: 65_525 })).toBe(11_112);
+    expect(retryDelayMs({ ...schedule, attempt: 65_534 })).toBe(100_000);
+    expect(retryDelayMs({ ...schedule, attempt: 32_767 })).toBe(500);
   });
 
   it("reads Retry-After as seconds or an HTTP date", () => {
