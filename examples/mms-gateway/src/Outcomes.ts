@@ -34,8 +34,10 @@ export class Outcomes {
   readonly #keptMax: number;
   #handle: FileHandle;
   #linesInFile: number;
-  #pending: { line: string; done: () => void; failed: (error: unknown) => void }[] = [];
+  #pending: { failure: Failure; done: () => void; failed: (error: unknown) => void }[] = [];
   #flushing: Promise<void> | undefined;
+  /** A write failed: the file may end in part of a line, so it is rewritten whole next. */
+  #torn = false;
 
   private constructor(file: string, handle: FileHandle, failures: Failure[], keptMax: number) {
     this.#file = file;
@@ -58,18 +60,16 @@ export class Outcomes {
     return new Outcomes(file, handle, failures, keptMax);
   }
 
-  /** The failure recorded for `seq`, if any. */
+  /** The failure recorded durably for `seq`, if any. */
   get(seq: number): Failure | undefined {
     return this.#failures.get(seq);
   }
 
-  /** Records a failure; resolves once it is durable. */
+  /** Records a failure; resolves once it is durable (and only then does `get` return it). */
   record(failure: Failure): Promise<void> {
     const kept = { ...failure, reason: failure.reason.slice(0, REASON_CHARACTERS_MAX) };
-    this.#failures.set(kept.seq, kept);
-    this.#forgetOldest();
     return new Promise((done, failed) => {
-      this.#pending.push({ line: lineOf(kept), done, failed });
+      this.#pending.push({ failure: kept, done, failed });
       this.#flushing ??= this.#flush();
     });
   }
@@ -77,35 +77,45 @@ export class Outcomes {
   /** Waits for pending records, and closes the file. */
   async close(): Promise<void> {
     await this.#flushing;
-    await this.#handle.close();
+    // After a failed compaction the handle may be closed already.
+    await (this.#torn ? this.#handle.close().catch(() => undefined) : this.#handle.close());
   }
 
   /** Writes the pending lines in groups, one datasync per group, until none are left. */
   async #flush(): Promise<void> {
     while (this.#pending.length > 0) {
       const group = this.#pending.splice(0);
+      const failures = group.map((entry) => entry.failure);
       try {
-        if (this.#linesInFile + group.length > 2 * this.#keptMax) await this.#compact();
-        else {
-          await this.#handle.write(group.map((entry) => entry.line).join(""));
+        if (this.#torn || this.#linesInFile + group.length > 2 * this.#keptMax) {
+          await this.#compact(failures);
+        } else {
+          await this.#handle.write(failures.map(lineOf).join(""));
           await this.#handle.datasync();
           this.#linesInFile += group.length;
         }
-        for (const entry of group) entry.done();
       } catch (error) {
+        this.#torn = true;
         for (const entry of group) entry.failed(error);
+        continue;
       }
+      for (const failure of failures) this.#failures.set(failure.seq, failure);
+      this.#forgetOldest();
+      for (const entry of group) entry.done();
     }
     this.#flushing = undefined;
   }
 
-  /** Replaces the file with the failures kept (pending ones included: they are in the map). */
-  async #compact(): Promise<void> {
-    await this.#handle.close();
-    const failures = [...this.#failures.values()];
+  /** Replaces the file with the failures kept and `added`, the newest `keptMax` of them. */
+  async #compact(added: readonly Failure[]): Promise<void> {
+    await this.#handle.close().catch(() => undefined);
+    const addedSeqs = new Set(added.map((failure) => failure.seq));
+    const kept = [...this.#failures.values()].filter((failure) => !addedSeqs.has(failure.seq));
+    const failures = [...kept, ...added].slice(-this.#keptMax);
     await writeFileDurably(this.#file, failures.map(lineOf).join(""));
     this.#handle = await open(this.#file, "a", 0o600);
     this.#linesInFile = failures.length;
+    this.#torn = false;
   }
 
   #forgetOldest(): void {
