@@ -1,40 +1,73 @@
 /**
  * Store-and-forward's forward half: consumers take messages from the spool and POST each to the
- * recipient endpoint; a 2xx acks it, anything else nacks it with exponential backoff, and after
- * `maxAttempts` it is a dead letter. A message that asked for a delivery report gets one, queued
- * durably in a second spool and posted to its VASP the same way.
+ * recipient endpoint (`Forward.ts`). A 2xx acks it. A transient failure (connection error,
+ * timeout, 408, 429, 5xx) nacks it for a retry after a jittered exponential backoff
+ * (`Backoff.ts`), as long as the message has not expired (`Expiry.ts`); a host failing again and
+ * again has its circuit opened (`CircuitBreaker.ts`). A permanent refusal (any other 4xx) or the
+ * expiry fails the message: the failure is recorded durably (`Outcomes.ts`), then the message is
+ * acked. A message that asked for a delivery report gets one (Retrieved, Rejected or Expired),
+ * queued durably in a second spool and posted to its VASP the same way.
  */
-import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import * as path from "node:path";
-import type { Consumer, Lease, Spool } from "@spool/actors";
-import { writeFileDurably } from "./DurableFile.js";
+import type { Consumer, Lease, MessageState, Spool } from "@spool/actors";
+import { type BackoffOptions, backoffMs, retryDelayMs } from "./Backoff.js";
+import { type BreakerOptions, CircuitBreakers } from "./CircuitBreaker.js";
+import { ReportedDeadLetters } from "./DeadLetters.js";
+import { type ExpiryOptions, expiresAtMs } from "./Expiry.js";
+import { type AttemptResult, attemptPost, forwardRequest } from "./Forward.js";
 import type { Metrics } from "./Metrics.js";
 import { deliveryReportRequest, type MmStatus } from "./Mm7.js";
+import { type Failure, Outcomes } from "./Outcomes.js";
 import { decodeStoredMessage, type StoredMessage } from "./StoredMessage.js";
 import type { Vasp } from "./Vasps.js";
 
-/** How forwarding behaves. @example { concurrency: 16, maxAttempts: 5 } */
-export interface DeliveryOptions {
+/** How forwarding behaves. @example { ...DEFAULT_DELIVERY, backoffMaxMs: 60_000 } */
+export interface DeliveryOptions extends BackoffOptions, BreakerOptions, ExpiryOptions {
   /** Forwards in flight at once. */
   readonly concurrency: number;
-  /** The first retry waits this long; each next one twice as long, up to `backoffMaxMs`. */
-  readonly backoffBaseMs: number;
-  readonly backoffMaxMs: number;
-  /** One forwarding attempt may take this long before it counts as failed. */
+  /** One forwarding attempt may take this long before it counts as failed (transient). */
   readonly timeoutMs: number;
 }
 
 export const DEFAULT_DELIVERY: DeliveryOptions = {
   concurrency: 16,
-  backoffBaseMs: 200,
-  backoffMaxMs: 60_000,
+  // 500 ms, doubling to 5 minutes (after 10 failures): a blip costs half a second, an outage
+  // of hours costs one attempt per message every 2.5 minutes on average.
+  backoffBaseMs: 500,
+  backoffMaxMs: 5 * 60 * 1000,
   timeoutMs: 10_000,
+  // 24 hours: a day-long outage of the recipient loses nothing; MMSCs commonly keep 1-3 days.
+  expiryDefaultMs: 24 * 60 * 60 * 1000,
+  // 7 days: what a VASP's ExpiryDate may ask for at most, so the spool is not held for months.
+  expiryMaxMs: 7 * 24 * 60 * 60 * 1000,
+  // 5 transient failures in a row: more than a blip, and few handlers' timeouts spent on it.
+  breakerFailureCount: 5,
+  // 30 s: a restarting recipient is back within it; one probe per 30 s costs a dead one nothing.
+  breakerCoolDownMs: 30_000,
+  random: Math.random,
 };
+
+/**
+ * The spool's `maxAttempts` for messages and reports: the most an index entry can count
+ * (attempts are a u16 there). Every lease counts, those an open circuit hands back included (one
+ * per `breakerCoolDownMs`, 30 s: 20,160 in the 7 days of `expiryMaxMs`), so with the defaults the
+ * expiry always comes first; `#retryDelayMs` keeps it so under any timings.
+ */
+export const ATTEMPTS_MAX = 0xffff;
+
+/** Report posts in flight at once: reports are small, and VASPs few. */
+const REPORT_CONCURRENCY = 4;
+
+/**
+ * Retrying messages whose last error is kept for the status query, 100,000: the queue's
+ * in-flight retries of a busy gateway; past that the oldest note is forgotten (its message
+ * still reads Retrying, without the detail).
+ */
+const RETRY_NOTES_MAX = 100_000;
 
 /** What forwarding works with. */
 export interface DeliveryInput {
-  /** The gateway's directory (the record of reported dead letters lives there). */
+  /** The gateway's directory (the journal of failures and reported dead letters live there). */
   readonly dir: string;
   readonly messages: Spool;
   readonly reports: Spool;
@@ -49,214 +82,227 @@ export interface DeliveryInput {
 interface QueuedReport {
   readonly reportUrl: string;
   readonly body: string;
+  /** When it was queued; absent in reports queued before it was kept (they never expire). */
+  readonly queuedAtMs?: number;
 }
 
-/** The delay before retry number `attempt` (1 after the first failure). */
-export function backoffMs(options: DeliveryOptions, attempt: number): number {
-  return Math.min(options.backoffMaxMs, options.backoffBaseMs * 2 ** (attempt - 1));
-}
-
-/** How often dead letters are checked for a missing report. */
-const SWEEP_MS = 1000;
-
-/**
- * The dead letters whose Rejected report is queued, kept durably in a small file. A message can
- * become a dead letter without its handler seeing the last failure (a crash during the last
- * attempt, or a last lease that expired): the sweep reports those.
- */
-class ReportedDeadLetters {
-  readonly #file: string;
-  readonly #seqs: Set<number>;
-  #saving: Promise<void> = Promise.resolve();
-
-  private constructor(file: string, seqs: Set<number>) {
-    this.#file = file;
-    this.#seqs = seqs;
-  }
-
-  static async open(file: string): Promise<ReportedDeadLetters> {
-    const text = await readFile(file, "utf8").catch(() => "[]");
-    return new ReportedDeadLetters(file, new Set(JSON.parse(text) as number[]));
-  }
-
-  get size(): number {
-    return this.#seqs.size;
-  }
-
-  has(seq: number): boolean {
-    return this.#seqs.has(seq);
-  }
-
-  /** Adds `seq`; resolves once the file says so durably. */
-  add(seq: number): Promise<void> {
-    this.#seqs.add(seq);
-    const snapshot = JSON.stringify([...this.#seqs]);
-    this.#saving = this.#saving.then(() => writeFileDurably(this.#file, snapshot));
-    return this.#saving;
+/** A retry the handler asks for: the consumer nacks the lease with this delay. */
+class RetryLater extends Error {
+  readonly delayMs: number;
+  constructor(reason: string, delayMs: number) {
+    super(reason);
+    this.delayMs = delayMs;
   }
 }
+
+/** Why a message is retrying: for the status query. */
+interface RetryNote {
+  readonly lastError: string;
+  readonly attempts: number;
+  readonly nextAttemptAtMs: number;
+}
+
+/** What the status query adds to a message's state. */
+export type DeliveryDetail =
+  | { readonly state: "Failed"; readonly reason: string; readonly failedAt?: string }
+  | { readonly lastError: string; readonly attempts: number; readonly nextAttemptAt: string }
+  | Record<string, never>;
 
 /** The forwarding and report consumers, running until stopped. */
 export class Delivery {
+  readonly #input: DeliveryInput;
+  readonly #outcomes: Outcomes;
+  readonly #reported: ReportedDeadLetters;
+  readonly #breakers: CircuitBreakers;
+  readonly #notes = new Map<number, RetryNote>();
+  readonly #reportWriter;
   readonly #messages: Consumer;
   readonly #reports: Consumer;
-  readonly #sweep: NodeJS.Timeout;
-  #sweeping: Promise<void> = Promise.resolve();
 
-  /** Starts forwarding; `dir` keeps the record of reported dead letters. */
+  /** Starts forwarding; `dir` keeps the journal of failures and of reported dead letters. */
   static async start(input: DeliveryInput): Promise<Delivery> {
+    const outcomes = await Outcomes.open(path.join(input.dir, "failed.jsonl"));
     const reported = await ReportedDeadLetters.open(path.join(input.dir, "reported-dead.json"));
-    return new Delivery(input, reported);
+    return new Delivery(input, outcomes, reported);
   }
 
-  private constructor(input: DeliveryInput, reported: ReportedDeadLetters) {
-    const { messages, reports, options, metrics } = input;
-    const reportWriter = reports.writer("delivery-reports");
-    const maxAttempts = messages.config.maxAttempts;
-    const report = async (message: StoredMessage, seq: number, status: MmStatus, why: string) => {
-      const vasp = input.vasps.find((candidate) => candidate.vaspId === message.vaspId);
-      if (!message.deliveryReport || vasp?.reportUrl == null) return;
-      for (const recipient of message.recipients) {
-        const body = deliveryReportRequest({
-          namespace: message.namespace,
-          transactionId: `dr-${input.messageIdOf(seq, message.vaspId)}`,
-          messageId: input.messageIdOf(seq, message.vaspId),
-          recipient,
-          sender: message.senderAddress,
-          dateIso: new Date().toISOString(),
-          mmStatus: status,
-          statusText: why,
-        });
-        const queued: QueuedReport = { reportUrl: vasp.reportUrl, body };
-        await reportWriter.append(JSON.stringify(queued));
-      }
-    };
-    this.#messages = messages.consume(
-      async (lease: Lease) => {
-        const message = decodeStoredMessage(lease.payload);
-        try {
-          await forward(
-            input.recipientUrl,
-            message,
-            input.messageIdOf(lease.seq, message.vaspId),
-            lease,
-            options,
-          );
-        } catch (error) {
-          const last = lease.attempt >= maxAttempts;
-          metrics.deliveries.inc({ result: last ? "dead" : "retry" });
-          // The report is durable before the nack that makes the message dead.
-          if (last) {
-            await report(message, lease.seq, "Rejected", (error as Error).message);
-            await reported.add(lease.seq);
-          }
-          throw error;
-        }
-        // Durable before the ack: a crash in between reports twice, never not at all.
-        await report(message, lease.seq, "Retrieved", "delivered");
-        metrics.deliveries.inc({ result: "delivered" });
-      },
-      {
-        concurrency: options.concurrency,
-        retryAfterMs: (lease) => backoffMs(options, lease.attempt),
-      },
-    );
-    this.#reports = reports.consume(
-      async (lease) => {
-        const queued = JSON.parse(new TextDecoder().decode(lease.payload)) as QueuedReport;
-        await post(
-          queued.reportUrl,
-          queued.body,
-          { "content-type": 'text/xml; charset="utf-8"' },
-          options,
-        );
-        metrics.reports.inc();
-      },
-      { concurrency: 4, retryAfterMs: (lease) => backoffMs(options, lease.attempt) },
-    );
-    const sweep = async (): Promise<void> => {
-      // Reading the letters costs a read each: only when there are more than were reported.
-      if (messages.stats().messages.dead <= reported.size) return;
-      for (const letter of await messages.deadLetters()) {
-        if (reported.has(letter.seq)) continue;
-        const message = decodeStoredMessage(letter.payload);
-        await report(message, letter.seq, "Rejected", "delivery attempts used up");
-        await reported.add(letter.seq);
-      }
-    };
-    const run = () => {
-      this.#sweeping = this.#sweeping.then(sweep).catch(() => undefined);
-    };
-    this.#sweep = setInterval(run, SWEEP_MS);
-    this.#sweep.unref();
-    run();
+  private constructor(input: DeliveryInput, outcomes: Outcomes, reported: ReportedDeadLetters) {
+    this.#input = input;
+    this.#outcomes = outcomes;
+    this.#reported = reported;
+    this.#breakers = new CircuitBreakers(input.options);
+    this.#reportWriter = input.reports.writer("delivery-reports");
+    const retryAfterMs = (lease: Lease, error: unknown) =>
+      error instanceof RetryLater ? error.delayMs : backoffMs(input.options, lease.attempt);
+    this.#messages = input.messages.consume((lease) => this.#deliver(lease), {
+      concurrency: input.options.concurrency,
+      retryAfterMs,
+    });
+    this.#reports = input.reports.consume((lease) => this.#postReport(lease), {
+      concurrency: REPORT_CONCURRENCY,
+      retryAfterMs,
+    });
+    reported.sweep(input.messages, (letter) => {
+      const message = decodeStoredMessage(letter.payload);
+      return this.#report(message, letter.seq, "Rejected", "delivery attempts used up");
+    });
+  }
+
+  /**
+   * What the status query says beside the spool's state: a failure's reason and time (a failed
+   * message is done in the spool), or a retrying message's last error and next attempt.
+   */
+  detailOf(seq: number, state: MessageState): DeliveryDetail {
+    const failure = this.#outcomes.get(seq);
+    if (failure !== undefined) {
+      const failedAt = new Date(failure.atMs).toISOString();
+      return { state: "Failed", reason: failure.reason, failedAt };
+    }
+    // A dead letter's time is not kept by the spool.
+    if (state === "dead") return { state: "Failed", reason: "delivery attempts used up" };
+    const note = this.#notes.get(seq);
+    if (note === undefined || (state !== "retryWait" && state !== "leased")) return {};
+    const { lastError, attempts, nextAttemptAtMs } = note;
+    return { lastError, attempts, nextAttemptAt: new Date(nextAttemptAtMs).toISOString() };
   }
 
   /** Stops taking; forwards in flight finish (and are acked or retried). */
   async stop(): Promise<void> {
-    clearInterval(this.#sweep);
-    await this.#sweeping;
+    await this.#reported.stop();
     await Promise.all([this.#messages.stop(), this.#reports.stop()]);
+    await this.#outcomes.close();
   }
-}
 
-/**
- * A boundary for one forwarded body: random, and checked against every part, since a part that
- * contained it would end early at the recipient and let its sender forge parts after it.
- */
-function boundaryFor(message: StoredMessage): string {
-  for (;;) {
-    const boundary = `spool-mms-${randomBytes(12).toString("hex")}`;
-    const marker = Buffer.from(`--${boundary}`);
-    if (message.parts.every((part) => Buffer.from(part.bytes).indexOf(marker) < 0)) return boundary;
+  /** One lease of a message: forward it, or fail it, or ask for a retry. */
+  async #deliver(lease: Lease): Promise<void> {
+    const { options, metrics, recipientUrl } = this.#input;
+    const seq = lease.seq;
+    // Failed before a crash took the ack: its report is queued and its failure durable.
+    if (this.#outcomes.get(seq) !== undefined) return;
+    const message = decodeStoredMessage(lease.payload);
+    const expiryMs = expiresAtMs(message, options);
+    if (Date.now() >= expiryMs) {
+      metrics.deliveries.inc({ result: "expired" });
+      const reason = `expired at ${new Date(expiryMs).toISOString()}`;
+      return this.#fail(message, seq, { mmStatus: "Expired", reason });
+    }
+    const messageId = this.#input.messageIdOf(seq, message.vaspId);
+    // Built only when the circuit lets the attempt go: a turned-back lease costs no copy.
+    const result = await this.#attempt(recipientUrl, () =>
+      forwardRequest(message, messageId, lease.attempt),
+    );
+    if (result.kind === "delivered") {
+      this.#notes.delete(seq);
+      // Durable before the ack: a crash in between reports twice, never not at all.
+      await this.#report(message, seq, "Retrieved", "delivered");
+      metrics.deliveries.inc({ result: "delivered" });
+      return;
+    }
+    if (result.kind === "refused") {
+      metrics.deliveries.inc({ result: "refused" });
+      const reason = `refused by recipient: ${result.reason}`;
+      return this.#fail(message, seq, { mmStatus: "Rejected", reason });
+    }
+    metrics.deliveries.inc({ result: result.kind === "deferred" ? "deferred" : "retry" });
+    const delayMs = this.#retryDelayMs(lease, result, expiryMs);
+    // Turned back by the circuit: the last error a recipient gave still says the most.
+    const lastError =
+      result.kind === "deferred"
+        ? (this.#notes.get(seq)?.lastError ?? result.reason)
+        : result.reason;
+    this.#note(seq, { lastError, attempts: lease.attempt, delayMs });
+    throw new RetryLater(result.reason, delayMs);
   }
-}
 
-/** POSTs a message to the recipient endpoint as multipart/mixed; throws unless 2xx. */
-async function forward(
-  url: string,
-  message: StoredMessage,
-  messageId: string,
-  lease: Lease,
-  options: DeliveryOptions,
-): Promise<void> {
-  const boundary = boundaryFor(message);
-  const chunks: Uint8Array[] = [];
-  for (const part of message.parts) {
-    const headers =
-      `--${boundary}\r\nContent-Type: ${part.contentType}\r\n` +
-      (part.contentId === null ? "" : `Content-ID: <${part.contentId}>\r\n`) +
-      `Content-Length: ${part.bytes.byteLength}\r\n\r\n`;
-    chunks.push(Buffer.from(headers, "utf8"), part.bytes, Buffer.from("\r\n"));
+  /** A failure: its report queued, then the failure durable, before the ack that follows. */
+  async #fail(
+    message: StoredMessage,
+    seq: number,
+    failure: Pick<Failure, "mmStatus" | "reason">,
+  ): Promise<void> {
+    this.#notes.delete(seq);
+    await this.#report(message, seq, failure.mmStatus, failure.reason);
+    await this.#outcomes.record({ seq, ...failure, atMs: Date.now() });
   }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  await post(
-    url,
-    Buffer.concat(chunks),
-    {
-      "content-type": `multipart/mixed; boundary="${boundary}"`,
-      "x-mms-message-id": messageId,
-      "x-mms-vasp-id": message.vaspId,
-      "x-mms-recipients": message.recipients.join(","),
-      "x-mms-attempt": String(lease.attempt),
-    },
-    options,
-  );
-}
 
-async function post(
-  url: string,
-  body: string | Uint8Array,
-  headers: Record<string, string>,
-  options: DeliveryOptions,
-): Promise<void> {
-  const response = await fetch(url, {
-    method: "POST",
-    body,
-    headers,
-    signal: AbortSignal.timeout(options.timeoutMs),
-  });
-  // The body is drained so the connection can be reused.
-  await response.arrayBuffer();
-  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  /** One lease of a queued report: post it, drop it (refused or expired), or retry. */
+  async #postReport(lease: Lease): Promise<void> {
+    const { options, metrics } = this.#input;
+    const queued = JSON.parse(new TextDecoder().decode(lease.payload)) as QueuedReport;
+    const queuedAtMs = queued.queuedAtMs ?? Date.now();
+    const expiryMs = queuedAtMs + options.expiryDefaultMs;
+    // A report nobody will take is dropped, not kept forever: it only says how a message ended.
+    if (Date.now() >= expiryMs) return void metrics.deliveries.inc({ result: "report_expired" });
+    const headers = { "content-type": 'text/xml; charset="utf-8"' };
+    const result = await this.#attempt(queued.reportUrl, () => ({ body: queued.body, headers }));
+    if (result.kind === "delivered") return void metrics.reports.inc();
+    if (result.kind === "refused") return void metrics.deliveries.inc({ result: "report_refused" });
+    metrics.deliveries.inc({
+      result: result.kind === "deferred" ? "report_deferred" : "report_retry",
+    });
+    throw new RetryLater(result.reason, this.#retryDelayMs(lease, result, expiryMs));
+  }
+
+  /** One POST through `url`'s circuit: turned back at once while the circuit is open. */
+  async #attempt(
+    url: string,
+    request: () => { body: string | Uint8Array; headers: Record<string, string> },
+  ): Promise<AttemptResult | { kind: "deferred"; reason: string; retryAtMs: number }> {
+    const host = CircuitBreakers.hostOf(url);
+    const admission = this.#breakers.admit(host, Date.now());
+    if (!admission.admitted) {
+      const reason = `circuit open: ${host} failed repeatedly`;
+      return { kind: "deferred", reason, retryAtMs: admission.retryAtMs };
+    }
+    const { body, headers } = request();
+    const result = await attemptPost(url, body, headers, this.#input.options.timeoutMs);
+    const answered = result.kind === "transient" ? "transient" : "answered";
+    this.#breakers.record(host, answered, Date.now(), admission.probe);
+    return result;
+  }
+
+  /** The wait before the next attempt: backoff or the circuit's reopening, never past expiry. */
+  #retryDelayMs(
+    lease: Lease,
+    result: { kind: "transient"; retryAfterMs?: number } | { kind: "deferred"; retryAtMs: number },
+    expiryMs: number,
+  ): number {
+    const nowMs = Date.now();
+    const leftMs = expiryMs - nowMs;
+    const wantedMs =
+      result.kind === "deferred"
+        ? result.retryAtMs - nowMs
+        : backoffMs(this.#input.options, lease.attempt, result.retryAfterMs);
+    return retryDelayMs({ wantedMs, leftMs, attempt: lease.attempt, attemptsMax: ATTEMPTS_MAX });
+  }
+
+  #note(seq: number, note: { lastError: string; attempts: number; delayMs: number }): void {
+    this.#notes.delete(seq);
+    if (this.#notes.size >= RETRY_NOTES_MAX) {
+      this.#notes.delete(this.#notes.keys().next().value!);
+    }
+    const { lastError, attempts, delayMs } = note;
+    this.#notes.set(seq, { lastError, attempts, nextAttemptAtMs: Date.now() + delayMs });
+  }
+
+  /** Queues a delivery report durably, one per recipient, when the message asked for one. */
+  async #report(message: StoredMessage, seq: number, status: MmStatus, why: string) {
+    const vasp = this.#input.vasps.find((candidate) => candidate.vaspId === message.vaspId);
+    if (!message.deliveryReport || vasp?.reportUrl == null) return;
+    const messageId = this.#input.messageIdOf(seq, message.vaspId);
+    for (const recipient of message.recipients) {
+      const body = deliveryReportRequest({
+        namespace: message.namespace,
+        transactionId: `dr-${messageId}`,
+        messageId,
+        recipient,
+        sender: message.senderAddress,
+        dateIso: new Date().toISOString(),
+        mmStatus: status,
+        statusText: why,
+      });
+      const queued: QueuedReport = { reportUrl: vasp.reportUrl, body, queuedAtMs: Date.now() };
+      await this.#reportWriter.append(JSON.stringify(queued));
+    }
+  }
 }

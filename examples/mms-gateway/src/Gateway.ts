@@ -11,7 +11,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { type MessageState, openSpool, type Spool } from "@spool/actors";
-import { DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
+import { ATTEMPTS_MAX, DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
 import { HandlerThreads } from "./HandlerThreads.js";
 import { DEFAULT_LIMITS, type GatewayLimits, LimitExceeded } from "./Limits.js";
 import { livePage } from "./LivePage.js";
@@ -39,7 +39,10 @@ export interface GatewayOptions {
   readonly recipientUrl: string;
   readonly limits?: Partial<GatewayLimits>;
   readonly delivery?: Partial<DeliveryOptions>;
-  /** Deliveries before a message becomes a dead letter; 5 by default. */
+  /**
+   * Deliveries before a message becomes a dead letter: ATTEMPTS_MAX (65535, the most the spool
+   * counts) by default, so a message fails only by its expiry or a permanent refusal.
+   */
   readonly maxAttempts?: number;
   /** How long one forwarding attempt holds its message; Spool's 30 s by default. */
   readonly leaseMs?: number;
@@ -66,13 +69,19 @@ export interface Gateway {
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const delivery: DeliveryOptions = { ...DEFAULT_DELIVERY, ...options.delivery };
-  const maxAttempts = options.maxAttempts ?? 5;
+  const maxAttempts = options.maxAttempts ?? ATTEMPTS_MAX;
+  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= ATTEMPTS_MAX)) {
+    throw new RangeError(`maxAttempts must be a whole number from 1 to ${ATTEMPTS_MAX}`);
+  }
   const messages = await openSpool({
     dir: path.join(options.dir, "messages"),
     maxAttempts,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
-  const reports = await openSpool({ dir: path.join(options.dir, "reports"), maxAttempts: 20 });
+  const reports = await openSpool({
+    dir: path.join(options.dir, "reports"),
+    maxAttempts: ATTEMPTS_MAX,
+  });
   const ids = await messageIds(options.dir);
   const metrics = gatewayMetrics(messages);
   const stopObserving = messages.onBatch(metrics.observeBatch);
@@ -104,6 +113,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     handle,
     metrics,
     ids,
+    forwarding,
   };
   const server = http.createServer((request, response) => {
     route(context, request, response).catch((error: unknown) => {
@@ -140,6 +150,7 @@ interface RequestContext {
   readonly handle: (input: SubmissionInput) => Promise<Accepted>;
   readonly metrics: Metrics;
   readonly ids: MessageIds;
+  readonly forwarding: Delivery;
 }
 
 async function route(
@@ -263,7 +274,11 @@ function status(
   // Another VASP's MessageID does not name a message for this one: Unknown, as a made-up one.
   const seq = context.ids.seqOf(messageId, vasp.vaspId);
   const state = seq === undefined ? "unknown" : context.messages.messageState(seq);
-  const body = { messageId, state: STATUS_NAMES[state] };
+  const body = {
+    messageId,
+    state: STATUS_NAMES[state],
+    ...(seq === undefined ? {} : context.forwarding.detailOf(seq, state)),
+  };
   if (state === "unknown") {
     send(
       response,

@@ -55,6 +55,12 @@ export interface SubmitRequest {
   readonly recipients: readonly string[];
   readonly subject: string | null;
   readonly deliveryReport: boolean;
+  /** ExpiryDate as written: an xs:dateTime or an xs:duration (`Expiry.ts` reads it). */
+  readonly expiryDate: string | null;
+  /** Priority: High, Normal or Low, forwarded as given. */
+  readonly priority: string | null;
+  /** LinkedID: the MessageID of a message this one answers, forwarded as given. */
+  readonly linkedId: string | null;
   /** The Content element's href (`cid:...`), when the message has content. */
   readonly contentHref: string | null;
 }
@@ -168,6 +174,9 @@ export function parseSubmitRequest(
     recipients,
     subject: text(body.Subject),
     deliveryReport: (text(body.DeliveryReport) ?? "").toLowerCase() === "true",
+    expiryDate: text(body.ExpiryDate),
+    priority: text(body.Priority),
+    linkedId: text(body.LinkedID),
     contentHref: content === undefined ? null : text(content["@_href"]),
   };
 }

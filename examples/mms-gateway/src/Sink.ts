@@ -1,7 +1,9 @@
 /**
  * A recipient for `npm start` and the tests: takes forwarded messages (`POST /deliver`) and
  * delivery reports (`POST /reports`) on loopback, and tells what it got (`GET /stats`). It can
- * be told to fail: every delivery (`failAll`), or those to a recipient address (`failRecipient`).
+ * be told to fail: every delivery (`failAll`), those to a recipient address (`failRecipient`),
+ * with a chosen answer (`answer`, changeable while it runs), or by refusing connections
+ * (`refuseConnections`, until `acceptConnections`). It keeps the headers of each delivery.
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,6 +19,14 @@ export interface SinkOptions {
   readonly delayMs?: number;
   /** Answer deliveries only once this settles (a recipient that answers when a test says so). */
   readonly hold?: Promise<void>;
+  /** Answer every delivery with this (503 for `failAll` and `failRecipient`). */
+  readonly answer?: SinkAnswer;
+}
+
+/** How the sink answers a delivery it refuses: a status, and a Retry-After header if given. */
+export interface SinkAnswer {
+  readonly status: number;
+  readonly retryAfter?: string;
 }
 
 export interface SinkStats {
@@ -36,6 +46,14 @@ export interface Sink {
   readonly received: ReadonlyMap<string, number>;
   /** The DeliveryReportReq bodies received, in order. */
   readonly reports: readonly string[];
+  /** MessageID → the headers of its last delivery taken. */
+  readonly headers: ReadonlyMap<string, http.IncomingHttpHeaders>;
+  /** Answers deliveries with `answer` from now on; null takes them again. */
+  answerWith(answer: SinkAnswer | null): void;
+  /** Stops listening (connections are refused) until {@link Sink.acceptConnections}. */
+  refuseConnections(): Promise<void>;
+  /** Listens again, on the same port. */
+  acceptConnections(): Promise<void>;
   stats(): SinkStats;
   close(): Promise<void>;
 }
@@ -43,6 +61,8 @@ export interface Sink {
 export async function openSink(options: SinkOptions = {}): Promise<Sink> {
   const received = new Map<string, number>();
   const reports: string[] = [];
+  const headers = new Map<string, http.IncomingHttpHeaders>();
+  let answer: SinkAnswer | null = options.answer ?? null;
   let delivered = 0;
   let refused = 0;
   const stats = (): SinkStats => ({
@@ -76,14 +96,17 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
       const failing =
         options.failAll === true ||
         (options.failRecipient !== undefined && recipients.includes(options.failRecipient));
-      if (failing) {
+      if (failing || answer !== null) {
         refused += 1;
-        reply(503, '{"error":"recipient unavailable"}');
+        const { status, retryAfter } = answer ?? { status: 503 };
+        if (retryAfter !== undefined) response.setHeader("retry-after", retryAfter);
+        reply(status, '{"error":"recipient unavailable"}');
         return;
       }
       const messageId = String(request.headers["x-mms-message-id"]);
       const take = () => {
         received.set(messageId, (received.get(messageId) ?? 0) + 1);
+        headers.set(messageId, request.headers);
         delivered += 1;
         reply(200, "{}");
       };
@@ -93,18 +116,30 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
     });
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
-  const url = `http://${options.host ?? "127.0.0.1"}:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${options.host ?? "127.0.0.1"}:${port}`;
+  const stopListening = async () => {
+    const closed = new Promise((resolve) => server.close(resolve));
+    server.closeAllConnections();
+    await closed;
+  };
   return {
     url,
     deliverUrl: `${url}/deliver`,
     reportUrl: `${url}/reports`,
     received,
     reports,
+    headers,
     stats,
+    answerWith(next) {
+      answer = next;
+    },
+    refuseConnections: stopListening,
+    async acceptConnections() {
+      await new Promise<void>((resolve) => server.listen(port, options.host, resolve));
+    },
     async close() {
-      const closed = new Promise((resolve) => server.close(resolve));
-      server.closeAllConnections();
-      await closed;
+      if (server.listening) await stopListening();
     },
   };
 }

@@ -28,11 +28,23 @@ export interface StoredMessage {
   /** The MM7 schema namespace the VASP spoke, for the delivery report. */
   readonly namespace: string;
   readonly receivedAtMs: number;
+  /**
+   * When the SubmitReq's ExpiryDate said the message expires (ms since the epoch), or null for
+   * the gateway's default after `receivedAtMs` (also for records written before this field).
+   */
+  readonly expiresAtMs: number | null;
+  /** The SubmitReq's Priority and LinkedID, forwarded as given (null when absent or older). */
+  readonly priority: string | null;
+  readonly linkedId: string | null;
   readonly parts: readonly ContentPart[];
 }
 
 /** The header's shape: the message without the parts' bytes. */
-type Header = Omit<StoredMessage, "parts"> & {
+type Header = Omit<StoredMessage, "parts" | "expiresAtMs" | "priority" | "linkedId"> & {
+  // Optional: records written before these fields have none.
+  readonly expiresAtMs?: number | null;
+  readonly priority?: string | null;
+  readonly linkedId?: string | null;
   readonly parts: readonly { readonly contentType: string; readonly contentId: string | null }[];
 };
 
@@ -72,5 +84,11 @@ export function decodeStoredMessage(payload: Uint8Array): StoredMessage {
     return { ...part, bytes };
   });
   if (at !== record.byteLength) throw new Error("stored message: trailing bytes");
-  return { ...header, parts };
+  return {
+    ...header,
+    expiresAtMs: header.expiresAtMs ?? null,
+    priority: header.priority ?? null,
+    linkedId: header.linkedId ?? null,
+    parts,
+  };
 }

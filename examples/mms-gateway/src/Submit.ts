@@ -4,6 +4,7 @@
  * in the HTTP thread or in a handler thread (`HandlerThreads.ts`); only `append` differs.
  */
 import type { AppendResult } from "@spool/actors";
+import { expiryDateMs } from "./Expiry.js";
 import type { GatewayLimits } from "./Limits.js";
 import { LimitExceeded } from "./Limits.js";
 import { BodyInvalid, contentParts, parseSubmissionBody } from "./Mime.js";
@@ -59,6 +60,9 @@ export async function acceptSubmission(
         `VASPID ${request.vaspId} is not the authenticated VASP ${input.vaspId}`,
       );
     }
+    const receivedAtMs = Date.now();
+    const expiresAtMs =
+      request.expiryDate === null ? null : expiryDateMs(request.expiryDate, receivedAtMs);
     const record = encodeStoredMessage({
       vaspId: input.vaspId,
       vasId: request.vasId,
@@ -68,7 +72,10 @@ export async function acceptSubmission(
       deliveryReport: request.deliveryReport,
       transactionId,
       namespace,
-      receivedAtMs: Date.now(),
+      receivedAtMs,
+      expiresAtMs,
+      priority: request.priority,
+      linkedId: request.linkedId,
       parts: contentParts(body, request.contentHref, limits),
     });
     const started = performance.now();

@@ -111,7 +111,7 @@ describe("the MMS gateway over HTTP", () => {
     expect(metrics).toContain('spool_queue_messages{state="queued"} 0');
   });
 
-  it("a failing recipient gets retries with backoff, then the message is a dead letter with a Rejected report", async () => {
+  it("with maxAttempts set low, a failing recipient's message is a dead letter with a Rejected report", async () => {
     const { gateway, sink } = await start({ failAll: true }, { maxAttempts: 3 });
     const messageId = messageIdIn((await submit(gateway, message(1))).text)!;
     await until(() => gateway.messages.messageState(1) === "dead", "the dead letter");
@@ -122,7 +122,11 @@ describe("the MMS gateway over HTTP", () => {
     const status = await fetch(`${gateway.url}/mm7/messages/${messageId}`, {
       headers: { authorization: basicAuthorization("acme", "s3cret") },
     });
-    expect(await status.json()).toEqual({ messageId, state: "Failed" });
+    expect(await status.json()).toEqual({
+      messageId,
+      state: "Failed",
+      reason: "delivery attempts used up",
+    });
     expect((await gateway.messages.deadLetters()).map((letter) => letter.seq)).toEqual([1]);
   });
 });
