@@ -1,20 +1,38 @@
 /**
  * The MMS gateway: an HTTP service taking MM7 SubmitReq from authenticated VASPs, storing each
  * message durably in Spool before answering SubmitRsp (claims 4, 20, 57: stored before it is
- * accepted), forwarding with retries (`Delivery.ts`), and answering status queries, health,
- * metrics and a live view of the synchronizer.
+ * accepted), forwarding with retries (`Delivery.ts`), and answering status queries and health.
+ * Its front door is bounded: connections (`Admission.ts`), timeouts, and body bytes in flight
+ * (`InFlight.ts`). Metrics and the live view are on a separate admin listener.
  *
- * Routes: `POST /mm7` (SubmitReq), `GET /mm7/messages/<MessageID>` (status, JSON),
- * `GET /health`, `GET /metrics`, `GET /` (live page) and `GET /live.json`.
+ * MM7 routes: `POST /mm7` (SubmitReq), `GET /mm7/messages/<MessageID>` (status, JSON) and
+ * `GET /health`; everything else is 404. Admin routes (`AdminListener.ts`): `GET /metrics`,
+ * `GET /` (live page) and `GET /live.json`.
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { type MessageState, openSpool, type Spool } from "@spool/actors";
+import { type AdminOptions, DEFAULT_ADMIN, openAdminListener } from "./AdminListener.js";
+import { Admission } from "./Admission.js";
 import { DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
+import {
+  connectionCountMax,
+  DEFAULT_OPEN_FILE_LIMIT,
+  openDescriptorCount,
+  openFileLimit,
+} from "./Descriptors.js";
 import { HandlerThreads } from "./HandlerThreads.js";
-import { DEFAULT_LIMITS, type GatewayLimits, LimitExceeded } from "./Limits.js";
-import { livePage } from "./LivePage.js";
+import { InFlight } from "./InFlight.js";
+import {
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_IN_FLIGHT_LIMITS,
+  DEFAULT_LIMITS,
+  type GatewayLimits,
+  type InFlightLimits,
+  LimitExceeded,
+} from "./Limits.js";
 import { type MessageIds, messageIds } from "./MessageIds.js";
 import { gatewayMetrics, type Metrics } from "./Metrics.js";
 import { faultResponse, Mm7Fault, STATUS, submitResponse } from "./Mm7.js";
@@ -38,6 +56,12 @@ export interface GatewayOptions {
   /** Where messages are forwarded (HTTP POST). */
   readonly recipientUrl: string;
   readonly limits?: Partial<GatewayLimits>;
+  /** Connection caps and timeouts; {@link DEFAULT_CONNECTION_LIMITS} for what is not given. */
+  readonly connections?: Partial<ConnectionLimits>;
+  /** Body bytes and submissions in progress; {@link DEFAULT_IN_FLIGHT_LIMITS} by default. */
+  readonly inFlight?: Partial<InFlightLimits>;
+  /** The admin listener (metrics, live page): loopback, a free port, by default. */
+  readonly admin?: Partial<AdminOptions>;
   readonly delivery?: Partial<DeliveryOptions>;
   /** Deliveries before a message becomes a dead letter; 5 by default. */
   readonly maxAttempts?: number;
@@ -53,14 +77,33 @@ export interface GatewayOptions {
 
 /** A running gateway. */
 export interface Gateway {
+  /** The MM7 port: submissions, status queries and health. */
   readonly url: string;
+  /** The admin listener: `/metrics`, `/live.json` and the live page `/`. */
+  readonly adminUrl: string;
   readonly messages: Spool;
   readonly metrics: Metrics;
+  /** The caps in force: `openCountMax` as lowered to fit the descriptor limit. */
+  readonly connectionLimits: ConnectionLimits;
+  /** Connections open, unauthenticated, evicted and refused so far. */
+  readonly admission: Admission;
+  /** Body bytes and submissions in progress. */
+  readonly inFlight: InFlight;
   /** The MessageID of the message `vaspId` submitted, stored under `seq`. */
   messageIdOf(seq: number, vaspId: string): string;
   /** Stops taking requests, lets forwards in flight finish, closes the spools. */
   close(): Promise<void>;
 }
+
+/** Delivery reports posted at once (the reports' consumer in `Delivery.ts`). */
+const REPORT_CONCURRENCY = 4;
+
+/**
+ * Descriptors forwarding may need: one socket per forward or report in flight, and as many again
+ * for keep-alive connections being replaced or closed while new ones open.
+ */
+const forwardingSocketCount = (delivery: DeliveryOptions) =>
+  2 * (delivery.concurrency + REPORT_CONCURRENCY);
 
 /** Opens the spools, starts forwarding and serves HTTP. */
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
@@ -97,33 +140,37 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     threads !== undefined
       ? threads.submit(input)
       : acceptSubmission(input, limits, (record) => writer.append(record));
+  // Counted now, with the spools open and forwarding started: what serving must leave free.
+  const connectionLimits = connectionLimitsFor(options, delivery);
   const context: RequestContext = {
     options,
     limits,
+    connectionLimits,
+    inFlightLimits: { ...DEFAULT_IN_FLIGHT_LIMITS, ...options.inFlight },
+    admission: new Admission(connectionLimits),
+    inFlight: new InFlight({ ...DEFAULT_IN_FLIGHT_LIMITS, ...options.inFlight }),
     messages,
     handle,
     metrics,
     ids,
   };
-  const server = http.createServer((request, response) => {
-    route(context, request, response).catch((error: unknown) => {
-      if (response.headersSent) return;
-      const fault = new Mm7Fault(STATUS.serverError, String(error), "Server");
-      send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault));
-    });
-  });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
+  const server = await listen(context);
+  const admin = await openAdminListener({ ...DEFAULT_ADMIN, ...options.admin }, metrics, messages);
   const address = server.address() as AddressInfo;
   return {
     url: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
+    adminUrl: admin.url,
     messages,
     metrics,
+    connectionLimits,
+    admission: context.admission,
+    inFlight: context.inFlight,
     messageIdOf: ids.of,
     async close() {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
       await closed;
+      await admin.close();
       await threads?.close();
       await forwarding.stop();
       stopObserving();
@@ -133,56 +180,126 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   };
 }
 
+/** The configured connection limits, the open cap lowered to leave forwarding its descriptors. */
+function connectionLimitsFor(options: GatewayOptions, delivery: DeliveryOptions): ConnectionLimits {
+  const configured = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
+  const openCountMax = connectionCountMax({
+    openCountMax: configured.openCountMax,
+    openFileLimit: openFileLimit() ?? DEFAULT_OPEN_FILE_LIMIT,
+    inUseCount: openDescriptorCount() ?? 0,
+    forwardingSocketCount: forwardingSocketCount(delivery),
+  });
+  return {
+    ...configured,
+    openCountMax,
+    unauthenticatedCountMax: Math.min(configured.unauthenticatedCountMax, openCountMax),
+    perAddressCountMax: Math.min(configured.perAddressCountMax, openCountMax),
+  };
+}
+
+/**
+ * How often Node checks header and request timeouts: a quarter of the header timeout, at most a
+ * second, so a slowloris is closed within about the header timeout (Node's default, 30 s, let
+ * one live 75 s).
+ */
+const checkingIntervalMs = (limits: ConnectionLimits) =>
+  Math.max(10, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4)));
+
+/** The MM7 server, listening, with its connections admitted and timed. */
+async function listen(context: RequestContext): Promise<http.Server> {
+  const { connectionLimits: limits, admission, options } = context;
+  const server = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalMs(limits),
+    },
+    (request, response) => {
+      admission.requestStarted(request.socket);
+      response.once("close", () => admission.requestFinished(request.socket));
+      route(context, request, response).catch((error: unknown) => {
+        if (response.headersSent) return;
+        const fault = new Mm7Fault(STATUS.serverError, String(error), "Server");
+        send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault));
+      });
+    },
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.on("connection", (socket) => admission.admit(socket));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
+  return server;
+}
+
 interface RequestContext {
   readonly options: GatewayOptions;
   readonly limits: GatewayLimits;
+  readonly connectionLimits: ConnectionLimits;
+  readonly inFlightLimits: InFlightLimits;
+  readonly admission: Admission;
+  readonly inFlight: InFlight;
   readonly messages: Spool;
   readonly handle: (input: SubmissionInput) => Promise<Accepted>;
   readonly metrics: Metrics;
   readonly ids: MessageIds;
 }
 
+const STATUS_PATH = "/mm7/messages/";
+
 async function route(
   context: RequestContext,
   request: http.IncomingMessage,
   response: http.ServerResponse,
 ): Promise<void> {
-  const url = new URL(request.url ?? "/", "http://gateway");
-  if (request.method === "POST" && url.pathname === "/mm7")
-    return submit(context, request, response);
-  if (request.method !== "GET") return send(response, 405, "text/plain", "method not allowed\n");
-  if (url.pathname.startsWith("/mm7/messages/")) {
-    return status(context, decodeURIComponent(url.pathname.slice(14)), request, response);
+  let url: URL;
+  try {
+    url = new URL(request.url ?? "/", "http://gateway");
+  } catch {
+    return send(response, 400, "text/plain", "not a request target\n");
   }
-  switch (url.pathname) {
-    case "/health": {
-      const state = context.messages.stats().state;
-      const healthy = state !== "broken" && state !== "closed";
-      return send(response, healthy ? 200 : 503, "application/json", JSON.stringify({ state }));
+  if (url.pathname === "/mm7") {
+    if (request.method === "POST") return submit(context, request, response);
+    return notAllowed(response, "POST");
+  }
+  if (url.pathname.startsWith(STATUS_PATH)) {
+    if (request.method !== "GET") return notAllowed(response, "GET");
+    let messageId: string;
+    try {
+      messageId = decodeURIComponent(url.pathname.slice(STATUS_PATH.length));
+    } catch {
+      const refusal = {
+        error: "malformed %-escape in the MessageID",
+        statusCode: STATUS.clientError,
+      };
+      return send(response, 400, "application/json", JSON.stringify(refusal));
     }
-    case "/metrics":
-      return send(
-        response,
-        200,
-        context.metrics.registry.contentType,
-        await context.metrics.registry.metrics(),
-      );
-    case "/live.json":
-      return send(response, 200, "application/json", JSON.stringify(liveView(context.messages)));
-    case "/":
-      return send(response, 200, "text/html; charset=utf-8", livePage());
-    default:
-      return send(response, 404, "text/plain", "not found\n");
+    return status(context, messageId, request, response);
   }
+  if (url.pathname === "/health") {
+    if (request.method !== "GET") return notAllowed(response, "GET");
+    const state = context.messages.stats().state;
+    const healthy = state !== "broken" && state !== "closed";
+    return send(response, healthy ? 200 : 503, "application/json", JSON.stringify({ state }));
+  }
+  return send(response, 404, "text/plain", "not found\n");
 }
 
-/** SubmitReq: authenticate, read within limits, then parse and store (here or in a handler thread). */
+function notAllowed(response: http.ServerResponse, allowed: string): void {
+  response.setHeader("allow", allowed);
+  send(response, 405, "text/plain", "method not allowed\n");
+}
+
+/**
+ * SubmitReq: authenticate, reserve the body's share of memory, read it within limits, then parse
+ * and store (here or in a handler thread). Everything that refuses before the body is read does
+ * so from the headers alone, and the connection closes without reading the body (`send`).
+ */
 async function submit(
   context: RequestContext,
   request: http.IncomingMessage,
   response: http.ServerResponse,
 ): Promise<void> {
   const { limits, metrics } = context;
+  let release = () => {};
   try {
     const vasp = authenticate(context.options.vasps, request.headers.authorization);
     if (vasp === undefined) {
@@ -191,7 +308,24 @@ async function submit(
         new Mm7Fault(STATUS.improperIdentification, "unknown VASP or wrong password"),
       );
     }
-    const body = await readBody(request, limits.bodyByteSizeMax);
+    context.admission.authenticated(request.socket);
+    const declared = declaredByteSize(request);
+    if (declared !== undefined && declared > limits.bodyByteSizeMax) {
+      throw new LimitExceeded("bodyByteSizeMax", limits.bodyByteSizeMax);
+    }
+    // A body without a length may be as large as the limit: it reserves that much.
+    const share = context.inFlight.reserve(vasp.vaspId, declared ?? limits.bodyByteSizeMax);
+    if (!share.granted) {
+      response.setHeader("retry-after", String(context.inFlightLimits.retryAfterSeconds));
+      const why = `busy: ${share.limit} (${share.value}) reached; retry later`;
+      throw new Refused(new Mm7Fault(STATUS.serviceUnavailable, why, "Server"));
+    }
+    release = share.release;
+    const body = await readBody(request, {
+      byteSizeMax: limits.bodyByteSizeMax,
+      declaredByteSize: declared,
+      idleTimeoutMs: context.connectionLimits.bodyIdleTimeoutMs,
+    });
     const input = { contentType: request.headers["content-type"], body, vaspId: vasp.vaspId };
     const accepted = await context.handle(input);
     metrics.durableSeconds.observe(accepted.durableMs / 1000);
@@ -205,36 +339,86 @@ async function submit(
   } catch (error) {
     const { fault, namespace, transactionId } = asRefused(error);
     metrics.submissions.inc({ result: "refused", status: String(fault.statusCode) });
-    const unauthenticated = response.hasHeader("www-authenticate");
+    // A body abandoned, stalled or timed out: its socket is gone, there is no one to answer.
+    if (request.socket.destroyed) return;
+    const code = response.hasHeader("www-authenticate")
+      ? 401
+      : response.hasHeader("retry-after")
+        ? 503
+        : 500;
     send(
       response,
-      unauthenticated ? 401 : 500,
+      code,
       'text/xml; charset="utf-8"',
       faultResponse(fault, namespace, transactionId),
     );
+  } finally {
+    release();
   }
 }
 
-/** The body, refused past `byteSizeMax` without reading the rest into memory. */
-function readBody(request: http.IncomingMessage, byteSizeMax: number): Promise<Buffer> {
-  const declared = Number(request.headers["content-length"] ?? "0");
-  if (declared > byteSizeMax)
-    return Promise.reject(new LimitExceeded("bodyByteSizeMax", byteSizeMax));
+/** The body's Content-Length; undefined for a chunked body (or one without a valid length). */
+function declaredByteSize(request: http.IncomingMessage): number | undefined {
+  const header = request.headers["content-length"];
+  if (header === undefined || request.headers["transfer-encoding"] !== undefined) return undefined;
+  // Node's parser has refused a malformed Content-Length already; this is its value.
+  const value = Number(header);
+  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** A body stopped arriving for longer than the body-idle timeout, or its client went away. */
+class BodyAbandoned extends Error {}
+
+interface BodyReading {
+  readonly byteSizeMax: number;
+  /** The Content-Length: the body is read into one buffer of that size. */
+  readonly declaredByteSize: number | undefined;
+  readonly idleTimeoutMs: number;
+}
+
+/**
+ * The body, refused past `byteSizeMax` without reading the rest into memory, and its connection
+ * destroyed when no byte arrives for `idleTimeoutMs`.
+ */
+function readBody(request: http.IncomingMessage, reading: BodyReading): Promise<Buffer> {
+  const { byteSizeMax, declaredByteSize } = reading;
   return new Promise((resolve, reject) => {
+    const whole = declaredByteSize === undefined ? undefined : Buffer.allocUnsafe(declaredByteSize);
     const chunks: Buffer[] = [];
     let byteSize = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const stop = (error: Error) => {
+      clearTimeout(idle);
+      request.removeAllListeners("data");
+      request.pause();
+      reject(error);
+    };
+    const watch = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        stop(new BodyAbandoned(`no body bytes for ${reading.idleTimeoutMs} ms`));
+        request.socket.destroy();
+      }, reading.idleTimeoutMs);
+    };
     request.on("data", (chunk: Buffer) => {
-      byteSize += chunk.byteLength;
-      if (byteSize > byteSizeMax) {
-        request.removeAllListeners("data");
-        request.resume();
-        reject(new LimitExceeded("bodyByteSizeMax", byteSizeMax));
+      if (byteSize + chunk.byteLength > (declaredByteSize ?? byteSizeMax)) {
+        stop(new LimitExceeded("bodyByteSizeMax", byteSizeMax));
         return;
       }
-      chunks.push(chunk);
+      if (whole === undefined) chunks.push(chunk);
+      else chunk.copy(whole, byteSize);
+      byteSize += chunk.byteLength;
+      watch();
     });
-    request.on("end", () => resolve(Buffer.concat(chunks)));
-    request.on("error", reject);
+    request.once("end", () => {
+      clearTimeout(idle);
+      resolve(whole === undefined ? Buffer.concat(chunks, byteSize) : whole.subarray(0, byteSize));
+    });
+    request.once("close", () => {
+      if (!request.complete) stop(new BodyAbandoned("the client closed before the body's end"));
+    });
+    request.once("error", stop);
+    watch();
   });
 }
 
@@ -276,19 +460,25 @@ function status(
   send(response, 200, "application/json", JSON.stringify(body));
 }
 
-function liveView(spool: Spool) {
-  const stats = spool.stats();
-  return {
-    state: stats.state,
-    messages: stats.messages,
-    flushes: stats.flushes,
-    flushReasons: stats.flushReasons,
-    batchRecordsMean: stats.batchRecordsMean,
-    recentBatches: spool.recentBatches(),
+/**
+ * Answers a request. When its body has not been read (a refusal from the headers alone), the
+ * answer says `Connection: close` and Node closes the socket once it is written, instead of
+ * reading the rest of the body first (a refused 100 MB upload is not read to its end).
+ */
+function send(response: http.ServerResponse, code: number, type: string, body: string): void {
+  const headers: http.OutgoingHttpHeaders = {
+    "content-type": type,
+    "content-length": Buffer.byteLength(body),
   };
+  if (bodyUnread(response.req)) headers.connection = "close";
+  response.writeHead(code, headers);
+  response.end(body);
 }
 
-function send(response: http.ServerResponse, code: number, type: string, body: string): void {
-  response.writeHead(code, { "content-type": type, "content-length": Buffer.byteLength(body) });
-  response.end(body);
+/** Whether a request has a body still (partly) unread. */
+function bodyUnread(request: http.IncomingMessage): boolean {
+  if (request.complete) return false;
+  const length = request.headers["content-length"];
+  const chunked = request.headers["transfer-encoding"] !== undefined;
+  return chunked || (length !== undefined && length !== "0");
 }
