@@ -68,8 +68,8 @@ describe("timeouts at the front door", () => {
       connections: { headersTimeoutMs: 500, requestTimeoutMs: 2_000 },
     });
     const slowloris = await connect(gateway);
-    // Sixty seconds of headers at this pace; the gateway must not wait for them.
-    const head = `${postHead(10, ACME)}`.padEnd(600, "x");
+    // Headers that never end: sixty seconds of them at this pace.
+    const head = `POST /mm7 HTTP/1.1\r\nHost: gateway\r\nX-Padding: ${"a".repeat(600)}`;
     const sent = await drip(slowloris, head, 100);
     await until(slowloris.isClosed, "the slowloris to be closed");
     expect(sent).toBeLessThan(head.length);
@@ -89,7 +89,6 @@ describe("timeouts at the front door", () => {
     const { gateway } = await startGateway({ connections: { bodyIdleTimeoutMs: 300 } });
     const stalled = await connect(gateway);
     stalled.socket.write(`${postHead(1000, ACME)}0123456789`);
-    await until(() => gateway.inFlight.bodyBytes === 1000, "the body's share to be reserved");
     await until(stalled.isClosed, "the stalled body's connection to be closed");
     await until(() => gateway.inFlight.bodyBytes === 0, "the share to be returned");
     expect(gateway.messages.stats().records).toBe(0);

@@ -72,7 +72,6 @@ describe("descriptors", () => {
     const sink = await openSink();
     closers.push(() => sink.close());
     const served = await startLimitedGateway(300, dir, sink.deliverUrl);
-    expect(served.openCountMax).toBeLessThan(300 - DESCRIPTOR_MARGIN);
     const { hostname, port } = new URL(served.url);
     const flood = Array.from({ length: 400 }, () => {
       const socket = net.connect({ host: hostname, port: Number(port) });
@@ -93,6 +92,8 @@ describe("descriptors", () => {
       method: "POST",
       headers: { "content-type": contentType, authorization: basicAuthorization("acme", "s3cret") },
       body,
+      // A bound for a loaded machine: without the reserve, the gateway cannot even accept it.
+      signal: AbortSignal.timeout(30_000),
     });
     const text = await answer.text();
     expect(answer.status).toBe(200);
@@ -102,5 +103,6 @@ describe("descriptors", () => {
       headers: { authorization: basicAuthorization("acme", "s3cret") },
     });
     expect(await status.json()).toEqual({ messageId, state: "Delivered" });
+    expect(served.openCountMax).toBeLessThan(300 - DESCRIPTOR_MARGIN);
   });
 });
