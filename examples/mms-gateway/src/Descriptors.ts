@@ -5,6 +5,7 @@
  * fail with it (issue 18, finding 1): so the connections' cap leaves a reserve.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import type { ConnectionLimits } from "./Limits.js";
 
 /**
  * Descriptors kept free beyond those counted at start and forwarding's sockets: a spool opens a
@@ -57,6 +58,31 @@ export interface DescriptorBudget {
 export function connectionCountMax(budget: DescriptorBudget): number {
   const reserve = budget.inUseCount + budget.forwardingSocketCount + DESCRIPTOR_MARGIN;
   return Math.max(1, Math.min(budget.openCountMax, budget.openFileLimit - reserve));
+}
+
+/**
+ * `configured` with its open cap lowered to what this process's descriptor limit allows, counted
+ * now (call it once the spools are open and forwarding has started), keeping two descriptors per
+ * delivery-side request in flight: its socket, and a keep-alive one being replaced.
+ *
+ * @example withinDescriptorLimit(DEFAULT_CONNECTION_LIMITS, 16 + 4)
+ */
+export function withinDescriptorLimit(
+  configured: ConnectionLimits,
+  deliveryConcurrency: number,
+): ConnectionLimits {
+  const openCountMax = connectionCountMax({
+    openCountMax: configured.openCountMax,
+    openFileLimit: openFileLimit() ?? DEFAULT_OPEN_FILE_LIMIT,
+    inUseCount: openDescriptorCount() ?? 0,
+    forwardingSocketCount: 2 * deliveryConcurrency,
+  });
+  return {
+    ...configured,
+    openCountMax,
+    unauthenticatedCountMax: Math.min(configured.unauthenticatedCountMax, openCountMax),
+    perAddressCountMax: Math.min(configured.perAddressCountMax, openCountMax),
+  };
 }
 
 function readProc(file: string): string | undefined {

@@ -16,12 +16,8 @@ import { type MessageState, openSpool, type Spool } from "@spool/actors";
 import { type AdminOptions, DEFAULT_ADMIN, openAdminListener } from "./AdminListener.js";
 import { Admission } from "./Admission.js";
 import { DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
-import {
-  connectionCountMax,
-  DEFAULT_OPEN_FILE_LIMIT,
-  openDescriptorCount,
-  openFileLimit,
-} from "./Descriptors.js";
+import { withinDescriptorLimit } from "./Descriptors.js";
+import { observeFrontDoor } from "./FrontDoorMetrics.js";
 import { HandlerThreads } from "./HandlerThreads.js";
 import { InFlight } from "./InFlight.js";
 import {
@@ -36,6 +32,7 @@ import {
 import { type MessageIds, messageIds } from "./MessageIds.js";
 import { gatewayMetrics, type Metrics } from "./Metrics.js";
 import { faultResponse, Mm7Fault, STATUS, submitResponse } from "./Mm7.js";
+import { declaredByteSize, readBody } from "./RequestBody.js";
 import {
   type Accepted,
   acceptSubmission,
@@ -95,19 +92,14 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Delivery reports posted at once (the reports' consumer in `Delivery.ts`). */
-const REPORT_CONCURRENCY = 4;
-
-/**
- * Descriptors forwarding may need: one socket per forward or report in flight, and as many again
- * for keep-alive connections being replaced or closed while new ones open.
- */
-const forwardingSocketCount = (delivery: DeliveryOptions) =>
-  2 * (delivery.concurrency + REPORT_CONCURRENCY);
-
 /** Opens the spools, starts forwarding and serves HTTP. */
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const bodyBytesMax = options.inFlight?.bodyBytesMax ?? DEFAULT_IN_FLIGHT_LIMITS.bodyBytesMax;
+  if (bodyBytesMax < limits.bodyByteSizeMax) {
+    // Else the largest body allowed would be told to retry later for ever.
+    throw new RangeError(`inFlight.bodyBytesMax (${bodyBytesMax}) < bodyByteSizeMax`);
+  }
   const delivery: DeliveryOptions = { ...DEFAULT_DELIVERY, ...options.delivery };
   const maxAttempts = options.maxAttempts ?? 5;
   const messages = await openSpool({
@@ -141,19 +133,24 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       ? threads.submit(input)
       : acceptSubmission(input, limits, (record) => writer.append(record));
   // Counted now, with the spools open and forwarding started: what serving must leave free.
-  const connectionLimits = connectionLimitsFor(options, delivery);
+  const connectionLimits = withinDescriptorLimit(
+    { ...DEFAULT_CONNECTION_LIMITS, ...options.connections },
+    delivery.concurrency + REPORT_CONCURRENCY,
+  );
+  const inFlightLimits = { ...DEFAULT_IN_FLIGHT_LIMITS, ...options.inFlight };
   const context: RequestContext = {
     options,
     limits,
     connectionLimits,
-    inFlightLimits: { ...DEFAULT_IN_FLIGHT_LIMITS, ...options.inFlight },
+    inFlightLimits,
     admission: new Admission(connectionLimits),
-    inFlight: new InFlight({ ...DEFAULT_IN_FLIGHT_LIMITS, ...options.inFlight }),
+    inFlight: new InFlight(inFlightLimits),
     messages,
     handle,
     metrics,
     ids,
   };
+  observeFrontDoor(metrics.registry, context.admission, context.inFlight);
   const server = await listen(context);
   const admin = await openAdminListener({ ...DEFAULT_ADMIN, ...options.admin }, metrics, messages);
   const address = server.address() as AddressInfo;
@@ -180,22 +177,11 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   };
 }
 
-/** The configured connection limits, the open cap lowered to leave forwarding its descriptors. */
-function connectionLimitsFor(options: GatewayOptions, delivery: DeliveryOptions): ConnectionLimits {
-  const configured = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
-  const openCountMax = connectionCountMax({
-    openCountMax: configured.openCountMax,
-    openFileLimit: openFileLimit() ?? DEFAULT_OPEN_FILE_LIMIT,
-    inUseCount: openDescriptorCount() ?? 0,
-    forwardingSocketCount: forwardingSocketCount(delivery),
-  });
-  return {
-    ...configured,
-    openCountMax,
-    unauthenticatedCountMax: Math.min(configured.unauthenticatedCountMax, openCountMax),
-    perAddressCountMax: Math.min(configured.perAddressCountMax, openCountMax),
-  };
-}
+/**
+ * Delivery reports posted at once (the reports' consumer in `Delivery.ts`); with forwarding's
+ * concurrency, the sockets the descriptor reserve keeps for the delivery side.
+ */
+const REPORT_CONCURRENCY = 4;
 
 /**
  * How often Node checks header and request timeouts: a quarter of the header timeout, at most a
@@ -337,10 +323,13 @@ async function submit(
       submitResponse(accepted, context.ids.of(accepted.seq, vasp.vaspId)),
     );
   } catch (error) {
+    // A body abandoned, stalled or timed out: its socket is gone, there is no one to answer.
+    if (request.socket.destroyed) {
+      metrics.submissions.inc({ result: "abandoned", status: "none" });
+      return;
+    }
     const { fault, namespace, transactionId } = asRefused(error);
     metrics.submissions.inc({ result: "refused", status: String(fault.statusCode) });
-    // A body abandoned, stalled or timed out: its socket is gone, there is no one to answer.
-    if (request.socket.destroyed) return;
     const code = response.hasHeader("www-authenticate")
       ? 401
       : response.hasHeader("retry-after")
@@ -355,71 +344,6 @@ async function submit(
   } finally {
     release();
   }
-}
-
-/** The body's Content-Length; undefined for a chunked body (or one without a valid length). */
-function declaredByteSize(request: http.IncomingMessage): number | undefined {
-  const header = request.headers["content-length"];
-  if (header === undefined || request.headers["transfer-encoding"] !== undefined) return undefined;
-  // Node's parser has refused a malformed Content-Length already; this is its value.
-  const value = Number(header);
-  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-}
-
-/** A body stopped arriving for longer than the body-idle timeout, or its client went away. */
-class BodyAbandoned extends Error {}
-
-interface BodyReading {
-  readonly byteSizeMax: number;
-  /** The Content-Length: the body is read into one buffer of that size. */
-  readonly declaredByteSize: number | undefined;
-  readonly idleTimeoutMs: number;
-}
-
-/**
- * The body, refused past `byteSizeMax` without reading the rest into memory, and its connection
- * destroyed when no byte arrives for `idleTimeoutMs`.
- */
-function readBody(request: http.IncomingMessage, reading: BodyReading): Promise<Buffer> {
-  const { byteSizeMax, declaredByteSize } = reading;
-  return new Promise((resolve, reject) => {
-    const whole = declaredByteSize === undefined ? undefined : Buffer.allocUnsafe(declaredByteSize);
-    const chunks: Buffer[] = [];
-    let byteSize = 0;
-    let idle: NodeJS.Timeout | undefined;
-    const stop = (error: Error) => {
-      clearTimeout(idle);
-      request.removeAllListeners("data");
-      request.pause();
-      reject(error);
-    };
-    const watch = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => {
-        stop(new BodyAbandoned(`no body bytes for ${reading.idleTimeoutMs} ms`));
-        request.socket.destroy();
-      }, reading.idleTimeoutMs);
-    };
-    request.on("data", (chunk: Buffer) => {
-      if (byteSize + chunk.byteLength > (declaredByteSize ?? byteSizeMax)) {
-        stop(new LimitExceeded("bodyByteSizeMax", byteSizeMax));
-        return;
-      }
-      if (whole === undefined) chunks.push(chunk);
-      else chunk.copy(whole, byteSize);
-      byteSize += chunk.byteLength;
-      watch();
-    });
-    request.once("end", () => {
-      clearTimeout(idle);
-      resolve(whole === undefined ? Buffer.concat(chunks, byteSize) : whole.subarray(0, byteSize));
-    });
-    request.once("close", () => {
-      if (!request.complete) stop(new BodyAbandoned("the client closed before the body's end"));
-    });
-    request.once("error", stop);
-    watch();
-  });
 }
 
 /** What MM7 (and a person) calls each Spool state of a message. */

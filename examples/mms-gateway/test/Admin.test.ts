@@ -14,9 +14,11 @@ describe("the admin listener", () => {
     }
     const metrics = await fetch(`${gateway.adminUrl}/metrics`);
     expect(metrics.status).toBe(200);
-    expect(await metrics.text()).toContain(
-      'mm7_submissions_total{result="accepted",status="1000"} 1',
-    );
+    const text = await metrics.text();
+    expect(text).toContain('mm7_submissions_total{result="accepted",status="1000"} 1');
+    expect(text).toMatch(/mm7_connections\{state="open"\} \d+/);
+    expect(text).toContain('mm7_connections_closed_total{reason="evicted"} 0');
+    expect(text).toContain("mm7_body_bytes_in_flight 0");
     const live = await fetch(`${gateway.adminUrl}/live.json`);
     expect(await live.json()).toMatchObject({ messages: expect.any(Object) });
     const page = await fetch(`${gateway.adminUrl}/`);
