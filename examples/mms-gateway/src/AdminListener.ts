@@ -17,6 +17,7 @@ export interface AdminOptions {
   readonly port: number;
 }
 
+/** Loopback, a free port. @example openAdminListener(DEFAULT_ADMIN, metrics, messages) */
 export const DEFAULT_ADMIN: AdminOptions = { host: "127.0.0.1", port: 0 };
 
 /** A listening admin listener. */

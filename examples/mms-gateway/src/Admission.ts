@@ -103,6 +103,7 @@ export class Admission {
     this.#idle.delete(socket);
   }
 
+  /** Connections open and unauthenticated now, and those closed to keep the caps so far. */
   counts(): AdmissionCounts {
     return {
       open: this.#connections.size,

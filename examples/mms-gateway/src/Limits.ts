@@ -63,6 +63,7 @@ export interface ConnectionLimits {
   readonly keepAliveTimeoutMs: number;
 }
 
+/** The front door's defaults, each with why. @example { ...DEFAULT_CONNECTION_LIMITS } */
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   // VASPs are a handful of known peers with a few keep-alive connections each: 1,024 leaves a
   // hundred of them room for ten each, and is Linux's default soft descriptor limit.
@@ -102,6 +103,7 @@ export interface InFlightLimits {
   readonly retryAfterSeconds: number;
 }
 
+/** What submissions in progress may hold by default. @example { ...DEFAULT_IN_FLIGHT_LIMITS } */
 export const DEFAULT_IN_FLIGHT_LIMITS: InFlightLimits = {
   // About ten of the largest bodies (6 MiB): the gateway's memory stays within about 150 MB of
   // its idle size (measured: 40 unbounded 6 MiB bodies took it from 126 MB to 443 MB).
