@@ -1,9 +1,11 @@
 /**
  * The front door's connections: caps on open ones, on unauthenticated ones and per client
  * address. A connection is unauthenticated until a request on it passes Basic authentication.
- * When a cap is reached, the newcomer takes the place of the longest-idle unauthenticated
- * connection (one with no request in progress), so a VASP still gets in through a flood of idle
- * or slow connections; only when there is none to evict is the newcomer closed at once.
+ * When a cap is reached, the newcomer takes the place of an unauthenticated connection: the
+ * longest idle (no request in progress), else the one whose answer has waited longest (every
+ * request without credentials is answered at once, so one still in progress is a client that
+ * does not read its answers). A VASP thus gets in through a flood of idle, slow or stuck
+ * connections; only when every connection in its way is authenticated is it closed at once.
  */
 import type * as net from "node:net";
 
@@ -29,9 +31,9 @@ interface Connection {
 export interface AdmissionCounts {
   readonly open: number;
   readonly unauthenticated: number;
-  /** Idle unauthenticated connections closed to make room for a newcomer. */
+  /** Unauthenticated connections closed to make room for a newcomer. */
   readonly evicted: number;
-  /** Newcomers closed at once: every connection in their way was busy or authenticated. */
+  /** Newcomers closed at once: every connection in their way was authenticated. */
   readonly refused: number;
 }
 
@@ -48,6 +50,8 @@ export class Admission {
   readonly #connections = new Map<net.Socket, Connection>();
   /** Unauthenticated connections without a request in progress, longest idle first. */
   readonly #idle = new Set<net.Socket>();
+  /** Unauthenticated connections with a request in progress, longest waiting first. */
+  readonly #answering = new Set<net.Socket>();
   readonly #perAddress = new Map<string, number>();
   #unauthenticatedCount = 0;
   #evictedCount = 0;
@@ -62,9 +66,11 @@ export class Admission {
     this.#caps = caps;
   }
 
-  /** A new connection: admitted (evicting an idle stranger if a cap requires), or closed. */
+  /** A new connection: admitted (evicting a stranger if a cap requires), or closed. */
   admit(socket: net.Socket): boolean {
-    const address = socket.remoteAddress ?? "unknown";
+    // Closed by its client before it was accepted: nothing to count.
+    if (socket.destroyed || socket.remoteAddress === undefined) return false;
+    const address = socket.remoteAddress;
     if (!this.#makeRoom(address)) {
       this.#refusedCount += 1;
       socket.destroy();
@@ -84,6 +90,7 @@ export class Admission {
     if (connection === undefined) return;
     connection.requestCount += 1;
     this.#idle.delete(socket);
+    if (!connection.authenticated) this.#answering.add(socket);
   }
 
   /** A request on `socket` was answered (or abandoned). */
@@ -91,7 +98,10 @@ export class Admission {
     const connection = this.#connections.get(socket);
     if (connection === undefined || connection.requestCount === 0) return;
     connection.requestCount -= 1;
-    if (connection.requestCount === 0 && !connection.authenticated) this.#idle.add(socket);
+    if (connection.requestCount === 0 && !connection.authenticated) {
+      this.#answering.delete(socket);
+      this.#idle.add(socket);
+    }
   }
 
   /** A request on `socket` passed Basic authentication: the connection is never evicted. */
@@ -101,6 +111,7 @@ export class Admission {
     connection.authenticated = true;
     this.#unauthenticatedCount -= 1;
     this.#idle.delete(socket);
+    this.#answering.delete(socket);
   }
 
   /** Connections open and unauthenticated now, and those closed to keep the caps so far. */
@@ -124,16 +135,24 @@ export class Admission {
     return true;
   }
 
-  /** Closes the longest-idle unauthenticated connection (from `address`, if given). */
+  /** Closes an unauthenticated connection (from `address`, if given): the longest idle first. */
   #evict(address?: string): boolean {
-    for (const socket of this.#idle) {
-      if (address !== undefined && this.#connections.get(socket)?.address !== address) continue;
-      this.#forget(socket);
-      socket.destroy();
-      this.#evictedCount += 1;
-      return true;
+    const socket = this.#oldestOf(this.#idle, address) ?? this.#oldestOf(this.#answering, address);
+    if (socket === undefined) return false;
+    this.#forget(socket);
+    socket.destroy();
+    this.#evictedCount += 1;
+    return true;
+  }
+
+  /** The first connection of `sockets` (from `address`, if given). */
+  #oldestOf(sockets: Set<net.Socket>, address: string | undefined): net.Socket | undefined {
+    for (const socket of sockets) {
+      if (address === undefined || this.#connections.get(socket)?.address === address) {
+        return socket;
+      }
     }
-    return false;
+    return undefined;
   }
 
   /** Drops a closed or evicted connection from every count (once). */
@@ -142,6 +161,7 @@ export class Admission {
     if (connection === undefined) return;
     this.#connections.delete(socket);
     this.#idle.delete(socket);
+    this.#answering.delete(socket);
     if (!connection.authenticated) this.#unauthenticatedCount -= 1;
     const left = (this.#perAddress.get(connection.address) ?? 1) - 1;
     if (left === 0) this.#perAddress.delete(connection.address);

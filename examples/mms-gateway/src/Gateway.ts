@@ -248,6 +248,11 @@ async function route(
   }
   if (url.pathname.startsWith(STATUS_PATH)) {
     if (request.method !== "GET") return notAllowed(response, "GET");
+    // A VASP asking about its messages proves itself as one submitting does (a second digest,
+    // so that `status` stays as it is).
+    if (authenticate(context.options.vasps, request.headers.authorization) !== undefined) {
+      context.admission.authenticated(request.socket);
+    }
     let messageId: string;
     try {
       messageId = decodeURIComponent(url.pathname.slice(STATUS_PATH.length));

@@ -1,128 +1,80 @@
-import { afterEach, describe, expect, it } from "vitest";
-import type { Gateway } from "../src/Gateway.js";
-import {
-  ACME,
-  BETA,
-  closeAll,
-  connect,
-  postHead,
-  type RawConnection,
-  startGateway,
-  statusCodeIn,
-  submit,
-  until,
-  upload,
-} from "./harness/FrontDoor.js";
+import { EventEmitter } from "node:events";
+import type * as net from "node:net";
+import { describe, expect, it } from "vitest";
+import { Admission } from "../src/Admission.js";
 
-afterEach(closeAll);
-
-const HUNDRED_MB = 100 * 1024 * 1024;
-
-/**
- * Bodies the gateway has begun to read and waits on: each has sent its headers and a few bytes
- * of `contentLength`, and holds its share of memory until its connection closes.
- */
-async function heldBodies(
-  gateway: Gateway,
-  count: number,
-  contentLength: number,
-  authorization = ACME,
-): Promise<RawConnection[]> {
-  const before = gateway.inFlight.bodyBytes;
-  const held: RawConnection[] = [];
-  for (let n = 0; n < count; n += 1) {
-    const connection = await connect(gateway);
-    connection.socket.write(`${postHead(contentLength, authorization)}<?xml`);
-    held.push(connection);
-  }
-  const reserved = before + count * contentLength;
-  await until(() => gateway.inFlight.bodyBytes === reserved, `${count} bodies to be reserved`);
-  return held;
+/** A socket as Admission sees one: an address, `destroy`, and a `close` event. */
+function socketFrom(remoteAddress = "192.0.2.1"): net.Socket {
+  const socket = new EventEmitter() as EventEmitter & { destroyed: boolean };
+  socket.destroyed = false;
+  Object.assign(socket, {
+    remoteAddress,
+    destroy() {
+      socket.destroyed = true;
+      socket.emit("close");
+    },
+  });
+  return socket as unknown as net.Socket;
 }
 
-describe("a refused upload is not read to its end", () => {
-  it("an unauthenticated 100 MB upload is answered 401 and its connection closed", async () => {
-    const { gateway } = await startGateway();
-    const sent = await upload(gateway, postHead(HUNDRED_MB), HUNDRED_MB);
-    expect(sent.closedByGateway).toBe(true);
-    expect(sent.sentBytes).toBeLessThan(HUNDRED_MB / 2);
-    expect(sent.received).toMatch(/^HTTP\/1\.1 401/);
-    expect(sent.received.toLowerCase()).toContain("connection: close");
-    expect(statusCodeIn(sent.received)).toBe(4001);
+const caps = { openCountMax: 3, unauthenticatedCountMax: 3, perAddressCountMax: 3 };
+
+describe("Admission", () => {
+  it("makes room by evicting the longest-idle stranger, not the newest", () => {
+    const admission = new Admission(caps);
+    const [a, b, c, d] = [socketFrom(), socketFrom(), socketFrom(), socketFrom()];
+    for (const socket of [a, b, c]) expect(admission.admit(socket!)).toBe(true);
+    // b answered a request since: a has been idle longest.
+    admission.requestStarted(b!);
+    admission.requestFinished(b!);
+    expect(admission.admit(d!)).toBe(true);
+    expect([a, b, c, d].map((socket) => socket!.destroyed)).toEqual([true, false, false, false]);
+    expect(admission.counts()).toEqual({ open: 3, unauthenticated: 3, evicted: 1, refused: 0 });
   });
 
-  it("a 100 MB upload over bodyByteSizeMax is refused from its Content-Length and closed", async () => {
-    const { gateway } = await startGateway();
-    const sent = await upload(gateway, postHead(HUNDRED_MB, ACME), HUNDRED_MB);
-    expect(sent.closedByGateway).toBe(true);
-    expect(sent.sentBytes).toBeLessThan(HUNDRED_MB / 2);
-    expect(sent.received).toMatch(/^HTTP\/1\.1 500/);
-    expect(statusCodeIn(sent.received)).toBe(2004);
-    expect(sent.received).toContain("bodyByteSizeMax");
+  it("evicts a stranger that does not read its answer when none is idle", () => {
+    const admission = new Admission(caps);
+    const strangers = [socketFrom(), socketFrom(), socketFrom()];
+    for (const socket of strangers) {
+      admission.admit(socket);
+      admission.requestStarted(socket);
+    }
+    expect(admission.admit(socketFrom())).toBe(true);
+    expect(strangers.map((socket) => socket.destroyed)).toEqual([true, false, false]);
   });
 
-  it("an upload told to retry later is closed without its body being read", async () => {
-    const big = 128 * 1024 * 1024;
-    const { gateway } = await startGateway({
-      limits: { bodyByteSizeMax: big },
-      inFlight: { bodyBytesMax: big },
-    });
-    await heldBodies(gateway, 1, HUNDRED_MB);
-    const sent = await upload(gateway, postHead(HUNDRED_MB, ACME), HUNDRED_MB);
-    expect(sent.closedByGateway).toBe(true);
-    expect(sent.sentBytes).toBeLessThan(HUNDRED_MB / 2);
-    expect(sent.received).toMatch(/^HTTP\/1\.1 503/);
-    expect(statusCodeIn(sent.received)).toBe(4006);
-  });
-});
-
-describe("memory held by submissions in progress", () => {
-  it("with room for 40 bodies in flight, the 41st is told to retry later and nothing is stored", async () => {
-    const { gateway } = await startGateway({
-      limits: { bodyByteSizeMax: 100_000 },
-      inFlight: { bodyBytesMax: 40 * 100_000 },
-    });
-    const held = await heldBodies(gateway, 40, 100_000);
-    const busy = await submit(gateway, 41);
-    expect(busy.status).toBe(503);
-    expect(busy.headers.get("retry-after")).toBe("1");
-    expect(busy.headers.get("connection")).toBe("close");
-    expect(statusCodeIn(busy.text)).toBe(4006);
-    expect(busy.text).toMatch(/busy: bodyBytesMax \(4000000\) reached; retry later/);
-    expect(gateway.inFlight.bodyBytes).toBe(4_000_000);
-    expect(gateway.messages.stats().records).toBe(0);
-    for (const connection of held) connection.socket.destroy();
-    await until(() => gateway.inFlight.bodyBytes === 0, "the held shares to be returned");
-    expect((await submit(gateway, 42)).status).toBe(200);
+  it("never evicts an authenticated connection: the newcomer is closed instead", () => {
+    const admission = new Admission(caps);
+    const vasps = [socketFrom(), socketFrom(), socketFrom()];
+    for (const socket of vasps) {
+      admission.admit(socket);
+      admission.requestStarted(socket);
+      admission.authenticated(socket);
+      admission.requestFinished(socket);
+    }
+    const newcomer = socketFrom();
+    expect(admission.admit(newcomer)).toBe(false);
+    expect(newcomer.destroyed).toBe(true);
+    expect(vasps.some((socket) => socket.destroyed)).toBe(false);
+    expect(admission.counts()).toEqual({ open: 3, unauthenticated: 0, evicted: 0, refused: 1 });
   });
 
-  it("a VASP over vaspSubmissionCountMax is told to retry later while another VASP is served", async () => {
-    const { gateway } = await startGateway({ inFlight: { vaspSubmissionCountMax: 2 } });
-    await heldBodies(gateway, 2, 1000, ACME);
-    const busy = await submit(gateway, 3, ACME);
-    expect(busy.status).toBe(503);
-    expect(statusCodeIn(busy.text)).toBe(4006);
-    expect(busy.text).toContain("vaspSubmissionCountMax");
-    const other = await submit(gateway, 4, BETA);
-    expect(other.status).toBe(200);
-    expect(statusCodeIn(other.text)).toBe(1000);
+  it("keeps the per-address cap by evicting from that address only", () => {
+    const admission = new Admission({ ...caps, openCountMax: 10, unauthenticatedCountMax: 10 });
+    const near = [socketFrom("192.0.2.1"), socketFrom("192.0.2.1"), socketFrom("192.0.2.1")];
+    const far = socketFrom("198.51.100.7");
+    admission.admit(far);
+    for (const socket of near) admission.admit(socket);
+    admission.admit(socketFrom("192.0.2.1"));
+    expect(far.destroyed).toBe(false);
+    expect(near.map((socket) => socket.destroyed)).toEqual([true, false, false]);
   });
 
-  it("a body without a Content-Length holds bodyByteSizeMax of the bound", async () => {
-    const { gateway } = await startGateway({
-      limits: { bodyByteSizeMax: 100_000 },
-      inFlight: { bodyBytesMax: 100_500 },
-    });
-    const chunked = await connect(gateway);
-    chunked.socket.write(
-      "POST /mm7 HTTP/1.1\r\nHost: gateway\r\nContent-Type: text/xml\r\n" +
-        `Authorization: ${ACME}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n<?xml\r\n`,
-    );
-    await until(() => gateway.inFlight.bodyBytes === 100_000, "the chunked body's share");
-    const busy = await submit(gateway, 1);
-    expect(busy.status).toBe(503);
-    chunked.socket.destroy();
-    await until(() => gateway.inFlight.bodyBytes === 0, "the share to be returned");
-    expect((await submit(gateway, 2)).status).toBe(200);
+  it("counts a connection once however it goes: evicted, then closed", () => {
+    const admission = new Admission(caps);
+    const sockets = [socketFrom(), socketFrom(), socketFrom(), socketFrom(), socketFrom()];
+    for (const socket of sockets) admission.admit(socket);
+    for (const socket of sockets) socket.destroy();
+    expect(admission.counts()).toEqual({ open: 0, unauthenticated: 0, evicted: 2, refused: 0 });
   });
 });
