@@ -17,7 +17,7 @@ import { type AdminOptions, DEFAULT_ADMIN, openAdminListener } from "./AdminList
 import { Admission } from "./Admission.js";
 import { DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
 import { withinDescriptorLimit } from "./Descriptors.js";
-import { observeFrontDoor } from "./FrontDoorMetrics.js";
+import { observeFrontDoor } from "./DoorMetrics.js";
 import { HandlerThreads } from "./HandlerThreads.js";
 import { InFlight } from "./InFlight.js";
 import {
