@@ -194,22 +194,27 @@ const checkingIntervalMs = (limits: ConnectionLimits) =>
 /** The MM7 server, listening, with its connections admitted and timed. */
 async function listen(context: RequestContext): Promise<http.Server> {
   const { connectionLimits: limits, admission, options } = context;
+  const serve = (request: http.IncomingMessage, response: http.ServerResponse) => {
+    admission.requestStarted(request.socket);
+    response.once("close", () => admission.requestFinished(request.socket));
+    route(context, request, response).catch((error: unknown) => {
+      if (response.headersSent) return;
+      const fault = new Mm7Fault(STATUS.serverError, String(error), "Server");
+      send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault));
+    });
+  };
   const server = http.createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       connectionsCheckingInterval: checkingIntervalMs(limits),
     },
-    (request, response) => {
-      admission.requestStarted(request.socket);
-      response.once("close", () => admission.requestFinished(request.socket));
-      route(context, request, response).catch((error: unknown) => {
-        if (response.headersSent) return;
-        const fault = new Mm7Fault(STATUS.serverError, String(error), "Server");
-        send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault));
-      });
-    },
+    serve,
   );
+  // `Expect: 100-continue` (curl sends it past 1 MiB): the client waits for 100 Continue before
+  // sending the body, and `submit` sends it only once the body is to be read, so a refused
+  // body is never sent at all (Node would answer 100 Continue at once without this listener).
+  server.on("checkContinue", serve);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.on("connection", (socket) => admission.admit(socket));
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
@@ -312,6 +317,7 @@ async function submit(
       throw new Refused(new Mm7Fault(STATUS.serviceUnavailable, why, "Server"));
     }
     release = share.release;
+    if (request.headers.expect?.toLowerCase() === "100-continue") response.writeContinue();
     const body = await readBody(request, {
       byteSizeMax: limits.bodyByteSizeMax,
       declaredByteSize: declared,

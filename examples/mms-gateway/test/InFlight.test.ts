@@ -10,6 +10,7 @@ import {
   startGateway,
   statusCodeIn,
   submit,
+  submitRequest,
   until,
   upload,
 } from "./harness/FrontDoor.js";
@@ -73,6 +74,35 @@ describe("a refused upload is not read to its end", () => {
     expect(sent.sentBytes).toBeLessThan(HUNDRED_MB / 2);
     expect(sent.received).toMatch(/^HTTP\/1\.1 503/);
     expect(statusCodeIn(sent.received)).toBe(4006);
+  });
+});
+
+describe("Expect: 100-continue", () => {
+  const head = (body: Buffer, contentType: string, authorization?: string) =>
+    postHead(body.length, authorization)
+      .replace("Content-Type: text/xml", `Content-Type: ${contentType}`)
+      .replace("\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n");
+
+  it("a refused body is never asked for: the refusal comes instead of 100 Continue", async () => {
+    const { gateway } = await startGateway();
+    const { contentType, body } = submitRequest(1);
+    const stranger = await connect(gateway);
+    stranger.socket.write(head(body, contentType));
+    await until(stranger.isClosed, "the refusal and the close");
+    expect(stranger.received()).toMatch(/^HTTP\/1\.1 401/);
+    expect(stranger.received()).not.toContain("100 Continue");
+  });
+
+  it("an accepted body is asked for with 100 Continue once it is to be read", async () => {
+    const { gateway } = await startGateway();
+    const { contentType, body } = submitRequest(1);
+    const vasp = await connect(gateway);
+    vasp.socket.write(head(body, contentType, ACME));
+    await until(() => vasp.received().startsWith("HTTP/1.1 100 Continue"), "100 Continue");
+    vasp.socket.write(body);
+    await until(() => vasp.received().includes("</env:Envelope>"), "the SubmitRsp");
+    expect(vasp.received()).toContain("HTTP/1.1 200 OK");
+    expect(statusCodeIn(vasp.received())).toBe(1000);
   });
 });
 
