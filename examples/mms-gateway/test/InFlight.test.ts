@@ -62,6 +62,19 @@ describe("a refused upload is not read to its end", () => {
     expect(sent.received).toContain("bodyByteSizeMax");
   });
 
+  it("a chunked upload is refused (2004) once it passes bodyByteSizeMax, and closed", async () => {
+    const { gateway } = await startGateway({ limits: { bodyByteSizeMax: 100_000 } });
+    const chunk = Buffer.from(`${(64 * 1024).toString(16)}\r\n${"a".repeat(64 * 1024)}\r\n`);
+    const head = postHead(0, ACME).replace("Content-Length: 0", "Transfer-Encoding: chunked");
+    // 100 MB of chunks, as fast as the gateway takes them.
+    const sent = await upload(gateway, head, chunk.byteLength * 1600, chunk);
+    expect(sent.sentBytes).toBeLessThan(chunk.byteLength * 800);
+    expect(sent.closedByGateway).toBe(true);
+    expect(sent.received).toMatch(/^HTTP\/1\.1 500/);
+    expect(statusCodeIn(sent.received)).toBe(2004);
+    await until(() => gateway.inFlight.bodyBytes === 0, "the share to be returned");
+  });
+
   it("an upload told to retry later is closed without its body being read", async () => {
     const big = 128 * 1024 * 1024;
     const { gateway } = await startGateway({

@@ -121,16 +121,17 @@ export function postHead(contentLength: number, authorization?: string): string 
 }
 
 /**
- * Sends `head` then up to `byteSize` body bytes as fast as the gateway takes them; resolves once
- * the gateway closed the connection or every byte was sent, with how many were.
+ * Sends `head` then up to `byteSize` body bytes (`chunk` again and again) as fast as the gateway
+ * takes them; resolves once the gateway closed the connection or every byte was sent, with how
+ * many were.
  */
 export async function upload(
   gateway: Gateway,
   head: string,
   byteSize: number,
+  chunk = Buffer.alloc(64 * 1024, 0x61),
 ): Promise<{ sentBytes: number; closedByGateway: boolean; received: string }> {
   const connection = await connect(gateway);
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
   let sentBytes = 0;
   connection.socket.write(head);
   while (sentBytes < byteSize && !connection.isClosed()) {
