@@ -32,7 +32,12 @@ export interface AdminListener {
  */
 const ADMIN_HEADERS_TIMEOUT_MS = 10_000;
 const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
-const ADMIN_CONNECTION_COUNT_MAX = 64;
+
+/**
+ * Connections the admin listener takes at most: a Prometheus scraper and a few people's live
+ * pages. The gateway keeps their descriptors free (`Descriptors.ts`).
+ */
+export const ADMIN_CONNECTION_COUNT_MAX = 16;
 
 /** Serves metrics and the live view of `messages` on `options.host`:`options.port`. */
 export async function openAdminListener(

@@ -43,8 +43,8 @@ export interface DescriptorBudget {
   readonly openFileLimit: number;
   /** Descriptors held before the gateway serves: the spools' files, Node's own. */
   readonly inUseCount: number;
-  /** Sockets forwarding and delivery reports may hold at once. */
-  readonly forwardingSocketCount: number;
+  /** Sockets kept for others than the MM7 port: forwarding, reports, the admin listener. */
+  readonly reservedSocketCount: number;
 }
 
 /**
@@ -53,29 +53,29 @@ export interface DescriptorBudget {
  * At least 1, so the gateway still answers (its delivery side is kept whole either way).
  *
  * @example connectionCountMax({ openCountMax: 1024, openFileLimit: 300, inUseCount: 30,
- *   forwardingSocketCount: 40 }) // 166
+ *   reservedSocketCount: 40 }) // 166
  */
 export function connectionCountMax(budget: DescriptorBudget): number {
-  const reserve = budget.inUseCount + budget.forwardingSocketCount + DESCRIPTOR_MARGIN;
+  const reserve = budget.inUseCount + budget.reservedSocketCount + DESCRIPTOR_MARGIN;
   return Math.max(1, Math.min(budget.openCountMax, budget.openFileLimit - reserve));
 }
 
 /**
  * `configured` with its open cap lowered to what this process's descriptor limit allows, counted
- * now (call it once the spools are open and forwarding has started), keeping two descriptors per
- * delivery-side request in flight: its socket, and a keep-alive one being replaced.
+ * now (call it once the spools are open and forwarding has started), keeping
+ * `reservedSocketCount` free besides those in use and the margin.
  *
- * @example withinDescriptorLimit(DEFAULT_CONNECTION_LIMITS, 16 + 4)
+ * @example withinDescriptorLimit(DEFAULT_CONNECTION_LIMITS, 2 * (16 + 4) + 16)
  */
 export function withinDescriptorLimit(
   configured: ConnectionLimits,
-  deliveryConcurrency: number,
+  reservedSocketCount: number,
 ): ConnectionLimits {
   const openCountMax = connectionCountMax({
     openCountMax: configured.openCountMax,
     openFileLimit: openFileLimit() ?? DEFAULT_OPEN_FILE_LIMIT,
     inUseCount: openDescriptorCount() ?? 0,
-    forwardingSocketCount: 2 * deliveryConcurrency,
+    reservedSocketCount,
   });
   return {
     ...configured,

@@ -13,7 +13,12 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { type MessageState, openSpool, type Spool } from "@spool/actors";
-import { type AdminOptions, DEFAULT_ADMIN, openAdminListener } from "./AdminListener.js";
+import {
+  ADMIN_CONNECTION_COUNT_MAX,
+  type AdminOptions,
+  DEFAULT_ADMIN,
+  openAdminListener,
+} from "./AdminListener.js";
 import { Admission } from "./Admission.js";
 import { DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
 import { withinDescriptorLimit } from "./Descriptors.js";
@@ -135,7 +140,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   // Counted now, with the spools open and forwarding started: what serving must leave free.
   const connectionLimits = withinDescriptorLimit(
     { ...DEFAULT_CONNECTION_LIMITS, ...options.connections },
-    delivery.concurrency + REPORT_CONCURRENCY,
+    reservedSocketCount(delivery),
   );
   const inFlightLimits = { ...DEFAULT_IN_FLIGHT_LIMITS, ...options.inFlight };
   const context: RequestContext = {
@@ -177,11 +182,15 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   };
 }
 
-/**
- * Delivery reports posted at once (the reports' consumer in `Delivery.ts`); with forwarding's
- * concurrency, the sockets the descriptor reserve keeps for the delivery side.
- */
+/** Delivery reports posted at once (the reports' consumer in `Delivery.ts`). */
 const REPORT_CONCURRENCY = 4;
+
+/**
+ * Descriptors kept from the MM7 port: two per forward or report in flight (its socket, and a
+ * keep-alive one closing as another opens), and the admin listener's connections.
+ */
+const reservedSocketCount = (delivery: DeliveryOptions) =>
+  2 * (delivery.concurrency + REPORT_CONCURRENCY) + ADMIN_CONNECTION_COUNT_MAX;
 
 /**
  * How often Node checks header and request timeouts: a quarter of the header timeout, at most a

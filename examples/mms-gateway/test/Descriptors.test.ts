@@ -58,7 +58,7 @@ describe("descriptors", () => {
   });
 
   it("caps connections so the descriptors held, forwarding's and a margin stay free", () => {
-    const budget = { openCountMax: 1024, inUseCount: 30, forwardingSocketCount: 40 };
+    const budget = { openCountMax: 1024, inUseCount: 30, reservedSocketCount: 40 };
     expect(connectionCountMax({ ...budget, openFileLimit: 300 })).toBe(
       300 - 30 - 40 - DESCRIPTOR_MARGIN,
     );
