@@ -107,10 +107,16 @@ describe("timeouts at the front door", () => {
   });
 });
 
+/**
+ * Idle connections that only the caps may close while a test looks at them, however slow the
+ * machine (the header timeout closes idle connections too).
+ */
+const LONG_HEADERS_TIMEOUT = { headersTimeoutMs: 60_000 };
+
 describe("connection caps", () => {
   it("through 400 idle connections with openCountMax 300, a VASP's submission is accepted", async () => {
     const { gateway } = await startGateway({
-      connections: { openCountMax: 300, perAddressCountMax: 1000 },
+      connections: { openCountMax: 300, perAddressCountMax: 1000, ...LONG_HEADERS_TIMEOUT },
     });
     const flood = await idleConnections(gateway, 400);
     // The newest took the places of the oldest.
@@ -150,7 +156,9 @@ describe("connection caps", () => {
   });
 
   it("the per-address cap evicts the longest-idle connection of that address only", async () => {
-    const { gateway } = await startGateway({ connections: { perAddressCountMax: 3 } });
+    const { gateway } = await startGateway({
+      connections: { perAddressCountMax: 3, ...LONG_HEADERS_TIMEOUT },
+    });
     const first = await idleConnections(gateway, 3, "127.0.0.1");
     const second = await idleConnections(gateway, 4, "127.0.0.2");
     await until(second[0]!.isClosed, "the oldest of 127.0.0.2 to be evicted");
@@ -160,7 +168,9 @@ describe("connection caps", () => {
   });
 
   it("the unauthenticated cap makes room for a VASP by closing the longest-idle stranger", async () => {
-    const { gateway } = await startGateway({ connections: { unauthenticatedCountMax: 5 } });
+    const { gateway } = await startGateway({
+      connections: { unauthenticatedCountMax: 5, ...LONG_HEADERS_TIMEOUT },
+    });
     const strangers = await idleConnections(gateway, 5);
     const answer = await submit(gateway, 1);
     expect(answer.status).toBe(200);
