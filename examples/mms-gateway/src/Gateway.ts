@@ -1,23 +1,43 @@
 /**
  * The MMS gateway: an HTTP service taking MM7 SubmitReq from authenticated VASPs, storing each
  * message durably in Spool before answering SubmitRsp (claims 4, 20, 57: stored before it is
- * accepted), forwarding with retries (`Delivery.ts`), and answering status queries, health,
- * metrics and a live view of the synchronizer.
+ * accepted), forwarding with retries (`Delivery.ts`), and answering status queries and health.
+ * Its front door is bounded: connections (`Admission.ts`), timeouts, and body bytes in flight
+ * (`InFlight.ts`). Metrics and the live view are on a separate admin listener.
  *
- * Routes: `POST /mm7` (SubmitReq), `GET /mm7/messages/<MessageID>` (status, JSON),
- * `GET /health`, `GET /metrics`, `GET /` (live page) and `GET /live.json`.
+ * MM7 routes: `POST /mm7` (SubmitReq), `GET /mm7/messages/<MessageID>` (status, JSON) and
+ * `GET /health`; everything else is 404. Admin routes (`AdminListener.ts`): `GET /metrics`,
+ * `GET /` (live page) and `GET /live.json`.
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { type MessageState, openSpool, type Spool } from "@spool/actors";
+import {
+  ADMIN_CONNECTION_COUNT_MAX,
+  type AdminOptions,
+  DEFAULT_ADMIN,
+  openAdminListener,
+} from "./AdminListener.js";
+import { Admission } from "./Admission.js";
 import { ATTEMPTS_MAX, DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
+import { withinDescriptorLimit } from "./Descriptors.js";
+import { observeFrontDoor } from "./DoorMetrics.js";
 import { HandlerThreads } from "./HandlerThreads.js";
-import { DEFAULT_LIMITS, type GatewayLimits, LimitExceeded } from "./Limits.js";
-import { livePage } from "./LivePage.js";
+import { InFlight } from "./InFlight.js";
+import {
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_IN_FLIGHT_LIMITS,
+  DEFAULT_LIMITS,
+  type GatewayLimits,
+  type InFlightLimits,
+  LimitExceeded,
+} from "./Limits.js";
 import { type MessageIds, messageIds } from "./MessageIds.js";
 import { gatewayMetrics, type Metrics } from "./Metrics.js";
 import { faultResponse, Mm7Fault, STATUS, submitResponse } from "./Mm7.js";
+import { declaredByteSize, readBody } from "./RequestBody.js";
 import {
   type Accepted,
   acceptSubmission,
@@ -38,6 +58,12 @@ export interface GatewayOptions {
   /** Where messages are forwarded (HTTP POST). */
   readonly recipientUrl: string;
   readonly limits?: Partial<GatewayLimits>;
+  /** Connection caps and timeouts; {@link DEFAULT_CONNECTION_LIMITS} for what is not given. */
+  readonly connections?: Partial<ConnectionLimits>;
+  /** Body bytes and submissions in progress; {@link DEFAULT_IN_FLIGHT_LIMITS} by default. */
+  readonly inFlight?: Partial<InFlightLimits>;
+  /** The admin listener (metrics, live page): loopback, a free port, by default. */
+  readonly admin?: Partial<AdminOptions>;
   readonly delivery?: Partial<DeliveryOptions>;
   /**
    * Deliveries before a message becomes a dead letter: ATTEMPTS_MAX (65535, the most the spool
@@ -56,9 +82,18 @@ export interface GatewayOptions {
 
 /** A running gateway. */
 export interface Gateway {
+  /** The MM7 port: submissions, status queries and health. */
   readonly url: string;
+  /** The admin listener: `/metrics`, `/live.json` and the live page `/`. */
+  readonly adminUrl: string;
   readonly messages: Spool;
   readonly metrics: Metrics;
+  /** The caps in force: `openCountMax` as lowered to fit the descriptor limit. */
+  readonly connectionLimits: ConnectionLimits;
+  /** Connections open, unauthenticated, evicted and refused so far. */
+  readonly admission: Admission;
+  /** Body bytes and submissions in progress. */
+  readonly inFlight: InFlight;
   /** The MessageID of the message `vaspId` submitted, stored under `seq`. */
   messageIdOf(seq: number, vaspId: string): string;
   /** Stops taking requests, lets forwards in flight finish, closes the spools. */
@@ -68,6 +103,11 @@ export interface Gateway {
 /** Opens the spools, starts forwarding and serves HTTP. */
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const bodyBytesMax = options.inFlight?.bodyBytesMax ?? DEFAULT_IN_FLIGHT_LIMITS.bodyBytesMax;
+  if (bodyBytesMax < limits.bodyByteSizeMax) {
+    // Else the largest body allowed would be told to retry later for ever.
+    throw new RangeError(`inFlight.bodyBytesMax (${bodyBytesMax}) < bodyByteSizeMax`);
+  }
   const delivery: DeliveryOptions = { ...DEFAULT_DELIVERY, ...options.delivery };
   const maxAttempts = options.maxAttempts ?? ATTEMPTS_MAX;
   if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= ATTEMPTS_MAX)) {
@@ -106,34 +146,43 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     threads !== undefined
       ? threads.submit(input)
       : acceptSubmission(input, limits, (record) => writer.append(record));
+  // Counted now, with the spools open and forwarding started: what serving must leave free.
+  const connectionLimits = withinDescriptorLimit(
+    { ...DEFAULT_CONNECTION_LIMITS, ...options.connections },
+    reservedSocketCount(delivery),
+  );
+  const inFlightLimits = { ...DEFAULT_IN_FLIGHT_LIMITS, ...options.inFlight };
   const context: RequestContext = {
     options,
     limits,
+    connectionLimits,
+    inFlightLimits,
+    admission: new Admission(connectionLimits),
+    inFlight: new InFlight(inFlightLimits),
     messages,
     handle,
     metrics,
     ids,
     forwarding,
   };
-  const server = http.createServer((request, response) => {
-    route(context, request, response).catch((error: unknown) => {
-      if (response.headersSent) return;
-      const fault = new Mm7Fault(STATUS.serverError, String(error), "Server");
-      send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault));
-    });
-  });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
+  observeFrontDoor(metrics.registry, context.admission, context.inFlight);
+  const server = await listen(context);
+  const admin = await openAdminListener({ ...DEFAULT_ADMIN, ...options.admin }, metrics, messages);
   const address = server.address() as AddressInfo;
   return {
     url: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
+    adminUrl: admin.url,
     messages,
     metrics,
+    connectionLimits,
+    admission: context.admission,
+    inFlight: context.inFlight,
     messageIdOf: ids.of,
     async close() {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
       await closed;
+      await admin.close();
       await threads?.close();
       await forwarding.stop();
       stopObserving();
@@ -143,9 +192,61 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   };
 }
 
+/** Delivery reports posted at once (the reports' consumer in `Delivery.ts`). */
+const REPORT_CONCURRENCY = 4;
+
+/**
+ * Descriptors kept from the MM7 port: two per forward or report in flight (its socket, and a
+ * keep-alive one closing as another opens), and the admin listener's connections.
+ */
+const reservedSocketCount = (delivery: DeliveryOptions) =>
+  2 * (delivery.concurrency + REPORT_CONCURRENCY) + ADMIN_CONNECTION_COUNT_MAX;
+
+/**
+ * How often Node checks header and request timeouts: a quarter of the header timeout, at most a
+ * second, so a slowloris is closed within about the header timeout (Node's default, 30 s, let
+ * one live 75 s).
+ */
+const checkingIntervalMs = (limits: ConnectionLimits) =>
+  Math.max(10, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4)));
+
+/** The MM7 server, listening, with its connections admitted and timed. */
+async function listen(context: RequestContext): Promise<http.Server> {
+  const { connectionLimits: limits, admission, options } = context;
+  const serve = (request: http.IncomingMessage, response: http.ServerResponse) => {
+    admission.requestStarted(request.socket);
+    response.once("close", () => admission.requestFinished(request.socket));
+    route(context, request, response).catch((error: unknown) => {
+      if (response.headersSent) return;
+      const fault = new Mm7Fault(STATUS.serverError, String(error), "Server");
+      send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault));
+    });
+  };
+  const server = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalMs(limits),
+    },
+    serve,
+  );
+  // `Expect: 100-continue` (curl sends it past 1 MiB): the client waits for 100 Continue before
+  // sending the body, and `submit` sends it only once the body is to be read, so a refused
+  // body is never sent at all (Node would answer 100 Continue at once without this listener).
+  server.on("checkContinue", serve);
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.on("connection", (socket) => admission.admit(socket));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
+  return server;
+}
+
 interface RequestContext {
   readonly options: GatewayOptions;
   readonly limits: GatewayLimits;
+  readonly connectionLimits: ConnectionLimits;
+  readonly inFlightLimits: InFlightLimits;
+  readonly admission: Admission;
+  readonly inFlight: InFlight;
   readonly messages: Spool;
   readonly handle: (input: SubmissionInput) => Promise<Accepted>;
   readonly metrics: Metrics;
@@ -153,47 +254,68 @@ interface RequestContext {
   readonly forwarding: Delivery;
 }
 
+const STATUS_PATH = "/mm7/messages/";
+
 async function route(
   context: RequestContext,
   request: http.IncomingMessage,
   response: http.ServerResponse,
 ): Promise<void> {
-  const url = new URL(request.url ?? "/", "http://gateway");
-  if (request.method === "POST" && url.pathname === "/mm7")
-    return submit(context, request, response);
-  if (request.method !== "GET") return send(response, 405, "text/plain", "method not allowed\n");
-  if (url.pathname.startsWith("/mm7/messages/")) {
-    return status(context, decodeURIComponent(url.pathname.slice(14)), request, response);
+  let url: URL;
+  try {
+    url = new URL(request.url ?? "/", "http://gateway");
+  } catch {
+    return send(response, 400, "text/plain", "not a request target\n");
   }
-  switch (url.pathname) {
-    case "/health": {
-      const state = context.messages.stats().state;
-      const healthy = state !== "broken" && state !== "closed";
-      return send(response, healthy ? 200 : 503, "application/json", JSON.stringify({ state }));
+  if (url.pathname === "/mm7") {
+    if (request.method === "POST") return submit(context, request, response);
+    return notAllowed(response, "POST");
+  }
+  if (url.pathname.startsWith(STATUS_PATH)) {
+    if (request.method !== "GET") return notAllowed(response, "GET");
+    // A VASP asking about its messages proves itself as one submitting does (a second digest,
+    // so that `status` stays as it is).
+    if (authenticate(context.options.vasps, request.headers.authorization) !== undefined) {
+      context.admission.authenticated(request.socket);
     }
-    case "/metrics":
-      return send(
-        response,
-        200,
-        context.metrics.registry.contentType,
-        await context.metrics.registry.metrics(),
-      );
-    case "/live.json":
-      return send(response, 200, "application/json", JSON.stringify(liveView(context.messages)));
-    case "/":
-      return send(response, 200, "text/html; charset=utf-8", livePage());
-    default:
-      return send(response, 404, "text/plain", "not found\n");
+    let messageId: string;
+    try {
+      messageId = decodeURIComponent(url.pathname.slice(STATUS_PATH.length));
+    } catch {
+      const refusal = {
+        error: "malformed %-escape in the MessageID",
+        statusCode: STATUS.clientError,
+      };
+      return send(response, 400, "application/json", JSON.stringify(refusal));
+    }
+    return status(context, messageId, request, response);
   }
+  if (url.pathname === "/health") {
+    if (request.method !== "GET") return notAllowed(response, "GET");
+    const state = context.messages.stats().state;
+    const healthy = state !== "broken" && state !== "closed";
+    return send(response, healthy ? 200 : 503, "application/json", JSON.stringify({ state }));
+  }
+  return send(response, 404, "text/plain", "not found\n");
 }
 
-/** SubmitReq: authenticate, read within limits, then parse and store (here or in a handler thread). */
+function notAllowed(response: http.ServerResponse, allowed: string): void {
+  response.setHeader("allow", allowed);
+  send(response, 405, "text/plain", "method not allowed\n");
+}
+
+/**
+ * SubmitReq: authenticate, reserve the body's share of memory, read it within limits, then parse
+ * and store (here or in a handler thread). Everything that refuses before the body is read does
+ * so from the headers alone, and the connection closes without reading the body (`send`).
+ */
 async function submit(
   context: RequestContext,
   request: http.IncomingMessage,
   response: http.ServerResponse,
 ): Promise<void> {
   const { limits, metrics } = context;
+  let release = () => {};
   try {
     const vasp = authenticate(context.options.vasps, request.headers.authorization);
     if (vasp === undefined) {
@@ -202,7 +324,25 @@ async function submit(
         new Mm7Fault(STATUS.improperIdentification, "unknown VASP or wrong password"),
       );
     }
-    const body = await readBody(request, limits.bodyByteSizeMax);
+    context.admission.authenticated(request.socket);
+    const declared = declaredByteSize(request);
+    if (declared !== undefined && declared > limits.bodyByteSizeMax) {
+      throw new LimitExceeded("bodyByteSizeMax", limits.bodyByteSizeMax);
+    }
+    // A body without a length may be as large as the limit: it reserves that much.
+    const share = context.inFlight.reserve(vasp.vaspId, declared ?? limits.bodyByteSizeMax);
+    if (!share.granted) {
+      response.setHeader("retry-after", String(context.inFlightLimits.retryAfterSeconds));
+      const why = `busy: ${share.limit} (${share.value}) reached; retry later`;
+      throw new Refused(new Mm7Fault(STATUS.serviceUnavailable, why, "Server"));
+    }
+    release = share.release;
+    if (request.headers.expect?.toLowerCase() === "100-continue") response.writeContinue();
+    const body = await readBody(request, {
+      byteSizeMax: limits.bodyByteSizeMax,
+      declaredByteSize: declared,
+      idleTimeoutMs: context.connectionLimits.bodyIdleTimeoutMs,
+    });
     const input = { contentType: request.headers["content-type"], body, vaspId: vasp.vaspId };
     const accepted = await context.handle(input);
     metrics.durableSeconds.observe(accepted.durableMs / 1000);
@@ -214,39 +354,27 @@ async function submit(
       submitResponse(accepted, context.ids.of(accepted.seq, vasp.vaspId)),
     );
   } catch (error) {
+    // A body abandoned, stalled or timed out: its socket is gone, there is no one to answer.
+    if (request.socket.destroyed) {
+      metrics.submissions.inc({ result: "abandoned", status: "none" });
+      return;
+    }
     const { fault, namespace, transactionId } = asRefused(error);
     metrics.submissions.inc({ result: "refused", status: String(fault.statusCode) });
-    const unauthenticated = response.hasHeader("www-authenticate");
+    const code = response.hasHeader("www-authenticate")
+      ? 401
+      : response.hasHeader("retry-after")
+        ? 503
+        : 500;
     send(
       response,
-      unauthenticated ? 401 : 500,
+      code,
       'text/xml; charset="utf-8"',
       faultResponse(fault, namespace, transactionId),
     );
+  } finally {
+    release();
   }
-}
-
-/** The body, refused past `byteSizeMax` without reading the rest into memory. */
-function readBody(request: http.IncomingMessage, byteSizeMax: number): Promise<Buffer> {
-  const declared = Number(request.headers["content-length"] ?? "0");
-  if (declared > byteSizeMax)
-    return Promise.reject(new LimitExceeded("bodyByteSizeMax", byteSizeMax));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let byteSize = 0;
-    request.on("data", (chunk: Buffer) => {
-      byteSize += chunk.byteLength;
-      if (byteSize > byteSizeMax) {
-        request.removeAllListeners("data");
-        request.resume();
-        reject(new LimitExceeded("bodyByteSizeMax", byteSizeMax));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on("end", () => resolve(Buffer.concat(chunks)));
-    request.on("error", reject);
-  });
 }
 
 /** What MM7 (and a person) calls each Spool state of a message. */
@@ -291,19 +419,25 @@ function status(
   send(response, 200, "application/json", JSON.stringify(body));
 }
 
-function liveView(spool: Spool) {
-  const stats = spool.stats();
-  return {
-    state: stats.state,
-    messages: stats.messages,
-    flushes: stats.flushes,
-    flushReasons: stats.flushReasons,
-    batchRecordsMean: stats.batchRecordsMean,
-    recentBatches: spool.recentBatches(),
+/**
+ * Answers a request. When its body has not been read (a refusal from the headers alone), the
+ * answer says `Connection: close` and Node closes the socket once it is written, instead of
+ * reading the rest of the body first (a refused 100 MB upload is not read to its end).
+ */
+function send(response: http.ServerResponse, code: number, type: string, body: string): void {
+  const headers: http.OutgoingHttpHeaders = {
+    "content-type": type,
+    "content-length": Buffer.byteLength(body),
   };
+  if (bodyUnread(response.req)) headers.connection = "close";
+  response.writeHead(code, headers);
+  response.end(body);
 }
 
-function send(response: http.ServerResponse, code: number, type: string, body: string): void {
-  response.writeHead(code, { "content-type": type, "content-length": Buffer.byteLength(body) });
-  response.end(body);
+/** Whether a request has a body still (partly) unread. */
+function bodyUnread(request: http.IncomingMessage): boolean {
+  if (request.complete) return false;
+  const length = request.headers["content-length"];
+  const chunked = request.headers["transfer-encoding"] !== undefined;
+  return chunked || (length !== undefined && length !== "0");
 }

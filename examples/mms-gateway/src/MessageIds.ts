@@ -29,11 +29,15 @@ export async function messageIds(dir: string): Promise<MessageIds> {
   return {
     of: (seq, vaspId) => `${id}-${seq}-${tag(seq, vaspId)}`,
     seqOf: (messageId, vaspId) => {
-      const match = /^([0-9a-f]{8})-(\d{1,15})-([0-9a-f]{16})$/.exec(messageId);
+      // The seq in its one decimal text: no leading zeros, no sign, at most 15 digits (always a
+      // safe integer), so no two texts name the same message.
+      const match = /^([0-9a-f]{8})-(0|[1-9]\d{0,14})-([0-9a-f]{16})$/.exec(messageId);
       if (match === null || match[1] !== id) return undefined;
       const seq = Number(match[2]);
       const expected = Buffer.from(tag(seq, vaspId));
-      return timingSafeEqual(expected, Buffer.from(match[3]!)) ? seq : undefined;
+      if (!timingSafeEqual(expected, Buffer.from(match[3]!))) return undefined;
+      // The text is canonical when it is the one `of` gives; checked again, whatever the regex.
+      return `${id}-${seq}-${match[3]}` === messageId ? seq : undefined;
     },
   };
 }

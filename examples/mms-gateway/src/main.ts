@@ -4,7 +4,8 @@
  * line to try. Stops on Ctrl-C (SIGINT) or SIGTERM, closing the spools cleanly.
  *
  * Environment: SPOOL_DIR (./spool-data), GATEWAY_PORT (8700), SINK_PORT (8701),
- * GATEWAY_VASPS (demo:demo-secret, its reports to the sink; see Vasps.ts for the format),
+ * GATEWAY_ADMIN_PORT (8702: metrics and the live page, on loopback), GATEWAY_VASPS
+ * (demo:demo-secret, its reports to the sink; see Vasps.ts for the format),
  * GATEWAY_HANDLER_THREADS (0: submissions are parsed in the HTTP thread).
  */
 import * as path from "node:path";
@@ -22,6 +23,7 @@ const gateway = await openGateway({
   dir,
   host,
   port: Number(process.env.GATEWAY_PORT ?? 8700),
+  admin: { host, port: Number(process.env.GATEWAY_ADMIN_PORT ?? 8702) },
   vasps,
   recipientUrl: sink.deliverUrl,
   handlerThreads: Number(process.env.GATEWAY_HANDLER_THREADS ?? 0),
@@ -30,7 +32,9 @@ const recovered = gateway.messages.recovery;
 console.log(`MMS gateway (MM7 over HTTP) at ${gateway.url}, spools under ${dir}
   POST ${gateway.url}/mm7                      SubmitReq (HTTP Basic: ${vasps.map((v) => v.vaspId).join(", ")})
   GET  ${gateway.url}/mm7/messages/<MessageID>  status
-  GET  ${gateway.url}/health  ${gateway.url}/metrics  ${gateway.url}/ (live view)
+  GET  ${gateway.url}/health
+Admin (loopback): ${gateway.adminUrl}/metrics  ${gateway.adminUrl}/ (live view)
+Open connections at most ${gateway.connectionLimits.openCountMax} (within the descriptor limit).
 Recipient sink at ${sink.deliverUrl} (reports ${sink.reportUrl}, counts ${sink.url}/stats)
 Restored: ${recovered.recordsScanned} records scanned, ${gateway.messages.depth()} messages to deliver.
 Try: curl -s -u demo:demo-secret -H 'Content-Type: text/xml' --data-binary @examples/mms-gateway/walkthrough/submit.xml ${gateway.url}/mm7`);

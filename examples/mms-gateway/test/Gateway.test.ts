@@ -104,7 +104,7 @@ describe("the MMS gateway over HTTP", () => {
     });
     expect(stranger.status).toBe(404);
     expect(await stranger.json()).toMatchObject({ state: "Unknown", statusCode: 2005 });
-    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
     expect(metrics).toContain('mm7_submissions_total{result="accepted",status="1000"} 1');
     expect(metrics).toContain('mms_deliveries_total{result="delivered"} 1');
     expect(metrics).toMatch(/spool_batch_records_count \d+/);

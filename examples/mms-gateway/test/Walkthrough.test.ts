@@ -36,6 +36,7 @@ describe("the README's curl walkthrough", () => {
         const command = line
           .replaceAll("http://127.0.0.1:8700", gateway.url)
           .replaceAll("http://127.0.0.1:8701", sink.url)
+          .replaceAll("http://127.0.0.1:8702", gateway.adminUrl)
           .replaceAll("MESSAGE_ID", messageId);
         const { stdout } = await run("bash", ["-c", command], { cwd: root });
         outputs.push(stdout);

@@ -1,0 +1,118 @@
+/**
+ * The operator's listener, apart from the MM7 port: `GET /metrics` (Prometheus), `GET /` (the
+ * live page) and `GET /live.json`. It listens on loopback by default, so what the gateway holds
+ * and how it is doing are not told to whoever can reach the VASPs' port.
+ */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Spool } from "@spool/actors";
+import { livePage } from "./LivePage.js";
+import type { Metrics } from "./Metrics.js";
+
+/** Where the admin listener listens. @example { host: "127.0.0.1", port: 8702 } */
+export interface AdminOptions {
+  /** Loopback by default: only the gateway's own host reaches it. */
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+}
+
+/** Loopback, a free port. @example openAdminListener(DEFAULT_ADMIN, metrics, messages) */
+export const DEFAULT_ADMIN: AdminOptions = { host: "127.0.0.1", port: 0 };
+
+/** A listening admin listener. */
+export interface AdminListener {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The admin routes are small and answered at once; these bound what a stuck or hostile local
+ * client can hold (the MM7 port's own bounds are in `Limits.ts`).
+ */
+const ADMIN_HEADERS_TIMEOUT_MS = 10_000;
+const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * Connections the admin listener takes at most: a Prometheus scraper and a few people's live
+ * pages. The gateway keeps their descriptors free (`Descriptors.ts`).
+ */
+export const ADMIN_CONNECTION_COUNT_MAX = 16;
+
+/** Serves metrics and the live view of `messages` on `options.host`:`options.port`. */
+export async function openAdminListener(
+  options: AdminOptions,
+  metrics: Metrics,
+  messages: Spool,
+): Promise<AdminListener> {
+  const server = http.createServer(
+    {
+      headersTimeout: ADMIN_HEADERS_TIMEOUT_MS,
+      requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
+    },
+    (request, response) => {
+      answer(request, metrics, messages).then(
+        ({ code, type, body }) => send(response, code, type, body),
+        (error: unknown) => send(response, 500, "text/plain", `${String(error)}\n`),
+      );
+    },
+  );
+  server.maxConnections = ADMIN_CONNECTION_COUNT_MAX;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${host}:${port}`,
+    async close() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+async function answer(
+  request: http.IncomingMessage,
+  metrics: Metrics,
+  messages: Spool,
+): Promise<{ code: number; type: string; body: string }> {
+  if (request.method !== "GET") return { code: 405, type: "text/plain", body: "GET only\n" };
+  const pathname = (request.url ?? "/").split("?")[0];
+  switch (pathname) {
+    case "/metrics":
+      return {
+        code: 200,
+        type: metrics.registry.contentType,
+        body: await metrics.registry.metrics(),
+      };
+    case "/live.json":
+      return { code: 200, type: "application/json", body: JSON.stringify(liveView(messages)) };
+    case "/":
+      return { code: 200, type: "text/html; charset=utf-8", body: livePage() };
+    default:
+      return { code: 404, type: "text/plain", body: "not found\n" };
+  }
+}
+
+function liveView(spool: Spool) {
+  const stats = spool.stats();
+  return {
+    state: stats.state,
+    messages: stats.messages,
+    flushes: stats.flushes,
+    flushReasons: stats.flushReasons,
+    batchRecordsMean: stats.batchRecordsMean,
+    recentBatches: spool.recentBatches(),
+  };
+}
+
+function send(response: http.ServerResponse, code: number, type: string, body: string): void {
+  response.writeHead(code, { "content-type": type, "content-length": Buffer.byteLength(body) });
+  response.end(body);
+}

@@ -1,0 +1,80 @@
+import { EventEmitter } from "node:events";
+import type * as net from "node:net";
+import { describe, expect, it } from "vitest";
+import { Admission } from "../src/Admission.js";
+
+/** A socket as Admission sees one: an address, `destroy`, and a `close` event. */
+function socketFrom(remoteAddress = "192.0.2.1"): net.Socket {
+  const socket = new EventEmitter() as EventEmitter & { destroyed: boolean };
+  socket.destroyed = false;
+  Object.assign(socket, {
+    remoteAddress,
+    destroy() {
+      socket.destroyed = true;
+      socket.emit("close");
+    },
+  });
+  return socket as unknown as net.Socket;
+}
+
+const caps = { openCountMax: 3, unauthenticatedCountMax: 3, perAddressCountMax: 3 };
+
+describe("Admission", () => {
+  it("makes room by evicting the longest-idle stranger, not the newest", () => {
+    const admission = new Admission(caps);
+    const [a, b, c, d] = [socketFrom(), socketFrom(), socketFrom(), socketFrom()];
+    for (const socket of [a, b, c]) expect(admission.admit(socket!)).toBe(true);
+    // b answered a request since: a has been idle longest.
+    admission.requestStarted(b!);
+    admission.requestFinished(b!);
+    expect(admission.admit(d!)).toBe(true);
+    expect([a, b, c, d].map((socket) => socket!.destroyed)).toEqual([true, false, false, false]);
+    expect(admission.counts()).toEqual({ open: 3, unauthenticated: 3, evicted: 1, refused: 0 });
+  });
+
+  it("evicts a stranger that does not read its answer when none is idle", () => {
+    const admission = new Admission(caps);
+    const strangers = [socketFrom(), socketFrom(), socketFrom()];
+    for (const socket of strangers) {
+      admission.admit(socket);
+      admission.requestStarted(socket);
+    }
+    expect(admission.admit(socketFrom())).toBe(true);
+    expect(strangers.map((socket) => socket.destroyed)).toEqual([true, false, false]);
+  });
+
+  it("never evicts an authenticated connection: the newcomer is closed instead", () => {
+    const admission = new Admission(caps);
+    const vasps = [socketFrom(), socketFrom(), socketFrom()];
+    for (const socket of vasps) {
+      admission.admit(socket);
+      admission.requestStarted(socket);
+      admission.authenticated(socket);
+      admission.requestFinished(socket);
+    }
+    const newcomer = socketFrom();
+    expect(admission.admit(newcomer)).toBe(false);
+    expect(newcomer.destroyed).toBe(true);
+    expect(vasps.some((socket) => socket.destroyed)).toBe(false);
+    expect(admission.counts()).toEqual({ open: 3, unauthenticated: 0, evicted: 0, refused: 1 });
+  });
+
+  it("keeps the per-address cap by evicting from that address only", () => {
+    const admission = new Admission({ ...caps, openCountMax: 10, unauthenticatedCountMax: 10 });
+    const near = [socketFrom("192.0.2.1"), socketFrom("192.0.2.1"), socketFrom("192.0.2.1")];
+    const far = socketFrom("198.51.100.7");
+    admission.admit(far);
+    for (const socket of near) admission.admit(socket);
+    admission.admit(socketFrom("192.0.2.1"));
+    expect(far.destroyed).toBe(false);
+    expect(near.map((socket) => socket.destroyed)).toEqual([true, false, false]);
+  });
+
+  it("counts a connection once however it goes: evicted, then closed", () => {
+    const admission = new Admission(caps);
+    const sockets = [socketFrom(), socketFrom(), socketFrom(), socketFrom(), socketFrom()];
+    for (const socket of sockets) admission.admit(socket);
+    for (const socket of sockets) socket.destroy();
+    expect(admission.counts()).toEqual({ open: 0, unauthenticated: 0, evicted: 2, refused: 0 });
+  });
+});
