@@ -18,6 +18,10 @@ export interface GatewayProcess {
   /** The gateway's process id (prlimit execs it: the same process). */
   readonly pid: number;
   readonly url: string;
+  /** Metrics and the live page (loopback). */
+  readonly adminUrl: string;
+  /** The open-connection cap in force: the configured one, lowered to fit the descriptors. */
+  readonly openCountMax: number;
   /** Resolves with the exit code (null when killed). */
   readonly exited: Promise<number | null>;
 }
@@ -58,8 +62,13 @@ export function startGatewayProcess(options: GatewayProcessOptions): Promise<Gat
     child.stdout!.on("data", (chunk: Buffer) => {
       text += chunk.toString();
       if (!text.includes("\n")) return;
-      const { url, pid } = JSON.parse(text.split("\n")[0]!) as { url: string; pid: number };
-      resolve({ child, pid, url, exited });
+      const served = JSON.parse(text.split("\n")[0]!) as {
+        url: string;
+        adminUrl: string;
+        openCountMax: number;
+        pid: number;
+      };
+      resolve({ child, exited, ...served });
     });
     child.on("exit", () => reject(new Error("the gateway exited before serving")));
   });

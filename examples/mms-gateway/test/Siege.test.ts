@@ -71,7 +71,7 @@ async function siegeSetting() {
       ],
       // Retries at least every second, so a message retried during the siege is delivered
       // soon after it ends.
-      delivery: { backoffBaseMs: 200, backoffMaxMs: 1_000 },
+      delivery: { backoffBaseMs: 200, backoffMaxMs: 1_000, breakerCoolDownMs: 2_000 },
     },
   });
   cleanups.push(async () => {

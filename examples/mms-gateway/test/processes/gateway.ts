@@ -1,7 +1,7 @@
 /**
  * A gateway process for the process tests: serves on a free loopback port with its spools in
- * argv[2], forwarding to argv[3], the VASP `acme` reporting to argv[4]; prints `{url, pid}`
- * once it serves.
+ * argv[2], forwarding to argv[3], the VASP `acme` reporting to argv[4]; prints `{url, adminUrl,
+ * openCountMax, pid}` once it serves.
  *
  * GATEWAY_TEST_OPTIONS, when set, is JSON spread over these options (`delivery` and `limits`
  * field by field), so a test can set any option of openGateway, the connection limits among
@@ -21,4 +21,6 @@ const gateway = await openGateway({
   delivery: { backoffBaseMs: 10, backoffMaxMs: 100, ...given.delivery },
   limits: { ...given.limits },
 });
-writeSync(1, `${JSON.stringify({ url: gateway.url, pid: process.pid })}\n`);
+const { url, adminUrl, connectionLimits } = gateway;
+const openCountMax = connectionLimits.openCountMax;
+writeSync(1, `${JSON.stringify({ url, adminUrl, openCountMax, pid: process.pid })}\n`);
