@@ -28,7 +28,7 @@ export function gatewayMetrics(spool: Spool): Metrics {
   });
   const deliveries = new Counter({
     name: "mms_deliveries_total",
-    help: "Forwarding attempts, by result (delivered, retry, dead)",
+    help: "Forwarding attempts and reports, by result (README: Delivery, retries and expiry)",
     labelNames: ["result"] as const,
     registers: [registry],
   });
