@@ -2,7 +2,7 @@
  * One delivery attempt over HTTP: the forwarded message's body and headers (the envelope's
  * fields the recipient needs, header-safe), and what the recipient's answer means: delivered,
  * refused for good (4xx but 408 and 429), or worth another try (connection errors, timeouts,
- * 408, 429, 5xx).
+ * 3xx (never followed), 408, 429, 5xx).
  */
 import { randomBytes } from "node:crypto";
 import { retryAfterMsOf } from "./Backoff.js";
@@ -125,6 +125,9 @@ export async function attemptPost(
       method: "POST",
       body,
       headers,
+      // A redirect is not followed: fetch would turn the POST into a GET (a 302 to a login
+      // page answered 200 would read as delivered); the 3xx is a transient failure instead.
+      redirect: "manual",
       signal: AbortSignal.timeout(timeoutMs),
     });
     // The body is drained so the connection can be reused.
@@ -134,6 +137,11 @@ export async function attemptPost(
   }
   const { status } = response;
   if (status >= 200 && status < 300) return { kind: "delivered" };
+  if (status >= 300 && status < 400) {
+    // Transient: the recipient's URL is wrong or moved, which an operator can fix before expiry.
+    const location = (response.headers.get("location") ?? "").slice(0, STATUS_TEXT_CHARACTERS_MAX);
+    return { kind: "transient", reason: `HTTP ${status} to ${location || "(no Location)"}` };
+  }
   const statusText = response.statusText.slice(0, STATUS_TEXT_CHARACTERS_MAX);
   const reason = `HTTP ${status}${statusText === "" ? "" : ` ${statusText}`}`;
   if (status >= 400 && status < 500 && status !== 408 && status !== 429) {

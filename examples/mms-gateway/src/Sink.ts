@@ -23,10 +23,12 @@ export interface SinkOptions {
   readonly answer?: SinkAnswer;
 }
 
-/** How the sink answers a delivery it refuses: a status, and a Retry-After header if given. */
+/** How the sink answers a delivery it refuses: a status, and Retry-After or Location if given. */
 export interface SinkAnswer {
   readonly status: number;
   readonly retryAfter?: string;
+  /** A Location header (for a 3xx). */
+  readonly location?: string;
 }
 
 export interface SinkStats {
@@ -98,8 +100,9 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
         (options.failRecipient !== undefined && recipients.includes(options.failRecipient));
       if (failing || answer !== null) {
         refused += 1;
-        const { status, retryAfter } = answer ?? { status: 503 };
+        const { status, retryAfter, location } = answer ?? { status: 503 };
         if (retryAfter !== undefined) response.setHeader("retry-after", retryAfter);
+        if (location !== undefined) response.setHeader("location", location);
         reply(status, '{"error":"recipient unavailable"}');
         return;
       }

@@ -203,6 +203,27 @@ describe("transient failures are retried until the message expires", () => {
   });
 });
 
+describe("a redirect is never followed", () => {
+  it("a recipient answering 302 (to a page that answers 200) is retried, not counted delivered", async () => {
+    const { gateway, sink } = await start({ breakerFailureCount: 1000 });
+    // The sink answers GET /stats with 200: a followed redirect would read as a delivery.
+    sink.answerWith({ status: 302, location: "/stats" });
+    const { messageId } = await submit(gateway, message(1));
+    await until(() => sink.stats().refused >= 3, "3 answers of 302");
+    let status: Record<string, unknown> = {};
+    await until(async () => {
+      status = await statusOf(gateway, messageId!);
+      return status.state === "Retrying";
+    }, "a Retrying status");
+    expect(status.lastError).toBe("HTTP 302 to /stats");
+    expect(sink.reports).toEqual([]);
+    sink.answerWith(null);
+    await until(() => sink.received.get(messageId!) === 1, "the delivery");
+    await until(() => sink.reports.length === 1, "the report");
+    expect(mmStatusesOf(sink)).toEqual(["Retrieved"]);
+  });
+});
+
 describe("a message fails only by a permanent refusal or its expiry, and says why", () => {
   it("a recipient refusing with 404 fails the message at once, reports Rejected, and the reason survives a restart", async () => {
     const { gateway, sink, dir, vasps } = await start();
