@@ -1,8 +1,8 @@
 /**
  * One delivery attempt over HTTP: the forwarded message's body and headers (the envelope's
  * fields the recipient needs, header-safe), and what the recipient's answer means: delivered,
- * refused for good (4xx but 408 and 429), or worth another try (connection errors, timeouts,
- * 3xx (never followed), 408, 429, 5xx).
+ * refused for good (4xx but 408, 429 and 431), or worth another try (connection errors,
+ * timeouts, 3xx (never followed), 408, 429, 431, 5xx).
  */
 import { randomBytes } from "node:crypto";
 import { retryAfterMsOf } from "./Backoff.js";
@@ -15,11 +15,20 @@ export type AttemptResult =
   | { readonly kind: "transient"; readonly reason: string; readonly retryAfterMs?: number };
 
 /**
- * A forwarded text field is cut to this many characters, 1,000: OMA's MMS conformance document
- * keeps subjects to 40, and 1,000 characters encode to under 4 KiB, well inside the 16 KiB
- * that Node (and most servers) take for all of a request's headers together.
+ * A forwarded text field is cut to this many characters of header value, 1,000, counted after
+ * encoding (a 1,000-emoji subject would otherwise encode to 6.6 KB): OMA's MMS conformance
+ * document keeps subjects to 40. Seven such fields and the fixed ones stay within
+ * `FORWARDED_HEADER_BYTES_MAX`.
  */
-const HEADER_TEXT_CHARACTERS_MAX = 1000;
+const HEADER_VALUE_CHARACTERS_MAX = 1000;
+
+/**
+ * All of a forward's own headers together, names and values, at most 8 KiB: half of the 16 KiB
+ * Node (and most servers) take for a request's headers, the rest left to fetch's own headers. A
+ * recipient answering 431 would otherwise fail a message for a size the gateway chose; so the
+ * recipients, up to `recipientCountMax` × 254 characters, go in the body instead.
+ */
+export const FORWARDED_HEADER_BYTES_MAX = 8 * 1024;
 
 /**
  * An RFC 2047 encoded-word is at most 75 characters: `=?UTF-8?B?` and `?=` leave 63 for
@@ -36,7 +45,7 @@ const ENCODED_WORD_BYTES_MAX = 45;
  * @example headerText("Grüße") // "=?UTF-8?B?R3LDvMOfZQ==?="
  */
 export function headerText(text: string): string {
-  const cut = Array.from(text).slice(0, HEADER_TEXT_CHARACTERS_MAX).join("");
+  const cut = Array.from(text).slice(0, HEADER_VALUE_CHARACTERS_MAX).join("");
   if (/^[\x20-\x7e]*$/.test(cut) && !cut.includes("=?")) return cut;
   const words: string[] = [];
   let bytes: number[] = [];
@@ -50,7 +59,11 @@ export function headerText(text: string): string {
     bytes.push(...encoded);
   }
   if (bytes.length > 0 || words.length === 0) words.push(Buffer.from(bytes).toString("base64"));
-  return words.map((word) => `=?UTF-8?B?${word}?=`).join(" ");
+  const encoded = words.map((word) => `=?UTF-8?B?${word}?=`);
+  // Cut by the encoded length, a whole word at a time (a word is at most 75 characters).
+  let length = encoded.join(" ").length;
+  while (length > HEADER_VALUE_CHARACTERS_MAX) length -= encoded.pop()!.length + 1;
+  return encoded.join(" ");
 }
 
 /** The envelope's fields as forwarding headers; absent fields are left out. */
@@ -73,23 +86,34 @@ export function envelopeHeaders(message: StoredMessage): Record<string, string> 
  * A boundary for one forwarded body: random, and checked against every part, since a part that
  * contained it would end early at the recipient and let its sender forge parts after it.
  */
-function boundaryFor(message: StoredMessage): string {
+function boundaryFor(parts: readonly Uint8Array[]): string {
   for (;;) {
     const boundary = `spool-mms-${randomBytes(12).toString("hex")}`;
     const marker = Buffer.from(`--${boundary}`);
-    if (message.parts.every((part) => Buffer.from(part.bytes).indexOf(marker) < 0)) return boundary;
+    if (parts.every((part) => Buffer.from(part).indexOf(marker) < 0)) return boundary;
   }
 }
 
-/** The message as a multipart/mixed body, with its headers. */
+/** The content type of the forwarded body's first part: the recipients, one a line. */
+export const RECIPIENTS_CONTENT_TYPE = "text/plain; charset=us-ascii; x-mms=recipients";
+
+/**
+ * The message as a multipart/mixed body, with its headers. The first part is always the
+ * recipients, one address a line (`RECIPIENTS_CONTENT_TYPE`); the message's parts follow.
+ */
 export function forwardRequest(
   message: StoredMessage,
   messageId: string,
   attempt: number,
 ): { readonly body: Uint8Array; readonly headers: Record<string, string> } {
-  const boundary = boundaryFor(message);
+  const recipients = Buffer.from(message.recipients.join("\r\n"), "ascii");
+  const parts = [
+    { contentType: RECIPIENTS_CONTENT_TYPE, contentId: null, bytes: recipients },
+    ...message.parts,
+  ];
+  const boundary = boundaryFor(parts.map((part) => part.bytes));
   const chunks: Uint8Array[] = [];
-  for (const part of message.parts) {
+  for (const part of parts) {
     const headers =
       `--${boundary}\r\nContent-Type: ${part.contentType}\r\n` +
       (part.contentId === null ? "" : `Content-ID: <${part.contentId}>\r\n`) +
@@ -97,16 +121,21 @@ export function forwardRequest(
     chunks.push(Buffer.from(headers, "utf8"), part.bytes, Buffer.from("\r\n"));
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return {
-    body: Buffer.concat(chunks),
-    headers: {
-      "content-type": `multipart/mixed; boundary="${boundary}"`,
-      "x-mms-message-id": messageId,
-      "x-mms-recipients": message.recipients.join(","),
-      "x-mms-attempt": String(attempt),
-      ...envelopeHeaders(message),
-    },
+  const headers = {
+    "content-type": `multipart/mixed; boundary="${boundary}"`,
+    "x-mms-message-id": messageId,
+    "x-mms-recipient-count": String(message.recipients.length),
+    "x-mms-attempt": String(attempt),
+    ...envelopeHeaders(message),
   };
+  const headerBytes = Object.entries(headers).reduce(
+    (sum, [name, value]) => sum + name.length + value.length + ": \r\n".length,
+    0,
+  );
+  if (headerBytes > FORWARDED_HEADER_BYTES_MAX) {
+    throw new Error(`forwarded headers of ${headerBytes} bytes, over the budget`);
+  }
+  return { body: Buffer.concat(chunks), headers };
 }
 
 /** The answer's status line text for a reason, at most this long (it may be the recipient's). */
@@ -144,7 +173,9 @@ export async function attemptPost(
   }
   const statusText = response.statusText.slice(0, STATUS_TEXT_CHARACTERS_MAX);
   const reason = `HTTP ${status}${statusText === "" ? "" : ` ${statusText}`}`;
-  if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+  // 431: the forward's headers are the gateway's own, within FORWARDED_HEADER_BYTES_MAX, so a
+  // recipient refusing them is configured too tightly, which an operator can fix before expiry.
+  if (status >= 400 && status < 500 && status !== 408 && status !== 429 && status !== 431) {
     return { kind: "refused", reason };
   }
   const retryAfterMs =

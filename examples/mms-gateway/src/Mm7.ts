@@ -85,10 +85,12 @@ type Node = Record<string, unknown>;
 
 /**
  * What a recipient may look like: a number (E.164, digits with an optional +), a short code, or
- * an RFC 2822 address, in printable ASCII without spaces; 254 characters at most (RFC 5321). A
- * control character would otherwise reach the forwarding request's headers.
+ * an RFC 2822 address, in printable ASCII without spaces or commas; 254 characters at most (RFC
+ * 5321). A control character would otherwise reach the forwarded request, and a comma would
+ * read as two recipients wherever addresses are listed with commas (a quoted local part with a
+ * comma is refused too, a small price).
  */
-const ADDRESS = /^[\x21-\x7e]{1,254}$/;
+const ADDRESS = /^[\x21-\x2b\x2d-\x7e]{1,254}$/;
 
 /**
  * Parses an envelope, as bytes (decoded by their byte order mark) or as text already decoded; a

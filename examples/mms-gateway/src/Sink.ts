@@ -3,7 +3,8 @@
  * delivery reports (`POST /reports`) on loopback, and tells what it got (`GET /stats`). It can
  * be told to fail: every delivery (`failAll`), those to a recipient address (`failRecipient`),
  * with a chosen answer (`answer`, changeable while it runs), or by refusing connections
- * (`refuseConnections`, until `acceptConnections`). It keeps the headers of each delivery.
+ * (`refuseConnections`, until `acceptConnections`). It keeps the headers and recipients of
+ * each delivery.
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -50,6 +51,8 @@ export interface Sink {
   readonly reports: readonly string[];
   /** MessageID → the headers of its last delivery taken. */
   readonly headers: ReadonlyMap<string, http.IncomingHttpHeaders>;
+  /** MessageID → the recipients of its last delivery taken (the body's first part). */
+  readonly recipients: ReadonlyMap<string, readonly string[]>;
   /** Answers deliveries with `answer` from now on; null takes them again. */
   answerWith(answer: SinkAnswer | null): void;
   /** Stops listening (connections are refused) until {@link Sink.acceptConnections}. */
@@ -64,6 +67,7 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
   const received = new Map<string, number>();
   const reports: string[] = [];
   const headers = new Map<string, http.IncomingHttpHeaders>();
+  const recipientsOf = new Map<string, readonly string[]>();
   let answer: SinkAnswer | null = options.answer ?? null;
   let delivered = 0;
   let refused = 0;
@@ -94,7 +98,7 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
         reply(404, "{}");
         return;
       }
-      const recipients = String(request.headers["x-mms-recipients"] ?? "").split(",");
+      const recipients = recipientsIn(Buffer.concat(chunks), request.headers["content-type"]);
       const failing =
         options.failAll === true ||
         (options.failRecipient !== undefined && recipients.includes(options.failRecipient));
@@ -110,6 +114,7 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
       const take = () => {
         received.set(messageId, (received.get(messageId) ?? 0) + 1);
         headers.set(messageId, request.headers);
+        recipientsOf.set(messageId, recipients);
         delivered += 1;
         reply(200, "{}");
       };
@@ -133,6 +138,7 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
     received,
     reports,
     headers,
+    recipients: recipientsOf,
     stats,
     answerWith(next) {
       answer = next;
@@ -145,4 +151,20 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
       if (server.listening) await stopListening();
     },
   };
+}
+
+/**
+ * The recipients a forward names: its body's first part, one address a line (`Forward.ts`).
+ * Empty when the body is not such a multipart.
+ */
+export function recipientsIn(body: Buffer, contentType: string | undefined): string[] {
+  const boundary = /boundary="([^"]+)"/.exec(contentType ?? "")?.[1];
+  if (boundary === undefined) return [];
+  const start = body.indexOf("\r\n\r\n", body.indexOf(`--${boundary}\r\n`));
+  const end = body.indexOf(`\r\n--${boundary}`, start);
+  if (start < 0 || end < 0) return [];
+  return body
+    .subarray(start + 4, end)
+    .toString("ascii")
+    .split("\r\n");
 }

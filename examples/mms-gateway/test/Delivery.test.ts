@@ -325,6 +325,26 @@ describe("the envelope's fields reach the recipient", () => {
   });
 });
 
+describe("a forward fits any recipient's header limit", () => {
+  it("100 recipients of 254 characters and a 1,000-emoji subject reach a recipient with Node's 16 KiB header limit, every recipient named", async () => {
+    const { gateway, sink } = await start();
+    const recipients = Array.from(
+      { length: 100 },
+      (_, n) => `${String(n).padStart(3, "0")}${"9".repeat(251)}`,
+    );
+    const subject = "🎉".repeat(1000);
+    const { messageId } = await submit(gateway, message(1, { recipients, subject }));
+    await until(() => sink.received.get(messageId!) === 1, "the delivery");
+    expect(sink.recipients.get(messageId!)).toEqual(recipients);
+    const headers = sink.headers.get(messageId!)!;
+    expect(headers["x-mms-recipient-count"]).toBe("100");
+    const forwardedSubject = String(headers["x-mms-subject"]);
+    expect(forwardedSubject.length).toBeLessThanOrEqual(1000);
+    expect(subject.startsWith(decodeHeader(forwardedSubject))).toBe(true);
+    expect(decodeHeader(forwardedSubject).length).toBeGreaterThan(0);
+  });
+});
+
 /** A report host that takes connections and never answers: the worst kind of dead. */
 async function silentHost(): Promise<{ url: string; requests: () => number }> {
   let requests = 0;

@@ -257,6 +257,12 @@ describe("what the gateway refuses, with a SOAP fault and nothing stored", () =>
       /is not an address/,
     ],
     [
+      "a recipient with a comma in it (it would read as two recipients)",
+      (gateway) => submit(gateway, message(1, { recipients: ["4477,4478"] })),
+      2002,
+      /is not an address/,
+    ],
+    [
       "a SubmitReq without recipients",
       (gateway) => submit(gateway, message(1, { recipients: [] })),
       2002,

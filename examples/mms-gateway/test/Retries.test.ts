@@ -211,4 +211,14 @@ describe("header text", () => {
     const decoded = Buffer.concat(words.map((w) => Buffer.from(w.slice(10, -2), "base64")));
     expect(decoded.toString("utf8")).toBe("é".repeat(100));
   });
+
+  it("cuts a field to 1,000 characters as encoded, whole characters only", () => {
+    const value = headerText("🎉".repeat(1000));
+    expect(value.length).toBeLessThanOrEqual(1000);
+    const words = value.split(" ");
+    const decoded = Buffer.concat(words.map((w) => Buffer.from(w.slice(10, -2), "base64")));
+    expect(decoded.toString("utf8")).toBe("🎉".repeat(decoded.byteLength / 4));
+    expect(decoded.byteLength).toBeGreaterThan(0);
+    expect(headerText("x".repeat(5000))).toBe("x".repeat(1000));
+  });
 });
