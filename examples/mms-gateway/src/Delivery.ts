@@ -65,6 +65,14 @@ const REPORT_CONCURRENCY = 4;
  */
 const RETRY_NOTES_MAX = 100_000;
 
+/**
+ * Delivered messages whose Retrieved report could not be queued yet, 100,000: remembered so a
+ * retry of the lease only retries the report, never the forward. Past the bound the oldest is
+ * forgotten, and its message forwarded once more (twice delivered, never lost): the reports
+ * spool refusing that many appends means its disk is failing.
+ */
+const DELIVERED_UNREPORTED_MAX = 100_000;
+
 /** What forwarding works with. */
 export interface DeliveryInput {
   /** The gateway's directory (the journal of failures and reported dead letters live there). */
@@ -115,6 +123,7 @@ export class Delivery {
   readonly #reported: ReportedDeadLetters;
   readonly #breakers: CircuitBreakers;
   readonly #notes = new Map<number, RetryNote>();
+  readonly #deliveredUnreported = new Set<number>();
   readonly #reportWriter;
   readonly #messages: Consumer;
   readonly #reports: Consumer;
@@ -180,6 +189,8 @@ export class Delivery {
     // Failed before a crash took the ack: its report is queued and its failure durable.
     if (this.#outcomes.get(seq) !== undefined) return;
     const message = decodeStoredMessage(lease.payload);
+    // Delivered already, its report not queued: a 2xx is never followed by another forward.
+    if (this.#deliveredUnreported.has(seq)) return this.#reportDelivered(message, seq);
     const expiryMs = expiresAtMs(message, options);
     if (Date.now() >= expiryMs) {
       metrics.deliveries.inc({ result: "expired" });
@@ -193,10 +204,11 @@ export class Delivery {
     );
     if (result.kind === "delivered") {
       this.#notes.delete(seq);
-      // Durable before the ack: a crash in between reports twice, never not at all.
-      await this.#report(message, seq, "Retrieved", "delivered");
-      metrics.deliveries.inc({ result: "delivered" });
-      return;
+      if (this.#deliveredUnreported.size >= DELIVERED_UNREPORTED_MAX) {
+        this.#deliveredUnreported.delete(this.#deliveredUnreported.values().next().value!);
+      }
+      this.#deliveredUnreported.add(seq);
+      return this.#reportDelivered(message, seq);
     }
     if (result.kind === "refused") {
       metrics.deliveries.inc({ result: "refused" });
@@ -212,6 +224,16 @@ export class Delivery {
         : result.reason;
     this.#note(seq, { lastError, attempts: lease.attempt, delayMs });
     throw new RetryLater(result.reason, delayMs);
+  }
+
+  /**
+   * A delivered message's Retrieved report, queued durably before the ack (a crash in between
+   * reports twice, never not at all); if queuing throws, the lease's retry comes back here.
+   */
+  async #reportDelivered(message: StoredMessage, seq: number): Promise<void> {
+    await this.#report(message, seq, "Retrieved", "delivered");
+    this.#deliveredUnreported.delete(seq);
+    this.#input.metrics.deliveries.inc({ result: "delivered" });
   }
 
   /** A failure: its report queued, then the failure durable, before the ack that follows. */

@@ -3,10 +3,13 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { openSpool, type Spool } from "@spool/actors";
 import { afterEach, describe, expect, it } from "vitest";
-import type { DeliveryOptions } from "../src/Delivery.js";
+import { ATTEMPTS_MAX, DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "../src/Delivery.js";
 import { type Gateway, type GatewayOptions, openGateway } from "../src/Gateway.js";
+import { gatewayMetrics } from "../src/Metrics.js";
 import { openSink, type Sink } from "../src/Sink.js";
+import { encodeStoredMessage } from "../src/StoredMessage.js";
 import { basicAuthorization, type SubmissionInput, submissionBody } from "../src/Submission.js";
 import type { Vasp } from "../src/Vasps.js";
 
@@ -342,6 +345,83 @@ describe("a forward fits any recipient's header limit", () => {
     expect(forwardedSubject.length).toBeLessThanOrEqual(1000);
     expect(subject.startsWith(decodeHeader(forwardedSubject))).toBe(true);
     expect(decodeHeader(forwardedSubject).length).toBeGreaterThan(0);
+  });
+});
+
+/** `spool`, whose writers' first `failures` appends reject (a reports disk failing a while). */
+function failingAppends(spool: Spool, failures: number): Spool {
+  let left = failures;
+  return new Proxy(spool, {
+    get(target, property) {
+      if (property === "writer") {
+        return (name?: string) => {
+          const writer = target.writer(name);
+          return new Proxy(writer, {
+            get(inner, key) {
+              if (key === "append" && left > 0) {
+                return async () => {
+                  left -= 1;
+                  throw new Error("EIO: the reports disk failed");
+                };
+              }
+              const value = Reflect.get(inner, key);
+              return typeof value === "function" ? value.bind(inner) : value;
+            },
+          });
+        };
+      }
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+describe("a delivered message is never forwarded again", () => {
+  it("when queuing its Retrieved report fails after the 2xx, only the report is retried, then the message is acked", async () => {
+    const dir = await tempDir();
+    const sink = await openSink();
+    closers.push(() => sink.close());
+    const messages = await openSpool({
+      dir: path.join(dir, "messages"),
+      maxAttempts: ATTEMPTS_MAX,
+    });
+    const reports = await openSpool({ dir: path.join(dir, "reports"), maxAttempts: ATTEMPTS_MAX });
+    const delivery = await Delivery.start({
+      dir,
+      messages,
+      reports: failingAppends(reports, 3),
+      recipientUrl: sink.deliverUrl,
+      vasps: [{ vaspId: "acme", password: "s3cret", reportUrl: sink.reportUrl }],
+      options: { ...DEFAULT_DELIVERY, ...FAST },
+      metrics: gatewayMetrics(messages),
+      messageIdOf: (seq) => `id-${seq}`,
+    });
+    closers.push(async () => {
+      await delivery.stop();
+      await messages.close();
+      await reports.close();
+    });
+    const { seq } = await messages.writer("test").append(
+      encodeStoredMessage({
+        vaspId: "acme",
+        vasId: null,
+        senderAddress: null,
+        recipients: ["447700900123"],
+        subject: null,
+        deliveryReport: true,
+        transactionId: "tx-1",
+        namespace: "ns",
+        receivedAtMs: Date.now(),
+        expiresAtMs: null,
+        priority: null,
+        linkedId: null,
+        parts: [],
+      }),
+    );
+    await until(() => messages.messageState(seq) === "done", "the ack");
+    await until(() => sink.reports.length === 1, "the report");
+    expect(sink.received.get(`id-${seq}`)).toBe(1);
+    expect(mmStatusesOf(sink)).toEqual(["Retrieved"]);
   });
 });
 
