@@ -90,7 +90,7 @@ export class Outcomes {
         if (this.#torn || this.#linesInFile + group.length > 2 * this.#keptMax) {
           await this.#compact(failures);
         } else {
-          await this.#handle.write(failures.map(lineOf).join(""));
+          await writeWhole(this.#handle, Buffer.from(failures.map(lineOf).join(""), "utf8"));
           await this.#handle.datasync();
           this.#linesInFile += group.length;
         }
@@ -123,6 +123,20 @@ export class Outcomes {
       if (this.#failures.size <= this.#keptMax) return;
       this.#failures.delete(seq);
     }
+  }
+}
+
+/**
+ * Writes all of `bytes`: a write may take fewer bytes than asked (a full disk, a signal), and
+ * what it left out would otherwise be lost from a line believed durable.
+ */
+async function writeWhole(handle: FileHandle, bytes: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset);
+    // No progress: throwing marks the file torn, and it is rewritten whole next.
+    if (bytesWritten <= 0) throw new Error(`a write to the journal took no bytes`);
+    offset += bytesWritten;
   }
 }
 

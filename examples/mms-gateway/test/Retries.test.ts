@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { backoffMs, RETRY_AFTER_MS_MAX, retryAfterMsOf, retryDelayMs } from "../src/Backoff.js";
 import { CircuitBreakers } from "../src/CircuitBreaker.js";
 import { expiresAtMs, expiryDateMs } from "../src/Expiry.js";
@@ -171,6 +171,37 @@ describe("the journal of failures", () => {
       await reopened.close();
       expect((await readFile(file, "utf8")).split("\n").length).toBe(3);
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("finishes a line that a short write left in part, so a recorded failure is whole on disk", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "mms-outcomes-"));
+    const file = path.join(dir, "failed.jsonl");
+    const probe = await open(path.join(dir, "probe"), "w");
+    const prototype = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => unknown };
+    await probe.close();
+    const write = prototype.write;
+    // The next write takes only its first 10 bytes, as a write on a filling disk may.
+    const spy = vi.spyOn(prototype, "write").mockImplementationOnce(function (
+      this: unknown,
+      data: unknown,
+      ...rest: unknown[]
+    ) {
+      const bytes = typeof data === "string" ? Buffer.from(data) : (data as Buffer);
+      const offset = typeof rest[0] === "number" ? rest[0] : 0;
+      return write.call(this, bytes, offset, 10);
+    });
+    try {
+      const journal = await Outcomes.open(file);
+      await journal.record({ seq: 1, mmStatus: "Rejected", reason: "refused", atMs: 1 });
+      await journal.close();
+      expect(spy).toHaveBeenCalled();
+      const reopened = await Outcomes.open(file);
+      expect(reopened.get(1)?.reason).toBe("refused");
+      await reopened.close();
+    } finally {
+      spy.mockRestore();
       await rm(dir, { recursive: true, force: true });
     }
   });
