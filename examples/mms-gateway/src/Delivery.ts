@@ -186,9 +186,12 @@ export class Delivery {
   async #deliver(lease: Lease): Promise<void> {
     const { options, metrics, recipientUrl } = this.#input;
     const seq = lease.seq;
-    // Failed before a crash took the ack: its report is queued and its failure durable.
-    if (this.#outcomes.get(seq) !== undefined) return;
     const message = decodeStoredMessage(lease.payload);
+    // Failed before a crash took the ack: its report is queued and its failure durable. A seq is
+    // unique only within one spool's life: a failure older than the message is another's (a
+    // messages directory recreated beside an old journal), and must not ack this one unsent.
+    const failure = this.#outcomes.get(seq);
+    if (failure !== undefined && failure.atMs >= message.receivedAtMs) return;
     // Delivered already, its report not queued: a 2xx is never followed by another forward.
     if (this.#deliveredUnreported.has(seq)) return this.#reportDelivered(message, seq);
     const expiryMs = expiresAtMs(message, options);

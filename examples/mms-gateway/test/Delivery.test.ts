@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -297,6 +297,23 @@ describe("a message fails only by a permanent refusal or its expiry, and says wh
     expect(answer.statusCode).toBe(4004);
     expect(answer.text).toMatch(reason);
     expect(gateway.messages.stats().records).toBe(0);
+  });
+});
+
+describe("a failure journal older than the spool", () => {
+  it("a failure recorded for the same seq before the message was received does not ack it unforwarded", async () => {
+    const dir = await tempDir();
+    // As if messages/ was recreated while failed.jsonl stayed: seq 1 failed long ago.
+    const stale = { seq: 1, mmStatus: "Rejected", reason: "refused long ago", atMs: 1 };
+    await writeFile(path.join(dir, "failed.jsonl"), `${JSON.stringify(stale)}\n`);
+    const sink = await openSink();
+    closers.push(() => sink.close());
+    const vasps = [{ vaspId: "acme", password: "s3cret", reportUrl: sink.reportUrl }];
+    const gateway = await startGateway(dir, sink.deliverUrl, vasps);
+    const { messageId } = await submit(gateway, message(1));
+    await until(() => sink.received.get(messageId!) === 1, "the delivery");
+    await until(() => sink.reports.length === 1, "the report");
+    expect(mmStatusesOf(sink)).toEqual(["Retrieved"]);
   });
 });
 
