@@ -56,7 +56,47 @@ export const DEFAULT_DELIVERY: DeliveryOptions = {
 export const ATTEMPTS_MAX = 0xffff;
 
 /** Report posts in flight at once: reports are small, and VASPs few. */
-const REPORT_CONCURRENCY = 4;
+export const REPORT_CONCURRENCY = 4;
+
+/**
+ * What a lease must leave after a forward's `timeoutMs`, 5 s: the handler still queues the
+ * report and flushes the journal before the ack, a datasync or two that a loaded disk can take
+ * seconds over. A lease running out mid-POST would hand the message to a second forward.
+ */
+export const LEASE_MARGIN_MS = 5_000;
+
+/** The longest wait a timer takes (2^31 - 1 ms, about 24.8 days); longer fire at once. */
+const TIMER_MS_MAX = 2 ** 31 - 1;
+
+/**
+ * Refuses delivery options that cannot work, with a RangeError naming the option: a forward
+ * that outlives its lease (`leaseMs`, the messages spool's), backoffs or expiries out of order.
+ */
+export function checkDeliveryOptions(options: DeliveryOptions, leaseMs: number): void {
+  const whole = (name: keyof DeliveryOptions, min: number, max = TIMER_MS_MAX) => {
+    const value = options[name];
+    if (!(Number.isInteger(value) && (value as number) >= min && (value as number) <= max)) {
+      throw new RangeError(`delivery.${name} must be a whole number from ${min} to ${max}`);
+    }
+  };
+  whole("concurrency", 1, CONCURRENCY_MAX);
+  whole("timeoutMs", 1, leaseMs - LEASE_MARGIN_MS);
+  whole("backoffBaseMs", 1);
+  whole("backoffMaxMs", options.backoffBaseMs);
+  whole("expiryMaxMs", 1);
+  whole("expiryDefaultMs", 1, options.expiryMaxMs);
+  whole("breakerFailureCount", 1, ATTEMPTS_MAX);
+  whole("breakerCoolDownMs", 1);
+  if (typeof options.random !== "function") {
+    throw new RangeError("delivery.random must be a function returning a number in [0, 1)");
+  }
+}
+
+/**
+ * Forwards in flight at most, 1,024: each holds a socket and two descriptors are kept per
+ * forward from the MM7 port (`Gateway.ts`), so more would starve the front door.
+ */
+const CONCURRENCY_MAX = 1024;
 
 /**
  * Retrying messages whose last error is kept for the status query, 100,000: the queue's

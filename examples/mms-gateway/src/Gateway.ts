@@ -20,7 +20,14 @@ import {
   openAdminListener,
 } from "./AdminListener.js";
 import { Admission } from "./Admission.js";
-import { ATTEMPTS_MAX, DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
+import {
+  ATTEMPTS_MAX,
+  checkDeliveryOptions,
+  DEFAULT_DELIVERY,
+  Delivery,
+  type DeliveryOptions,
+  REPORT_CONCURRENCY,
+} from "./Delivery.js";
 import { withinDescriptorLimit } from "./Descriptors.js";
 import { observeFrontDoor } from "./DoorMetrics.js";
 import { HandlerThreads } from "./HandlerThreads.js";
@@ -118,6 +125,13 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     maxAttempts,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
+  // Checked against the lease the spool holds its messages for (its default unless given).
+  try {
+    checkDeliveryOptions(delivery, messages.config.leaseMs);
+  } catch (error) {
+    await messages.close();
+    throw error;
+  }
   const reports = await openSpool({
     dir: path.join(options.dir, "reports"),
     maxAttempts: ATTEMPTS_MAX,
@@ -191,9 +205,6 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
 }
-
-/** Delivery reports posted at once (the reports' consumer in `Delivery.ts`). */
-const REPORT_CONCURRENCY = 4;
 
 /**
  * Descriptors kept from the MM7 port: two per forward or report in flight (its socket, and a

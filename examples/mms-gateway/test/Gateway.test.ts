@@ -132,13 +132,17 @@ describe("the MMS gateway over HTTP", () => {
 });
 
 describe("a message that dies without its handler seeing it", () => {
-  it("gets its Rejected delivery report from the sweep (its last lease expired mid-forward)", async () => {
-    // The recipient answers no delivery until the test is done: the forward is still waiting on
-    // it when the lease runs out and the next take makes the message a dead letter; only the
-    // sweep can report it now (no deadline shorter than a slow recipient is needed to show it).
+  it("gets its Rejected delivery report from the sweep (its last attempt timed out)", async () => {
+    // The recipient answers no delivery until the test is done: the forward's timeoutMs runs
+    // out, its nack spends the last attempt and makes the message a dead letter; the handler
+    // reports no transient failure, so only the sweep can report it. (A lease running out
+    // mid-forward is what the options check now rules out: timeoutMs + 5 s <= leaseMs.)
     let answer = () => {};
     const hold = new Promise<void>((resolve) => (answer = resolve));
-    const { gateway, sink } = await start({ hold }, { maxAttempts: 1, leaseMs: 100 });
+    const { gateway, sink } = await start(
+      { hold },
+      { maxAttempts: 1, delivery: { backoffBaseMs: 10, backoffMaxMs: 50, timeoutMs: 200 } },
+    );
     // Closers run last first: the recipient answers before the gateway waits for its forwards.
     closers.push(async () => answer());
     const messageId = messageIdIn((await submit(gateway, message(1))).text)!;
@@ -147,6 +151,37 @@ describe("a message that dies without its handler seeing it", () => {
     expect(sink.reports[0]).toContain(`<MessageID>${messageId}</MessageID>`);
     expect(sink.reports[0]).toContain("<MMStatus>Rejected</MMStatus>");
     expect(gateway.messages.messageState(1)).toBe("dead");
+  });
+});
+
+describe("delivery options that cannot work are refused at open, naming the option", () => {
+  it.each([
+    ["a forward that outlives its lease", { timeoutMs: 26_000 }, {}, /delivery\.timeoutMs/],
+    ["the same with a short lease", { timeoutMs: 1_000 }, { leaseMs: 5_000 }, /timeoutMs/],
+    ["no backoff", { backoffBaseMs: 0 }, {}, /delivery\.backoffBaseMs/],
+    ["a backoff cap below its base", { backoffMaxMs: 100, backoffBaseMs: 500 }, {}, /backoffMaxMs/],
+    [
+      "a default expiry past the most",
+      { expiryDefaultMs: 10, expiryMaxMs: 5 },
+      {},
+      /expiryDefault/,
+    ],
+    ["an expiry past a timer's reach", { expiryMaxMs: 2 ** 31 }, {}, /delivery\.expiryMaxMs/],
+    ["no forwards at once", { concurrency: 0 }, {}, /delivery\.concurrency/],
+    ["a breaker that never opens", { breakerFailureCount: 0 }, {}, /breakerFailureCount/],
+    ["a breaker that never cools", { breakerCoolDownMs: Number.NaN }, {}, /breakerCoolDownMs/],
+  ] as const)("%s", async (_, delivery, extra, name) => {
+    const dir = await mkdtemp(path.join(tmpdir(), "mms-gateway-"));
+    closers.push(() => rm(dir, { recursive: true, force: true }));
+    const opening = openGateway({
+      dir,
+      vasps: [],
+      recipientUrl: "http://127.0.0.1:9/",
+      delivery,
+      ...extra,
+    });
+    await expect(opening).rejects.toThrow(RangeError);
+    await expect(opening).rejects.toThrow(name);
   });
 });
 
