@@ -67,6 +67,13 @@ export function retryAfterMsOf(header: string | null, nowMs: number): number | u
 const NACK_DELAY_MS_MAX = 2 ** 31 - 1;
 
 /**
+ * Attempts kept out of the spread, 2: a lease that runs out (a crash, a stopped handler) counts
+ * an attempt without coming through here, and the last spread attempt must still find the
+ * message expired rather than dead; two leave room for one such loss and the expiry's attempt.
+ */
+const LEASE_EXPIRIES_SPARE = 2;
+
+/**
  * The delay a lease is nacked with: what the backoff (or the circuit) wants, never past the
  * expiry (`leftMs` from now; the attempt after it finds the message expired and fails it), and,
  * once more than half of `attemptsMax` are used (timings of milliseconds, as in tests, or a
@@ -84,7 +91,8 @@ export function retryDelayMs(schedule: {
   const { wantedMs, leftMs, attempt, attemptsMax } = schedule;
   if (!(attempt >= 1 && attempt <= attemptsMax)) throw new RangeError(`attempt ${attempt}`);
   const attemptsLeft = attemptsMax - attempt;
-  const floorMs = attempt > attemptsMax / 2 ? leftMs / Math.max(1, attemptsLeft - 1) : 0;
+  const spreadOver = Math.max(1, attemptsLeft - LEASE_EXPIRIES_SPARE);
+  const floorMs = attempt > attemptsMax / 2 ? leftMs / spreadOver : 0;
   const delayMs = Math.ceil(Math.min(Math.max(wantedMs, floorMs), leftMs));
   return Math.min(NACK_DELAY_MS_MAX, Math.max(0, delayMs));
 }

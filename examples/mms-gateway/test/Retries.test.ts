@@ -26,13 +26,16 @@ describe("the backoff schedule", () => {
     expect(backoffMs(options, 1, 10 * RETRY_AFTER_MS_MAX)).toBe(RETRY_AFTER_MS_MAX);
   });
 
-  it("never waits past the expiry, and spreads the last half of the attempts up to it", () => {
+  it("never waits past the expiry, and spreads the last half of the attempts but two up to it", () => {
     const schedule = { wantedMs: 500, leftMs: 100_000, attemptsMax: 65_535 };
     expect(retryDelayMs({ ...schedule, attempt: 3 })).toBe(500);
     expect(retryDelayMs({ ...schedule, attempt: 3, leftMs: 100 })).toBe(100);
     expect(retryDelayMs({ ...schedule, attempt: 3, leftMs: -5 })).toBe(0);
-    // 65,535 - 65,525 = 10 attempts left for 100 s: one every 100 / 9 s at least.
-    expect(retryDelayMs({ ...schedule, attempt: 65_525 })).toBe(11_112);
+    // 65,535 - 65,525 = 10 attempts left for 100 s, two kept for leases that run out: one every
+    // 100 / 8 s at least.
+    expect(retryDelayMs({ ...schedule, attempt: 65_525 })).toBe(12_500);
+    // Three left: wait out the expiry, one spare for a lost lease and one for the expiry's own.
+    expect(retryDelayMs({ ...schedule, attempt: 65_532 })).toBe(100_000);
     expect(retryDelayMs({ ...schedule, attempt: 65_534 })).toBe(100_000);
     expect(retryDelayMs({ ...schedule, attempt: 32_767 })).toBe(500);
   });
