@@ -4,7 +4,7 @@
  * spool written by an older gateway (5 attempts) may hold dead letters, and a gateway may still
  * be configured with a low `maxAttempts`: a message can then die without its handler seeing the
  * last failure (a crash during the last attempt, or a last lease that expired). A sweep reports
- * those, and a small durable file remembers which were reported.
+ * those, and a small durable file remembers which were reported, and when.
  */
 import { readFile } from "node:fs/promises";
 import type { DeadLetter, Spool } from "@spool/actors";
@@ -13,33 +13,69 @@ import { writeFileDurably } from "./DurableFile.js";
 /** How often dead letters are checked for a missing report. */
 const SWEEP_MS = 1000;
 
-/** The dead letters whose Rejected report is queued, kept durably in a small file. */
+/**
+ * When a letter reported by a gateway that kept no time was reported: before every message, so
+ * it counts as reported for any message under its seq (as it did then).
+ */
+const REPORTED_BEFORE_TIME_WAS_KEPT_MS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The dead letters whose Rejected report is queued, by seq, with when it was queued, kept
+ * durably in a small file. Only letters still dead in the spool are kept (a purged one is
+ * forgotten at the next sweep), so the file is bounded by the spool's dead letters.
+ */
 export class ReportedDeadLetters {
   readonly #file: string;
-  readonly #seqs: Set<number>;
-  #saving: Promise<void> = Promise.resolve();
+  /** seq → when its report was queued (ms since the epoch). */
+  readonly #reported: Map<number, number>;
   #sweeping: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
+  /** The file lags behind `#reported` (a save failed, or letters were forgotten). */
+  #unsaved = false;
 
-  private constructor(file: string, seqs: Set<number>) {
+  private constructor(file: string, reported: Map<number, number>) {
     this.#file = file;
-    this.#seqs = seqs;
+    this.#reported = reported;
   }
 
+  /** Opens the file: `[seq, reportedAtMs]` pairs, or bare seqs as older gateways wrote it. */
   static async open(file: string): Promise<ReportedDeadLetters> {
     const text = await readFile(file, "utf8").catch(() => "[]");
-    return new ReportedDeadLetters(file, new Set(JSON.parse(text) as number[]));
+    const entries = JSON.parse(text) as (number | [number, number])[];
+    const reported = new Map<number, number>();
+    for (const entry of entries) {
+      if (typeof entry === "number") reported.set(entry, REPORTED_BEFORE_TIME_WAS_KEPT_MS);
+      else reported.set(entry[0], entry[1]);
+    }
+    return new ReportedDeadLetters(file, reported);
   }
 
-  /** Every second, reports the dead letters of `spool` not reported yet, with `report`. */
-  sweep(spool: Spool, report: (letter: DeadLetter) => Promise<void>): void {
+  /**
+   * Every second, reports the dead letters of `spool` not reported yet, with `report`;
+   * `receivedAtMsOf` says when a letter's message was received, so a report made for another
+   * message under the same seq (a spool recreated beside this file) does not count.
+   */
+  sweep(
+    spool: Spool,
+    report: (letter: DeadLetter) => Promise<void>,
+    receivedAtMsOf: (letter: DeadLetter) => number,
+  ): void {
     const once = async (): Promise<void> => {
-      // Reading the letters costs a read each: only when there are more than were reported.
-      if (spool.stats().messages.dead <= this.#seqs.size) return;
-      for (const letter of await spool.deadLetters()) {
-        if (this.#seqs.has(letter.seq)) continue;
-        await report(letter);
-        await this.#add(letter.seq);
+      this.#forgetUndead(spool);
+      try {
+        // Reading the letters costs a read each: only when some dead letter is not reported
+        // (every one kept is still dead, so equal counts mean all are reported).
+        if (spool.stats().messages.dead <= this.#reported.size) return;
+        for (const letter of await spool.deadLetters()) {
+          const reportedAtMs = this.#reported.get(letter.seq);
+          if (reportedAtMs !== undefined && reportedAtMs >= receivedAtMsOf(letter)) continue;
+          await report(letter);
+          this.#reported.set(letter.seq, Date.now());
+          this.#unsaved = true;
+        }
+      } finally {
+        // Saved after the reports are queued: a crash in between reports twice, never not.
+        if (this.#unsaved) await this.#save();
       }
     };
     const run = () => {
@@ -56,11 +92,18 @@ export class ReportedDeadLetters {
     await this.#sweeping;
   }
 
-  /** Adds `seq`; resolves once the file says so durably. */
-  #add(seq: number): Promise<void> {
-    this.#seqs.add(seq);
-    const snapshot = JSON.stringify([...this.#seqs]);
-    this.#saving = this.#saving.then(() => writeFileDurably(this.#file, snapshot));
-    return this.#saving;
+  /** Forgets the letters no longer dead (purged, or a seq of another spool). */
+  #forgetUndead(spool: Spool): void {
+    for (const seq of this.#reported.keys()) {
+      if (spool.messageState(seq) === "dead") continue;
+      this.#reported.delete(seq);
+      this.#unsaved = true;
+    }
+  }
+
+  /** Writes the file whole; a failure leaves it marked unsaved, for the next sweep. */
+  async #save(): Promise<void> {
+    await writeFileDurably(this.#file, JSON.stringify([...this.#reported]));
+    this.#unsaved = false;
   }
 }

@@ -191,10 +191,14 @@ export class Delivery {
       concurrency: REPORT_CONCURRENCY,
       retryAfterMs,
     });
-    reported.sweep(input.messages, (letter) => {
-      const message = decodeStoredMessage(letter.payload);
-      return this.#report(message, letter.seq, "Rejected", "delivery attempts used up");
-    });
+    reported.sweep(
+      input.messages,
+      (letter) => {
+        const message = decodeStoredMessage(letter.payload);
+        return this.#report(message, letter.seq, "Rejected", "delivery attempts used up");
+      },
+      (letter) => decodeStoredMessage(letter.payload).receivedAtMs,
+    );
   }
 
   /**

@@ -132,6 +132,18 @@ describe("the MMS gateway over HTTP", () => {
 });
 
 describe("a message that dies without its handler seeing it", () => {
+  it("a dead letter dying after another was purged still gets its Rejected report", async () => {
+    const { gateway, sink } = await start({ failAll: true }, { maxAttempts: 1 });
+    await submit(gateway, message(1));
+    await until(() => sink.reports.length === 1, "the first dead letter's report");
+    await until(() => gateway.messages.messageState(1) === "dead", "the first dead letter");
+    await gateway.messages.purgeDeadLetter(1);
+    const second = messageIdIn((await submit(gateway, message(2))).text)!;
+    await until(() => sink.reports.length === 2, "the second dead letter's report");
+    expect(sink.reports[1]).toContain(`<MessageID>${second}</MessageID>`);
+    expect(sink.reports[1]).toContain("<MMStatus>Rejected</MMStatus>");
+  });
+
   it("gets its Rejected delivery report from the sweep (its last attempt timed out)", async () => {
     // The recipient answers no delivery until the test is done: the forward's timeoutMs runs
     // out, its nack spends the last attempt and makes the message a dead letter; the handler
