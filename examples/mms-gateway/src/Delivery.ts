@@ -323,11 +323,17 @@ export class Delivery {
       const reason = `circuit open: ${host} failed repeatedly`;
       return { kind: "deferred", reason, retryAtMs: admission.retryAtMs };
     }
-    const { body, headers } = request();
-    const result = await attemptPost(url, body, headers, this.#input.options.timeoutMs);
-    const answered = result.kind === "transient" ? "transient" : "answered";
-    this.#breakers.record(host, answered, Date.now(), admission.probe);
-    return result;
+    let result: AttemptResult | undefined;
+    try {
+      const { body, headers } = request();
+      result = await attemptPost(url, body, headers, this.#input.options.timeoutMs);
+      return result;
+    } finally {
+      // Recorded even if building the request threw: a half-open circuit's probe is released.
+      const answered =
+        result === undefined || result.kind === "transient" ? "transient" : "answered";
+      this.#breakers.record(host, answered, Date.now(), admission.probe);
+    }
   }
 
   /** The wait before the next attempt: backoff or the circuit's reopening, never past expiry. */
@@ -357,21 +363,25 @@ export class Delivery {
   /** Queues a delivery report durably, one per recipient, when the message asked for one. */
   async #report(message: StoredMessage, seq: number, status: MmStatus, why: string) {
     const vasp = this.#input.vasps.find((candidate) => candidate.vaspId === message.vaspId);
-    if (!message.deliveryReport || vasp?.reportUrl == null) return;
+    const reportUrl = vasp?.reportUrl;
+    if (!message.deliveryReport || reportUrl == null) return;
     const messageId = this.#input.messageIdOf(seq, message.vaspId);
-    for (const recipient of message.recipients) {
+    const queuedAtMs = Date.now();
+    // Appended together: the writer puts appends in flight into one batch, one flush for all.
+    const appends = message.recipients.map((recipient) => {
       const body = deliveryReportRequest({
         namespace: message.namespace,
         transactionId: `dr-${messageId}`,
         messageId,
         recipient,
         sender: message.senderAddress,
-        dateIso: new Date().toISOString(),
+        dateIso: new Date(queuedAtMs).toISOString(),
         mmStatus: status,
         statusText: why,
       });
-      const queued: QueuedReport = { reportUrl: vasp.reportUrl, body, queuedAtMs: Date.now() };
-      await this.#reportWriter.append(JSON.stringify(queued));
-    }
+      const queued: QueuedReport = { reportUrl, body, queuedAtMs };
+      return this.#reportWriter.append(JSON.stringify(queued));
+    });
+    await Promise.all(appends);
   }
 }
