@@ -260,7 +260,7 @@ describe("a message fails only by a permanent refusal or its expiry, and says wh
     await until(async () => (await statusOf(gateway, messageId!)).state === "Failed", "Failed");
     const status = await statusOf(gateway, messageId!);
     expect(status.reason).toMatch(/^expired at \d{4}-\d{2}-\d{2}T/);
-    expect(sink.stats().refused).toBeGreaterThan(0);
+    // No count of refused attempts: on a busy machine the first may come after the expiry.
     await until(() => sink.reports.length === 1, "the report");
     expect(mmStatusesOf(sink)).toEqual(["Expired"]);
   });
