@@ -13,11 +13,16 @@ export interface ExpiryOptions {
   readonly expiryMaxMs: number;
 }
 
-// xs:dateTime (XML Schema 1.0 §3.2.7): a zone of Z or ±hh:mm; without one it is read as UTC.
+// xs:dateTime (XML Schema 1.0 §3.2.7): a zone of Z or ±hh:mm (at most 14:00 either way);
+// without one it is read as UTC; 24:00:00 is the first instant of the next day.
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
-// xs:duration (§3.2.6): PnYnMnDTnHnMnS, any part omitted but not all; negative ones are past.
+// xs:duration (§3.2.6): PnYnMnDTnHnMnS, any part omitted but not all, and a T only before a
+// time part. A negative one (a leading "-") names an instant before receipt: refused as past.
 const DURATION =
-  /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+  /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+
+/** A zone offset's most, 14:00 (XML Schema 1.0 §3.2.7.3: -14:00 to +14:00). */
+const ZONE_MINUTES_MAX = 14 * 60;
 
 /**
  * The instant, in ms since the epoch, an ExpiryDate names for a message received at
@@ -28,6 +33,10 @@ const DURATION =
  */
 export function expiryDateMs(text: string, receivedAtMs: number): number {
   const trimmed = text.trim();
+  if (trimmed.startsWith("-") && DURATION.test(trimmed.slice(1))) {
+    const shown = JSON.stringify(trimmed.slice(0, 64));
+    throw new Mm7Fault(STATUS.validationError, `ExpiryDate ${shown} is already past`);
+  }
   const atMs = DURATION.test(trimmed) ? afterDuration(trimmed, receivedAtMs) : dateTimeMs(trimmed);
   if (atMs === undefined) {
     throw new Mm7Fault(
@@ -61,14 +70,20 @@ function dateTimeMs(text: string): number | undefined {
   const [, year, month, day, hour, minute, second, fraction, zone] = match;
   const fields = [year, month, day, hour, minute, second].map(Number) as number[];
   const [y, mo, d, h, mi, s] = fields as [number, number, number, number, number, number];
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return undefined;
-  let atMs = Date.UTC(y, mo - 1, d, h, mi, s) + Math.floor(Number(fraction ?? "0") * 1000);
+  const midnight = h === 24 && mi === 0 && s === 0 && Number(fraction ?? "0") === 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || (h > 23 && !midnight) || mi > 59 || s > 59) {
+    return undefined;
+  }
+  const dayMs = Date.UTC(y, mo - 1, d);
   // A day past the month's end (31 April) rolls over in Date.UTC: refused instead.
-  if (new Date(atMs).getUTCDate() !== d) return undefined;
+  if (new Date(dayMs).getUTCDate() !== d) return undefined;
+  let atMs = dayMs + ((h * 60 + mi) * 60 + s) * 1000 + Math.floor(Number(fraction ?? "0") * 1000);
   if (zone !== undefined && zone !== "Z") {
     const sign = zone.startsWith("-") ? -1 : 1;
     const [zoneHours, zoneMinutes] = zone.slice(1).split(":").map(Number) as [number, number];
-    atMs -= sign * (zoneHours * 60 + zoneMinutes) * 60_000;
+    const offsetMinutes = zoneHours * 60 + zoneMinutes;
+    if (zoneMinutes > 59 || offsetMinutes > ZONE_MINUTES_MAX) return undefined;
+    atMs -= sign * offsetMinutes * 60_000;
   }
   return atMs;
 }

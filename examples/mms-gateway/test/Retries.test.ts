@@ -99,21 +99,32 @@ describe("ExpiryDate", () => {
     ["2026-02-01T00:00:00Z", "2026-02-01T00:00:00.000Z"],
     ["2026-02-01T01:00:00+02:00", "2026-01-31T23:00:00.000Z"],
     ["2026-02-01T00:00:00", "2026-02-01T00:00:00.000Z"],
+    ["2026-02-01T24:00:00Z", "2026-02-02T00:00:00.000Z"],
+    ["2026-02-01T00:00:00-14:00", "2026-02-01T14:00:00.000Z"],
   ])("%s names %s", (text, iso) => {
     expect(new Date(expiryDateMs(text, receivedAtMs)).toISOString()).toBe(iso);
   });
 
-  it.each(["P", "PT", "-P1D", "2026-02-30T00:00:00Z", "2026-01-31T09:00:00Z", "1 day"])(
-    "%s is refused with 4004",
-    (text) => {
-      expect(() => expiryDateMs(text, receivedAtMs)).toThrow(Mm7Fault);
-      try {
-        expiryDateMs(text, receivedAtMs);
-      } catch (error) {
-        expect((error as Mm7Fault).statusCode).toBe(4004);
-      }
-    },
-  );
+  it.each([
+    ["P", /neither/],
+    ["PT", /neither/],
+    ["P1DT", /neither/],
+    ["-P1D", /already past/],
+    ["2026-02-30T00:00:00Z", /neither/],
+    ["2026-02-01T00:00:00+99:99", /neither/],
+    ["2026-02-01T00:00:00+14:01", /neither/],
+    ["2026-02-01T24:00:01Z", /neither/],
+    ["2026-01-31T09:00:00Z", /already past/],
+    ["1 day", /neither/],
+  ])("%s is refused with 4004", (text, reason) => {
+    expect(() => expiryDateMs(text, receivedAtMs)).toThrow(Mm7Fault);
+    expect(() => expiryDateMs(text, receivedAtMs)).toThrow(reason);
+    try {
+      expiryDateMs(text, receivedAtMs);
+    } catch (error) {
+      expect((error as Mm7Fault).statusCode).toBe(4004);
+    }
+  });
 
   it("defaults to expiryDefaultMs after receipt, and never passes expiryMaxMs", () => {
     const options = { expiryDefaultMs: 1000, expiryMaxMs: 5000 };
