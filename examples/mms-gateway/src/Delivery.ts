@@ -17,7 +17,7 @@ import { type ExpiryOptions, expiresAtMs } from "./Expiry.js";
 import { type AttemptResult, attemptPost, forwardRequest } from "./Forward.js";
 import type { Metrics } from "./Metrics.js";
 import { deliveryReportRequest, type MmStatus } from "./Mm7.js";
-import { type Failure, Outcomes } from "./Outcomes.js";
+import { FAILURES_KEPT_MAX, type Failure, Outcomes } from "./Outcomes.js";
 import { decodeStoredMessage, type StoredMessage } from "./StoredMessage.js";
 import type { Vasp } from "./Vasps.js";
 
@@ -170,7 +170,13 @@ export class Delivery {
 
   /** Starts forwarding; `dir` keeps the journal of failures and of reported dead letters. */
   static async start(input: DeliveryInput): Promise<Delivery> {
-    const outcomes = await Outcomes.open(path.join(input.dir, "failed.jsonl"));
+    // A failure whose seq the spool has not reached is another spool's (messages/ recreated):
+    // dropped, else the status query would call a new message under that seq Failed.
+    const outcomes = await Outcomes.open(
+      path.join(input.dir, "failed.jsonl"),
+      FAILURES_KEPT_MAX,
+      (failure) => input.messages.messageState(failure.seq) !== "unknown",
+    );
     const reported = await ReportedDeadLetters.open(path.join(input.dir, "reported-dead.json"));
     return new Delivery(input, outcomes, reported);
   }

@@ -47,13 +47,20 @@ export class Outcomes {
     this.#linesInFile = failures.length;
   }
 
-  /** Opens (or creates) the journal in `file`. */
-  static async open(file: string, keptMax = FAILURES_KEPT_MAX): Promise<Outcomes> {
+  /**
+   * Opens (or creates) the journal in `file`, keeping the failures `belongs` says are of this
+   * spool's messages (a journal kept beside a recreated spool names seqs it has not reached).
+   */
+  static async open(
+    file: string,
+    keptMax = FAILURES_KEPT_MAX,
+    belongs: (failure: Failure) => boolean = () => true,
+  ): Promise<Outcomes> {
     const text = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return "";
       throw error;
     });
-    const failures = parseJournal(text).slice(-keptMax);
+    const failures = parseJournal(text).filter(belongs).slice(-keptMax);
     // Rewritten on open: a torn last line goes, and the file starts with whole lines only.
     await writeFileDurably(file, failures.map(lineOf).join(""));
     const handle = await open(file, "a", 0o600);

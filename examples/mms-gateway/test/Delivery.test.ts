@@ -301,7 +301,7 @@ describe("a message fails only by a permanent refusal or its expiry, and says wh
 });
 
 describe("a failure journal older than the spool", () => {
-  it("a failure recorded for the same seq before the message was received does not ack it unforwarded", async () => {
+  it("a failure recorded for the same seq before the message was received neither acks it unforwarded nor names its status", async () => {
     const dir = await tempDir();
     // As if messages/ was recreated while failed.jsonl stayed: seq 1 failed long ago.
     const stale = { seq: 1, mmStatus: "Rejected", reason: "refused long ago", atMs: 1 };
@@ -314,6 +314,8 @@ describe("a failure journal older than the spool", () => {
     await until(() => sink.received.get(messageId!) === 1, "the delivery");
     await until(() => sink.reports.length === 1, "the report");
     expect(mmStatusesOf(sink)).toEqual(["Retrieved"]);
+    await until(async () => (await statusOf(gateway, messageId!)).state === "Delivered", "ack");
+    expect(await statusOf(gateway, messageId!)).toEqual({ messageId, state: "Delivered" });
   });
 });
 
