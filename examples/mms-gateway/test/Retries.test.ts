@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from "vitest";
 import { backoffMs, RETRY_AFTER_MS_MAX, retryAfterMsOf, retryDelayMs } from "../src/Backoff.js";
 import { CircuitBreakers } from "../src/CircuitBreaker.js";
 import { expiresAtMs, expiryDateMs } from "../src/Expiry.js";
-import { headerText } from "../src/Forward.js";
+import { FORWARDED_HEADER_BYTES_MAX, forwardRequest, headerText } from "../src/Forward.js";
 import { Mm7Fault } from "../src/Mm7.js";
 import { Outcomes } from "../src/Outcomes.js";
 import { decodeStoredMessage, encodeStoredMessage } from "../src/StoredMessage.js";
@@ -243,6 +243,38 @@ describe("the journal of failures", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("a forward's headers", () => {
+  it("stay within FORWARDED_HEADER_BYTES_MAX with every envelope field at its longest", () => {
+    const longest = "🎉".repeat(5000);
+    const { headers, body } = forwardRequest(
+      {
+        vaspId: longest,
+        vasId: longest,
+        senderAddress: longest,
+        recipients: Array.from({ length: 100 }, (_, n) => `${n}`.padStart(254, "9")),
+        subject: longest,
+        deliveryReport: true,
+        transactionId: longest,
+        namespace: "ns",
+        receivedAtMs: 0,
+        expiresAtMs: null,
+        priority: longest,
+        linkedId: longest,
+        parts: [],
+      },
+      `gw-${"0".repeat(64)}-4294967295-${"f".repeat(64)}`,
+      65_535,
+    );
+    const bytes = Object.entries(headers).reduce(
+      (sum, [name, value]) => sum + name.length + value.length + 4,
+      0,
+    );
+    expect(bytes).toBeLessThanOrEqual(FORWARDED_HEADER_BYTES_MAX);
+    expect(headers["x-mms-recipient-count"]).toBe("100");
+    expect(Buffer.from(body).toString("ascii")).toContain(`${"9".repeat(253)}0\r\n`);
   });
 });
 
