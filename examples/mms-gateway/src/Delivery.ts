@@ -65,6 +65,12 @@ export const REPORT_CONCURRENCY = 4;
  */
 export const LEASE_MARGIN_MS = 5_000;
 
+/**
+ * Forwards in flight at most, 1,024: each holds a socket and two descriptors are kept per
+ * forward from the MM7 port (`Gateway.ts`), so more would starve the front door.
+ */
+const CONCURRENCY_MAX = 1024;
+
 /** The longest wait a timer takes (2^31 - 1 ms, about 24.8 days); longer fire at once. */
 const TIMER_MS_MAX = 2 ** 31 - 1;
 
@@ -73,14 +79,15 @@ const TIMER_MS_MAX = 2 ** 31 - 1;
  * that outlives its lease (`leaseMs`, the messages spool's), backoffs or expiries out of order.
  */
 export function checkDeliveryOptions(options: DeliveryOptions, leaseMs: number): void {
-  const whole = (name: keyof DeliveryOptions, min: number, max = TIMER_MS_MAX) => {
+  const whole = (name: keyof DeliveryOptions, min: number, max = TIMER_MS_MAX, why = "") => {
     const value = options[name];
     if (!(Number.isInteger(value) && (value as number) >= min && (value as number) <= max)) {
-      throw new RangeError(`delivery.${name} must be a whole number from ${min} to ${max}`);
+      throw new RangeError(`delivery.${name} must be a whole number from ${min} to ${max}${why}`);
     }
   };
   whole("concurrency", 1, CONCURRENCY_MAX);
-  whole("timeoutMs", 1, leaseMs - LEASE_MARGIN_MS);
+  const leaseLeft = ` (leaseMs ${leaseMs} less ${LEASE_MARGIN_MS} ms for the report and journal)`;
+  whole("timeoutMs", 1, leaseMs - LEASE_MARGIN_MS, leaseLeft);
   whole("backoffBaseMs", 1);
   whole("backoffMaxMs", options.backoffBaseMs);
   whole("expiryMaxMs", 1);
@@ -91,12 +98,6 @@ export function checkDeliveryOptions(options: DeliveryOptions, leaseMs: number):
     throw new RangeError("delivery.random must be a function returning a number in [0, 1)");
   }
 }
-
-/**
- * Forwards in flight at most, 1,024: each holds a socket and two descriptors are kept per
- * forward from the MM7 port (`Gateway.ts`), so more would starve the front door.
- */
-const CONCURRENCY_MAX = 1024;
 
 /**
  * Retrying messages whose last error is kept for the status query, 100,000: the queue's
