@@ -42,6 +42,7 @@ import {
   type Accepted,
   acceptSubmission,
   asRefused,
+  internalFault,
   Refused,
   type SubmissionInput,
 } from "./Submit.js";
@@ -218,8 +219,7 @@ async function listen(context: RequestContext): Promise<http.Server> {
     response.once("close", () => admission.requestFinished(request.socket));
     route(context, request, response).catch((error: unknown) => {
       if (response.headersSent) return;
-      const fault = new Mm7Fault(STATUS.serverError, String(error), "Server");
-      send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault));
+      send(response, 500, 'text/xml; charset="utf-8"', faultResponse(internalFault(error)));
     });
   };
   const server = http.createServer(

@@ -123,12 +123,12 @@ export function parseEnvelope(xml: Uint8Array | string): {
   }
   const operation = Object.keys(body).find((key) => !key.startsWith("@_") && key !== "#text");
   if (operation === undefined) throw new Mm7Fault(STATUS.validationError, "the SOAP Body is empty");
-  return {
-    namespace: namespaceOf(namespaces),
-    transactionId,
-    operation,
-    body: child(body, operation)!,
-  };
+  // Text only (`<SubmitReq>x</SubmitReq>`) or the operation twice (an array): no request to read.
+  const request = child(body, operation);
+  if (request === undefined) {
+    throw new Mm7Fault(STATUS.validationError, "the SOAP Body's operation is not one element");
+  }
+  return { namespace: namespaceOf(namespaces), transactionId, operation, body: request };
 }
 
 /** The SubmitReq in an envelope; faults for what the gateway cannot take. */

@@ -252,6 +252,50 @@ describe("the SOAP envelope must be well-formed XML 1.0", () => {
   });
 });
 
+/** An envelope whose Body holds `body` as written. */
+function envelopeAround(body: string): string {
+  return (
+    `<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Header>` +
+    `<mm7:TransactionID xmlns:mm7="${MM7}">tx-1</mm7:TransactionID>` +
+    `</env:Header><env:Body>${body}</env:Body></env:Envelope>`
+  );
+}
+
+const SUBMIT_REQ =
+  `<SubmitReq xmlns="${MM7}"><MM7Version>6.8.0</MM7Version>` +
+  `<Recipients><To><Number>447700900123</Number></To></Recipients></SubmitReq>`;
+
+describe("the SOAP envelope's structure", () => {
+  it("refuses a SubmitReq holding only text with 4004, not a server error", async () => {
+    const xml = envelopeAround(`<SubmitReq xmlns="${MM7}">x</SubmitReq>`);
+    const fault = faultOf(() => parseBytes(Buffer.from(xml)));
+    expect([fault.statusCode, fault.message]).toEqual([4004, expect.stringMatching(/operation/)]);
+    const answer = await submitted("text/xml", Buffer.from(xml));
+    expect(answer.statusCode).toBe(4004);
+    expect(answer.text).not.toMatch(/TypeError/);
+  });
+
+  it("refuses two SubmitReq elements in one Body with 4004", () => {
+    const xml = envelopeAround(SUBMIT_REQ + SUBMIT_REQ);
+    expect(faultOf(() => parseBytes(Buffer.from(xml))).statusCode).toBe(4004);
+  });
+
+  it("answers an unexpected failure with a generic 3000, not the error text", async () => {
+    const append = async (): Promise<AppendResult> => {
+      throw new TypeError("Cannot read properties of undefined (reading 'secret')");
+    };
+    const body = Buffer.from(envelopeAround(SUBMIT_REQ));
+    const input = { contentType: "text/xml", body, vaspId: "acme" };
+    const refusal = await acceptSubmission(input, DEFAULT_LIMITS, append).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (!(refusal instanceof Refused)) throw new Error("the submission was not refused");
+    expect(refusal.fault.statusCode).toBe(3000);
+    expect(refusal.fault.message).toBe("internal server error");
+  });
+});
+
 describe("content transfer encodings", () => {
   it("refuses invalid base64 with 2007 (MessageFormatCorrupt)", async () => {
     const result = await statusOf(part("image/png", "base64"), "!!not*base64!!");
