@@ -101,8 +101,29 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Opens the spools, starts forwarding and serves HTTP. */
+/**
+ * Opens the spools, starts forwarding and serves HTTP. When any step fails (a port taken, a
+ * spool that will not open), what was opened is closed again, last first, before it rejects:
+ * the spools are released and nothing is left listening or forwarding.
+ */
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
+  const opened: (() => Promise<unknown>)[] = [];
+  try {
+    return await startGateway(options, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) {
+      // The first failure is the one to report; a failing close must not hide it.
+      await close().catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+/** {@link openGateway}'s steps; each thing opened pushes its closer to `opened`. */
+async function startGateway(
+  options: GatewayOptions,
+  opened: (() => Promise<unknown>)[],
+): Promise<Gateway> {
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const bodyBytesMax = options.inFlight?.bodyBytesMax ?? DEFAULT_IN_FLIGHT_LIMITS.bodyBytesMax;
   if (bodyBytesMax < limits.bodyByteSizeMax) {
@@ -119,13 +140,16 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     maxAttempts,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
+  opened.push(() => messages.close());
   const reports = await openSpool({
     dir: path.join(options.dir, "reports"),
     maxAttempts: ATTEMPTS_MAX,
   });
+  opened.push(() => reports.close());
   const ids = await messageIds(options.dir);
   const metrics = gatewayMetrics(messages);
   const stopObserving = messages.onBatch(metrics.observeBatch);
+  opened.push(async () => stopObserving());
   const forwarding = await Delivery.start({
     dir: options.dir,
     messages,
@@ -136,10 +160,12 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     messageIdOf: ids.of,
   });
+  opened.push(() => forwarding.stop());
   const threads =
     (options.handlerThreads ?? 0) > 0
       ? new HandlerThreads(messages, options.handlerThreads!, limits)
       : undefined;
+  if (threads !== undefined) opened.push(() => threads.close());
   // Listening only once every handler thread can take a submission.
   await threads?.ready;
   const writer = messages.writer("mm7");
@@ -167,8 +193,10 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     forwarding,
   };
   observeFrontDoor(metrics.registry, context.admission, context.inFlight);
-  const server = await listen(context);
+  // The admin listener first: if its port is taken, the MM7 port has taken no request yet.
   const admin = await openAdminListener({ ...DEFAULT_ADMIN, ...options.admin }, metrics, messages);
+  opened.push(() => admin.close());
+  const server = await listen(context);
   const address = server.address() as AddressInfo;
   return {
     url: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
@@ -236,7 +264,17 @@ async function listen(context: RequestContext): Promise<http.Server> {
   server.on("checkContinue", serve);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.on("connection", (socket) => admission.admit(socket));
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    // EADDRINUSE or EACCES come as an 'error' event: without a listener, an uncaught exception.
+    const refused = (error: Error) => {
+      reject(new Error(`the MM7 port cannot listen: ${error.message}`, { cause: error }));
+    };
+    server.once("error", refused);
+    server.listen(options.port ?? 0, options.host, () => {
+      server.off("error", refused);
+      resolve();
+    });
+  });
   return server;
 }
 
