@@ -72,8 +72,8 @@ function parsedIdentity(file: string, text: string): Identity {
   } catch {
     parsed = null;
   }
-  const fields = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Record<string, unknown>;
-  const { id, key } = fields;
+  // A number or a string destructures to no fields, as an object without them does.
+  const { id, key } = (parsed ?? {}) as Partial<Record<keyof Identity, unknown>>;
   const valid =
     typeof id === "string" &&
     /^[0-9a-f]{8}$/.test(id) &&
