@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type Gateway, openGateway } from "../src/Gateway.js";
 import { DEFAULT_LIMITS } from "../src/Limits.js";
 import { parseSubmissionBody } from "../src/Mime.js";
-import { Mm7Fault, parseSubmitRequest, type SubmitRequest } from "../src/Mm7.js";
+import { faultResponse, Mm7Fault, parseSubmitRequest, type SubmitRequest } from "../src/Mm7.js";
 import { decodeStoredMessage, type StoredMessage } from "../src/StoredMessage.js";
 import { basicAuthorization } from "../src/Submission.js";
 import { acceptSubmission, Refused } from "../src/Submit.js";
@@ -264,6 +264,57 @@ function envelopeAround(body: string): string {
 const SUBMIT_REQ =
   `<SubmitReq xmlns="${MM7}"><MM7Version>6.8.0</MM7Version>` +
   `<Recipients><To><Number>447700900123</Number></To></Recipients></SubmitReq>`;
+
+const SOAP_1_1 = "http://schemas.xmlsoap.org/soap/envelope/";
+
+/** An envelope whose Envelope, Header and Body are in these namespaces (`soap`, by default). */
+function envelopeIn(namespaces: { soap?: string; envelope?: string; header?: string } = {}) {
+  const { soap = SOAP_1_1, envelope = soap, header = soap } = namespaces;
+  const body = soap;
+  return (
+    `<e:Envelope xmlns:e="${envelope}" xmlns:h="${header}" xmlns:b="${body}"><h:Header>` +
+    `<mm7:TransactionID xmlns:mm7="${MM7}">tx-1</mm7:TransactionID>` +
+    `</h:Header><b:Body>${SUBMIT_REQ}</b:Body></e:Envelope>`
+  );
+}
+
+describe("the SOAP envelope's namespaces", () => {
+  it("accepts Envelope, Header and Body in SOAP 1.1's namespace, prefixed or by default", () => {
+    expect(parseBytes(Buffer.from(envelopeIn())).transactionId).toBe("tx-1");
+    const byDefault = envelopeAround(SUBMIT_REQ)
+      .replace(/<(\/?)env:/g, "<$1")
+      .replace('xmlns:env="', 'xmlns="');
+    expect(parseBytes(Buffer.from(byDefault)).recipients).toEqual(["447700900123"]);
+  });
+
+  it("answers an Envelope in another namespace with a VersionMismatch fault (4004)", () => {
+    const fault = faultOf(() => parseBytes(Buffer.from(envelopeIn({ envelope: "urn:x" }))));
+    expect([fault.statusCode, fault.side]).toEqual([4004, "VersionMismatch"]);
+    expect(faultResponse(fault)).toContain("<faultcode>env:VersionMismatch</faultcode>");
+  });
+
+  it("answers a SOAP 1.2 envelope with a VersionMismatch fault", () => {
+    const soap12 = "http://www.w3.org/2003/05/soap-envelope";
+    const fault = faultOf(() => parseBytes(Buffer.from(envelopeIn({ soap: soap12 }))));
+    expect([fault.statusCode, fault.side]).toEqual([4004, "VersionMismatch"]);
+  });
+
+  it("refuses a Header or a Body outside SOAP 1.1's namespace with 4004", () => {
+    const inUrnX = envelopeIn({ header: "urn:x" });
+    const inNone = envelopeIn().replace(/(<\/?)b:Body/g, "$1Body");
+    for (const [name, xml] of [["Header", inUrnX], ["Body", inNone]] as const) {
+      const fault = faultOf(() => parseBytes(Buffer.from(xml)));
+      expect([fault.statusCode, fault.side]).toEqual([4004, "Client"]);
+      expect(fault.message).toMatch(new RegExp(`^the ${name} is in namespace "(urn:x)?"`));
+    }
+  });
+
+  it("refuses application/soap+xml (SOAP 1.2's media type) with 2007", async () => {
+    const answer = await submitted("application/soap+xml", Buffer.from(envelopeIn()));
+    expect(answer.statusCode).toBe(2007);
+    expect(answer.text).toMatch(/SOAP 1\.2/);
+  });
+});
 
 describe("the SOAP envelope's structure", () => {
   it("refuses a SubmitReq holding only text with 4004, not a server error", async () => {
