@@ -20,6 +20,12 @@ afterEach(closeAll);
 const HUNDRED_MB = 100 * 1024 * 1024;
 
 /**
+ * Held bodies stall on purpose: a body-idle timeout of 60 s (not the default 10 s) keeps them
+ * held while the test looks, however slow the machine, so their shares are never returned early.
+ */
+const HOLDING = { bodyIdleTimeoutMs: 60_000 };
+
+/**
  * Bodies the gateway has begun to read and waits on: each has sent its headers and a few bytes
  * of `contentLength`, and holds its share of memory until its connection closes.
  */
@@ -80,6 +86,7 @@ describe("a refused upload is not read to its end", () => {
     const { gateway } = await startGateway({
       limits: { bodyByteSizeMax: big },
       inFlight: { bodyBytesMax: big },
+      connections: HOLDING,
     });
     await heldBodies(gateway, 1, HUNDRED_MB);
     const sent = await upload(gateway, postHead(HUNDRED_MB, ACME), HUNDRED_MB);
@@ -124,6 +131,7 @@ describe("memory held by submissions in progress", () => {
     const { gateway } = await startGateway({
       limits: { bodyByteSizeMax: 100_000 },
       inFlight: { bodyBytesMax: 40 * 100_000 },
+      connections: HOLDING,
     });
     const held = await heldBodies(gateway, 40, 100_000);
     const busy = await submit(gateway, 41);
@@ -140,7 +148,10 @@ describe("memory held by submissions in progress", () => {
   });
 
   it("a VASP over vaspSubmissionCountMax is told to retry later while another VASP is served", async () => {
-    const { gateway } = await startGateway({ inFlight: { vaspSubmissionCountMax: 2 } });
+    const { gateway } = await startGateway({
+      inFlight: { vaspSubmissionCountMax: 2 },
+      connections: HOLDING,
+    });
     await heldBodies(gateway, 2, 1000, ACME);
     const busy = await submit(gateway, 3, ACME);
     expect(busy.status).toBe(503);
@@ -155,6 +166,7 @@ describe("memory held by submissions in progress", () => {
     const { gateway } = await startGateway({
       limits: { bodyByteSizeMax: 100_000 },
       inFlight: { bodyBytesMax: 100_500 },
+      connections: HOLDING,
     });
     const chunked = await connect(gateway);
     chunked.socket.write(

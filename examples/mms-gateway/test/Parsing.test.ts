@@ -238,10 +238,13 @@ describe("the SOAP envelope must be well-formed XML 1.0", () => {
     expect(fault.message).toMatch(/DTD is not allowed/);
   });
 
-  it("refuses elements nested deeper than 32", () => {
-    const deep = `${"<x>".repeat(40)}${"</x>".repeat(40)}`;
-    const fault = faultOf(() => parseBytes(Buffer.from(envelope({ subject: deep }))));
+  it("refuses elements nested deeper than 32, and takes 32", () => {
+    // The Subject is at depth 4 (Envelope, Body, SubmitReq, Subject): n more inside it.
+    const nested = (n: number) => envelope({ subject: `${"<x>".repeat(n)}${"</x>".repeat(n)}` });
+    expect(parseBytes(Buffer.from(nested(32 - 4))).transactionId).toBe("tx-1");
+    const fault = faultOf(() => parseBytes(Buffer.from(nested(33 - 4))));
     expect(fault.statusCode).toBe(4004);
+    expect(fault.message).toMatch(/deeper than 32/);
   });
 
   it("decodes the five predefined entities and character references", () => {
