@@ -305,7 +305,7 @@ describe("the SOAP envelope's namespaces", () => {
   it("refuses a Header or a Body outside SOAP 1.1's namespace with 4004", () => {
     const inUrnX = envelopeIn({ header: "urn:x" });
     const inNone = envelopeIn().replace(/(<\/?)b:Body/g, "$1Body");
-    for (const [name, xml] of [["Header", inUrnX], ["Body", inNone]] as const) {
+    for (const [name, xml] of Object.entries({ Header: inUrnX, Body: inNone })) {
       const fault = faultOf(() => parseBytes(Buffer.from(xml)));
       expect([fault.statusCode, fault.side]).toEqual([4004, "Client"]);
       expect(fault.message).toMatch(new RegExp(`^the ${name} is in namespace "(urn:x)?"`));
