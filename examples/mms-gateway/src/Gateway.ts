@@ -24,7 +24,7 @@ import { ATTEMPTS_MAX, DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "
 import { withinDescriptorLimit } from "./Descriptors.js";
 import { observeFrontDoor } from "./DoorMetrics.js";
 import { HandlerThreads } from "./HandlerThreads.js";
-import { InFlight } from "./InFlight.js";
+import { InFlight, inFlightLimitsOf } from "./InFlight.js";
 import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
@@ -178,7 +178,7 @@ async function startGateway(
     { ...DEFAULT_CONNECTION_LIMITS, ...options.connections },
     reservedSocketCount(delivery),
   );
-  const inFlightLimits = { ...DEFAULT_IN_FLIGHT_LIMITS, ...options.inFlight };
+  const inFlightLimits = inFlightLimitsOf(options.inFlight ?? {}, limits.bodyByteSizeMax);
   const context: RequestContext = {
     options,
     limits,

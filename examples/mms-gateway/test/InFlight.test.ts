@@ -130,7 +130,8 @@ describe("memory held by submissions in progress", () => {
   it("with room for 40 bodies in flight, the 41st is told to retry later and nothing is stored", async () => {
     const { gateway } = await startGateway({
       limits: { bodyByteSizeMax: 100_000 },
-      inFlight: { bodyBytesMax: 40 * 100_000 },
+      // One VASP may hold more than all here: the bound on all submissions is what is tested.
+      inFlight: { bodyBytesMax: 40 * 100_000, vaspBodyBytesMax: 41 * 100_000 },
       connections: HOLDING,
     });
     const held = await heldBodies(gateway, 40, 100_000);
@@ -160,6 +161,33 @@ describe("memory held by submissions in progress", () => {
     const other = await submit(gateway, 4, BETA);
     expect(other.status).toBe(200);
     expect(statusCodeIn(other.text)).toBe(1000);
+  });
+
+  it("a VASP holding its share of the body bytes is told to retry later, another VASP is served", async () => {
+    const { gateway } = await startGateway({
+      limits: { bodyByteSizeMax: 100_000 },
+      // vaspBodyBytesMax is half of it by default: 200,000.
+      inFlight: { bodyBytesMax: 400_000 },
+      connections: HOLDING,
+    });
+    await heldBodies(gateway, 2, 100_000, ACME);
+    const busy = await submit(gateway, 3, ACME);
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get("retry-after")).toBe("1");
+    expect(statusCodeIn(busy.text)).toBe(4006);
+    expect(busy.text).toMatch(/busy: vaspBodyBytesMax \(200000\) reached; retry later/);
+    const other = await submit(gateway, 4, BETA);
+    expect(other.status).toBe(200);
+    expect(statusCodeIn(other.text)).toBe(1000);
+  });
+
+  it("a vaspBodyBytesMax below bodyByteSizeMax is refused when the gateway opens", async () => {
+    await expect(
+      startGateway({
+        limits: { bodyByteSizeMax: 100_000 },
+        inFlight: { vaspBodyBytesMax: 99_999 },
+      }),
+    ).rejects.toThrow(/vaspBodyBytesMax \(99999\) < bodyByteSizeMax/);
   });
 
   it("a body without a Content-Length holds bodyByteSizeMax of the bound", async () => {
