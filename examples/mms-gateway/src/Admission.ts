@@ -1,13 +1,32 @@
 /**
  * The front door's connections: caps on open ones, on unauthenticated ones and per client
  * address. A connection is unauthenticated until a request on it passes Basic authentication.
- * When a cap is reached, the newcomer takes the place of an unauthenticated connection: the
- * longest idle (no request in progress), else the one whose answer has waited longest (every
- * request without credentials is answered at once, so one still in progress is a client that
- * does not read its answers). A VASP thus gets in through a flood of idle, slow or stuck
- * connections; only when every connection in its way is authenticated is it closed at once.
+ * When a cap is reached, the newcomer takes the place of an unauthenticated connection, chosen
+ * in this order: one past its grace period ({@link ADMISSION_GRACE_MS}) before one within it;
+ * then one from the address holding the most unauthenticated connections; then an idle one (no
+ * request in progress) before one whose answer waits (every request without credentials is
+ * answered at once, so one still in progress is a client that does not read its answers); then
+ * the longest idle or waiting. A VASP thus gets in through a flood of idle, slow or stuck
+ * connections, and its connection, just accepted and not yet read, is not the flood's first
+ * victim; only when every connection in its way is authenticated is it closed at once.
  */
 import type * as net from "node:net";
+
+/**
+ * How long a new connection is spared while older strangers are there to evict. Node accepts a
+ * burst of connections before it reads any of them, and under a flood a VASP's connection may
+ * wait that long for its first read (Node's connection checks run every second too): evicted
+ * before its request is parsed, it could never authenticate.
+ */
+export const ADMISSION_GRACE_MS = 1_000;
+
+/** A clock in milliseconds, and the grace period; injected by tests. */
+export interface AdmissionClock {
+  readonly nowMs: () => number;
+  readonly graceMs: number;
+}
+
+const REAL_CLOCK: AdmissionClock = { nowMs: () => performance.now(), graceMs: ADMISSION_GRACE_MS };
 
 /**
  * The caps {@link Admission} keeps.
@@ -22,6 +41,7 @@ export interface AdmissionCaps {
 
 interface Connection {
   readonly address: string;
+  readonly admittedAtMs: number;
   authenticated: boolean;
   /** Requests received on it and not yet answered (more than one only when pipelined). */
   requestCount: number;
@@ -53,17 +73,21 @@ export class Admission {
   /** Unauthenticated connections with a request in progress, longest waiting first. */
   readonly #answering = new Set<net.Socket>();
   readonly #perAddress = new Map<string, number>();
+  /** Unauthenticated connections per address: the flood's addresses are evicted from first. */
+  readonly #unauthenticatedPerAddress = new Map<string, number>();
+  readonly #clock: AdmissionClock;
   #unauthenticatedCount = 0;
   #evictedCount = 0;
   #refusedCount = 0;
 
-  constructor(caps: AdmissionCaps) {
+  constructor(caps: AdmissionCaps, clock: AdmissionClock = REAL_CLOCK) {
     for (const [name, value] of Object.entries(caps)) {
       if (!Number.isSafeInteger(value) || value < 1) {
         throw new RangeError(`${name} must be a positive integer, not ${value}`);
       }
     }
     this.#caps = caps;
+    this.#clock = clock;
   }
 
   /** A new connection: admitted (evicting a stranger if a cap requires), or closed. */
@@ -76,8 +100,10 @@ export class Admission {
       socket.destroy();
       return false;
     }
-    this.#connections.set(socket, { address, authenticated: false, requestCount: 0 });
-    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+    const admittedAtMs = this.#clock.nowMs();
+    this.#connections.set(socket, { address, admittedAtMs, authenticated: false, requestCount: 0 });
+    addTo(this.#perAddress, address, 1);
+    addTo(this.#unauthenticatedPerAddress, address, 1);
     this.#unauthenticatedCount += 1;
     this.#idle.add(socket);
     socket.once("close", () => this.#forget(socket));
@@ -110,6 +136,7 @@ export class Admission {
     if (connection === undefined || connection.authenticated) return;
     connection.authenticated = true;
     this.#unauthenticatedCount -= 1;
+    addTo(this.#unauthenticatedPerAddress, connection.address, -1);
     this.#idle.delete(socket);
     this.#answering.delete(socket);
   }
@@ -135,9 +162,9 @@ export class Admission {
     return true;
   }
 
-  /** Closes an unauthenticated connection (from `address`, if given): the longest idle first. */
+  /** Closes an unauthenticated connection (from `address`, if given), in the module's order. */
   #evict(address?: string): boolean {
-    const socket = this.#oldestOf(this.#idle, address) ?? this.#oldestOf(this.#answering, address);
+    const socket = this.#victim(address);
     if (socket === undefined) return false;
     this.#forget(socket);
     socket.destroy();
@@ -145,14 +172,30 @@ export class Admission {
     return true;
   }
 
-  /** The first connection of `sockets` (from `address`, if given). */
-  #oldestOf(sockets: Set<net.Socket>, address: string | undefined): net.Socket | undefined {
-    for (const socket of sockets) {
-      if (address === undefined || this.#connections.get(socket)?.address === address) {
-        return socket;
+  /**
+   * The unauthenticated connection to evict (from `address`, if given): the lowest rank, the
+   * oldest of equals (sets iterate in insertion order, and only a lower rank replaces).
+   */
+  #victim(address: string | undefined): net.Socket | undefined {
+    const graceStartMs = this.#clock.nowMs() - this.#clock.graceMs;
+    let victim: net.Socket | undefined;
+    let victimRank: readonly number[] = [];
+    for (const [waiting, sockets] of [this.#idle, this.#answering].entries()) {
+      for (const socket of sockets) {
+        const connection = this.#connections.get(socket)!;
+        if (address !== undefined && connection.address !== address) continue;
+        const rank = [
+          connection.admittedAtMs > graceStartMs ? 1 : 0,
+          -(this.#unauthenticatedPerAddress.get(connection.address) ?? 0),
+          waiting,
+        ];
+        if (victim === undefined || isLower(rank, victimRank)) {
+          victim = socket;
+          victimRank = rank;
+        }
       }
     }
-    return undefined;
+    return victim;
   }
 
   /** Drops a closed or evicted connection from every count (once). */
@@ -162,9 +205,25 @@ export class Admission {
     this.#connections.delete(socket);
     this.#idle.delete(socket);
     this.#answering.delete(socket);
-    if (!connection.authenticated) this.#unauthenticatedCount -= 1;
-    const left = (this.#perAddress.get(connection.address) ?? 1) - 1;
-    if (left === 0) this.#perAddress.delete(connection.address);
-    else this.#perAddress.set(connection.address, left);
+    if (!connection.authenticated) {
+      this.#unauthenticatedCount -= 1;
+      addTo(this.#unauthenticatedPerAddress, connection.address, -1);
+    }
+    addTo(this.#perAddress, connection.address, -1);
   }
+}
+
+/** Adds `delta` to `key`'s count, dropping the key at zero. */
+function addTo(counts: Map<string, number>, key: string, delta: number): void {
+  const count = (counts.get(key) ?? 0) + delta;
+  if (count <= 0) counts.delete(key);
+  else counts.set(key, count);
+}
+
+/** Whether rank `a` is lower than `b`, compared element by element. */
+function isLower(a: readonly number[], b: readonly number[]): boolean {
+  for (let index = 0; index < a.length; index += 1) {
+    if (a[index] !== b[index]) return a[index]! < b[index]!;
+  }
+  return false;
 }

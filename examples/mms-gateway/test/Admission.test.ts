@@ -77,4 +77,32 @@ describe("Admission", () => {
     for (const socket of sockets) socket.destroy();
     expect(admission.counts()).toEqual({ open: 0, unauthenticated: 0, evicted: 2, refused: 0 });
   });
+
+  it("spares a just-accepted connection while an older stranger can be evicted", () => {
+    const clock = { nowMs: () => 0, graceMs: 1_000 };
+    const admission = new Admission(caps, clock);
+    // Two strangers that do not read their answers, then a VASP's connection not yet read.
+    const strangers = [socketFrom("192.0.2.1"), socketFrom("192.0.2.1")];
+    for (const socket of strangers) {
+      admission.admit(socket);
+      admission.requestStarted(socket);
+    }
+    clock.nowMs = () => 5_000;
+    const vasp = socketFrom("198.51.100.7");
+    admission.admit(vasp);
+    expect(admission.admit(socketFrom("203.0.113.9"))).toBe(true);
+    expect(vasp.destroyed).toBe(false);
+    expect(strangers.map((socket) => socket.destroyed)).toEqual([true, false]);
+  });
+
+  it("evicts from the address holding the most unauthenticated connections first", () => {
+    const clock = { nowMs: () => 0, graceMs: 1_000 };
+    const admission = new Admission(caps, clock);
+    const lone = socketFrom("198.51.100.7");
+    const flood = [socketFrom("192.0.2.1"), socketFrom("192.0.2.1")];
+    for (const socket of [lone, ...flood]) admission.admit(socket);
+    clock.nowMs = () => 5_000;
+    expect(admission.admit(socketFrom("203.0.113.9"))).toBe(true);
+    expect([lone, ...flood].map((socket) => socket.destroyed)).toEqual([false, true, false]);
+  });
 });
