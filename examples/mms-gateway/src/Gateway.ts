@@ -245,10 +245,12 @@ async function listen(context: RequestContext): Promise<http.Server> {
   const serve = (request: http.IncomingMessage, response: http.ServerResponse) => {
     admission.requestStarted(request.socket);
     response.once("close", () => admission.requestFinished(request.socket));
-    route(context, request, response).catch((error: unknown) => {
-      if (response.headersSent) return;
-      send(response, 500, 'text/xml; charset="utf-8"', faultResponse(internalFault(error)));
-    });
+    route(context, request, response)
+      .catch((error: unknown) => {
+        if (response.headersSent) return;
+        send(response, 500, 'text/xml; charset="utf-8"', faultResponse(internalFault(error)));
+      })
+      .finally(() => answeredWithin(response, limits.responseTimeoutMs));
   };
   const server = http.createServer(
     {
@@ -276,6 +278,20 @@ async function listen(context: RequestContext): Promise<http.Server> {
     });
   });
   return server;
+}
+
+/**
+ * Closes the connection of an answer its client has not taken within `timeoutMs`. Node applies
+ * no timeout once a request is read: a client that never reads its answers (pipelining requests
+ * until the socket's buffers fill) would otherwise hold its connection for ever, and an
+ * authenticated one is never evicted.
+ */
+function answeredWithin(response: http.ServerResponse, timeoutMs: number): void {
+  if (response.writableFinished || response.destroyed) return;
+  const timeout = setTimeout(() => response.socket?.destroy(), timeoutMs);
+  const taken = () => clearTimeout(timeout);
+  response.once("finish", taken);
+  response.once("close", taken);
 }
 
 interface RequestContext {

@@ -61,6 +61,11 @@ export interface ConnectionLimits {
   readonly requestTimeoutMs: number;
   /** An idle keep-alive connection is closed after this long without a request. */
   readonly keepAliveTimeoutMs: number;
+  /**
+   * From an answer's last byte handed to Node to its client having taken it all: a client that
+   * stops reading its answers is closed after this long, authenticated or not.
+   */
+  readonly responseTimeoutMs: number;
 }
 
 /** The front door's defaults, each with why. @example { ...DEFAULT_CONNECTION_LIMITS } */
@@ -83,6 +88,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   requestTimeoutMs: 60_000,
   // Node's own default: a VASP sending steadily reuses its connection well within 5 s.
   keepAliveTimeoutMs: 5_000,
+  // Answers are a few KiB, taken within a round trip by a client that reads; 10 s covers a slow
+  // link's retransmissions, as for the headers.
+  responseTimeoutMs: 10_000,
 };
 
 /**
