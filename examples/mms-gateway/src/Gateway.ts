@@ -191,6 +191,8 @@ async function startGateway(
     metrics,
     ids,
     forwarding,
+    answersPending: new Map(),
+    closing: false,
   };
   observeFrontDoor(metrics.registry, context.admission, context.inFlight);
   // The admin listener first: if its port is taken, the MM7 port has taken no request yet.
@@ -198,6 +200,7 @@ async function startGateway(
   opened.push(() => admin.close());
   const server = await listen(context);
   const address = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
   return {
     url: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
     adminUrl: admin.url,
@@ -207,18 +210,45 @@ async function startGateway(
     admission: context.admission,
     inFlight: context.inFlight,
     messageIdOf: ids.of,
-    async close() {
-      const closed = new Promise((resolve) => server.close(resolve));
-      server.closeAllConnections();
-      await closed;
-      await admin.close();
-      await threads?.close();
-      await forwarding.stop();
-      stopObserving();
-      await messages.close();
-      await reports.close();
+    close() {
+      closing ??= closeGateway();
+      return closing;
     },
   };
+  async function closeGateway(): Promise<void> {
+    // No new connections; idle ones closed now. A request read whole is let finish (a submission
+    // cut mid-append is retried by its VASP and stored twice), for a bound; one whose body is
+    // still arriving is cut, as it would be at its timeout.
+    context.closing = true;
+    const closed = new Promise((resolve) => server.close(resolve));
+    server.closeIdleConnections();
+    for (const response of context.answersPending.keys()) {
+      if (!response.req.complete) response.socket?.destroy();
+    }
+    await settledWithin([...context.answersPending.values()], CLOSE_DRAIN_MS);
+    server.closeAllConnections();
+    await closed;
+    await admin.close();
+    await threads?.close();
+    await forwarding.stop();
+    stopObserving();
+    await messages.close();
+    await reports.close();
+  }
+}
+
+/**
+ * How long closing waits for requests read whole to be answered: an append is durable within
+ * milliseconds, so 5 s lets every submission being stored finish, and bounds a stalled spool.
+ */
+const CLOSE_DRAIN_MS = 5_000;
+
+/** Resolves once every one of `promises` has settled, or after `timeoutMs`. */
+async function settledWithin(promises: readonly Promise<unknown>[], timeoutMs: number) {
+  let timeout: NodeJS.Timeout | undefined;
+  const expired = new Promise((resolve) => (timeout = setTimeout(resolve, timeoutMs)));
+  await Promise.race([Promise.allSettled(promises), expired]);
+  clearTimeout(timeout);
 }
 
 /** Delivery reports posted at once (the reports' consumer in `Delivery.ts`). */
@@ -243,7 +273,12 @@ const checkingIntervalMs = (limits: ConnectionLimits) =>
 async function listen(context: RequestContext): Promise<http.Server> {
   const { connectionLimits: limits, admission, options } = context;
   const serve = (request: http.IncomingMessage, response: http.ServerResponse) => {
+    // Closing: a request that comes now is not read, so it cannot be stored unanswered.
+    if (context.closing) return void request.socket.destroy();
     admission.requestStarted(request.socket);
+    const answered = new Promise<void>((resolve) => response.once("close", resolve));
+    context.answersPending.set(response, answered);
+    answered.then(() => context.answersPending.delete(response));
     response.once("close", () => admission.requestFinished(request.socket));
     route(context, request, response)
       .catch((error: unknown) => {
@@ -306,6 +341,10 @@ interface RequestContext {
   readonly metrics: Metrics;
   readonly ids: MessageIds;
   readonly forwarding: Delivery;
+  /** Each request's answer, until its response closes: what closing waits for. */
+  readonly answersPending: Map<http.ServerResponse, Promise<void>>;
+  /** Set once `close` is called: requests are no longer taken. */
+  closing: boolean;
 }
 
 const STATUS_PATH = "/mm7/messages/";

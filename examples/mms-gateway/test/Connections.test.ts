@@ -214,3 +214,16 @@ describe("connection caps", () => {
     expect(gateway.admission.counts().unauthenticated).toBe(4);
   });
 });
+
+describe("closing the gateway", () => {
+  it("answers every submission it stored: none is cut between its append and its answer", async () => {
+    const { gateway } = await startGateway();
+    const submissions = Array.from({ length: 40 }, (_, n) => submit(gateway, n).catch(() => null));
+    // Some stored, more on their way: the close comes while appends are in progress.
+    await until(() => gateway.messages.stats().records >= 5, "the first submissions stored");
+    await gateway.close();
+    const answers = await Promise.all(submissions);
+    const accepted = answers.filter((answer) => answer?.status === 200).length;
+    expect(gateway.messages.stats().records).toBe(accepted);
+  });
+});
