@@ -177,7 +177,8 @@ export function parseSubmitRequest(
     senderAddress: addressText(sender?.SenderAddress),
     recipients,
     subject: text(body.Subject),
-    deliveryReport: (text(body.DeliveryReport) ?? "").toLowerCase() === "true",
+    // xs:boolean: "true" or "1" (XML Schema Part 2 §3.2.2).
+    deliveryReport: ["true", "1"].includes((text(body.DeliveryReport) ?? "").toLowerCase()),
     expiryDate: text(body.ExpiryDate),
     priority: text(body.Priority),
     linkedId: text(body.LinkedID),

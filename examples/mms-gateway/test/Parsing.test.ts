@@ -320,6 +320,21 @@ describe("the SOAP envelope's namespaces", () => {
 });
 
 describe("the SOAP envelope's structure", () => {
+  it("reads DeliveryReport as xs:boolean: 1 and true ask for a report, 0 and false do not", () => {
+    const asked = (value: string) =>
+      parseBytes(
+        Buffer.from(
+          envelopeAround(
+            SUBMIT_REQ.replace(
+              "</SubmitReq>",
+              `<DeliveryReport>${value}</DeliveryReport></SubmitReq>`,
+            ),
+          ),
+        ),
+      ).deliveryReport;
+    expect(["1", "true", "0", "false"].map(asked)).toEqual([true, true, false, false]);
+  });
+
   it("refuses a SubmitReq holding only text with 4004, not a server error", async () => {
     const xml = envelopeAround(`<SubmitReq xmlns="${MM7}">x</SubmitReq>`);
     const fault = faultOf(() => parseBytes(Buffer.from(xml)));
