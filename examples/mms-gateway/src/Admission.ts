@@ -93,7 +93,12 @@ export class Admission {
   /** A new connection: admitted (evicting a stranger if a cap requires), or closed. */
   admit(socket: net.Socket): boolean {
     // Closed by its client before it was accepted: nothing to count.
-    if (socket.destroyed || socket.remoteAddress === undefined) return false;
+    if (socket.destroyed) return false;
+    // No address (reset as it was accepted): it could be held to no cap, so it is not kept.
+    if (socket.remoteAddress === undefined) {
+      socket.destroy();
+      return false;
+    }
     const address = socket.remoteAddress;
     if (!this.#makeRoom(address)) {
       this.#refusedCount += 1;

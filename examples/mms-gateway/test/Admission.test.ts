@@ -105,4 +105,13 @@ describe("Admission", () => {
     expect(admission.admit(socketFrom("203.0.113.9"))).toBe(true);
     expect([lone, ...flood].map((socket) => socket.destroyed)).toEqual([false, true, false]);
   });
+
+  it("closes a connection without a remote address rather than keep it outside the caps", () => {
+    const admission = new Admission(caps);
+    const socket = socketFrom();
+    Object.assign(socket, { remoteAddress: undefined });
+    expect(admission.admit(socket)).toBe(false);
+    expect(socket.destroyed).toBe(true);
+    expect(admission.counts().open).toBe(0);
+  });
 });

@@ -190,6 +190,25 @@ describe("memory held by submissions in progress", () => {
     ).rejects.toThrow(/vaspBodyBytesMax \(99999\) < bodyByteSizeMax/);
   });
 
+  it("a chunked body within bodyByteSizeMax is read whole and stored", async () => {
+    const { gateway } = await startGateway();
+    const { contentType, body } = submitRequest(1);
+    const vasp = await connect(gateway);
+    const half = Math.floor(body.length / 2);
+    const chunk = (bytes: Buffer) =>
+      Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from("\r\n")]);
+    vasp.socket.write(
+      postHead(0, ACME)
+        .replace("Content-Length: 0", "Transfer-Encoding: chunked")
+        .replace("Content-Type: text/xml", `Content-Type: ${contentType}`),
+    );
+    vasp.socket.write(chunk(body.subarray(0, half)));
+    vasp.socket.write(Buffer.concat([chunk(body.subarray(half)), Buffer.from("0\r\n\r\n")]));
+    await until(() => vasp.received().includes("</env:Envelope>"), "the SubmitRsp");
+    expect(statusCodeIn(vasp.received())).toBe(1000);
+    expect(gateway.messages.stats().records).toBe(1);
+  });
+
   it("a body without a Content-Length holds bodyByteSizeMax of the bound", async () => {
     const { gateway } = await startGateway({
       limits: { bodyByteSizeMax: 100_000 },
