@@ -99,7 +99,7 @@ export class Admission {
       socket.destroy();
       return false;
     }
-    const address = socket.remoteAddress;
+    const address = clientOf(socket.remoteAddress);
     if (!this.#makeRoom(address)) {
       this.#refusedCount += 1;
       socket.destroy();
@@ -216,6 +216,34 @@ export class Admission {
     }
     addTo(this.#perAddress, connection.address, -1);
   }
+}
+
+/**
+ * The client an address counts as for the per-address cap: an IPv4 address as it is (written as
+ * an IPv4-mapped IPv6 address or not), an IPv6 address by its /64, since one host is given a
+ * whole /64 (RFC 6177) and could otherwise open the cap's connections from each of its addresses.
+ *
+ * @example clientOf("2001:db8:1:2::a") // "2001:db8:1:2::/64"
+ */
+export function clientOf(address: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped !== null) return mapped[1]!;
+  if (!address.includes(":")) return address;
+  const [head = "", tail] = address.split("%")[0]!.split("::");
+  const groupsOf = (part: string) =>
+    // An IPv4 tail (64:ff9b::192.0.2.1) stands for two groups.
+    part === ""
+      ? []
+      : part.split(":").flatMap((group) => (group.includes(".") ? ["0", "0"] : [group]));
+  const before = groupsOf(head);
+  const after = tail === undefined ? [] : groupsOf(tail);
+  const groups = [
+    ...before,
+    ...Array(Math.max(0, 8 - before.length - after.length)).fill("0"),
+    ...after,
+  ];
+  const prefix = groups.slice(0, 4).map((group) => Number.parseInt(group, 16).toString(16));
+  return `${prefix.join(":")}::/64`;
 }
 
 /** Adds `delta` to `key`'s count, dropping the key at zero. */

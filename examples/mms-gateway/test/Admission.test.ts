@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type * as net from "node:net";
 import { describe, expect, it } from "vitest";
-import { Admission } from "../src/Admission.js";
+import { Admission, clientOf } from "../src/Admission.js";
 
 /** A socket as Admission sees one: an address, `destroy`, and a `close` event. */
 function socketFrom(remoteAddress = "192.0.2.1"): net.Socket {
@@ -113,5 +113,18 @@ describe("Admission", () => {
     expect(admission.admit(socket)).toBe(false);
     expect(socket.destroyed).toBe(true);
     expect(admission.counts().open).toBe(0);
+  });
+
+  it("counts IPv6 addresses by their /64 and an IPv4-mapped address as its IPv4 one", () => {
+    expect(clientOf("2001:db8:1:2::a")).toBe("2001:db8:1:2::/64");
+    expect(clientOf("2001:0db8:0001:0002:ffff:0:0:b")).toBe("2001:db8:1:2::/64");
+    expect(clientOf("::1")).toBe("0:0:0:0::/64");
+    expect(clientOf("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(clientOf("::ffff:192.0.2.1")).toBe("192.0.2.1");
+    const admission = new Admission({ ...caps, openCountMax: 10, unauthenticatedCountMax: 10 });
+    const sameHost = ["2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2::c"].map(socketFrom);
+    for (const socket of sameHost) admission.admit(socket);
+    admission.admit(socketFrom("2001:db8:1:2::d"));
+    expect(sameHost.map((socket) => socket.destroyed)).toEqual([true, false, false]);
   });
 });
