@@ -20,6 +20,7 @@ import {
   openAdminListener,
 } from "./AdminListener.js";
 import { Admission } from "./Admission.js";
+import { Answers } from "./Answers.js";
 import { ATTEMPTS_MAX, DEFAULT_DELIVERY, Delivery, type DeliveryOptions } from "./Delivery.js";
 import { withinDescriptorLimit } from "./Descriptors.js";
 import { observeFrontDoor } from "./DoorMetrics.js";
@@ -191,7 +192,7 @@ async function startGateway(
     metrics,
     ids,
     forwarding,
-    answersPending: new Map(),
+    answers: new Answers(),
     closing: false,
   };
   observeFrontDoor(metrics.registry, context.admission, context.inFlight);
@@ -222,10 +223,7 @@ async function startGateway(
     context.closing = true;
     const closed = new Promise((resolve) => server.close(resolve));
     server.closeIdleConnections();
-    for (const response of context.answersPending.keys()) {
-      if (!response.req.complete) response.socket?.destroy();
-    }
-    await settledWithin([...context.answersPending.values()], CLOSE_DRAIN_MS);
+    await context.answers.drain();
     server.closeAllConnections();
     await closed;
     await admin.close();
@@ -235,20 +233,6 @@ async function startGateway(
     await messages.close();
     await reports.close();
   }
-}
-
-/**
- * How long closing waits for requests read whole to be answered: an append is durable within
- * milliseconds, so 5 s lets every submission being stored finish, and bounds a stalled spool.
- */
-const CLOSE_DRAIN_MS = 5_000;
-
-/** Resolves once every one of `promises` has settled, or after `timeoutMs`. */
-async function settledWithin(promises: readonly Promise<unknown>[], timeoutMs: number) {
-  let timeout: NodeJS.Timeout | undefined;
-  const expired = new Promise((resolve) => (timeout = setTimeout(resolve, timeoutMs)));
-  await Promise.race([Promise.allSettled(promises), expired]);
-  clearTimeout(timeout);
 }
 
 /** Delivery reports posted at once (the reports' consumer in `Delivery.ts`). */
@@ -276,16 +260,14 @@ async function listen(context: RequestContext): Promise<http.Server> {
     // Closing: a request that comes now is not read, so it cannot be stored unanswered.
     if (context.closing) return void request.socket.destroy();
     admission.requestStarted(request.socket);
-    const answered = new Promise<void>((resolve) => response.once("close", resolve));
-    context.answersPending.set(response, answered);
-    answered.then(() => context.answersPending.delete(response));
+    context.answers.track(response);
     response.once("close", () => admission.requestFinished(request.socket));
     route(context, request, response)
       .catch((error: unknown) => {
         if (response.headersSent) return;
         send(response, 500, 'text/xml; charset="utf-8"', faultResponse(internalFault(error)));
       })
-      .finally(() => answeredWithin(response, limits.responseTimeoutMs));
+      .finally(() => context.answers.written(response, limits.responseTimeoutMs));
   };
   const server = http.createServer(
     {
@@ -315,20 +297,6 @@ async function listen(context: RequestContext): Promise<http.Server> {
   return server;
 }
 
-/**
- * Closes the connection of an answer its client has not taken within `timeoutMs`. Node applies
- * no timeout once a request is read: a client that never reads its answers (pipelining requests
- * until the socket's buffers fill) would otherwise hold its connection for ever, and an
- * authenticated one is never evicted.
- */
-function answeredWithin(response: http.ServerResponse, timeoutMs: number): void {
-  if (response.writableFinished || response.destroyed) return;
-  const timeout = setTimeout(() => response.socket?.destroy(), timeoutMs);
-  const taken = () => clearTimeout(timeout);
-  response.once("finish", taken);
-  response.once("close", taken);
-}
-
 interface RequestContext {
   readonly options: GatewayOptions;
   readonly limits: GatewayLimits;
@@ -341,8 +309,8 @@ interface RequestContext {
   readonly metrics: Metrics;
   readonly ids: MessageIds;
   readonly forwarding: Delivery;
-  /** Each request's answer, until its response closes: what closing waits for. */
-  readonly answersPending: Map<http.ServerResponse, Promise<void>>;
+  /** Requests in progress: their answers' timeout, and what closing waits for. */
+  readonly answers: Answers;
   /** Set once `close` is called: requests are no longer taken. */
   closing: boolean;
 }
