@@ -59,9 +59,12 @@ export async function openAdminListener(
   );
   server.maxConnections = ADMIN_CONNECTION_COUNT_MAX;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const refused = (error: Error) => {
+      reject(new Error(`the admin listener cannot listen: ${error.message}`, { cause: error }));
+    };
+    server.once("error", refused);
     server.listen(options.port, options.host, () => {
-      server.off("error", reject);
+      server.off("error", refused);
       resolve();
     });
   });

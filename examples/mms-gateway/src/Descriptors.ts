@@ -77,10 +77,28 @@ export function withinDescriptorLimit(
     inUseCount: openDescriptorCount() ?? 0,
     reservedSocketCount,
   });
+  return withOpenCountMax(configured, openCountMax);
+}
+
+/**
+ * `configured` with the open cap `openCountMax` and the other caps within it. When the open cap
+ * is lowered, the unauthenticated cap is at most half of it, as by default, so that strangers
+ * alone can never fill the door; otherwise no cap exceeds the open cap.
+ *
+ * @example withOpenCountMax(DEFAULT_CONNECTION_LIMITS, 166).unauthenticatedCountMax // 83
+ */
+export function withOpenCountMax(
+  configured: ConnectionLimits,
+  openCountMax: number,
+): ConnectionLimits {
+  const lowered = openCountMax < configured.openCountMax;
+  const unauthenticatedCountMax = lowered
+    ? Math.max(1, Math.floor(openCountMax / 2))
+    : openCountMax;
   return {
     ...configured,
     openCountMax,
-    unauthenticatedCountMax: Math.min(configured.unauthenticatedCountMax, openCountMax),
+    unauthenticatedCountMax: Math.min(configured.unauthenticatedCountMax, unauthenticatedCountMax),
     perAddressCountMax: Math.min(configured.perAddressCountMax, openCountMax),
   };
 }

@@ -20,6 +20,7 @@ import {
   openAdminListener,
 } from "./AdminListener.js";
 import { Admission } from "./Admission.js";
+import { Answers } from "./Answers.js";
 import {
   ATTEMPTS_MAX,
   checkDeliveryOptions,
@@ -31,7 +32,7 @@ import {
 import { withinDescriptorLimit } from "./Descriptors.js";
 import { observeFrontDoor } from "./DoorMetrics.js";
 import { HandlerThreads } from "./HandlerThreads.js";
-import { InFlight } from "./InFlight.js";
+import { InFlight, inFlightLimitsOf } from "./InFlight.js";
 import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
@@ -49,6 +50,7 @@ import {
   type Accepted,
   acceptSubmission,
   asRefused,
+  internalFault,
   Refused,
   type SubmissionInput,
 } from "./Submit.js";
@@ -107,8 +109,29 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Opens the spools, starts forwarding and serves HTTP. */
+/**
+ * Opens the spools, starts forwarding and serves HTTP. When any step fails (a port taken, a
+ * spool that will not open), what was opened is closed again, last first, before it rejects:
+ * the spools are released and nothing is left listening or forwarding.
+ */
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
+  const opened: (() => Promise<unknown>)[] = [];
+  try {
+    return await startGateway(options, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) {
+      // The first failure is the one to report; a failing close must not hide it.
+      await close().catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+/** {@link openGateway}'s steps; each thing opened pushes its closer to `opened`. */
+async function startGateway(
+  options: GatewayOptions,
+  opened: (() => Promise<unknown>)[],
+): Promise<Gateway> {
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const bodyBytesMax = options.inFlight?.bodyBytesMax ?? DEFAULT_IN_FLIGHT_LIMITS.bodyBytesMax;
   if (bodyBytesMax < limits.bodyByteSizeMax) {
@@ -125,20 +148,18 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     maxAttempts,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
+  opened.push(() => messages.close());
   // Checked against the lease the spool holds its messages for (its default unless given).
-  try {
-    checkDeliveryOptions(delivery, messages.config.leaseMs);
-  } catch (error) {
-    await messages.close();
-    throw error;
-  }
+  checkDeliveryOptions(delivery, messages.config.leaseMs);
   const reports = await openSpool({
     dir: path.join(options.dir, "reports"),
     maxAttempts: ATTEMPTS_MAX,
   });
+  opened.push(() => reports.close());
   const ids = await messageIds(options.dir);
   const metrics = gatewayMetrics(messages);
   const stopObserving = messages.onBatch(metrics.observeBatch);
+  opened.push(async () => stopObserving());
   const forwarding = await Delivery.start({
     dir: options.dir,
     messages,
@@ -149,10 +170,12 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     messageIdOf: ids.of,
   });
+  opened.push(() => forwarding.stop());
   const threads =
     (options.handlerThreads ?? 0) > 0
       ? new HandlerThreads(messages, options.handlerThreads!, limits)
       : undefined;
+  if (threads !== undefined) opened.push(() => threads.close());
   // Listening only once every handler thread can take a submission.
   await threads?.ready;
   const writer = messages.writer("mm7");
@@ -165,7 +188,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     { ...DEFAULT_CONNECTION_LIMITS, ...options.connections },
     reservedSocketCount(delivery),
   );
-  const inFlightLimits = { ...DEFAULT_IN_FLIGHT_LIMITS, ...options.inFlight };
+  const inFlightLimits = inFlightLimitsOf(options.inFlight ?? {}, limits.bodyByteSizeMax);
   const context: RequestContext = {
     options,
     limits,
@@ -178,11 +201,16 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     ids,
     forwarding,
+    answers: new Answers(),
+    closing: false,
   };
   observeFrontDoor(metrics.registry, context.admission, context.inFlight);
-  const server = await listen(context);
+  // The admin listener first: if its port is taken, the MM7 port has taken no request yet.
   const admin = await openAdminListener({ ...DEFAULT_ADMIN, ...options.admin }, metrics, messages);
+  opened.push(() => admin.close());
+  const server = await listen(context);
   const address = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
   return {
     url: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
     adminUrl: admin.url,
@@ -192,18 +220,28 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     admission: context.admission,
     inFlight: context.inFlight,
     messageIdOf: ids.of,
-    async close() {
-      const closed = new Promise((resolve) => server.close(resolve));
-      server.closeAllConnections();
-      await closed;
-      await admin.close();
-      await threads?.close();
-      await forwarding.stop();
-      stopObserving();
-      await messages.close();
-      await reports.close();
+    close() {
+      closing ??= closeGateway();
+      return closing;
     },
   };
+  async function closeGateway(): Promise<void> {
+    // No new connections; idle ones closed now. A request read whole is let finish (a submission
+    // cut mid-append is retried by its VASP and stored twice), for a bound; one whose body is
+    // still arriving is cut, as it would be at its timeout.
+    context.closing = true;
+    const closed = new Promise((resolve) => server.close(resolve));
+    server.closeIdleConnections();
+    await context.answers.drain();
+    server.closeAllConnections();
+    await closed;
+    await admin.close();
+    await threads?.close();
+    await forwarding.stop();
+    stopObserving();
+    await messages.close();
+    await reports.close();
+  }
 }
 
 /**
@@ -225,13 +263,17 @@ const checkingIntervalMs = (limits: ConnectionLimits) =>
 async function listen(context: RequestContext): Promise<http.Server> {
   const { connectionLimits: limits, admission, options } = context;
   const serve = (request: http.IncomingMessage, response: http.ServerResponse) => {
+    // Closing: a request that comes now is not read, so it cannot be stored unanswered.
+    if (context.closing) return void request.socket.destroy();
     admission.requestStarted(request.socket);
+    context.answers.track(response);
     response.once("close", () => admission.requestFinished(request.socket));
-    route(context, request, response).catch((error: unknown) => {
-      if (response.headersSent) return;
-      const fault = new Mm7Fault(STATUS.serverError, String(error), "Server");
-      send(response, 500, 'text/xml; charset="utf-8"', faultResponse(fault));
-    });
+    route(context, request, response)
+      .catch((error: unknown) => {
+        if (response.headersSent) return;
+        send(response, 500, 'text/xml; charset="utf-8"', faultResponse(internalFault(error)));
+      })
+      .finally(() => context.answers.written(response, limits.responseTimeoutMs));
   };
   const server = http.createServer(
     {
@@ -247,7 +289,17 @@ async function listen(context: RequestContext): Promise<http.Server> {
   server.on("checkContinue", serve);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.on("connection", (socket) => admission.admit(socket));
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    // EADDRINUSE or EACCES come as an 'error' event: without a listener, an uncaught exception.
+    const refused = (error: Error) => {
+      reject(new Error(`the MM7 port cannot listen: ${error.message}`, { cause: error }));
+    };
+    server.once("error", refused);
+    server.listen(options.port ?? 0, options.host, () => {
+      server.off("error", refused);
+      resolve();
+    });
+  });
   return server;
 }
 
@@ -263,6 +315,10 @@ interface RequestContext {
   readonly metrics: Metrics;
   readonly ids: MessageIds;
   readonly forwarding: Delivery;
+  /** Requests in progress: their answers' timeout, and what closing waits for. */
+  readonly answers: Answers;
+  /** Set once `close` is called: requests are no longer taken. */
+  closing: boolean;
 }
 
 const STATUS_PATH = "/mm7/messages/";

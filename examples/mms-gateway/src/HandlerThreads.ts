@@ -26,7 +26,7 @@ export type HandlerAnswer =
       readonly ok: false;
       readonly statusCode: number;
       readonly message: string;
-      readonly side: "Client" | "Server";
+      readonly side: Mm7Fault["side"];
       readonly namespace: string;
       readonly transactionId: string;
     };

@@ -1,9 +1,30 @@
 /**
- * What submissions in progress hold: body bytes across all of them, and how many each VASP has
- * going. A submission reserves its share from its headers, before its body is read, so memory
- * never grows past the bound by a body's allocation; over a bound it is told to retry later.
+ * What submissions in progress hold: body bytes across all of them and of each VASP, and how
+ * many each VASP has going. A submission reserves its share from its headers, before its body
+ * is read, so memory never grows past the bound by a body's allocation; over a bound it is told
+ * to retry later.
  */
-import type { InFlightLimits } from "./Limits.js";
+import { DEFAULT_IN_FLIGHT_LIMITS, type InFlightLimits } from "./Limits.js";
+
+/**
+ * The limits in force: `given` over the defaults, `vaspBodyBytesMax` half of the `bodyBytesMax`
+ * in force when not given (at least `bodyByteSizeMax`). Throws a RangeError when the largest
+ * body allowed could never be reserved, since it would be told to retry later for ever.
+ *
+ * @example inFlightLimitsOf({ bodyBytesMax: 8 << 20 }, 1 << 20).vaspBodyBytesMax // 4 MiB
+ */
+export function inFlightLimitsOf(
+  given: Partial<InFlightLimits>,
+  bodyByteSizeMax: number,
+): InFlightLimits {
+  const bodyBytesMax = given.bodyBytesMax ?? DEFAULT_IN_FLIGHT_LIMITS.bodyBytesMax;
+  const vaspBodyBytesMax =
+    given.vaspBodyBytesMax ?? Math.max(bodyByteSizeMax, Math.floor(bodyBytesMax / 2));
+  if (!(vaspBodyBytesMax >= bodyByteSizeMax)) {
+    throw new RangeError(`inFlight.vaspBodyBytesMax (${vaspBodyBytesMax}) < bodyByteSizeMax`);
+  }
+  return { ...DEFAULT_IN_FLIGHT_LIMITS, ...given, vaspBodyBytesMax };
+}
 
 /** A submission's share, held until {@link Reservation.release} (which may be called twice). */
 export interface Reservation {
@@ -14,7 +35,7 @@ export interface Reservation {
 /** No share: the bound that would be passed. */
 export interface Busy {
   readonly granted: false;
-  readonly limit: "bodyBytesMax" | "vaspSubmissionCountMax";
+  readonly limit: "bodyBytesMax" | "vaspBodyBytesMax" | "vaspSubmissionCountMax";
   readonly value: number;
 }
 
@@ -28,11 +49,13 @@ export interface Busy {
  */
 export class InFlight {
   readonly #limits: InFlightLimits;
-  readonly #vaspCounts = new Map<string, number>();
+  /** Each VASP's submissions in progress and the body bytes they reserved. */
+  readonly #vasps = new Map<string, { count: number; bodyBytes: number }>();
   #bodyBytes = 0;
 
   constructor(limits: InFlightLimits) {
     if (!(limits.bodyBytesMax > 0)) throw new RangeError("bodyBytesMax must be positive");
+    if (!(limits.vaspBodyBytesMax > 0)) throw new RangeError("vaspBodyBytesMax must be positive");
     if (!(limits.vaspSubmissionCountMax >= 1)) {
       throw new RangeError("vaspSubmissionCountMax must be at least 1");
     }
@@ -49,16 +72,21 @@ export class InFlight {
     if (!(Number.isSafeInteger(bodyBytes) && bodyBytes >= 0)) {
       throw new RangeError(`a body of ${bodyBytes} bytes`);
     }
-    const { bodyBytesMax, vaspSubmissionCountMax } = this.#limits;
-    const vaspCount = this.#vaspCounts.get(vaspId) ?? 0;
-    if (vaspCount >= vaspSubmissionCountMax) {
+    const { bodyBytesMax, vaspBodyBytesMax, vaspSubmissionCountMax } = this.#limits;
+    const vasp = this.#vasps.get(vaspId) ?? { count: 0, bodyBytes: 0 };
+    if (vasp.count >= vaspSubmissionCountMax) {
       return { granted: false, limit: "vaspSubmissionCountMax", value: vaspSubmissionCountMax };
+    }
+    if (vasp.bodyBytes + bodyBytes > vaspBodyBytesMax) {
+      return { granted: false, limit: "vaspBodyBytesMax", value: vaspBodyBytesMax };
     }
     if (this.#bodyBytes + bodyBytes > bodyBytesMax) {
       return { granted: false, limit: "bodyBytesMax", value: bodyBytesMax };
     }
     this.#bodyBytes += bodyBytes;
-    this.#vaspCounts.set(vaspId, vaspCount + 1);
+    vasp.count += 1;
+    vasp.bodyBytes += bodyBytes;
+    this.#vasps.set(vaspId, vasp);
     let held = true;
     return {
       granted: true,
@@ -66,9 +94,9 @@ export class InFlight {
         if (!held) return;
         held = false;
         this.#bodyBytes -= bodyBytes;
-        const left = (this.#vaspCounts.get(vaspId) ?? 1) - 1;
-        if (left === 0) this.#vaspCounts.delete(vaspId);
-        else this.#vaspCounts.set(vaspId, left);
+        vasp.count -= 1;
+        vasp.bodyBytes -= bodyBytes;
+        if (vasp.count === 0) this.#vasps.delete(vaspId);
       },
     };
   }

@@ -61,6 +61,11 @@ export interface ConnectionLimits {
   readonly requestTimeoutMs: number;
   /** An idle keep-alive connection is closed after this long without a request. */
   readonly keepAliveTimeoutMs: number;
+  /**
+   * From an answer's last byte handed to Node to its client having taken it all: a client that
+   * stops reading its answers is closed after this long, authenticated or not.
+   */
+  readonly responseTimeoutMs: number;
 }
 
 /** The front door's defaults, each with why. @example { ...DEFAULT_CONNECTION_LIMITS } */
@@ -83,6 +88,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   requestTimeoutMs: 60_000,
   // Node's own default: a VASP sending steadily reuses its connection well within 5 s.
   keepAliveTimeoutMs: 5_000,
+  // Answers are a few KiB, taken within a round trip by a client that reads; 10 s covers a slow
+  // link's retransmissions, as for the headers.
+  responseTimeoutMs: 10_000,
 };
 
 /**
@@ -97,6 +105,12 @@ export interface InFlightLimits {
    * `bodyByteSizeMax` for a body without one, before its first byte is read.
    */
   readonly bodyBytesMax: number;
+  /**
+   * Of those, the body bytes one VASP's submissions may hold, so that one VASP (a slow or
+   * hostile one) cannot hold them all and leave the others only 503s. Half of `bodyBytesMax`
+   * when not given, and never less than `bodyByteSizeMax` (`inFlightLimitsOf`).
+   */
+  readonly vaspBodyBytesMax: number;
   /** Submissions of one VASP in progress at once. */
   readonly vaspSubmissionCountMax: number;
   /** The Retry-After of a busy answer. */
@@ -108,6 +122,9 @@ export const DEFAULT_IN_FLIGHT_LIMITS: InFlightLimits = {
   // About ten of the largest bodies (6 MiB): the gateway's memory stays within about 150 MB of
   // its idle size (measured: 40 unbounded 6 MiB bodies took it from 126 MB to 443 MB).
   bodyBytesMax: 64 * 1024 * 1024,
+  // Half: a VASP holding its whole share leaves the other half to the others, five of the
+  // largest bodies (6 MiB) at once.
+  vaspBodyBytesMax: 32 * 1024 * 1024,
   // `npm run load` submits 64 at once from one VASP, and Spool's batching needs concurrent
   // appends to reach its throughput; the byte bound above limits what big bodies hold.
   vaspSubmissionCountMax: 64,

@@ -44,16 +44,17 @@ export async function messageIds(dir: string): Promise<MessageIds> {
 
 /**
  * The identity in `gateway-identity.json`, or a new one written durably before any MessageID
- * using it is given out.
+ * using it is given out. Only a file that does not exist is made anew: any other failure to read
+ * it (EMFILE, EACCES, EIO) rejects, since a new key would stop every MessageID given out from
+ * verifying.
  */
 async function identity(dir: string): Promise<Identity> {
   const file = path.join(dir, "gateway-identity.json");
-  const known = await readFile(file, "utf8").catch(() => undefined);
-  if (known !== undefined) {
-    const parsed = JSON.parse(known) as Identity;
-    if (/^[0-9a-f]{8}$/.test(parsed.id) && /^[0-9a-f]{64}$/.test(parsed.key)) return parsed;
-    throw new Error(`${file} is not a gateway identity`);
-  }
+  const known = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return undefined;
+    throw new Error(`${file} cannot be read: ${error.message}`, { cause: error });
+  });
+  if (known !== undefined) return parsedIdentity(file, known);
   await mkdir(dir, { recursive: true });
   const made: Identity = {
     id: randomBytes(4).toString("hex"),
@@ -61,4 +62,23 @@ async function identity(dir: string): Promise<Identity> {
   };
   await writeFileDurably(file, `${JSON.stringify(made)}\n`);
   return made;
+}
+
+/** The identity `text` holds: an object with an 8-hex-digit id and a 64-hex-digit key. */
+function parsedIdentity(file: string, text: string): Identity {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null;
+  }
+  // A number or a string destructures to no fields, as an object without them does.
+  const { id, key } = (parsed ?? {}) as Partial<Record<keyof Identity, unknown>>;
+  const valid =
+    typeof id === "string" &&
+    /^[0-9a-f]{8}$/.test(id) &&
+    typeof key === "string" &&
+    /^[0-9a-f]{64}$/.test(key);
+  if (!valid) throw new Error(`${file} is not a gateway identity`);
+  return { id, key };
 }

@@ -48,7 +48,14 @@ export function parseSubmissionBody(
   limits: GatewayLimits,
 ): SubmissionBody {
   const mediaType = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
-  if (mediaType === "text/xml" || mediaType === "application/soap+xml") {
+  if (mediaType === "application/soap+xml") {
+    // SOAP 1.2's media type (RFC 3902): a SOAP 1.2 client would take this gateway's SOAP 1.1
+    // answers for its own, so it is told instead.
+    throw new BodyInvalid(
+      "Content-Type application/soap+xml is SOAP 1.2: MM7 is SOAP 1.1 (text/xml)",
+    );
+  }
+  if (mediaType === "text/xml") {
     if (body.byteLength > limits.soapByteSizeMax) {
       throw new LimitExceeded("soapByteSizeMax", limits.soapByteSizeMax);
     }

@@ -5,7 +5,7 @@
  * XML is read by `Xml.ts`: strict XML 1.0 in UTF-8 or UTF-16, no DTD (SOAP 1.1 forbids one, so
  * no entity is ever declared or expanded), nested at most {@link ENVELOPE_DEPTH_MAX} deep.
  */
-import { readXml, XmlRefused } from "./Xml.js";
+import { namespaceUriOf, readXml, XmlRefused } from "./Xml.js";
 
 /** Where the MM7 schemas live; any release under it is accepted, and echoed in answers. */
 const MM7_NAMESPACE_ROOT = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/";
@@ -34,10 +34,13 @@ export const STATUS = {
 /** A request the gateway answers with a SOAP fault (HTTP 500, as SOAP 1.1 §6.2 requires). */
 export class Mm7Fault extends Error {
   readonly statusCode: number;
-  /** Client: the request is at fault; Server: the gateway is. */
-  readonly side: "Client" | "Server";
+  /**
+   * Client: the request is at fault; Server: the gateway is; VersionMismatch: the Envelope is
+   * not SOAP 1.1's (SOAP 1.1 §4.4.1).
+   */
+  readonly side: "Client" | "Server" | "VersionMismatch";
 
-  constructor(statusCode: number, statusText: string, side: "Client" | "Server" = "Client") {
+  constructor(statusCode: number, statusText: string, side: Mm7Fault["side"] = "Client") {
     super(statusText);
     this.statusCode = statusCode;
     this.side = side;
@@ -119,18 +122,19 @@ export function parseEnvelope(xml: Uint8Array | string): {
     throw new Mm7Fault(STATUS.validationError, "not a SOAP envelope (no Envelope/Body)");
   }
   const header = child(envelope, "Header");
+  checkSoapNamespaces(envelope, header, body);
   const transactionId = text(header === undefined ? undefined : header.TransactionID);
   if (transactionId === null) {
     throw new Mm7Fault(STATUS.validationError, "the SOAP Header has no TransactionID");
   }
   const operation = Object.keys(body).find((key) => !key.startsWith("@_") && key !== "#text");
   if (operation === undefined) throw new Mm7Fault(STATUS.validationError, "the SOAP Body is empty");
-  return {
-    namespace: namespaceOf(namespaces),
-    transactionId,
-    operation,
-    body: child(body, operation)!,
-  };
+  // Text only (`<SubmitReq>x</SubmitReq>`) or the operation twice (an array): no request to read.
+  const request = child(body, operation);
+  if (request === undefined) {
+    throw new Mm7Fault(STATUS.validationError, "the SOAP Body's operation is not one element");
+  }
+  return { namespace: namespaceOf(namespaces), transactionId, operation, body: request };
 }
 
 /** The SubmitReq in an envelope; faults for what the gateway cannot take. */
@@ -175,12 +179,38 @@ export function parseSubmitRequest(
     senderAddress: addressText(sender?.SenderAddress),
     recipients,
     subject: text(body.Subject),
-    deliveryReport: (text(body.DeliveryReport) ?? "").toLowerCase() === "true",
+    // xs:boolean: "true" or "1" (XML Schema Part 2 §3.2.2).
+    deliveryReport: ["true", "1"].includes((text(body.DeliveryReport) ?? "").toLowerCase()),
     expiryDate: text(body.ExpiryDate),
     priority: text(body.Priority),
     linkedId: text(body.LinkedID),
     contentHref: content === undefined ? null : text(content["@_href"]),
   };
+}
+
+/**
+ * Envelope, Header and Body must be SOAP 1.1's: an Envelope in another namespace (SOAP 1.2's
+ * among them) is a VersionMismatch (SOAP 1.1 §4.4.1), a Header or Body in another is not the
+ * envelope's. An empty element has no node to carry its namespace, and nothing to read either.
+ */
+function checkSoapNamespaces(envelope: Node, header: Node | undefined, body: Node): void {
+  const envelopeUri = namespaceUriOf(envelope);
+  if (envelopeUri !== undefined && envelopeUri !== SOAP_NAMESPACE) {
+    throw new Mm7Fault(
+      STATUS.validationError,
+      `the Envelope is in namespace "${envelopeUri}", not SOAP 1.1's ${SOAP_NAMESPACE}`,
+      "VersionMismatch",
+    );
+  }
+  for (const [name, node] of Object.entries({ Header: header, Body: body })) {
+    const uri = node === undefined ? undefined : namespaceUriOf(node);
+    if (uri !== undefined && uri !== SOAP_NAMESPACE) {
+      throw new Mm7Fault(
+        STATUS.validationError,
+        `the ${name} is in namespace "${uri}", not SOAP 1.1's ${SOAP_NAMESPACE}`,
+      );
+    }
+  }
 }
 
 function recipientsOf(recipients: Node | undefined): string[] {

@@ -1,7 +1,7 @@
 /**
  * A request's body, read within its bounds: at most its declared length (or `bodyByteSizeMax`
- * without one) into one buffer, and given up when it stalls (the body-idle timeout) or its
- * client goes away. What it may hold was reserved before the first byte (`InFlight.ts`).
+ * without one) into one buffer of that size, and given up when it stalls (the body-idle timeout)
+ * or its client goes away. What it may hold was reserved before the first byte (`InFlight.ts`).
  */
 import type * as http from "node:http";
 import { LimitExceeded } from "./Limits.js";
@@ -39,8 +39,10 @@ export interface BodyReading {
 export function readBody(request: http.IncomingMessage, reading: BodyReading): Promise<Buffer> {
   const { byteSizeMax, declaredByteSize } = reading;
   return new Promise((resolve, reject) => {
-    const whole = declaredByteSize === undefined ? undefined : Buffer.allocUnsafe(declaredByteSize);
-    const chunks: Buffer[] = [];
+    // One buffer of what was reserved, even for a chunked body (`byteSizeMax`): chunks joined at
+    // the end would hold the body twice, past its reservation. Its pages become resident only as
+    // bytes are written to them.
+    const whole = Buffer.allocUnsafe(declaredByteSize ?? byteSizeMax);
     let byteSize = 0;
     let idle: NodeJS.Timeout | undefined;
     const stop = (error: Error) => {
@@ -61,14 +63,13 @@ export function readBody(request: http.IncomingMessage, reading: BodyReading): P
         stop(new LimitExceeded("bodyByteSizeMax", byteSizeMax));
         return;
       }
-      if (whole === undefined) chunks.push(chunk);
-      else chunk.copy(whole, byteSize);
+      chunk.copy(whole, byteSize);
       byteSize += chunk.byteLength;
       watch();
     });
     request.once("end", () => {
       clearTimeout(idle);
-      resolve(whole === undefined ? Buffer.concat(chunks, byteSize) : whole.subarray(0, byteSize));
+      resolve(whole.subarray(0, byteSize));
     });
     request.once("close", () => {
       if (!request.complete) stop(new BodyAbandoned("the client closed before the body's end"));

@@ -105,5 +105,14 @@ function asFault(error: unknown): Mm7Fault {
   if (tag !== undefined) {
     return new Mm7Fault(STATUS.serviceUnavailable, `message not stored: ${tag}`, "Server");
   }
-  return new Mm7Fault(STATUS.serverError, String(error), "Server");
+  return internalFault(error);
+}
+
+/**
+ * The fault for an error the gateway did not expect (a bug): logged in full here, answered with
+ * a generic text, since its wording and stack are the gateway's internals, not the VASP's.
+ */
+export function internalFault(error: unknown): Mm7Fault {
+  console.error("mms-gateway: a request failed unexpectedly:", error);
+  return new Mm7Fault(STATUS.serverError, "internal server error", "Server");
 }

@@ -11,7 +11,8 @@
  * The tree is the shape the MM7 code reads: an element with neither attributes nor child
  * elements is its trimmed text; any other is an object keyed by child elements' local names,
  * `@_<local name>` for attributes and `#text` for its trimmed text. A name seen twice becomes an
- * array; names `isArray` picks are always arrays.
+ * array; names `isArray` picks are always arrays. An object element's namespace URI is kept
+ * under a symbol, out of the keys ({@link namespaceUriOf}).
  */
 import { SaxesParser, type SaxesTagNS, type XMLDecl } from "saxes";
 
@@ -52,6 +53,18 @@ export class XmlRefused extends Error {
 }
 
 const XMLNS_NAMESPACE = "http://www.w3.org/2000/xmlns/";
+
+/** Where an element node keeps its namespace URI: a symbol, so no key of the tree shows it. */
+const NAMESPACE_URI = Symbol("namespace URI");
+
+/**
+ * The namespace URI of an element read as an object ("" for none); undefined for a node not
+ * made by {@link readXml}.
+ * @example namespaceUriOf(readXml("<r xmlns='urn:x'><s/></r>", options).document.r) // "urn:x"
+ */
+export function namespaceUriOf(node: XmlNode): string | undefined {
+  return (node as { [NAMESPACE_URI]?: string })[NAMESPACE_URI];
+}
 
 /**
  * Decodes XML bytes by their byte order mark; without one they must be UTF-8 (XML 1.0 §4.3.3).
@@ -157,6 +170,7 @@ function checkDeclaration(declaration: XMLDecl, encoding: XmlEncoding): void {
 /** A new element's node holding its attributes; namespace declarations are not attributes. */
 function attributesOf(tag: SaxesTagNS): XmlNode {
   const node: XmlNode = Object.create(null);
+  Object.defineProperty(node, NAMESPACE_URI, { value: tag.uri, enumerable: false });
   for (const attribute of Object.values(tag.attributes)) {
     if (attribute.uri !== XMLNS_NAMESPACE) node[`@_${attribute.local}`] = attribute.value;
   }

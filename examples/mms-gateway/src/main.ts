@@ -1,7 +1,8 @@
 /**
  * `npm start`: the MMS gateway on loopback with its embedded spools under `./spool-data`, and a
  * sink that takes the forwarded messages and the delivery reports. Prints the URLs and a curl
- * line to try. Stops on Ctrl-C (SIGINT) or SIGTERM, closing the spools cleanly.
+ * line to try. Stops on Ctrl-C (SIGINT) or SIGTERM, closing the spools cleanly (exit 0; 1 if the
+ * close fails, or at once on a second signal).
  *
  * Environment: SPOOL_DIR (./spool-data), GATEWAY_PORT (8700), SINK_PORT (8701),
  * GATEWAY_ADMIN_PORT (8702: metrics and the live page, on loopback), GATEWAY_VASPS
@@ -41,11 +42,19 @@ Try: curl -s -u demo:demo-secret -H 'Content-Type: text/xml' --data-binary @exam
 
 let stopping = false;
 const stop = async () => {
-  if (stopping) return;
+  // A second signal while closing: whatever holds the close up, the operator wants out now.
+  if (stopping) process.exit(1);
   stopping = true;
-  await gateway.close();
-  await sink.close();
-  process.exit(0);
+  let code = 0;
+  try {
+    await gateway.close();
+    await sink.close();
+  } catch (error) {
+    console.error("closing the gateway failed:", error);
+    code = 1;
+  } finally {
+    process.exit(code);
+  }
 };
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);

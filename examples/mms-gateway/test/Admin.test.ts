@@ -1,5 +1,11 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { closeAll, startGateway, submit } from "./harness/FrontDoor.js";
+import { type GatewayOptions, openGateway } from "../src/Gateway.js";
+import { openSink } from "../src/Sink.js";
+import { closeAll, closers, startGateway, submit } from "./harness/FrontDoor.js";
 
 afterEach(closeAll);
 
@@ -47,5 +53,47 @@ describe("the MM7 port", () => {
       await response.body?.cancel();
       expect([method, route, response.status]).toEqual([method, route, code]);
     }
+  });
+});
+
+/** A port on loopback held by another listener, closed after the test. */
+async function takenPort(): Promise<number> {
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+  closers.push(() => new Promise((resolve) => holder.close(() => resolve())));
+  return (holder.address() as net.AddressInfo).port;
+}
+
+/** The options of a gateway in a fresh directory, forwarding to a sink. */
+async function gatewayOptions(): Promise<GatewayOptions> {
+  const dir = await mkdtemp(path.join(tmpdir(), "mms-ports-"));
+  closers.push(() => rm(dir, { recursive: true, force: true }));
+  const sink = await openSink();
+  closers.push(() => sink.close());
+  const vasps = [{ vaspId: "acme", password: "s3cret", reportUrl: null }];
+  return { dir, host: "127.0.0.1", vasps, recipientUrl: sink.deliverUrl };
+}
+
+describe("a port that is taken", () => {
+  it("makes openGateway reject naming the admin listener, and releases the spools", async () => {
+    const options = await gatewayOptions();
+    const admin = { host: "127.0.0.1", port: await takenPort() };
+    await expect(openGateway({ ...options, admin })).rejects.toThrow(
+      /admin listener cannot listen: .*EADDRINUSE/,
+    );
+    const gateway = await openGateway(options);
+    closers.push(() => gateway.close());
+    expect((await submit(gateway, 1)).status).toBe(200);
+  });
+
+  it("makes openGateway reject naming the MM7 port, and releases the spools", async () => {
+    const options = await gatewayOptions();
+    const port = await takenPort();
+    await expect(openGateway({ ...options, port })).rejects.toThrow(
+      /MM7 port cannot listen: .*EADDRINUSE/,
+    );
+    const gateway = await openGateway(options);
+    closers.push(() => gateway.close());
+    expect((await submit(gateway, 1)).status).toBe(200);
   });
 });

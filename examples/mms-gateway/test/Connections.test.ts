@@ -113,6 +113,41 @@ describe("timeouts at the front door", () => {
  */
 const LONG_HEADERS_TIMEOUT = { headersTimeoutMs: 60_000 };
 
+/**
+ * Pipelines authenticated status queries on `connection` without reading the answers, as fast as
+ * the gateway takes them, until it closes the connection or `batchCount` batches are sent.
+ */
+async function pipelineUnread(connection: RawConnection, batchCount: number): Promise<void> {
+  connection.socket.pause();
+  const query = `GET /mm7/messages/none HTTP/1.1\r\nHost: gateway\r\nAuthorization: ${ACME}\r\n\r\n`;
+  const batch = query.repeat(1_000);
+  for (let sent = 0; sent < batchCount && !connection.isClosed(); sent += 1) {
+    if (!connection.socket.write(batch)) {
+      await Promise.race([
+        new Promise((resolve) => connection.socket.once("drain", resolve)),
+        connection.closed,
+      ]);
+    }
+  }
+}
+
+describe("answers a client does not read", () => {
+  it("an authenticated client that stops reading its answers is closed after the response timeout", async () => {
+    // Headers and requests get 120 s: only the response timeout can close it while the test
+    // looks (Node's header timeout may catch a request it had begun to parse when it paused).
+    const { gateway } = await startGateway({
+      connections: { responseTimeoutMs: 500, headersTimeoutMs: 120_000, requestTimeoutMs: 120_000 },
+    });
+    const reader = await connect(gateway);
+    // 200,000 queries: their answers (about 40 MB) are more than the sockets' buffers hold.
+    const writing = pipelineUnread(reader, 200);
+    await until(reader.isClosed, "the gateway to close the connection", 60_000);
+    await writing;
+    expect(gateway.admission.counts().unauthenticated).toBe(0);
+    await until(() => gateway.admission.counts().open === 0, "the gateway to forget it");
+  }, 180_000);
+});
+
 describe("connection caps", () => {
   it("through 400 idle connections with openCountMax 300, a VASP's submission is accepted", async () => {
     const { gateway } = await startGateway({
@@ -177,5 +212,18 @@ describe("connection caps", () => {
     await until(strangers[0]!.isClosed, "the longest-idle stranger to be closed");
     expect(strangers.slice(1).some((connection) => connection.isClosed())).toBe(false);
     expect(gateway.admission.counts().unauthenticated).toBe(4);
+  });
+});
+
+describe("closing the gateway", () => {
+  it("answers every submission it stored: none is cut between its append and its answer", async () => {
+    const { gateway } = await startGateway();
+    const submissions = Array.from({ length: 40 }, (_, n) => submit(gateway, n).catch(() => null));
+    // Some stored, more on their way: the close comes while appends are in progress.
+    await until(() => gateway.messages.stats().records >= 5, "the first submissions stored");
+    await gateway.close();
+    const answers = await Promise.all(submissions);
+    const accepted = answers.filter((answer) => answer?.status === 200).length;
+    expect(gateway.messages.stats().records).toBe(accepted);
   });
 });

@@ -74,10 +74,33 @@ async function until(condition: () => boolean | Promise<boolean>, deadlineMs: nu
   }
 }
 
+/** A metric's value in a `/metrics` text; NaN when it is not there. */
+function metricValue(text: string, name: string): number {
+  const line = text.split("\n").find((row) => row.startsWith(`${name} `));
+  return line === undefined ? Number.NaN : Number(line.slice(name.length + 1));
+}
+
+/**
+ * Resolves once the gateway holds the submission, as it counts: no connection unauthenticated
+ * and the body's bytes reserved. The client's TCP connect alone is not that: a connection
+ * accepted but not yet read could be the first evicted by the flood.
+ */
+async function untilGatewayHolds(adminUrl: string): Promise<void> {
+  const deadline = Date.now() + SETTLE_DEADLINE_MS;
+  for (;;) {
+    const text = await (await fetch(`${adminUrl}/metrics`)).text();
+    const unauthenticated = metricValue(text, 'mm7_connections{state="unauthenticated"}');
+    if (unauthenticated === 0 && metricValue(text, "mm7_body_bytes_in_flight") > 0) return;
+    if (Date.now() > deadline) throw new Error(`the gateway never held the submission:\n${text}`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
 /**
  * Idle connections past the descriptor limit, with a VASP's submission completing under them:
- * the VASP's connection is in before the attack (an attacker cannot stop a connection the
- * gateway already holds), its body's second half arrives while the attack holds the rest.
+ * the VASP's connection is in, authenticated, before the attack (an attacker cannot stop a
+ * connection the gateway already holds), its body's second half arrives while the attack holds
+ * the rest.
  */
 async function submitUnderAttack() {
   const { sink, gateway } = await started();
@@ -97,6 +120,7 @@ async function submitUnderAttack() {
   const descriptorsBefore = openDescriptors(gateway.pid);
   const submission = startSubmission(gateway.url, 1);
   await submission.connected;
+  await untilGatewayHolds(gateway.adminUrl);
   await attackers.attack();
   const probed = await probe(gateway.url);
   const descriptorsUnderAttack = openDescriptors(gateway.pid);

@@ -20,6 +20,12 @@ afterEach(closeAll);
 const HUNDRED_MB = 100 * 1024 * 1024;
 
 /**
+ * Held bodies stall on purpose: a body-idle timeout of 60 s (not the default 10 s) keeps them
+ * held while the test looks, however slow the machine, so their shares are never returned early.
+ */
+const HOLDING = { bodyIdleTimeoutMs: 60_000 };
+
+/**
  * Bodies the gateway has begun to read and waits on: each has sent its headers and a few bytes
  * of `contentLength`, and holds its share of memory until its connection closes.
  */
@@ -80,6 +86,7 @@ describe("a refused upload is not read to its end", () => {
     const { gateway } = await startGateway({
       limits: { bodyByteSizeMax: big },
       inFlight: { bodyBytesMax: big },
+      connections: HOLDING,
     });
     await heldBodies(gateway, 1, HUNDRED_MB);
     const sent = await upload(gateway, postHead(HUNDRED_MB, ACME), HUNDRED_MB);
@@ -123,7 +130,9 @@ describe("memory held by submissions in progress", () => {
   it("with room for 40 bodies in flight, the 41st is told to retry later and nothing is stored", async () => {
     const { gateway } = await startGateway({
       limits: { bodyByteSizeMax: 100_000 },
-      inFlight: { bodyBytesMax: 40 * 100_000 },
+      // One VASP may hold more than all here: the bound on all submissions is what is tested.
+      inFlight: { bodyBytesMax: 40 * 100_000, vaspBodyBytesMax: 41 * 100_000 },
+      connections: HOLDING,
     });
     const held = await heldBodies(gateway, 40, 100_000);
     const busy = await submit(gateway, 41);
@@ -140,7 +149,10 @@ describe("memory held by submissions in progress", () => {
   });
 
   it("a VASP over vaspSubmissionCountMax is told to retry later while another VASP is served", async () => {
-    const { gateway } = await startGateway({ inFlight: { vaspSubmissionCountMax: 2 } });
+    const { gateway } = await startGateway({
+      inFlight: { vaspSubmissionCountMax: 2 },
+      connections: HOLDING,
+    });
     await heldBodies(gateway, 2, 1000, ACME);
     const busy = await submit(gateway, 3, ACME);
     expect(busy.status).toBe(503);
@@ -151,10 +163,57 @@ describe("memory held by submissions in progress", () => {
     expect(statusCodeIn(other.text)).toBe(1000);
   });
 
+  it("a VASP holding its share of the body bytes is told to retry later, another VASP is served", async () => {
+    const { gateway } = await startGateway({
+      limits: { bodyByteSizeMax: 100_000 },
+      // vaspBodyBytesMax is half of it by default: 200,000.
+      inFlight: { bodyBytesMax: 400_000 },
+      connections: HOLDING,
+    });
+    await heldBodies(gateway, 2, 100_000, ACME);
+    const busy = await submit(gateway, 3, ACME);
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get("retry-after")).toBe("1");
+    expect(statusCodeIn(busy.text)).toBe(4006);
+    expect(busy.text).toMatch(/busy: vaspBodyBytesMax \(200000\) reached; retry later/);
+    const other = await submit(gateway, 4, BETA);
+    expect(other.status).toBe(200);
+    expect(statusCodeIn(other.text)).toBe(1000);
+  });
+
+  it("a vaspBodyBytesMax below bodyByteSizeMax is refused when the gateway opens", async () => {
+    await expect(
+      startGateway({
+        limits: { bodyByteSizeMax: 100_000 },
+        inFlight: { vaspBodyBytesMax: 99_999 },
+      }),
+    ).rejects.toThrow(/vaspBodyBytesMax \(99999\) < bodyByteSizeMax/);
+  });
+
+  it("a chunked body within bodyByteSizeMax is read whole and stored", async () => {
+    const { gateway } = await startGateway();
+    const { contentType, body } = submitRequest(1);
+    const vasp = await connect(gateway);
+    const half = Math.floor(body.length / 2);
+    const chunk = (bytes: Buffer) =>
+      Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from("\r\n")]);
+    vasp.socket.write(
+      postHead(0, ACME)
+        .replace("Content-Length: 0", "Transfer-Encoding: chunked")
+        .replace("Content-Type: text/xml", `Content-Type: ${contentType}`),
+    );
+    vasp.socket.write(chunk(body.subarray(0, half)));
+    vasp.socket.write(Buffer.concat([chunk(body.subarray(half)), Buffer.from("0\r\n\r\n")]));
+    await until(() => vasp.received().includes("</env:Envelope>"), "the SubmitRsp");
+    expect(statusCodeIn(vasp.received())).toBe(1000);
+    expect(gateway.messages.stats().records).toBe(1);
+  });
+
   it("a body without a Content-Length holds bodyByteSizeMax of the bound", async () => {
     const { gateway } = await startGateway({
       limits: { bodyByteSizeMax: 100_000 },
       inFlight: { bodyBytesMax: 100_500 },
+      connections: HOLDING,
     });
     const chunked = await connect(gateway);
     chunked.socket.write(

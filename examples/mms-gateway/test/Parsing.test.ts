@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type Gateway, openGateway } from "../src/Gateway.js";
 import { DEFAULT_LIMITS } from "../src/Limits.js";
 import { parseSubmissionBody } from "../src/Mime.js";
-import { Mm7Fault, parseSubmitRequest, type SubmitRequest } from "../src/Mm7.js";
+import { faultResponse, Mm7Fault, parseSubmitRequest, type SubmitRequest } from "../src/Mm7.js";
 import { decodeStoredMessage, type StoredMessage } from "../src/StoredMessage.js";
 import { basicAuthorization } from "../src/Submission.js";
 import { acceptSubmission, Refused } from "../src/Submit.js";
@@ -238,10 +238,13 @@ describe("the SOAP envelope must be well-formed XML 1.0", () => {
     expect(fault.message).toMatch(/DTD is not allowed/);
   });
 
-  it("refuses elements nested deeper than 32", () => {
-    const deep = `${"<x>".repeat(40)}${"</x>".repeat(40)}`;
-    const fault = faultOf(() => parseBytes(Buffer.from(envelope({ subject: deep }))));
+  it("refuses elements nested deeper than 32, and takes 32", () => {
+    // The Subject is at depth 4 (Envelope, Body, SubmitReq, Subject): n more inside it.
+    const nested = (n: number) => envelope({ subject: `${"<x>".repeat(n)}${"</x>".repeat(n)}` });
+    expect(parseBytes(Buffer.from(nested(32 - 4))).transactionId).toBe("tx-1");
+    const fault = faultOf(() => parseBytes(Buffer.from(nested(33 - 4))));
     expect(fault.statusCode).toBe(4004);
+    expect(fault.message).toMatch(/deeper than 32/);
   });
 
   it("decodes the five predefined entities and character references", () => {
@@ -249,6 +252,116 @@ describe("the SOAP envelope must be well-formed XML 1.0", () => {
       Buffer.from(envelope({ subject: "&lt;&amp;&gt;&quot;&apos;&#233;&#x1F600;" })),
     );
     expect(request.subject).toBe("<&>\"'é😀");
+  });
+});
+
+/** An envelope whose Body holds `body` as written. */
+function envelopeAround(body: string): string {
+  return (
+    `<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Header>` +
+    `<mm7:TransactionID xmlns:mm7="${MM7}">tx-1</mm7:TransactionID>` +
+    `</env:Header><env:Body>${body}</env:Body></env:Envelope>`
+  );
+}
+
+const SUBMIT_REQ =
+  `<SubmitReq xmlns="${MM7}"><MM7Version>6.8.0</MM7Version>` +
+  `<Recipients><To><Number>447700900123</Number></To></Recipients></SubmitReq>`;
+
+const SOAP_1_1 = "http://schemas.xmlsoap.org/soap/envelope/";
+
+/** An envelope whose Envelope, Header and Body are in these namespaces (`soap`, by default). */
+function envelopeIn(namespaces: { soap?: string; envelope?: string; header?: string } = {}) {
+  const { soap = SOAP_1_1, envelope = soap, header = soap } = namespaces;
+  const body = soap;
+  return (
+    `<e:Envelope xmlns:e="${envelope}" xmlns:h="${header}" xmlns:b="${body}"><h:Header>` +
+    `<mm7:TransactionID xmlns:mm7="${MM7}">tx-1</mm7:TransactionID>` +
+    `</h:Header><b:Body>${SUBMIT_REQ}</b:Body></e:Envelope>`
+  );
+}
+
+describe("the SOAP envelope's namespaces", () => {
+  it("accepts Envelope, Header and Body in SOAP 1.1's namespace, prefixed or by default", () => {
+    expect(parseBytes(Buffer.from(envelopeIn())).transactionId).toBe("tx-1");
+    const byDefault = envelopeAround(SUBMIT_REQ)
+      .replace(/<(\/?)env:/g, "<$1")
+      .replace('xmlns:env="', 'xmlns="');
+    expect(parseBytes(Buffer.from(byDefault)).recipients).toEqual(["447700900123"]);
+  });
+
+  it("answers an Envelope in another namespace with a VersionMismatch fault (4004)", () => {
+    const fault = faultOf(() => parseBytes(Buffer.from(envelopeIn({ envelope: "urn:x" }))));
+    expect([fault.statusCode, fault.side]).toEqual([4004, "VersionMismatch"]);
+    expect(faultResponse(fault)).toContain("<faultcode>env:VersionMismatch</faultcode>");
+  });
+
+  it("answers a SOAP 1.2 envelope with a VersionMismatch fault", () => {
+    const soap12 = "http://www.w3.org/2003/05/soap-envelope";
+    const fault = faultOf(() => parseBytes(Buffer.from(envelopeIn({ soap: soap12 }))));
+    expect([fault.statusCode, fault.side]).toEqual([4004, "VersionMismatch"]);
+  });
+
+  it("refuses a Header or a Body outside SOAP 1.1's namespace with 4004", () => {
+    const inUrnX = envelopeIn({ header: "urn:x" });
+    const inNone = envelopeIn().replace(/(<\/?)b:Body/g, "$1Body");
+    for (const [name, xml] of Object.entries({ Header: inUrnX, Body: inNone })) {
+      const fault = faultOf(() => parseBytes(Buffer.from(xml)));
+      expect([fault.statusCode, fault.side]).toEqual([4004, "Client"]);
+      expect(fault.message).toMatch(new RegExp(`^the ${name} is in namespace "(urn:x)?"`));
+    }
+  });
+
+  it("refuses application/soap+xml (SOAP 1.2's media type) with 2007", async () => {
+    const answer = await submitted("application/soap+xml", Buffer.from(envelopeIn()));
+    expect(answer.statusCode).toBe(2007);
+    expect(answer.text).toMatch(/SOAP 1\.2/);
+  });
+});
+
+describe("the SOAP envelope's structure", () => {
+  it("reads DeliveryReport as xs:boolean: 1 and true ask for a report, 0 and false do not", () => {
+    const asked = (value: string) =>
+      parseBytes(
+        Buffer.from(
+          envelopeAround(
+            SUBMIT_REQ.replace(
+              "</SubmitReq>",
+              `<DeliveryReport>${value}</DeliveryReport></SubmitReq>`,
+            ),
+          ),
+        ),
+      ).deliveryReport;
+    expect(["1", "true", "0", "false"].map(asked)).toEqual([true, true, false, false]);
+  });
+
+  it("refuses a SubmitReq holding only text with 4004, not a server error", async () => {
+    const xml = envelopeAround(`<SubmitReq xmlns="${MM7}">x</SubmitReq>`);
+    const fault = faultOf(() => parseBytes(Buffer.from(xml)));
+    expect([fault.statusCode, fault.message]).toEqual([4004, expect.stringMatching(/operation/)]);
+    const answer = await submitted("text/xml", Buffer.from(xml));
+    expect(answer.statusCode).toBe(4004);
+    expect(answer.text).not.toMatch(/TypeError/);
+  });
+
+  it("refuses two SubmitReq elements in one Body with 4004", () => {
+    const xml = envelopeAround(SUBMIT_REQ + SUBMIT_REQ);
+    expect(faultOf(() => parseBytes(Buffer.from(xml))).statusCode).toBe(4004);
+  });
+
+  it("answers an unexpected failure with a generic 3000, not the error text", async () => {
+    const append = async (): Promise<AppendResult> => {
+      throw new TypeError("Cannot read properties of undefined (reading 'secret')");
+    };
+    const body = Buffer.from(envelopeAround(SUBMIT_REQ));
+    const input = { contentType: "text/xml", body, vaspId: "acme" };
+    const refusal = await acceptSubmission(input, DEFAULT_LIMITS, append).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (!(refusal instanceof Refused)) throw new Error("the submission was not refused");
+    expect(refusal.fault.statusCode).toBe(3000);
+    expect(refusal.fault.message).toBe("internal server error");
   });
 });
 

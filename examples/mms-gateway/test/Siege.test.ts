@@ -18,6 +18,15 @@ const DESCRIPTOR_LIMIT = 1_024;
 /** The legitimate VASP's submissions, spread evenly over the siege (one every 200 ms). */
 const LEGITIMATE_SUBMISSIONS = 100;
 /**
+ * Of the VASP's submissions, at least this many must be accepted, not told to retry: the slow
+ * bodies' VASP may hold at most its share of the body bytes in flight (`vaspBodyBytesMax`, half),
+ * so the other half is always there for the VASP's 1 KiB bodies, one every 200 ms. A busy
+ * machine slows the answers, not the shares; half leaves room for that and still fails a
+ * gateway that starves the VASP, where "more than none accepted" would pass with 99 told to
+ * retry. (Measured here: 100 of 100 accepted.)
+ */
+const ACCEPTED_COUNT_MIN = LEGITIMATE_SUBMISSIONS / 2;
+/**
  * The bound on the gateway's peak resident memory (VmHWM). Measured here, the gateway process
  * peaks at about 200 MB serving the legitimate VASP alone (175 MB idle: tsx compiles its
  * TypeScript in the process). The rest is for the siege: a bound of 64 MiB on body bytes in
@@ -150,7 +159,7 @@ describe("the siege (issue 18)", () => {
     );
     expect(lost).toEqual([]);
     // A gateway that tells everyone to come back later has been taken down all the same.
-    expect(acceptedIds.length).toBeGreaterThan(0);
+    expect(acceptedIds.length).toBeGreaterThanOrEqual(ACCEPTED_COUNT_MIN);
     expect(delivered).toBe(acceptedIds.length);
     expect(failed).toBe(0);
     expect(peakRssBytes).toBeLessThan(RSS_PEAK_BYTES_MAX);
