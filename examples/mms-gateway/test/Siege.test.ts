@@ -30,10 +30,10 @@ const ACCEPTED_COUNT_MIN = LEGITIMATE_SUBMISSIONS / 2;
  * The bound on the gateway's peak resident memory (VmHWM). Measured here, the gateway process
  * peaks at about 200 MB serving the legitimate VASP alone (175 MB idle: tsx compiles its
  * TypeScript in the process). The rest is for the siege: a bound of 64 MiB on body bytes in
- * flight, held once as received chunks and once joined, is 128 MiB, and a thousand
- * connections' buffers some tens of MB more. Holding the 40 slow bodies whole, as today's
- * gateway does, is 240 MiB on top of the baseline (measured: 486 MB; the issue's siege saw
- * 674-971 MB).
+ * flight (each body read into one buffer of its reserved length), then parsed and encoded
+ * into its record, under 128 MiB at most, and a thousand connections' buffers some tens of
+ * MB more. Holding the 40 slow bodies whole, as the gateway before issue 18 did, is 240 MiB
+ * on top of the baseline (measured: 486 MB; the issue's siege saw 674-971 MB).
  */
 const RSS_PEAK_BYTES_MAX = 384 * 1024 * 1024;
 /** A bound on waiting for the accepted messages to be delivered once the siege ends. */
