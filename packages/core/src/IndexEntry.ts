@@ -31,6 +31,15 @@ export const INDEX_ENTRY_BYTE_SIZE = 64;
 export const INDEX_ENTRY_FORMAT_VERSION = 1;
 
 /**
+ * The most delivery attempts an entry counts: its entry-info keeps them in a u16 (offset 26), so
+ * a `maxAttempts` above this could never be reached and encoding the 65,536th would throw.
+ *
+ * @example
+ * openSpool({ dir, maxAttempts: ATTEMPTS_MAX }) // retry until some other rule gives up
+ */
+export const ATTEMPTS_MAX = 0xffff;
+
+/**
  * A message's state in the queue. `empty` is an unused (zeroed) slot.
  *
  * @example
@@ -87,7 +96,7 @@ function readU64(view: DataView, at: number): number {
  */
 export function encodeIndexEntry(target: Uint8Array, at: number, entry: IndexEntry): void {
   if (at + INDEX_ENTRY_BYTE_SIZE > target.byteLength) throw new RangeError("entry does not fit");
-  if (entry.info.attempts > 0xffff) throw new RangeError("attempts exceed 65535");
+  if (entry.info.attempts > ATTEMPTS_MAX) throw new RangeError("attempts exceed 65535");
   const view = new DataView(target.buffer, target.byteOffset + at, INDEX_ENTRY_BYTE_SIZE);
   writeU64(view, 0, entry.index.seq);
   view.setUint32(8, entry.index.segment, true);

@@ -5,6 +5,7 @@
  */
 import { Exit, Schema } from "effect";
 import { DEFAULT_DIRECTORY_MODE, DEFAULT_FILE_MODE } from "./FlushAdapter.js";
+import { ATTEMPTS_MAX } from "./IndexEntry.js";
 import { ConfigInvalid } from "./SpoolError.js";
 
 const KIB = 1024;
@@ -55,7 +56,8 @@ export const SpoolOptionsSchema = Schema.Struct({
   temporaryStorageByteSizeMax: Schema.optionalKey(Count),
   confirmTimeoutMs: Schema.optionalKey(PositiveMilliseconds),
   resendAttemptsMax: Schema.optionalKey(Positive),
-  maxAttempts: Schema.optionalKey(Positive),
+  // Attempts are counted in a u16 of the index entry: more could never be counted.
+  maxAttempts: Schema.optionalKey(Positive.check(Schema.isLessThanOrEqualTo(ATTEMPTS_MAX))),
   leaseMs: Schema.optionalKey(PositiveMilliseconds),
   indexSegmentEntries: Schema.optionalKey(Positive),
   diskBudgetBytes: Schema.optionalKey(Schema.NullOr(Positive)),

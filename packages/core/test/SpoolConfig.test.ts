@@ -12,6 +12,7 @@ describe("resolveConfig", () => {
     [{ batchCountMaxx: 3 }, "batchCountMaxx"],
     [{ segmentByteSize: 10_000 }, "segmentByteSize"],
     [{ recordPayloadByteSizeMax: 1 << 30 }, "recordPayloadByteSizeMax"],
+    [{ maxAttempts: 65_536 }, "maxAttempts"],
   ])("rejects %j with ConfigInvalid naming %s", (options, field) => {
     try {
       resolveConfig(options);
@@ -50,6 +51,10 @@ describe("resolveConfig", () => {
       expect(error).toBeInstanceOf(ConfigInvalid);
       expect((error as ConfigInvalid).field).toBe(field);
     }
+  });
+
+  it("takes maxAttempts up to 65535, the most an index entry counts", () => {
+    expect(resolveConfig({ maxAttempts: 65_535 }).maxAttempts).toBe(65_535);
   });
 
   it("disables a trigger with null", () => {
