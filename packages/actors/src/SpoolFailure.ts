@@ -6,7 +6,13 @@
  * append gets it, every later append gets it at once, `stats().state` reads `"failed"`, and the
  * listeners of `spool.onFailure` hear it once.
  */
-import { describeValue, type SpoolFailed } from "@spool/core";
+import {
+  describeValue,
+  errorCode,
+  FlushFailed,
+  type SpoolFailed,
+  StorageFailed,
+} from "@spool/core";
 
 /**
  * A listener of `spool.onFailure`.
@@ -93,6 +99,18 @@ export function isInputOutputError(error: unknown): boolean {
     // Throwing here, in the adapter's rejection handler, would strand the pending appends.
     return false;
   }
+}
+
+/**
+ * An I/O error as the typed storage error it is reported as: a {@link FlushFailed} or
+ * {@link StorageFailed} as it is, any other a `StorageFailed` of an unknown file.
+ *
+ * @example
+ * asStorageFailure(Object.assign(new Error("x"), { code: "EIO" })).code // "EIO"
+ */
+export function asStorageFailure(error: unknown): FlushFailed | StorageFailed {
+  if (error instanceof FlushFailed || error instanceof StorageFailed) return error;
+  return new StorageFailed({ operation: "write", file: "?", code: errorCode(error), cause: error });
 }
 
 /**

@@ -40,6 +40,7 @@ export {
 } from "./SpoolThread.js";
 export {
   type BatchReport,
+  type InspectionObserver,
   REAL_TIMERS,
   Synchronizer,
   type SynchronizerOptions,
@@ -49,27 +50,32 @@ export {
   type WriterEndpoint,
   type WrittenNotice,
 } from "./Synchronizer.js";
+export { BatchWriter, type BatchWriterOptions } from "./BatchWriter.js";
 export {
-  type CourierCommand,
-  type DiskCommand,
-  initialSynchronizerState,
+  type DiskSlot,
+  heldRequests,
   type LogPosition,
-  SYNCHRONIZER_CHOICES,
-  SYNCHRONIZER_EVERYWHERE,
-  SYNCHRONIZER_STATES,
-  type SynchronizerChoice,
-  type SynchronizerCommand,
   type SynchronizerContext,
-  type SynchronizerEvent,
-  type SynchronizerNode,
-  type SynchronizerPhase,
-  type SynchronizerStats,
-  synchronizerLogic,
-  synchronizerTransition,
-  type TimerCommand,
-  traceSynchronizerTransition,
+  type SynchronizerInput,
   type WriteOutcome,
+} from "./SynchronizerContext.js";
+export {
+  type ConfirmInput,
+  type FlushBatchInput,
+  flushActorId,
+  type SynchronizerEvent,
+  type SynchronizerPhase,
+  type SynchronizerSnapshot,
+  synchronizerMachine,
 } from "./SynchronizerMachine.js";
+export type {
+  ConfirmationReport,
+  ConfirmJob,
+  DiskFailure,
+  FlushJob,
+  SynchronizerServices,
+} from "./SynchronizerServices.js";
+export { SynchronizerCounters, type SynchronizerStats } from "./SynchronizerStats.js";
 export {
   type AppendOptions,
   type AppendResult,
