@@ -23,7 +23,7 @@ import { BatchWriter } from "./BatchWriter.js";
 import { deliverConfirmations, groupBySender } from "./Confirmations.js";
 import { ConfirmationLatencies, OwedConfirmations } from "./internal/ConfirmDeadline.js";
 import type { SlowWriters } from "./SlowWriters.js";
-import { describeFault } from "./SpoolFailure.js";
+import { describeFault, isInputOutputError } from "./SpoolFailure.js";
 import { heldRequests, type LogPosition, type WriteOutcome } from "./SynchronizerContext.js";
 import {
   type SynchronizerEvent,
@@ -213,7 +213,14 @@ export class Synchronizer implements SynchronizerPort {
     return {
       clock: this.#options.clock,
       counters: this.#counters,
-      map: (segment) => this.#batches.map(segment),
+      // An I/O error breaks the spool as the machine says; anything else thrown is a fault
+      // (and the map never answers: the fault stopped the machine).
+      map: (segment) =>
+        this.#batches.map(segment).catch((error: unknown) => {
+          if (isInputOutputError(error)) throw error;
+          this.fail(describeFault("the adapter (disk.map)", error), error);
+          return new Promise<never>(() => undefined);
+        }),
       write: (job, submitted) => {
         this.#writing.set(job.batch.id, {
           startedAt: performance.now(),

@@ -159,7 +159,7 @@ export const synchronizerMachine = setup({
           if (isInputOutputError(error)) {
             sendBack({ type: "disk.failed", batchId, error: asStorageFailure(error) });
           } else {
-            services.fault("the adapter (write)", error);
+            services.fault("the adapter (disk.write)", error);
           }
         },
       );
@@ -199,11 +199,6 @@ export const synchronizerMachine = setup({
       assertEvent(event, "writer.confirmed");
       return context.confirmationsPending - event.confirmed - event.vanished <= 0;
     },
-    /** Issue 17, finding 10: once the late writers are marked slow, the batch waits for none. */
-    leavesNoneAwaited: ({ context, event }) => {
-      assertEvent(event, "writer.confirmDeadline");
-      return context.confirmationsPending - event.late.length <= 0;
-    },
     /** Pipelining: a batch was written ahead. */
     hasAhead: ({ context }) => context.ahead !== null,
     /** Pipelining: the batch written ahead already finished its flush. */
@@ -215,8 +210,6 @@ export const synchronizerMachine = setup({
     /** Requests gathered while a batch was on the disk (pipelining). */
     hasGathered: ({ context }) => context.admission.batch.writes.length > 0,
     isClosing: ({ context }) => context.closing,
-    /** A map failed with an I/O error (anything else is a fault). */
-    isStorageError: ({ event }) => isInputOutputError((event as { error?: unknown }).error),
   },
   actions: {
     admitRequests: assign(({ context, event }) => {
@@ -284,15 +277,13 @@ export const synchronizerMachine = setup({
     countTimedOut: ({ context }) => context.services.counters.confirmations(0, context.confirmationsPending),
     markLate: assign(({ context, event }) => {
       assertEvent(event, "writer.confirmDeadline");
-      if (event.late.length > context.confirmationsPending) {
-        throw new Error("synchronizer: more writers late than confirmations pending");
+      // The deadline names every writer the batch still waits for (Confirmations.ts).
+      if (event.late.length !== context.confirmationsPending) {
+        throw new Error("synchronizer: the late writers are not the ones still awaited");
       }
       const { book, marked } = oweConfirmations(context.slowWriters, event.late);
       context.services.counters.markedSlow(marked);
-      return {
-        confirmationsPending: context.confirmationsPending - event.late.length,
-        slowWriters: book,
-      };
+      return { confirmationsPending: 0, slowWriters: book };
     }),
     countLate: assign(({ context, event }) => {
       assertEvent(event, "writer.lateConfirmed");
@@ -310,8 +301,6 @@ export const synchronizerMachine = setup({
     recordFailure: assign(({ event }) => ({
       failure: asStorageFailure((event as { error?: unknown }).error),
     })),
-    reportFault: ({ context, event }) =>
-      context.services.fault("the adapter (map)", (event as { error?: unknown }).error),
     /** Every request held gets the failure: the spool takes no more writes. */
     rejectHeld: ({ context }) =>
       context.services.reject(heldRequests(context, { confirming: false }), context.failure),
@@ -382,10 +371,8 @@ export const synchronizerMachine = setup({
           services: context.services,
         }),
         onDone: { target: "writing", actions: ["markMapped", "writeInFlight"] },
-        onError: [
-          { guard: "isStorageError", target: "failing", actions: "recordFailure" },
-          { actions: "reportFault" },
-        ],
+        // The runtime reports a fault itself (SpoolFailed); what reaches here breaks the spool.
+        onError: { target: "failing", actions: "recordFailure" },
       },
       on: {
         "sync.requests": { actions: "parkRequests" },
@@ -460,14 +447,12 @@ export const synchronizerMachine = setup({
           target: "promotingAhead",
           actions: ["countTimedOut", "clearInFlight"],
         },
-        "writer.confirmDeadline": [
-          {
-            guard: and(["isInFlightBatch", "leavesNoneAwaited"]),
-            target: "promotingAhead",
-            actions: ["markLate", "clearInFlight"],
-          },
-          { guard: "isInFlightBatch", actions: "markLate" },
-        ],
+        // Every writer still awaited is late: marked slow, owing; the batch clears.
+        "writer.confirmDeadline": {
+          guard: "isInFlightBatch",
+          target: "promotingAhead",
+          actions: ["markLate", "clearInFlight"],
+        },
         "disk.submitted": { actions: "markSubmitted" },
         "disk.written": {
           guard: "isAheadBatch",

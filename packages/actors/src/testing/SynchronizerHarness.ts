@@ -35,7 +35,11 @@ import {
   type WriterEndpoint,
   type WrittenNotice,
 } from "../Synchronizer.js";
-import type { SynchronizerContext, SynchronizerEvent } from "../SynchronizerMachine.js";
+import { notAwaitedWriters } from "../SynchronizerContext.js";
+import {
+  type SynchronizerSnapshot,
+  synchronizerMachine,
+} from "../SynchronizerMachine.js";
 import {
   AUTOMATIC_ACTIONS,
   abstractState,
@@ -43,11 +47,12 @@ import {
   type DeclaredStep,
   initialModelState,
   MODEL_WRITERS,
+  type ModelEvent,
   type ModelPath,
   modelConfig,
+  phaseOf,
   type SynchronizerAction,
   type SynchronizerModelState,
-  stepsTaken,
   takeAction,
 } from "./SynchronizerModel.js";
 
@@ -358,7 +363,7 @@ class SnapshotWatch {
   readonly timedOut = new Set<number>();
   /** Per batch, how many of its writers were slow: the batch does not wait for them. */
   readonly notAwaited = new Map<number, number>();
-  #previous: SynchronizerContext | undefined;
+  #previous: SynchronizerSnapshot | undefined;
   /** The request that must start the next batch written after a clear, if any. */
   #firstAfterClear: WriteRequest | undefined;
   readonly #writers: ScriptedWriters;
@@ -367,14 +372,19 @@ class SnapshotWatch {
     this.#writers = writers;
   }
 
-  see(context: SynchronizerContext): void {
-    const state = abstractState(context);
+  see(snapshot: SynchronizerSnapshot): void {
+    const { context } = snapshot;
+    const state = abstractState(snapshot);
     if (this.trace.at(-1) !== state) this.trace.push(state);
     const previous = this.#previous;
-    this.#previous = context;
+    this.#previous = snapshot;
     if (previous === undefined) return;
-    const cleared = previous.inFlight;
-    if (cleared !== null && context.inFlight?.id !== cleared.id && context.failure === null) {
+    const cleared = previous.context.inFlight?.batch;
+    if (
+      cleared !== undefined &&
+      context.inFlight?.batch.id !== cleared.id &&
+      context.failure === null
+    ) {
       const noticed = this.#writers.noticed.get(cleared.id) ?? 0;
       const confirmed = this.#writers.confirmed.get(cleared.id) ?? 0;
       const allConfirmed = confirmed + (this.notAwaited.get(cleared.id) ?? 0) >= noticed;
@@ -382,17 +392,28 @@ class SnapshotWatch {
         this.violation ??= `batch ${cleared.id} cleared before every writer confirmed`;
       }
       // Requests gathered while the batch was out (pipelining) go first, then the parked ones.
-      const { admission } = previous;
+      const { admission } = previous.context;
       this.#firstAfterClear = admission.batch.writes[0]?.request ?? admission.storage.requests[0];
     }
-    const command = context.command;
-    if (command?.type === "courier.confirm") {
-      this.notAwaited.set(command.batch.id, command.notAwaited.length);
+    const { inFlight } = context;
+    if (
+      phaseOf(snapshot) === "confirming" &&
+      inFlight !== null &&
+      !this.notAwaited.has(inFlight.batch.id)
+    ) {
+      this.notAwaited.set(
+        inFlight.batch.id,
+        notAwaitedWriters(inFlight.batch, context.slowWriters).length,
+      );
     }
-    if (command?.type === "disk.write" && context.commandSeq !== previous.commandSeq) {
+    // A batch whose write just started: its flush actor is new.
+    for (const slot of [context.inFlight, context.ahead]) {
+      if (slot === null) continue;
+      const id = `flush-${slot.batch.id}`;
+      if (snapshot.children[id] === undefined || previous.children[id] !== undefined) continue;
       const first = this.#firstAfterClear;
-      if (first !== undefined && command.batch.writes[0]?.request.id !== first.id) {
-        this.violation ??= `request ${first.id} did not start batch ${command.batch.id}`;
+      if (first !== undefined && slot.batch.writes[0]?.request.id !== first.id) {
+        this.violation ??= `request ${first.id} did not start batch ${slot.batch.id}`;
       }
       this.#firstAfterClear = undefined;
     }
@@ -429,15 +450,25 @@ function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
   return left.byteLength === right.byteLength && left.every((byte, at) => byte === right[at]);
 }
 
-function checkEnd(final: SynchronizerContext, writers: ScriptedWriters): void {
-  if (final.phase !== "closed" && final.phase !== "broken") return;
+function checkEnd(final: SynchronizerSnapshot, writers: ScriptedWriters): void {
+  const phase = phaseOf(final);
+  if (phase !== "closed" && phase !== "broken") return;
   for (const id of writers.sent.keys()) {
     const answer = writers.answers.get(id);
-    if (answer === undefined) throw new Error(`request ${id} never answered after ${final.phase}`);
-    if (final.failure === null && answer.kind !== "written") {
+    if (answer === undefined) throw new Error(`request ${id} never answered after ${phase}`);
+    if (final.context.failure === null && answer.kind !== "written") {
       throw new Error(`request ${id} failed though the spool closed cleanly`);
     }
   }
+}
+
+/** How to run a path. */
+export interface RunOptions {
+  /**
+   * The machine the runtime runs: the real one by default. A test gives it a mutant (a guard
+   * broken with `synchronizerMachine.provide`) to see the path fail against the model.
+   */
+  readonly machine?: typeof synchronizerMachine;
 }
 
 /**
@@ -446,7 +477,11 @@ function checkEnd(final: SynchronizerContext, writers: ScriptedWriters): void {
  * @example
  * const report = await runSynchronizerPath(path, await freshMemoryStore());
  */
-export async function runSynchronizerPath(path: ModelPath, store: FreshStore): Promise<PathReport> {
+export async function runSynchronizerPath(
+  path: ModelPath,
+  store: FreshStore,
+  options: RunOptions = {},
+): Promise<PathReport> {
   const config: SpoolConfig = modelConfig(path.variant);
   const base = await store.factory({
     dir: store.dir,
@@ -454,7 +489,7 @@ export async function runSynchronizerPath(path: ModelPath, store: FreshStore): P
     pageByteSize: config.pageByteSize,
   });
   try {
-    return await runOnAdapter(path, config, base);
+    return await runOnAdapter(path, config, base, options.machine ?? synchronizerMachine);
   } finally {
     await base.close();
     await store.remove?.();
@@ -465,6 +500,7 @@ async function runOnAdapter(
   path: ModelPath,
   config: SpoolConfig,
   base: FlushAdapter,
+  machine: typeof synchronizerMachine,
 ): Promise<PathReport> {
   const adapter = new GatedAdapter(base);
   const timers = new ScriptedTimers();
@@ -476,21 +512,23 @@ async function runOnAdapter(
     dir: "model",
     config,
     adapter,
-    cursor: model.machine.admission.cursor,
+    cursor: model.snapshot.context.admission.cursor,
     clock: () => nowMs,
     timers,
+    machine,
   });
   writers.attach(synchronizer);
-  const real = () => synchronizer.actor.getSnapshot().context;
-  synchronizer.actor.subscribe(({ context }) => watch.see(context));
+  const real = () => synchronizer.actor.getSnapshot();
+  synchronizer.actor.subscribe((snapshot) => watch.see(snapshot));
   watch.see(real());
-  const expectedTrace = [abstractState(model.machine)];
+  const expectedTrace = [abstractState(model.snapshot)];
   const steps = new Set<DeclaredStep>();
   for (const [at, action] of path.actions.entries()) {
     const fail = (what: string) => new PathFailed(path, at + 1, what);
-    const { next, event, trail } = takeAction(model, action);
-    for (const step of stepsTaken(model.machine, event, trail)) steps.add(step);
-    const broken = actionContract(model.machine, action, next.machine);
+    const taken = takeAction(model, action);
+    const { next, event } = taken;
+    for (const step of taken.steps) steps.add(step);
+    const broken = actionContract(model, action, taken);
     if (broken !== undefined) throw fail(`the machine broke a rule: ${broken}`);
     try {
       if (!AUTOMATIC_ACTIONS.has(action.type)) {
@@ -501,7 +539,7 @@ async function runOnAdapter(
       throw fail(error instanceof Error ? error.message : String(error));
     }
     model = next;
-    const expected = abstractState(model.machine);
+    const expected = abstractState(model.snapshot);
     if (expectedTrace.at(-1) !== expected) expectedTrace.push(expected);
     // Automatic actions happen inside the runtime's previous turn: check after the last one.
     if (AUTOMATIC_ACTIONS.has(path.actions[at + 1]?.type ?? "close")) continue;
@@ -537,7 +575,7 @@ async function releaseFlushes(adapter: GatedAdapter, synchronizer: Synchronizer)
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   // A batch whose writers are all slow clears as soon as it is written, and the machine may be
   // back on the disk with the next one at once: done when the in-flight batch changed too.
-  const inFlight = () => synchronizer.actor.getSnapshot().context.inFlight?.id;
+  const inFlight = () => synchronizer.actor.getSnapshot().context.inFlight?.batch.id;
   const writtenOf = inFlight();
   const onDisk = () =>
     ["writing", "writingAhead"].includes(synchronizer.state()) && inFlight() === writtenOf;
@@ -551,13 +589,14 @@ async function releaseFlushes(adapter: GatedAdapter, synchronizer: Synchronizer)
 /** The gate a disk action opens or fails: the map, the write call, or a flush. */
 async function gateFor(
   action: SynchronizerAction["type"],
-  model: SynchronizerContext,
+  model: SynchronizerSnapshot,
   adapter: GatedAdapter,
 ): Promise<Gate> {
   const ahead = action.endsWith(".ahead");
-  const submitted = ahead ? model.aheadSubmitted : model.inFlightSubmitted;
+  const slot = ahead ? model.context.ahead : model.context.inFlight;
+  const submitted = slot?.submitted ?? false;
   const operation: Gate["operation"] =
-    model.phase === "mapping"
+    phaseOf(model) === "mapping"
       ? "map"
       : action.startsWith("disk.submit") || !submitted
         ? "write"
@@ -584,7 +623,7 @@ interface Rig {
 }
 
 /** Makes the runtime take `action`, the way the outside world would. */
-async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, rig: Rig) {
+async function stimulate(action: SynchronizerAction, event: ModelEvent, rig: Rig) {
   const { adapter, timers, writers, synchronizer, watch, model } = rig;
   const kind = (wanted: TimerPurpose["kind"]) => (purpose: TimerPurpose | undefined) =>
     purpose?.kind === wanted;
@@ -608,7 +647,7 @@ async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, r
         () => timers.latest(kind("confirmTimeout")) !== undefined,
         () => "a confirm timer",
       );
-      watch.timedOut.add(model.machine.inFlight!.id);
+      watch.timedOut.add(model.snapshot.context.inFlight!.batch.id);
       timers.fire(timers.latest(kind("confirmTimeout"))!);
       return;
     }
@@ -617,15 +656,15 @@ async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, r
         () => timers.latest(kind("confirmDeadline")) !== undefined,
         () => "a confirmation deadline",
       );
-      watch.timedOut.add(model.machine.inFlight!.id);
+      watch.timedOut.add(model.snapshot.context.inFlight!.batch.id);
       timers.fire(timers.latest(kind("confirmDeadline"))!);
       return;
     }
     case "confirm.late":
-      writers.confirmOldest(model.machine.slowWriters[0]!.writerId);
+      writers.confirmOldest(model.snapshot.context.slowWriters[0]!.writerId);
       return;
     case "confirm.lapse": {
-      const writerId = model.machine.slowWriters[0]!.writerId;
+      const writerId = model.snapshot.context.slowWriters[0]!.writerId;
       const lapse = (purpose: TimerPurpose | undefined) =>
         purpose?.kind === "confirmLapse" && purpose.writerId === writerId;
       await until(
@@ -637,38 +676,38 @@ async function stimulate(action: SynchronizerAction, event: SynchronizerEvent, r
       writers.forgetOldest(writerId);
       return;
     }
-    // A timer that fired just before its cancel: delivered to the actor as its callback would.
-    case "wake.late":
+    // A timer of an earlier batch that fired just before its cancel: delivered to the actor as
+    // its callback would.
     case "confirm.timeout.late":
     case "confirm.deadline.late":
-      synchronizer.actor.send(event);
+      if (event.type === "writer.confirmTimedOut" || event.type === "writer.confirmDeadline") {
+        synchronizer.actor.send(event);
+      }
       return;
     case "disk.submit":
     case "disk.submit.ahead":
     case "disk.done.ahead":
-      (await gateFor(action.type, model.machine, adapter)).go();
+      (await gateFor(action.type, model.snapshot, adapter)).go();
       return;
     case "disk.fail":
     case "disk.fail.ahead":
-      if (event.type === "disk.failed") {
-        (await gateFor(action.type, model.machine, adapter)).fail(event.error);
-      }
+      if ("error" in event) (await gateFor(action.type, model.snapshot, adapter)).fail(event.error);
       return;
     case "disk.done":
-      if (model.machine.phase === "mapping") {
-        (await gateFor(action.type, model.machine, adapter)).go();
+      if (phaseOf(model.snapshot) === "mapping") {
+        (await gateFor(action.type, model.snapshot, adapter)).go();
         return;
       }
       await releaseFlushes(adapter, synchronizer);
       return;
     case "confirm": {
-      const batchId = model.machine.inFlight!.id;
+      const batchId = model.snapshot.context.inFlight!.batch.id;
       // The writers confirm once their notices came (a microtask after the flush).
       await until(
         () => (writers.confirmations.get(batchId)?.length ?? 0) > 0,
         () => `write confirmations of batch ${batchId}`,
       );
-      const slow = new Set(model.machine.slowWriters.map((writer) => writer.writerId));
+      const slow = new Set(model.snapshot.context.slowWriters.map((writer) => writer.writerId));
       writers.confirm(batchId, action.writers, slow);
       return;
     }

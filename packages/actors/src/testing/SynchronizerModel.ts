@@ -1,9 +1,11 @@
 /**
  * The synchronizer's test model: the actions the outside world can take on it (a writer sends
  * requests, the disk finishes or fails, a writer confirms, a timer fires), a model logic that
- * turns each action into the machine's concrete event and takes it with the machine's own
- * transition function, an abstraction of its state small enough to traverse, and the path sets
- * that `xstate/graph` generates from them.
+ * turns each action into the machine's concrete event and takes it with the real
+ * {@link synchronizerMachine}'s own transition (xstate's, with the services stubbed), an
+ * abstraction of its state small enough to traverse, and the path sets that `xstate/graph`
+ * generates from them. The steps a path takes are read from xstate's microstep inspection
+ * events; the steps to cover from the machine's config (MachineSteps.ts).
  *
  * Actions are symbolic ("confirm one writer", "the wake timer fires") and become events against
  * the state they are taken in, so a path replays validly from the start whichever concrete
@@ -24,18 +26,28 @@ import {
   type WriterId,
   writerId,
 } from "@spool/core";
-import { type ActorSystem, fromTransition, type TransitionSnapshot } from "xstate";
-import { getAdjacencyMap, getShortestPaths, getSimplePaths, type StatePath } from "xstate/graph";
 import {
-  initialSynchronizerState,
-  SYNCHRONIZER_CHOICES,
-  SYNCHRONIZER_EVERYWHERE,
-  SYNCHRONIZER_STATES,
-  type SynchronizerContext,
+  type ActorScope,
+  type ActorSystem,
+  type AnyActorScope,
+  type AnyTransitionDefinition,
+  createActor,
+  type EventObject,
+  fromTransition,
+  type TransitionSnapshot,
+} from "xstate";
+import { getAdjacencyMap, getShortestPaths, getSimplePaths, type StatePath } from "xstate/graph";
+import type { SynchronizerContext } from "../SynchronizerContext.js";
+import {
   type SynchronizerEvent,
-  type SynchronizerNode,
-  traceSynchronizerTransition,
+  type SynchronizerSnapshot,
+  synchronizerMachine,
 } from "../SynchronizerMachine.js";
+import type { SynchronizerServices } from "../SynchronizerServices.js";
+import { SynchronizerCounters, type SynchronizerStats } from "../SynchronizerStats.js";
+import { type DeclaredStep, declaredSteps, stepOf } from "./MachineSteps.js";
+
+export type { DeclaredStep };
 
 /** The request shapes a model writer sends. */
 export type RequestKind = "small" | "big" | "async";
@@ -45,7 +57,6 @@ export type SynchronizerAction =
   | { readonly type: "send"; readonly kinds: readonly RequestKind[] }
   | { readonly type: "close" }
   | { readonly type: "wake" }
-  | { readonly type: "wake.late" }
   | { readonly type: "disk.submit" }
   | { readonly type: "disk.done" }
   | { readonly type: "disk.fail" }
@@ -77,9 +88,9 @@ export const AUTOMATIC_ACTIONS: ReadonlySet<SynchronizerAction["type"]> = new Se
   "confirm.none",
 ]);
 
-/** The model's state: the machine's, and the next request id to hand out. */
+/** The model's state: the machine's snapshot, and the next request id to hand out. */
 export interface SynchronizerModelState {
-  readonly machine: SynchronizerContext;
+  readonly snapshot: SynchronizerSnapshot;
   readonly nextRequestId: number;
 }
 
@@ -153,16 +164,132 @@ export function modelConfig(variant: string): SpoolConfig {
   return { ...resolveConfig({ ...MODEL_BASE, ...checked }), ...timed };
 }
 
+/** Where the model's machine reaches: nothing, but for counters of its own. */
+function modelServices(): SynchronizerServices {
+  const never = () => new Promise<never>(() => undefined);
+  return {
+    clock: () => 0,
+    counters: new SynchronizerCounters(),
+    map: never,
+    write: never,
+    confirm: () => () => undefined,
+    resend: () => undefined,
+    reject: () => undefined,
+    fault: (where) => {
+      throw new Error(`the model's machine faulted in ${where}`);
+    },
+  };
+}
+
+/**
+ * What one model step ran: the transitions xstate took (from its microstep inspection events)
+ * and the actions it executed, by type.
+ */
+interface StepRun {
+  readonly transitions: AnyTransitionDefinition[];
+  readonly actions: string[];
+}
+
+/**
+ * A scope to run the machine's transitions in, as xstate's own `transition` does, except that
+ * the machine's own actions run (against the stub services: counting, checks) and the
+ * microsteps are recorded. xstate's built-in actions (delays, spawning) do not run: the model
+ * has no clock and no children.
+ */
+class ModelScope {
+  run: StepRun = { transitions: [], actions: [] };
+  readonly scope: AnyActorScope;
+
+  constructor(machine: typeof synchronizerMachine, input: unknown) {
+    const self = createActor(machine, {
+      input: input as never,
+      inspect: (event) => {
+        if (event.type === "@xstate.microstep") {
+          this.run.transitions.push(...(event as { _transitions: AnyTransitionDefinition[] })._transitions);
+        }
+      },
+    });
+    this.scope = {
+      self,
+      defer: () => undefined,
+      id: "",
+      logger: () => undefined,
+      sessionId: "",
+      stopChild: () => undefined,
+      system: self.system,
+      emit: () => undefined,
+      actionExecutor: (action: {
+        type: string;
+        info: unknown;
+        params: unknown;
+        exec?: (info: unknown, params: unknown) => void;
+      }) => {
+        this.run.actions.push(action.type);
+        if (!action.type.startsWith("xstate.")) action.exec?.(action.info, action.params);
+      },
+    } as unknown as AnyActorScope;
+  }
+}
+
+/** The model's machine, its scope and its counters, for one config. */
+interface ModelMachine {
+  readonly machine: typeof synchronizerMachine;
+  readonly scope: ModelScope;
+  readonly counters: SynchronizerCounters;
+}
+
+const MODEL_MACHINES = new WeakMap<SpoolConfig, Map<typeof synchronizerMachine, ModelMachine>>();
+
+function modelMachine(
+  config: SpoolConfig,
+  machine: typeof synchronizerMachine = synchronizerMachine,
+): ModelMachine {
+  let byMachine = MODEL_MACHINES.get(config);
+  if (byMachine === undefined) {
+    byMachine = new Map();
+    MODEL_MACHINES.set(config, byMachine);
+  }
+  let found = byMachine.get(machine);
+  if (found === undefined) {
+    const services = modelServices();
+    const input = { config, cursor: MODEL_CURSOR, nowMs: 0, services };
+    found = { machine, scope: new ModelScope(machine, input), counters: services.counters };
+    byMachine.set(machine, found);
+  }
+  return found;
+}
+
+const MODEL_CURSOR = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
+
 /** The model's first state for a config: an empty spool at segment 1, time 0. */
-export function initialModelState(config: SpoolConfig): SynchronizerModelState {
-  const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
-  return { machine: initialSynchronizerState({ config, cursor, nowMs: 0 }), nextRequestId: 1 };
+export function initialModelState(
+  config: SpoolConfig,
+  machine: typeof synchronizerMachine = synchronizerMachine,
+): SynchronizerModelState {
+  // The model actor is never started: its snapshot is the machine's initial one.
+  const snapshot = modelMachine(config, machine).scope.scope.self.getSnapshot();
+  return { snapshot: snapshot as SynchronizerSnapshot, nextRequestId: 1 };
 }
 
 const IO_ERROR = {
   map: new StorageFailed({ operation: "map", file: "model", code: "EIO", cause: undefined }),
   flush: new FlushFailed({ file: "model", offset: 0, byteSize: 0, code: "EIO", cause: undefined }),
 };
+
+/** An event the model's machine takes: its own, or xstate's for its invoked actor and delay. */
+export type ModelEvent =
+  | SynchronizerEvent
+  | { readonly type: "xstate.done.actor.map"; readonly output: undefined; readonly actorId: "map" }
+  | { readonly type: "xstate.error.actor.map"; readonly error: unknown; readonly actorId: "map" }
+  | { readonly type: typeof WAKE_EVENT };
+
+/** The event xstate raises when `waitingForTrigger`'s delay ends. */
+export const WAKE_EVENT = "xstate.after.nextTrigger.synchronizer.waitingForTrigger";
+
+/** The phase a snapshot rests in. @example phaseOf(snapshot) // "writing" */
+export function phaseOf(snapshot: SynchronizerSnapshot): string {
+  return snapshot.value as string;
+}
 
 /**
  * The machine event an action is, in the state it is taken in, and the model state after the
@@ -174,12 +301,13 @@ const IO_ERROR = {
 export function concretize(
   state: SynchronizerModelState,
   action: SynchronizerAction,
-): { readonly event: SynchronizerEvent; readonly nextRequestId: number } {
-  const context = state.machine;
+): { readonly event: ModelEvent; readonly nextRequestId: number } {
+  const { context } = state.snapshot;
+  const phase = phaseOf(state.snapshot);
   const now = context.nowMs;
-  const inFlightId = (context.inFlight?.id ?? 0) as BatchId;
-  const aheadId = (context.ahead?.id ?? 0) as BatchId;
-  const plain = (event: SynchronizerEvent) => ({ event, nextRequestId: state.nextRequestId });
+  const inFlightId = (context.inFlight?.batch.id ?? 0) as BatchId;
+  const aheadId = (context.ahead?.batch.id ?? 0) as BatchId;
+  const plain = (event: ModelEvent) => ({ event, nextRequestId: state.nextRequestId });
   switch (action.type) {
     case "send": {
       let id = state.nextRequestId;
@@ -199,37 +327,33 @@ export function concretize(
     case "close":
       return plain({ type: "sync.close", atMs: now });
     case "wake":
-      return plain({
-        type: "sync.wake",
-        commandSeq: context.commandSeq,
-        atMs: now + (context.wakeInMs ?? 0),
-      });
-    case "wake.late":
-      // A timer whose cancel came too late: it names a command that is no longer the latest.
-      return plain({ type: "sync.wake", commandSeq: context.commandSeq - 1, atMs: now });
+      return plain({ type: WAKE_EVENT });
     case "disk.submit":
       return plain({ type: "disk.submitted", batchId: inFlightId });
     case "disk.done":
       return plain(
-        context.phase === "mapping"
-          ? { type: "disk.mapped" }
+        phase === "mapping"
+          ? { type: "xstate.done.actor.map", output: undefined, actorId: "map" }
           : {
               type: "disk.written",
               batchId: inFlightId,
-              outcome: { level: context.inFlight?.durability === "async" ? "async" : "flushed" },
+              outcome: {
+                level: context.inFlight?.batch.durability === "async" ? "async" : "flushed",
+              },
             },
       );
     case "disk.fail":
-      return plain({
-        type: "disk.failed",
-        error: context.phase === "mapping" ? IO_ERROR.map : IO_ERROR.flush,
-      });
+      return plain(
+        phase === "mapping"
+          ? { type: "xstate.error.actor.map", error: IO_ERROR.map, actorId: "map" }
+          : { type: "disk.failed", batchId: inFlightId, error: IO_ERROR.flush },
+      );
     case "disk.submit.ahead":
       return plain({ type: "disk.submitted", batchId: aheadId });
     case "disk.done.ahead":
       return plain({ type: "disk.written", batchId: aheadId, outcome: { level: "flushed" } });
     case "disk.fail.ahead":
-      return plain({ type: "disk.failed", error: IO_ERROR.flush });
+      return plain({ type: "disk.failed", batchId: aheadId, error: IO_ERROR.flush });
     case "confirm":
       return plain({
         type: "writer.confirmed",
@@ -278,7 +402,7 @@ export function concretize(
  */
 export function awaitedWriterIds(context: SynchronizerContext): WriterId[] {
   const writers = new Set<WriterId>();
-  for (const write of context.inFlight?.writes ?? []) writers.add(write.request.senderId);
+  for (const write of context.inFlight?.batch.writes ?? []) writers.add(write.request.senderId);
   const slow = new Set(context.slowWriters.map((writer) => writer.writerId));
   return [...writers].filter((writer) => !slow.has(writer));
 }
@@ -307,22 +431,23 @@ function resendArrived(context: SynchronizerContext): boolean {
  * runtime lets them happen.
  */
 export function possibleActions(state: SynchronizerModelState): readonly SynchronizerAction[] {
-  const context = state.machine;
+  const { context } = state.snapshot;
+  const phase = phaseOf(state.snapshot);
   const closeUnlessClosing: SynchronizerAction[] = context.closing ? [] : [{ type: "close" }];
   // Writers send while the spool takes writes; the runtime refuses them at receipt once closed.
-  const sends = [...(context.closing ? [] : SENDS), ...owed(context)];
-  switch (context.phase) {
+  const sends = [...(context.closing ? [] : SENDS), ...owed(context, phase)];
+  switch (phase) {
     case "receiving":
     case "waitingForRequest":
       return [...sends, ...closeUnlessClosing];
     case "waitingForTrigger":
-      return [...sends, ...closeUnlessClosing, { type: "wake" }, { type: "wake.late" }];
+      return [...sends, ...closeUnlessClosing, { type: "wake" }];
     case "mapping":
       return [...sends, ...closeUnlessClosing, { type: "disk.done" }, { type: "disk.fail" }];
     case "writing":
     case "writingAhead": {
       // The write call returns (the bytes are handed over), then the flush finishes.
-      const head: SynchronizerAction = context.inFlightSubmitted
+      const head: SynchronizerAction = context.inFlight?.submitted
         ? { type: "disk.done" }
         : { type: "disk.submit" };
       return [...sends, ...closeUnlessClosing, head, { type: "disk.fail" }, ...aheadDisk(context)];
@@ -339,7 +464,7 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
       // A batch whose writers are all slow awaits nobody: the runtime clears it at once.
       if (context.confirmationsPending === 0) return [{ type: "confirm.none" }];
       const failure: SynchronizerAction[] =
-        context.ahead !== null && context.aheadWritten === null
+        context.ahead !== null && context.ahead.written === null
           ? [{ type: "disk.fail.ahead" }]
           : [];
       return [
@@ -356,8 +481,8 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
     case "broken":
       // The runtime refuses writes at receipt once broken: only a close, and the confirmations
       // slow writers owe (their book keeps settling them), reach the machine.
-      return [...closeUnlessClosing, ...owed(context)];
-    case "closed":
+      return [...closeUnlessClosing, ...owed(context, phase)];
+    default:
       return [];
   }
 }
@@ -367,9 +492,9 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
  * both alike (one transition, taken in every state), so a lapse is tried only where the machine
  * rests longest, which keeps the paths to run few.
  */
-function owed(context: SynchronizerContext): SynchronizerAction[] {
+function owed(context: SynchronizerContext, phase: string): SynchronizerAction[] {
   if (context.slowWriters.length === 0) return [];
-  const lapses = context.phase === "receiving" || context.phase === "confirming";
+  const lapses = phase === "receiving" || phase === "confirming";
   return lapses
     ? [{ type: "confirm.late" }, { type: "confirm.lapse" }]
     : [{ type: "confirm.late" }];
@@ -377,22 +502,48 @@ function owed(context: SynchronizerContext): SynchronizerAction[] {
 
 /** What the disk can do to a batch written ahead: hand over its bytes, then finish its flush. */
 function aheadDisk(context: SynchronizerContext): SynchronizerAction[] {
-  if (context.ahead === null || context.aheadWritten !== null) return [];
-  return [context.aheadSubmitted ? { type: "disk.done.ahead" } : { type: "disk.submit.ahead" }];
+  const { ahead } = context;
+  if (ahead === null || ahead.written !== null) return [];
+  return [ahead.submitted ? { type: "disk.done.ahead" } : { type: "disk.submit.ahead" }];
 }
 
-/** Takes one action with the machine's own transition function, returning the trail too. */
+/** What one action did: the state after, the event, the steps taken, actions run, counters. */
+export interface ActionTaken {
+  readonly next: SynchronizerModelState;
+  readonly event: ModelEvent;
+  readonly steps: readonly DeclaredStep[];
+  /** The types of the actions the transition executed, built-in ones included. */
+  readonly actions: readonly string[];
+  readonly countersBefore: SynchronizerStats;
+  readonly countersAfter: SynchronizerStats;
+}
+
+/**
+ * Takes one action with the machine's own transition, as xstate takes it in a running actor.
+ *
+ * @example
+ * const { next, steps } = takeAction(state, { type: "close" });
+ */
 export function takeAction(
   state: SynchronizerModelState,
   action: SynchronizerAction,
-): {
-  readonly next: SynchronizerModelState;
-  readonly event: SynchronizerEvent;
-  readonly trail: readonly SynchronizerNode[];
-} {
+  machine: typeof synchronizerMachine = synchronizerMachine,
+): ActionTaken {
   const { event, nextRequestId } = concretize(state, action);
-  const { next, trail } = traceSynchronizerTransition(state.machine, event);
-  return { next: { machine: next, nextRequestId }, event, trail };
+  const { scope } = modelMachine(state.snapshot.context.config, machine);
+  const counters = state.snapshot.context.services.counters;
+  const countersBefore = counters.read();
+  scope.run = { transitions: [], actions: [] };
+  const next = machine.transition(state.snapshot, event as SynchronizerEvent, scope.scope);
+  const { transitions, actions } = scope.run;
+  return {
+    next: { snapshot: next, nextRequestId },
+    event,
+    steps: transitions.map(stepOf),
+    actions,
+    countersBefore,
+    countersAfter: counters.read(),
+  };
 }
 
 /**
@@ -401,10 +552,13 @@ export function takeAction(
  * @example
  * getShortestPaths(synchronizerModelLogic(config), { events: modelEvents, serializeState });
  */
-export function synchronizerModelLogic(config: SpoolConfig) {
+export function synchronizerModelLogic(
+  config: SpoolConfig,
+  machine: typeof synchronizerMachine = synchronizerMachine,
+) {
   return fromTransition<SynchronizerModelState, SynchronizerAction, ActorSystem<never>, undefined>(
-    (state, action) => takeAction(state, action).next,
-    initialModelState(config),
+    (state, action) => takeAction(state, action, machine).next,
+    initialModelState(config, machine),
   );
 }
 
@@ -415,12 +569,14 @@ const atMost = (count: number, most: number) => Math.min(count, most);
  * every flag the machine decides on, with counts capped so the state space stays finite.
  *
  * @example
- * abstractState(actor.getSnapshot().context)
+ * abstractState(actor.getSnapshot())
  */
-export function abstractState(context: SynchronizerContext): string {
-  const { admission, inFlight } = context;
+export function abstractState(snapshot: SynchronizerSnapshot): string {
+  const { context } = snapshot;
+  const phase = phaseOf(snapshot);
+  const { admission, inFlight, ahead, decision } = context;
   return JSON.stringify([
-    context.phase,
+    phase,
     context.closing,
     context.failure !== null,
     atMost(admission.batch.writes.length, 3),
@@ -429,15 +585,15 @@ export function abstractState(context: SynchronizerContext): string {
     atMost(admission.storage.requests.length, 2),
     atMost(admission.skipped.length, 2),
     admission.resending.length > 0,
-    inFlight === null ? "-" : inFlight.durability,
-    context.inFlightSubmitted,
-    context.ahead === null ? "-" : atMost(context.ahead.writes.length, 3),
-    context.aheadSubmitted,
-    context.aheadWritten !== null,
+    inFlight === null ? "-" : inFlight.batch.durability,
+    inFlight?.submitted ?? false,
+    ahead === null ? "-" : atMost(ahead.batch.writes.length, 3),
+    ahead?.submitted ?? false,
+    (ahead?.written ?? null) !== null,
     context.confirmationsPending,
     context.mapped.includes(admission.cursor.segment),
     context.unflushedFrom !== null,
-    context.phase === "waitingForTrigger" ? context.wakeInMs : null,
+    phase === "waitingForTrigger" && !decision.flush ? decision.wakeInMs : null,
     // How many writers are slow, not which nor how far behind: enough to tell a batch that
     // waits for nobody from one that waits, without multiplying the states to traverse.
     context.slowWriters.length,
@@ -458,7 +614,7 @@ function actionKey(action: SynchronizerAction): string {
 function traversalOptions() {
   return {
     events: (snapshot: ModelSnapshot) => possibleActions(snapshot.context),
-    serializeState: (snapshot: ModelSnapshot) => abstractState(snapshot.context.machine),
+    serializeState: (snapshot: ModelSnapshot) => abstractState(snapshot.context.snapshot),
     serializeEvent: actionKey,
   };
 }
@@ -543,14 +699,14 @@ export function simplePaths(variant: string, count: number): ModelPath[] {
   const config = modelConfig(variant);
   const logic = synchronizerModelLogic(config);
   const coarse = (snapshot: ModelSnapshot) => {
-    const { phase, closing, admission } = snapshot.context.machine;
-    return `${phase}|${closing}|${admission.storage.requests.length > 0}`;
+    const { closing, admission } = snapshot.context.snapshot.context;
+    return `${phaseOf(snapshot.context.snapshot)}|${closing}|${admission.storage.requests.length > 0}`;
   };
   const paths = getSimplePaths(logic, {
     ...traversalOptions(),
     serializeState: coarse,
     toState: (snapshot: ModelSnapshot) =>
-      snapshot.context.machine.phase === "closed" || snapshot.context.machine.phase === "broken",
+      ["closed", "broken"].includes(phaseOf(snapshot.context.snapshot)),
   });
   return paths
     .map((path) => actionsOf(config, path as StatePath<ModelSnapshot, SynchronizerAction>))
@@ -559,53 +715,18 @@ export function simplePaths(variant: string, count: number): ModelPath[] {
     .map((actions) => ({ variant, kind: "simple", actions }));
 }
 
-/** One declared step of the flowchart: a transition `state --event--> node` or a choice's outcome. */
-export type DeclaredStep = string;
-
-/** The step of an event every state takes in place (SYNCHRONIZER_EVERYWHERE), wherever taken. */
-function everywhereStep(event: string): DeclaredStep {
-  return `* --${event}--> *`;
-}
-
 /**
- * Every step the tables declare: `state --event--> target` for transitions,
- * `choice --> target` for the diamonds, and `* --event--> *` for an event every state takes in
- * place. The suite fails unless paths cover all of them.
+ * Every step the machine's config declares (`state --event--> target`, `choice --> target`
+ * for the diamonds' `always`, `* --event--> *` for an event every state takes in place). The
+ * suite fails unless paths cover all of them.
  *
  * @example
  * declaredSynchronizerSteps().has("writing --disk.written--> confirming") // true
  */
-export function declaredSynchronizerSteps(): ReadonlySet<DeclaredStep> {
-  const steps = new Set<DeclaredStep>();
-  for (const [phase, table] of Object.entries(SYNCHRONIZER_STATES)) {
-    for (const [event, transition] of Object.entries(table)) {
-      for (const target of transition?.targets ?? []) steps.add(`${phase} --${event}--> ${target}`);
-    }
-  }
-  for (const [choice, node] of Object.entries(SYNCHRONIZER_CHOICES)) {
-    for (const target of node.targets) steps.add(`${choice} --> ${target}`);
-  }
-  for (const event of Object.keys(SYNCHRONIZER_EVERYWHERE)) steps.add(everywhereStep(event));
-  return steps;
-}
-
-/** The declared steps one event took, from its trail. */
-export function stepsTaken(
-  from: SynchronizerContext,
-  event: SynchronizerEvent,
-  trail: readonly SynchronizerNode[],
-): DeclaredStep[] {
-  const [first, ...rest] = trail;
-  if (first === undefined) return [];
-  const table = SYNCHRONIZER_STATES[from.phase] as Readonly<Record<string, unknown>>;
-  if (table[event.type] === undefined) return [everywhereStep(event.type)];
-  const steps = [`${from.phase} --${event.type}--> ${first}`];
-  let at = first;
-  for (const node of rest) {
-    steps.push(`${at} --> ${node}`);
-    at = node;
-  }
-  return steps;
+export function declaredSynchronizerSteps(
+  machine: typeof synchronizerMachine = synchronizerMachine,
+): ReadonlySet<DeclaredStep> {
+  return declaredSteps(machine);
 }
 
 /** The declared steps a path takes, replayed on the model. */
@@ -613,9 +734,9 @@ export function pathSteps(path: ModelPath): Set<DeclaredStep> {
   const steps = new Set<DeclaredStep>();
   let state = initialModelState(modelConfig(path.variant));
   for (const action of path.actions) {
-    const { next, event, trail } = takeAction(state, action);
-    for (const step of stepsTaken(state.machine, event, trail)) steps.add(step);
-    state = next;
+    const taken = takeAction(state, action);
+    for (const step of taken.steps) steps.add(step);
+    state = taken.next;
   }
   return steps;
 }
@@ -644,63 +765,74 @@ export function coveringPaths(simpleCount = 10): ModelPath[] {
 }
 
 /**
- * What each action must do, written from the claims rather than read from the tables, so a
- * table that lost or bent a transition fails here even though model and runtime agree with
+ * What each action must do, written from the claims rather than read from the machine, so a
+ * machine that lost or bent a transition fails here even though model and runtime agree with
  * each other. Returns the broken rule, if any.
  *
  * @example
- * actionContract(before, { type: "confirm.timeout" }, after) // undefined when the batch cleared
+ * actionContract(before, { type: "confirm.timeout" }, taken) // undefined when the batch cleared
  */
 export function actionContract(
-  before: SynchronizerContext,
+  beforeState: SynchronizerModelState,
   action: SynchronizerAction,
-  after: SynchronizerContext,
+  taken: ActionTaken,
 ): string | undefined {
-  const cleared = before.inFlight !== null && after.inFlight?.id !== before.inFlight.id;
-  const entersConfirming = before.phase !== "confirming" && after.phase === "confirming";
+  const before = beforeState.snapshot.context;
+  const after = taken.next.snapshot.context;
+  const was = phaseOf(beforeState.snapshot);
+  const is = phaseOf(taken.next.snapshot);
+  const counted = (read: (stats: SynchronizerStats) => number) =>
+    read(taken.countersAfter) - read(taken.countersBefore);
+  const cleared =
+    before.inFlight !== null && after.inFlight?.batch.id !== before.inFlight.batch.id;
+  const entersConfirming = taken.steps.some(
+    (step) => step.endsWith("--> confirming") && !step.startsWith("confirming "),
+  );
   // Claims 1, 34: writers hear of a write only from a completed write and flush.
-  const wrote =
-    (before.phase === "writing" || before.phase === "writingAhead") && action.type === "disk.done";
-  if (entersConfirming && !wrote) {
-    return `entered confirming on ${action.type} from ${before.phase}`;
+  const wrote = (was === "writing" || was === "writingAhead") && action.type === "disk.done";
+  const promoted = action.type === "confirm" || action.type.startsWith("confirm.");
+  if (entersConfirming && !wrote && !(promoted && before.ahead?.written != null)) {
+    return `entered confirming on ${action.type} from ${was}`;
   }
-  if (entersConfirming && after.command?.type !== "courier.confirm") {
-    return "entered confirming without sending the write confirmations";
+  if (is === "confirming" && taken.next.snapshot.children.confirmations === undefined) {
+    return "confirming without sending the write confirmations";
   }
   if (after.closing !== (before.closing || action.type === "close"))
     return "lost or invented a close";
   switch (action.type) {
     case "send":
-      if (before.phase === "receiving" && after.phase === "receiving")
-        return "a request was not taken";
+      if (was === "receiving" && is === "receiving") return "a request was not taken";
       return undefined;
     case "close":
-      if (before.phase === "receiving" && after.phase !== "closed")
-        return "an idle close did not close";
+      if (was === "receiving" && is !== "closed") return "an idle close did not close";
+      // A close flushes what was gathered (claims 5-13: the close condition).
+      if (before.admission.batch.writes.length > 0 && is.startsWith("waiting")) {
+        return "a close left gathered requests waiting";
+      }
       return undefined;
     case "wake":
-      if (after.phase === "waitingForTrigger" && after.commandSeq === before.commandSeq) {
+      if (is === "waitingForTrigger" && !taken.actions.includes("xstate.raise")) {
         return "a timed trigger neither flushed nor waited again";
       }
       return undefined;
     case "disk.done":
-      if (before.phase === "mapping" && after.phase !== "writing") return "mapped, then no write";
-      if (before.phase === "writing" && after.stats.flushes !== before.stats.flushes + 1) {
+      if (was === "mapping" && is !== "writing") return "mapped, then no write";
+      if (was === "writing" && counted((stats) => stats.flushes) !== 1) {
         return "a completed write was not counted as a flush";
       }
       return undefined;
     case "disk.done.ahead":
       // A batch written ahead is confirmed only after the one before it cleared.
-      if (after.phase === "confirming" && after.inFlight?.id !== before.inFlight?.id) {
+      if (is === "confirming" && after.inFlight?.batch.id !== before.inFlight?.batch.id) {
         return "a batch written ahead was confirmed before the one before it";
       }
       return undefined;
     case "disk.fail.ahead":
     case "disk.fail":
-      if (after.failure === null || (after.phase !== "broken" && after.phase !== "closed")) {
+      if (after.failure === null || (is !== "broken" && is !== "closed")) {
         return "a failed write left the spool taking writes";
       }
-      return after.command?.type === "courier.reject" ? undefined : "a failure rejected nobody";
+      return taken.actions.includes("rejectHeld") ? undefined : "a failure rejected nobody";
     case "confirm":
       // Claim 1: the batch clears once every writer confirmed, not before.
       if (action.writers === "all" && !cleared) return "all writers confirmed, batch not cleared";
@@ -716,9 +848,8 @@ export function actionContract(
       return after.slowWriters.length > 0 ? undefined : "a late writer was not marked slow";
     case "confirm.late":
     case "confirm.lapse":
-      if (after.phase !== before.phase) return "an owed confirmation moved the machine";
-      return after.stats.confirmationsLate + after.stats.confirmationsFailed >
-        before.stats.confirmationsLate + before.stats.confirmationsFailed
+      if (is !== was) return "an owed confirmation moved the machine";
+      return counted((stats) => stats.confirmationsLate + stats.confirmationsFailed) > 0
         ? undefined
         : "an owed confirmation was not counted";
     case "courier.resent":
