@@ -1,18 +1,16 @@
 /**
  * Draws the synchronizer and writer machines as Mermaid state diagrams in docs/machines.md,
- * from the tables the machines run on (SYNCHRONIZER_STATES, SYNCHRONIZER_CHOICES,
- * WRITER_STATES), so the pictures cannot drift from the code: `npm run diagrams` rewrites the
+ * with the claims each state carries, from the machines' own xstate configs (states, `on`,
+ * `always`, `after`, invoked actors' `onDone` / `onError`, guard names, `description` and
+ * `meta.claims`), so the pictures cannot drift from the code: `npm run diagrams` rewrites the
  * file, and `npm run diagrams -- --check` (part of `npm test`) fails when it is out of date.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  SYNCHRONIZER_CHOICES,
-  SYNCHRONIZER_EVERYWHERE,
-  SYNCHRONIZER_STATES,
-  WRITER_STATES,
-} from "@spool/actors";
+import { synchronizerMachine, WRITER_STATES } from "@spool/actors";
+import { eventName } from "@spool/actors/testing";
+import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from "xstate";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const target = path.join(root, "docs", "machines.md");
@@ -33,17 +31,75 @@ function arrows(states: Readonly<Record<string, Table>>): string[] {
   return [...labels].map(([arrow, events]) => `  ${arrow} : ${events.join(", ")}`);
 }
 
-function synchronizerDiagram(): string[] {
-  const lines = ["stateDiagram-v2", "  [*] --> receiving"];
-  for (const choice of Object.keys(SYNCHRONIZER_CHOICES)) {
-    lines.push(`  state ${choice} <<choice>>`);
+function nodes(machine: AnyStateMachine): AnyStateNode[] {
+  return Object.values(machine.root.states) as AnyStateNode[];
+}
+
+function transitionsOf(node: AnyStateNode): AnyTransitionDefinition[] {
+  return [...[...node.transitions.values()].flat(), ...(node.always ?? [])];
+}
+
+/** A guard's name, or the names of the guards `and([...])` combines. */
+function guardName(guard: unknown): string | undefined {
+  if (guard === undefined) return undefined;
+  if (typeof guard === "string") return guard;
+  const { type, params } = guard as { type?: unknown; params?: unknown };
+  if (typeof type === "string") return type;
+  const guards =
+    (guard as { guards?: unknown[] }).guards ?? (params as { guards?: unknown[] })?.guards;
+  if (Array.isArray(guards)) return guards.map(guardName).join(" and ");
+  return "guard";
+}
+
+/** One arrow per declared transition of `machine`, labelled event [guard]; labels merged. */
+function machineArrows(machine: AnyStateMachine): string[] {
+  const labels = new Map<string, string[]>();
+  for (const node of nodes(machine)) {
+    for (const transition of transitionsOf(node)) {
+      const to = transition.target?.[0]?.key ?? node.key;
+      const event = transition.eventType === "" ? "" : eventName(transition.eventType);
+      const guard = guardName(transition.guard);
+      const label = [event, guard === undefined ? "" : `[${guard}]`].filter(Boolean).join(" ");
+      const key = `${node.key} --> ${to}`;
+      labels.set(key, [...(labels.get(key) ?? []), label]);
+    }
   }
-  lines.push(...arrows(SYNCHRONIZER_STATES as unknown as Record<string, Table>));
-  for (const [choice, node] of Object.entries(SYNCHRONIZER_CHOICES)) {
-    for (const to of node.targets) lines.push(`  ${choice} --> ${to}`);
+  return [...labels].map(([arrow, all]) => {
+    const shown = all.filter((label) => label !== "");
+    return shown.length === 0 ? `  ${arrow}` : `  ${arrow} : ${shown.join(", ")}`;
+  });
+}
+
+function machineDiagram(machine: AnyStateMachine): string[] {
+  const initial = machine.root.initial?.target?.[0]?.key;
+  const lines = ["stateDiagram-v2", `  [*] --> ${initial}`];
+  for (const node of nodes(machine)) {
+    if ((node.always?.length ?? 0) > 0) lines.push(`  state ${node.key} <<choice>>`);
   }
-  lines.push("  closed --> [*]");
+  lines.push(...machineArrows(machine));
+  for (const node of nodes(machine)) {
+    if (node.type === "final") lines.push(`  ${node.key} --> [*]`);
+  }
   return lines;
+}
+
+/** The transitions of the root itself: every state takes them where it is. */
+function everywhere(machine: AnyStateMachine): string[] {
+  return [...machine.root.transitions.keys()].map(
+    (event) => `Every state takes \`${event}\` where it is (a transition of the machine's root).`,
+  );
+}
+
+/** A table of each state's claims and description, from its `meta` and `description`. */
+function claimsTable(machine: AnyStateMachine): string[] {
+  const rows = nodes(machine).map((node) => {
+    const meta = (node.meta ?? {}) as { claims?: number[]; choice?: boolean };
+    const claims = (meta.claims ?? []).join(", ") || "-";
+    const kind =
+      (node.always?.length ?? 0) > 0 ? "choice" : node.type === "final" ? "final" : "state";
+    return `| \`${node.key}\` | ${kind} | ${claims} | ${node.description ?? ""} |`;
+  });
+  return ["| State | Kind | Claims | What it does |", "| --- | --- | --- | --- |", ...rows];
 }
 
 function writerDiagram(): string[] {
@@ -59,18 +115,19 @@ function document(): string {
   return `${[
     "# Spool's machines",
     "",
-    "Generated by `npm run diagrams` from the tables the machines run on; `npm test` fails",
-    "when this file is out of date. Diamonds are the flowchart's choices (claim 64), taken",
-    "within one event; the other nodes are states where the machine waits.",
+    "Generated by `npm run diagrams` from the machines' xstate configs; `npm test` fails",
+    "when this file is out of date. Diamonds are the flowchart's choices (claim 64), left at",
+    "once by `always` transitions whose guards are named in brackets; the other nodes are",
+    "states where the machine waits.",
     "",
     "## Synchronizer (claims 1, 5-16, 64-69)",
     "",
-    fence(synchronizerDiagram()),
+    fence(machineDiagram(synchronizerMachine)),
     "",
     // Mermaid draws no arrow from every state: these are listed under the picture instead.
-    ...Object.keys(SYNCHRONIZER_EVERYWHERE).map(
-      (event) => `Every state takes \`${event}\` where it is (SYNCHRONIZER_EVERYWHERE).`,
-    ),
+    ...everywhere(synchronizerMachine),
+    "",
+    ...claimsTable(synchronizerMachine),
     "",
     "## Writer (claim 34)",
     "",

@@ -1,9 +1,11 @@
 import { memoryAdapter } from "@spool/adapters";
 import { describe, expect, it } from "vitest";
+import { synchronizerMachine } from "../src/SynchronizerMachine.js";
 import {
   declaredSynchronizerSteps,
   MODEL_VARIANTS,
   type ModelPath,
+  PathFailed,
   runSynchronizerPath,
   shortestStatePaths,
   simplePaths,
@@ -137,5 +139,50 @@ describe("synchronizer model-based tests (claims 1, 14-16, 34, 64-69)", () => {
         "promotingAhead",
       ].sort(),
     );
+  });
+
+  // Each guard of the machine, broken one at a time in the machine the runtime runs (the model
+  // keeps the real one): some path must tell. A guard whose mutant no path catches is one the
+  // tests do not check.
+  const MUTANTS: readonly { guard: string; broken: () => boolean; variant: string }[] = [
+    { guard: "shouldFlush", broken: () => false, variant: "immediate" },
+    { guard: "hasTimedTrigger", broken: () => false, variant: "timed" },
+    { guard: "isMapped", broken: () => true, variant: "immediate" },
+    { guard: "gathersBeside", broken: () => false, variant: "pipelined" },
+    { guard: "mayWriteAhead", broken: () => false, variant: "pipelined" },
+    { guard: "isAheadBatch", broken: () => false, variant: "pipelined" },
+    { guard: "isInFlightBatch", broken: () => true, variant: "immediate" },
+    { guard: "isLastConfirmation", broken: () => true, variant: "timed" },
+    { guard: "hasAhead", broken: () => false, variant: "pipelined" },
+    { guard: "aheadWritten", broken: () => false, variant: "pipelined" },
+    { guard: "hasSkipped", broken: () => false, variant: "immediate" },
+    { guard: "hasParked", broken: () => false, variant: "immediate" },
+    { guard: "hasGathered", broken: () => false, variant: "pipelined" },
+    { guard: "isClosing", broken: () => false, variant: "immediate" },
+  ];
+
+  for (const { guard, broken, variant } of MUTANTS) {
+    it(
+      `a runtime whose machine has ${guard} broken fails a path (${variant})`,
+      async () => {
+        const machine = synchronizerMachine.provide({ guards: { [guard]: broken } });
+        let failure: unknown;
+        for (const path of transitionPaths(variant)) {
+          try {
+            await runSynchronizerPath(path, fresh(), { machine });
+          } catch (error) {
+            failure = error;
+            break;
+          }
+        }
+        expect(failure).toBeInstanceOf(PathFailed);
+      },
+      PATHS_TIMEOUT_MS,
+    );
+  }
+
+  it("every guard of the machine has a mutant above", () => {
+    const guards = Object.keys(synchronizerMachine.implementations.guards).sort();
+    expect(MUTANTS.map((mutant) => mutant.guard).sort()).toEqual(guards);
   });
 });

@@ -12,9 +12,17 @@ export {
 } from "./FlushAdapterSuite.js";
 export { type DurableBytes, observedFactory } from "./FlushObserver.js";
 export {
+  choiceStates,
+  type DeclaredStep,
+  declaredSteps,
+  eventName,
+  stepOf,
+} from "./MachineSteps.js";
+export {
   type FreshStore,
   PathFailed,
   type PathReport,
+  type RunOptions,
   runSynchronizerPath,
 } from "./SynchronizerHarness.js";
 export {
@@ -24,6 +32,7 @@ export {
   coveringPaths,
   declaredSynchronizerSteps,
   MODEL_VARIANTS,
+  type ModelEvent,
   type ModelPath,
   modelConfig,
   pathSteps,
