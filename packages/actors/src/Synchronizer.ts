@@ -28,7 +28,6 @@ import { heldRequests, type LogPosition, type WriteOutcome } from "./Synchronize
 import {
   type SynchronizerEvent,
   type SynchronizerPhase,
-  type SynchronizerSnapshot,
   synchronizerMachine,
 } from "./SynchronizerMachine.js";
 import type { ConfirmJob, SynchronizerServices } from "./SynchronizerServices.js";

@@ -262,8 +262,7 @@ export function mayWriteAhead(context: SynchronizerContext): boolean {
   return (
     decision.flush &&
     context.ahead === null &&
-    inFlight !== null &&
-    inFlight.submitted &&
+    inFlight?.submitted === true &&
     pipelines(context, inFlight.batch) &&
     worthAFlushBeside(context, batch) &&
     batch.segment !== null &&

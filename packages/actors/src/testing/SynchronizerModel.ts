@@ -27,12 +27,10 @@ import {
   writerId,
 } from "@spool/core";
 import {
-  type ActorScope,
   type ActorSystem,
   type AnyActorScope,
   type AnyTransitionDefinition,
   createActor,
-  type EventObject,
   fromTransition,
   type TransitionSnapshot,
 } from "xstate";
