@@ -1,3 +1,5 @@
+// The errors `append` rejects with, as one closed union, for callers that match them all.
+export type { AppendError } from "@spool/core";
 export { inspectSpool, type SpoolInspection, type VerifyFinding, verifySpool } from "./Inspect.js";
 export { FILE_SHAPING_OPTIONS, type FileShapingOption } from "./Manifest.js";
 export {
