@@ -10,6 +10,7 @@
  */
 import * as path from "node:path";
 import type { Consumer, Lease, MessageState, Spool } from "@spool/actors";
+import { match } from "ts-pattern";
 import { type BackoffOptions, backoffMs, retryDelayMs } from "./Backoff.js";
 import { type BreakerOptions, CircuitBreakers } from "./CircuitBreaker.js";
 import { ReportedDeadLetters } from "./DeadLetters.js";
@@ -337,9 +338,7 @@ export class Delivery {
       return result;
     } finally {
       // Recorded even if building the request threw: a half-open circuit's probe is released.
-      const answered =
-        result === undefined || result.kind === "transient" ? "transient" : "answered";
-      this.#breakers.record(host, answered, Date.now(), admission.probe);
+      this.#breakers.record(host, circuitOutcome(result), Date.now(), admission.probe);
     }
   }
 
@@ -391,4 +390,18 @@ export class Delivery {
     });
     await Promise.all(appends);
   }
+}
+
+/**
+ * What an attempt tells its host's circuit: the host answered (delivered or refused), or it did
+ * not (a transient failure, or no attempt because building the request threw). Matched by kind,
+ * so that a kind added to `AttemptResult` does not compile until it is counted one way or the
+ * other.
+ */
+function circuitOutcome(result: AttemptResult | undefined): "transient" | "answered" {
+  if (result === undefined) return "transient";
+  return match(result)
+    .with({ kind: "transient" }, () => "transient" as const)
+    .with({ kind: "delivered" }, { kind: "refused" }, () => "answered" as const)
+    .exhaustive();
 }

@@ -3,7 +3,8 @@
  * against the limits and the VASP, encode the record, and append it durably. The same code runs
  * in the HTTP thread or in a handler thread (`HandlerThreads.ts`); only `append` differs.
  */
-import type { AppendResult } from "@spool/actors";
+import type { AppendError, AppendResult } from "@spool/actors";
+import { match, P } from "ts-pattern";
 import { expiryDateMs } from "./Expiry.js";
 import type { GatewayLimits } from "./Limits.js";
 import { LimitExceeded } from "./Limits.js";
@@ -100,12 +101,57 @@ function asFault(error: unknown): Mm7Fault {
     return new Mm7Fault(code, error.message);
   }
   if (error instanceof BodyInvalid) return new Mm7Fault(STATUS.formatCorrupt, error.message);
-  const tag = (error as { _tag?: string })._tag;
-  // The spool refused or failed the append: nothing was stored, and the VASP may retry.
-  if (tag !== undefined) {
-    return new Mm7Fault(STATUS.serviceUnavailable, `message not stored: ${tag}`, "Server");
-  }
+  if (isAppendError(error)) return notStored(error);
   return internalFault(error);
+}
+
+/**
+ * The tags of `AppendError`, the closed union of what `append` rejects with; `satisfies` keeps
+ * this the whole union, no more and no less.
+ */
+const APPEND_ERROR_TAGS: ReadonlySet<string> = new Set(
+  Object.keys({
+    InvalidPayload: true,
+    InvalidArgument: true,
+    RecordTooLarge: true,
+    SpoolFailed: true,
+    SpoolClosed: true,
+    FlushFailed: true,
+    SpoolOverloaded: true,
+    StorageFailed: true,
+    SpoolFull: true,
+    SpoolUnreachable: true,
+  } satisfies Record<AppendError["_tag"], true>),
+);
+
+function isAppendError(error: unknown): error is AppendError {
+  const tag = (error as { _tag?: unknown } | null | undefined)?._tag;
+  return typeof tag === "string" && APPEND_ERROR_TAGS.has(tag);
+}
+
+/**
+ * The spool refused or failed the append: nothing was stored, and the VASP may retry. Every
+ * refusal is matched by name, so that one added to `AppendError` does not compile until it is
+ * given its fault here.
+ */
+function notStored(error: AppendError): Mm7Fault {
+  const unavailable = (refusal: AppendError) =>
+    new Mm7Fault(STATUS.serviceUnavailable, `message not stored: ${refusal._tag}`, "Server");
+  return (
+    match(error)
+      // The spool is full or busy for now: consuming or waiting makes room.
+      .with({ _tag: P.union("SpoolFull", "SpoolOverloaded") }, unavailable)
+      // The spool is closing, stopped or cannot write: it has to be reopened first.
+      .with(
+        { _tag: P.union("SpoolClosed", "SpoolFailed", "FlushFailed", "StorageFailed") },
+        unavailable,
+      )
+      // A handler thread's writer lost its spool.
+      .with({ _tag: "SpoolUnreachable" }, unavailable)
+      // The record the gateway encoded was refused (too large for the spool's record limit).
+      .with({ _tag: P.union("RecordTooLarge", "InvalidPayload", "InvalidArgument") }, unavailable)
+      .exhaustive()
+  );
 }
 
 /**

@@ -50,22 +50,26 @@
  * of a segment at once; a record longer than a chunk is read whole.
  */
 import {
-  decodeRecord,
   type FlushAdapter,
   RECORD_ALIGNMENT,
   RECORD_HEADER_BYTE_SIZE,
   type RecordDefect,
   type RecordHeader,
-  recordByteSize,
   type SegmentNumber,
   segmentFileName,
 } from "@spool/core";
+import {
+  alignUp,
+  decodeAt,
+  nextCandidate,
+  readU64,
+  type SegmentInSurvey,
+  tornShaped,
+  type ValidRecord,
+  validRecordAt,
+} from "./internal/RecordProbe.js";
 import type { ScanEnd } from "./internal/RecordScanner.js";
 import { lastNonZeroOffset, SegmentWindow } from "./internal/SegmentWindow.js";
-
-// 512 bytes: the smallest unit a disk writes atomically (a sector); a lost one reads as zero.
-const SECTOR_BYTE_SIZE = 512;
-const MAGIC_BYTES = Buffer.from([0x53, 0x50, 0x4f, 0x4c]);
 
 /** A record found intact past the point where the scan stopped. @example survey.records[0].seq */
 export interface RecordPlace {
@@ -213,15 +217,6 @@ export async function surveyTail(
   };
 }
 
-/** One segment being surveyed: its bytes a chunk at a time, and where its last data byte is. */
-interface SegmentInSurvey {
-  readonly adapter: FlushAdapter;
-  readonly segment: SegmentNumber;
-  readonly window: SegmentWindow;
-  /** The offset of the segment's last non-zero byte. */
-  readonly lastNonZero: number;
-}
-
 /**
  * Walks one segment from offset `from` on, record by record, resynchronising past damage. All
  * offsets are the segment's; its bytes come through a window of 1 MiB chunks, so a record may
@@ -249,19 +244,6 @@ async function surveySegment(
   }
   endPiece(state, segment, lastNonZero);
 }
-
-/** A record decoded from the window at `offset`: whole, even if longer than a chunk. */
-async function decodeAt(window: SegmentWindow, offset: number) {
-  let { bytes, at } = await window.cover(offset, RECORD_HEADER_BYTE_SIZE);
-  let decoded = decodeRecord(bytes, at);
-  if (!decoded.ok && decoded.defect === "length" && decoded.needBytes !== undefined) {
-    ({ bytes, at } = await window.cover(offset, decoded.needBytes));
-    decoded = decodeRecord(bytes, at);
-  }
-  return { decoded, bytes, at };
-}
-
-type ValidRecord = NonNullable<Awaited<ReturnType<typeof validRecordAt>>>;
 
 /** Takes a valid record into the survey: it closes the open damaged range, if any. */
 function accept(state: SurveyState, segment: SegmentNumber, offset: number, found: ValidRecord) {
@@ -323,71 +305,6 @@ function lostWhole(state: SurveyState, segment: number, offset: number, seq: num
   );
 }
 
-/**
- * The record at `offset` if it is valid (padding aside) and continues the log past `lastSeq`,
- * with the window's bytes that hold it.
- */
-async function validRecordAt(window: SegmentWindow, offset: number, lastSeq: number) {
-  const { decoded, bytes, at } = await decodeAt(window, offset);
-  if (decoded.ok) {
-    if (decoded.header.seq <= lastSeq) return undefined;
-    return { ...decoded, paddingDamaged: false, bytes, at };
-  }
-  if (decoded.defect !== "padding") return undefined;
-  // The checksum held: read it again with its padding zeroed to learn its header.
-  const payloadByteSize = readU32(bytes, at + 8);
-  // A copy: `bytes` may be a Buffer, whose slice is a view of the bytes read.
-  const copy = Uint8Array.from(bytes.subarray(at, at + recordByteSize(payloadByteSize)));
-  copy.fill(0, RECORD_HEADER_BYTE_SIZE + payloadByteSize);
-  const again = decodeRecord(copy, 0);
-  if (!again.ok || again.header.seq <= lastSeq) return undefined;
-  return { ...again, paddingDamaged: true, bytes, at };
-}
-
-/** The little-endian u64 at `at` (seqs stay below 2^53), or 0 past the end. */
-function readU64(bytes: Uint8Array, at: number): number {
-  return readU32(bytes, at + 4) * 0x1_0000_0000 + readU32(bytes, at);
-}
-
-/** The little-endian u32 at `at`, or 0 past the end (a header cut short reads as zeros). */
-function readU32(bytes: Uint8Array, at: number): number {
-  if (at + 4 > bytes.byteLength) return 0;
-  return new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, true);
-}
-
-/**
- * The next 8-aligned offset at or after `from` where the magic word is, or the offset past
- * the segment's last non-zero byte when there is none. Searched a window at a time; a magic word
- * that straddles a window's end is found from the next window.
- */
-async function nextCandidate(
-  window: SegmentWindow,
-  from: number,
-  lastNonZero: number,
-): Promise<number> {
-  let offset = from;
-  while (offset <= lastNonZero) {
-    const { bytes, at } = await window.cover(offset, MAGIC_BYTES.byteLength);
-    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let search = at; ; ) {
-      const found = view.indexOf(MAGIC_BYTES, search);
-      if (found < 0) break;
-      const candidate = offset + found - at;
-      if (candidate % RECORD_ALIGNMENT === 0) return candidate;
-      search = found + 1;
-    }
-    const windowEnd = offset + bytes.byteLength - at;
-    if (windowEnd - offset < MAGIC_BYTES.byteLength) break;
-    // The one aligned offset whose magic word could straddle the window's end.
-    offset = alignUp(windowEnd - MAGIC_BYTES.byteLength + 1);
-  }
-  return lastNonZero + 1;
-}
-
-function alignUp(offset: number): number {
-  return Math.ceil(offset / RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
-}
-
 async function openRange(state: SurveyState, where: SegmentInSurvey, offset: number) {
   const { decoded, bytes, at } = await decodeAt(where.window, offset);
   state.open = {
@@ -432,46 +349,6 @@ function closeRange(state: SurveyState, segment: SegmentNumber, offset: number, 
   const seqFrom = counted(state) ? open.seqFrom : Math.min(open.seqFrom, seq - 1);
   state.ranges.push({ ...open, seqFrom, seqTo: seq - 1 });
   state.open = undefined;
-}
-
-/**
- * Whether the bad record at `offset` shows a lost sector: its magic word is zero, or a whole
- * 512-byte sector starting inside the bytes its header says its checksum covers is zero and
- * is followed by written bytes in the segment (so the zeros are not the segment's unwritten end).
- */
-async function tornShaped(
-  where: SegmentInSurvey,
-  segmentByteSize: number,
-  offset: number,
-): Promise<boolean> {
-  const { bytes, at } = await where.window.cover(offset, RECORD_HEADER_BYTE_SIZE);
-  if (readU32(bytes, at) === 0) return true;
-  const payloadByteSize = readU32(bytes, at + 8);
-  const checkedEnd = Math.min(segmentByteSize, offset + RECORD_HEADER_BYTE_SIZE + payloadByteSize);
-  // The write ran past the segment's end into the next one, and the sectors from this one's
-  // lost sector on are all lost: zeros from a sector boundary inside the record to the end.
-  // Written bytes just before the boundary may be zeros too: any inside the header (whose
-  // checksum field a flipped byte never zeroes), fewer than 8 in the payload.
-  const zerosFrom = where.lastNonZero + 1;
-  const boundary = Math.ceil(zerosFrom / SECTOR_BYTE_SIZE) * SECTOR_BYTE_SIZE;
-  if (
-    boundary > offset &&
-    boundary < checkedEnd &&
-    offset + recordByteSize(payloadByteSize) <= segmentByteSize &&
-    (zerosFrom <= offset + RECORD_HEADER_BYTE_SIZE || boundary - zerosFrom < RECORD_ALIGNMENT)
-  ) {
-    return true;
-  }
-  // Its own window: the survey's stays at the record, where the walk goes on from.
-  const sectors = new SegmentWindow(where.adapter, where.segment, segmentByteSize);
-  const firstBoundary = Math.floor(offset / SECTOR_BYTE_SIZE + 1) * SECTOR_BYTE_SIZE;
-  for (let b = firstBoundary; b < checkedEnd; b += SECTOR_BYTE_SIZE) {
-    if (b + SECTOR_BYTE_SIZE > where.lastNonZero) return false;
-    const sector = await sectors.cover(b, SECTOR_BYTE_SIZE);
-    const view = sector.bytes.subarray(sector.at, sector.at + SECTOR_BYTE_SIZE);
-    if (view.every((value) => value === 0)) return true;
-  }
-  return false;
 }
 
 function firstCorruption(state: SurveyState): Corruption | undefined {

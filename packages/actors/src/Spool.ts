@@ -1,198 +1,51 @@
 /**
- * `openSpool`: composes the adapter, the synchronizer, the shared lock and the writers over one
- * spool directory, and restores the append position from the data segments on open.
+ * `openSpool` and `Spool`: the facade over one spool directory. It composes the adapter, the
+ * synchronizer and the writers, and leaves each concern to its own module: opening and
+ * recovery (`Recovery.ts`), the writers (`WriterHandles.ts`), the consumers' queue
+ * (`SpoolQueue.ts`, `Consumer.ts`), the disk budget and reclaiming (`DiskBudget.ts`), reading
+ * the log back (`DurableRecords.ts`), and what observers see (`SpoolStats.ts`, `BatchReports.ts`).
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
-import { fileAdapter } from "@spool/adapters";
 import {
-  type AdapterFactory,
-  type AppendCursor,
-  byteOffset,
-  byteSize,
-  ConfigInvalid,
-  ConsumerQueue,
-  decodeRecord,
-  describeValue,
   type FlushAdapter,
-  type FlushReason,
-  type IndexEntry,
-  InvalidArgument,
-  LOST_RECORD_WRITER_ID,
-  type MessageLocation,
-  NotLeased,
   type PlacedWrite,
-  recordByteSize,
-  resolveConfig,
-  type SegmentNumber,
-  type Seq,
   SpoolClosed,
   type SpoolConfig,
-  SpoolCorrupt,
   type SpoolFailed,
-  SpoolFull,
-  type SpoolOptions,
-  segmentNumber,
-  seq,
-  type Taken,
-  writerId,
 } from "@spool/core";
-import { judgeDamage } from "./DamageVerdict.js";
-import { DeadLetterStore } from "./DeadLetterStore.js";
-import { IndexFile } from "./IndexFile.js";
+import { BatchReports } from "./BatchReports.js";
+import { type ConsumeOptions, type Consumer, startConsumer } from "./Consumer.js";
+import { DiskBudget } from "./DiskBudget.js";
+import { type DurableRecord, durableRecords } from "./DurableRecords.js";
+import type { IndexFile } from "./IndexFile.js";
+import { checkFunction } from "./internal/Arguments.js";
+import { PayloadReader } from "./internal/PayloadReader.js";
 import {
-  checkConsumeArguments,
-  checkCount,
-  checkDurationMs,
-  checkFunction,
-  checkOptions,
-  checkSeq,
-} from "./internal/Arguments.js";
-import { allZero, scanRecords } from "./internal/RecordScanner.js";
-import { surveyTail } from "./LogDamage.js";
-import {
-  parseManifest,
-  reconcileManifest,
-  recordedUnflushedByteSizeMax,
-  recordUnflushedByteSizeMax,
-} from "./Manifest.js";
-import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
-import { outstandingConfirmations } from "./SlowWriters.js";
+  type OpenReport,
+  type OpenSpoolOptions,
+  type RecoveredSpool,
+  recoverSpool,
+} from "./Recovery.js";
 import { type FailureListener, FailureSignal } from "./SpoolFailure.js";
+import { type DeadLetter, type Lease, type MessageState, SpoolQueue } from "./SpoolQueue.js";
+import { type SpoolStats, spoolStats } from "./SpoolStats.js";
 import { type BatchReport, Synchronizer } from "./Synchronizer.js";
-import { SenderRuntime, Writer } from "./Writer.js";
+import type { SenderRuntime, Writer } from "./Writer.js";
+import { WriterHandles } from "./WriterHandles.js";
 import {
   type Link,
-  type PortHost,
   portLink,
-  REMOTE_REQUEST_ID_BASE,
-  RemoteEndpoint,
+  type RemoteEndpoint,
   type ToSpool,
   type ToWriter,
 } from "./WriterPort.js";
 
-/** Options of {@link openSpool}: the directory, the adapter, a clock, and {@link SpoolOptions}. @example { dir: "./spool-data" } */
-export interface OpenSpoolOptions extends SpoolOptions {
-  /** The spool directory; created when missing. */
-  readonly dir: string;
-  /**
-   * The storage adapter; `fileAdapter()` (pwrite + fdatasync) by default, because it measured
-   * 1.4-4.5 times the mmap adapter here (see the README). `mmapAdapter()` writes through the map.
-   */
-  readonly adapter?: AdapterFactory;
-  /** Milliseconds since the epoch; `Date.now` by default (tests inject their own). */
-  readonly clock?: () => number;
-}
-
-/** A durable record read back. @example for await (const { seq, payload } of spool.records()) {} */
-export interface DurableRecord {
-  readonly seq: Seq;
-  readonly payload: Uint8Array;
-  readonly writerId: number;
-  readonly appendedAtMs: number;
-}
-
-/** What `spool.stats()` reports. @example spool.stats().flushes */
-export interface SpoolStats {
-  readonly adapter: string;
-  /**
-   * The synchronizer's state (`receiving`, `writing`, ...): `broken` after an I/O error,
-   * `failed` after a fault of the spool's own (see `Spool.onFailure`), `closed` after close.
-   */
-  readonly state: string;
-  readonly flushes: number;
-  readonly flushReasons: Readonly<Record<FlushReason, number>>;
-  readonly records: number;
-  readonly bytes: number;
-  readonly batchRecordsMean: number;
-  readonly batchRecordsMax: number;
-  readonly parked: number;
-  readonly skipped: number;
-  readonly confirmationsReceived: number;
-  readonly confirmationsFailed: number;
-  /**
-   * Slow writers (issue 17, finding 10): confirmations of confirmation counted after their
-   * batch cleared, times a writer was marked slow, writers marked slow now, and the
-   * confirmations they still owe (none of which any batch waits for).
-   */
-  readonly confirmationsLate: number;
-  readonly writersMarkedSlow: number;
-  readonly slowWriters: number;
-  readonly confirmationsOutstanding: number;
-  /** Batches written beside another still flushing, and batches written as two (pipelining). */
-  readonly writtenAhead: number;
-  readonly splits: number;
-  /** Data segments deleted because all their messages were done. */
-  readonly segmentsReclaimed: number;
-  /** Why reclaiming segments stopped, if it failed (segments are then kept, never lost). */
-  readonly reclaimFailure: string | null;
-  /** Messages not done (dead letters excluded). */
-  readonly depth: number;
-  /** Messages not done, by state (dead letters moved out of reclaimed segments included). */
-  readonly messages: Readonly<Record<"queued" | "leased" | "retryWait" | "dead", number>>;
-  /** `consume` answers that came too late: the lease had expired and passed to another. */
-  readonly leasesLost: number;
-}
-
-/** What opening found on disk and did about it. @example spool.recovery.recordsScanned */
-export interface OpenReport {
-  readonly recordsScanned: number;
-  readonly tornTailTruncated: boolean;
-  /** Records with no index entry yet: queued, as their record says (claim 59). */
-  readonly entriesMissing: number;
-  /**
-   * Entries that could not be trusted (bad checksum, or naming another record): rebuilt from
-   * their record as queued, so the message is delivered again (at-least-once), never dropped.
-   */
-  readonly entriesRebuilt: number;
-  /** Entries past the end of the data (their record is gone): counted and zeroed. */
-  readonly entriesOrphaned: number;
-  /** Leases held when the spool last stopped, returned to the queue. */
-  readonly leasesReturned: number;
-  /** Messages not done, by state, after recovery. */
-  readonly messages: { readonly queued: number; readonly retryWait: number; readonly dead: number };
-  readonly durationMs: number;
-}
-
-/** A message handed to a consumer. @example const lease = await spool.take() */
-export interface Lease {
-  readonly seq: Seq;
-  readonly payload: Uint8Array;
-  /** 1 on the first delivery. */
-  readonly attempt: number;
-}
-
-/** How many batches {@link Spool.recentBatches} keeps: a screenful for a live view. */
-export const RECENT_BATCHES = 32;
-
-/** What became of a message ({@link Spool.messageState}). @example "leased" */
-export type MessageState = "queued" | "leased" | "retryWait" | "dead" | "done" | "unknown";
-
-/** A message whose attempts ran out. @example for (const d of await spool.deadLetters()) {} */
-export interface DeadLetter {
-  readonly seq: Seq;
-  readonly payload: Uint8Array;
-  readonly attempts: number;
-}
-
-/** A running `consume` loop. @example const consumer = spool.consume(handler); await consumer.stop() */
-export interface Consumer {
-  /**
-   * Stops taking; resolves once the handlers in progress have finished and been answered, or
-   * rejects with the error that stopped the loops (a failed ack, say) if one did.
-   */
-  stop(): Promise<void>;
-}
-
-/** A read-ahead window of the data file. */
-interface ReadWindow {
-  readonly segment: number;
-  readonly offset: number;
-  readonly byteSize: number;
-  readonly bytes: Promise<Uint8Array>;
-}
-
-// 256 KiB: one read serves a few hundred 1 KiB takes, and stays small against a segment.
-const READ_AHEAD_BYTE_SIZE = 256 * 1024;
+export { RECENT_BATCHES } from "./BatchReports.js";
+export type { Consumer } from "./Consumer.js";
+export type { DurableRecord } from "./DurableRecords.js";
+export type { OpenReport, OpenSpoolOptions } from "./Recovery.js";
+export type { DeadLetter, Lease, MessageState } from "./SpoolQueue.js";
+export type { SpoolStats } from "./SpoolStats.js";
 
 /**
  * Opens (or creates) a spool.
@@ -203,230 +56,7 @@ const READ_AHEAD_BYTE_SIZE = 256 * 1024;
  * await spool.close();
  */
 export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
-  const { dir, adapter: factory, clock, ...tunables } = options;
-  if (typeof dir !== "string" || dir.length === 0) {
-    throw new ConfigInvalid({ field: "dir", message: "dir: must be a non-empty path" });
-  }
-  const requested = resolveConfig(tunables);
-  const startedAtMs = performance.now();
-  const openAdapter = (config: SpoolConfig) =>
-    (factory ?? fileAdapter())({
-      dir,
-      segmentByteSize: config.segmentByteSize,
-      pageByteSize: config.pageByteSize,
-      fileMode: config.fileMode,
-      directoryMode: config.directoryMode,
-    });
-  let adapter = await openAdapter(requested);
-  try {
-    const config = await reconcileManifest(adapter, requested, tunables, dir);
-    if (
-      config.segmentByteSize !== requested.segmentByteSize ||
-      config.pageByteSize !== requested.pageByteSize
-    ) {
-      // The manifest's sizes win over the defaults: reopen the adapter with them.
-      await adapter.close();
-      adapter = await openAdapter(config);
-    }
-    const index = await IndexFile.open(factory ?? fileAdapter(), dir, config, clock ?? Date.now);
-    try {
-      const restoredLog = await restoreCursor(adapter, config, index);
-      // Before any write under this configuration: later opens judge its tears by it.
-      await recordUnflushedByteSizeMax(adapter, config);
-      const { cursor, recordsScanned, torn, locations, lost } = restoredLog;
-      const restored = await restoreQueue(index, config, { locations, lost }, cursor.nextSeq);
-      const { queue, found } = restored;
-      const deadLetterStore = await DeadLetterStore.open(adapter);
-      const report: OpenReport = {
-        recordsScanned,
-        tornTailTruncated: torn,
-        ...found,
-        durationMs: performance.now() - startedAtMs,
-      };
-      const segmentStarts = new Map<number, number>();
-      for (const location of locations) {
-        if (!segmentStarts.has(location.segment)) segmentStarts.set(location.segment, location.seq);
-      }
-      const spool = new Spool(
-        dir,
-        config,
-        adapter,
-        index,
-        queue,
-        deadLetterStore,
-        segmentStarts,
-        cursor,
-        clock ?? Date.now,
-        report,
-      );
-      return spool;
-    } catch (error) {
-      await index.close();
-      throw error;
-    }
-  } catch (error) {
-    await adapter.close();
-    throw error;
-  }
-}
-
-/**
- * Claims 59, 61: the consumers' state from both files. Each durable record's entry is checked
- * against the record; a missing entry means queued, an untrusted one is rebuilt from the record.
- */
-async function restoreQueue(
-  index: IndexFile,
-  config: SpoolConfig,
-  log: { readonly locations: readonly MessageLocation[]; readonly lost: ReadonlySet<number> },
-  nextSeq: Seq,
-) {
-  const { locations, lost } = log;
-  const queue = new ConsumerQueue(config.maxAttempts);
-  const found = {
-    entriesMissing: 0,
-    entriesRebuilt: 0,
-    entriesOrphaned: 0,
-    leasesReturned: 0,
-    messages: { queued: 0, retryWait: 0, dead: 0 },
-  };
-  const first = locations[0]?.seq ?? nextSeq;
-  const last = nextSeq - 1;
-  await index.readSlots(first, last, (slotSeq, content) => {
-    const location = locations[slotSeq - first];
-    if (location === undefined || location.seq !== slotSeq) return;
-    // A salvage's stand-in for a lost record is done, whatever its entry says.
-    if (lost.has(slotSeq)) return queue.add(location, "done", 0, 0);
-    if (!content.ok) {
-      if (content.defect === "empty") found.entriesMissing += 1;
-      else found.entriesRebuilt += 1;
-      found.messages.queued += 1;
-      queue.addFresh(location);
-      return;
-    }
-    const { index: where, info } = content.entry;
-    const matches =
-      where.seq === location.seq &&
-      where.segment === location.segment &&
-      where.offset === location.offset &&
-      where.payloadByteSize === location.payloadByteSize;
-    if (!matches) {
-      found.entriesRebuilt += 1;
-      found.messages.queued += 1;
-      queue.addFresh(location);
-      return;
-    }
-    if (info.state === "leased") found.leasesReturned += 1;
-    if (info.state === "leased" || info.state === "queued") found.messages.queued += 1;
-    if (info.state === "retryWait" || info.state === "dead") found.messages[info.state] += 1;
-    queue.add(location, info.state, info.attempts, info.notBeforeMs, info.changedAtMs);
-  });
-  // Entries past the data's end belong to records that never became durable.
-  // Zeroed, so a later append that lands where the lost record was cannot inherit its state.
-  found.entriesOrphaned = await index.clearSlots(nextSeq, nextSeq + config.indexSegmentEntries - 1);
-  return { queue, found };
-}
-
-async function restoreCursor(
-  adapter: FlushAdapter,
-  config: SpoolConfig,
-  index: IndexFile,
-): Promise<{
-  cursor: AppendCursor;
-  recordsScanned: number;
-  torn: boolean;
-  locations: MessageLocation[];
-  lost: Set<number>;
-}> {
-  const segments = await adapter.listSegments();
-  const first = segments[0] ?? segmentNumber(1);
-  if (segments.length === 0) await adapter.prepareSegment(first);
-  const scan = scanRecords(adapter, {
-    firstSegment: first,
-    segments,
-    segmentByteSize: config.segmentByteSize,
-  });
-  let recordsScanned = 0;
-  const locations: MessageLocation[] = [];
-  const lost = new Set<number>();
-  let step = await scan.next();
-  while (!step.done) {
-    recordsScanned += 1;
-    const { header, segment, offset } = step.value;
-    if (header.writerId === LOST_RECORD_WRITER_ID) lost.add(header.seq);
-    locations.push({
-      seq: header.seq,
-      segment,
-      offset: byteOffset(offset),
-      payloadByteSize: header.payloadByteSize,
-      enqueuedAtMs: header.appendedAtMs,
-    });
-    step = await scan.next();
-  }
-  const end = step.value;
-  // Damage with valid records after it is corruption, not a torn tail: refuse, change nothing.
-  const survey = await surveyTail(adapter, segments, config.segmentByteSize, end);
-  const limits = {
-    segmentByteSize: config.segmentByteSize,
-    unflushedByteSizeMax: recordedUnflushedByteSizeMax(
-      parseManifest((await adapter.readManifest()) ?? ""),
-      config,
-    ),
-  };
-  const verdict = await judgeDamage(survey, limits, (from, to, visit) =>
-    index.readSlots(from, to, visit),
-  );
-  if (verdict.kind === "corrupt") throw new SpoolCorrupt(verdict.corruption);
-  // The log may end on a segment that does not exist yet (the last one was full): the cursor
-  // starts that segment, which the first batch prepares and maps.
-  const torn =
-    verdict.kind === "torn" &&
-    (await cutTail(adapter, config, segments, { segment: end.segment, offset: end.offset }));
-  return {
-    cursor: { segment: end.segment, offset: byteOffset(end.offset), nextSeq: seq(end.lastSeq + 1) },
-    recordsScanned,
-    torn,
-    locations,
-    lost,
-  };
-}
-
-// 1 MiB: the unit of reading and zeroing the tail, so no buffer grows to a segment's size.
-const TAIL_CHUNK_BYTE_SIZE = 1024 * 1024;
-
-/**
- * Zeroes every non-zero byte after the last intact record, in its segment and any later one,
- * and flushes before anything is appended; called only once `surveyTail` found that damage a
- * torn tail (see LogDamage.ts for the rule). A torn batch can leave a zero header followed by
- * sectors that did reach the disk; left in place, those stale records could line up with new
- * appends and read back as records nobody acknowledged. Returns whether anything was zeroed.
- */
-async function cutTail(
-  adapter: FlushAdapter,
-  config: SpoolConfig,
-  segments: readonly SegmentNumber[],
-  tail: { readonly segment: SegmentNumber; readonly offset: number },
-): Promise<boolean> {
-  let zeroed = false;
-  for (const segment of segments) {
-    if (segment < tail.segment) continue;
-    const from = segment === tail.segment ? tail.offset : 0;
-    if (await allZero(adapter, segment, from, config.segmentByteSize)) continue;
-    await adapter.map(segment);
-    for (let at = from; at < config.segmentByteSize; at += TAIL_CHUNK_BYTE_SIZE) {
-      const length = Math.min(TAIL_CHUNK_BYTE_SIZE, config.segmentByteSize - at);
-      const region = { segment, offset: byteOffset(at), byteSize: byteSize(length) };
-      adapter.stage(region).fill(0);
-      await adapter.write(region);
-    }
-    const rest = {
-      segment,
-      offset: byteOffset(from),
-      byteSize: byteSize(config.segmentByteSize - from),
-    };
-    await adapter.flush(rest, "sync");
-    zeroed = true;
-  }
-  return zeroed;
+  return recoverSpool(options, (recovered) => new Spool(recovered));
 }
 
 /**
@@ -444,75 +74,54 @@ export class Spool {
   readonly recovery: OpenReport;
   readonly #adapter: FlushAdapter;
   readonly #index: IndexFile;
-  readonly #queue: ConsumerQueue;
-  readonly #deadLetterStore: DeadLetterStore;
-  /**
-   * The highest seq whose batch's flush completed (an async batch's asynchronous flush too): the
-   * synchronizer's write confirmations raise it.
-   */
-  #lastDurableSeq = 0;
-  readonly #batchListeners = new Set<(report: BatchReport) => void>();
+  readonly #queue: SpoolQueue;
+  readonly #budget: DiskBudget;
+  readonly #writers: WriterHandles;
+  readonly #batches = new BatchReports();
   readonly #failure = new FailureSignal();
-  /** Consumer answers that came after their lease had passed to another (see `consume`). */
-  #leasesLost = 0;
-  readonly #recentBatches: BatchReport[] = [];
-  readonly #clock: () => number;
-  /** Consumers waiting for a message to become ready. */
-  #readyWaiters: (() => void)[] = [];
   readonly #synchronizer: Synchronizer;
-  /** Claim 34's lock, in shared memory so writers in worker threads take the same one. */
-  readonly #lock = new SharedMemoryLock(new SharedArrayBuffer(SHARED_LOCK_BYTE_SIZE));
-  readonly #remotes = new Set<RemoteEndpoint>();
-  #nextRemoteRequestId = REMOTE_REQUEST_ID_BASE;
-  readonly #writers = new Set<Writer>();
-  readonly #sender: SenderRuntime;
-  /** The first seq of each live data segment, oldest first (Map keeps insertion order). */
-  readonly #segmentFirstSeq = new Map<number, number>();
-  /** Segment deletions run one at a time, after the acks that allow them. */
-  #reclaiming: Promise<void> = Promise.resolve();
-  #segmentsReclaimed = 0;
-  /**
-   * Where flushed data ends (async batches' included: what `records()` reads up to), and record
-   * bytes accepted but not flushed yet (for the budget).
-   */
-  #tail: { segment: number; offset: number };
-  #pendingBytes = 0;
-  /** The last read-ahead window of the data file, for takes in seq order. */
-  #readWindow: ReadWindow | undefined;
-  #reclaimFailure: unknown;
-  // Writer id 0 is this thread's sender; handles count up from 1.
-  #nextWriterId = 1;
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link openSpool}. */
-  constructor(
-    dir: string,
-    config: SpoolConfig,
-    adapter: FlushAdapter,
-    index: IndexFile,
-    queue: ConsumerQueue,
-    deadLetterStore: DeadLetterStore,
-    segmentStarts: ReadonlyMap<number, number>,
-    cursor: AppendCursor,
-    clock: () => number,
-    recovery: OpenReport,
-  ) {
+  constructor(recovered: RecoveredSpool) {
+    const { dir, config, adapter, index, queue, deadLetterStore, cursor, clock } = recovered;
     this.dir = dir;
     this.config = config;
-    this.recovery = recovery;
+    this.recovery = recovered.recovery;
     this.#adapter = adapter;
     this.#index = index;
-    this.#queue = queue;
-    this.#deadLetterStore = deadLetterStore;
-    this.#clock = clock;
-    const onFlushed = (writes: readonly PlacedWrite[]) => this.#enqueue(writes);
-    this.#tail = { segment: cursor.segment, offset: cursor.offset };
-    this.#lastDurableSeq = cursor.nextSeq - 1;
-    const onBatch = (report: BatchReport) => this.#batchWritten(report);
+    // One reader for takes and for reclaiming, so both use the same read-ahead window.
+    const reader = new PayloadReader(adapter, config.segmentByteSize);
+    this.#budget = new DiskBudget({
+      dir,
+      config,
+      adapter,
+      index,
+      queue,
+      deadLetterStore,
+      reader,
+      segmentStarts: recovered.segmentStarts,
+      tail: { segment: cursor.segment, offset: cursor.offset },
+    });
+    this.#queue = new SpoolQueue({
+      dir,
+      config,
+      index,
+      queue,
+      deadLetterStore,
+      reader,
+      clock,
+      lastDurableSeq: cursor.nextSeq - 1,
+      closing: () => this.#closing !== undefined,
+      reclaim: () => this.#budget.reclaim(),
+    });
+    const onFlushed = (writes: readonly PlacedWrite[]) => this.#flushed(writes);
+    const onBatch = (report: BatchReport) => this.#batches.written(report);
     // A fault in either synchronizer stops both: the spool fails as one, with one error.
     const onFailure = (failure: SpoolFailed) => {
       index.failWith(failure);
-      for (const remote of this.#remotes) remote.spoolFailed(failure);
+      // Unset only while the synchronizer starts, before any remote writer could join.
+      this.#writers?.spoolFailed(failure);
       this.#failure.raise(failure);
     };
     index.whenFailed((failure) => this.#synchronizer.failWith(failure));
@@ -526,14 +135,9 @@ export class Spool {
       onBatch,
       onFailure,
     });
-    this.#sender = new SenderRuntime({
-      id: writerId(0),
-      dir,
-      config,
-      lock: this.#lock,
-      synchronizer: this.#synchronizer,
-    });
-    for (const [segment, firstSeq] of segmentStarts) this.#segmentFirstSeq.set(segment, firstSeq);
+    const reserve =
+      config.diskBudgetBytes === null ? undefined : (size: number) => this.#budget.reserve(size);
+    this.#writers = new WriterHandles({ dir, config, synchronizer: this.#synchronizer, reserve });
   }
 
   /**
@@ -545,23 +149,7 @@ export class Spool {
    */
   writer(name?: string): Writer {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
-    if (name !== undefined && typeof name !== "string") {
-      const message = `name: must be a string or omitted, not ${describeValue(name)}`;
-      throw new InvalidArgument({ argument: "name", message });
-    }
-    const id = writerId(this.#nextWriterId++);
-    const reserve =
-      this.config.diskBudgetBytes === null ? undefined : (size: number) => this.#reserve(size);
-    const writer = new Writer(
-      id,
-      name ?? `writer-${id}`,
-      this.#sender,
-      this.dir,
-      this.config,
-      reserve,
-    );
-    this.#writers.add(writer);
-    return writer;
+    return this.#writers.open(name);
   }
 
   /**
@@ -573,32 +161,10 @@ export class Spool {
    * @example
    * for await (const record of spool.records({ from: 1 })) console.log(record.seq);
    */
-  async *records(
+  records(
     options: { readonly from?: number } = {},
   ): AsyncGenerator<DurableRecord, void, undefined> {
-    const { from } = checkOptions(options, ["from"]);
-    const fromSeq = from === undefined ? undefined : checkSeq(from, "from");
-    const segments = await this.#adapter.listSegments();
-    // Up to what the synchronizer reported flushed, async batches included (not only up to
-    // the last synchronous flush), so a reader sees what a consumer can take.
-    const stopAt = { segment: segmentNumber(this.#tail.segment), offset: this.#tail.offset };
-    const scan = scanRecords(this.#adapter, {
-      firstSegment: segmentNumber(segments[0] ?? 1),
-      segments,
-      segmentByteSize: this.config.segmentByteSize,
-      stopAt,
-      ...(fromSeq === undefined ? {} : { fromSeq }),
-    });
-    for await (const record of scan) {
-      // A salvage's stand-in for a lost record carries nothing anyone appended.
-      if (record.header.writerId === LOST_RECORD_WRITER_ID) continue;
-      yield {
-        seq: record.header.seq,
-        payload: record.payload,
-        writerId: record.header.writerId,
-        appendedAtMs: record.header.appendedAtMs,
-      };
-    }
+    return durableRecords(this.#adapter, this.config, this.#budget, options);
   }
 
   /**
@@ -609,41 +175,12 @@ export class Spool {
    * const { flushes, batchRecordsMean } = spool.stats();
    */
   stats(): SpoolStats {
-    const stats = this.#synchronizer.stats();
-    return {
-      adapter: this.#adapter.name,
-      state: this.#synchronizer.state(),
-      flushes: stats.flushes,
-      flushReasons: stats.flushReasons,
-      records: stats.recordsWritten,
-      bytes: stats.bytesWritten,
-      // Mean rounded to two decimals for display; zero flushes gives 0, not NaN.
-      batchRecordsMean:
-        stats.flushes === 0 ? 0 : Math.round((stats.recordsWritten / stats.flushes) * 100) / 100,
-      batchRecordsMax: stats.batchRecordsMax,
-      parked: stats.parked,
-      skipped: stats.skipped,
-      confirmationsReceived: stats.confirmationsReceived,
-      confirmationsFailed: stats.confirmationsFailed,
-      confirmationsLate: stats.confirmationsLate,
-      writersMarkedSlow: stats.writersMarkedSlow,
-      slowWriters: this.#synchronizer.slowWriters().length,
-      confirmationsOutstanding: outstandingConfirmations(this.#synchronizer.slowWriters()),
-      writtenAhead: stats.writtenAhead,
-      splits: stats.splits,
-      segmentsReclaimed: this.#segmentsReclaimed,
-      reclaimFailure: this.#reclaimFailure === undefined ? null : String(this.#reclaimFailure),
-      depth: this.#queue.depth,
-      messages: this.#messageCounts(),
-      leasesLost: this.#leasesLost,
-    };
-  }
-
-  #messageCounts(): SpoolStats["messages"] {
-    const counts = this.#queue.countByState();
-    const inQueue = new Set(this.#queue.deadLetters().map((letter) => letter.seq));
-    const stored = this.#deadLetterStore.list().filter((letter) => !inQueue.has(letter.seq));
-    return { ...counts, dead: counts.dead + stored.length };
+    return spoolStats({
+      adapterName: this.#adapter.name,
+      synchronizer: this.#synchronizer,
+      budget: this.#budget,
+      queue: this.#queue,
+    });
   }
 
   /**
@@ -656,9 +193,7 @@ export class Spool {
    * const stop = spool.onBatch((batch) => histogram.observe(batch.records));
    */
   onBatch(listener: (report: BatchReport) => void): () => void {
-    checkFunction(listener, "listener");
-    this.#batchListeners.add(listener);
-    return () => this.#batchListeners.delete(listener);
+    return this.#batches.listen(listener);
   }
 
   /**
@@ -680,60 +215,16 @@ export class Spool {
 
   /** The last {@link RECENT_BATCHES} batches, oldest first. @example spool.recentBatches().at(-1) */
   recentBatches(): readonly BatchReport[] {
-    return [...this.#recentBatches];
-  }
-
-  #batchWritten(report: BatchReport): void {
-    this.#recentBatches.push(report);
-    if (this.#recentBatches.length > RECENT_BATCHES) this.#recentBatches.shift();
-    for (const listener of this.#batchListeners) {
-      // A listener is an observer: its failure must not stop the batch's confirmations.
-      try {
-        listener(report);
-      } catch {
-        this.#batchListeners.delete(listener);
-      }
-    }
+    return this.#batches.recent();
   }
 
   /**
-   * Flushed appends become consumable (claim 61: the queue's state follows the data), each
-   * batch when its own flush completed: an async batch's at its asynchronous flush, not at a
-   * later synchronous one.
+   * A batch's flush completed: the disk budget follows it, then its appends become consumable
+   * (claim 61: the queue's state follows the data).
    */
-  #enqueue(writes: readonly PlacedWrite[]): void {
-    const nowMs = this.#clock();
-    const last = writes.at(-1);
-    if (last !== undefined) {
-      this.#tail = { segment: last.segment, offset: last.offset + last.byteSize };
-      // Writes come in seq order: the last is the highest.
-      if (last.seq > this.#lastDurableSeq) this.#lastDurableSeq = last.seq;
-    }
-    // Per message only the queue's typed-array columns are written: no object, no map lookup
-    // (measured: an object and a map lookup per message cost 8% of throughput at 256 writers).
-    let written = 0;
-    let segment = -1;
-    for (const write of writes) {
-      written += write.byteSize;
-      if (write.segment !== segment) {
-        segment = write.segment;
-        if (!this.#segmentFirstSeq.has(write.segment)) {
-          this.#segmentFirstSeq.set(write.segment, write.seq);
-        }
-      }
-      this.#queue.addFreshFields(
-        write.seq,
-        write.segment,
-        write.offset,
-        write.request.payload.byteLength,
-        nowMs,
-      );
-    }
-    this.#pendingBytes = Math.max(0, this.#pendingBytes - written);
-    // As many idle consumers as there are new messages (one for a retry): waking every idle
-    // consumer per batch made all of them race for a handful of messages.
-    const waking = this.#readyWaiters.splice(0, Math.max(1, writes.length));
-    for (const wake of waking) wake();
+  #flushed(writes: readonly PlacedWrite[]): void {
+    this.#budget.flushed(writes);
+    this.#queue.enqueue(writes);
   }
 
   /**
@@ -761,39 +252,8 @@ export class Spool {
    * @example
    * const leases = await spool.takeMany(32, { leaseMs: 10_000 });
    */
-  async takeMany(count: number, options: { readonly leaseMs?: number } = {}): Promise<Lease[]> {
-    if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
-    checkCount(count, "count");
-    const given = checkOptions(options, ["leaseMs"]);
-    const leaseMs =
-      given.leaseMs === undefined
-        ? this.config.leaseMs
-        : checkDurationMs(given.leaseMs, "leaseMs", 1);
-    const dead: IndexEntry[] = [];
-    const taken: Taken[] = [];
-    const nowMs = this.#clock();
-    while (taken.length < count) {
-      const next = this.#queue.take(nowMs, leaseMs, dead);
-      if (next === undefined) break;
-      taken.push(next);
-    }
-    const deadWrites = dead.map((entry) => this.#index.write(entry));
-    if (dead.length > 0) {
-      void Promise.all(deadWrites).then(
-        () => this.#reclaim(),
-        () => undefined,
-      );
-    }
-    const [payloads] = await Promise.all([
-      Promise.all(taken.map(({ message }) => this.#readPayload(message))),
-      ...taken.map(({ entry }) => this.#index.write(entry)),
-      ...deadWrites,
-    ]);
-    return taken.map(({ message }, i) => ({
-      seq: message.seq,
-      payload: payloads[i]!,
-      attempt: message.attempts,
-    }));
+  takeMany(count: number, options: { readonly leaseMs?: number } = {}): Promise<Lease[]> {
+    return this.#queue.takeMany(count, options);
   }
 
   /**
@@ -804,79 +264,8 @@ export class Spool {
    * @example
    * await spool.ack(lease.seq);
    */
-  async ack(messageSeq: number): Promise<void> {
-    const entry = this.#queue.ack(checkSeq(messageSeq), this.#clock());
-    if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
-    await this.#index.write(entry);
-    this.#reclaim();
-  }
-
-  /**
-   * The disk budget's check for one more record: the data segments the tail will need, counting
-   * records accepted and not durable yet, against `diskBudgetBytes`.
-   */
-  #reserve(payloadByteSize: number): SpoolFull | undefined {
-    const budget = this.config.diskBudgetBytes;
-    if (budget === null) return undefined;
-    const { segmentByteSize } = this.config;
-    const size = recordByteSize(payloadByteSize);
-    const oldest = this.#segmentFirstSeq.keys().next().value ?? this.#tail.segment;
-    const end = this.#tail.offset + this.#pendingBytes + size;
-    const beyond = Math.ceil(Math.max(0, end - segmentByteSize) / segmentByteSize);
-    const neededBytes = (this.#tail.segment - oldest + 1 + beyond) * segmentByteSize;
-    if (neededBytes > budget) {
-      return new SpoolFull({ dir: this.dir, budgetBytes: budget, neededBytes });
-    }
-    this.#pendingBytes += size;
-    return undefined;
-  }
-
-  /**
-   * Deletes data segments whose messages are all done (claims 62-63), oldest first, never the
-   * one being appended to; then index segments wholly below the oldest data left. Data goes
-   * first: a crash between the two leaves index entries nobody reads, never records without
-   * their entries.
-   */
-  #reclaim(): void {
-    // Dead letters do not hold a segment: they move to the dead-letter store first.
-    const floor = this.#queue.settledFloor;
-    const reclaimable: number[] = [];
-    let previous: number | undefined;
-    for (const [segment, firstSeq] of this.#segmentFirstSeq) {
-      if (previous !== undefined && firstSeq <= floor) reclaimable.push(previous);
-      if (firstSeq > floor) break;
-      previous = segment;
-    }
-    if (reclaimable.length === 0) return;
-    for (const segment of reclaimable) this.#segmentFirstSeq.delete(segment);
-    const oldestLeft = this.#segmentFirstSeq.values().next().value ?? floor;
-    this.#reclaiming = this.#reclaiming.then(async () => {
-      try {
-        for (const segment of reclaimable) {
-          await this.#keepDeadLetters(segment);
-          await this.#adapter.removeSegment(segmentNumber(segment));
-          this.#segmentsReclaimed += 1;
-        }
-        await this.#index.removeSegmentsBelow(oldestLeft);
-      } catch (error) {
-        this.#reclaimFailure ??= error;
-      }
-    });
-  }
-
-  /** Copies a segment's dead letters to the store (durably) before the segment goes. */
-  async #keepDeadLetters(segment: number): Promise<void> {
-    const letters = this.#queue.deadLetters().filter((letter) => letter.segment === segment);
-    if (letters.length === 0) return;
-    const kept = await Promise.all(
-      letters.map(async (letter) => ({
-        seq: letter.seq,
-        attempts: letter.attempts,
-        payload: (await this.#readPayload(letter)).slice(),
-      })),
-    );
-    await this.#deadLetterStore.add(kept);
-    for (const letter of letters) this.#queue.moveDeadLetter(letter.seq);
+  ack(messageSeq: number): Promise<void> {
+    return this.#queue.ack(messageSeq);
   }
 
   /**
@@ -889,17 +278,8 @@ export class Spool {
    * @example
    * await spool.nack(lease.seq, { retryAfterMs: 5_000 });
    */
-  async nack(messageSeq: number, options: { readonly retryAfterMs?: number } = {}): Promise<void> {
-    const checkedSeq = checkSeq(messageSeq);
-    const given = checkOptions(options, ["retryAfterMs"]);
-    const retryAfterMs =
-      given.retryAfterMs === undefined ? 0 : checkDurationMs(given.retryAfterMs, "retryAfterMs", 0);
-    const entry = this.#queue.nack(checkedSeq, this.#clock(), retryAfterMs);
-    if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
-    await this.#index.write(entry);
-    if (entry.info.state === "dead") this.#reclaim();
-    // A retry due at once is ready for a waiting consumer now.
-    if (retryAfterMs === 0) this.#enqueue([]);
+  nack(messageSeq: number, options: { readonly retryAfterMs?: number } = {}): Promise<void> {
+    return this.#queue.nack(messageSeq, options);
   }
 
   /**
@@ -908,27 +288,8 @@ export class Spool {
    * @example
    * for (const letter of await spool.deadLetters()) console.log(letter.seq, letter.attempts);
    */
-  async deadLetters(): Promise<DeadLetter[]> {
-    const letters = this.#queue.deadLetters();
-    // A letter's segment may be reclaimed while this reads: its copy is in the store by then.
-    const payloads = await Promise.all(
-      letters.map((letter) =>
-        this.#readPayload(letter).catch((error: unknown) => {
-          const kept = this.#deadLetterStore.get(letter.seq);
-          if (kept === undefined) throw error;
-          return kept.payload;
-        }),
-      ),
-    );
-    const inSegments = letters.map((letter, i) => ({
-      seq: letter.seq,
-      payload: payloads[i]!,
-      attempts: letter.attempts,
-    }));
-    // A letter in both (a crash between keeping it and deleting its segment) is listed once.
-    const here = new Set<number>(inSegments.map((letter) => letter.seq));
-    const stored = this.#deadLetterStore.list().filter((letter) => !here.has(letter.seq));
-    return [...inSegments, ...stored].sort((a, b) => a.seq - b.seq);
+  deadLetters(): Promise<DeadLetter[]> {
+    return this.#queue.deadLetters();
   }
 
   /**
@@ -940,17 +301,8 @@ export class Spool {
    * @example
    * for (const letter of await spool.deadLetters()) await spool.purgeDeadLetter(letter.seq);
    */
-  async purgeDeadLetter(messageSeq: number): Promise<void> {
-    const entry = this.#queue.purge(checkSeq(messageSeq), this.#clock());
-    if (typeof entry !== "string") {
-      await this.#index.write(entry);
-      await this.#deadLetterStore.remove(messageSeq);
-      this.#reclaim();
-      return;
-    }
-    if (!(await this.#deadLetterStore.remove(messageSeq))) {
-      throw new NotLeased({ seq: messageSeq, reason: entry });
-    }
+  purgeDeadLetter(messageSeq: number): Promise<void> {
+    return this.#queue.purgeDeadLetter(messageSeq);
   }
 
   /**
@@ -964,18 +316,12 @@ export class Spool {
    * if (spool.messageState(seq) === "done") console.log("delivered");
    */
   messageState(messageSeq: number): MessageState {
-    if (checkSeq(messageSeq) > this.#lastDurableSeq) return "unknown";
-    // A dead letter moved out of a reclaimed segment counts as done in the queue: ask first.
-    if (this.#deadLetterStore.get(messageSeq) !== undefined) return "dead";
-    const state = this.#queue.stateOf(messageSeq);
-    if (state !== undefined) return state;
-    // Durable, below everything the queue was built with: done before this open, and reclaimed.
-    return "done";
+    return this.#queue.messageState(messageSeq);
   }
 
   /** Messages not yet done, dead letters excluded: the queue depth. */
   depth(): number {
-    return this.#queue.depth;
+    return this.#queue.depth();
   }
 
   /**
@@ -991,158 +337,13 @@ export class Spool {
    * const consumer = spool.consume(async ({ payload }) => deliver(payload), { concurrency: 8 });
    * await consumer.stop();
    */
-  consume(
-    handler: (lease: Lease) => Promise<void> | void,
-    options: {
-      readonly concurrency?: number;
-      readonly leaseMs?: number;
-      /**
-       * How long a message whose handler threw waits before it is retried: a number, or a
-       * function of the lease (its `attempt`) and the error, for backoff; 0 by default.
-       */
-      readonly retryAfterMs?: number | ((lease: Lease, error: unknown) => number);
-      /** How often an idle consumer looks for retries that came due; 50 ms by default. */
-      readonly pollMs?: number;
-    } = {},
-  ): Consumer {
-    const settings = checkConsumeArguments<Lease>(handler, options);
-    const concurrency = settings.concurrency ?? 1;
-    const pollMs = settings.pollMs ?? 50;
-    const takeOptions = settings.leaseMs === undefined ? {} : { leaseMs: settings.leaseMs };
-    let stopped = false;
-    let wakeUp: (() => void) | undefined;
-    const failures: unknown[] = [];
-    const running = new Set<Promise<void>>();
-    // Waits for a message to become ready, a handler to finish, the poll, or stop.
-    const pause = () =>
-      new Promise<void>((resolve) => {
-        const wake = (): void => {
-          clearTimeout(timer);
-          wakeUp = undefined;
-          const at = this.#readyWaiters.indexOf(wake);
-          if (at >= 0) this.#readyWaiters.splice(at, 1);
-          resolve();
-        };
-        const timer = setTimeout(wake, pollMs);
-        wakeUp = wake;
-        this.#readyWaiters.push(wake);
-      });
-    const answer = async (lease: Lease): Promise<void> => {
-      let failure: { error: unknown } | undefined;
-      try {
-        await handler(lease);
-      } catch (error) {
-        failure = { error };
-      }
-      try {
-        if (failure === undefined) {
-          await this.ack(lease.seq);
-          return;
-        }
-        const { retryAfterMs = 0 } = settings;
-        const delayMs =
-          typeof retryAfterMs === "number" ? retryAfterMs : retryAfterMs(lease, failure.error);
-        // A function's result is checked by nack: a bad one stops the loop with InvalidArgument.
-        await this.nack(lease.seq, { retryAfterMs: delayMs });
-      } catch (error) {
-        // The handler outlived its lease and another took the message (at-least-once): this
-        // answer no longer counts, and the loop goes on.
-        if (!(error instanceof NotLeased)) throw error;
-        this.#leasesLost += 1;
-      }
-    };
-    const fail = (error: unknown): void => {
-      // Closing the spool ends the loop; any other failure stops it and is reported.
-      if (this.#closing === undefined) failures.push(error);
-      stopped = true;
-      wakeUp?.();
-    };
-    const pump = async (): Promise<void> => {
-      while (!stopped && this.#closing === undefined) {
-        const free = concurrency - running.size;
-        // One take for every free handler: their leases share one index flush.
-        const leases = free > 0 ? await this.takeMany(free, takeOptions) : [];
-        if (leases.length === 0) {
-          await pause();
-          continue;
-        }
-        for (const lease of leases) {
-          const run: Promise<void> = answer(lease)
-            .catch(fail)
-            .finally(() => {
-              running.delete(run);
-              wakeUp?.();
-            });
-          running.add(run);
-        }
-      }
-    };
-    const loop = pump().catch(fail);
-    return {
-      stop: async () => {
-        stopped = true;
-        wakeUp?.();
-        await loop;
-        await Promise.all(running);
-        if (failures.length > 0) throw failures[0];
-      },
-    };
-  }
-
-  /** Decodes the record at `location` from a window, or undefined when it lies outside. */
-  async #readFrom(
-    window: ReadWindow,
-    location: MessageLocation,
-  ): Promise<ReturnType<typeof decodeRecord> | undefined> {
-    const end = location.offset + recordByteSize(location.payloadByteSize);
-    if (window.segment !== location.segment) return undefined;
-    if (location.offset < window.offset || end > window.offset + window.byteSize) return undefined;
-    const bytes = await window.bytes;
-    return decodeRecord(bytes.subarray(location.offset - window.offset), 0);
-  }
-
-  /**
-   * Reads a message's record through a read-ahead window: consumers take in seq order, so one
-   * read of 256 KiB serves the next few hundred takes of 1 KiB messages.
-   */
-  async #readPayload(location: MessageLocation): Promise<Uint8Array> {
-    const cached = this.#readWindow;
-    if (cached !== undefined) {
-      // A window read before this record was written holds zeros where it now lies: on a miss
-      // the record is read afresh below.
-      const record = await this.#readFrom(cached, location).catch(() => undefined);
-      if (record?.ok && record.header.seq === location.seq) return record.payload;
-    }
-    const size = recordByteSize(location.payloadByteSize);
-    const byteSizeToRead = Math.min(
-      Math.max(READ_AHEAD_BYTE_SIZE, size),
-      this.config.segmentByteSize - location.offset,
-    );
-    const window = {
-      segment: location.segment,
-      offset: location.offset,
-      byteSize: byteSizeToRead,
-      bytes: this.#adapter.read(location.segment, location.offset, byteSize(byteSizeToRead)),
-    };
-    this.#readWindow = window;
-    const record = await this.#readFrom(window, location).catch((error: unknown) => {
-      if (this.#readWindow === window) this.#readWindow = undefined;
-      throw error;
-    });
-    if (record === undefined || !record.ok || record.header.seq !== location.seq) {
-      const why = record === undefined ? "short read" : record.ok ? "wrong seq" : record.defect;
-      throw new SpoolCorrupt({
-        file: `segment ${location.segment}`,
-        offset: location.offset,
-        reason: `record ${location.seq} no longer reads back (${why})`,
-      });
-    }
-    return record.payload;
+  consume(handler: (lease: Lease) => Promise<void> | void, options: ConsumeOptions = {}): Consumer {
+    return startConsumer(this.#queue, handler, options);
   }
 
   /** This thread's claim-34 writer, for observation (its actor) and tests. */
   get sender(): SenderRuntime {
-    return this.#sender;
+    return this.#writers.sender;
   }
 
   /** The synchronizer, for observation (its actor) and tests. */
@@ -1150,12 +351,6 @@ export class Spool {
     return this.#synchronizer;
   }
 
-  /**
-   * Drains, flushes and confirms every append already made, then closes the files. Idempotent.
-   *
-   * @example
-   * await spool.close();
-   */
   /**
    * A port for a writer in a worker thread (claim 34 across threads): transfer it to the
    * worker and call `connectWriter(port)` there. The writer shares this spool's lock and
@@ -1178,34 +373,26 @@ export class Spool {
    */
   remoteWriter(link: Link<ToSpool, ToWriter>): RemoteEndpoint {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
-    const host: PortHost = {
-      dir: this.dir,
-      config: this.config,
-      synchronizer: this.#synchronizer,
-      lock: this.#lock,
-      nextWriterId: () => writerId(this.#nextWriterId++),
-      nextRequestId: () => this.#nextRemoteRequestId++,
-    };
-    const endpoint: RemoteEndpoint = new RemoteEndpoint(host, link, () =>
-      this.#remotes.delete(endpoint),
-    );
-    this.#remotes.add(endpoint);
-    return endpoint;
+    return this.#writers.remote(link);
   }
 
+  /**
+   * Drains, flushes and confirms every append already made, then closes the files. Idempotent.
+   *
+   * @example
+   * await spool.close();
+   */
   close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#closing = (async () => {
-        for (const writer of this.#writers) writer.close();
         // Appends made before close() are drained, not refused.
-        this.#sender.flushOutbox();
+        this.#writers.closeLocal();
         await this.#synchronizer.close();
-        for (const endpoint of [...this.#remotes]) endpoint.close();
-        await this.#reclaiming;
+        this.#writers.closeRemote();
+        await this.#budget.settled();
         await this.#index.close();
         await this.#adapter.close();
-        for (const wake of this.#readyWaiters) wake();
-        this.#readyWaiters = [];
+        this.#queue.wakeAll();
       })();
     }
     return this.#closing;

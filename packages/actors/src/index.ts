@@ -1,3 +1,5 @@
+// The errors `append` rejects with, as one closed union, for callers that match them all.
+export type { AppendError } from "@spool/core";
 export { BatchWriter, type BatchWriterOptions } from "./BatchWriter.js";
 export { inspectSpool, type SpoolInspection, type VerifyFinding, verifySpool } from "./Inspect.js";
 export { FILE_SHAPING_OPTIONS, type FileShapingOption } from "./Manifest.js";
