@@ -90,16 +90,26 @@ function everywhere(machine: AnyStateMachine): string[] {
   );
 }
 
+/** A Markdown table with its columns aligned, as the formatter (biome) lays it out. */
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
+  );
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((cell, column) => cell.padEnd(widths[column]!)).join(" | ")} |`;
+  return [line(header), line(widths.map((width) => "-".repeat(width))), ...rows.map(line)];
+}
+
 /** A table of each state's claims and description, from its `meta` and `description`. */
 function claimsTable(machine: AnyStateMachine): string[] {
   const rows = nodes(machine).map((node) => {
-    const meta = (node.meta ?? {}) as { claims?: number[]; choice?: boolean };
+    const meta = (node.meta ?? {}) as { claims?: number[] };
     const claims = (meta.claims ?? []).join(", ") || "-";
     const kind =
       (node.always?.length ?? 0) > 0 ? "choice" : node.type === "final" ? "final" : "state";
-    return `| \`${node.key}\` | ${kind} | ${claims} | ${node.description ?? ""} |`;
+    return [`\`${node.key}\``, kind, claims, node.description ?? ""];
   });
-  return ["| State | Kind | Claims | What it does |", "| --- | --- | --- | --- |", ...rows];
+  return table(["State", "Kind", "Claims", "What it does"], rows);
 }
 
 function writerDiagram(): string[] {
