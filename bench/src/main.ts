@@ -178,6 +178,19 @@ const targets: readonly (readonly [string, number | undefined, number])[] = [
     20,
   ],
   ["1 KiB ×16: Spool ÷ lmdb-js ≥ 1.2", ratio(msgs("spool-file", 16), msgs("lmdb", 16)), 1.2],
+  // Issue 19: the xstate machines cost little against the bare loop, at every writer count.
+  ["1 KiB ×16: Spool ÷ bare loop ≥ 0.8", ratio(msgs("spool-file", 16), msgs("bare-file", 16)), 0.8],
+  ["1 KiB ×1: Spool ÷ bare loop ≥ 0.8", ratio(msgs("spool-file", 1), msgs("bare-file", 1)), 0.8],
+  [
+    "1 KiB ×256: Spool ÷ SQLite (transaction per tick) ≥ 1",
+    ratio(msgs("spool-file", 256), msgs("sqlite-tx-per-tick", 256)),
+    1,
+  ],
+  [
+    "1 KiB ×16: Spool ÷ SQLite (transaction per tick) ≥ 1",
+    ratio(msgs("spool-file", 16), msgs("sqlite-tx-per-tick", 16)),
+    1,
+  ],
   [
     "64 KiB ×16: Spool MiB/s ÷ sequential durable ≥ 0.8",
     ratio(find("spool-file", 16, 64 * 1024)?.mibPerSecond, sequential.mibPerSecond),
