@@ -58,7 +58,13 @@ import {
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 import { outstandingConfirmations } from "./SlowWriters.js";
 import { type FailureListener, FailureSignal } from "./SpoolFailure.js";
-import { type BatchReport, Synchronizer } from "./Synchronizer.js";
+import {
+  type BatchReport,
+  type InspectionObserver,
+  Synchronizer,
+  type SynchronizerOptions,
+} from "./Synchronizer.js";
+import { synchronizerMachine } from "./SynchronizerMachine.js";
 import { SenderRuntime, Writer } from "./Writer.js";
 import {
   type Link,
@@ -81,6 +87,25 @@ export interface OpenSpoolOptions extends SpoolOptions {
   readonly adapter?: AdapterFactory;
   /** Milliseconds since the epoch; `Date.now` by default (tests inject their own). */
   readonly clock?: () => number;
+  /**
+   * The machine the data synchronizer runs (claim 64): {@link synchronizerMachine} by default,
+   * or one made from it with `synchronizerMachine.provide({ actors })`, to change how a batch is
+   * written and flushed (`flushBatch`), say. A machine not made from it is `ConfigInvalid`: the
+   * runtime relies on its states and events.
+   *
+   * @example
+   * const machine = synchronizerMachine.provide({ actors: { flushBatch } });
+   * const spool = await openSpool({ dir, synchronizerMachine: machine });
+   */
+  readonly synchronizerMachine?: typeof synchronizerMachine;
+  /**
+   * Hears the data synchronizer's xstate inspection events (`@xstate.snapshot`,
+   * `@xstate.event`, ...), as `createActor`'s `inspect` option does: a function or an observer.
+   *
+   * @example
+   * openSpool({ dir, inspect: (event) => console.log(event.type) })
+   */
+  readonly inspect?: InspectionObserver;
 }
 
 /** A durable record read back. @example for await (const { seq, payload } of spool.records()) {} */
@@ -203,10 +228,18 @@ const READ_AHEAD_BYTE_SIZE = 256 * 1024;
  * await spool.close();
  */
 export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
-  const { dir, adapter: factory, clock, ...tunables } = options;
+  const {
+    dir,
+    adapter: factory,
+    clock,
+    synchronizerMachine: machine,
+    inspect,
+    ...tunables
+  } = options;
   if (typeof dir !== "string" || dir.length === 0) {
     throw new ConfigInvalid({ field: "dir", message: "dir: must be a non-empty path" });
   }
+  const extensions = synchronizerExtensions(machine, inspect);
   const requested = resolveConfig(tunables);
   const startedAtMs = performance.now();
   const openAdapter = (config: SpoolConfig) =>
@@ -258,6 +291,7 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
         cursor,
         clock ?? Date.now,
         report,
+        extensions,
       );
       return spool;
     } catch (error) {
@@ -268,6 +302,40 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
     await adapter.close();
     throw error;
   }
+}
+
+/** What a spool's user may change in its data synchronizer. */
+type SynchronizerExtensions = Pick<SynchronizerOptions, "machine" | "inspect">;
+
+/**
+ * The `synchronizerMachine` and `inspect` options, checked: the machine must be
+ * {@link synchronizerMachine} or made from it by `provide` (which keeps its config, so the
+ * runtime's states and events are the ones it knows), `inspect` a function or an observer.
+ */
+function synchronizerExtensions(machine: unknown, inspect: unknown): SynchronizerExtensions {
+  const isOurs =
+    typeof machine === "object" &&
+    machine !== null &&
+    (machine as { config?: unknown }).config === synchronizerMachine.config;
+  if (machine !== undefined && !isOurs) {
+    const rule = "must be synchronizerMachine or made from it with provide";
+    const message = `synchronizerMachine: ${rule}, not ${describeValue(machine)}`;
+    throw new ConfigInvalid({ field: "synchronizerMachine", message });
+  }
+  const isObserver =
+    typeof inspect === "function" ||
+    (typeof inspect === "object" &&
+      inspect !== null &&
+      typeof (inspect as { next?: unknown }).next === "function");
+  if (inspect !== undefined && !isObserver) {
+    const rule = "must be a function or an observer with next";
+    const message = `inspect: ${rule}, not ${describeValue(inspect)}`;
+    throw new ConfigInvalid({ field: "inspect", message });
+  }
+  return {
+    ...(machine === undefined ? {} : { machine: machine as typeof synchronizerMachine }),
+    ...(inspect === undefined ? {} : { inspect: inspect as InspectionObserver }),
+  };
 }
 
 /**
@@ -496,6 +564,7 @@ export class Spool {
     cursor: AppendCursor,
     clock: () => number,
     recovery: OpenReport,
+    extensions: SynchronizerExtensions = {},
   ) {
     this.dir = dir;
     this.config = config;
@@ -525,6 +594,7 @@ export class Spool {
       onFlushed,
       onBatch,
       onFailure,
+      ...extensions,
     });
     this.#sender = new SenderRuntime({
       id: writerId(0),
