@@ -38,9 +38,7 @@ import { REAL_TIMERS, type SynchronizerTimers, wakeClock } from "./SynchronizerT
 export { REAL_TIMERS, type SynchronizerTimers, type TimerPurpose } from "./SynchronizerTimers.js";
 
 /** What hears xstate's inspection events. @example (event) => console.log(event.type) */
-export type InspectionObserver =
-  | Observer<InspectionEvent>
-  | ((event: InspectionEvent) => void);
+export type InspectionObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 
 // 65536 requests between two drains: a drain runs every microtask, so this bounds only
 // writers that append in a tight synchronous loop; past it, receipts wait and the lock holds.
@@ -127,7 +125,6 @@ export interface SynchronizerPort {
   /** The fault that stopped it, if one did: appends are refused with it at once. */
   failure(): SpoolFailed | undefined;
 }
-
 
 /** One synchronizer per spool directory. */
 export class Synchronizer implements SynchronizerPort {

@@ -325,7 +325,9 @@ export function recordWritten(
   return {
     inFlight: { ...inFlight, written: outcome },
     lastFlushAtMs: context.nowMs,
-    durableThrough: flushed ? { segment: batch.segment!, offset: batch.endOffset } : context.durableThrough,
+    durableThrough: flushed
+      ? { segment: batch.segment!, offset: batch.endOffset }
+      : context.durableThrough,
     unflushedFrom: flushed
       ? null
       : (context.unflushedFrom ?? { segment: batch.segment!, offset: batch.startOffset }),

@@ -48,11 +48,12 @@ import {
   stopChild,
 } from "xstate";
 import { oweConfirmations, settleConfirmations } from "./SlowWriters.js";
+import { asStorageFailure, isInputOutputError } from "./SpoolFailure.js";
 import {
   admitRequests,
   confirmationLevel,
-  decide,
   type DiskSlot,
+  decide,
   heldRequests,
   initialContext,
   markSubmitted,
@@ -76,7 +77,6 @@ import type {
   FlushJob,
   SynchronizerServices,
 } from "./SynchronizerServices.js";
-import { asStorageFailure, isInputOutputError } from "./SpoolFailure.js";
 
 /** Events the synchronizer takes. @example actor.send({ type: "sync.requests", requests, atMs }) */
 export type SynchronizerEvent =
@@ -118,7 +118,11 @@ function inFlightBatch(context: SynchronizerContext): DiskSlot["batch"] {
   return inFlight.batch;
 }
 
-function flushJob(context: SynchronizerContext, slot: DiskSlot, unflushed: boolean): FlushBatchInput {
+function flushJob(
+  context: SynchronizerContext,
+  slot: DiskSlot,
+  unflushed: boolean,
+): FlushBatchInput {
   return {
     batch: slot.batch,
     reason: slot.reason,
@@ -268,13 +272,18 @@ export const synchronizerMachine = setup({
       return { ahead: { ...context.ahead!, written: event.outcome } };
     }),
     promoteAhead: assign(({ context }) => promoteAhead(context)),
-    recordPromotedWritten: assign(({ context }) => recordWritten(context, context.inFlight!.written!)),
+    recordPromotedWritten: assign(({ context }) =>
+      recordWritten(context, context.inFlight!.written!),
+    ),
     countConfirmations: assign(({ context, event }) => {
       assertEvent(event, "writer.confirmed");
       context.services.counters.confirmations(event.confirmed, event.vanished);
-      return { confirmationsPending: context.confirmationsPending - event.confirmed - event.vanished };
+      return {
+        confirmationsPending: context.confirmationsPending - event.confirmed - event.vanished,
+      };
     }),
-    countTimedOut: ({ context }) => context.services.counters.confirmations(0, context.confirmationsPending),
+    countTimedOut: ({ context }) =>
+      context.services.counters.confirmations(0, context.confirmationsPending),
     markLate: assign(({ context, event }) => {
       assertEvent(event, "writer.confirmDeadline");
       // The deadline names every writer the batch still waits for (Confirmations.ts).
@@ -289,7 +298,9 @@ export const synchronizerMachine = setup({
       assertEvent(event, "writer.lateConfirmed");
       const { writerId, confirmed, lapsed } = event;
       context.services.counters.late(confirmed, lapsed);
-      return { slowWriters: settleConfirmations(context.slowWriters, writerId, confirmed + lapsed) };
+      return {
+        slowWriters: settleConfirmations(context.slowWriters, writerId, confirmed + lapsed),
+      };
     }),
     /** Claim 1: clear the batch once every writer confirmed (or was counted as failed). */
     clearInFlight: assign({ inFlight: null, confirmationsPending: 0 }),
@@ -504,7 +515,8 @@ export const synchronizerMachine = setup({
       },
     },
     takingParked: {
-      description: "Claims 16, 65, 69: stored requests start the new batch, then the flush decision.",
+      description:
+        "Claims 16, 65, 69: stored requests start the new batch, then the flush decision.",
       meta: { claims: [16, 65, 69], choice: true },
       always: { target: "decidingFlush", actions: "takeParked" },
     },
@@ -538,4 +550,3 @@ export type SynchronizerPhase =
   | "notifyingSkipped"
   | "broken"
   | "closed";
-

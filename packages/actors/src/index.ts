@@ -1,3 +1,4 @@
+export { BatchWriter, type BatchWriterOptions } from "./BatchWriter.js";
 export { inspectSpool, type SpoolInspection, type VerifyFinding, verifySpool } from "./Inspect.js";
 export { FILE_SHAPING_OPTIONS, type FileShapingOption } from "./Manifest.js";
 export {
@@ -50,7 +51,6 @@ export {
   type WriterEndpoint,
   type WrittenNotice,
 } from "./Synchronizer.js";
-export { BatchWriter, type BatchWriterOptions } from "./BatchWriter.js";
 export {
   type DiskSlot,
   heldRequests,

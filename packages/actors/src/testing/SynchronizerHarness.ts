@@ -36,10 +36,7 @@ import {
   type WrittenNotice,
 } from "../Synchronizer.js";
 import { notAwaitedWriters } from "../SynchronizerContext.js";
-import {
-  type SynchronizerSnapshot,
-  synchronizerMachine,
-} from "../SynchronizerMachine.js";
+import { type SynchronizerSnapshot, synchronizerMachine } from "../SynchronizerMachine.js";
 import {
   AUTOMATIC_ACTIONS,
   abstractState,

@@ -205,7 +205,9 @@ class ModelScope {
       input: input as never,
       inspect: (event) => {
         if (event.type === "@xstate.microstep") {
-          this.run.transitions.push(...(event as { _transitions: AnyTransitionDefinition[] })._transitions);
+          this.run.transitions.push(
+            ...(event as { _transitions: AnyTransitionDefinition[] })._transitions,
+          );
         }
       },
     });
@@ -783,8 +785,7 @@ export function actionContract(
   const is = phaseOf(taken.next.snapshot);
   const counted = (read: (stats: SynchronizerStats) => number) =>
     read(taken.countersAfter) - read(taken.countersBefore);
-  const cleared =
-    before.inFlight !== null && after.inFlight?.batch.id !== before.inFlight.batch.id;
+  const cleared = before.inFlight !== null && after.inFlight?.batch.id !== before.inFlight.batch.id;
   const entersConfirming = taken.steps.some(
     (step) => step.endsWith("--> confirming") && !step.startsWith("confirming "),
   );
