@@ -34,6 +34,9 @@ import {
   recordedUnflushedByteSizeMax,
   recordUnflushedByteSizeMax,
 } from "./Manifest.js";
+import type { InspectionObserver } from "./Synchronizer.js";
+import { type SynchronizerExtensions, synchronizerExtensions } from "./SynchronizerExtensions.js";
+import type { synchronizerMachine } from "./SynchronizerMachine.js";
 
 /** Options of {@link openSpool}: the directory, the adapter, a clock, and {@link SpoolOptions}. @example { dir: "./spool-data" } */
 export interface OpenSpoolOptions extends SpoolOptions {
@@ -46,6 +49,25 @@ export interface OpenSpoolOptions extends SpoolOptions {
   readonly adapter?: AdapterFactory;
   /** Milliseconds since the epoch; `Date.now` by default (tests inject their own). */
   readonly clock?: () => number;
+  /**
+   * The machine the data synchronizer runs (claim 64): {@link synchronizerMachine} by default,
+   * or one made from it with `synchronizerMachine.provide({ actors })`, to change how a batch is
+   * written and flushed (`flushBatch`), say. A machine not made from it is `ConfigInvalid`: the
+   * runtime relies on its states and events.
+   *
+   * @example
+   * const machine = synchronizerMachine.provide({ actors: { flushBatch } });
+   * const spool = await openSpool({ dir, synchronizerMachine: machine });
+   */
+  readonly synchronizerMachine?: typeof synchronizerMachine;
+  /**
+   * Hears the data synchronizer's xstate inspection events (`@xstate.snapshot`,
+   * `@xstate.event`, ...), as `createActor`'s `inspect` option does: a function or an observer.
+   *
+   * @example
+   * openSpool({ dir, inspect: (event) => console.log(event.type) })
+   */
+  readonly inspect?: InspectionObserver;
 }
 
 /** What opening found on disk and did about it. @example spool.recovery.recordsScanned */
@@ -81,6 +103,8 @@ export interface RecoveredSpool {
   readonly cursor: AppendCursor;
   readonly clock: () => number;
   readonly recovery: OpenReport;
+  /** The user's machine and inspector for the data synchronizer, checked. */
+  readonly extensions: SynchronizerExtensions;
 }
 
 /**
@@ -94,10 +118,11 @@ export async function recoverSpool<Opened>(
   options: OpenSpoolOptions,
   open: (recovered: RecoveredSpool) => Opened,
 ): Promise<Opened> {
-  const { dir, adapter: factory, clock, ...tunables } = options;
+  const { dir, adapter: factory, clock, synchronizerMachine, inspect, ...tunables } = options;
   if (typeof dir !== "string" || dir.length === 0) {
     throw new ConfigInvalid({ field: "dir", message: "dir: must be a non-empty path" });
   }
+  const extensions = synchronizerExtensions(synchronizerMachine, inspect);
   const requested = resolveConfig(tunables);
   const startedAtMs = performance.now();
   const openAdapter = (config: SpoolConfig) =>
@@ -149,6 +174,7 @@ export async function recoverSpool<Opened>(
         cursor,
         clock: clock ?? Date.now,
         recovery: report,
+        extensions,
       });
     } catch (error) {
       await index.close();

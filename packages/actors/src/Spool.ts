@@ -134,6 +134,7 @@ export class Spool {
       onFlushed,
       onBatch,
       onFailure,
+      ...recovered.extensions,
     });
     const reserve =
       config.diskBudgetBytes === null ? undefined : (size: number) => this.#budget.reserve(size);
