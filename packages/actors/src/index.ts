@@ -62,9 +62,8 @@ export {
   type WriteOutcome,
 } from "./SynchronizerContext.js";
 export {
-  type ConfirmInput,
-  type FlushBatchInput,
-  flushActorId,
+  type CourierEvent,
+  type FlusherEvent,
   type SynchronizerEvent,
   type SynchronizerPhase,
   type SynchronizerSnapshot,

@@ -2,9 +2,9 @@ import type { BatchId } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { createMachine, fromCallback, type InspectionEvent } from "xstate";
 import {
-  type FlushBatchInput,
+  type FlusherEvent,
   openSpool,
-  type SynchronizerEvent,
+  type SynchronizerServices,
   synchronizerMachine,
 } from "../src/index.js";
 import { temporaryDirectory } from "./helpers.js";
@@ -12,22 +12,26 @@ import { temporaryDirectory } from "./helpers.js";
 const payload = (index: number) => `record ${index}`;
 
 /**
- * A `flushBatch` of the user's own: it writes and flushes through the services as the default
- * one does, and counts what it flushed.
+ * A `flusher` of the user's own: it writes and flushes each batch through the services as the
+ * default one does, and counts what it flushed.
  */
-function countingFlushBatch() {
+function countingFlusher() {
   const batches: { readonly batchId: BatchId; readonly records: number }[] = [];
-  const flushBatch = fromCallback<SynchronizerEvent, FlushBatchInput>(({ input, sendBack }) => {
-    const batchId = input.batch.id;
-    batches.push({ batchId, records: input.batch.writes.length });
-    const submitted = (): void => sendBack({ type: "disk.submitted", batchId });
-    input.services.write(input, submitted).then(
-      (outcome) => sendBack({ type: "disk.written", batchId, outcome }),
-      // No I/O error is expected of a temporary directory: any error stops the spool.
-      (error: unknown) => input.services.fault("the test's flushBatch", error),
-    );
-  });
-  return { batches, flushBatch };
+  const flusher = fromCallback<FlusherEvent, { readonly services: SynchronizerServices }>(
+    ({ input, sendBack, receive }) => {
+      receive(({ job }) => {
+        const batchId = job.batch.id;
+        batches.push({ batchId, records: job.batch.writes.length });
+        const submitted = (): void => sendBack({ type: "disk.submitted", batchId });
+        input.services.write(job, submitted).then(
+          (outcome) => sendBack({ type: "disk.written", batchId, outcome }),
+          // No I/O error is expected of a temporary directory: any error stops the spool.
+          (error: unknown) => input.services.fault("the test's flusher", error),
+        );
+      });
+    },
+  );
+  return { batches, flusher };
 }
 
 /** Appends `count` records: half at once (one batch or a few), then the rest one by one. */
@@ -39,10 +43,10 @@ async function appendRecords(spool: Awaited<ReturnType<typeof openSpool>>, count
 }
 
 describe("openSpool's synchronizer extensions", () => {
-  it("runs a synchronizerMachine given a flushBatch of its own, which sees every batch, all durable", async () => {
+  it("runs a synchronizerMachine given a flusher of its own, which sees every batch, all durable", async () => {
     const dir = temporaryDirectory();
-    const { batches, flushBatch } = countingFlushBatch();
-    const machine = synchronizerMachine.provide({ actors: { flushBatch } });
+    const { batches, flusher } = countingFlusher();
+    const machine = synchronizerMachine.provide({ actors: { flusher } });
     const spool = await openSpool({ dir, synchronizerMachine: machine });
     const count = 40;
     await appendRecords(spool, count);

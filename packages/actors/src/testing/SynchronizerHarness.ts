@@ -403,11 +403,12 @@ class SnapshotWatch {
         notAwaitedWriters(inFlight.batch, context.slowWriters).length,
       );
     }
-    // A batch whose write just started: its flush actor is new.
+    // A batch just taken out for the disk (into a slot it was not in before).
+    const before = new Set(
+      [previous.context.inFlight, previous.context.ahead].map((slot) => slot?.batch.id),
+    );
     for (const slot of [context.inFlight, context.ahead]) {
-      if (slot === null) continue;
-      const id = `flush-${slot.batch.id}`;
-      if (snapshot.children[id] === undefined || previous.children[id] !== undefined) continue;
+      if (slot === null || before.has(slot.batch.id)) continue;
       const first = this.#firstAfterClear;
       if (first !== undefined && slot.batch.writes[0]?.request.id !== first.id) {
         this.violation ??= `request ${first.id} did not start batch ${slot.batch.id}`;

@@ -191,8 +191,8 @@ interface StepRun {
 /**
  * A scope to run the machine's transitions in, as xstate's own `transition` does, except that
  * the machine's own actions run (against the stub services: counting, checks) and the
- * microsteps are recorded. xstate's built-in actions (delays, spawning) do not run: the model
- * has no clock and no children.
+ * microsteps are recorded. xstate's built-in actions (delays, messages to the flusher and the
+ * courier) do not run: the model has no clock and no children.
  */
 class ModelScope {
   run: StepRun = { transitions: [], actions: [] };
@@ -793,8 +793,8 @@ export function actionContract(
   if (entersConfirming && !wrote && !(promoted && before.ahead?.written != null)) {
     return `entered confirming on ${action.type} from ${was}`;
   }
-  if (is === "confirming" && taken.next.snapshot.children.confirmations === undefined) {
-    return "confirming without sending the write confirmations";
+  if (entersConfirming && !taken.actions.includes("xstate.sendTo")) {
+    return "entered confirming without sending the write confirmations";
   }
   if (after.closing !== (before.closing || action.type === "close"))
     return "lost or invented a close";
