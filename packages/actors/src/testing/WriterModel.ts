@@ -56,7 +56,7 @@ function modelGroup(size: number): WriterGroup {
 
 const noConfirm = (): void => {};
 
-/** The outside world's moves in a state. */
+/** The outside world's moves in a state. @example possibleWriterEvents(actor.getSnapshot()) */
 export function possibleWriterEvents(snapshot: WriterSnapshot): readonly WriterEvent[] {
   const { waiting, sending, awaitingWrite } = snapshot.context;
   const events: WriterEvent[] = [];
@@ -110,12 +110,17 @@ const traversal = {
   serializeEvent: (event: WriterEvent) => writerEventKey(event),
 };
 
-/** A shortest path to every state of the machine's graph. */
+/** A shortest path to every state of the machine's graph. @example writerStatePaths(mutant) */
 export function writerStatePaths(machine: WriterMachine = writerMachine): WriterPath[] {
   return getShortestPaths(machine, traversal) as WriterPath[];
 }
 
-/** A path over every edge of the machine's graph: the shortest path to its source, then it. */
+/**
+ * A path over every edge of the machine's graph: the shortest path to its source, then it.
+ *
+ * @example
+ * for (const path of writerEdgePaths()) await runWriterPath(path);
+ */
 export function writerEdgePaths(machine: WriterMachine = writerMachine): WriterPath[] {
   const toState = new Map<string, WriterPath>();
   for (const path of writerStatePaths(machine)) toState.set(writerStateKey(path.state), path);
@@ -152,7 +157,12 @@ export function isRefusal(transition: AnyTransitionDefinition): boolean {
   );
 }
 
-/** Every transition the machine's configuration declares, refusals apart. */
+/**
+ * Every transition the machine's configuration declares, refusals apart.
+ *
+ * @example
+ * declaredWriterTransitions().has("acquiring --lock.granted--> sending"); // true
+ */
 export function declaredWriterTransitions(machine: WriterMachine = writerMachine): Set<string> {
   const keys = new Set<string>();
   const visit = (node: WriterMachine["root"]) => {
