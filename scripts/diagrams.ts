@@ -8,31 +8,20 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { synchronizerMachine, WRITER_STATES } from "@spool/actors";
+import { synchronizerMachine, writerMachine } from "@spool/actors";
 import { eventName } from "@spool/actors/testing";
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from "xstate";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const target = path.join(root, "docs", "machines.md");
 
-type Table = Readonly<Record<string, { readonly targets: readonly string[] } | undefined>>;
-
-/** One line per declared transition, labels merged where several events share an arrow. */
-function arrows(states: Readonly<Record<string, Table>>): string[] {
-  const labels = new Map<string, string[]>();
-  for (const [from, table] of Object.entries(states)) {
-    for (const [event, transition] of Object.entries(table)) {
-      for (const to of transition?.targets ?? []) {
-        const key = `${from} --> ${to}`;
-        labels.set(key, [...(labels.get(key) ?? []), event]);
-      }
-    }
-  }
-  return [...labels].map(([arrow, events]) => `  ${arrow} : ${events.join(", ")}`);
-}
-
 function nodes(machine: AnyStateMachine): AnyStateNode[] {
   return Object.values(machine.root.states) as AnyStateNode[];
+}
+
+/** A diamond of the flowchart: a state marked `meta.choice`, left at once by `always`. */
+function isChoice(node: AnyStateNode): boolean {
+  return (node.meta as { choice?: boolean } | undefined)?.choice === true;
 }
 
 function transitionsOf(node: AnyStateNode): AnyTransitionDefinition[] {
@@ -74,7 +63,7 @@ function machineDiagram(machine: AnyStateMachine): string[] {
   const initial = machine.root.initial?.target?.[0]?.key;
   const lines = ["stateDiagram-v2", `  [*] --> ${initial}`];
   for (const node of nodes(machine)) {
-    if ((node.always?.length ?? 0) > 0) lines.push(`  state ${node.key} <<choice>>`);
+    if (isChoice(node)) lines.push(`  state ${node.key} <<choice>>`);
   }
   lines.push(...machineArrows(machine));
   for (const node of nodes(machine)) {
@@ -105,18 +94,28 @@ function claimsTable(machine: AnyStateMachine): string[] {
   const rows = nodes(machine).map((node) => {
     const meta = (node.meta ?? {}) as { claims?: number[] };
     const claims = (meta.claims ?? []).join(", ") || "-";
-    const kind =
-      (node.always?.length ?? 0) > 0 ? "choice" : node.type === "final" ? "final" : "state";
+    const kind = isChoice(node) ? "choice" : node.type === "final" ? "final" : "state";
     return [`\`${node.key}\``, kind, claims, node.description ?? ""];
   });
   return table(["State", "Kind", "Claims", "What it does"], rows);
 }
 
-function writerDiagram(): string[] {
+/**
+ * The writer's root transitions, under its picture: the events every state takes where it is
+ * (unless it takes the event itself), and those that fail the writer anywhere else (`refuse`).
+ */
+function writerNotes(): string[] {
+  const root = [...writerMachine.root.transitions.entries()];
+  const refuses = (transition: AnyTransitionDefinition) =>
+    transition.actions.some(
+      (action) => action === "refuse" || (action as { type?: unknown }).type === "refuse",
+    );
+  const names = (events: string[]) => events.map((event) => `\`${event}\``).join(", ");
+  const taken = root.filter(([, all]) => !all.some(refuses)).map(([event]) => event);
+  const refused = root.filter(([, all]) => all.some(refuses)).map(([event]) => event);
   return [
-    "stateDiagram-v2",
-    "  [*] --> idle",
-    ...arrows(WRITER_STATES as unknown as Record<string, Table>),
+    `Every state takes ${names(taken)} where it is, unless it takes the event itself`,
+    `(writerMachine's root \`on\`); ${names(refused)} anywhere else fail the writer (\`refuse\`).`,
   ];
 }
 
@@ -141,7 +140,11 @@ function document(): string {
     "",
     "## Writer (claim 34)",
     "",
-    fence(writerDiagram()),
+    fence(machineDiagram(writerMachine)),
+    "",
+    ...writerNotes(),
+    "",
+    ...claimsTable(writerMachine),
   ].join("\n")}\n`;
 }
 

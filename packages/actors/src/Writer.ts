@@ -1,8 +1,10 @@
 /**
  * Writers. A {@link Writer} is the handle an application appends through; the
  * {@link SenderRuntime} is claim 34's writer for the thread (one per thread or process): it runs
- * the {@link writerLogic} actor and carries each microtask's appends, from every handle on the
- * thread, through the shared lock to the synchronizer as one request group.
+ * the {@link writerMachine} and carries each microtask's appends, from every handle on the
+ * thread, through the shared lock to the synchronizer as one request group. The machine's
+ * context holds the groups waiting for the lock and the one being sent; the runtime holds only
+ * the appends of the current microtask, and supplies the machine's effects.
  */
 import {
   type AppendError,
@@ -27,7 +29,7 @@ import { appendDurability, checkPayloadSize } from "./internal/Arguments.js";
 import type { SharedLock } from "./SharedLock.js";
 import { describeFault } from "./SpoolFailure.js";
 import type { SynchronizerPort, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
-import { writerLogic } from "./WriterMachine.js";
+import { type WriterContext, type WriterGroup, writerMachine } from "./WriterMachine.js";
 
 /** What an acknowledged append guarantees. @example const { seq, durability } = await writer.append("hi") */
 export interface AppendResult {
@@ -74,37 +76,34 @@ export interface SenderContext {
 export class SenderRuntime implements WriterEndpoint {
   readonly id: WriterId;
   readonly #context: SenderContext;
-  readonly #actor: Actor<typeof writerLogic>;
+  readonly #actor: Actor<typeof writerMachine>;
   /** Appends made since the last microtask: the next request group. */
   #outbox: Pending[] = [];
   #outboxScheduled = false;
-  /** Groups waiting for the lock, oldest first. */
-  readonly #waitingForLock: Pending[][] = [];
-  #sending: Pending[] | undefined;
-  readonly #confirmations = new Map<number, () => void>();
   #nextRequestId = 1;
 
   constructor(context: SenderContext) {
     this.id = context.id;
     this.#context = context;
-    this.#actor = createActor(writerLogic);
-    // xstate reports a handler's exception on a timer (an uncaught exception) and stops an
-    // actor whose transition threw without a word: both are faults that fail the spool.
-    this.#actor.on("lock.acquire", () =>
-      this.#guard("lock.acquire", () => context.lock.acquire(this.id, this.#granted)),
-    );
-    this.#actor.on("sync.request", () => this.#guard("sync.request", () => this.#sendHead()));
-    this.#actor.on("lock.release", () =>
-      this.#guard("lock.release", () => context.lock.release(this.id)),
-    );
-    this.#actor.on("writer.confirmed", (event) =>
-      this.#guard("writer.confirmed", () => {
-        const confirm = this.#confirmations.get(event.batchId);
-        this.#confirmations.delete(event.batchId);
-        confirm?.();
-      }),
-    );
-    this.#actor.subscribe({ error: (error) => this.#fault("the writer machine", error) });
+    // An effect that throws is a fault that fails the spool, and leaves the machine running:
+    // its groups still go through the lock and are refused with the failure. (A machine whose
+    // transition threw is stopped by xstate; its subscriber hears of it.)
+    const logic = writerMachine.provide({
+      actions: {
+        acquireLock: ({ context: held }) =>
+          this.#guard("lock.acquire", held, () => context.lock.acquire(this.id, this.#granted)),
+        sendGroup: ({ context: held }, { group }) =>
+          this.#guard("sync.request", held, () => this.#send(group as readonly Pending[])),
+        releaseLock: ({ context: held }) =>
+          this.#guard("lock.release", held, () => context.lock.release(this.id)),
+        confirmWritten: ({ context: held }, { confirm }) =>
+          this.#guard("writer.confirmed", held, confirm),
+      },
+    });
+    this.#actor = createActor(logic);
+    this.#actor.subscribe({
+      error: (error) => this.#fault("the writer machine", this.#actor.getSnapshot().context, error),
+    });
     this.#actor.start();
     context.synchronizer.register(this);
   }
@@ -119,17 +118,18 @@ export class SenderRuntime implements WriterEndpoint {
     }
   };
 
-  #guard(effect: string, body: () => void): void {
+  /** Runs one effect; `held` is the machine's context as the effect sees it. */
+  #guard(effect: string, held: WriterContext, body: () => void): void {
     try {
       body();
     } catch (error) {
-      this.#fault(`the writer's ${effect}`, error);
+      this.#fault(`the writer's ${effect}`, held, error);
     }
   }
 
-  #fault(where: string, error: unknown): void {
+  #fault(where: string, held: WriterContext, error: unknown): void {
     const failure = this.#context.synchronizer.fail(describeFault(where, error), error);
-    this.#failAll(failure);
+    this.#failAll(failure, held);
   }
 
   /** The fault that stopped the spool (or this remote writer), if one did. */
@@ -141,14 +141,15 @@ export class SenderRuntime implements WriterEndpoint {
    * This sender faulted: every append it has not handed to the synchronizer (gathering,
    * waiting for the lock, being sent) fails with `failure`, and the lock is freed if it holds
    * it. The synchronizer fails the ones it holds. (When the synchronizer faults instead, this
-   * sender's machine is sound: its groups go on through the lock and are refused.)
+   * sender's machine is sound: its groups go on through the lock and are refused.) `held` is
+   * the machine's context: its groups are rejected where they are, and if the machine goes on,
+   * it sends them to be refused (a second rejection is a no-op).
    */
-  #failAll(failure: SpoolFailed): void {
-    const unsent = [...this.#outbox, ...(this.#sending ?? []), ...this.#waitingForLock.flat()];
+  #failAll(failure: SpoolFailed, held: WriterContext): void {
+    const unsent: WriterGroup[] = [this.#outbox, ...held.waiting];
+    if (held.sending !== undefined) unsent.push(held.sending);
     this.#outbox = [];
-    this.#sending = undefined;
-    this.#waitingForLock.length = 0;
-    for (const pending of unsent) pending.reject(failure);
+    for (const group of unsent) for (const pending of group as Pending[]) pending.reject(failure);
     if (this.#context.lock.holder === this.id) this.#context.lock.release(this.id);
   }
 
@@ -201,28 +202,22 @@ export class SenderRuntime implements WriterEndpoint {
       for (const pending of group) pending.reject(failure);
       return;
     }
-    this.#waitingForLock.push(group);
-    this.#actor.send({ type: "writer.append" });
+    this.#actor.send({ type: "writer.append", group });
   };
 
-  #sendHead(): void {
-    const group = this.#waitingForLock.shift();
-    if (group === undefined) throw new Error("lock granted with nothing to send");
-    this.#sending = group;
-    const refusal = this.#context.synchronizer.send(group, this.#receipt);
+  /** The machine's `sendGroup`: the group goes to the synchronizer while the lock is held. */
+  #send(group: readonly Pending[]): void {
+    const refusal = this.#context.synchronizer.send(group, () => this.#receipt(group));
     if (refusal !== undefined) {
-      this.#receipt();
+      this.#receipt(group);
       this.failed(group, refusal);
     }
   }
 
-  readonly #receipt = (): void => {
-    const group = this.#sending;
-    if (group === undefined) throw new Error("receipt with nothing sent");
-    this.#sending = undefined;
+  #receipt(group: readonly Pending[]): void {
     for (const pending of group) pending.awaitingWrite = true;
-    this.#actor.send({ type: "sync.receipt", count: group.length });
-  };
+    this.#actor.send({ type: "sync.receipt", group });
+  }
 
   /**
    * One of this sender's requests that the synchronizer holds: the synchronizer hands back the
@@ -245,8 +240,7 @@ export class SenderRuntime implements WriterEndpoint {
       pending.awaitingWrite = false;
       pending.resolve({ seq: write.seq, durability: level });
     }
-    this.#confirmations.set(notice.batchId, confirm);
-    this.#actor.send({ type: "sync.written", batchId: notice.batchId, count: writes.length });
+    this.#actor.send({ type: "sync.written", count: writes.length, confirm });
   }
 
   /** @internal Skipped requests come back to be sent again (claim 66). */
@@ -266,9 +260,8 @@ export class SenderRuntime implements WriterEndpoint {
     }
     if (again.length === 0) return;
     for (const pending of again) pending.awaitingWrite = false;
-    // They were sent before any group still waiting for the lock: they go first.
-    this.#waitingForLock.unshift(again);
-    this.#actor.send({ type: "sync.resend", count: again.length });
+    // They were sent before any group still waiting for the lock: the machine puts them first.
+    this.#actor.send({ type: "sync.resend", group: again });
   }
 
   /** @internal These requests will never be written. */
@@ -285,7 +278,7 @@ export class SenderRuntime implements WriterEndpoint {
   }
 
   /** The writer actor, for inspection and tests. */
-  get actor(): Actor<typeof writerLogic> {
+  get actor(): Actor<typeof writerMachine> {
     return this.#actor;
   }
 }

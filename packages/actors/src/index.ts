@@ -85,15 +85,12 @@ export {
   Writer,
 } from "./Writer.js";
 export {
-  INITIAL_WRITER_STATE,
-  WRITER_STATES,
-  type WriterEmitted,
+  type WriterContext,
   type WriterEvent,
+  type WriterGroup,
+  type WriterMeta,
   type WriterPhase,
-  type WriterState,
-  type WriterTransition,
-  writerLogic,
-  writerTransition,
+  writerMachine,
 } from "./WriterMachine.js";
 export {
   connectWriter,

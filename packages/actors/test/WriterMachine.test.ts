@@ -1,63 +1,139 @@
-import type { BatchId } from "@spool/core";
+import type { WriteRequest } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { type WriterEmitted, writerLogic } from "../src/WriterMachine.js";
+import { type WriterGroup, writerMachine } from "../src/WriterMachine.js";
 
+// Effects recorded by name, as the runtime would carry them out.
 function started() {
-  const actor = createActor(writerLogic);
-  const effects: WriterEmitted["type"][] = [];
-  actor.on("*", (event) => effects.push(event.type));
+  const effects: string[] = [];
+  const confirmed: number[] = [];
+  const actor = createActor(
+    writerMachine.provide({
+      actions: {
+        acquireLock: () => effects.push("lock.acquire"),
+        sendGroup: (_, { group }) => effects.push(`sync.request(${group.length})`),
+        releaseLock: () => effects.push("lock.release"),
+        confirmWritten: (_, { confirm }) => {
+          effects.push("writer.confirmed");
+          confirm();
+        },
+      },
+    }),
+  );
+  const errors: unknown[] = [];
+  actor.subscribe({ error: (error) => errors.push(error) });
   actor.start();
-  return { actor, effects };
+  return { actor, effects, confirmed, errors };
 }
 
-describe("writerLogic (claim 34)", () => {
+const group = (size: number): WriterGroup =>
+  Array.from({ length: size }, (_, at) => ({ id: at + 1 }) as unknown as WriteRequest);
+
+describe("writerMachine (claim 34)", () => {
   it("acquires the lock, sends, releases on receipt, and confirms the write confirmation", () => {
     const { actor, effects } = started();
-    actor.send({ type: "writer.append" });
+    const sent = group(3);
+    actor.send({ type: "writer.append", group: sent });
     actor.send({ type: "lock.granted" });
-    actor.send({ type: "sync.receipt", count: 3 });
-    expect(actor.getSnapshot().context).toEqual({
-      phase: "idle",
-      groupsWaitingForLock: 0,
-      awaitingWrite: 3,
-    });
-    actor.send({ type: "sync.written", batchId: 1 as BatchId, count: 3 });
-    expect(effects).toEqual(["lock.acquire", "sync.request", "lock.release", "writer.confirmed"]);
+    actor.send({ type: "sync.receipt", group: sent });
+    const { value, context } = actor.getSnapshot();
+    expect(value).toBe("idle");
+    expect(context).toEqual({ waiting: [], sending: undefined, awaitingWrite: 3 });
+    let confirmations = 0;
+    actor.send({ type: "sync.written", count: 3, confirm: () => confirmations++ });
+    expect(effects).toEqual([
+      "lock.acquire",
+      "sync.request(3)",
+      "lock.release",
+      "writer.confirmed",
+    ]);
+    expect(confirmations).toBe(1);
     expect(actor.getSnapshot().context.awaitingWrite).toBe(0);
+  });
+
+  it("holds the groups it carries by reference, not copies", () => {
+    const { actor } = started();
+    const [first, second] = [group(1), group(2)];
+    actor.send({ type: "writer.append", group: first });
+    actor.send({ type: "writer.append", group: second });
+    expect(actor.getSnapshot().context.waiting[1]).toBe(second);
+    actor.send({ type: "lock.granted" });
+    expect(actor.getSnapshot().context.sending).toBe(first);
   });
 
   it("queues a second group while the lock is held and sends it after the release", () => {
     const { actor, effects } = started();
-    actor.send({ type: "writer.append" });
-    actor.send({ type: "writer.append" });
-    expect(actor.getSnapshot().context.groupsWaitingForLock).toBe(1);
+    const first = group(1);
+    actor.send({ type: "writer.append", group: first });
+    actor.send({ type: "writer.append", group: group(1) });
+    expect(actor.getSnapshot().context.waiting).toHaveLength(2);
     actor.send({ type: "lock.granted" });
-    actor.send({ type: "sync.receipt", count: 1 });
-    expect(actor.getSnapshot().context.phase).toBe("acquiring");
-    expect(effects).toEqual(["lock.acquire", "sync.request", "lock.release", "lock.acquire"]);
+    actor.send({ type: "sync.receipt", group: first });
+    expect(actor.getSnapshot().value).toBe("acquiring");
+    expect(effects).toEqual(["lock.acquire", "sync.request(1)", "lock.release", "lock.acquire"]);
   });
 
   it("resends skipped requests through the lock (claim 66)", () => {
     const { actor, effects } = started();
-    actor.send({ type: "writer.append" });
+    const sent = group(2);
+    actor.send({ type: "writer.append", group: sent });
     actor.send({ type: "lock.granted" });
-    actor.send({ type: "sync.receipt", count: 2 });
-    actor.send({ type: "sync.resend", count: 2 });
-    expect(actor.getSnapshot().context).toEqual({
-      phase: "acquiring",
-      groupsWaitingForLock: 0,
-      awaitingWrite: 0,
-    });
+    actor.send({ type: "sync.receipt", group: sent });
+    const again = group(2);
+    actor.send({ type: "sync.resend", group: again });
+    const { value, context } = actor.getSnapshot();
+    expect(value).toBe("acquiring");
+    expect(context).toEqual({ waiting: [again], sending: undefined, awaitingWrite: 0 });
     expect(effects.at(-1)).toBe("lock.acquire");
   });
 
-  it("refuses a receipt it did not ask for", () => {
+  it("puts a resent group ahead of the groups waiting for the lock (claim 66)", () => {
     const { actor } = started();
-    const errors: unknown[] = [];
-    actor.subscribe({ error: (error) => errors.push(error) });
-    actor.send({ type: "sync.receipt", count: 1 });
+    const sent = group(1);
+    actor.send({ type: "writer.append", group: sent });
+    actor.send({ type: "lock.granted" });
+    actor.send({ type: "sync.receipt", group: sent });
+    const newer = group(1);
+    actor.send({ type: "writer.append", group: newer });
+    const again = group(1);
+    actor.send({ type: "sync.resend", group: again });
+    expect(actor.getSnapshot().context.waiting).toEqual([again, newer]);
+  });
+
+  it("refuses a receipt it did not ask for", () => {
+    const { actor, errors } = started();
+    actor.send({ type: "sync.receipt", group: group(1) });
     expect(errors).toHaveLength(1);
     expect(actor.getSnapshot().status).toBe("error");
+  });
+
+  it("refuses a receipt for a group it did not send", () => {
+    const { actor, errors } = started();
+    actor.send({ type: "writer.append", group: group(1) });
+    actor.send({ type: "lock.granted" });
+    actor.send({ type: "sync.receipt", group: group(1) });
+    expect(errors).toHaveLength(1);
+    expect(actor.getSnapshot().status).toBe("error");
+  });
+
+  it("refuses a grant with nothing to send", () => {
+    const { actor, errors } = started();
+    actor.send({ type: "lock.granted" });
+    expect(errors).toHaveLength(1);
+    expect(actor.getSnapshot().status).toBe("error");
+  });
+
+  it("refuses a write confirmation for more requests than the synchronizer holds", () => {
+    const { actor, errors } = started();
+    actor.send({ type: "sync.written", count: 1, confirm: () => undefined });
+    expect(errors).toHaveLength(1);
+    expect(actor.getSnapshot().status).toBe("error");
+  });
+
+  it("names claim 34 in the meta of every state", () => {
+    for (const node of Object.values(writerMachine.root.states)) {
+      expect(node.meta?.claims).toContain(34);
+      expect(node.description).toMatch(/Claim 34/);
+    }
   });
 });

@@ -1,28 +1,44 @@
 import { describe, expect, it } from "vitest";
 import {
-  declaredWriterSteps,
+  checkWriterModel,
+  declaredWriterTransitions,
   runWriterPath,
+  writerEdgePaths,
   writerStatePaths,
-  writerTransitionPaths,
+  writerTransitionsTaken,
 } from "../src/testing/index.js";
+import { writerMachine } from "../src/WriterMachine.js";
 
 describe("writer model-based tests (claim 34)", () => {
-  const covered = new Set<string>();
-
-  it("the sender runtime follows the model on a shortest path to every state", async () => {
+  it("the sender runtime follows the writer machine on a shortest path to every state", async () => {
     const paths = writerStatePaths();
     expect(paths.length).toBeGreaterThan(20);
-    for (const path of paths) for (const step of await runWriterPath(path)) covered.add(step);
+    for (const path of paths) await runWriterPath(path);
   });
 
-  it("the sender runtime follows the model across every edge of the state graph", async () => {
-    for (const path of writerTransitionPaths()) {
-      for (const step of await runWriterPath(path)) covered.add(step);
-    }
+  it("the sender runtime follows the writer machine across every edge of its state graph", async () => {
+    const paths = writerEdgePaths();
+    expect(paths.length).toBeGreaterThan(writerStatePaths().length);
+    for (const path of paths) await runWriterPath(path);
   });
 
-  it("the paths took every declared step of the writer", () => {
-    const missing = [...declaredWriterSteps()].filter((step) => !covered.has(step));
-    expect(missing).toEqual([]);
+  it("the paths take every transition the writer machine declares", () => {
+    const declared = declaredWriterTransitions();
+    expect(declared.size).toBeGreaterThanOrEqual(8);
+    const taken = writerTransitionsTaken(writerMachine, [
+      ...writerStatePaths(),
+      ...writerEdgePaths(),
+    ]);
+    expect([...declared].filter((key) => !taken.has(key))).toEqual([]);
+  });
+
+  it("the model check passes the writer machine and fails it with a broken guard", async () => {
+    const sound = await checkWriterModel(writerMachine);
+    expect(sound.failures).toEqual([]);
+    expect(sound.missing).toEqual([]);
+    const mutant = writerMachine.provide({ guards: { hasGroupWaiting: () => false } });
+    const broken = await checkWriterModel(mutant);
+    expect(broken.failures.length).toBeGreaterThan(0);
+    expect(broken.missing).toContain("idle --always[hasGroupWaiting]--> acquiring");
   });
 });

@@ -1,13 +1,20 @@
 /**
- * The writer's test model and its runner: claim 34's writer, traversed with `xstate/graph` and
- * replayed against the real {@link SenderRuntime} with a scripted shared lock and a scripted
- * synchronizer. Checked throughout:
+ * The writer's model-based test: `xstate/graph` traverses {@link writerMachine} itself (or any
+ * machine of its shape, such as a mutant with a broken guard), and every path is replayed
+ * against the real {@link SenderRuntime} with a scripted shared lock and a scripted
+ * synchronizer. After each step the runtime's machine must be where the path says, holding
+ * groups of the sizes the path says. Checked throughout:
  *
  * - a request group is sent only while the writer holds the lock, and the receipt releases it;
  * - a skipped group is sent again before any newer group;
  * - an append resolves only after its write confirmation, with the seq it names, and a failed
  *   one rejects with the synchronizer's error;
  * - each write confirmation is answered with exactly one confirmation of confirmation.
+ *
+ * The events a state offers are the outside world's moves (an append, a grant, a receipt, an
+ * answer from the synchronizer), bounded so the graph stays small and still reaches every
+ * transition the machine declares: {@link declaredWriterTransitions} reads those from the
+ * machine's own configuration, and {@link checkWriterModel} fails when a path misses one.
  */
 import {
   type BatchId,
@@ -23,186 +30,177 @@ import {
   type WriterId,
   writerId,
 } from "@spool/core";
-import { type ActorSystem, fromTransition, type TransitionSnapshot } from "xstate";
+import { type AnyTransitionDefinition, createActor, type SnapshotFrom } from "xstate";
 import { getAdjacencyMap, getShortestPaths, type StatePath } from "xstate/graph";
 import type { SharedLock } from "../SharedLock.js";
 import type { SynchronizerPort, WriterEndpoint } from "../Synchronizer.js";
 import { type AppendResult, SenderRuntime } from "../Writer.js";
-import {
-  INITIAL_WRITER_STATE,
-  WRITER_STATES,
-  type WriterEvent,
-  type WriterState,
-  writerTransition,
-} from "../WriterMachine.js";
+import { type WriterEvent, type WriterGroup, writerMachine } from "../WriterMachine.js";
 
-/** What the outside world can do to a writer. @example { type: "append", count: 2 } */
-export type WriterAction =
-  | { readonly type: "append"; readonly count: 1 | 2 }
-  | { readonly type: "grant" }
-  | { readonly type: "receipt" }
-  | { readonly type: "written"; readonly requests: "one" | "all" }
-  | { readonly type: "resend"; readonly requests: "one" | "all" }
-  | { readonly type: "failed"; readonly requests: "one" | "all" };
+/** The writer machine, or a machine made from it with `provide` (a mutant, in the tests). */
+export type WriterMachine = typeof writerMachine;
+/** A snapshot of the writer machine. */
+export type WriterSnapshot = SnapshotFrom<WriterMachine>;
+/** A path through the writer machine's state graph. */
+export type WriterPath = StatePath<WriterSnapshot, WriterEvent>;
 
-/** The model: the machine's state, plus the sizes of the groups it holds. */
-export interface WriterModelState {
-  readonly machine: WriterState;
-  /** Sizes of the groups waiting for the lock, the next one first. */
-  readonly waiting: readonly number[];
-  /** Size of the group sent and not yet received, while the writer holds the lock. */
-  readonly sending: number | null;
-  readonly nextBatchId: number;
-}
-
-const INITIAL: WriterModelState = {
-  machine: INITIAL_WRITER_STATE,
-  waiting: [],
-  sending: null,
-  nextBatchId: 1,
-};
-
-// Bounds that keep the state space small and still reach every step: two groups waiting, four
-// requests held by the synchronizer at most.
+// Bounds that keep the state space small and still reach every transition: two groups waiting,
+// four requests queued or held by the synchronizer at most.
 const GROUPS_WAITING_MAX = 2;
 const REQUESTS_HELD_MAX = 4;
 
-/** The machine event an action is, and the model's bookkeeping after it. */
-export function writerEventOf(
-  state: WriterModelState,
-  action: WriterAction,
-): { readonly event: WriterEvent; readonly next: Omit<WriterModelState, "machine"> } {
-  const held = state.machine.awaitingWrite;
-  const howMany = (which: "one" | "all") => (which === "one" ? 1 : held);
-  const { waiting, sending, nextBatchId } = state;
-  switch (action.type) {
-    case "append":
-      return {
-        event: { type: "writer.append" },
-        next: { waiting: [...waiting, action.count], sending, nextBatchId },
-      };
-    case "grant":
-      return {
-        event: { type: "lock.granted" },
-        next: { waiting: waiting.slice(1), sending: waiting[0] ?? null, nextBatchId },
-      };
-    case "receipt":
-      return {
-        event: { type: "sync.receipt", count: sending ?? 0 },
-        next: { waiting, sending: null, nextBatchId },
-      };
-    case "written":
-      return {
-        event: {
-          type: "sync.written",
-          batchId: nextBatchId as BatchId,
-          count: howMany(action.requests),
-        },
-        next: { waiting, sending, nextBatchId: nextBatchId + 1 },
-      };
-    case "resend": {
-      // The runtime puts the resent group ahead of every group still waiting.
-      const count = howMany(action.requests);
-      return {
-        event: { type: "sync.resend", count },
-        next: { waiting: [count, ...waiting], sending, nextBatchId },
-      };
-    }
-    case "failed":
-      return {
-        event: { type: "sync.failed", count: howMany(action.requests) },
-        next: { waiting, sending, nextBatchId },
-      };
+// Stand-ins for requests in the traversal: the machine only holds and counts them.
+function modelGroup(size: number): WriterGroup {
+  return Array.from({ length: size }, (_, at) => ({ id: at + 1 }) as unknown as WriteRequest);
+}
+
+const noConfirm = (): void => {};
+
+/** The outside world's moves in a state. @example possibleWriterEvents(actor.getSnapshot()) */
+export function possibleWriterEvents(snapshot: WriterSnapshot): readonly WriterEvent[] {
+  const { waiting, sending, awaitingWrite } = snapshot.context;
+  const events: WriterEvent[] = [];
+  const queued = waiting.reduce((sum, group) => sum + group.length, sending?.length ?? 0);
+  if (waiting.length < GROUPS_WAITING_MAX && awaitingWrite + queued < REQUESTS_HELD_MAX) {
+    for (const size of [1, 2]) events.push({ type: "writer.append", group: modelGroup(size) });
+  }
+  if (snapshot.value === "acquiring") events.push({ type: "lock.granted" });
+  if (snapshot.value === "sending" && sending !== undefined) {
+    events.push({ type: "sync.receipt", group: sending });
+  }
+  for (const count of new Set([1, awaitingWrite])) {
+    if (count < 1 || awaitingWrite < 1) continue;
+    events.push(
+      { type: "sync.written", count, confirm: noConfirm },
+      { type: "sync.resend", group: modelGroup(count) },
+      { type: "sync.failed", count },
+    );
+  }
+  return events;
+}
+
+/** Where the machine is and the sizes of what it holds: what a replay must match. */
+export function writerStateKey(snapshot: WriterSnapshot): string {
+  const { waiting, sending, awaitingWrite } = snapshot.context;
+  return JSON.stringify([
+    snapshot.value,
+    waiting.map((group) => group.length),
+    sending?.length ?? null,
+    awaitingWrite,
+  ]);
+}
+
+function writerEventKey(event: WriterEvent): string {
+  switch (event.type) {
+    case "writer.append":
+    case "sync.receipt":
+    case "sync.resend":
+      return `${event.type}(${event.group.length})`;
+    case "sync.written":
+    case "sync.failed":
+      return `${event.type}(${event.count})`;
+    case "lock.granted":
+      return event.type;
   }
 }
 
-/** The actions possible in a state. */
-export function possibleWriterActions(state: WriterModelState): readonly WriterAction[] {
-  const { machine } = state;
-  const actions: WriterAction[] = [];
-  const queued = state.waiting.reduce((sum, size) => sum + size, state.sending ?? 0);
-  if (
-    state.waiting.length < GROUPS_WAITING_MAX &&
-    machine.awaitingWrite + queued < REQUESTS_HELD_MAX
-  ) {
-    actions.push({ type: "append", count: 1 }, { type: "append", count: 2 });
-  }
-  if (machine.phase === "acquiring") actions.push({ type: "grant" });
-  if (machine.phase === "sending") actions.push({ type: "receipt" });
-  if (machine.awaitingWrite > 0) {
-    for (const type of ["written", "resend", "failed"] as const) {
-      actions.push({ type, requests: "one" });
-      if (machine.awaitingWrite > 1) actions.push({ type, requests: "all" });
-    }
-  }
-  return actions;
-}
-
-/** Takes one action with the writer's own transition function. */
-export function takeWriterAction(
-  state: WriterModelState,
-  action: WriterAction,
-): { readonly next: WriterModelState; readonly event: WriterEvent } {
-  const { event, next } = writerEventOf(state, action);
-  const machine = writerTransition(state.machine, event, () => {});
-  return { next: { ...next, machine }, event };
-}
-
-type WriterSnapshot = TransitionSnapshot<WriterModelState>;
-
-const writerModelLogic = fromTransition<
-  WriterModelState,
-  WriterAction,
-  ActorSystem<never>,
-  undefined
->((state, action) => takeWriterAction(state, action).next, INITIAL);
-
-const writerTraversal = {
-  events: (snapshot: WriterSnapshot) => possibleWriterActions(snapshot.context),
-  // The batch counter only names batches: it is left out, or the space would be infinite.
-  serializeState: ({ context }: WriterSnapshot) =>
-    JSON.stringify([context.machine, context.waiting, context.sending]),
-  serializeEvent: (action: WriterAction) => JSON.stringify(action),
+const traversal = {
+  events: possibleWriterEvents,
+  serializeState: (snapshot: WriterSnapshot) => writerStateKey(snapshot),
+  serializeEvent: (event: WriterEvent) => writerEventKey(event),
 };
 
-function actionsOf(path: StatePath<WriterSnapshot, WriterAction>): WriterAction[] {
-  return path.steps.map((step) => step.event).filter((event) => !event.type.startsWith("xstate."));
+/** A shortest path to every state of the machine's graph. @example writerStatePaths(mutant) */
+export function writerStatePaths(machine: WriterMachine = writerMachine): WriterPath[] {
+  return getShortestPaths(machine, traversal) as WriterPath[];
 }
 
-/** A shortest path to every model state. */
-export function writerStatePaths(): WriterAction[][] {
-  return getShortestPaths(writerModelLogic, writerTraversal).map((path) =>
-    actionsOf(path as StatePath<WriterSnapshot, WriterAction>),
-  );
-}
-
-/** A path for every edge of the model graph: the shortest path to its source, then the edge. */
-export function writerTransitionPaths(): WriterAction[][] {
-  const toState = new Map<string, WriterAction[]>();
-  for (const path of getShortestPaths(writerModelLogic, writerTraversal)) {
-    const typed = path as StatePath<WriterSnapshot, WriterAction>;
-    toState.set(writerTraversal.serializeState(typed.state), actionsOf(typed));
-  }
-  const paths: WriterAction[][] = [];
-  for (const [key, vertex] of Object.entries(getAdjacencyMap(writerModelLogic, writerTraversal))) {
+/**
+ * A path over every edge of the machine's graph: the shortest path to its source, then it.
+ *
+ * @example
+ * for (const path of writerEdgePaths()) await runWriterPath(path);
+ */
+export function writerEdgePaths(machine: WriterMachine = writerMachine): WriterPath[] {
+  const toState = new Map<string, WriterPath>();
+  for (const path of writerStatePaths(machine)) toState.set(writerStateKey(path.state), path);
+  const paths: WriterPath[] = [];
+  for (const [key, vertex] of Object.entries(getAdjacencyMap(machine, traversal))) {
     const prefix = toState.get(key);
     if (prefix === undefined) continue;
     for (const edge of Object.values(vertex.transitions)) {
-      paths.push([...prefix, (edge as { event: WriterAction }).event]);
+      const { event, state } = edge as { event: WriterEvent; state: WriterSnapshot };
+      paths.push({
+        state,
+        steps: [...prefix.steps, { state, event }],
+        weight: prefix.weight + 1,
+      });
     }
   }
   return paths;
 }
 
-/** Every step {@link WRITER_STATES} declares, as `phase --event--> target`. */
-export function declaredWriterSteps(): ReadonlySet<string> {
-  const steps = new Set<string>();
-  for (const [phase, table] of Object.entries(WRITER_STATES)) {
-    for (const [event, transition] of Object.entries(table)) {
-      for (const target of transition?.targets ?? []) steps.add(`${phase} --${event}--> ${target}`);
+/** One transition as `source --event[guard]--> target`; `always` for an eventless one. */
+export function transitionKey(transition: AnyTransitionDefinition): string {
+  const guard: unknown = transition.guard;
+  const named = typeof guard === "string" ? guard : (guard as { type?: string } | undefined)?.type;
+  const guardName = guard === undefined ? "" : `[${named ?? "inline"}]`;
+  const event = transition.eventType === "" ? "always" : transition.eventType;
+  const targets = transition.target?.map((node) => node.key).join(",") ?? "(stays)";
+  return `${transition.source.key} --${event}${guardName}--> ${targets}`;
+}
+
+/** A protocol violation's transition: it fails the actor, so no valid path takes it. */
+export function isRefusal(transition: AnyTransitionDefinition): boolean {
+  return transition.actions.some(
+    (action) => action === "refuse" || (action as { type?: unknown }).type === "refuse",
+  );
+}
+
+/**
+ * Every transition the machine's configuration declares, refusals apart.
+ *
+ * @example
+ * declaredWriterTransitions().has("acquiring --lock.granted--> sending"); // true
+ */
+export function declaredWriterTransitions(machine: WriterMachine = writerMachine): Set<string> {
+  const keys = new Set<string>();
+  const visit = (node: WriterMachine["root"]) => {
+    for (const transitions of node.transitions.values()) {
+      for (const transition of transitions) {
+        if (!isRefusal(transition)) keys.add(transitionKey(transition));
+      }
     }
+    for (const transition of node.always ?? []) keys.add(transitionKey(transition));
+    for (const child of Object.values(node.states)) visit(child as WriterMachine["root"]);
+  };
+  visit(machine.root);
+  return keys;
+}
+
+/** The transitions the machine takes along the paths, read from xstate's inspection. */
+export function writerTransitionsTaken(machine: WriterMachine, paths: readonly WriterPath[]) {
+  const taken = new Set<string>();
+  for (const path of paths) {
+    const actor = createActor(machine, {
+      inspect: (inspection) => {
+        if (inspection.type !== "@xstate.microstep") return;
+        for (const transition of inspection._transitions) taken.add(transitionKey(transition));
+      },
+    });
+    // A path that fails the actor takes fewer transitions: the coverage check reports that.
+    actor.subscribe({ error: () => undefined });
+    actor.start();
+    for (const { event } of path.steps.slice(1)) {
+      // The graph keeps one snapshot per state, so a receipt may name the group of another
+      // path that reached it: the receipt is for the group this actor sent.
+      const sending = actor.getSnapshot().context.sending;
+      const receipt = event.type === "sync.receipt" && sending !== undefined;
+      actor.send(receipt ? { type: "sync.receipt", group: sending } : event);
+    }
+    actor.stop();
   }
-  return steps;
+  return taken;
 }
 
 /** A lock that grants only when the path says so. */
@@ -266,8 +264,11 @@ class ScriptedPort implements SynchronizerPort {
     return undefined;
   }
 
-  take(which: "one" | "all"): WriteRequest[] {
-    return this.received.splice(0, which === "one" ? 1 : this.received.length);
+  take(count: number): WriteRequest[] {
+    if (count > this.received.length) {
+      this.violation ??= `asked for ${count} of ${this.received.length} requests held`;
+    }
+    return this.received.splice(0, count);
   }
 }
 
@@ -277,120 +278,177 @@ interface Outcome {
   writtenAt?: number;
 }
 
-/** A writer path that broke a promise or left the model. */
+/** A writer path that broke a promise or left the machine's path. */
 export class WriterPathFailed extends Error {}
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/**
- * Runs one writer path against the real {@link SenderRuntime}; returns the declared steps taken.
- *
- * @example
- * for (const path of writerTransitionPaths()) await runWriterPath(path);
- */
-export async function runWriterPath(actions: readonly WriterAction[]): Promise<Set<string>> {
-  const lock = new ScriptedLock();
-  const port = new ScriptedPort(lock);
-  const config = resolveConfig({});
-  const sender = new SenderRuntime({
+/** The world's side of one replay: the runtime under test and its scripted neighbours. */
+class Replay {
+  readonly lock = new ScriptedLock();
+  readonly port = new ScriptedPort(this.lock);
+  readonly sender = new SenderRuntime({
     id: writerId(1),
     dir: "model",
-    config,
-    lock,
-    synchronizer: port,
+    config: resolveConfig({}),
+    lock: this.lock,
+    synchronizer: this.port,
   });
-  const outcomes = new Map<number, Outcome>();
-  let clock = 0;
-  const confirmations = new Map<number, number>();
-  let model = INITIAL;
-  const steps = new Set<string>();
-  const failed = new SpoolClosed({ dir: "model" });
-  for (const [at, action] of actions.entries()) {
-    const fail = (what: string) =>
-      new WriterPathFailed(`writer path, step ${at + 1}: ${what}\n  ${JSON.stringify(actions)}`);
-    const { next, event } = takeWriterAction(model, action);
-    const target = next.machine.phase;
-    steps.add(`${model.machine.phase} --${event.type}--> ${target}`);
-    clock += 1;
-    switch (action.type) {
-      case "append":
-        for (let n = 0; n < action.count; n++) {
-          const outcome: Outcome = {};
-          const id = outcomes.size + 1;
-          outcomes.set(id, outcome);
-          sender.append(writerId(1), new Uint8Array([id]), "flushed").then(
-            (result) => {
-              outcome.resolved = result;
-              if (outcome.writtenAt === undefined) port.violation ??= `append ${id} resolved early`;
-            },
-            (error: unknown) => {
-              outcome.rejected = error;
-            },
-          );
-        }
+  readonly outcomes = new Map<number, Outcome>();
+  readonly confirmations = new Map<number, number>();
+  readonly failed = new SpoolClosed({ dir: "model" });
+  clock = 0;
+  nextBatchId = 1;
+
+  append(count: number): void {
+    for (let n = 0; n < count; n++) {
+      const outcome: Outcome = {};
+      const id = this.outcomes.size + 1;
+      this.outcomes.set(id, outcome);
+      this.sender.append(writerId(1), new Uint8Array([id]), "flushed").then(
+        (result) => {
+          outcome.resolved = result;
+          if (outcome.writtenAt === undefined)
+            this.port.violation ??= `append ${id} resolved early`;
+        },
+        (error: unknown) => {
+          outcome.rejected = error;
+        },
+      );
+    }
+  }
+
+  written(count: number): string | undefined {
+    const requests = this.port.take(count);
+    const writes = requests.map(
+      (request): PlacedWrite => ({
+        request,
+        seq: seq(request.id * 10),
+        segment: segmentNumber(1),
+        offset: byteOffset(0),
+        byteSize: byteSize(48),
+      }),
+    );
+    for (const request of requests) this.outcomes.get(request.id)!.writtenAt = this.clock;
+    const batchId = this.nextBatchId++;
+    const notice = { batchId: batchId as BatchId, writes, level: "flushed" as const };
+    this.port.endpoint!.written(notice, () => {
+      this.confirmations.set(batchId, (this.confirmations.get(batchId) ?? 0) + 1);
+    });
+    return this.confirmations.get(batchId) === 1
+      ? undefined
+      : `batch ${batchId} not confirmed once`;
+  }
+
+  /** Makes the world move as `event` says; returns what went wrong, if anything did. */
+  async take(event: WriterEvent): Promise<string | undefined> {
+    this.clock += 1;
+    switch (event.type) {
+      case "writer.append":
+        this.append(event.group.length);
         await turn();
-        break;
-      case "grant":
-        if (lock.waiting === undefined) throw fail("the writer did not ask for the lock");
-        lock.waiting();
-        break;
-      case "receipt": {
-        const inFlight = port.inFlight;
-        if (inFlight === undefined) throw fail("no group was sent");
-        port.inFlight = undefined;
-        port.received.push(...inFlight.requests);
+        return undefined;
+      case "lock.granted":
+        if (this.lock.waiting === undefined) return "the writer did not ask for the lock";
+        this.lock.waiting();
+        return undefined;
+      case "sync.receipt": {
+        const inFlight = this.port.inFlight;
+        if (inFlight === undefined) return "no group was sent";
+        this.port.inFlight = undefined;
+        this.port.received.push(...inFlight.requests);
         inFlight.receipt();
-        if (lock.holder !== null) throw fail("the receipt did not release the lock");
-        break;
+        return this.lock.holder === null ? undefined : "the receipt did not release the lock";
       }
-      case "written": {
-        const requests = port.take(action.requests);
-        const writes = requests.map(
-          (request): PlacedWrite => ({
-            request,
-            seq: seq(request.id * 10),
-            segment: segmentNumber(1),
-            offset: byteOffset(0),
-            byteSize: byteSize(48),
-          }),
-        );
-        for (const request of requests) outcomes.get(request.id)!.writtenAt = clock;
-        const batchId = model.nextBatchId;
-        port.endpoint!.written({ batchId: batchId as BatchId, writes, level: "flushed" }, () => {
-          confirmations.set(batchId, (confirmations.get(batchId) ?? 0) + 1);
-        });
-        if (confirmations.get(batchId) !== 1) throw fail(`batch ${batchId} not confirmed once`);
-        break;
+      case "sync.written":
+        return this.written(event.count);
+      case "sync.resend": {
+        const requests = this.port.take(event.group.length);
+        this.port.resent = requests;
+        this.port.endpoint!.resend(requests);
+        return undefined;
       }
-      case "resend": {
-        const requests = port.take(action.requests);
-        port.resent = requests;
-        port.endpoint!.resend(requests);
-        break;
-      }
-      case "failed": {
-        const requests = port.take(action.requests);
-        for (const request of requests) outcomes.get(request.id)!.writtenAt = clock;
-        port.endpoint!.failed(requests, failed);
-        break;
+      case "sync.failed": {
+        const requests = this.port.take(event.count);
+        for (const request of requests) this.outcomes.get(request.id)!.writtenAt = this.clock;
+        this.port.endpoint!.failed(requests, this.failed);
+        return undefined;
       }
     }
+  }
+
+  /** What broke a promise once the path is done, if anything did. */
+  settled(): string | undefined {
+    for (const [id, outcome] of this.outcomes) {
+      if (outcome.resolved !== undefined && outcome.resolved.seq !== id * 10) {
+        return `append ${id} resolved with seq ${outcome.resolved.seq}`;
+      }
+      if (outcome.rejected !== undefined && outcome.rejected !== this.failed) {
+        return `append ${id} rejected with ${String(outcome.rejected)}`;
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Replays one path of the machine's graph against the real {@link SenderRuntime}: throws
+ * {@link WriterPathFailed} where the runtime's machine leaves the path or a promise breaks.
+ *
+ * @example
+ * for (const path of writerEdgePaths()) await runWriterPath(path);
+ */
+export async function runWriterPath(path: WriterPath): Promise<void> {
+  const replay = new Replay();
+  const events = path.steps.slice(1).map((step) => writerEventKey(step.event));
+  for (const [at, step] of path.steps.slice(1).entries()) {
+    const fail = (what: string) =>
+      new WriterPathFailed(`writer path, step ${at + 1}: ${what}\n  ${events.join(" → ")}`);
+    const wrong = await replay.take(step.event);
+    if (wrong !== undefined) throw fail(wrong);
     await turn();
-    model = next;
-    const real = sender.actor.getSnapshot();
+    const real = replay.sender.actor.getSnapshot();
     if (real.status !== "active") throw fail(`the writer actor is ${real.status}: ${real.error}`);
-    if (JSON.stringify(real.context) !== JSON.stringify(model.machine)) {
-      throw fail(`runtime ${JSON.stringify(real.context)}, model ${JSON.stringify(model.machine)}`);
-    }
-    if (port.violation !== undefined) throw fail(port.violation);
+    const [actual, expected] = [writerStateKey(real), writerStateKey(step.state)];
+    if (actual !== expected) throw fail(`runtime ${actual}, path ${expected}`);
+    if (replay.port.violation !== undefined) throw fail(replay.port.violation);
   }
-  for (const [id, outcome] of outcomes) {
-    if (outcome.resolved !== undefined && outcome.resolved.seq !== id * 10) {
-      throw new WriterPathFailed(`append ${id} resolved with seq ${outcome.resolved.seq}`);
-    }
-    if (outcome.rejected !== undefined && outcome.rejected !== failed) {
-      throw new WriterPathFailed(`append ${id} rejected with ${String(outcome.rejected)}`);
+  const broken = replay.settled();
+  if (broken !== undefined) throw new WriterPathFailed(`${broken}\n  ${events.join(" → ")}`);
+}
+
+/** What {@link checkWriterModel} found. */
+export interface WriterModelReport {
+  /** Paths replayed. */
+  readonly paths: number;
+  /** Why each failing path failed. */
+  readonly failures: readonly string[];
+  /** Declared transitions no path took. */
+  readonly missing: readonly string[];
+}
+
+/**
+ * The whole model check for a writer machine: a shortest path to every state and a path over
+ * every edge of its graph, each replayed against the real runtime, and every transition its
+ * configuration declares taken by some path. The real machine passes; a mutant must not.
+ *
+ * @example
+ * const { failures, missing } = await checkWriterModel(writerMachine);
+ */
+export async function checkWriterModel(
+  machine: WriterMachine = writerMachine,
+): Promise<WriterModelReport> {
+  const paths = [...writerStatePaths(machine), ...writerEdgePaths(machine)];
+  const failures: string[] = [];
+  for (const path of paths) {
+    try {
+      await runWriterPath(path);
+    } catch (error) {
+      if (!(error instanceof WriterPathFailed)) throw error;
+      failures.push(error.message);
     }
   }
-  return steps;
+  const taken = writerTransitionsTaken(machine, paths);
+  const missing = [...declaredWriterTransitions(machine)].filter((key) => !taken.has(key));
+  return { paths: paths.length, failures, missing };
 }

@@ -45,11 +45,19 @@ export {
   transitionPaths,
 } from "./SynchronizerModel.js";
 export {
-  declaredWriterSteps,
-  possibleWriterActions,
+  checkWriterModel,
+  declaredWriterTransitions,
+  isRefusal,
+  possibleWriterEvents,
   runWriterPath,
-  type WriterAction,
+  transitionKey,
+  type WriterMachine,
+  type WriterModelReport,
+  type WriterPath,
   WriterPathFailed,
+  type WriterSnapshot,
+  writerEdgePaths,
+  writerStateKey,
   writerStatePaths,
-  writerTransitionPaths,
+  writerTransitionsTaken,
 } from "./WriterModel.js";
