@@ -7,6 +7,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Spool } from "@spool/actors";
 import { livePage } from "./LivePage.js";
+import type { MachineView } from "./MachineWatch.js";
 import type { Metrics } from "./Metrics.js";
 
 /** Where the admin listener listens. @example { host: "127.0.0.1", port: 8702 } */
@@ -44,6 +45,7 @@ export async function openAdminListener(
   options: AdminOptions,
   metrics: Metrics,
   messages: Spool,
+  machine: () => MachineView,
 ): Promise<AdminListener> {
   const server = http.createServer(
     {
@@ -51,7 +53,7 @@ export async function openAdminListener(
       requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
     },
     (request, response) => {
-      answer(request, metrics, messages).then(
+      answer(request, metrics, messages, machine).then(
         ({ code, type, body }) => send(response, code, type, body),
         (error: unknown) => send(response, 500, "text/plain", `${String(error)}\n`),
       );
@@ -84,6 +86,7 @@ async function answer(
   request: http.IncomingMessage,
   metrics: Metrics,
   messages: Spool,
+  machine: () => MachineView,
 ): Promise<{ code: number; type: string; body: string }> {
   if (request.method !== "GET") return { code: 405, type: "text/plain", body: "GET only\n" };
   const pathname = (request.url ?? "/").split("?")[0];
@@ -95,7 +98,11 @@ async function answer(
         body: await metrics.registry.metrics(),
       };
     case "/live.json":
-      return { code: 200, type: "application/json", body: JSON.stringify(liveView(messages)) };
+      return {
+        code: 200,
+        type: "application/json",
+        body: JSON.stringify(liveView(messages, machine())),
+      };
     case "/":
       return { code: 200, type: "text/html; charset=utf-8", body: livePage() };
     default:
@@ -103,10 +110,13 @@ async function answer(
   }
 }
 
-function liveView(spool: Spool) {
+function liveView(spool: Spool, machine: MachineView) {
   const stats = spool.stats();
   return {
-    state: stats.state,
+    // The machine's state as its inspection events last showed it; "failed" once a fault
+    // stopped it (the machine itself never says so).
+    state: stats.state === "failed" ? stats.state : (machine.state ?? stats.state),
+    machineEvents: machine.events,
     messages: stats.messages,
     flushes: stats.flushes,
     flushReasons: stats.flushReasons,

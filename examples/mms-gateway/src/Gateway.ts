@@ -41,6 +41,7 @@ import {
   type GatewayLimits,
   type InFlightLimits,
 } from "./Limits.js";
+import { machineWatch } from "./MachineWatch.js";
 import { messageIds } from "./MessageIds.js";
 import { gatewayMetrics, type Metrics } from "./Metrics.js";
 import { faultResponse } from "./Mm7.js";
@@ -135,8 +136,11 @@ async function startGateway(
   if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= ATTEMPTS_MAX)) {
     throw new RangeError(`maxAttempts must be a whole number from 1 to ${ATTEMPTS_MAX}`);
   }
+  // The live page shows the synchronizer's state from its inspection events.
+  const watch = machineWatch();
   const messages = await openSpool({
     dir: path.join(options.dir, "messages"),
+    inspect: watch.inspect,
     maxAttempts,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
@@ -198,7 +202,12 @@ async function startGateway(
   };
   observeFrontDoor(metrics.registry, context.admission, context.inFlight);
   // The admin listener first: if its port is taken, the MM7 port has taken no request yet.
-  const admin = await openAdminListener({ ...DEFAULT_ADMIN, ...options.admin }, metrics, messages);
+  const admin = await openAdminListener(
+    { ...DEFAULT_ADMIN, ...options.admin },
+    metrics,
+    messages,
+    watch.view,
+  );
   opened.push(() => admin.close());
   const server = await listen(context);
   const address = server.address() as AddressInfo;

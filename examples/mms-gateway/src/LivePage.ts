@@ -13,7 +13,7 @@ th { text-align: left; border-bottom: 1px solid #ccc; } .state { font: 1.6em mon
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 </style></head><body>
 <h1>Spool MMS gateway</h1>
-<p>Synchronizer: <span class="state" id="state">…</span></p>
+<p>Synchronizer machine: <span class="state" id="state">…</span></p>
 <p id="messages"></p>
 <p id="flushes"></p>
 <table><thead><tr><th>batch</th><th class="num">records</th><th class="num">bytes</th>

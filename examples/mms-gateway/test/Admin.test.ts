@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { synchronizerMachine } from "@spool/actors";
 import { afterEach, describe, expect, it } from "vitest";
 import { type GatewayOptions, openGateway } from "../src/Gateway.js";
 import { openSink } from "../src/Sink.js";
@@ -26,7 +27,11 @@ describe("the admin listener", () => {
     expect(text).toContain('mm7_connections_closed_total{reason="evicted"} 0');
     expect(text).toContain("mm7_body_bytes_in_flight 0");
     const live = await fetch(`${gateway.adminUrl}/live.json`);
-    expect(await live.json()).toMatchObject({ messages: expect.any(Object) });
+    // The synchronizer's state, from its xstate inspection events; it took the submission.
+    const view = (await live.json()) as { state: string; machineEvents: number };
+    expect(view).toMatchObject({ messages: expect.any(Object) });
+    expect(Object.keys(synchronizerMachine.root.states)).toContain(view.state);
+    expect(view.machineEvents).toBeGreaterThan(0);
     const page = await fetch(`${gateway.adminUrl}/`);
     expect(await page.text()).toContain("<title>Spool MMS gateway</title>");
   });

@@ -6,8 +6,7 @@
  * interface.
  */
 import type { WriterId } from "@spool/core";
-import { type ActorSystem, createActor } from "xstate";
-import { transitionLogic } from "./internal/TransitionLogic.js";
+import { type ActorSystem, createActor, fromTransition } from "xstate";
 
 /**
  * A shared lock: `acquire` calls `granted` once the caller holds it (maybe at once).
@@ -36,12 +35,13 @@ export type LockEvent =
 export type LockEmitted = { readonly type: "lock.granted"; readonly owner: WriterId };
 
 /**
- * The lock's transition function: pure; the grant is an emitted `lock.granted` event.
+ * The lock's transition function, run by xstate's `fromTransition`: pure; the grant is an
+ * emitted `lock.granted` event. (A reducer, not a statechart: it has one state, its queue.)
  *
  * @example
  * const actor = createActor(lockLogic);
  */
-export const lockLogic = transitionLogic<
+export const lockLogic = fromTransition<
   LockState,
   LockEvent,
   ActorSystem<never>,

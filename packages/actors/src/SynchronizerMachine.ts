@@ -6,7 +6,7 @@
  * requests → loop back.
  *
  * The flowchart's diamonds are named guards taken by `always` transitions (`decidingFlush`:
- * `shouldFlush`, `hasTimedTrigger`; `checkingMapped`: `isMapped`; `checkingSkipped`:
+ * `shouldFlush`, `isMapped`, `hasTimedTrigger`; `checkingSkipped`:
  * `hasSkipped`, `hasParked`, `hasGathered`, `isClosing`; ...); the boxes that wait on the world
  * are states waiting for actors: `mapping` invokes `mapSegment`; `writing` waits for the
  * `flusher`, `confirming` and `notifyingSkipped` for the `courier`, two actors the machine
@@ -202,7 +202,10 @@ export const synchronizerMachine = setup({
     /** Claim 67: a timed trigger (idle, gather, since last flush) will fire later. */
     hasTimedTrigger: ({ context }) => !context.decision.flush && context.decision.wakeInMs !== null,
     /** Claims 15, 64: the in-flight batch's region is mapped already. */
-    isMapped: ({ context }) => context.mapped.includes(inFlightBatch(context).segment!),
+    isMapped: ({ context }) => {
+      const { segment } = context.admission.batch;
+      return segment !== null && context.mapped.includes(segment);
+    },
     /** Pipelining: arrivals while the in-flight batch flushes may gather into the next batch. */
     gathersBeside: ({ context }) => pipelines(context, inFlightBatch(context)),
     /** Pipelining: a batch gathered while one flushes is ready to be written. */
@@ -315,9 +318,19 @@ export const synchronizerMachine = setup({
         confirmationsPending: context.confirmationsPending - event.confirmed - event.vanished,
       };
     }),
-    countTimedOut: ({ context }) =>
-      context.services.counters.confirmations(0, context.confirmationsPending),
-    markLate: assign(({ context, event }) => {
+    /** Claim 1: the last confirmations came; the batch is cleared. */
+    clearConfirmed: assign(({ context, event }) => {
+      assertEvent(event, "writer.confirmed");
+      context.services.counters.confirmations(event.confirmed, event.vanished);
+      return { inFlight: null, confirmationsPending: 0 };
+    }),
+    /** Claim 1: the writers that never confirmed are counted failed; the batch is cleared. */
+    clearTimedOut: assign(({ context }) => {
+      context.services.counters.confirmations(0, context.confirmationsPending);
+      return { inFlight: null, confirmationsPending: 0 };
+    }),
+    /** Issue 17, finding 10: the late writers are marked slow, owing; the batch is cleared. */
+    clearLate: assign(({ context, event }) => {
       assertEvent(event, "writer.confirmDeadline");
       // The deadline names every writer the batch still waits for (Confirmations.ts).
       if (event.late.length !== context.confirmationsPending) {
@@ -325,7 +338,7 @@ export const synchronizerMachine = setup({
       }
       const { book, marked } = oweConfirmations(context.slowWriters, event.late);
       context.services.counters.markedSlow(marked);
-      return { confirmationsPending: 0, slowWriters: book };
+      return { inFlight: null, confirmationsPending: 0, slowWriters: book };
     }),
     countLate: assign(({ context, event }) => {
       assertEvent(event, "writer.lateConfirmed");
@@ -335,8 +348,6 @@ export const synchronizerMachine = setup({
         slowWriters: settleConfirmations(context.slowWriters, writerId, confirmed + lapsed),
       };
     }),
-    /** Claim 1: clear the batch once every writer confirmed (or was counted as failed). */
-    clearInFlight: assign({ inFlight: null, confirmationsPending: 0 }),
     takeSkippedForResend: assign(({ context }) => ({
       admission: { ...context.admission, skipped: [], resending: context.admission.skipped },
     })),
@@ -377,10 +388,17 @@ export const synchronizerMachine = setup({
       },
     },
     decidingFlush: {
-      description: "Claims 5-13: write the batch now, or wait for a trigger or a request?",
-      meta: { claims: [5, 6, 7, 8, 9, 10, 11, 12, 13, 67], choice: true },
+      description:
+        "Claims 5-13: write the batch now, or wait for a trigger or a request? Claims 15, 64: written at once if its region is mapped, else mapped first.",
+      meta: { claims: [5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 64, 67], choice: true },
       always: [
-        { guard: "shouldFlush", target: "checkingMapped", actions: "startFlush" },
+        // Claims 15, 64: is the batch's region mapped? Mapped, it is written at once.
+        {
+          guard: and(["shouldFlush", "isMapped"]),
+          target: "writing",
+          actions: ["startFlush", "writeInFlight"],
+        },
+        { guard: "shouldFlush", target: "mapping", actions: "startFlush" },
         { guard: "hasTimedTrigger", target: "waitingForTrigger", actions: "checkGathered" },
         { target: "waitingForRequest", actions: "checkGathered" },
       ],
@@ -401,14 +419,6 @@ export const synchronizerMachine = setup({
         "sync.requests": { target: "decidingFlush", actions: "admitRequests" },
         "sync.close": { target: "decidingFlush", actions: "markClosing" },
       },
-    },
-    checkingMapped: {
-      description: "Claims 15, 64: is the batch's region mapped?",
-      meta: { claims: [15, 64], choice: true },
-      always: [
-        { guard: "isMapped", target: "writing", actions: "writeInFlight" },
-        { target: "mapping" },
-      ],
     },
     mapping: {
       description: "Claims 15, 68: map the region; arrivals are parked meanwhile.",
@@ -480,25 +490,37 @@ export const synchronizerMachine = setup({
       on: {
         "sync.requests": { actions: "parkRequests" },
         "sync.close": { actions: "markClosing" },
+        // Claim 1: the last confirmation clears the batch; a batch written ahead is next.
         "writer.confirmed": [
           {
-            guard: and(["isInFlightBatch", "isLastConfirmation"]),
+            guard: and(["isInFlightBatch", "isLastConfirmation", "hasAhead"]),
             target: "promotingAhead",
-            actions: ["countConfirmations", "clearInFlight"],
+            actions: "clearConfirmed",
+          },
+          {
+            guard: and(["isInFlightBatch", "isLastConfirmation"]),
+            target: "checkingSkipped",
+            actions: "clearConfirmed",
           },
           { guard: "isInFlightBatch", actions: "countConfirmations" },
         ],
-        "writer.confirmTimedOut": {
-          guard: "isInFlightBatch",
-          target: "promotingAhead",
-          actions: ["countTimedOut", "clearInFlight"],
-        },
+        "writer.confirmTimedOut": [
+          {
+            guard: and(["isInFlightBatch", "hasAhead"]),
+            target: "promotingAhead",
+            actions: "clearTimedOut",
+          },
+          { guard: "isInFlightBatch", target: "checkingSkipped", actions: "clearTimedOut" },
+        ],
         // Every writer still awaited is late: marked slow, owing; the batch clears.
-        "writer.confirmDeadline": {
-          guard: "isInFlightBatch",
-          target: "promotingAhead",
-          actions: ["markLate", "clearInFlight"],
-        },
+        "writer.confirmDeadline": [
+          {
+            guard: and(["isInFlightBatch", "hasAhead"]),
+            target: "promotingAhead",
+            actions: "clearLate",
+          },
+          { guard: "isInFlightBatch", target: "checkingSkipped", actions: "clearLate" },
+        ],
         "disk.submitted": { actions: "markSubmitted" },
         "disk.written": {
           guard: "isAheadBatch",
@@ -513,12 +535,11 @@ export const synchronizerMachine = setup({
       meta: { claims: [1, 64], choice: true },
       always: [
         {
-          guard: and(["hasAhead", "aheadWritten"]),
+          guard: "aheadWritten",
           target: "confirming",
           actions: ["promoteAhead", "recordPromotedWritten"],
         },
-        { guard: "hasAhead", target: "decidingAhead", actions: "promoteAhead" },
-        { target: "checkingSkipped" },
+        { target: "decidingAhead", actions: "promoteAhead" },
       ],
     },
     checkingSkipped: {
