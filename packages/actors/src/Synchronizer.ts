@@ -5,20 +5,17 @@
  * the writers (Confirmations.ts), durable writes reported to the spool.
  */
 import {
-  type AppendCursor,
   type AppendError,
   type Batch,
   type BatchId,
-  type FlushAdapter,
   type FlushReason,
   type PlacedWrite,
   SpoolClosed,
-  type SpoolConfig,
   SpoolFailed,
   type WriteRequest,
   type WriterId,
 } from "@spool/core";
-import { type Actor, createActor, type InspectionEvent, type Observer } from "xstate";
+import { type Actor, createActor } from "xstate";
 import { BatchWriter } from "./BatchWriter.js";
 import { deliverConfirmations, groupBySender } from "./Confirmations.js";
 import { ConfirmationLatencies, OwedConfirmations } from "./internal/ConfirmDeadline.js";
@@ -36,94 +33,26 @@ import { REAL_TIMERS, type SynchronizerTimers, wakeClock } from "./SynchronizerT
 
 export { REAL_TIMERS, type SynchronizerTimers, type TimerPurpose } from "./SynchronizerTimers.js";
 
-/** What hears xstate's inspection events. @example (event) => console.log(event.type) */
-export type InspectionObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-
 // 65536 requests between two drains: a drain runs every microtask, so this bounds only
 // writers that append in a tight synchronous loop; past it, receipts wait and the lock holds.
 const INTAKE_COUNT_MAX = 65536;
 
-/** The write confirmation a writer receives for its requests in one batch. */
-export interface WrittenNotice {
-  readonly batchId: BatchId;
-  /** This writer's requests in the batch, in batch order, with their sequence numbers. */
-  readonly writes: readonly PlacedWrite[];
-  readonly level: WriteOutcome["level"];
-}
+import type {
+  Receipt,
+  SynchronizerOptions,
+  SynchronizerPort,
+  WriterEndpoint,
+} from "./SynchronizerPorts.js";
 
-/** How the synchronizer reaches a writer, wherever it runs. */
-export interface WriterEndpoint {
-  readonly id: WriterId;
-  /** The write confirmation; the writer calls `confirm` (its confirmation of confirmation). */
-  written(notice: WrittenNotice, confirm: () => void): void;
-  /** These requests were skipped (temporary storage was full): send them again now. */
-  resend(requests: readonly WriteRequest[]): void;
-  /** These requests failed and will never be written. */
-  failed(requests: readonly WriteRequest[], error: AppendError): void;
-}
-
-/** What starts a synchronizer. */
-export interface SynchronizerOptions {
-  readonly dir: string;
-  readonly config: SpoolConfig;
-  readonly adapter: FlushAdapter;
-  readonly cursor: AppendCursor;
-  readonly clock: () => number;
-  /**
-   * Told of writes once durable, in batch order: a synchronous batch's before its writers are
-   * confirmed, an `async` batch's once its asynchronous flush completed (see
-   * `FlushAdapter.whenFlushed`). From then on readers and consumers may see them.
-   */
-  readonly onFlushed?: (writes: readonly PlacedWrite[]) => void;
-  /** The wake and confirmation timers; {@link REAL_TIMERS} when omitted. */
-  readonly timers?: SynchronizerTimers;
-  /**
-   * The machine to run: {@link synchronizerMachine}, or one made from it with
-   * `synchronizerMachine.provide({ actors: { flushBatch } })`.
-   */
-  readonly machine?: typeof synchronizerMachine;
-  /** Passed to xstate's `createActor`: hears the machine's inspection events. */
-  readonly inspect?: InspectionObserver;
-  /** Told of each batch once written and flushed, before its writers are confirmed. */
-  readonly onBatch?: (report: BatchReport) => void;
-  /**
-   * Told once if the synchronizer stops on a fault (see {@link Synchronizer.fail}), after every
-   * request it held was failed.
-   */
-  readonly onFailure?: (failure: SpoolFailed) => void;
-}
-
-/** One batch, as the synchronizer wrote it: for metrics and live views. @example report.records */
-export interface BatchReport {
-  readonly batchId: number;
-  readonly records: number;
-  readonly byteSize: number;
-  /** The flush condition that closed the batch (claims 5-13). */
-  readonly reason: FlushReason;
-  readonly level: WriteOutcome["level"];
-  /** When the write was issued (the clock's milliseconds). */
-  readonly writtenAtMs: number;
-  /** From issuing the write to its flush completing. */
-  readonly writeMs: number;
-}
-
-type Receipt = () => void;
-
-/**
- * What a writer needs of the synchronizer (claim 34): to be reachable for confirmations, and
- * to send a request group, getting a receipt once it is queued (or an error at once).
- */
-export interface SynchronizerPort {
-  register(endpoint: WriterEndpoint): void;
-  send(requests: readonly WriteRequest[], receipt: () => void): AppendError | undefined;
-  /**
-   * A writer's own fault: stops what the writer reaches (the spool, for an in-process writer)
-   * with a {@link SpoolFailed}, and returns it (the first, if it had failed already).
-   */
-  fail(reason: string, cause: unknown): SpoolFailed;
-  /** The fault that stopped it, if one did: appends are refused with it at once. */
-  failure(): SpoolFailed | undefined;
-}
+export type {
+  BatchReport,
+  InspectionObserver,
+  Receipt,
+  SynchronizerOptions,
+  SynchronizerPort,
+  WriterEndpoint,
+  WrittenNotice,
+} from "./SynchronizerPorts.js";
 
 /** One synchronizer per spool directory. */
 export class Synchronizer implements SynchronizerPort {
@@ -230,7 +159,7 @@ export class Synchronizer implements SynchronizerPort {
       confirm: (job, report) => {
         let stop: () => void = () => undefined;
         this.#guard("delivering write confirmations", () => {
-          stop = this.#confirm(job, (event) => this.#actor.send(event), report);
+          stop = this.#confirm(job, report);
         });
         return stop;
       },
@@ -252,11 +181,7 @@ export class Synchronizer implements SynchronizerPort {
   }
 
   /** Reports the batch durable and sends its write confirmations (claims 1, 34). */
-  #confirm(
-    job: ConfirmJob,
-    _send: (event: SynchronizerEvent) => void,
-    report: Parameters<SynchronizerServices["confirm"]>[1],
-  ): () => void {
+  #confirm(job: ConfirmJob, report: Parameters<SynchronizerServices["confirm"]>[1]): () => void {
     this.#reportFlushed(job.batch, job.level);
     this.#reportBatch(job.batch, job.level);
     const context = {
