@@ -5,7 +5,7 @@
  * version grants in FIFO order; worker-thread and process versions implement the same
  * interface.
  */
-import type { WriterId } from "@spool/core";
+import { InvariantViolation, type WriterId } from "@spool/core";
 import { type ActorSystem, createActor, fromTransition } from "xstate";
 
 /**
@@ -55,12 +55,14 @@ export const lockLogic = fromTransition<
         return { holder: event.owner, waiters: state.waiters };
       }
       if (state.holder === event.owner || state.waiters.includes(event.owner)) {
-        throw new Error(`writer ${event.owner} asked twice for the lock`);
+        throw new InvariantViolation({ message: `writer ${event.owner} asked twice for the lock` });
       }
       return { holder: state.holder, waiters: [...state.waiters, event.owner] };
     }
     if (state.holder !== event.owner)
-      throw new Error(`writer ${event.owner} released a lock it does not hold`);
+      throw new InvariantViolation({
+        message: `writer ${event.owner} released a lock it does not hold`,
+      });
     const [next, ...rest] = state.waiters;
     if (next === undefined) return { holder: null, waiters: state.waiters };
     emit({ type: "lock.granted", owner: next });

@@ -9,7 +9,7 @@
  * free it with {@link SharedMemoryLock.releaseIfHeldBy}. (Spool's writers in other threads and
  * processes never hold it themselves: their endpoint in the spool's thread takes it for them.)
  */
-import type { WriterId } from "@spool/core";
+import { InvariantViolation, type WriterId } from "@spool/core";
 import type { SharedLock } from "./SharedLock.js";
 
 /** Bytes a lock needs in a SharedArrayBuffer. @example new SharedArrayBuffer(SHARED_LOCK_BYTE_SIZE) */
@@ -54,7 +54,8 @@ export class SharedMemoryLock implements SharedLock {
       granted();
       return;
     }
-    if (seen === stored(owner)) throw new Error(`writer ${owner} asked twice for the lock`);
+    if (seen === stored(owner))
+      throw new InvariantViolation({ message: `writer ${owner} asked twice for the lock` });
     // Wait until the word changes from what was seen, then try again. A pending waitAsync does
     // not keep a thread's event loop alive, so a timer holds it open meanwhile (without it a
     // worker with nothing else to do exits while it waits).
@@ -75,7 +76,7 @@ export class SharedMemoryLock implements SharedLock {
   release(owner: WriterId): void {
     const seen = Atomics.compareExchange(this.#word, HOLDER, stored(owner), FREE);
     if (seen !== stored(owner)) {
-      throw new Error(`writer ${owner} released a lock it does not hold`);
+      throw new InvariantViolation({ message: `writer ${owner} released a lock it does not hold` });
     }
     Atomics.notify(this.#word, HOLDER);
   }

@@ -14,7 +14,7 @@
  * Pure functions; the book holds one entry per slow writer, so it is bounded by the writers
  * registered with the spool.
  */
-import type { WriterId } from "@spool/core";
+import { InvariantViolation, type WriterId } from "@spool/core";
 
 /**
  * A writer marked slow, and how many confirmations of confirmation it still owes.
@@ -73,9 +73,15 @@ export function settleConfirmations(
   count: number,
 ): SlowWriters {
   const at = book.findIndex((writer) => writer.writerId === writerId);
-  if (at === -1) throw new Error(`writer ${writerId} settled a confirmation it did not owe`);
+  if (at === -1) {
+    throw new InvariantViolation({
+      message: `writer ${writerId} settled a confirmation it did not owe`,
+    });
+  }
   const outstanding = book[at]!.outstanding - count;
-  if (outstanding < 0) throw new Error(`writer ${writerId} settled more than it owed`);
+  if (outstanding < 0) {
+    throw new InvariantViolation({ message: `writer ${writerId} settled more than it owed` });
+  }
   if (outstanding === 0) return book.filter((_, index) => index !== at);
   return book.map((writer, index) => (index === at ? { writerId, outstanding } : writer));
 }

@@ -9,6 +9,7 @@ import {
   type Batch,
   type BatchId,
   type FlushReason,
+  InvariantViolation,
   type PlacedWrite,
   SpoolClosed,
   SpoolFailed,
@@ -265,7 +266,9 @@ export class Synchronizer implements SynchronizerPort {
 
   /** Registers a writer so write confirmations can reach it. */
   register(endpoint: WriterEndpoint): void {
-    if (this.#endpoints.has(endpoint.id)) throw new Error(`writer ${endpoint.id} registered twice`);
+    if (this.#endpoints.has(endpoint.id)) {
+      throw new InvariantViolation({ message: `writer ${endpoint.id} registered twice` });
+    }
     this.#endpoints.set(endpoint.id, endpoint);
   }
 
@@ -282,7 +285,7 @@ export class Synchronizer implements SynchronizerPort {
     const refusal = this.#refusal();
     if (refusal !== undefined) return refusal;
     if (this.#waitingForReceipt !== undefined)
-      throw new Error("a second send while the lock is held");
+      throw new InvariantViolation({ message: "a second send while the lock is held" });
     if (this.#intakeCount >= INTAKE_COUNT_MAX) {
       this.#waitingForReceipt = { requests, receipt };
     } else {

@@ -7,6 +7,7 @@ import {
   type AppendCursor,
   admit,
   admitParked,
+  assert,
   type Batch,
   type BatchId,
   changeAdmission,
@@ -191,7 +192,7 @@ function afterTaking(context: SynchronizerContext, batch: Batch) {
 
 /** The decision's reason: only called where a guard saw `decision.flush`. */
 function flushReason(decision: FlushDecision): FlushReason {
-  if (!decision.flush) throw new Error("synchronizer: a flush started without a flush decision");
+  assert(decision.flush, "synchronizer: a flush started without a flush decision");
   return decision.reason;
 }
 

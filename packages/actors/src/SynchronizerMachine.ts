@@ -36,7 +36,13 @@
  * batch, and answers each with `disk.submitted`, then `disk.written` or `disk.failed`); a custom
  * `FlushAdapter` remains the simpler route.
  */
-import type { BatchId, SegmentNumber, WriteRequest } from "@spool/core";
+import {
+  assert,
+  type BatchId,
+  InvariantViolation,
+  type SegmentNumber,
+  type WriteRequest,
+} from "@spool/core";
 import {
   and,
   assertEvent,
@@ -111,7 +117,7 @@ function eventBatch(event: SynchronizerEvent): BatchId | undefined {
 
 function inFlightBatch(context: SynchronizerContext): DiskSlot["batch"] {
   const { inFlight } = context;
-  if (inFlight === null) throw new Error("synchronizer: no batch in flight");
+  assert(inFlight !== null, "synchronizer: no batch in flight");
   return inFlight.batch;
 }
 
@@ -264,7 +270,9 @@ export const synchronizerMachine = setup({
     startFlush: assign(({ context }) => startFlush(context)),
     checkGathered: ({ context }) => {
       if (context.admission.batch.writes.length === 0) {
-        throw new Error("synchronizer: a flush decision with nothing to write");
+        throw new InvariantViolation({
+          message: "synchronizer: a flush decision with nothing to write",
+        });
       }
     },
     markMapped: assign(({ context }) => ({
@@ -334,7 +342,9 @@ export const synchronizerMachine = setup({
       assertEvent(event, "writer.confirmDeadline");
       // The deadline names every writer the batch still waits for (Confirmations.ts).
       if (event.late.length !== context.confirmationsPending) {
-        throw new Error("synchronizer: the late writers are not the ones still awaited");
+        throw new InvariantViolation({
+          message: "synchronizer: the late writers are not the ones still awaited",
+        });
       }
       const { book, marked } = oweConfirmations(context.slowWriters, event.late);
       context.services.counters.markedSlow(marked);

@@ -11,6 +11,7 @@ import {
   type Durability,
   InvalidArgument,
   InvalidPayload,
+  InvariantViolation,
   type Payload,
   payloadBytes,
   type RequestId,
@@ -236,7 +237,9 @@ export class SenderRuntime implements WriterEndpoint {
     for (const write of writes) {
       const pending = this.#awaiting(write.request);
       if (pending === undefined)
-        throw new Error(`confirmation for unknown request ${write.request.id}`);
+        throw new InvariantViolation({
+          message: `confirmation for unknown request ${write.request.id}`,
+        });
       pending.awaitingWrite = false;
       pending.resolve({ seq: write.seq, durability: level });
     }

@@ -25,7 +25,7 @@
  * 3 to 5 µs and about 10 KB of short-lived allocation per event, about 15 µs and 41 KB per group,
  * which takes four events (append, grant, receipt, written). That is why events stay per group.
  */
-import type { WriteRequest } from "@spool/core";
+import { assert, InvariantViolation, type WriteRequest } from "@spool/core";
 import { assign, setup } from "xstate";
 
 /** Appends carried through the lock together, the runtime's array by reference. @example [a, b] */
@@ -64,15 +64,18 @@ export interface WriterMeta {
 }
 
 function checkGroup(group: WriterGroup, what: string): WriterGroup {
-  if (group.length === 0) throw new Error(`${what}: an empty group`);
+  assert(group.length > 0, `${what}: an empty group`);
   return group;
 }
 
 // Requests the synchronizer answered for leave the count: no more than it holds, at least one.
 function answered(awaitingWrite: number, count: number, what: string): number {
-  if (!Number.isInteger(count) || count < 1) throw new Error(`${what}: bad count ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new InvariantViolation({ message: `${what}: bad count ${count}` });
   if (count > awaitingWrite) {
-    throw new Error(`${what}: ${count} for ${awaitingWrite} requests awaiting a write`);
+    throw new InvariantViolation({
+      message: `${what}: ${count} for ${awaitingWrite} requests awaiting a write`,
+    });
   }
   return awaitingWrite - count;
 }
@@ -80,7 +83,7 @@ function answered(awaitingWrite: number, count: number, what: string): number {
 // `acquiring` is entered only with a group waiting: a grant always has one to send.
 function headOf(waiting: readonly WriterGroup[]): WriterGroup {
   const group = waiting[0];
-  if (group === undefined) throw new Error("writer: lock granted with nothing to send");
+  assert(group !== undefined, "writer: lock granted with nothing to send");
   return group;
 }
 
@@ -126,7 +129,7 @@ export const writerMachine = setup({
     confirmWritten: (_, _params: { readonly confirm: () => void }) => {},
     /** A protocol violation: an event the writer cannot take where it is. */
     refuse: ({ event }) => {
-      throw new Error(`writer: ${event.type} nobody asked for`);
+      throw new InvariantViolation({ message: `writer: ${event.type} nobody asked for` });
     },
   },
 }).createMachine({

@@ -26,6 +26,7 @@ import type { MessagePort } from "node:worker_threads";
 import {
   type AppendError,
   type Durability,
+  InvariantViolation,
   type Payload,
   type RequestId,
   SpoolClosed,
@@ -254,7 +255,8 @@ export class RemoteEndpoint implements WriterEndpoint {
   #release(requests: readonly WriteRequest[]): number[] {
     return requests.map((request) => {
       const id = this.#remoteIds.get(request.id);
-      if (id === undefined) throw new Error(`request ${request.id} is not this writer's`);
+      if (id === undefined)
+        throw new InvariantViolation({ message: `request ${request.id} is not this writer's` });
       this.#remoteIds.delete(request.id);
       return id;
     });

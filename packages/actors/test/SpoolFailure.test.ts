@@ -4,6 +4,7 @@ import {
   type AppendCursor,
   byteOffset,
   type FlushAdapter,
+  InvariantViolation,
   type RequestId,
   resolveConfig,
   type Seq,
@@ -15,7 +16,7 @@ import {
 import { describe, expect, it } from "vitest";
 import type { SharedLock } from "../src/SharedLock.js";
 import { openSpool, type Spool } from "../src/Spool.js";
-import { describeFault } from "../src/SpoolFailure.js";
+import { describeFault, isInputOutputError } from "../src/SpoolFailure.js";
 import { Synchronizer, type WriterEndpoint } from "../src/Synchronizer.js";
 import { SenderRuntime } from "../src/Writer.js";
 import { connectWriter } from "../src/WriterPort.js";
@@ -421,6 +422,14 @@ describe("describeFault never throws, whatever was thrown", () => {
     expect(describeFault("the clock", new RangeError("no time"))).toBe(
       "the clock threw RangeError: no time",
     );
+  });
+
+  it("names a broken invariant by its class, so SpoolFailed's reason says it is a bug", () => {
+    const violation = new InvariantViolation({ message: "synchronizer: no batch in flight" });
+    expect(describeFault("the synchronizer", violation)).toBe(
+      "the synchronizer threw InvariantViolation: synchronizer: no batch in flight",
+    );
+    expect(isInputOutputError(violation)).toBe(false);
   });
 
   it("describes a thrown object without a prototype, on which String() throws", () => {

@@ -1,4 +1,4 @@
-import type { WriteRequest } from "@spool/core";
+import { InvariantViolation, type WriteRequest } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
 import { type WriterGroup, writerMachine } from "../src/WriterMachine.js";
@@ -121,6 +121,13 @@ describe("writerMachine (claim 34)", () => {
     actor.send({ type: "lock.granted" });
     expect(errors).toHaveLength(1);
     expect(actor.getSnapshot().status).toBe("error");
+  });
+
+  it("reports a protocol violation as a broken invariant, not an operating error", () => {
+    const { actor, errors } = started();
+    actor.send({ type: "lock.granted" });
+    expect(errors[0]).toBeInstanceOf(InvariantViolation);
+    expect(errors[0]).toMatchObject({ message: "writer: lock.granted nobody asked for" });
   });
 
   it("refuses a write confirmation for more requests than the synchronizer holds", () => {

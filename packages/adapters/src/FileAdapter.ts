@@ -5,11 +5,14 @@
 import { writeSync } from "node:fs";
 import {
   type AdapterFactory,
+  assert,
   type ByteOffset,
   type ByteSize,
   ConfigInvalid,
   type FlushAdapter,
+  FlushFailed,
   type FlushMode,
+  InvariantViolation,
   type Region,
   type SegmentNumber,
 } from "@spool/core";
@@ -109,10 +112,11 @@ class FileAdapter extends DirectoryAdapter implements FlushAdapter {
   }
 
   async write(region: Region): Promise<void> {
-    if (this.#stagedRegion !== region)
-      throw new Error("write() must follow stage() of the same region");
+    assert(this.#stagedRegion === region, "write() must follow stage() of the same region");
     const handle = this.directory.openHandle(region.segment);
-    if (handle === undefined) throw new Error(`segment ${region.segment} is not open`);
+    if (handle === undefined) {
+      throw new InvariantViolation({ message: `segment ${region.segment} is not open` });
+    }
     const file = this.directory.fileName(region.segment);
     await flushing(file, region.offset, region.byteSize, async () => {
       // A small batch is copied into the page cache on this thread (a few microseconds),
@@ -122,7 +126,13 @@ class FileAdapter extends DirectoryAdapter implements FlushAdapter {
         region.byteSize <= SYNC_WRITE_BYTE_SIZE_MAX
           ? writeSync(handle.fd, this.#staging, 0, region.byteSize, region.offset)
           : (await handle.write(this.#staging, 0, region.byteSize, region.offset)).bytesWritten;
-      if (bytesWritten !== region.byteSize) throw new Error(`short write: ${bytesWritten}`);
+      if (bytesWritten !== region.byteSize) {
+        // An operating failure (a full disk, a file size limit), reported as a failed flush;
+        // pwrite gives no errno for the bytes it left out.
+        const { offset, byteSize } = region;
+        const cause = `short write: ${bytesWritten}`;
+        throw new FlushFailed({ file, offset, byteSize, code: "UNKNOWN", cause });
+      }
     });
   }
 

@@ -9,6 +9,7 @@ import {
   type FlushAdapter,
   FlushFailed,
   type FlushMode,
+  InvariantViolation,
   type Region,
   type SegmentNumber,
 } from "@spool/core";
@@ -178,7 +179,7 @@ class MemoryAdapter implements FlushAdapter {
   stage(region: Region): Uint8Array {
     const bytes = this.#disk.written.get(region.segment);
     if (bytes === undefined || !this.#mapped.has(region.segment)) {
-      throw new Error(`segment ${region.segment} is not mapped`);
+      throw new InvariantViolation({ message: `segment ${region.segment} is not mapped` });
     }
     return bytes.subarray(region.offset, region.offset + region.byteSize);
   }
@@ -194,13 +195,13 @@ class MemoryAdapter implements FlushAdapter {
     const written = this.#disk.written.get(region.segment);
     const durable = this.#disk.durable.get(region.segment);
     if (written === undefined || durable === undefined)
-      throw new Error("flush of a missing segment");
+      throw new InvariantViolation({ message: "flush of a missing segment" });
     durable.set(written.subarray(region.offset, region.offset + region.byteSize), region.offset);
     this.#disk.flushes.push(region);
   }
   async read(segment: SegmentNumber, offset: ByteOffset, byteSize: ByteSize): Promise<Uint8Array> {
     const bytes = this.#disk.written.get(segment);
-    if (bytes === undefined) throw new Error(`no segment ${segment}`);
+    if (bytes === undefined) throw new InvariantViolation({ message: `no segment ${segment}` });
     return bytes.slice(offset, offset + byteSize);
   }
   async close(): Promise<void> {

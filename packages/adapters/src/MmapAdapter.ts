@@ -18,7 +18,7 @@ import type {
   Region,
   SegmentNumber,
 } from "@spool/core";
-import { ConfigInvalid } from "@spool/core";
+import { ConfigInvalid, InvariantViolation } from "@spool/core";
 import { DirectoryAdapter } from "./internal/DirectoryAdapter.js";
 import { mapShared, msync, systemPageByteSize } from "./internal/native.js";
 import { flushing, SegmentDirectory, storage } from "./internal/SegmentDirectory.js";
@@ -92,7 +92,9 @@ class MmapAdapter extends DirectoryAdapter implements FlushAdapter {
 
   #mapOf(segment: SegmentNumber): Buffer {
     const mapped = this.#maps.get(segment);
-    if (mapped === undefined) throw new Error(`segment ${segment} is not mapped`);
+    if (mapped === undefined) {
+      throw new InvariantViolation({ message: `segment ${segment} is not mapped` });
+    }
     return mapped;
   }
 

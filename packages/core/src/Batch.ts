@@ -9,6 +9,7 @@
  * its page span or the tail rolls into the next segment.
  */
 
+import { assert } from "./Assert.js";
 import type { SpoolConfig } from "./SpoolConfig.js";
 import {
   type ByteOffset,
@@ -173,7 +174,7 @@ export function addWrites(batch: Batch, added: readonly PlacedWrite[], nowMs: nu
  */
 export function splitBatch(batch: Batch, secondId: BatchId): readonly [Batch, Batch] {
   const { writes } = batch;
-  if (writes.length < 2) throw new Error("splitBatch: a batch of fewer than two writes");
+  assert(writes.length >= 2, "splitBatch: a batch of fewer than two writes");
   let at = 0;
   let bytes = 0;
   while (at < writes.length - 1 && bytes * 2 < batch.byteSize) {

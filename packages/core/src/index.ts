@@ -1,4 +1,5 @@
 export * from "./Admission.js";
+export * from "./Assert.js";
 export * from "./Batch.js";
 export * from "./Checksum.js";
 export * from "./ConsumerQueue.js";

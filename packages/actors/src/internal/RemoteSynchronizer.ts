@@ -7,6 +7,7 @@ import {
   type BatchId,
   byteOffset,
   byteSize,
+  InvariantViolation,
   type PlacedWrite,
   type Seq,
   SpoolFailed,
@@ -79,7 +80,9 @@ export class RemoteSynchronizer implements SynchronizerPort {
   #take(ids: readonly number[]): WriteRequest[] {
     return ids.map((id) => {
       const request = this.#held.get(id);
-      if (request === undefined) throw new Error(`the spool answered for unknown request ${id}`);
+      if (request === undefined) {
+        throw new InvariantViolation({ message: `the spool answered for unknown request ${id}` });
+      }
       this.#held.delete(id);
       return request;
     });

@@ -4,7 +4,7 @@
  * fails makes the next flush fail: its pages may be lost.
  */
 import { fdatasyncSync } from "node:fs";
-import type { FlushMode, Region, SegmentNumber } from "@spool/core";
+import { type FlushMode, InvariantViolation, type Region, type SegmentNumber } from "@spool/core";
 import { flushing, type SegmentDirectory } from "./SegmentDirectory.js";
 
 /** When a flush may block its thread (see `FileAdapterOptions`). */
@@ -98,7 +98,9 @@ export abstract class DirectoryAdapter {
   protected async datasync(region: Region, mode: FlushMode): Promise<void> {
     const { segment } = region;
     const first = this.directory.openHandle(segment);
-    if (first === undefined) throw new Error(`segment ${segment} is not open`);
+    if (first === undefined) {
+      throw new InvariantViolation({ message: `segment ${segment} is not open` });
+    }
     // A flush beside another goes through the segment's second open file, so each one sees a
     // failed writeback (Linux reports one once per open file). At most two run at once.
     const busy = this.#flushing.get(segment) ?? 0;

@@ -1,5 +1,6 @@
 // Where the consumer queue's messages lie, apart so that ConsumerQueue.ts holds only the
 // queue's rules. Not API.
+import { InvariantViolation } from "../Assert.js";
 import type { MessageLocation } from "../ConsumerQueue.js";
 import type { ByteOffset, SegmentNumber, Seq } from "../Units.js";
 
@@ -40,7 +41,9 @@ export class LocationLog {
   ): void {
     if (this.#count === 0) this.#base = messageSeq;
     else if (messageSeq !== this.end) {
-      throw new Error(`location of seq ${messageSeq} pushed after seq ${this.end - 1}`);
+      throw new InvariantViolation({
+        message: `location of seq ${messageSeq} pushed after seq ${this.end - 1}`,
+      });
     }
     if (this.#count === this.#segments.length) this.#grow();
     const at = this.#count;
@@ -53,7 +56,9 @@ export class LocationLog {
 
   get(messageSeq: number): MessageLocation {
     const at = messageSeq - this.#base;
-    if (at < 0 || at >= this.#count) throw new Error(`no location for seq ${messageSeq}`);
+    if (at < 0 || at >= this.#count) {
+      throw new InvariantViolation({ message: `no location for seq ${messageSeq}` });
+    }
     return {
       seq: messageSeq as Seq,
       segment: this.#segments[at]! as SegmentNumber,
