@@ -47,8 +47,13 @@ export interface DiskSlot {
   readonly batch: Batch;
   /** The flush condition that closed the batch (claims 5-13). */
   readonly reason: FlushReason;
-  /** Whether the adapter took its bytes (its write call returned). */
+  /** Whether the adapter took its bytes (its write call returned), as far as the machine knows. */
   readonly submitted: boolean;
+  /**
+   * Whether the machine asked the flusher to report the submission: it does only when a batch
+   * waits to go beside this one, so a batch with nothing behind it costs no event for it.
+   */
+  readonly submissionAsked: boolean;
   /** Its flush outcome, once the flush finished. */
   readonly written: WriteOutcome | null;
 }
@@ -197,7 +202,7 @@ function flushReason(decision: FlushDecision): FlushReason {
 }
 
 function slot(batch: Batch, reason: FlushReason): DiskSlot {
-  return { batch, reason, submitted: false, written: null };
+  return { batch, reason, submitted: false, submissionAsked: false, written: null };
 }
 
 /**
@@ -256,19 +261,43 @@ function splitForPipelining(
   return worthAFlushBeside(context, halves[1]) ? halves : null;
 }
 
-/** Pipelining: whether the gathering batch may go to the disk now, beside the in-flight one. */
-export function mayWriteAhead(context: SynchronizerContext): boolean {
+/**
+ * Pipelining: whether the gathering batch would go to the disk beside the in-flight one once
+ * the in-flight batch's bytes are handed over.
+ */
+function readyBeside(context: SynchronizerContext): boolean {
   const { admission, decision, inFlight } = context;
   const batch = admission.batch;
   return (
     decision.flush &&
     context.ahead === null &&
-    inFlight?.submitted === true &&
+    inFlight !== null &&
     pipelines(context, inFlight.batch) &&
     worthAFlushBeside(context, batch) &&
     batch.segment !== null &&
     context.mapped.includes(batch.segment)
   );
+}
+
+/** Pipelining: whether the gathering batch may go to the disk now, beside the in-flight one. */
+export function mayWriteAhead(context: SynchronizerContext): boolean {
+  return readyBeside(context) && context.inFlight!.submitted;
+}
+
+/**
+ * Pipelining: the gathering batch waits only for the in-flight batch's bytes to be handed
+ * over, and the flusher has not been asked to say when they are.
+ */
+export function awaitsSubmission(context: SynchronizerContext): boolean {
+  const { inFlight } = context;
+  return (
+    inFlight !== null && !inFlight.submitted && !inFlight.submissionAsked && readyBeside(context)
+  );
+}
+
+/** The flusher was asked to report the in-flight batch's submission. */
+export function markSubmissionAsked(context: SynchronizerContext): Partial<SynchronizerContext> {
+  return { inFlight: { ...context.inFlight!, submissionAsked: true } };
 }
 
 /** Pipelining: the gathering batch goes to the disk while the in-flight batch flushes. */
@@ -278,14 +307,13 @@ export function startAhead(context: SynchronizerContext): Partial<SynchronizerCo
   return { ahead: slot(batch, flushReason(context.decision)), ...afterTaking(context, batch) };
 }
 
-/** Marks a batch's bytes handed over. */
+/** Marks the in-flight batch's bytes handed over (a report about another batch is stale). */
 export function markSubmitted(
   context: SynchronizerContext,
   batchId: BatchId,
 ): Partial<SynchronizerContext> {
-  const { inFlight, ahead } = context;
+  const { inFlight } = context;
   if (inFlight?.batch.id === batchId) return { inFlight: { ...inFlight, submitted: true } };
-  if (ahead?.batch.id === batchId) return { ahead: { ...ahead, submitted: true } };
   return {};
 }
 

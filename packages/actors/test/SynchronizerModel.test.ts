@@ -149,6 +149,7 @@ describe("synchronizer model-based tests (claims 1, 14-16, 34, 64-69)", () => {
     { guard: "gathersBeside", broken: () => false, variant: "pipelined" },
     { guard: "hasBatchWaiting", broken: () => false, variant: "pipelined" },
     { guard: "mayWriteAhead", broken: () => false, variant: "pipelined" },
+    { guard: "awaitsSubmission", broken: () => false, variant: "pipelined" },
     { guard: "isAheadBatch", broken: () => false, variant: "pipelined" },
     { guard: "isInFlightBatch", broken: () => true, variant: "immediate" },
     { guard: "isLastConfirmation", broken: () => true, variant: "timed" },

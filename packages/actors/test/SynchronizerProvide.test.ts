@@ -19,7 +19,10 @@ function countingFlusher() {
   const batches: { readonly batchId: BatchId; readonly records: number }[] = [];
   const flusher = fromCallback<FlusherEvent, { readonly services: SynchronizerServices }>(
     ({ input, sendBack, receive }) => {
-      receive(({ job }) => {
+      receive((event) => {
+        // It reports every submission, asked (`reportSubmitted`) or not: the machine takes both.
+        if (event.type !== "flush") return;
+        const { job } = event;
         const batchId = job.batch.id;
         batches.push({ batchId, records: job.batch.writes.length });
         const submitted = (): void => sendBack({ type: "disk.submitted", batchId });

@@ -685,10 +685,19 @@ async function stimulate(action: SynchronizerAction, event: ModelEvent, rig: Rig
       }
       return;
     case "disk.submit":
-    case "disk.submit.ahead":
-    case "disk.done.ahead":
       (await gateFor(action.type, model.snapshot, adapter)).go();
       return;
+    case "disk.done.ahead": {
+      // The machine never asked about its bytes: the write call returns, then its flush ends.
+      const flushesHeld = adapter.held("flush").length;
+      (await gateFor(action.type, model.snapshot, adapter)).go();
+      await until(
+        () => adapter.held("flush").length > flushesHeld,
+        () => "the flush of the batch written ahead",
+      );
+      adapter.held("flush").at(-1)!.go();
+      return;
+    }
     case "disk.fail":
     case "disk.fail.ahead":
       if ("error" in event) (await gateFor(action.type, model.snapshot, adapter)).fail(event.error);
@@ -697,6 +706,10 @@ async function stimulate(action: SynchronizerAction, event: ModelEvent, rig: Rig
       if (phaseOf(model.snapshot) === "mapping") {
         (await gateFor(action.type, model.snapshot, adapter)).go();
         return;
+      }
+      // Unasked, the bytes' handover is no event: the write call returns, then the flushes.
+      if (!(model.snapshot.context.inFlight?.submitted ?? true)) {
+        (await gateFor(action.type, model.snapshot, adapter)).go();
       }
       await releaseFlushes(adapter, synchronizer);
       return;
