@@ -448,7 +448,7 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
       // otherwise the disk's next word is the flush finished.
       const inFlight = context.inFlight;
       const head: SynchronizerAction =
-        inFlight !== null && inFlight.submissionAsked && !inFlight.submitted
+        inFlight?.submissionAsked && !inFlight.submitted
           ? { type: "disk.submit" }
           : { type: "disk.done" };
       return [...sends, ...closeUnlessClosing, head, { type: "disk.fail" }, ...aheadDisk(context)];
