@@ -127,6 +127,13 @@ export function initialContext(input: SynchronizerInput): SynchronizerContext {
   };
 }
 
+/** The batch being mapped, written or confirmed: only asked for where there is one. */
+export function inFlightBatch(context: SynchronizerContext): DiskSlot["batch"] {
+  const { inFlight } = context;
+  assert(inFlight !== null, "synchronizer: no batch in flight");
+  return inFlight.batch;
+}
+
 /** The flush policy's verdict (claims 5-13) on `admission`'s batch at `nowMs`. */
 export function decide(
   context: SynchronizerContext,

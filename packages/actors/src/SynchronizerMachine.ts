@@ -22,7 +22,8 @@
  *
  * Pipelining (`pipelineSplitByteSize`): at most two batches on the disk. While the in-flight
  * batch flushes, arrivals gather into the next one, which goes to the disk beside it once the
- * first batch's bytes were handed over (`disk.submitted`; `decidingAhead` → `writingAhead`).
+ * first batch's bytes were handed over (`writing` asks the flusher to say when, and it answers
+ * `disk.submitted`; `decidingAhead` → `writingAhead`).
  * Write confirmations stay in batch order: the batch written ahead is confirmed only after the
  * one before it cleared (`promotingAhead`), whichever flush finished first.
  *
@@ -33,42 +34,28 @@
  *
  * Extension: `synchronizerMachine.provide({ actors: { flusher } })` replaces how batches are
  * written and flushed (it gets the services as input, a `{ type: "flush", job }` event per
- * batch, and answers each with `disk.submitted`, then `disk.written` or `disk.failed`); a custom
- * `FlushAdapter` remains the simpler route.
+ * batch, answered with `disk.written` or `disk.failed`, and `{ type: "reportSubmitted" }`
+ * when a batch waits to go beside one, answered with `disk.submitted`; a flusher that never
+ * answers that only gives up pipelining); a custom `FlushAdapter` remains the simpler route.
+ * The actors are in SynchronizerActors.ts, the guards in SynchronizerGuards.ts.
  */
-import {
-  assert,
-  type BatchId,
-  InvariantViolation,
-  type SegmentNumber,
-  type WriteRequest,
-} from "@spool/core";
-import {
-  and,
-  assertEvent,
-  assign,
-  fromCallback,
-  fromPromise,
-  type SnapshotFrom,
-  sendTo,
-  setup,
-} from "xstate";
+import { InvariantViolation } from "@spool/core";
+import { and, assertEvent, assign, type SnapshotFrom, sendTo, setup } from "xstate";
 import { oweConfirmations, settleConfirmations } from "./SlowWriters.js";
-import { asStorageFailure, isInputOutputError } from "./SpoolFailure.js";
+import { asStorageFailure } from "./SpoolFailure.js";
+import { type SynchronizerEvent, synchronizerActors } from "./SynchronizerActors.js";
 import {
   admitRequests,
-  awaitsSubmission,
   confirmationLevel,
   type DiskSlot,
   decide,
   heldRequests,
+  inFlightBatch,
   initialContext,
   markSubmissionAsked,
   markSubmitted,
-  mayWriteAhead,
   notAwaitedWriters,
   parkRequests,
-  pipelines,
   promoteAhead,
   recordWritten,
   type SynchronizerContext,
@@ -76,56 +63,11 @@ import {
   startAhead,
   startFlush,
   takeParked,
-  type WriteOutcome,
 } from "./SynchronizerContext.js";
-import type {
-  ConfirmationReport,
-  ConfirmJob,
-  DiskFailure,
-  FlushJob,
-  SynchronizerServices,
-} from "./SynchronizerServices.js";
+import { synchronizerGuards } from "./SynchronizerGuards.js";
+import type { FlushJob } from "./SynchronizerServices.js";
 
-/** Events the synchronizer takes. @example actor.send({ type: "sync.requests", requests, atMs }) */
-export type SynchronizerEvent =
-  | {
-      readonly type: "sync.requests";
-      readonly requests: readonly WriteRequest[];
-      readonly atMs: number;
-    }
-  | { readonly type: "sync.close"; readonly atMs: number }
-  | { readonly type: "disk.submitted"; readonly batchId: BatchId }
-  | { readonly type: "disk.written"; readonly batchId: BatchId; readonly outcome: WriteOutcome }
-  | { readonly type: "disk.failed"; readonly batchId: BatchId; readonly error: DiskFailure }
-  | ConfirmationReport
-  | { readonly type: "courier.resent"; readonly count: number };
-
-/**
- * What the `flusher` actor takes: a batch to write and flush, or a request to report when a
- * batch's bytes were handed over (`disk.submitted`, at once if they were already).
- *
- * @example { type: "flush", job }
- */
-export type FlusherEvent =
-  | { readonly type: "flush"; readonly job: FlushJob }
-  | { readonly type: "reportSubmitted"; readonly batchId: BatchId };
-
-/** What the `courier` actor takes. @example { type: "confirm", job } */
-export type CourierEvent =
-  | { readonly type: "confirm"; readonly job: ConfirmJob }
-  | { readonly type: "settled" }
-  | { readonly type: "resend"; readonly requests: readonly WriteRequest[] };
-
-/** The batch a batch-scoped event is about. */
-function eventBatch(event: SynchronizerEvent): BatchId | undefined {
-  return "batchId" in event ? event.batchId : undefined;
-}
-
-function inFlightBatch(context: SynchronizerContext): DiskSlot["batch"] {
-  const { inFlight } = context;
-  assert(inFlight !== null, "synchronizer: no batch in flight");
-  return inFlight.batch;
-}
+export type { CourierEvent, FlusherEvent, SynchronizerEvent } from "./SynchronizerActors.js";
 
 function flushJob(context: SynchronizerContext, slot: DiskSlot, unflushed: boolean): FlushJob {
   return {
@@ -149,131 +91,8 @@ export const synchronizerMachine = setup({
     events: {} as SynchronizerEvent,
     input: {} as SynchronizerInput,
   },
-  actors: {
-    /** Claims 15, 68: map the region. */
-    mapSegment: fromPromise<
-      void,
-      { readonly segment: SegmentNumber; readonly services: SynchronizerServices }
-    >(({ input }) => input.services.map(input.segment)),
-    /**
-     * Claims 1, 14, 45: writes each batch it is sent through the map, then flushes it,
-     * answering `disk.written` (or `disk.failed`); asked (`reportSubmitted`), it answers
-     * `disk.submitted` once the batch's bytes are handed over. One actor for the machine's
-     * life, not one per batch: creating, starting and stopping an actor per batch measured
-     * about 25 µs here, a fifth of a single writer's whole cycle.
-     *
-     * The submission is reported only when asked because the main thread's work right after
-     * an fdatasync is issued delays that fdatasync on this machine (a 60-100 µs spin there
-     * stretched a 150 µs flush to 240 µs): a batch with nothing waiting behind it costs no event.
-     */
-    flusher: fromCallback<FlusherEvent, { readonly services: SynchronizerServices }>(
-      ({ input, sendBack, receive }) => {
-        const { services } = input;
-        // Batches on the disk (at most two): whether their bytes were handed over, and
-        // whether the machine asked to hear when.
-        const onDisk = new Map<BatchId, { submitted: boolean; asked: boolean }>();
-        receive((event) => {
-          if (event.type === "reportSubmitted") {
-            const batch = onDisk.get(event.batchId);
-            if (batch === undefined) return;
-            if (batch.submitted) sendBack({ type: "disk.submitted", batchId: event.batchId });
-            else batch.asked = true;
-            return;
-          }
-          const { job } = event;
-          const batchId = job.batch.id;
-          const batch = { submitted: false, asked: false };
-          onDisk.set(batchId, batch);
-          const submitted = (): void => {
-            batch.submitted = true;
-            if (batch.asked) sendBack({ type: "disk.submitted", batchId });
-          };
-          services.write(job, submitted).then(
-            (outcome) => {
-              onDisk.delete(batchId);
-              sendBack({ type: "disk.written", batchId, outcome });
-            },
-            (error: unknown) => {
-              onDisk.delete(batchId);
-              // An I/O error breaks the spool as the machine says; anything else is a fault.
-              if (isInputOutputError(error)) {
-                sendBack({ type: "disk.failed", batchId, error: asStorageFailure(error) });
-              } else {
-                services.fault("the adapter (disk.write)", error);
-              }
-            },
-          );
-        });
-      },
-    ),
-    /**
-     * Claims 1, 34, 64, 66: the way to the writers, for the machine's life. `confirm` sends a
-     * batch's write confirmations and reports the confirmations of them until `settled` (the
-     * batch no longer waits: its timers are disarmed); `resend` tells the writers of skipped
-     * requests to send them again, answered by `courier.resent`.
-     */
-    courier: fromCallback<CourierEvent, { readonly services: SynchronizerServices }>(
-      ({ input, sendBack, receive }) => {
-        const { services } = input;
-        let settle: (() => void) | undefined;
-        receive((event) => {
-          if (event.type === "confirm") {
-            settle?.();
-            settle = services.confirm(event.job, sendBack);
-          } else if (event.type === "settled") {
-            settle?.();
-            settle = undefined;
-          } else {
-            services.resend(event.requests);
-            sendBack({ type: "courier.resent", count: event.requests.length });
-          }
-        });
-        return () => settle?.();
-      },
-    ),
-  },
-  guards: {
-    /** Claims 5-13: a flush condition holds for the gathering batch. */
-    shouldFlush: ({ context }) => context.decision.flush,
-    /** Claim 67: a timed trigger (idle, gather, since last flush) will fire later. */
-    hasTimedTrigger: ({ context }) => !context.decision.flush && context.decision.wakeInMs !== null,
-    /** Claims 15, 64: the in-flight batch's region is mapped already. */
-    isMapped: ({ context }) => {
-      const { segment } = context.admission.batch;
-      return segment !== null && context.mapped.includes(segment);
-    },
-    /** Pipelining: arrivals while the in-flight batch flushes may gather into the next batch. */
-    gathersBeside: ({ context }) => pipelines(context, inFlightBatch(context)),
-    /** Pipelining: a batch gathered while one flushes is ready to be written. */
-    hasBatchWaiting: ({ context }) =>
-      context.decision.flush && context.admission.batch.writes.length > 0,
-    /** Pipelining: the gathering batch may go to the disk beside the in-flight one. */
-    mayWriteAhead: ({ context }) => mayWriteAhead(context),
-    /** Pipelining: it may, once the in-flight batch's bytes are handed over; not yet asked. */
-    awaitsSubmission: ({ context }) => awaitsSubmission(context),
-    /** The event is about the batch written ahead (it finished before the in-flight one). */
-    isAheadBatch: ({ context, event }) =>
-      context.ahead !== null && eventBatch(event) === context.ahead.batch.id,
-    /** The event is about the in-flight batch. */
-    isInFlightBatch: ({ context, event }) =>
-      context.inFlight !== null && eventBatch(event) === context.inFlight.batch.id,
-    /** Claims 1, 64: these confirmations of confirmation are the last the batch waits for. */
-    isLastConfirmation: ({ context, event }) => {
-      assertEvent(event, "writer.confirmed");
-      return context.confirmationsPending - event.confirmed - event.vanished <= 0;
-    },
-    /** Pipelining: a batch was written ahead. */
-    hasAhead: ({ context }) => context.ahead !== null,
-    /** Pipelining: the batch written ahead already finished its flush. */
-    aheadWritten: ({ context }) => context.ahead?.written != null,
-    /** Claims 64, 66: requests were skipped (temporary storage was full). */
-    hasSkipped: ({ context }) => context.admission.skipped.length > 0,
-    /** Claims 16, 64-65: requests wait in temporary storage. */
-    hasParked: ({ context }) => context.admission.storage.requests.length > 0,
-    /** Requests gathered while a batch was on the disk (pipelining). */
-    hasGathered: ({ context }) => context.admission.batch.writes.length > 0,
-    isClosing: ({ context }) => context.closing,
-  },
+  actors: synchronizerActors,
+  guards: synchronizerGuards,
   actions: {
     admitRequests: assign(({ context, event }) => {
       assertEvent(event, "sync.requests");
@@ -419,8 +238,8 @@ export const synchronizerMachine = setup({
 }).createMachine({
   id: "synchronizer",
   context: ({ input }) => initialContext(input),
-  // Claims 1, 14, 45: the actor that writes and flushes every batch, for the machine's life.
-  // Claims 1, 34: the actors that write and flush every batch, and reach the writers.
+  // Claims 1, 14, 45 and 1, 34: the actors that write and flush every batch and reach the
+  // writers, for the machine's life (SynchronizerActors.ts).
   invoke: [
     { id: "flusher", src: "flusher", input: ({ context }) => ({ services: context.services }) },
     { id: "courier", src: "courier", input: ({ context }) => ({ services: context.services }) },
