@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { synchronizerMachine, writerMachine } from "@spool/actors";
-import { eventName } from "@spool/actors/testing";
+import { eventName } from "@spool/testing";
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from "xstate";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -2,7 +2,6 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { openSpool } from "@spool/actors";
-import { testFlushAdapter } from "@spool/actors/testing";
 import { delegatingAdapter, fileAdapter } from "@spool/adapters";
 import {
   type AdapterFactory,
@@ -14,6 +13,7 @@ import {
   segmentFileName,
   segmentNumber,
 } from "@spool/core";
+import { testFlushAdapter } from "@spool/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { mirrorAdapter, verifyMirror } from "../src/index.js";
 

@@ -53,10 +53,12 @@ export {
   type WriterEndpoint,
   type WrittenNotice,
 } from "./Synchronizer.js";
+// `notAwaitedWriters` for @spool/testing's harness, which counts the confirmations a batch owes.
 export {
   type DiskSlot,
   heldRequests,
   type LogPosition,
+  notAwaitedWriters,
   type SynchronizerContext,
   type SynchronizerInput,
   type WriteOutcome,

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileAdapter, MemoryDisk, memoryAdapter, mmapAdapter } from "@spool/adapters";
-import { testFlushAdapter } from "../src/testing/index.js";
+import { testFlushAdapter } from "../src/index.js";
 
 function onDisk(factory: ReturnType<typeof fileAdapter>) {
   return async () => {

@@ -1,5 +1,5 @@
 /**
- * `@spool/actors/testing`: model-based tests of the synchronizer and writer machines, and the
+ * `@spool/testing`: model-based tests of the synchronizer and writer machines, and the
  * conformance suite for flush adapters. For tests only: nothing here is used by a running spool.
  */
 export { DurabilityRecorder, type PowerCutImage } from "./DurabilityRecorder.js";

@@ -11,6 +11,16 @@
  * the state they are taken in, so a path replays validly from the start whichever concrete
  * state the traversal first met for an abstract one.
  */
+
+import {
+  type SynchronizerContext,
+  SynchronizerCounters,
+  type SynchronizerEvent,
+  type SynchronizerServices,
+  type SynchronizerSnapshot,
+  type SynchronizerStats,
+  synchronizerMachine,
+} from "@spool/actors";
 import {
   type BatchId,
   byteOffset,
@@ -35,14 +45,6 @@ import {
   type TransitionSnapshot,
 } from "xstate";
 import { getAdjacencyMap, getShortestPaths, getSimplePaths, type StatePath } from "xstate/graph";
-import type { SynchronizerContext } from "../SynchronizerContext.js";
-import {
-  type SynchronizerEvent,
-  type SynchronizerSnapshot,
-  synchronizerMachine,
-} from "../SynchronizerMachine.js";
-import type { SynchronizerServices } from "../SynchronizerServices.js";
-import { SynchronizerCounters, type SynchronizerStats } from "../SynchronizerStats.js";
 import { type DeclaredStep, declaredSteps, stepOf } from "./MachineSteps.js";
 
 export type { DeclaredStep };

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { delegatingAdapter, fileAdapter, MemoryDisk, memoryAdapter } from "@spool/adapters";
 import type { AdapterFactory, FlushAdapter, SegmentFileKind } from "@spool/core";
 import { describe, expect, it } from "vitest";
-import { AdapterCheckFailed, type AdapterStore, flushAdapterChecks } from "../src/testing/index.js";
+import { AdapterCheckFailed, type AdapterStore, flushAdapterChecks } from "../src/index.js";
 
 // The suite's own tests: adapters broken on purpose, each wrapped around a good one, must fail
 // the checks that observe durability, with a message that says what went wrong.

@@ -13,6 +13,17 @@
  *   request sent was written, once it breaks every one was written or failed;
  * - every confirmed record reads back intact from the adapter.
  */
+
+import {
+  notAwaitedWriters,
+  Synchronizer,
+  type SynchronizerSnapshot,
+  type SynchronizerTimers,
+  synchronizerMachine,
+  type TimerPurpose,
+  type WriterEndpoint,
+  type WrittenNotice,
+} from "@spool/actors";
 import {
   type AdapterFactory,
   byteOffset,
@@ -28,15 +39,6 @@ import {
   type WriteRequest,
   type WriterId,
 } from "@spool/core";
-import {
-  Synchronizer,
-  type SynchronizerTimers,
-  type TimerPurpose,
-  type WriterEndpoint,
-  type WrittenNotice,
-} from "../Synchronizer.js";
-import { notAwaitedWriters } from "../SynchronizerContext.js";
-import { type SynchronizerSnapshot, synchronizerMachine } from "../SynchronizerMachine.js";
 import {
   AUTOMATIC_ACTIONS,
   abstractState,

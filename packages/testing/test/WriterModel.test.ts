@@ -1,3 +1,4 @@
+import { writerMachine } from "@spool/actors";
 import { describe, expect, it } from "vitest";
 import {
   checkWriterModel,
@@ -6,8 +7,7 @@ import {
   writerEdgePaths,
   writerStatePaths,
   writerTransitionsTaken,
-} from "../src/testing/index.js";
-import { writerMachine } from "../src/WriterMachine.js";
+} from "../src/index.js";
 
 describe("writer model-based tests (claim 34)", () => {
   it("the sender runtime follows the writer machine on a shortest path to every state", async () => {

@@ -1,6 +1,6 @@
+import { synchronizerMachine } from "@spool/actors";
 import { memoryAdapter } from "@spool/adapters";
 import { describe, expect, it } from "vitest";
-import { synchronizerMachine } from "../src/SynchronizerMachine.js";
 import {
   declaredSynchronizerSteps,
   MODEL_VARIANTS,
@@ -10,7 +10,7 @@ import {
   shortestStatePaths,
   simplePaths,
   transitionPaths,
-} from "../src/testing/index.js";
+} from "../src/index.js";
 
 const fresh = () => ({ factory: memoryAdapter(), dir: "/model" });
 

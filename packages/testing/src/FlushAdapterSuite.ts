@@ -22,6 +22,7 @@
 
 import { realpathSync } from "node:fs";
 import * as path from "node:path";
+import { openSpool, type Spool } from "@spool/actors";
 import { delegatingAdapter } from "@spool/adapters";
 import {
   type AdapterFactory,
@@ -33,7 +34,6 @@ import {
   segmentFileName,
   segmentNumber,
 } from "@spool/core";
-import { openSpool, type Spool } from "../Spool.js";
 import { DurabilityRecorder } from "./DurabilityRecorder.js";
 import { type DurableBytes, observedFactory } from "./FlushObserver.js";
 import { type FreshStore, runSynchronizerPath } from "./SynchronizerHarness.js";

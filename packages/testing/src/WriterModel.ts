@@ -16,6 +16,17 @@
  * transition the machine declares: {@link declaredWriterTransitions} reads those from the
  * machine's own configuration, and {@link checkWriterModel} fails when a path misses one.
  */
+
+import {
+  type AppendResult,
+  SenderRuntime,
+  type SharedLock,
+  type SynchronizerPort,
+  type WriterEndpoint,
+  type WriterEvent,
+  type WriterGroup,
+  writerMachine,
+} from "@spool/actors";
 import {
   type BatchId,
   byteOffset,
@@ -32,10 +43,6 @@ import {
 } from "@spool/core";
 import { type AnyTransitionDefinition, createActor, type SnapshotFrom } from "xstate";
 import { getAdjacencyMap, getShortestPaths, type StatePath } from "xstate/graph";
-import type { SharedLock } from "../SharedLock.js";
-import type { SynchronizerPort, WriterEndpoint } from "../Synchronizer.js";
-import { type AppendResult, SenderRuntime } from "../Writer.js";
-import { type WriterEvent, type WriterGroup, writerMachine } from "../WriterMachine.js";
 
 /** The writer machine, or a machine made from it with `provide` (a mutant, in the tests). */
 export type WriterMachine = typeof writerMachine;
