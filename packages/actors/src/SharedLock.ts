@@ -16,6 +16,8 @@ import { type ActorSystem, createActor, fromTransition } from "xstate";
  */
 export interface SharedLock {
   acquire(owner: WriterId, granted: () => void): void;
+  /** Takes the lock for `owner` if it is free, at once; never waits. Returns whether it did. */
+  tryAcquire(owner: WriterId): boolean;
   release(owner: WriterId): void;
   readonly holder: WriterId | null;
 }
@@ -90,6 +92,11 @@ export function inProcessLock(): SharedLock {
     acquire(owner, granted) {
       callbacks.set(owner, granted);
       actor.send({ type: "lock.acquire", owner });
+    },
+    tryAcquire(owner) {
+      if (actor.getSnapshot().context.holder !== null) return false;
+      actor.send({ type: "lock.acquire", owner });
+      return true;
     },
     release(owner) {
       actor.send({ type: "lock.release", owner });

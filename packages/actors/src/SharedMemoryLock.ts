@@ -72,6 +72,14 @@ export class SharedMemoryLock implements SharedLock {
     });
   }
 
+  /** Takes the lock for `owner` if it is free, at once. Returns whether it did. */
+  tryAcquire(owner: WriterId): boolean {
+    const seen = Atomics.compareExchange(this.#word, HOLDER, FREE, stored(owner));
+    if (seen === stored(owner))
+      throw new InvariantViolation({ message: `writer ${owner} asked twice for the lock` });
+    return seen === FREE;
+  }
+
   /** Releases the lock `owner` holds and wakes the waiters. */
   release(owner: WriterId): void {
     const seen = Atomics.compareExchange(this.#word, HOLDER, stored(owner), FREE);

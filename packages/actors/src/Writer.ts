@@ -203,7 +203,19 @@ export class SenderRuntime implements WriterEndpoint {
       for (const pending of group) pending.reject(failure);
       return;
     }
-    this.#actor.send({ type: "writer.append", group });
+    // Claim 34 with the lock free, the common case: taken as the group arrives, so the machine
+    // sends it at once. Tried only while the writer is idle (no group on its way or waiting).
+    const snapshot = this.#actor.getSnapshot();
+    let lockTaken = false;
+    if (snapshot.value === "idle" && snapshot.status === "active") {
+      try {
+        lockTaken = this.#context.lock.tryAcquire(this.id);
+      } catch (error) {
+        this.#fault("the writer's lock.acquire", { ...snapshot.context, sending: group }, error);
+        return;
+      }
+    }
+    this.#actor.send({ type: "writer.append", group, lockTaken });
   };
 
   /** The machine's `sendGroup`: the group goes to the synchronizer while the lock is held. */

@@ -340,6 +340,9 @@ describe("a writer cannot die silently", () => {
       acquire: () => {
         throw new Error("lock word corrupted");
       },
+      tryAcquire: () => {
+        throw new Error("lock word corrupted");
+      },
       release: () => undefined,
     };
     const id = 1 as WriterId;

@@ -33,7 +33,7 @@ describe("writerMachine (claim 34)", () => {
   it("acquires the lock, sends, releases on receipt, and confirms the write confirmation", () => {
     const { actor, effects } = started();
     const sent = group(3);
-    actor.send({ type: "writer.append", group: sent });
+    actor.send({ type: "writer.append", group: sent, lockTaken: false });
     actor.send({ type: "lock.granted" });
     actor.send({ type: "sync.receipt", group: sent });
     const { value, context } = actor.getSnapshot();
@@ -51,11 +51,31 @@ describe("writerMachine (claim 34)", () => {
     expect(actor.getSnapshot().context.awaitingWrite).toBe(0);
   });
 
+  it("sends at once a group whose lock the runtime took as it arrived", () => {
+    const { actor, effects } = started();
+    const sent = group(2);
+    actor.send({ type: "writer.append", group: sent, lockTaken: true });
+    expect(actor.getSnapshot().value).toBe("sending");
+    expect(actor.getSnapshot().context.sending).toBe(sent);
+    actor.send({ type: "sync.receipt", group: sent });
+    expect(actor.getSnapshot().value).toBe("idle");
+    // No lock.acquire effect: the lock was held before the machine heard of the group.
+    expect(effects).toEqual(["sync.request(2)", "lock.release"]);
+  });
+
+  it("refuses a lock taken for a group while another is on its way", () => {
+    const { actor, errors } = started();
+    actor.send({ type: "writer.append", group: group(1), lockTaken: false });
+    actor.send({ type: "writer.append", group: group(1), lockTaken: true });
+    expect(actor.getSnapshot().status).toBe("error");
+    expect(errors.length).toBe(1);
+  });
+
   it("holds the groups it carries by reference, not copies", () => {
     const { actor } = started();
     const [first, second] = [group(1), group(2)];
-    actor.send({ type: "writer.append", group: first });
-    actor.send({ type: "writer.append", group: second });
+    actor.send({ type: "writer.append", group: first, lockTaken: false });
+    actor.send({ type: "writer.append", group: second, lockTaken: false });
     expect(actor.getSnapshot().context.waiting[1]).toBe(second);
     actor.send({ type: "lock.granted" });
     expect(actor.getSnapshot().context.sending).toBe(first);
@@ -64,8 +84,8 @@ describe("writerMachine (claim 34)", () => {
   it("queues a second group while the lock is held and sends it after the release", () => {
     const { actor, effects } = started();
     const first = group(1);
-    actor.send({ type: "writer.append", group: first });
-    actor.send({ type: "writer.append", group: group(1) });
+    actor.send({ type: "writer.append", group: first, lockTaken: false });
+    actor.send({ type: "writer.append", group: group(1), lockTaken: false });
     expect(actor.getSnapshot().context.waiting).toHaveLength(2);
     actor.send({ type: "lock.granted" });
     actor.send({ type: "sync.receipt", group: first });
@@ -76,7 +96,7 @@ describe("writerMachine (claim 34)", () => {
   it("resends skipped requests through the lock (claim 66)", () => {
     const { actor, effects } = started();
     const sent = group(2);
-    actor.send({ type: "writer.append", group: sent });
+    actor.send({ type: "writer.append", group: sent, lockTaken: false });
     actor.send({ type: "lock.granted" });
     actor.send({ type: "sync.receipt", group: sent });
     const again = group(2);
@@ -90,11 +110,11 @@ describe("writerMachine (claim 34)", () => {
   it("puts a resent group ahead of the groups waiting for the lock (claim 66)", () => {
     const { actor } = started();
     const sent = group(1);
-    actor.send({ type: "writer.append", group: sent });
+    actor.send({ type: "writer.append", group: sent, lockTaken: false });
     actor.send({ type: "lock.granted" });
     actor.send({ type: "sync.receipt", group: sent });
     const newer = group(1);
-    actor.send({ type: "writer.append", group: newer });
+    actor.send({ type: "writer.append", group: newer, lockTaken: false });
     const again = group(1);
     actor.send({ type: "sync.resend", group: again });
     expect(actor.getSnapshot().context.waiting).toEqual([again, newer]);
@@ -109,7 +129,7 @@ describe("writerMachine (claim 34)", () => {
 
   it("refuses a receipt for a group it did not send", () => {
     const { actor, errors } = started();
-    actor.send({ type: "writer.append", group: group(1) });
+    actor.send({ type: "writer.append", group: group(1), lockTaken: false });
     actor.send({ type: "lock.granted" });
     actor.send({ type: "sync.receipt", group: group(1) });
     expect(errors).toHaveLength(1);

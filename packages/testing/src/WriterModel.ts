@@ -69,7 +69,14 @@ export function possibleWriterEvents(snapshot: WriterSnapshot): readonly WriterE
   const events: WriterEvent[] = [];
   const queued = waiting.reduce((sum, group) => sum + group.length, sending?.length ?? 0);
   if (waiting.length < GROUPS_WAITING_MAX && awaitingWrite + queued < REQUESTS_HELD_MAX) {
-    for (const size of [1, 2]) events.push({ type: "writer.append", group: modelGroup(size) });
+    // The runtime tries the lock only while the writer is idle: there the lock may be free
+    // (taken at once) or held by another writer; elsewhere the group just queues.
+    const lockTakenOptions = snapshot.value === "idle" ? [true, false] : [false];
+    for (const size of [1, 2]) {
+      for (const lockTaken of lockTakenOptions) {
+        events.push({ type: "writer.append", group: modelGroup(size), lockTaken });
+      }
+    }
   }
   if (snapshot.value === "acquiring") events.push({ type: "lock.granted" });
   if (snapshot.value === "sending" && sending !== undefined) {
@@ -100,6 +107,7 @@ export function writerStateKey(snapshot: WriterSnapshot): string {
 function writerEventKey(event: WriterEvent): string {
   switch (event.type) {
     case "writer.append":
+      return `${event.type}(${event.group.length}${event.lockTaken ? ", lock free" : ""})`;
     case "sync.receipt":
     case "sync.resend":
       return `${event.type}(${event.group.length})`;
@@ -214,6 +222,15 @@ export function writerTransitionsTaken(machine: WriterMachine, paths: readonly W
 class ScriptedLock implements SharedLock {
   holder: SharedLock["holder"] = null;
   waiting: (() => void) | undefined;
+  /** Whether the lock is free for the writer's next try: the path's event says. */
+  freeForTry = false;
+  tryAcquire(owner: WriterId): boolean {
+    if (this.holder !== null || this.waiting !== undefined)
+      throw new Error("lock tried while held");
+    if (!this.freeForTry) return false;
+    this.holder = owner;
+    return true;
+  }
   acquire(owner: WriterId, granted: () => void): void {
     if (this.holder !== null || this.waiting !== undefined) throw new Error("lock asked twice");
     this.waiting = () => {
@@ -352,6 +369,7 @@ class Replay {
     this.clock += 1;
     switch (event.type) {
       case "writer.append":
+        this.lock.freeForTry = event.lockTaken;
         this.append(event.group.length);
         await turn();
         return undefined;

@@ -41,4 +41,10 @@ describe("writer model-based tests (claim 34)", () => {
     expect(broken.failures.length).toBeGreaterThan(0);
     expect(broken.missing).toContain("idle --always[hasGroupWaiting]--> acquiring");
   });
+
+  it("fails a writer machine that ignores a lock taken as its group arrived", async () => {
+    const mutant = writerMachine.provide({ guards: { tookLock: () => false } });
+    const broken = await checkWriterModel(mutant);
+    expect(broken.failures.length).toBeGreaterThan(0);
+  });
 });
