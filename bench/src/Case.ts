@@ -8,11 +8,12 @@ import { type FileHandle, open } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
 import { openSpool, openSpoolThread, type Spool, serveWriters } from "@spool/actors";
-import { delegatingAdapter, fileAdapter, mmapAdapter } from "@spool/adapters";
+import { fileAdapter, mmapAdapter } from "@spool/adapters";
 import { type AdapterFactory, recordByteSize } from "@spool/core";
 import hdr from "hdr-histogram-js";
 import { openBareLoop } from "./BareLoop.js";
 import type { LaneReport, LaneWindow } from "./Lanes.js";
+import { oneFileAtATime } from "./OneFileAtATime.js";
 import {
   fdatasyncPerMessage,
   levelPerMessage,
@@ -165,29 +166,6 @@ async function openSystem(spec: CaseSpec): Promise<System> {
  * handlers (take, handle, ack) run at once; the figures count handled messages, and the
  * latency is from append to handler.
  */
-/**
- * The file adapter with every write and flush of the data file and the index file taken one
- * at a time, as if one synchronizer served both files: the design Spool did not take, measured
- * against the one it did (a synchronizer per file).
- */
-function oneFileAtATime(): AdapterFactory {
-  const inner = fileAdapter();
-  let turn: Promise<unknown> = Promise.resolve();
-  const serialized = <T>(run: () => Promise<T>): Promise<T> => {
-    const result = turn.then(run);
-    turn = result.catch(() => undefined);
-    return result;
-  };
-  return async (options) => {
-    const adapter = await inner(options);
-    return delegatingAdapter(adapter, {
-      name: `${adapter.name}, one file at a time`,
-      write: (region) => serialized(() => adapter.write(region)),
-      flush: (region, mode) => serialized(() => adapter.flush(region, mode)),
-    });
-  };
-}
-
 async function runTakeAck(spec: CaseSpec): Promise<CaseResult> {
   const spool = await openSpool({
     dir: spec.dir,

@@ -37,7 +37,7 @@ import {
 import { DurabilityRecorder } from "./DurabilityRecorder.js";
 import { type DurableBytes, observedFactory } from "./FlushObserver.js";
 import { type FreshStore, runSynchronizerPath } from "./SynchronizerHarness.js";
-import { coveringPaths, declaredSynchronizerSteps } from "./SynchronizerModel.js";
+import { coveringPaths, declaredSynchronizerSteps } from "./SynchronizerPaths.js";
 
 /**
  * A fresh store for the suite: an empty directory (or disk) and the adapter factory over it.

@@ -28,22 +28,23 @@ export {
 export {
   AUTOMATIC_ACTIONS,
   abstractState,
-  actionContract,
-  coveringPaths,
-  declaredSynchronizerSteps,
-  MODEL_VARIANTS,
   type ModelEvent,
-  type ModelPath,
-  modelConfig,
-  pathSteps,
   possibleActions,
   type SynchronizerAction,
   type SynchronizerModelState,
+  synchronizerModelLogic,
+} from "./SynchronizerModel.js";
+export { MODEL_VARIANTS, modelConfig } from "./SynchronizerModelMachine.js";
+export {
+  actionContract,
+  coveringPaths,
+  declaredSynchronizerSteps,
+  type ModelPath,
+  pathSteps,
   shortestStatePaths,
   simplePaths,
-  synchronizerModelLogic,
   transitionPaths,
-} from "./SynchronizerModel.js";
+} from "./SynchronizerPaths.js";
 export {
   checkWriterModel,
   declaredWriterTransitions,
