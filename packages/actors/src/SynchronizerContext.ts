@@ -296,10 +296,7 @@ export function mayWriteAhead(context: SynchronizerContext): boolean {
  * over, and the flusher has not been asked to say when they are.
  */
 export function awaitsSubmission(context: SynchronizerContext): boolean {
-  const { inFlight } = context;
-  return (
-    inFlight !== null && !inFlight.submitted && !inFlight.submissionAsked && readyBeside(context)
-  );
+  return readyBeside(context) && !context.inFlight!.submitted && !context.inFlight!.submissionAsked;
 }
 
 /** The flusher was asked to report the in-flight batch's submission. */

@@ -211,6 +211,7 @@ export class SenderRuntime implements WriterEndpoint {
       try {
         lockTaken = this.#context.lock.tryAcquire(this.id);
       } catch (error) {
+        // The group never reached the machine: it is failed with the ones the machine holds.
         this.#fault("the writer's lock.acquire", { ...snapshot.context, sending: group }, error);
         return;
       }

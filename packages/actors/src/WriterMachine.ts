@@ -131,6 +131,13 @@ export const writerMachine = setup({
       event.type === "sync.receipt" && event.group === context.sending,
   },
   actions: {
+    /** Claim 34: an appended group joins the ones waiting for the lock, last. */
+    queueGroup: assign({
+      waiting: ({ context, event }) => {
+        assert(event.type === "writer.append", "writer: queued a group from no append");
+        return [...context.waiting, checkGroup(event.group, "append")];
+      },
+    }),
     /** Claim 34: ask for the shared mutual-exclusion lock; the grant comes as `lock.granted`. */
     acquireLock: () => {},
     /** Claim 34: send the group to the synchronizer; the receipt comes as `sync.receipt`. */
@@ -159,9 +166,7 @@ export const writerMachine = setup({
       {
         description: "Claim 34: a new request group queues behind the ones waiting for the lock.",
         meta: CLAIM_34,
-        actions: assign({
-          waiting: ({ context, event }) => [...context.waiting, checkGroup(event.group, "append")],
-        }),
+        actions: "queueGroup",
       },
     ],
     "sync.written": {
@@ -222,12 +227,7 @@ export const writerMachine = setup({
             target: "acquiring",
             description: "Claim 34: a new request group asks for the lock.",
             meta: CLAIM_34,
-            actions: assign({
-              waiting: ({ context, event }) => [
-                ...context.waiting,
-                checkGroup(event.group, "append"),
-              ],
-            }),
+            actions: "queueGroup",
           },
         ],
       },
