@@ -3,7 +3,7 @@
  * against concurrent writers for every system (log-log), and the ack-latency CDF of every
  * system at one writer count.
  */
-import type { CaseResult } from "./Case.js";
+import type { CaseResult } from "./Measurement.js";
 
 const WIDTH = 880;
 const HEIGHT = 480;

@@ -9,8 +9,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { CaseResult, CaseSpec, SystemName } from "./Case.js";
 import { latencyChart, throughputChart } from "./Chart.js";
+import type { CaseResult, CaseSpec, SystemName } from "./Measurement.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");

@@ -1,0 +1,104 @@
+/**
+ * What every case shares: its spec and result, the warm-up, the latency histogram, and the
+ * summary of a measured window into a result row.
+ */
+import hdr from "hdr-histogram-js";
+
+export type SystemName =
+  | "spool-file"
+  | "spool-file-blocking-flush"
+  | "spool-mmap-fdatasync"
+  | "spool-mmap-msync"
+  | "bare-file"
+  | "fdatasync-per-message"
+  | "msync-per-message"
+  | "lmdb"
+  | "sqlite-tx-per-message"
+  | "sqlite-tx-per-tick"
+  | "level-sync-put"
+  | "level-batch-per-tick"
+  | "spool-take-ack"
+  | "spool-take-ack-one-file-at-a-time"
+  | "spool-threads-8"
+  | "spool-processes-4"
+  | "spool-in-thread-file"
+  | "spool-in-thread-mmap-msync"
+  | "disk-in-flight-1"
+  | "disk-in-flight-2"
+  | "disk-in-flight-4";
+
+/**
+ * Every case runs this long before it is measured, the same for every system: V8 spends about
+ * the first second optimizing (some 440 TurboFan compilations for Spool on a 2-core machine, on
+ * threads that compete with the one writing), and a quarter second of warm-up left those
+ * compilations in the measured tail of whichever system had more code.
+ */
+export const WARM_UP_MS = 1000;
+
+export interface CaseSpec {
+  readonly system: SystemName;
+  readonly writers: number;
+  readonly payloadByteSize: number;
+  readonly seconds: number;
+  readonly dir: string;
+  /** One segment large enough for the whole case, so no case pays for a roll. */
+  readonly segmentByteSize: number;
+}
+
+export interface CaseResult extends CaseSpec {
+  readonly messages: number;
+  readonly msgsPerSecond: number;
+  readonly mibPerSecond: number;
+  /** Durable commits, where the system tells (null where it does not: lmdb-js). */
+  readonly flushes: number | null;
+  readonly meanBatch: number | null;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly cpuSecondsPer100k: number;
+  /** Share of the run the event loop was busy (warm-up included): the JavaScript thread's load. */
+  readonly eventLoopUtilization: number;
+  /** The latency distribution: [percentile, ms] pairs, for the CDF chart. */
+  readonly cdf: readonly (readonly [number, number])[];
+}
+
+/** Microsecond latencies up to 10 s, three significant digits. */
+export function latencyHistogram(): hdr.Histogram {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 10_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+}
+
+// Percentiles for the CDF: dense in the tail, where systems differ.
+const CDF_PERCENTILES = [1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
+
+export function summarize(
+  spec: CaseSpec,
+  messages: number,
+  elapsedSeconds: number,
+  flushes: number | null,
+  histogram: hdr.Histogram,
+  eventLoopUtilization: number,
+  cpu: NodeJS.CpuUsage,
+): CaseResult {
+  const microsToMs = (value: number) => Math.round(value) / 1000;
+  return {
+    ...spec,
+    messages,
+    msgsPerSecond: Math.round(messages / elapsedSeconds),
+    mibPerSecond:
+      Math.round(((messages * spec.payloadByteSize) / elapsedSeconds / 1048576) * 10) / 10,
+    flushes,
+    meanBatch:
+      flushes === null || flushes === 0 ? null : Math.round((messages / flushes) * 10) / 10,
+    p50Ms: microsToMs(histogram.getValueAtPercentile(50)),
+    p99Ms: microsToMs(histogram.getValueAtPercentile(99)),
+    p999Ms: microsToMs(histogram.getValueAtPercentile(99.9)),
+    eventLoopUtilization: Math.round(eventLoopUtilization * 100) / 100,
+    cdf: CDF_PERCENTILES.map((p) => [p, microsToMs(histogram.getValueAtPercentile(p))] as const),
+    cpuSecondsPer100k:
+      Math.round(((cpu.user + cpu.system) / 1e6 / Math.max(1, messages)) * 100_000 * 100) / 100,
+  };
+}
