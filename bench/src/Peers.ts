@@ -120,12 +120,18 @@ export async function lmdb(dir: string): Promise<System> {
   };
 }
 
-function openSqlite(dir: string) {
+/** better-sqlite3 on `dir`/queue.sqlite in WAL mode with synchronous=FULL. */
+export function openSqliteDatabase(dir: string): Database.Database {
   mkdirSync(dir, { recursive: true });
   const db = new Database(path.join(dir, "queue.sqlite"));
   db.pragma("journal_mode = WAL");
   // FULL: every commit fsyncs the WAL, so a committed row survives a power cut.
   db.pragma("synchronous = FULL");
+  return db;
+}
+
+function openSqlite(dir: string) {
+  const db = openSqliteDatabase(dir);
   db.exec("CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL)");
   return { db, insert: db.prepare("INSERT INTO queue (payload) VALUES (?)") };
 }
@@ -146,15 +152,28 @@ export async function sqlitePerMessage(dir: string): Promise<System> {
   };
 }
 
-interface Waiting {
-  readonly payload: Uint8Array;
-  readonly resolve: () => void;
+interface Waiting<Item, Result> {
+  readonly item: Item;
+  readonly resolve: (result: Result) => void;
   readonly reject: (error: unknown) => void;
 }
 
-/** Gathers appends until the next macrotask, then commits them with `commit` in one go. */
-function perTick(commit: (payloads: readonly Uint8Array[]) => Promise<void> | void) {
-  let pending: Waiting[] = [];
+/**
+ * Gathers what callers submit until the next macrotask, then commits it all with `commit` in
+ * one go (group commit): each caller's promise settles after that commit, with its item's
+ * result (`commit` returns one per item, in order, or none when `Result` is void).
+ *
+ * @example
+ * const tick = perTick<Uint8Array>((payloads) => {
+ *   insertAll(payloads);
+ *   return [];
+ * });
+ * await tick.submit(payload);
+ */
+export function perTick<Item, Result = void>(
+  commit: (items: readonly Item[]) => Promise<readonly Result[]> | readonly Result[],
+) {
+  let pending: Waiting<Item, Result>[] = [];
   let scheduled = false;
   let flushes = 0;
   const run = async () => {
@@ -162,17 +181,18 @@ function perTick(commit: (payloads: readonly Uint8Array[]) => Promise<void> | vo
     const batch = pending;
     pending = [];
     try {
-      await commit(batch.map((waiting) => waiting.payload));
+      const results = await commit(batch.map((waiting) => waiting.item));
       flushes += 1;
-      for (const waiting of batch) waiting.resolve();
+      // Absent when Result is void: each caller then gets undefined.
+      for (const [index, waiting] of batch.entries()) waiting.resolve(results[index] as Result);
     } catch (error) {
       for (const waiting of batch) waiting.reject(error);
     }
   };
   return {
-    append: (payload: Uint8Array) =>
-      new Promise<void>((resolve, reject) => {
-        pending.push({ payload, resolve, reject });
+    submit: (item: Item) =>
+      new Promise<Result>((resolve, reject) => {
+        pending.push({ item, resolve, reject });
         if (!scheduled) {
           scheduled = true;
           setImmediate(run);
@@ -188,9 +208,12 @@ export async function sqlitePerTick(dir: string): Promise<System> {
   const insertAll = db.transaction((payloads: readonly Uint8Array[]) => {
     for (const payload of payloads) insert.run(payload);
   });
-  const tick = perTick((payloads) => insertAll(payloads));
+  const tick = perTick<Uint8Array>((payloads) => {
+    insertAll(payloads);
+    return [];
+  });
   return {
-    writer: () => tick.append,
+    writer: () => tick.submit,
     flushes: tick.flushes,
     close: async () => {
       db.close();
@@ -226,12 +249,13 @@ export async function levelPerTick(dir: string): Promise<System> {
   });
   await db.open();
   let key = 0;
-  const tick = perTick((payloads) => {
+  const tick = perTick<Uint8Array>(async (payloads) => {
     const operations = payloads.map((value) => {
       key += 1;
       return { type: "put" as const, key: keyOf(key), value };
     });
-    return db.batch(operations, { sync: true });
+    await db.batch(operations, { sync: true });
+    return [];
   });
-  return { writer: () => tick.append, flushes: tick.flushes, close: () => db.close() };
+  return { writer: () => tick.submit, flushes: tick.flushes, close: () => db.close() };
 }
