@@ -13,6 +13,7 @@ import { type AdapterFactory, recordByteSize } from "@spool/core";
 import { openBareLoop } from "./BareLoop.js";
 import type { LaneReport, LaneWindow } from "./Lanes.js";
 import {
+  type CaseFailure,
   type CaseResult,
   type CaseSpec,
   latencyHistogram,
@@ -387,7 +388,26 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   return summarize(spec, messages, elapsedSeconds, flushes, histogram, eventLoopUtilization, cpu);
 }
 
+/** An error as one line for the row: its tag or name, and its message. */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const tag = (error as { readonly _tag?: unknown })._tag;
+  return `${typeof tag === "string" ? tag : error.name}: ${error.message}`;
+}
+
 if (process.argv[2] !== undefined) {
-  const result = await runCase(JSON.parse(process.argv[2]) as CaseSpec);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  const spec = JSON.parse(process.argv[2]) as CaseSpec;
+  // The last line out is the row: the figures, or the error (thrown, or a promise nobody
+  // awaited rejecting) in their place, so the run reports the case and goes on to the next.
+  const fail = (error: unknown): never => {
+    console.error(error);
+    const failure: CaseFailure = { ...spec, error: describeError(error) };
+    writeSync(1, `${JSON.stringify(failure)}\n`);
+    rmSync(spec.dir, { recursive: true, force: true });
+    process.exit(1);
+  };
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+  const result = await runCase(spec).catch(fail);
+  writeSync(1, `${JSON.stringify(result)}\n`);
 }

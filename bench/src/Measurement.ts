@@ -41,7 +41,7 @@ export interface CaseSpec {
   readonly payloadByteSize: number;
   readonly seconds: number;
   readonly dir: string;
-  /** One segment large enough for the whole case, so no case pays for a roll. */
+  /** Sized for the whole case at a generous rate bound (SegmentSize.ts), so it seldom rolls. */
   readonly segmentByteSize: number;
 }
 
@@ -61,6 +61,16 @@ export interface CaseResult extends CaseSpec {
   /** The latency distribution: [percentile, ms] pairs, for the CDF chart. */
   readonly cdf: readonly (readonly [number, number])[];
 }
+
+/** A case that failed: its row carries the error in place of figures, and the run goes on. */
+export interface CaseFailure extends CaseSpec {
+  readonly error: string;
+}
+
+/** What one case gave: figures, or the error that ended it. */
+export type CaseOutcome = CaseResult | CaseFailure;
+
+export const isFailure = (outcome: CaseOutcome): outcome is CaseFailure => "error" in outcome;
 
 /** Microsecond latencies up to 10 s, three significant digits. */
 export function latencyHistogram(): hdr.Histogram {

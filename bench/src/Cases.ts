@@ -1,0 +1,96 @@
+/**
+ * The cases of a bench run, in the order they run: the disk's limits, the appenders at 1, 16
+ * and 256 writers, 64 KiB, the disk alone with records in flight, threads and processes, the
+ * other placement, and the whole queue.
+ */
+import type { CaseSpec, SystemName } from "./Measurement.js";
+import { segmentByteSizeFor } from "./SegmentSize.js";
+
+const MIB = 1024 * 1024;
+
+/** The systems that append only, compared with Spool at every writer count. */
+export const APPENDERS: readonly SystemName[] = [
+  "spool-file",
+  "spool-file-blocking-flush",
+  "spool-mmap-fdatasync",
+  "spool-mmap-msync",
+  "bare-file",
+  "lmdb",
+  "sqlite-tx-per-tick",
+  "sqlite-tx-per-message",
+  "level-batch-per-tick",
+  "level-sync-put",
+  "fdatasync-per-message",
+];
+
+export interface RunOptions {
+  readonly quick: boolean;
+  readonly dir: string;
+}
+
+/**
+ * Every case of a run; `--quick` runs one writer count (16) briefly, so the smoke run takes
+ * about two minutes.
+ *
+ * @example
+ * const cases = benchCases({ quick: true, dir: "/tmp/bench" });
+ */
+export function benchCases(options: RunOptions): CaseSpec[] {
+  const { quick, dir } = options;
+  const seconds = quick ? 0.5 : 4;
+  const writerCounts = quick ? [16] : [1, 16, 256];
+  const cases: CaseSpec[] = [];
+  const add = (system: SystemName, writers: number, payloadByteSize = 1024) => {
+    const caseSeconds = payloadByteSize > 4096 ? Math.min(seconds, 1.5) : seconds;
+    const sizing = { system, writers, payloadByteSize, seconds: caseSeconds, quick };
+    cases.push({
+      system,
+      writers,
+      payloadByteSize,
+      seconds: caseSeconds,
+      dir,
+      segmentByteSize: segmentByteSizeFor(sizing),
+    });
+  };
+  // The disk's limits: one 4 KiB fdatasync or msync, and sequential durable bandwidth in 1 MiB.
+  for (const system of ["fdatasync-per-message", "msync-per-message"] as const) {
+    add(system, 1, 4096);
+    add(system, 1, MIB);
+  }
+  for (const writers of writerCounts) for (const system of APPENDERS) add(system, writers);
+  for (const system of [
+    "spool-file",
+    "spool-mmap-fdatasync",
+    "bare-file",
+    "lmdb",
+    "sqlite-tx-per-tick",
+    "level-batch-per-tick",
+  ] as const) {
+    if (!quick || system === "spool-file") add(system, 16, 64 * 1024);
+  }
+  // The disk alone with as many 1 KiB records in flight as the 256 appenders allow, in one,
+  // two or four flushes: what any design whose appenders wait for durability can reach, at best.
+  for (const flushers of [1, 2, 4] as const) {
+    for (const writers of writerCounts.filter((count) => count >= 16)) {
+      if (writers === 256 || quick) add(`disk-in-flight-${flushers}`, writers);
+    }
+  }
+  // Writers in 8 worker threads (through spool.port()), beside the in-process rows above; and
+  // from 4 processes over the spool's Unix socket. And the other placement: the spool in a
+  // thread of its own, the writers in the main thread (beside spool-file and spool-mmap-msync).
+  for (const writers of writerCounts.filter((count) => count >= 16)) {
+    add("spool-threads-8", writers);
+    add("spool-processes-4", writers);
+  }
+  for (const writers of writerCounts) {
+    add("spool-in-thread-file", writers);
+    add("spool-in-thread-mmap-msync", writers);
+  }
+  // Messages through the whole queue: appenders and consumers (take + ack) at once; and the
+  // same with the data and index files' I/O taken one at a time (one synchronizer for both).
+  for (const writers of writerCounts) add("spool-take-ack", writers);
+  for (const writers of writerCounts.filter((count) => count > 1)) {
+    add("spool-take-ack-one-file-at-a-time", writers);
+  }
+  return cases;
+}
