@@ -11,17 +11,18 @@ import { openSpool, openSpoolThread, type Spool, serveWriters } from "@spool/act
 import { fileAdapter, mmapAdapter } from "@spool/adapters";
 import { type AdapterFactory, recordByteSize } from "@spool/core";
 import { openBareLoop } from "./BareLoop.js";
+import { runEndToEnd } from "./EndToEnd.js";
 import type { LaneReport, LaneWindow } from "./Lanes.js";
 import {
   type CaseFailure,
   type CaseResult,
   type CaseSpec,
+  isEndToEnd,
   latencyHistogram,
   type SystemName,
   summarize,
   WARM_UP_MS,
 } from "./Measurement.js";
-import { oneFileAtATime } from "./OneFileAtATime.js";
 import {
   fdatasyncPerMessage,
   levelPerMessage,
@@ -100,66 +101,6 @@ async function openSystem(spec: CaseSpec): Promise<System> {
     flushes: () => spool.stats().flushes,
     close: () => spool.close(),
   };
-}
-
-/**
- * Messages through the whole queue: `writers` appenders and a `consume` loop of as many
- * handlers (take, handle, ack) run at once; the figures count handled messages, and the
- * latency is from append to handler.
- */
-async function runTakeAck(spec: CaseSpec): Promise<CaseResult> {
-  const spool = await openSpool({
-    dir: spec.dir,
-    segmentByteSize: spec.segmentByteSize,
-    ...(spec.system === "spool-take-ack-one-file-at-a-time" ? { adapter: oneFileAtATime() } : {}),
-  });
-  const histogram = latencyHistogram();
-  const payload = new Uint8Array(spec.payloadByteSize).fill(42);
-  const warmUntil = performance.now() + WARM_UP_MS;
-  const stopAt = warmUntil + spec.seconds * 1000;
-  let acked = 0;
-  let startedAt = 0;
-  let flushesAtStart = 0;
-  let cpuAtStart = process.cpuUsage();
-  // Each payload carries its append time, so a delivery's latency is append → handler.
-  const appender = async (): Promise<void> => {
-    const writer = spool.writer();
-    while (performance.now() < stopAt) {
-      const stamped = payload.slice();
-      new DataView(stamped.buffer).setFloat64(0, performance.now(), true);
-      await writer.append(stamped);
-    }
-  };
-  const eluStart = performance.eventLoopUtilization();
-  const consumer = spool.consume(
-    ({ payload: delivered }) => {
-      const now = performance.now();
-      if (startedAt === 0 && now >= warmUntil) {
-        startedAt = now;
-        flushesAtStart = spool.stats().flushes;
-        cpuAtStart = process.cpuUsage();
-      }
-      if (startedAt !== 0 && now < stopAt) {
-        acked += 1;
-        const appendedAt = new DataView(
-          delivered.buffer,
-          delivered.byteOffset,
-          delivered.byteLength,
-        ).getFloat64(0, true);
-        histogram.recordValue(Math.max(1, Math.round((now - appendedAt) * 1000)));
-      }
-    },
-    { concurrency: spec.writers },
-  );
-  await Promise.all(Array.from({ length: spec.writers }, appender));
-  await consumer.stop();
-  const eventLoopUtilization = performance.eventLoopUtilization(eluStart).utilization;
-  const elapsedSeconds = (performance.now() - startedAt) / 1000;
-  const cpu = process.cpuUsage(cpuAtStart);
-  const flushes = spool.stats().flushes - flushesAtStart;
-  await spool.close();
-  rmSync(spec.dir, { recursive: true, force: true });
-  return summarize(spec, acked, elapsedSeconds, flushes, histogram, eventLoopUtilization, cpu);
 }
 
 /** A remote writer of a case (a thread or a process): started, then told its window. */
@@ -341,9 +282,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   if (spec.system.startsWith("disk-in-flight-")) return runDiskInFlight(spec);
   if (spec.system === "spool-threads-8") return runThreads(spec);
   if (spec.system === "spool-processes-4") return runProcesses(spec);
-  if (spec.system === "spool-take-ack" || spec.system === "spool-take-ack-one-file-at-a-time") {
-    return runTakeAck(spec);
-  }
+  if (isEndToEnd(spec.system)) return runEndToEnd(spec);
   const system = await openSystem(spec);
   const histogram = latencyHistogram();
   const payload = new Uint8Array(spec.payloadByteSize).fill(42);

@@ -1,9 +1,9 @@
 /**
  * The cases of a bench run, in the order they run: the disk's limits, the appenders at 1, 16
  * and 256 writers, 64 KiB, the disk alone with records in flight, threads and processes, the
- * other placement, and the whole queue.
+ * other placement, and the whole queue under back-pressure.
  */
-import type { CaseSpec, SystemName } from "./Measurement.js";
+import type { CaseSpec, EndToEndSystem, SystemName } from "./Measurement.js";
 import { segmentByteSizeFor } from "./SegmentSize.js";
 
 const MIB = 1024 * 1024;
@@ -23,14 +23,29 @@ export const APPENDERS: readonly SystemName[] = [
   "fdatasync-per-message",
 ];
 
+/** The end-to-end systems compared at every shape: Spool's two ways, then the peers. */
+export const END_TO_END_COMPARED = [
+  "spool-consume",
+  "spool-take-ack",
+  "sqlite-queue",
+  "lmdb-queue",
+] as const satisfies readonly EndToEndSystem[];
+
+/** Producers × consumers: one of each, the 16-writer load, and the 256-writer load. */
+export const END_TO_END_SHAPES = [
+  [1, 1],
+  [16, 16],
+  [256, 64],
+] as const;
+
 export interface RunOptions {
   readonly quick: boolean;
   readonly dir: string;
 }
 
 /**
- * Every case of a run; `--quick` runs one writer count (16) briefly, so the smoke run takes
- * about two minutes.
+ * Every case of a run; `--quick` runs one writer count (16) and one shape (16×16) briefly,
+ * so the smoke run takes about two minutes.
  *
  * @example
  * const cases = benchCases({ quick: true, dir: "/tmp/bench" });
@@ -40,12 +55,13 @@ export function benchCases(options: RunOptions): CaseSpec[] {
   const seconds = quick ? 0.5 : 4;
   const writerCounts = quick ? [16] : [1, 16, 256];
   const cases: CaseSpec[] = [];
-  const add = (system: SystemName, writers: number, payloadByteSize = 1024) => {
+  const add = (system: SystemName, writers: number, payloadByteSize = 1024, consumers = 0) => {
     const caseSeconds = payloadByteSize > 4096 ? Math.min(seconds, 1.5) : seconds;
     const sizing = { system, writers, payloadByteSize, seconds: caseSeconds, quick };
     cases.push({
       system,
       writers,
+      ...(consumers > 0 ? { consumers } : {}),
       payloadByteSize,
       seconds: caseSeconds,
       dir,
@@ -86,11 +102,14 @@ export function benchCases(options: RunOptions): CaseSpec[] {
     add("spool-in-thread-file", writers);
     add("spool-in-thread-mmap-msync", writers);
   }
-  // Messages through the whole queue: appenders and consumers (take + ack) at once; and the
-  // same with the data and index files' I/O taken one at a time (one synchronizer for both).
-  for (const writers of writerCounts) add("spool-take-ack", writers);
-  for (const writers of writerCounts.filter((count) => count > 1)) {
-    add("spool-take-ack-one-file-at-a-time", writers);
+  // Messages through the whole queue under back-pressure (EndToEnd.ts); and Spool's consume
+  // with the data and index files' I/O taken one at a time (one synchronizer for both files).
+  const shapes = quick ? END_TO_END_SHAPES.filter(([p]) => p === 16) : END_TO_END_SHAPES;
+  for (const [producers, consumers] of shapes) {
+    for (const system of END_TO_END_COMPARED) add(system, producers, 1024, consumers);
+  }
+  for (const [producers, consumers] of shapes.filter(([p]) => p > 1 && !quick)) {
+    add("spool-consume-one-file-at-a-time", producers, 1024, consumers);
   }
   return cases;
 }

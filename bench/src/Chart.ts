@@ -1,9 +1,10 @@
 /**
- * Two SVG charts from one bench run, drawn by hand (no charting dependency): durable msgs/s
- * against concurrent writers for every system (log-log), and the ack-latency CDF of every
- * system at one writer count.
+ * SVG charts from one bench run, drawn by hand (no charting dependency): durable msgs/s
+ * against concurrent writers for every system (log-log), the ack-latency CDF of every system
+ * at one writer count, and acked msgs/s through the whole queue at each producers × consumers
+ * shape.
  */
-import type { CaseResult } from "./Measurement.js";
+import { type CaseResult, isEndToEnd } from "./Measurement.js";
 
 const WIDTH = 880;
 const HEIGHT = 480;
@@ -115,9 +116,7 @@ function chart(options: {
 export function throughputChart(results: readonly CaseResult[], subtitle: string): string {
   const appendOnly = results.filter(
     (r) =>
-      r.payloadByteSize === 1024 &&
-      !r.system.startsWith("spool-take-ack") &&
-      !r.system.startsWith("disk-in-flight"),
+      r.payloadByteSize === 1024 && !isEndToEnd(r.system) && !r.system.startsWith("disk-in-flight"),
   );
   const systems = [...new Set(appendOnly.map((r) => r.system))];
   const series = systems.map((name) => ({
@@ -149,7 +148,7 @@ export function latencyChart(
     (r) =>
       r.payloadByteSize === 1024 &&
       r.writers === writers &&
-      !r.system.startsWith("spool-take") &&
+      !isEndToEnd(r.system) &&
       !r.system.startsWith("disk-in-flight"),
   );
   // x: percentile on a "nines" scale, so the tail is as wide as the body.
@@ -168,5 +167,31 @@ export function latencyChart(
     xTicks: [50, 90, 99, 99.9, 99.99],
     xTickLabel: (p) => `p${p}`,
     xScale: x,
+  });
+}
+
+/**
+ * Acked msgs/s through the whole queue (append, take, ack, producers held back by the
+ * backlog), one line per system across the producers × consumers shapes of the run.
+ */
+export function endToEndChart(results: readonly CaseResult[], subtitle: string): string {
+  const rows = results.filter((r) => isEndToEnd(r.system));
+  const shapeOf = (r: CaseResult) => `${r.writers}×${r.consumers ?? 0}`;
+  const shapes = [...new Set(rows.map(shapeOf))];
+  const series = [...new Set(rows.map((r) => r.system))].map((name) => ({
+    name,
+    points: rows
+      .filter((r) => r.system === name)
+      .map((r) => [shapes.indexOf(shapeOf(r)), r.msgsPerSecond] as const),
+  }));
+  return chart({
+    title: `Acked msgs/s through the whole queue, 1 KiB (${subtitle})`,
+    xLabel: "producers × consumers",
+    yLabel: "acked msgs/s (log)",
+    series,
+    xTicks: shapes.map((_, index) => index),
+    xTickLabel: (index) => shapes[index] ?? "",
+    // Shapes are categories: evenly spaced, each in the middle of its share of the width.
+    xScale: (index) => ((index + 0.5) / Math.max(1, shapes.length)) * PLOT_WIDTH,
   });
 }

@@ -17,15 +17,28 @@ export type SystemName =
   | "sqlite-tx-per-tick"
   | "level-sync-put"
   | "level-batch-per-tick"
-  | "spool-take-ack"
-  | "spool-take-ack-one-file-at-a-time"
   | "spool-threads-8"
   | "spool-processes-4"
   | "spool-in-thread-file"
   | "spool-in-thread-mmap-msync"
   | "disk-in-flight-1"
   | "disk-in-flight-2"
-  | "disk-in-flight-4";
+  | "disk-in-flight-4"
+  | EndToEndSystem;
+
+/** The end-to-end systems: producers and consumers through the whole queue (EndToEnd.ts). */
+export const END_TO_END_SYSTEMS = [
+  "spool-consume",
+  "spool-take-ack",
+  "sqlite-queue",
+  "lmdb-queue",
+  "spool-consume-one-file-at-a-time",
+] as const;
+
+export type EndToEndSystem = (typeof END_TO_END_SYSTEMS)[number];
+
+export const isEndToEnd = (system: string): system is EndToEndSystem =>
+  (END_TO_END_SYSTEMS as readonly string[]).includes(system);
 
 /**
  * Every case runs this long before it is measured, the same for every system: V8 spends about
@@ -37,7 +50,10 @@ export const WARM_UP_MS = 1000;
 
 export interface CaseSpec {
   readonly system: SystemName;
+  /** Concurrent appenders: the producers, in an end-to-end case. */
   readonly writers: number;
+  /** An end-to-end case's consumers (none in the others). */
+  readonly consumers?: number;
   readonly payloadByteSize: number;
   readonly seconds: number;
   readonly dir: string;

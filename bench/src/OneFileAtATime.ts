@@ -1,6 +1,6 @@
 /**
  * A bench adapter: the file adapter with the data file's and the index file's writes and
- * flushes taken one at a time (the `spool-take-ack-one-file-at-a-time` rows).
+ * flushes taken one at a time (the `spool-consume-one-file-at-a-time` rows).
  */
 import { delegatingAdapter, fileAdapter } from "@spool/adapters";
 import type { AdapterFactory } from "@spool/core";

@@ -1,15 +1,23 @@
 /**
  * What a bench run prints and keeps: the table of every case (a failed one with its error),
- * Spool's ratios to every appender, the issue's targets checked against this run, and for a
- * whole run `results/latest.json` and the SVG charts.
+ * Spool's ratios to every appender and, end to end, to the best peer at each shape, the
+ * issue's targets checked against this run, and for a whole run `results/latest.json` and
+ * the SVG charts.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { APPENDERS } from "./Cases.js";
-import { latencyChart, throughputChart } from "./Chart.js";
-import { type CaseOutcome, type CaseResult, isFailure, type SystemName } from "./Measurement.js";
+import { APPENDERS, END_TO_END_COMPARED, END_TO_END_SHAPES } from "./Cases.js";
+import { endToEndChart, latencyChart, throughputChart } from "./Chart.js";
+import { BACKLOG_BATCHES_PER_CONSUMER, TAKE_BATCH_MAX } from "./EndToEnd.js";
+import {
+  type CaseOutcome,
+  type CaseResult,
+  isEndToEnd,
+  isFailure,
+  type SystemName,
+} from "./Measurement.js";
 import { targetsOf } from "./Targets.js";
 
 const MIB = 1024 * 1024;
@@ -40,6 +48,7 @@ function printTable(outcomes: readonly CaseOutcome[]): void {
     outcomes.map((r) => ({
       system: r.system,
       writers: r.writers,
+      consumers: r.consumers ?? "",
       size: r.payloadByteSize >= 1024 ? `${r.payloadByteSize / 1024}K` : `${r.payloadByteSize}`,
       ...(isFailure(r)
         ? { error: r.error }
@@ -56,6 +65,13 @@ function printTable(outcomes: readonly CaseOutcome[]): void {
           }),
     })),
   );
+  if (outcomes.some((r) => isEndToEnd(r.system))) {
+    process.stdout.write(
+      "End-to-end rows (writers = producers): msgs/s acked, latency append → handler; " +
+        `producers wait while ${BACKLOG_BATCHES_PER_CONSUMER} × consumers × ${TAKE_BATCH_MAX} ` +
+        "messages are appended and not acked.\n",
+    );
+  }
 }
 
 /** Spool (default file adapter) divided by each peer, same writers and message size. */
@@ -78,6 +94,34 @@ function appenderRatios(find: Find) {
 }
 
 /**
+ * Acked msgs/s at each producers × consumers shape, and each of Spool's two ways divided by the
+ * best peer measured at that shape.
+ */
+function endToEndRatios(find: Find) {
+  return END_TO_END_SHAPES.flatMap(([producers, consumers]) => {
+    const acked = (system: SystemName) => find(system, producers)?.msgsPerSecond;
+    const best = (["sqlite-queue", "lmdb-queue"] as const)
+      .map((system) => find(system, producers))
+      .reduce<CaseResult | undefined>(
+        (top, peer) =>
+          peer === undefined || (top !== undefined && top.msgsPerSecond >= peer.msgsPerSecond)
+            ? top
+            : peer,
+        undefined,
+      );
+    const row: Record<string, string | number> = { shape: `${producers}×${consumers}` };
+    for (const system of END_TO_END_COMPARED) row[system] = acked(system) ?? "";
+    row["best peer"] = best?.system ?? "";
+    for (const spool of ["spool-consume", "spool-take-ack"] as const) {
+      const mine = acked(spool);
+      row[`${spool} ÷ best`] =
+        mine === undefined || best === undefined ? "" : round2(mine / best.msgsPerSecond);
+    }
+    return [row];
+  });
+}
+
+/**
  * Prints the run's tables and, for a whole run (not `--only`), writes `results/latest.json`
  * and the charts.
  */
@@ -87,6 +131,10 @@ export function report(outcomes: readonly CaseOutcome[], options: ReportOptions)
   printTable(outcomes);
   const ratios = appenderRatios(find);
   if (results.some((r) => r.system === "spool-file")) console.table(ratios);
+  const endToEnd = endToEndRatios(find).filter((row) =>
+    END_TO_END_COMPARED.some((system) => row[system] !== ""),
+  );
+  if (endToEnd.length > 0) console.table(endToEnd);
   const { targets, ceiling, inFlight } = targetsOf(find);
   if (inFlight !== undefined && ceiling !== undefined) {
     const spool = find("spool-file", 256);
@@ -132,13 +180,20 @@ export function report(outcomes: readonly CaseOutcome[], options: ReportOptions)
         ? null
         : { system: inFlight.system, msgsPerSecond: inFlight.msgsPerSecond },
     ratios,
+    endToEnd: {
+      takeBatchMax: TAKE_BATCH_MAX,
+      backlogBatchesPerConsumer: BACKLOG_BATCHES_PER_CONSUMER,
+      ratios: endToEnd,
+    },
     failures: outcomes.filter(isFailure).length,
     results: outcomes,
   };
   writeCharts(results, options.quick, date);
   const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../results");
   writeFileSync(path.join(resultsDir, "latest.json"), `${JSON.stringify(json, null, 2)}\n`);
-  console.log(`wrote bench/results/: latest.json, throughput.svg, latency-*.svg (${machine})`);
+  console.log(
+    `wrote bench/results/: latest.json, throughput.svg, latency-*.svg, end-to-end.svg (${machine})`,
+  );
 }
 
 function writeCharts(results: readonly CaseResult[], quick: boolean, date: string): void {
@@ -152,4 +207,5 @@ function writeCharts(results: readonly CaseResult[], quick: boolean, date: strin
       latencyChart(results, writers, subtitle),
     );
   }
+  writeFileSync(path.join(resultsDir, "end-to-end.svg"), endToEndChart(results, subtitle));
 }

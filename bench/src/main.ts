@@ -70,7 +70,9 @@ function runInChild(spec: CaseSpec): CaseOutcome {
 
 const label = (spec: CaseSpec) => {
   const size = spec.payloadByteSize;
-  return `${spec.system} ×${spec.writers} ${size >= 1024 ? `${size / 1024} KiB` : `${size} B`}`;
+  const shape =
+    spec.consumers === undefined ? `×${spec.writers}` : `${spec.writers}×${spec.consumers}`;
+  return `${spec.system} ${shape} ${size >= 1024 ? `${size / 1024} KiB` : `${size} B`}`;
 };
 
 const { quick, only } = parseArguments(process.argv.slice(2));
