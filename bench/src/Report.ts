@@ -94,11 +94,11 @@ function appenderRatios(find: Find) {
 }
 
 /**
- * Acked msgs/s at each producers × consumers shape, and each of Spool's two ways divided by the
- * best peer measured at that shape.
+ * Acked msgs/s at each producers × consumers shape that ran, and each of Spool's two ways
+ * divided by the best peer measured at that shape.
  */
 function endToEndRatios(find: Find) {
-  return END_TO_END_SHAPES.flatMap(([producers, consumers]) => {
+  const rows = END_TO_END_SHAPES.map(([producers, consumers]) => {
     const acked = (system: SystemName) => find(system, producers)?.msgsPerSecond;
     const best = (["sqlite-queue", "lmdb-queue"] as const)
       .map((system) => find(system, producers))
@@ -117,8 +117,9 @@ function endToEndRatios(find: Find) {
       row[`${spool} ÷ best`] =
         mine === undefined || best === undefined ? "" : round2(mine / best.msgsPerSecond);
     }
-    return [row];
+    return row;
   });
+  return rows.filter((row) => END_TO_END_COMPARED.some((system) => row[system] !== ""));
 }
 
 /**
@@ -131,9 +132,7 @@ export function report(outcomes: readonly CaseOutcome[], options: ReportOptions)
   printTable(outcomes);
   const ratios = appenderRatios(find);
   if (results.some((r) => r.system === "spool-file")) console.table(ratios);
-  const endToEnd = endToEndRatios(find).filter((row) =>
-    END_TO_END_COMPARED.some((system) => row[system] !== ""),
-  );
+  const endToEnd = endToEndRatios(find);
   if (endToEnd.length > 0) console.table(endToEnd);
   const { targets, ceiling, inFlight } = targetsOf(find);
   if (inFlight !== undefined && ceiling !== undefined) {
