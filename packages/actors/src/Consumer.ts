@@ -1,10 +1,21 @@
 /**
  * The `consume` loop: runs a handler on messages as they become ready, a few at a time, and
  * answers each (ack when the handler resolves, nack when it throws) until stopped.
+ *
+ * A handler's slot is free once the handler has finished and its answer is made, before the
+ * answer is durable: the next message's handler runs while the answer waits for the index's
+ * flush, as long as fewer than {@link ANSWERS_IN_FLIGHT_PER_HANDLER} answers per handler wait.
  */
 import { NotLeased } from "@spool/core";
 import { checkConsumeArguments } from "./internal/Arguments.js";
 import type { Lease, SpoolQueue } from "./SpoolQueue.js";
+
+/**
+ * Answers (acks and nacks) per handler that may wait for their index flush while the handlers
+ * go on: a flush takes a fraction of a millisecond, a handler's next message less, so a few per
+ * handler keep the handlers busy without an unbounded number of answers waiting.
+ */
+export const ANSWERS_IN_FLIGHT_PER_HANDLER = 4;
 
 /** A running `consume` loop. @example const consumer = spool.consume(handler); await consumer.stop() */
 export interface Consumer {
@@ -47,7 +58,11 @@ export function startConsumer(
   let stopped = false;
   let wakeUp: (() => void) | undefined;
   const failures: unknown[] = [];
+  /** Handlers running. */
   const running = new Set<Promise<void>>();
+  /** Answers made and not yet durable. */
+  const answering = new Set<Promise<void>>();
+  const answersMax = concurrency * ANSWERS_IN_FLIGHT_PER_HANDLER;
   // Waits for a message to become ready, a handler to finish, the poll, or stop.
   const pause = () =>
     new Promise<void>((resolve) => {
@@ -61,13 +76,22 @@ export function startConsumer(
       wakeUp = wake;
       queue.waitForReady(wake);
     });
-  const answer = async (lease: Lease): Promise<void> => {
-    let failure: { error: unknown } | undefined;
-    try {
-      await handler(lease);
-    } catch (error) {
-      failure = { error };
-    }
+  const fail = (error: unknown): void => {
+    // Closing the spool ends the loop; any other failure stops it and is reported.
+    if (!queue.closing()) failures.push(error);
+    stopped = true;
+    wakeUp?.();
+  };
+  /** Adds `work` to `set` until it settles; a failure stops the loop. */
+  const track = (set: Set<Promise<void>>, work: Promise<void>): void => {
+    const tracked: Promise<void> = work.catch(fail).finally(() => {
+      set.delete(tracked);
+      wakeUp?.();
+    });
+    set.add(tracked);
+  };
+  /** Acks or nacks `lease` by the handler's outcome; resolves once the answer is durable. */
+  const answer = async (lease: Lease, failure: { error: unknown } | undefined): Promise<void> => {
     try {
       if (failure === undefined) {
         await queue.ack(lease.seq);
@@ -85,30 +109,26 @@ export function startConsumer(
       queue.leaseLost();
     }
   };
-  const fail = (error: unknown): void => {
-    // Closing the spool ends the loop; any other failure stops it and is reported.
-    if (!queue.closing()) failures.push(error);
-    stopped = true;
-    wakeUp?.();
+  /** Runs the handler on `lease`, then makes its answer and frees the handler's slot. */
+  const handle = async (lease: Lease): Promise<void> => {
+    let failure: { error: unknown } | undefined;
+    try {
+      await handler(lease);
+    } catch (error) {
+      failure = { error };
+    }
+    track(answering, answer(lease, failure));
   };
   const pump = async (): Promise<void> => {
     while (!stopped && !queue.closing()) {
-      const free = concurrency - running.size;
+      const free = answering.size < answersMax ? concurrency - running.size : 0;
       // One take for every free handler: their leases share one index flush.
       const leases = free > 0 ? await queue.takeMany(free, takeOptions) : [];
       if (leases.length === 0) {
         await pause();
         continue;
       }
-      for (const lease of leases) {
-        const run: Promise<void> = answer(lease)
-          .catch(fail)
-          .finally(() => {
-            running.delete(run);
-            wakeUp?.();
-          });
-        running.add(run);
-      }
+      for (const lease of leases) track(running, handle(lease));
     }
   };
   const loop = pump().catch(fail);
@@ -118,6 +138,8 @@ export function startConsumer(
       wakeUp?.();
       await loop;
       await Promise.all(running);
+      // The last handlers' answers were made as they finished: wait until they are durable.
+      await Promise.all(answering);
       if (failures.length > 0) throw failures[0];
     },
   };

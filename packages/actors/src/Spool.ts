@@ -181,6 +181,7 @@ export class Spool {
       synchronizer: this.#synchronizer,
       budget: this.#budget,
       queue: this.#queue,
+      index: this.#index,
     });
   }
 
@@ -231,7 +232,9 @@ export class Spool {
   /**
    * Leases the oldest ready message for `leaseMs` (the `leaseMs` option by default), or
    * resolves undefined when none is ready. The lease is recorded in the index file (with its
-   * attempt number, so `maxAttempts` holds across crashes) before it is handed out. A message
+   * attempt number, so `maxAttempts` holds across crashes) before it is handed out, except a
+   * message's first lease in the open it was appended in: a crash loses that one count, once
+   * (see the README's "Attempts are counted across crashes"). A message
    * whose attempts are used up becomes a dead letter instead. Rejects with `InvalidArgument`
    * when `options` is not an object or `leaseMs` is not a number of milliseconds from 1 to
    * `DURATION_MS_MAX` (a lease of 0 or less would be expired when handed out, so the next take
@@ -332,7 +335,9 @@ export class Spool {
    * object, `concurrency` not a whole number from 1, `leaseMs` or `pollMs` not a number of
    * milliseconds from 1 to `DURATION_MS_MAX`, or a numeric `retryAfterMs` not one from 0. A
    * `retryAfterMs` function that returns no such number stops the consumer: `stop()` rejects
-   * with that `InvalidArgument`.
+   * with that `InvalidArgument`. A handler's slot frees when it finishes, before its ack is
+   * durable (up to 4 answers per handler wait for the index's flush); `stop()` resolves once
+   * every answer made is durable.
    *
    * @example
    * const consumer = spool.consume(async ({ payload }) => deliver(payload), { concurrency: 8 });

@@ -72,6 +72,14 @@ export class SpoolQueue {
    * synchronizer's write confirmations raise it.
    */
   #lastDurableSeq: number;
+  /**
+   * The last seq that was durable when this spool opened: a message at or below it was
+   * restored from the files, and its first lease in this open is made durable before it is
+   * handed out (see {@link takeMany}).
+   */
+  readonly #restoredThroughSeq: number;
+  /** Acks made durable since open. */
+  #acks = 0;
   /** Consumer answers that came after their lease had passed to another (see `consume`). */
   #leasesLost = 0;
   /** Consumers waiting for a message to become ready. */
@@ -84,6 +92,12 @@ export class SpoolQueue {
     this.#deadLetterStore = options.deadLetterStore;
     this.#clock = options.clock;
     this.#lastDurableSeq = options.lastDurableSeq;
+    this.#restoredThroughSeq = options.lastDurableSeq;
+  }
+
+  /** Acks made durable since open. */
+  get acks(): number {
+    return this.#acks;
   }
 
   /** Whether the spool is closing. */
@@ -177,9 +191,22 @@ export class SpoolQueue {
         () => undefined,
       );
     }
+    // What a lease makes durable: its attempt count, so that a message whose handler crashes the
+    // process still runs out of attempts. The first lease of a message appended in this open is
+    // not written: after a crash the message is restored as queued with its attempts one short,
+    // and its next lease, that of a restored message, is written before it is handed out. So a
+    // crash costs at most one uncounted attempt per message, and a message that crashes the
+    // process every time still dies, one attempt later; each fresh message saves an awaited
+    // index write.
+    const leaseWrites: Promise<void>[] = [];
+    for (const { message, entry } of taken) {
+      if (message.attempts > 1 || message.seq <= this.#restoredThroughSeq) {
+        leaseWrites.push(this.#index.write(entry));
+      }
+    }
     const [payloads] = await Promise.all([
       Promise.all(taken.map(({ message }) => this.#options.reader.read(message))),
-      ...taken.map(({ entry }) => this.#index.write(entry)),
+      ...leaseWrites,
       ...deadWrites,
     ]);
     return taken.map(({ message }, i) => ({
@@ -194,6 +221,7 @@ export class SpoolQueue {
     const entry = this.#queue.ack(checkSeq(messageSeq), this.#clock());
     if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
     await this.#index.write(entry);
+    this.#acks += 1;
     this.#options.reclaim();
   }
 

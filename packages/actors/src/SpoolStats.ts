@@ -4,6 +4,7 @@
  */
 import type { FlushReason } from "@spool/core";
 import type { DiskBudget } from "./DiskBudget.js";
+import type { IndexFile } from "./IndexFile.js";
 import { outstandingConfirmations } from "./SlowWriters.js";
 import type { SpoolQueue } from "./SpoolQueue.js";
 import type { Synchronizer } from "./Synchronizer.js";
@@ -48,25 +49,32 @@ export interface SpoolStats {
   readonly messages: Readonly<Record<"queued" | "leased" | "retryWait" | "dead", number>>;
   /** `consume` answers that came too late: the lease had expired and passed to another. */
   readonly leasesLost: number;
+  /** Acks made durable since the spool opened (`ack` and `consume`'s acks). */
+  readonly acks: number;
+  /** The index file's flushes, and the entries (leases, acks, nacks, ...) they made durable. */
+  readonly indexFlushes: number;
+  readonly indexEntries: number;
 }
 
-/** The parts of a spool that {@link spoolStats} reads. @example { adapterName, synchronizer, budget, queue } */
+/** The parts of a spool that {@link spoolStats} reads. @example { adapterName, synchronizer, budget, queue, index } */
 export interface SpoolStatsSources {
   readonly adapterName: string;
   readonly synchronizer: Synchronizer;
   readonly budget: DiskBudget;
   readonly queue: SpoolQueue;
+  readonly index: IndexFile;
 }
 
 /**
  * The spool's counters now.
  *
  * @example
- * const { flushes, depth } = spoolStats({ adapterName, synchronizer, budget, queue });
+ * const { flushes, depth } = spoolStats({ adapterName, synchronizer, budget, queue, index });
  */
 export function spoolStats(sources: SpoolStatsSources): SpoolStats {
   const { synchronizer, budget, queue } = sources;
   const stats = synchronizer.stats();
+  const index = sources.index.stats();
   return {
     adapter: sources.adapterName,
     state: synchronizer.state(),
@@ -93,5 +101,8 @@ export function spoolStats(sources: SpoolStatsSources): SpoolStats {
     depth: queue.depth(),
     messages: queue.messageCounts(),
     leasesLost: queue.leasesLost,
+    acks: queue.acks,
+    indexFlushes: index.flushes,
+    indexEntries: index.recordsWritten,
   };
 }

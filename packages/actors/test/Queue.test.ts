@@ -1,7 +1,8 @@
 import { readdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
-import { fileAdapter, MemoryDisk, memoryAdapter } from "@spool/adapters";
+import { delegatingAdapter, fileAdapter, MemoryDisk, memoryAdapter } from "@spool/adapters";
 import {
+  type AdapterFactory,
   decodeIndexEntry,
   INDEX_ENTRY_BYTE_SIZE,
   InvalidArgument,
@@ -10,6 +11,7 @@ import {
   segmentNumber,
 } from "@spool/core";
 import { describe, expect, it } from "vitest";
+import { ANSWERS_IN_FLIGHT_PER_HANDLER } from "../src/Consumer.js";
 import { openSpool, type Spool } from "../src/index.js";
 import { temporaryDirectory } from "./helpers.js";
 
@@ -133,6 +135,57 @@ describe("consumers: take, ack, nack, dead letters", () => {
       Array.from({ length: 40 }, (_, i) => i + 1),
     );
     expect([10, 20, 30, 40].map((seq) => seen.get(seq))).toEqual([2, 2, 2, 2]);
+    await spool.close();
+  });
+
+  it("consume frees a handler's slot before its ack is durable, and stop waits for the acks", async () => {
+    // The index's flushes wait for `release`: acks are made but not durable until then.
+    let release = (): void => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = false;
+    const gated: AdapterFactory = async (options) => {
+      const inner = await memoryAdapter()(options);
+      if (options.fileKind !== "index") return inner;
+      return delegatingAdapter(inner, {
+        flush: async (region, mode) => {
+          if (holding) await released;
+          await inner.flush(region, mode);
+        },
+      });
+    };
+    const spool = await openSpool({ dir: "q", adapter: gated });
+    await appendAll(
+      spool,
+      Array.from({ length: 12 }, (_, i) => `m${i + 1}`),
+    );
+    holding = true;
+    const seen: number[] = [];
+    let inFlightMax = 0;
+    let secondRan = (): void => {};
+    const secondRunning = new Promise<void>((resolve) => {
+      secondRan = resolve;
+    });
+    const consumer = spool.consume(
+      ({ seq }) => {
+        seen.push(seq);
+        // Handlers that ran minus acks made durable: the answers waiting, this one aside.
+        inFlightMax = Math.max(inFlightMax, seen.length - 1 - spool.stats().acks);
+        if (seen.length === 2) secondRan();
+      },
+      { concurrency: 1 },
+    );
+    // With one handler, a second message is handled while the first's ack waits for its flush.
+    await secondRunning;
+    expect(spool.stats().acks).toBe(0);
+    release();
+    const stopping = consumer.stop();
+    await stopping;
+    // stop resolved: every answer made is durable.
+    expect(spool.stats().acks).toBe(seen.length);
+    expect(inFlightMax).toBeLessThanOrEqual(ANSWERS_IN_FLIGHT_PER_HANDLER);
+    expect(inFlightMax).toBeGreaterThanOrEqual(1);
     await spool.close();
   });
 
@@ -261,20 +314,32 @@ describe("restoring queue processing state on open (claims 59, 61)", () => {
     const survivor = disk.afterPowerCut();
     await spool.close();
     const reopened = await openSpool({ ...options, adapter: memoryAdapter(survivor) });
+    // Message 2's lease was its first in the open it was appended in: not written, so it comes
+    // back queued with that attempt uncounted (the README's "Attempts are counted across crashes").
     expect(reopened.recovery).toMatchObject({
       recordsScanned: 4,
-      leasesReturned: 1,
+      leasesReturned: 0,
       entriesRebuilt: 0,
-      entriesMissing: 1,
+      entriesMissing: 2,
       messages: { queued: 2, retryWait: 0, dead: 1 },
     });
-    // The lease held at the cut comes back (at-least-once); its attempt was recorded.
     const again = await reopened.take();
-    expect([again?.seq, again?.attempt]).toEqual([2, 2]);
+    expect([again?.seq, again?.attempt]).toEqual([2, 1]);
     expect((await reopened.take())?.seq).toBe(4);
     expect(await reopened.take()).toBeUndefined();
     expect((await reopened.deadLetters()).map((letter) => letter.seq)).toEqual([3]);
+    // A second power cut: message 2 was restored at this open, so its lease was written before
+    // it was handed out, and now it comes back with that attempt counted.
+    const second = survivor.afterPowerCut();
     await reopened.close();
+    const third = await openSpool({ ...options, adapter: memoryAdapter(second) });
+    expect(third.recovery).toMatchObject({ leasesReturned: 2, messages: { dead: 1 } });
+    const leases = [await third.take(), await third.take()];
+    expect(leases.map((lease) => [lease?.seq, lease?.attempt])).toEqual([
+      [2, 2],
+      [4, 2],
+    ]);
+    await third.close();
   });
 
   it("rebuilds the whole queue from the data records when the index file is gone", async () => {
