@@ -18,6 +18,7 @@ import type { DeadLetterStore } from "./DeadLetterStore.js";
 import type { IndexFile } from "./IndexFile.js";
 import { checkCount, checkDurationMs, checkOptions, checkSeq } from "./internal/Arguments.js";
 import type { PayloadReader } from "./internal/PayloadReader.js";
+import { RECENT_PAYLOADS_BYTE_SIZE_MAX, RecentPayloads } from "./internal/RecentPayloads.js";
 
 /** A message handed to a consumer. @example const lease = await spool.take() */
 export interface Lease {
@@ -80,6 +81,12 @@ export class SpoolQueue {
   readonly #restoredThroughSeq: number;
   /** Acks made durable since open. */
   #acks = 0;
+  /**
+   * The payloads of the latest flushed batches, for takes at the tail; kept only once a
+   * consumer has taken (a spool that only appends copies nothing).
+   */
+  readonly #recent = new RecentPayloads(RECENT_PAYLOADS_BYTE_SIZE_MAX);
+  #consuming = false;
   /** Consumer answers that came after their lease had passed to another (see `consume`). */
   #leasesLost = 0;
   /** Consumers waiting for a message to become ready. */
@@ -133,6 +140,7 @@ export class SpoolQueue {
     const last = writes.at(-1);
     // Writes come in seq order: the last is the highest.
     if (last !== undefined && last.seq > this.#lastDurableSeq) this.#lastDurableSeq = last.seq;
+    if (this.#consuming) this.#recent.remember(writes);
     // Per message only the queue's typed-array columns are written: no object, no map lookup
     // (measured: an object and a map lookup per message cost 8% of throughput at 256 writers).
     for (const write of writes) {
@@ -204,8 +212,17 @@ export class SpoolQueue {
         leaseWrites.push(this.#index.write(entry));
       }
     }
+    this.#consuming = true;
     const [payloads] = await Promise.all([
-      Promise.all(taken.map(({ message }) => this.#options.reader.read(message))),
+      // A message's first delivery is served from the batch copy when it is still held; a
+      // retry reads the segment, so a handler that changed its payload changes nothing stored.
+      Promise.all(
+        taken.map(
+          ({ message }) =>
+            (message.attempts === 1 ? this.#recent.get(message.seq) : undefined) ??
+            this.#options.reader.read(message),
+        ),
+      ),
       ...leaseWrites,
       ...deadWrites,
     ]);

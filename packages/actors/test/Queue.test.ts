@@ -189,6 +189,36 @@ describe("consumers: take, ack, nack, dead letters", () => {
     await spool.close();
   });
 
+  it("takes a fresh message at the tail without reading its segment; a retry reads it", async () => {
+    let dataReads = 0;
+    const counting: AdapterFactory = async (options) => {
+      const inner = await memoryAdapter()(options);
+      if (options.fileKind === "index") return inner;
+      return delegatingAdapter(inner, {
+        read: (segment, offset, size) => {
+          dataReads += 1;
+          return inner.read(segment, offset, size);
+        },
+      });
+    };
+    const spool = await openSpool({ dir: "q", adapter: counting });
+    // Before any take the spool keeps no copies: this one is read from its segment.
+    await appendAll(spool, ["before"]);
+    expect(text((await spool.take())!.payload)).toBe("before");
+    const readsBefore = dataReads;
+    expect(readsBefore).toBeGreaterThan(0);
+    await appendAll(spool, ["fresh"]);
+    const fresh = (await spool.take())!;
+    expect([text(fresh.payload), dataReads]).toEqual(["fresh", readsBefore]);
+    // The handler scribbles on its payload and gives it back: the retry reads the stored bytes.
+    fresh.payload.fill(0x21);
+    await spool.nack(fresh.seq);
+    const retry = (await spool.take())!;
+    expect([retry.seq, retry.attempt, text(retry.payload)]).toEqual([fresh.seq, 2, "fresh"]);
+    expect(dataReads).toBeGreaterThan(readsBefore);
+    await spool.close();
+  });
+
   it("consume asks a retry delay of its function, per attempt and error (backoff)", async () => {
     const clock = manualClock();
     const spool = await openSpool({
