@@ -11,6 +11,7 @@ import {
   type FlushMode,
   RecordEncoder,
   type Region,
+  type SegmentNumber,
   type SpoolConfig,
   segmentNumber,
 } from "@spool/core";
@@ -18,11 +19,26 @@ import type { LogPosition, WriteOutcome } from "./SynchronizerContext.js";
 import type { FlushJob } from "./SynchronizerServices.js";
 import { asyncUnflushedByteSizeMax } from "./UnflushedBound.js";
 
+/**
+ * The bytes `byteSize` bytes from `offset` of `segment` hold now, as a view, from a copy the
+ * file's owner keeps in memory; undefined when it keeps none there.
+ */
+export type GapBytes = (
+  segment: SegmentNumber,
+  offset: number,
+  byteSize: number,
+) => Uint8Array | undefined;
+
 /** What a batch writer needs: the adapter, the config, the clock for record timestamps. */
 export interface BatchWriterOptions {
   readonly adapter: FlushAdapter;
   readonly config: SpoolConfig;
   readonly clock: () => number;
+  /**
+   * Where the gaps between a batch's positioned writes come from without reading the file back
+   * (the index file's copy of its segments); the adapter is read where it gives none.
+   */
+  readonly gapBytes?: GapBytes;
 }
 
 /**
@@ -63,10 +79,14 @@ export class BatchWriter {
     const start = batch.startOffset;
     let covered = 0;
     for (const write of batch.writes) covered += write.byteSize;
-    // Positioned writes (index entries) may leave gaps between them: those bytes are read
-    // first, so the one write that covers the region rewrites them unchanged.
+    // Positioned writes (index entries) may leave gaps between them: those bytes are taken
+    // from the owner's copy, or read, so the one write that covers the region rewrites them
+    // unchanged.
     const gaps =
-      covered < region.byteSize ? await adapter.read(segment, start, region.byteSize) : null;
+      covered < region.byteSize
+        ? (this.#options.gapBytes?.(segment, start, region.byteSize) ??
+          (await adapter.read(segment, start, region.byteSize)))
+        : null;
     const window = adapter.stage(region);
     if (gaps !== null) window.set(gaps);
     const encoder = new RecordEncoder(window, batch.writes.length);

@@ -28,6 +28,7 @@ import {
   type WriteTarget,
   writerId,
 } from "@spool/core";
+import { IndexImage } from "./internal/IndexImage.js";
 import { inProcessLock } from "./SharedLock.js";
 import { Synchronizer } from "./Synchronizer.js";
 import { SenderRuntime } from "./Writer.js";
@@ -56,6 +57,8 @@ export class IndexFile {
   #onFailure: ((failure: SpoolFailed) => void) | undefined;
   readonly #sender: SenderRuntime;
   readonly #entriesPerSegment: number;
+  /** The index segments being written, in memory (see `IndexImage`). */
+  readonly #image: IndexImage;
 
   private constructor(
     adapter: FlushAdapter,
@@ -71,11 +74,13 @@ export class IndexFile {
       ...config,
       segmentByteSize: config.indexSegmentEntries * INDEX_ENTRY_BYTE_SIZE,
       recordPayloadByteSizeMax: INDEX_ENTRY_BYTE_SIZE,
-      // One batch on the disk at a time: a batch of entries may read back the bytes between
-      // its entries, which a batch flushing beside it could be changing.
-      pipelineSplitByteSize: null,
     };
     const cursor = { segment: segmentNumber(1), offset: byteOffset(0), nextSeq: seq(1) };
+    this.#image = new IndexImage(adapter, indexConfig.segmentByteSize);
+    // The bytes between a batch's entries come from the image, not from reading the file back:
+    // so a batch is staged from what was requested, whatever a batch beside it is flushing, and
+    // the index pipelines (a second batch written while the first flushes) as the data does.
+    const image = this.#image;
     this.#synchronizer = new Synchronizer({
       dir,
       config: indexConfig,
@@ -83,6 +88,7 @@ export class IndexFile {
       cursor,
       clock,
       onFailure: (failure) => this.#onFailure?.(failure),
+      gapBytes: (segment, offset, length) => image.view(segment, offset, length),
     });
     this.#sender = new SenderRuntime({
       id: writerId(0),
@@ -115,8 +121,19 @@ export class IndexFile {
   async write(entry: IndexEntry): Promise<void> {
     const bytes = new Uint8Array(INDEX_ENTRY_BYTE_SIZE);
     encodeIndexEntry(bytes, 0, entry);
-    const target = indexSlot(entry.index.seq, this.#entriesPerSegment);
-    await this.#sender.append(writerId(0), bytes, "flushed", target);
+    await this.#put(indexSlot(entry.index.seq, this.#entriesPerSegment), bytes);
+  }
+
+  /** Writes `bytes` at `target` through the image; resolves once durable. */
+  async #put(target: WriteTarget, bytes: Uint8Array): Promise<void> {
+    const reserving = this.#image.reserve(target.segment);
+    if (reserving !== undefined) await reserving;
+    this.#image.put(target.segment, target.offset, bytes);
+    try {
+      await this.#sender.append(writerId(0), bytes, "flushed", target);
+    } finally {
+      this.#image.settled(target.segment);
+    }
   }
 
   /**
@@ -140,14 +157,7 @@ export class IndexFile {
     const written = await this.#writtenSlots(fromSeq, toSeq);
     const empty = new Uint8Array(INDEX_ENTRY_BYTE_SIZE);
     await Promise.all(
-      written.map((slotSeq) =>
-        this.#sender.append(
-          writerId(0),
-          empty,
-          "flushed",
-          indexSlot(seq(slotSeq), this.#entriesPerSegment),
-        ),
-      ),
+      written.map((slotSeq) => this.#put(indexSlot(seq(slotSeq), this.#entriesPerSegment), empty)),
     );
     return written.length;
   }
@@ -183,8 +193,10 @@ export class IndexFile {
   /** Deletes index segments whose every slot is below `messageSeq`. */
   async removeSegmentsBelow(messageSeq: number): Promise<void> {
     for (const segment of await this.#adapter.listSegments()) {
-      if (segment * this.#entriesPerSegment < messageSeq)
+      if (segment * this.#entriesPerSegment < messageSeq) {
+        this.#image.forgetBelow(segment + 1);
         await this.#adapter.removeSegment(segment);
+      }
     }
   }
 

@@ -214,13 +214,10 @@ export class SpoolQueue {
     }
     this.#consuming = true;
     const [payloads] = await Promise.all([
-      // A message's first delivery is served from the batch copy when it is still held; a
-      // retry reads the segment, so a handler that changed its payload changes nothing stored.
+      // From the copy of the latest batches while it holds them, else from the segment.
       Promise.all(
         taken.map(
-          ({ message }) =>
-            (message.attempts === 1 ? this.#recent.get(message.seq) : undefined) ??
-            this.#options.reader.read(message),
+          ({ message }) => this.#recent.get(message.seq) ?? this.#options.reader.read(message),
         ),
       ),
       ...leaseWrites,

@@ -102,7 +102,12 @@ export class Synchronizer implements SynchronizerPort {
       options.adapter.pipelining === false
         ? { ...options.config, pipelineSplitByteSize: null }
         : options.config;
-    this.#batches = new BatchWriter({ adapter: options.adapter, config, clock: options.clock });
+    this.#batches = new BatchWriter({
+      adapter: options.adapter,
+      config,
+      clock: options.clock,
+      ...(options.gapBytes === undefined ? {} : { gapBytes: options.gapBytes }),
+    });
     const machine = options.machine ?? synchronizerMachine;
     // xstate runs the machine; the transition is wrapped only to know which event it was
     // taking if it throws (its requests are then failed with the rest).

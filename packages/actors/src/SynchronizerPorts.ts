@@ -15,6 +15,7 @@ import type {
   WriterId,
 } from "@spool/core";
 import type { InspectionEvent, Observer } from "xstate";
+import type { GapBytes } from "./BatchWriter.js";
 import type { WriteOutcome } from "./SynchronizerContext.js";
 import type { synchronizerMachine } from "./SynchronizerMachine.js";
 import type { SynchronizerTimers } from "./SynchronizerTimers.js";
@@ -70,6 +71,8 @@ export interface SynchronizerOptions {
    * request it held was failed.
    */
   readonly onFailure?: (failure: SpoolFailed) => void;
+  /** See {@link BatchWriterOptions.gapBytes}: the index file keeps its segments' bytes. */
+  readonly gapBytes?: GapBytes;
 }
 
 /** One batch, as the synchronizer wrote it: for metrics and live views. @example report.records */
