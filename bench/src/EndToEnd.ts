@@ -197,7 +197,6 @@ function spoolConsume(spool: Spool): EndToEndQueue {
       await consumer.stop();
       clearInterval(poll);
       countAcks();
-      if (process.env.E2E_STATS) { const { flushReasons, messages, ...st } = spool.stats(); console.error(JSON.stringify({ ...st, flushReasons })); }
     },
     close: () => spool.close(),
   };
