@@ -1,10 +1,10 @@
-import {
-  type ByteOffset,
-  type ByteSize,
-  type PlacedWrite,
-  type SegmentNumber,
-  type Seq,
-  type WriteRequest,
+import type {
+  ByteOffset,
+  ByteSize,
+  PlacedWrite,
+  SegmentNumber,
+  Seq,
+  WriteRequest,
 } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { RecentPayloads } from "../src/internal/RecentPayloads.js";
