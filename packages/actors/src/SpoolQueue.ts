@@ -214,10 +214,14 @@ export class SpoolQueue {
     }
     this.#consuming = true;
     const [payloads] = await Promise.all([
-      // From the copy of the latest batches while it holds them, else from the segment.
+      // A first delivery from the copy of the latest batches while it holds them, else from
+      // the segment; a retry always from the segment, so a handler that changed the view it was
+      // given changes nothing a later delivery sees.
       Promise.all(
         taken.map(
-          ({ message }) => this.#recent.get(message.seq) ?? this.#options.reader.read(message),
+          ({ message }) =>
+            (message.attempts === 1 ? this.#recent.get(message.seq) : undefined) ??
+            this.#options.reader.read(message),
         ),
       ),
       ...leaseWrites,

@@ -6,8 +6,8 @@
  * was read before the records it should serve had been written, so takes missed it and read
  * again: 0.71 reads per ack at 256 producers × 64 consumers. A batch's payloads are copied once,
  * when the batch is flushed and before its appends resolve (the caller's buffers are still as
- * they were appended), into one buffer per batch; no object is made per message. A take gets a
- * copy of its own.
+ * they were appended), into one buffer per batch; no object is made per message. Only a
+ * message's first delivery is served from it (see `SpoolQueue.takeMany`).
  */
 import type { PlacedWrite } from "@spool/core";
 
@@ -80,9 +80,9 @@ export class RecentPayloads {
   }
 
   /**
-   * A copy of the payload of `seq` in a buffer of its own if its batch is still held, else
-   * undefined: a consumer keeping a payload keeps 1 KiB, not its whole batch, and one that
-   * changes it changes nothing another delivery sees.
+   * The payload of `seq` if its batch is still held, else undefined: a view of the held copy (a
+   * copy per take measured 4% of the whole queue's CPU at 256 × 64), so a consumer that keeps
+   * it keeps its batch's copy alive, as a view of the read-ahead window keeps the window.
    */
   get(seq: number): Uint8Array | undefined {
     const batches = this.#batches;
@@ -98,7 +98,7 @@ export class RecentPayloads {
     const batch = batches[high]!;
     const i = seq - batch.firstSeq;
     if (i >= batch.starts.length - 1) return undefined;
-    return batch.bytes.slice(batch.starts[i]!, batch.starts[i + 1]!);
+    return batch.bytes.subarray(batch.starts[i]!, batch.starts[i + 1]!);
   }
 
   /** Forgets every batch. */
