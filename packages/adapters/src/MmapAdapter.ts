@@ -47,7 +47,7 @@ export function mmapAdapter(options: MmapAdapterOptions = {}): AdapterFactory {
       });
     }
     return new MmapAdapter(
-      await SegmentDirectory.open(adapterOptions),
+      await SegmentDirectory.open(adapterOptions, { zeroFillPageByteSize: systemPageByteSize }),
       flushMethod,
       systemPageByteSize,
     );
