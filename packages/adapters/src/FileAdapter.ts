@@ -82,7 +82,10 @@ export function fileAdapter(options: FileAdapterOptions = {}): AdapterFactory {
     pauseMsMax: BLOCKING_FLUSH_PAUSE_MS_MAX,
   };
   return async (adapterOptions) =>
-    new FileAdapter(await SegmentDirectory.open(adapterOptions, true), blocking);
+    new FileAdapter(
+      await SegmentDirectory.open(adapterOptions, { sparseWhenNeeded: true }),
+      blocking,
+    );
 }
 
 class FileAdapter extends DirectoryAdapter implements FlushAdapter {

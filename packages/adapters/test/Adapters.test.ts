@@ -110,6 +110,21 @@ describe("memory adapter", () => {
   });
 });
 
+describe("mmap adapter zero fill", () => {
+  it("zero-fills a segment whose size is not a whole number of pages, to its last byte", async () => {
+    const dir = fresh();
+    const segmentByteSize = 3 * 4096 + 100;
+    const adapter = await mmapAdapter()({ ...options(dir), segmentByteSize });
+    await adapter.prepareSegment(one);
+    expect(statSync(path.join(dir, "data-0000000001.seg")).size).toBe(segmentByteSize);
+    await adapter.map(one);
+    const bytes = await adapter.read(one, byteOffset(0), byteSize(segmentByteSize));
+    expect(bytes.byteLength).toBe(segmentByteSize);
+    expect(bytes.every((byte) => byte === 0)).toBe(true);
+    await adapter.close();
+  });
+});
+
 describe("mmap adapter limits", () => {
   it("refuses a segment larger than it can map with ConfigInvalid naming segmentByteSize", async () => {
     const opening = mmapAdapter()({ ...options("big"), segmentByteSize: 2 ** 31 });
