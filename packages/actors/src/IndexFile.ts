@@ -119,16 +119,21 @@ export class IndexFile {
 
   /** Writes a message's entry; resolves once it is durable. */
   async write(entry: IndexEntry): Promise<void> {
-    const bytes = new Uint8Array(INDEX_ENTRY_BYTE_SIZE);
-    encodeIndexEntry(bytes, 0, entry);
-    await this.#put(indexSlot(entry.index.seq, this.#entriesPerSegment), bytes);
+    await this.#put(indexSlot(entry.index.seq, this.#entriesPerSegment), (bytes) =>
+      encodeIndexEntry(bytes, 0, entry),
+    );
   }
 
-  /** Writes `bytes` at `target` through the image; resolves once durable. */
-  async #put(target: WriteTarget, bytes: Uint8Array): Promise<void> {
+  /**
+   * Writes the slot at `target`, its bytes made by `fill` in the image itself (the request's
+   * payload is that view: no buffer per entry, and a batch staged after a newer entry for the
+   * same slot carries the newer one); resolves once durable.
+   */
+  async #put(target: WriteTarget, fill: (bytes: Uint8Array) => void): Promise<void> {
     const reserving = this.#image.reserve(target.segment);
     if (reserving !== undefined) await reserving;
-    this.#image.put(target.segment, target.offset, bytes);
+    const bytes = this.#image.slot(target.segment, target.offset, INDEX_ENTRY_BYTE_SIZE);
+    fill(bytes);
     try {
       await this.#sender.append(writerId(0), bytes, "flushed", target);
     } finally {
@@ -155,9 +160,10 @@ export class IndexFile {
    */
   async clearSlots(fromSeq: number, toSeq: number): Promise<number> {
     const written = await this.#writtenSlots(fromSeq, toSeq);
-    const empty = new Uint8Array(INDEX_ENTRY_BYTE_SIZE);
     await Promise.all(
-      written.map((slotSeq) => this.#put(indexSlot(seq(slotSeq), this.#entriesPerSegment), empty)),
+      written.map((slotSeq) =>
+        this.#put(indexSlot(seq(slotSeq), this.#entriesPerSegment), (bytes) => bytes.fill(0)),
+      ),
     );
     return written.length;
   }

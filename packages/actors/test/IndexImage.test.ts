@@ -36,7 +36,7 @@ describe("IndexImage: the index segments being written, in memory", () => {
     await writeDurably(adapter, one, 64, new Uint8Array(64).fill(7));
     const image = new IndexImage(adapter, SEGMENT_BYTES);
     await image.reserve(one);
-    image.put(one, 128, new Uint8Array(64).fill(9));
+    image.slot(one, 128, 64).set(new Uint8Array(64).fill(9));
     const view = image.view(one, 0, 192)!;
     expect([view[0], view[64], view[127], view[128], view[191]]).toEqual([0, 7, 7, 9, 9]);
     // Held: a second reservation needs no read.
@@ -53,7 +53,7 @@ describe("IndexImage: the index segments being written, in memory", () => {
     const image = new IndexImage(await indexAdapter(), SEGMENT_BYTES);
     const busy = segmentNumber(1);
     await image.reserve(busy);
-    image.put(busy, 0, new Uint8Array(64).fill(1));
+    image.slot(busy, 0, 64).set(new Uint8Array(64).fill(1));
     for (let n = 2; n <= INDEX_IMAGE_SEGMENTS_MAX + 3; n++) {
       const segment = segmentNumber(n);
       await image.reserve(segment);
@@ -75,7 +75,7 @@ describe("IndexImage: the index segments being written, in memory", () => {
     const one = segmentNumber(1);
     await image.reserve(one);
     const entry = new Uint8Array(64).fill(5);
-    image.put(one, 192, entry);
+    image.slot(one, 192, 64).set(entry);
     await writeDurably(adapter, one, 192, entry);
     image.settled(one);
     image.forgetBelow(2);
@@ -84,8 +84,8 @@ describe("IndexImage: the index segments being written, in memory", () => {
     expect(image.view(one, 192, 1)?.[0]).toBe(5);
   });
 
-  it("put into a segment not reserved is a bug, and says so", () => {
+  it("a slot of a segment not reserved is a bug, and says so", () => {
     const image = new IndexImage(new MemoryDisk() as never, SEGMENT_BYTES);
-    expect(() => image.put(segmentNumber(1), 0, new Uint8Array(64))).toThrow(/not reserved/);
+    expect(() => image.slot(segmentNumber(1), 0, 64)).toThrow(/not reserved/);
   });
 });

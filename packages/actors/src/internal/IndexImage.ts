@@ -36,7 +36,7 @@ interface HeldSegment {
  * @example
  * const image = new IndexImage(adapter, 4 * 1024 * 1024);
  * await image.reserve(segment);
- * image.put(segment, offset, entryBytes);
+ * encodeIndexEntry(image.slot(segment, offset, 64), 0, entry);
  * image.settled(segment); // once the entry is durable
  */
 export class IndexImage {
@@ -77,11 +77,14 @@ export class IndexImage {
     return loading.then(() => this.reserve(segment));
   }
 
-  /** Writes an entry at `offset` of `segment`, which the caller has {@link reserve}d. */
-  put(segment: SegmentNumber, offset: number, bytes: Uint8Array): void {
+  /**
+   * The bytes of one slot at `offset` of `segment`, which the caller has {@link reserve}d, as a
+   * view to write the entry into.
+   */
+  slot(segment: SegmentNumber, offset: number, length: number): Uint8Array {
     const held = this.#held.get(segment);
     if (held === undefined) throw new Error(`index segment ${segment} is not reserved`);
-    held.bytes.set(bytes, offset);
+    return held.bytes.subarray(offset, offset + length);
   }
 
   /** An entry reserved in `segment` is durable, or failed: it waits no more. */
