@@ -1,6 +1,7 @@
 /**
- * The issue's targets, checked against one run: Spool's ratios to its peers and to the disk
- * (issues 6 and 19), and what the disk alone allowed any design at 256 appenders.
+ * The issues' targets, checked against one run: Spool's ratios to its peers and to the disk
+ * (issues 6 and 19), the whole queue, threads, processes and the mmap adapter (issue 20), and
+ * what the disk alone allowed any design at 256 appenders.
  */
 import type { CaseResult } from "./Measurement.js";
 import type { Find } from "./Report.js";
@@ -79,6 +80,52 @@ function appendTargets(find: Find): readonly Target[] {
   ];
 }
 
+/** Issue 20: the whole queue, writers in other threads and processes, the mmap adapter. */
+function wholeQueueTargets(find: Find): readonly Target[] {
+  const msgs = (system: Parameters<Find>[0], writers: number) =>
+    find(system, writers)?.msgsPerSecond;
+  const bestPeer = (producers: number) => {
+    const peers = [msgs("sqlite-queue", producers), msgs("lmdb-queue", producers)];
+    const known = peers.filter((value): value is number => value !== undefined);
+    return known.length === 0 ? undefined : Math.max(...known);
+  };
+  const spoolBest = (producers: number) => {
+    const own = [msgs("spool-consume", producers), msgs("spool-take-ack", producers)];
+    const known = own.filter((value): value is number => value !== undefined);
+    return known.length === 0 ? undefined : Math.max(...known);
+  };
+  return [
+    ["256×64 end to end: Spool acked msgs/s ÷ 100,000 ≥ 1", ratio(spoolBest(256), 100_000), 1],
+    ["256×64 end to end: Spool ÷ best peer ≥ 4", ratio(spoolBest(256), bestPeer(256)), 4],
+    ["1×1 end to end: Spool ÷ SQLite queue ≥ 2", ratio(spoolBest(1), msgs("sqlite-queue", 1)), 2],
+    [
+      "256 writers: 8 worker threads ÷ in-process ≥ 0.8",
+      ratio(msgs("spool-threads-8", 256), msgs("spool-file", 256)),
+      0.8,
+    ],
+    [
+      "16 writers: 8 worker threads ÷ in-process ≥ 0.5",
+      ratio(msgs("spool-threads-8", 16), msgs("spool-file", 16)),
+      0.5,
+    ],
+    [
+      "256 writers: 4 processes ÷ in-process ≥ 0.6",
+      ratio(msgs("spool-processes-4", 256), msgs("spool-file", 256)),
+      0.6,
+    ],
+    [
+      "16 writers: mmap + fdatasync ÷ file ≥ 0.8",
+      ratio(msgs("spool-mmap-fdatasync", 16), msgs("spool-file", 16)),
+      0.8,
+    ],
+    [
+      "256 writers: mmap + fdatasync ÷ file ≥ 0.8",
+      ratio(msgs("spool-mmap-fdatasync", 256), msgs("spool-file", 256)),
+      0.8,
+    ],
+  ];
+}
+
 /**
  * The targets, and what the disk allows any design at 256 appenders: the best of the
  * disk-in-flight cases (256 records of 1,064 bytes in flight, nothing done per record) divided
@@ -98,7 +145,7 @@ export function targetsOf(find: Find) {
     );
   const perMessage = find("fdatasync-per-message", 256)?.msgsPerSecond;
   return {
-    targets: appendTargets(find),
+    targets: [...appendTargets(find), ...wholeQueueTargets(find)],
     inFlight,
     ceiling: ratio(inFlight?.msgsPerSecond, perMessage),
   };
