@@ -16,7 +16,7 @@
  * request larger than the free space is written as far as it fits and the rest waits for the
  * consumer to make room.
  */
-import type { Durability } from "@spool/core";
+import { type Durability, InvariantViolation } from "@spool/core";
 
 /** Bytes of the header (two words used; a cache line, so the data does not share it). */
 const HEADER_BYTE_SIZE = 64;
@@ -137,8 +137,11 @@ export class RequestRingWriter {
    * holds claim 34's lock meanwhile).
    */
   write(requests: readonly RingRequest[], done: () => void): void {
-    if (this.#cursor !== undefined) throw new Error("a request ring writes one group at a time");
-    if (this.#closed) throw new Error("the request ring is closed");
+    // The caller holds claim 34's lock from a group's send to its receipt: one group at a time.
+    if (this.#cursor !== undefined) {
+      throw new InvariantViolation({ message: "a second group while the ring writes one" });
+    }
+    if (this.#closed) throw new InvariantViolation({ message: "a group for a closed ring" });
     if (requests.length === 0) {
       done();
       return;
