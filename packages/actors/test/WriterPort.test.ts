@@ -49,34 +49,36 @@ async function recordsOf(disk: MemoryDisk): Promise<Map<number, string>> {
   return found;
 }
 
-describe("writers in worker threads (claim 34 across threads)", () => {
-  it.each([
-    ["in shared memory", true],
-    ["as port messages", false],
-  ])(
-    "four worker threads (%s) and the spool's own thread append through one synchronizer, and every acknowledged append is kept",
-    async (_, sharedMemory) => {
-      const disk = new MemoryDisk();
-      const spool = await openSpool({ dir: "/threads", adapter: memoryAdapter(disk) });
-      const runs = ["a", "b", "c", "d"].map((tag) => startWorker(spool, tag, 300, 8, sharedMemory));
-      const local = spool.writer();
-      const localAcked = new Map<number, string>();
-      await Promise.all(
-        Array.from({ length: 300 }, async (_, n) => {
-          const { seq } = await local.append(`main-${n}`);
-          localAcked.set(seq, `main-${n}`);
-        }),
-      );
-      await Promise.all(runs.map((run) => run.done));
-      await Promise.all(runs.map((run) => run.worker.terminate()));
-      await spool.close();
-      const promised = new Map([...localAcked, ...runs.flatMap((run) => [...run.acked])]);
-      expect(promised.size).toBe(5 * 300);
-      const found = await recordsOf(disk);
-      for (const [seq, payload] of promised) expect(found.get(seq)).toBe(payload);
-    },
-    60_000,
+/** Four worker threads and the spool's own thread append 300 each; all acknowledged is kept. */
+async function fourThreadsAndTheSpoolsOwn(sharedMemory: boolean): Promise<void> {
+  const disk = new MemoryDisk();
+  const spool = await openSpool({ dir: "/threads", adapter: memoryAdapter(disk) });
+  const runs = ["a", "b", "c", "d"].map((tag) => startWorker(spool, tag, 300, 8, sharedMemory));
+  const local = spool.writer();
+  const localAcked = new Map<number, string>();
+  await Promise.all(
+    Array.from({ length: 300 }, async (_, n) => {
+      const { seq } = await local.append(`main-${n}`);
+      localAcked.set(seq, `main-${n}`);
+    }),
   );
+  await Promise.all(runs.map((run) => run.done));
+  await Promise.all(runs.map((run) => run.worker.terminate()));
+  await spool.close();
+  const promised = new Map([...localAcked, ...runs.flatMap((run) => [...run.acked])]);
+  expect(promised.size).toBe(5 * 300);
+  const found = await recordsOf(disk);
+  for (const [seq, payload] of promised) expect(found.get(seq)).toBe(payload);
+}
+
+describe("writers in worker threads (claim 34 across threads)", () => {
+  it("four worker threads and the spool's own thread append through one synchronizer, and every acknowledged append is kept", async () => {
+    await fourThreadsAndTheSpoolsOwn(true);
+  }, 60_000);
+
+  it("the same over port messages (sharedMemory: false): every acknowledged append is kept", async () => {
+    await fourThreadsAndTheSpoolsOwn(false);
+  }, 60_000);
 
   it("a thread killed mid-stream costs the others nothing, and what it was promised is kept", async () => {
     const disk = new MemoryDisk();
