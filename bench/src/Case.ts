@@ -149,13 +149,16 @@ const THREADS = 8;
 /**
  * Appends from 8 worker threads through `spool.port()` / `connectWriter`, `writers / 8` in
  * flight in each: the same load as the in-process case with as many writers, crossing threads.
+ * `spool-threads-8` hands requests over in shared memory (the default), the `-messages` row
+ * as port messages (`sharedMemory: false`).
  */
 async function runThreads(spec: CaseSpec): Promise<CaseResult> {
+  const sharedMemory = spec.system !== "spool-threads-8-messages";
   const spool = await openSpool({ dir: spec.dir, segmentByteSize: spec.segmentByteSize });
   const entry = new URL("./ThreadWriter.ts", import.meta.url).href;
   const remotes = await Promise.all(
     Array.from({ length: THREADS }, async (): Promise<Remote> => {
-      const port = spool.port();
+      const port = spool.port({ sharedMemory });
       const worker = new Worker(new URL("./boot.mjs", import.meta.url), {
         workerData: {
           entry,
@@ -280,7 +283,9 @@ async function runDiskInFlight(spec: CaseSpec): Promise<CaseResult> {
 export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   rmSync(spec.dir, { recursive: true, force: true });
   if (spec.system.startsWith("disk-in-flight-")) return runDiskInFlight(spec);
-  if (spec.system === "spool-threads-8") return runThreads(spec);
+  if (spec.system === "spool-threads-8" || spec.system === "spool-threads-8-messages") {
+    return runThreads(spec);
+  }
   if (spec.system === "spool-processes-4") return runProcesses(spec);
   if (isEndToEnd(spec.system)) return runEndToEnd(spec);
   const system = await openSystem(spec);

@@ -91,11 +91,13 @@ export function benchCases(options: RunOptions): CaseSpec[] {
       if (writers === 256 || quick) add(`disk-in-flight-${flushers}`, writers);
     }
   }
-  // Writers in 8 worker threads (through spool.port()), beside the in-process rows above; and
+  // Writers in 8 worker threads (through spool.port(), in shared memory and as port messages),
+  // beside the in-process rows above; and
   // from 4 processes over the spool's Unix socket. And the other placement: the spool in a
   // thread of its own, the writers in the main thread (beside spool-file and spool-mmap-msync).
   for (const writers of writerCounts.filter((count) => count >= 16)) {
     add("spool-threads-8", writers);
+    add("spool-threads-8-messages", writers);
     add("spool-processes-4", writers);
   }
   for (const writers of writerCounts) {

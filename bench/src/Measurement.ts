@@ -18,6 +18,7 @@ export type SystemName =
   | "level-sync-put"
   | "level-batch-per-tick"
   | "spool-threads-8"
+  | "spool-threads-8-messages"
   | "spool-processes-4"
   | "spool-in-thread-file"
   | "spool-in-thread-mmap-msync"

@@ -6,8 +6,9 @@
  * does not queue waiters in order: whoever swaps first after a release takes it.
  *
  * A holder that dies holding the lock would stall every other writer: whoever sees it die can
- * free it with {@link SharedMemoryLock.releaseIfHeldBy}. (Spool's writers in other threads and
- * processes never hold it themselves: their endpoint in the spool's thread takes it for them.)
+ * free it with {@link SharedMemoryLock.releaseIfHeldBy}. (Spool's writers in other threads take
+ * it themselves, and their endpoint in the spool's thread frees it when their port closes;
+ * writers in other processes never hold it: their endpoint takes it for them.)
  */
 import { InvariantViolation, type WriterId } from "@spool/core";
 import type { SharedLock } from "./SharedLock.js";
@@ -33,11 +34,14 @@ const stored = (owner: WriterId) => owner + 1;
  */
 export class SharedMemoryLock implements SharedLock {
   readonly #word: Int32Array;
+  /** The shared memory the lock lives in, to lend another thread. */
+  readonly buffer: SharedArrayBuffer;
 
   constructor(buffer: SharedArrayBuffer) {
     if (buffer.byteLength < SHARED_LOCK_BYTE_SIZE) {
       throw new RangeError(`a shared lock needs ${SHARED_LOCK_BYTE_SIZE} bytes`);
     }
+    this.buffer = buffer;
     this.#word = new Int32Array(buffer, 0, 1);
   }
 

@@ -360,16 +360,18 @@ export class Spool {
   /**
    * A port for a writer in a worker thread (claim 34 across threads): transfer it to the
    * worker and call `connectWriter(port)` there. The writer shares this spool's lock and
-   * synchronizer; when its thread exits, its port closes and the spool forgets it.
+   * synchronizer; when its thread exits, its port closes and the spool forgets it. By default
+   * the writer takes the lock itself and hands its requests over in shared memory (a request
+   * ring of 4 MiB); `sharedMemory: false` carries them as port messages instead.
    *
    * @example
    * const port = spool.port();
    * new Worker(file, { workerData: { port }, transferList: [port] });
    */
-  port(): MessagePort {
+  port(options: { readonly sharedMemory?: boolean } = {}): MessagePort {
     if (this.#closing !== undefined) throw new SpoolClosed({ dir: this.dir });
     const { port1, port2 } = new MessageChannel();
-    this.remoteWriter(portLink(port1));
+    this.#writers.remote(portLink(port1), options.sharedMemory ?? true);
     return port2;
   }
 

@@ -306,6 +306,24 @@ export class Synchronizer implements SynchronizerPort {
   }
 
   /**
+   * Claim 34 through shared memory: a group a writer thread put in its request ring while it
+   * held the shared lock, receipted there (the ring is that writer's part of the intake,
+   * bounded by its bytes, so no receipt waits here). Queued for the next drain as a sent group
+   * is; returns an error instead when the spool takes no more writes.
+   */
+  deliver(requests: readonly WriteRequest[]): AppendError | undefined {
+    const refusal = this.#refusal();
+    if (refusal !== undefined) return refusal;
+    this.#intake.push(requests);
+    this.#intakeCount += requests.length;
+    if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      queueMicrotask(this.#drain);
+    }
+    return undefined;
+  }
+
+  /**
    * Why a request cannot be taken now. Closing is not a reason: appends made before close()
    * and skipped requests resent during the drain are still written; new appends are refused
    * by the closed writer handles.

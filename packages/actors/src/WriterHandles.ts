@@ -11,6 +11,7 @@ import {
   type SpoolFull,
   writerId,
 } from "@spool/core";
+import { requestRingBuffer } from "./internal/RequestRing.js";
 import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "./SharedMemoryLock.js";
 import type { Synchronizer } from "./Synchronizer.js";
 import { SenderRuntime, Writer } from "./Writer.js";
@@ -81,9 +82,10 @@ export class WriterHandles {
 
   /**
    * The spool's end of a remote writer's link (a thread's port, a process's socket):
-   * registered with the synchronizer until the link closes or the spool does.
+   * registered with the synchronizer until the link closes or the spool does. A thread's
+   * writer that shares memory (`sharedMemory`) gets the lock and a request ring of its own.
    */
-  remote(link: Link<ToSpool, ToWriter>): RemoteEndpoint {
+  remote(link: Link<ToSpool, ToWriter>, sharedMemory = false): RemoteEndpoint {
     const host: PortHost = {
       dir: this.#options.dir,
       config: this.#options.config,
@@ -92,8 +94,12 @@ export class WriterHandles {
       nextWriterId: () => writerId(this.#nextWriterId++),
       nextRequestId: () => this.#nextRemoteRequestId++,
     };
-    const endpoint: RemoteEndpoint = new RemoteEndpoint(host, link, () =>
-      this.#remotes.delete(endpoint),
+    const ring = sharedMemory ? requestRingBuffer() : undefined;
+    const endpoint: RemoteEndpoint = new RemoteEndpoint(
+      host,
+      link,
+      () => this.#remotes.delete(endpoint),
+      ring,
     );
     this.#remotes.add(endpoint);
     return endpoint;

@@ -10,16 +10,25 @@
  * The remote side ({@link connectWriter}) is a {@link SynchronizerPort} over the link, handed to
  * a SenderRuntime there; its writers share a lock of their own.
  *
- * Receipts are pipelined with credit: the remote side counts a group as received once it is on
- * the link, while fewer than {@link RECEIPT_WINDOW} groups wait for the spool's receipt, and
- * holds its lock otherwise. A round trip per group would cap a thread at one group per round
- * trip (measured: 8 threads reached a quarter of the in-process rate); the window keeps the
- * spool's intake bounded all the same, because the spool receipts a group only when its
- * synchronizer took it.
+ * Between threads, claim 34 runs in shared memory: `hello` lends the thread the spool's lock
+ * (its SharedArrayBuffer) and a request ring of its own (`internal/RequestRing.ts`). The
+ * thread's SenderRuntime takes the shared lock itself, copies its request group into the ring
+ * once (no structured clone), takes the ring's acceptance as its receipt and releases the
+ * lock; the spool's side drains the ring into the synchronizer, woken by `Atomics.waitAsync`
+ * on the ring's tail rather than by a message per group. Write confirmations, resends and
+ * failures still travel on the link.
+ *
+ * Over a link alone (a process's socket, or a port opened with `sharedMemory: false`) the
+ * endpoint takes the lock on the writer's behalf, and receipts are pipelined with credit: the
+ * remote side counts a group as received once it is on the link, while fewer than
+ * {@link RECEIPT_WINDOW} groups wait for the spool's receipt, and holds its lock otherwise. A
+ * round trip per group would cap a thread at one group per round trip (measured: 8 threads
+ * reached a quarter of the in-process rate); the window keeps the spool's intake bounded all
+ * the same, because the spool receipts a group only when its synchronizer took it.
  *
  * Protocol (version 1), one message each:
- * - spool → writer: `hello` {version, senderId, dir, config} first; then `receipt` {},
- *   `written` {batchId, ids, seqs, level}, `resend` {ids}, `failed` {ids, error}.
+ * - spool → writer: `hello` {version, senderId, dir, config, shared?: {lock, ring}} first; then
+ *   `receipt` {}, `written` {batchId, ids, seqs, level}, `resend` {ids}, `failed` {ids, error}.
  * - writer → spool: `send` {requests: [{id, payload, durability}]}, `confirmed` {batchId}.
  */
 import type { MessagePort } from "node:worker_threads";
@@ -37,9 +46,15 @@ import {
   type WriterId,
 } from "@spool/core";
 import { checkRequest, isMessage, requestIdOf } from "./internal/PortMessages.js";
-import { RemoteSynchronizer } from "./internal/RemoteSynchronizer.js";
+import { RemoteSynchronizer, ringCarrier } from "./internal/RemoteSynchronizer.js";
+import {
+  type ReadRequest,
+  RequestRingReader,
+  RequestRingWriter,
+  RingCorrupt,
+} from "./internal/RequestRing.js";
 import { inProcessLock } from "./SharedLock.js";
-import type { SharedMemoryLock } from "./SharedMemoryLock.js";
+import { SharedMemoryLock } from "./SharedMemoryLock.js";
 import type { Synchronizer, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
 import { type AppendOptions, type AppendResult, SenderRuntime, Writer } from "./Writer.js";
 
@@ -61,6 +76,8 @@ export type ToWriter =
       readonly senderId: number;
       readonly dir: string;
       readonly config: SpoolConfig;
+      /** Between threads: the spool's lock and this writer's request ring, to use directly. */
+      readonly shared?: SharedWriterMemory;
     }
   | { readonly t: "receipt" }
   | {
@@ -76,6 +93,14 @@ export type ToWriter =
       readonly ids: readonly number[];
       readonly error: { readonly tag: string; readonly fields: Record<string, unknown> };
     };
+
+/** What a writer thread shares with the spool's thread. */
+export interface SharedWriterMemory {
+  /** Claim 34's lock (a {@link SharedMemoryLock}'s buffer). */
+  readonly lock: SharedArrayBuffer;
+  /** The thread's request ring (see `internal/RequestRing.ts`). */
+  readonly ring: SharedArrayBuffer;
+}
 
 /** One request as a remote writer sends it. */
 export interface ToSpoolRequest {
@@ -147,8 +172,20 @@ export class RemoteEndpoint implements WriterEndpoint {
   #handing = false;
   #closed = false;
   readonly #onClose: (() => void) | undefined;
+  /** The writer thread's request ring, when it shares memory with this thread. */
+  readonly #ring: RequestRingReader | undefined;
+  /**
+   * Whom this endpoint takes the lock as for a group sent on the link: the writer's id, or,
+   * when the writer thread takes the lock itself under that id, an id of the endpoint's own.
+   */
+  readonly #lockOwner: WriterId;
 
-  constructor(host: PortHost, link: Link<ToSpool, ToWriter>, onClose?: () => void) {
+  constructor(
+    host: PortHost,
+    link: Link<ToSpool, ToWriter>,
+    onClose?: () => void,
+    ring?: SharedArrayBuffer,
+  ) {
     this.#host = host;
     this.#link = link;
     this.#onClose = onClose;
@@ -158,13 +195,72 @@ export class RemoteEndpoint implements WriterEndpoint {
       (message) => this.#receive(message),
       () => this.close(),
     );
+    const { recordPayloadByteSizeMax } = host.config;
+    this.#ring =
+      ring === undefined ? undefined : new RequestRingReader(ring, recordPayloadByteSizeMax);
+    this.#lockOwner = ring === undefined ? this.id : host.nextWriterId();
     this.#post({
       t: "hello",
       version: WRITER_PORT_VERSION,
       senderId: this.id,
       dir: host.dir,
       config: host.config,
+      ...(ring === undefined ? {} : { shared: { lock: host.lock.buffer, ring } }),
     });
+    if (this.#ring !== undefined) this.#watchRing(this.#ring);
+  }
+
+  /**
+   * Drains the ring, then waits for its tail to move: `Atomics.waitAsync` wakes this thread
+   * once per burst of groups, not once per group (a group published while this thread drains
+   * is taken in the same drain). A tail that moved before the wait began is drained on the
+   * next turn of the event loop, so a thread that publishes without pause cannot starve it.
+   */
+  #watchRing(ring: RequestRingReader): void {
+    if (this.#closed) return;
+    try {
+      ring.read(this.#takeRingGroup);
+    } catch (error) {
+      // Not this protocol: the peer is cut off (its pending requests fail on its side).
+      if (!(error instanceof RingCorrupt)) throw error;
+      this.close();
+      return;
+    }
+    const wait = Atomics.waitAsync(ring.words, 0, ring.tail);
+    if (!wait.async) setImmediate(() => this.#watchRing(ring));
+    else void wait.value.then(() => this.#watchRing(ring));
+  }
+
+  /** A group from the ring, checked as a sent one is, straight into the synchronizer's intake. */
+  readonly #takeRingGroup = (requests: readonly ReadRequest[]): void => {
+    if (this.#closed) return;
+    const group: WriteRequest[] = [];
+    const { recordPayloadByteSizeMax } = this.#host.config;
+    for (const { id: remoteId, payload, durability } of requests) {
+      const checked = checkRequest(payload, durability, recordPayloadByteSizeMax);
+      if ("refusal" in checked) {
+        this.#postFailed([remoteId], checked.refusal);
+        continue;
+      }
+      group.push(this.#request(remoteId, checked.bytes, checked.durability));
+    }
+    if (group.length === 0) return;
+    const refusal = this.#host.synchronizer.deliver(group);
+    if (refusal !== undefined) this.failed(group, refusal);
+  };
+
+  /** A remote writer's request under a spool-wide id. */
+  #request(remoteId: number, payload: Uint8Array, durability: Durability): WriteRequest {
+    const id = this.#host.nextRequestId();
+    this.#remoteIds.set(id, remoteId);
+    return {
+      id: id as RequestId,
+      writerId: this.id,
+      senderId: this.id,
+      payload,
+      durability,
+      target: undefined,
+    };
   }
 
   #post(message: ToWriter): void {
@@ -204,16 +300,7 @@ export class RemoteEndpoint implements WriterEndpoint {
         this.#postFailed([remoteId], checked.refusal);
         continue;
       }
-      const id = this.#host.nextRequestId();
-      this.#remoteIds.set(id, remoteId);
-      group.push({
-        id: id as RequestId,
-        writerId: this.id,
-        senderId: this.id,
-        payload: checked.bytes,
-        durability: checked.durability,
-        target: undefined,
-      });
+      group.push(this.#request(remoteId, checked.bytes, checked.durability));
     }
     if (group.length === 0) return;
     this.#groups.push(group);
@@ -228,16 +315,17 @@ export class RemoteEndpoint implements WriterEndpoint {
     if (this.#handing || this.#groups.length === 0 || this.#closed) return;
     this.#handing = true;
     const { lock, synchronizer } = this.#host;
-    lock.acquire(this.id, () => {
+    const owner = this.#lockOwner;
+    lock.acquire(owner, () => {
       if (this.#closed) {
-        lock.release(this.id);
+        lock.release(owner);
         return;
       }
       const requests = this.#groups.shift()!;
       // The lock is this endpoint's until the synchronizer's receipt, even if the endpoint
       // closes meanwhile: the synchronizer still holds the group and will give the receipt.
       const received = (): void => {
-        lock.release(this.id);
+        lock.release(owner);
         this.#handing = false;
         if (this.#closed) return;
         this.#post({ t: "receipt" });
@@ -308,6 +396,13 @@ export class RemoteEndpoint implements WriterEndpoint {
     this.#closed = true;
     this.#groups.length = 0;
     this.#host.synchronizer.unregister(this.id);
+    if (this.#ring !== undefined) {
+      // A thread that died holding the lock (between taking it and its ring's receipt) would
+      // stall every writer: its endpoint frees it, unless the endpoint holds it for a send.
+      this.#host.lock.releaseIfHeldBy(this.id);
+      // Wakes this thread's wait on the ring, which then ends.
+      Atomics.notify(this.#ring.words, 0);
+    }
     // A lock held for a group the synchronizer has not receipted is released by the receipt;
     // a grant still on its way is released where it lands (see #handOver).
     for (const confirm of this.#confirmations.values()) confirm();
@@ -363,13 +458,22 @@ export function connectLink(
           reject(new Error(`not a Spool writer link (version ${WRITER_PORT_VERSION} expected)`));
           return;
         }
-        const { dir, config } = message;
+        const { dir, config, shared } = message;
         const id = message.senderId as WriterId;
-        const synchronizer = new RemoteSynchronizer(link, dir, (reason) => lost(reason, dir));
+        // Between threads this side's writers take the spool's lock themselves and put their
+        // groups in the ring; over a link alone they share a lock of their own, and the
+        // spool's lock is taken for them by their endpoint (see RemoteEndpoint).
+        const carrier =
+          shared === undefined ? undefined : ringCarrier(new RequestRingWriter(shared.ring));
+        const synchronizer = new RemoteSynchronizer(
+          link,
+          dir,
+          (reason) => lost(reason, dir),
+          carrier,
+        );
         remote = synchronizer;
-        // This side's writers share a lock of their own; the spool's lock is taken for them
-        // by their endpoint (see RemoteEndpoint).
-        const context = { id, dir, config, lock: inProcessLock(), synchronizer };
+        const lock = shared === undefined ? inProcessLock() : new SharedMemoryLock(shared.lock);
+        const context = { id, dir, config, lock, synchronizer };
         const sender = new SenderRuntime(context);
         const writer = new Writer(id, `remote-${id}`, sender, dir, config);
         resolve({

@@ -1,6 +1,7 @@
 /**
  * The remote writer's side of a writer port: the synchronizer as its SenderRuntime sees it,
- * carrying request groups over the link and the spool's answers back.
+ * carrying request groups to the spool (over the link, or through a request ring in shared
+ * memory) and the spool's answers back over the link.
  */
 import {
   type AppendError,
@@ -14,18 +15,86 @@ import {
   segmentNumber,
   type WriteRequest,
 } from "@spool/core";
-import type { SynchronizerPort, WriterEndpoint } from "../Synchronizer.js";
+import type { Receipt, SynchronizerPort, WriterEndpoint } from "../Synchronizer.js";
 import { type Link, RECEIPT_WINDOW, type ToSpool, type ToWriter } from "../WriterPort.js";
 import { reviveError } from "./PortMessages.js";
+import type { RequestRingWriter } from "./RequestRing.js";
+
+/**
+ * How request groups reach the spool: `carry` calls `receipt` once the spool's intake holds
+ * the group (claim 34's receipt), and `lose` gives a receipt still owed when the link is down,
+ * so the lock is released.
+ */
+export interface GroupCarrier {
+  carry(requests: readonly WriteRequest[], receipt: Receipt): void;
+  /** The spool's `receipt` message arrived. */
+  receipted(): void;
+  lose(): void;
+}
+
+/**
+ * Groups as `send` messages on the link, receipted with credit: a group counts as received
+ * once on the link while fewer than {@link RECEIPT_WINDOW} wait for the spool's receipt.
+ */
+export function linkCarrier(link: Link<ToWriter, ToSpool>): GroupCarrier {
+  let unreceipted = 0;
+  let deferred: Receipt | undefined;
+  return {
+    carry(requests, receipt) {
+      const outgoing = requests.map((request) => ({
+        id: request.id,
+        payload: request.payload,
+        durability: request.durability,
+      }));
+      link.post({ t: "send", requests: outgoing });
+      unreceipted += 1;
+      if (unreceipted <= RECEIPT_WINDOW) receipt();
+      else deferred = receipt;
+    },
+    receipted() {
+      unreceipted -= 1;
+      const receipt = deferred;
+      deferred = undefined;
+      receipt?.();
+    },
+    lose() {
+      const receipt = deferred;
+      deferred = undefined;
+      receipt?.();
+    },
+  };
+}
+
+/**
+ * Groups copied into the thread's request ring in shared memory: the ring taking a group is
+ * its receipt (the ring is this writer's part of the spool's intake). A group that waits for
+ * room when the link goes down gets its receipt then, and fails with the rest.
+ */
+export function ringCarrier(ring: RequestRingWriter): GroupCarrier {
+  let owed: Receipt | undefined;
+  return {
+    carry(requests, receipt) {
+      owed = receipt;
+      ring.write(requests, () => {
+        owed = undefined;
+        receipt();
+      });
+    },
+    receipted() {},
+    lose() {
+      ring.close();
+      const receipt = owed;
+      owed = undefined;
+      receipt?.();
+    },
+  };
+}
 
 /** The remote writer's side: the synchronizer, as far as its SenderRuntime can tell. */
 export class RemoteSynchronizer implements SynchronizerPort {
   #endpoint: WriterEndpoint | undefined;
   readonly #link: Link<ToWriter, ToSpool>;
-  /** Groups on the link the spool has not receipted yet. */
-  #unreceipted = 0;
-  /** The receipt of a group sent past the window, given when the spool receipts one. */
-  #deferredReceipt: (() => void) | undefined;
+  readonly #carrier: GroupCarrier;
   /** Requests the spool holds, by this side's id. */
   readonly #held = new Map<number, WriteRequest>();
   #gone: AppendError | undefined;
@@ -36,8 +105,10 @@ export class RemoteSynchronizer implements SynchronizerPort {
     link: Link<ToWriter, ToSpool>,
     dir: string,
     lost: (reason: "closed" | "lost") => AppendError,
+    carrier: GroupCarrier = linkCarrier(link),
   ) {
     this.#link = link;
+    this.#carrier = carrier;
     this.#dir = dir;
     this.#lost = lost;
   }
@@ -65,15 +136,7 @@ export class RemoteSynchronizer implements SynchronizerPort {
   send(requests: readonly WriteRequest[], receipt: () => void): AppendError | undefined {
     if (this.#gone !== undefined) return this.#gone;
     for (const request of requests) this.#held.set(request.id, request);
-    const outgoing = requests.map((request) => ({
-      id: request.id,
-      payload: request.payload,
-      durability: request.durability,
-    }));
-    this.#link.post({ t: "send", requests: outgoing });
-    this.#unreceipted += 1;
-    if (this.#unreceipted <= RECEIPT_WINDOW) receipt();
-    else this.#deferredReceipt = receipt;
+    this.#carrier.carry(requests, receipt);
     return undefined;
   }
 
@@ -94,13 +157,9 @@ export class RemoteSynchronizer implements SynchronizerPort {
     switch (message.t) {
       case "hello":
         return;
-      case "receipt": {
-        this.#unreceipted -= 1;
-        const receipt = this.#deferredReceipt;
-        this.#deferredReceipt = undefined;
-        receipt?.();
+      case "receipt":
+        this.#carrier.receipted();
         return;
-      }
       case "written": {
         const requests = this.#take(message.ids);
         const writes = requests.map(
@@ -146,9 +205,7 @@ export class RemoteSynchronizer implements SynchronizerPort {
     this.#gone ??= error;
     const held = [...this.#held.values()];
     this.#held.clear();
-    const receipt = this.#deferredReceipt;
-    this.#deferredReceipt = undefined;
-    receipt?.();
+    this.#carrier.lose();
     if (held.length > 0) this.#endpoint?.failed(held, this.#gone);
   }
 }
