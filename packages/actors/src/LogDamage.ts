@@ -64,12 +64,12 @@ import {
   nextCandidate,
   readU64,
   type SegmentInSurvey,
+  segmentInSurvey,
   tornShaped,
   type ValidRecord,
   validRecordAt,
 } from "./internal/RecordProbe.js";
 import type { ScanEnd } from "./internal/RecordScanner.js";
-import { lastNonZeroOffset, SegmentWindow } from "./internal/SegmentWindow.js";
 
 /** A record found intact past the point where the scan stopped. @example survey.records[0].seq */
 export interface RecordPlace {
@@ -99,7 +99,7 @@ export interface DamagedPiece {
 export interface DamagedRange {
   readonly segment: SegmentNumber;
   readonly offset: number;
-  readonly defect: RecordDefect | "seq";
+  readonly defect: RecordDefect | "seq" | "stale";
   /** The seqs it held: from the one after the last good record to the one before the next. */
   readonly seqFrom: number;
   /** Undefined for the stretch after the last valid record (its end is not known). */
@@ -148,8 +148,17 @@ export interface TailSurvey {
   readonly ranges: readonly DamagedRange[];
   readonly paddingDamage: readonly PaddingDamage[];
   readonly corruption: Corruption | undefined;
-  /** Whether every byte past the scan's end is zero (nothing to cut, nothing to report). */
+  /**
+   * Whether no byte past the scan's end belongs to a segment's current life: all are zeros, or
+   * a recycled segment's earlier life (nothing to cut, nothing to report).
+   */
   readonly clean: boolean;
+  /**
+   * The bytes past the scan's end, segment by segment, that a segment's current life may have
+   * written (`from` to `to`, exclusive): what cutting a torn tail zeroes. The rest is zeros or
+   * an earlier life's stale records, which can never line up with new appends (their stamp).
+   */
+  readonly written: readonly { readonly segment: SegmentNumber; from: number; to: number }[];
 }
 
 /** Where a survey is in the log, and what it has found so far. */
@@ -195,17 +204,16 @@ export async function surveyTail(
     ranges: [],
     paddingDamage: [],
   };
-  let clean = true;
+  const written: { segment: SegmentNumber; from: number; to: number }[] = [];
   for (const segment of segments) {
     if (segment < end.segment) continue;
     const from = segment === end.segment ? end.offset : 0;
     if (from >= segmentByteSize) continue;
     // Found once per segment: every bad record's shape and the damaged pieces' ends need it.
-    const lastNonZero = await lastNonZeroOffset(adapter, segment, from, segmentByteSize);
-    if (lastNonZero < 0) continue;
-    clean = false;
-    const window = new SegmentWindow(adapter, segment, segmentByteSize);
-    await surveySegment(state, { adapter, segment, window, lastNonZero }, from);
+    const where = await segmentInSurvey(adapter, segment, from, segmentByteSize);
+    if (where === undefined) continue;
+    written.push({ segment, from, to: Math.min(segmentByteSize, alignUp(where.lastWritten + 1)) });
+    await surveySegment(state, where, from);
   }
   if (state.open !== undefined) state.ranges.push({ ...state.open, seqTo: undefined });
   return {
@@ -213,7 +221,8 @@ export async function surveyTail(
     ranges: state.ranges,
     paddingDamage: state.paddingDamage,
     corruption: firstCorruption(state),
-    clean,
+    clean: written.length === 0,
+    written,
   };
 }
 
@@ -227,22 +236,23 @@ async function surveySegment(
   where: SegmentInSurvey,
   from: number,
 ): Promise<void> {
-  const { segment, lastNonZero } = where;
+  const { segment, lastWritten } = where;
   let at = from;
   while (at < state.segmentByteSize) {
-    const found = await validRecordAt(where.window, at, state.lastSeq);
+    const found = await validRecordAt(where, at, state.lastSeq);
     if (found !== undefined) {
       accept(state, segment, at, found);
       at += found.byteSize;
       continue;
     }
-    // Only zeros left: the unwritten rest of the segment (the writer rolled on, or the log ends).
-    if (at > lastNonZero) break;
+    // Only zeros or an earlier life left: the unwritten rest of the segment (the writer rolled
+    // on, or the log ends).
+    if (at > lastWritten) break;
     if (state.open === undefined) await openRange(state, where, at);
     else if (state.open.pieces.at(-1)?.segment !== segment) startPiece(state, segment, at);
-    at = await nextCandidate(where.window, at + RECORD_ALIGNMENT, lastNonZero);
+    at = await nextCandidate(where.window, at + RECORD_ALIGNMENT, lastWritten);
   }
-  endPiece(state, segment, lastNonZero);
+  endPiece(state, segment, lastWritten);
 }
 
 /** Takes a valid record into the survey: it closes the open damaged range, if any. */
@@ -310,7 +320,7 @@ async function openRange(state: SurveyState, where: SegmentInSurvey, offset: num
   state.open = {
     segment: where.segment,
     offset,
-    defect: decoded.ok ? "seq" : decoded.defect,
+    defect: decoded.ok ? (decoded.header.seq > state.lastSeq ? "stale" : "seq") : decoded.defect,
     // With no record before it to count from, the damaged record's own seq field is the best
     // guess there is (closeRange keeps it below the next valid seq).
     seqFrom: counted(state) ? state.lastSeq + 1 : Math.max(1, readU64(bytes, at + 16)),

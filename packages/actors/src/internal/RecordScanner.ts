@@ -1,19 +1,24 @@
 /**
  * Reads records back in sequence order, segment by segment, in chunks (one read per chunk, not
- * per record). A scan ends at the first position that is not the next valid record: zeros (the
- * unwritten rest of the log), a bad checksum or padding (a torn write or damage: see
- * LogDamage.ts), or a sequence number out of order.
+ * per record). A scan ends at the first position that is not the next valid record of the
+ * segment's current life: zeros (the unwritten rest of a zero-filled segment), a stale record
+ * (the rest of a recycled segment's earlier life: its stamp is another segment's), a bad
+ * checksum or padding (a torn write or damage: see LogDamage.ts), or a sequence number out of
+ * order.
  */
 import {
   byteOffset,
   byteSize,
+  type DecodedRecord,
   decodeRecord,
   type FlushAdapter,
+  isLiveRecord,
   type RecordDefect,
   type RecordHeader,
   type SegmentNumber,
   type Seq,
   segmentNumber,
+  UNSTAMPED_RECORD_FORMAT_VERSION,
 } from "@spool/core";
 
 // 1 MiB reads: large enough that per-read cost vanishes, small against a segment.
@@ -33,7 +38,7 @@ export interface ScannedRecord {
 export interface ScanEnd {
   readonly segment: SegmentNumber;
   readonly offset: number;
-  readonly defect: RecordDefect | "seq" | "limit";
+  readonly defect: RecordDefect | "seq" | "stale" | "limit";
   readonly lastSeq: number;
   /** Where the zeros began in the segment before `segment`, if the scan rolled into it. */
   readonly rolledFrom?: { readonly segment: SegmentNumber; readonly offset: number };
@@ -65,6 +70,54 @@ export async function allZero(
   return true;
 }
 
+/**
+ * Whether a segment's unstamped (format 1) records are live: it begins with one, so it was
+ * written before stamps (and zero-filled: recycling came with them). A recycled segment begins
+ * with a stamped record, and any unstamped one in it is stale.
+ */
+export function unstampedLiveIn(first: DecodedRecord): boolean {
+  return first.ok && first.header.formatVersion === UNSTAMPED_RECORD_FORMAT_VERSION;
+}
+
+/** The valid record at `offset` of `segment`, read whole, or undefined. */
+async function recordAt(
+  adapter: FlushAdapter,
+  segment: SegmentNumber,
+  offset: number,
+  segmentByteSize: number,
+): Promise<DecodedRecord> {
+  const length = Math.min(READ_CHUNK_BYTE_SIZE, segmentByteSize - offset);
+  let bytes = await adapter.read(segment, byteOffset(offset), byteSize(length));
+  let decoded = decodeRecord(bytes, 0);
+  if (!decoded.ok && decoded.defect === "length" && decoded.needBytes !== undefined) {
+    const whole = Math.min(decoded.needBytes, segmentByteSize - offset);
+    bytes = await adapter.read(segment, byteOffset(offset), byteSize(whole));
+    decoded = decodeRecord(bytes, 0);
+  }
+  return decoded;
+}
+
+/**
+ * Whether the log goes on at the start of the next segment with exactly the seq expected: the
+ * writer rolled there (a record never straddles segments), and no record can be missing between.
+ * What lies before in this segment (zeros, or a recycled segment's stale earlier life) is not
+ * the log's.
+ */
+export async function continuesInNext(
+  adapter: FlushAdapter,
+  next: SegmentNumber,
+  expected: number,
+  segmentByteSize: number,
+): Promise<boolean> {
+  if (expected === 0) return false;
+  const first = await recordAt(adapter, next, 0, segmentByteSize);
+  return (
+    first.ok &&
+    first.header.seq === expected &&
+    isLiveRecord(first.header, next, unstampedLiveIn(first))
+  );
+}
+
 /** Scans records; returns where it ended once exhausted. */
 export async function* scanRecords(
   adapter: FlushAdapter,
@@ -86,6 +139,7 @@ export async function* scanRecords(
           : 0;
     let chunkStart = offset;
     let chunk: Uint8Array = new Uint8Array(0);
+    let unstampedLive = false;
     while (offset < stopOffset) {
       // A record never straddles segments: too little room left means the segment is done.
       if (offset + 40 > range.segmentByteSize) break;
@@ -104,22 +158,28 @@ export async function* scanRecords(
         chunk = await adapter.read(segment, byteOffset(offset), byteSize(length));
         decoded = decodeRecord(chunk, 0);
       }
-      // The writer rolls to the next segment when a record does not fit, leaving zeros behind.
-      // Zeros followed by anything else are not a roll: the scan stops there, so that damage
-      // (a zeroed record start) is never skipped over on the way to the next segment.
+      if (offset === 0) unstampedLive = unstampedLiveIn(decoded);
+      const live = decoded.ok && isLiveRecord(decoded.header, segment, unstampedLive);
+      // The writer rolls to the next segment when a record does not fit, leaving zeros (or a
+      // recycled segment's stale bytes) behind. Zeros followed by anything else are not a roll
+      // unless the next segment goes on with the very seq expected: the scan stops there, so
+      // that damage (a zeroed record start) is never skipped over on the way to the next one.
+      const next = segmentNumber(segment + 1);
       if (
-        !decoded.ok &&
-        decoded.defect === "end" &&
-        available.has(segmentNumber(segment + 1)) &&
-        (await allZero(adapter, segment, offset, range.segmentByteSize))
+        !live &&
+        available.has(next) &&
+        ((await continuesInNext(adapter, next, expected, range.segmentByteSize)) ||
+          (!decoded.ok &&
+            decoded.defect === "end" &&
+            (await allZero(adapter, segment, offset, range.segmentByteSize))))
       ) {
         break;
       }
-      if (!decoded.ok) {
+      if (!decoded.ok || !live) {
         return {
           segment,
           offset,
-          defect: decoded.defect,
+          defect: decoded.ok ? "stale" : decoded.defect,
           lastSeq: expected === 0 ? 0 : expected - 1,
         };
       }
