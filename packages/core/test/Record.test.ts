@@ -11,8 +11,8 @@ import {
   RECORD_HEADER_BYTE_SIZE,
   RecordEncoder,
   recordByteSize,
-  segmentStamp,
   sealChecksums,
+  segmentStamp,
 } from "../src/index.js";
 import { byteOffset, segmentNumber, seq, writerId } from "../src/Units.js";
 
