@@ -14,6 +14,7 @@ import {
   type FlushAdapter,
   LOST_RECORD_WRITER_ID,
   type MessageLocation,
+  RECORD_HEADER_BYTE_SIZE,
   resolveConfig,
   type Seq,
   type SpoolConfig,
@@ -25,7 +26,7 @@ import {
 import { judgeDamage } from "./DamageVerdict.js";
 import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
-import { scanRecords } from "./internal/RecordScanner.js";
+import { type ScannedRecord, scanRecords } from "./internal/RecordScanner.js";
 import { surveyTail, type TailSurvey } from "./LogDamage.js";
 import {
   parseManifest,
@@ -263,10 +264,12 @@ async function restoreCursor(
   let recordsScanned = 0;
   const locations: MessageLocation[] = [];
   const lost = new Set<number>();
+  const stalePadding: ScannedRecord[] = [];
   let step = await scan.next();
   while (!step.done) {
     recordsScanned += 1;
     const { header, segment, offset } = step.value;
+    if (step.value.paddingStale) stalePadding.push(step.value);
     if (header.writerId === LOST_RECORD_WRITER_ID) lost.add(header.seq);
     locations.push({
       seq: header.seq,
@@ -291,6 +294,7 @@ async function restoreCursor(
     index.readSlots(from, to, visit),
   );
   if (verdict.kind === "corrupt") throw new SpoolCorrupt(verdict.corruption);
+  for (const record of stalePadding) await zeroPadding(adapter, record);
   // The log may end on a segment that does not exist yet (the last one was full): the cursor
   // starts that segment, which the first batch prepares and maps.
   const torn = verdict.kind === "torn" && (await cutTail(adapter, survey.written));
@@ -301,6 +305,25 @@ async function restoreCursor(
     locations,
     lost,
   };
+}
+
+/**
+ * Writes a record's padding as zeros again: it read as a recycled segment's stale bytes (a
+ * torn write's lost sector whose stale bytes matched the record's own; see tornPaddingRecord),
+ * and a record must read back whole, padding included.
+ */
+async function zeroPadding(adapter: FlushAdapter, record: ScannedRecord): Promise<void> {
+  const checkedEnd = record.offset + RECORD_HEADER_BYTE_SIZE + record.header.payloadByteSize;
+  const end = record.offset + record.byteSize;
+  const region = {
+    segment: record.segment,
+    offset: byteOffset(checkedEnd),
+    byteSize: byteSize(end - checkedEnd),
+  };
+  await adapter.map(record.segment);
+  adapter.stage(region).fill(0);
+  await adapter.write(region);
+  await adapter.flush(region, "sync");
 }
 
 // 1 MiB: the unit of zeroing the tail, so no buffer grows to a segment's size.

@@ -17,7 +17,7 @@ import {
   UNSTAMPED_RECORD_FORMAT_VERSION,
 } from "@spool/core";
 import { explainedByOneByte } from "./OneByteDamage.js";
-import { unstampedLiveIn } from "./RecordScanner.js";
+import { tornPaddingRecord, unstampedLiveIn } from "./RecordScanner.js";
 import { lastNonZeroOffset, SegmentWindow } from "./SegmentWindow.js";
 
 // 512 bytes: the smallest unit a disk writes atomically (a sector); a lost one reads as zero.
@@ -121,6 +121,11 @@ export async function validRecordAt(where: SegmentInSurvey, offset: number, last
     return { ...decoded, paddingDamaged: false, bytes, at };
   }
   if (decoded.defect !== "padding") return undefined;
+  if (where.recycled) {
+    const place = { chunk: bytes, at, offset };
+    const torn = await tornPaddingRecord(where.adapter, where.segment, place, where.window.end);
+    if (torn?.ok && live(torn.header)) return { ...torn, paddingDamaged: false, bytes, at };
+  }
   // The checksum held: read it again with its padding zeroed to learn its header.
   const payloadByteSize = readU32(bytes, at + 8);
   // A copy: `bytes` may be a Buffer, whose slice is a view of the bytes read.

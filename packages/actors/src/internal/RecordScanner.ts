@@ -32,6 +32,11 @@ export interface ScannedRecord {
   readonly segment: SegmentNumber;
   readonly offset: number;
   readonly byteSize: number;
+  /**
+   * Whether its padding read as stale bytes of a recycled segment (see tornPaddingRecord):
+   * opening zeroes it, so the record reads back as written.
+   */
+  readonly paddingStale?: true;
 }
 
 /** Where a scan stopped and why. */
@@ -118,6 +123,69 @@ export async function continuesInNext(
   );
 }
 
+/**
+ * Whether a valid record with another segment's stamp lies in `segment` at or after `from`: its
+ * file was recycled, and bytes a torn write lost there read as its earlier life, not as zeros.
+ * Read a chunk at a time; asked only of a record whose padding is not zero.
+ */
+export async function holdsStaleRecord(
+  adapter: FlushAdapter,
+  segment: SegmentNumber,
+  from: number,
+  segmentByteSize: number,
+): Promise<boolean> {
+  const magic = Buffer.from([0x53, 0x50, 0x4f, 0x4c]);
+  for (let at = from; at + 40 <= segmentByteSize; ) {
+    const length = Math.min(READ_CHUNK_BYTE_SIZE, segmentByteSize - at);
+    const bytes = await adapter.read(segment, byteOffset(at), byteSize(length));
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let found = view.indexOf(magic); found >= 0; found = view.indexOf(magic, found + 1)) {
+      if ((at + found) % 8 !== 0) continue;
+      const decoded = await recordAt(adapter, segment, at + found, segmentByteSize);
+      if (
+        decoded.ok &&
+        decoded.header.formatVersion === 2 &&
+        !isLiveRecord(decoded.header, segment, false)
+      ) {
+        return true;
+      }
+    }
+    // The next chunk starts where a magic word cut at this one's end would.
+    at += Math.max(8, length - 8);
+  }
+  return false;
+}
+
+/**
+ * The record at `at` of `chunk` read with its padding as zeros, when its segment was recycled.
+ * A torn write there leaves the sectors it lost as the segment's earlier life, and where those
+ * bytes happen to equal the record's own (repetitive payloads) its checksum holds while its
+ * padding reads stale: so in a recycled segment non-zero padding is not proof of damage. The
+ * checksum holds, so header and payload are as written, and the record is kept (never
+ * acknowledged, if torn); the log goes on or ends after it as the bytes say. In a zero-filled
+ * segment a lost sector reads as zeros, so non-zero padding there is damage (LogDamage.ts).
+ */
+export async function tornPaddingRecord(
+  adapter: FlushAdapter,
+  segment: SegmentNumber,
+  place: { readonly chunk: Uint8Array; readonly at: number; readonly offset: number },
+  segmentByteSize: number,
+): Promise<DecodedRecord | undefined> {
+  const { chunk, at, offset } = place;
+  if (at + 40 > chunk.byteLength) return undefined;
+  const view = new DataView(chunk.buffer, chunk.byteOffset + at, 40);
+  const payloadByteSize = view.getUint32(8, true);
+  const checkedEnd = 40 + payloadByteSize;
+  const recordEnd = Math.ceil(checkedEnd / 8) * 8;
+  if (at + recordEnd > chunk.byteLength) return undefined;
+  if (!(await holdsStaleRecord(adapter, segment, offset + recordEnd, segmentByteSize))) {
+    return undefined;
+  }
+  const copy = Uint8Array.from(chunk.subarray(at, at + recordEnd));
+  copy.fill(0, checkedEnd);
+  return decodeRecord(copy, 0);
+}
+
 /** Scans records; returns where it ended once exhausted. */
 export async function* scanRecords(
   adapter: FlushAdapter,
@@ -158,6 +226,13 @@ export async function* scanRecords(
         chunk = await adapter.read(segment, byteOffset(offset), byteSize(length));
         decoded = decodeRecord(chunk, 0);
       }
+      let paddingStale = false;
+      if (!decoded.ok && decoded.defect === "padding") {
+        const place = { chunk, at: offset - chunkStart, offset };
+        const kept = await tornPaddingRecord(adapter, segment, place, range.segmentByteSize);
+        paddingStale = kept?.ok === true;
+        decoded = kept ?? decoded;
+      }
       if (offset === 0) unstampedLive = unstampedLiveIn(decoded);
       const live = decoded.ok && isLiveRecord(decoded.header, segment, unstampedLive);
       // The writer rolls to the next segment when a record does not fit, leaving zeros (or a
@@ -197,6 +272,7 @@ export async function* scanRecords(
           segment,
           offset,
           byteSize: decoded.byteSize,
+          ...(paddingStale ? { paddingStale: true as const } : {}),
         };
       }
       offset += decoded.byteSize;
