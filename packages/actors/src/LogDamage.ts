@@ -19,9 +19,11 @@
  * last good one (and than the previous valid one): stale records of an earlier torn batch cannot
  * be mistaken for it, because opening zeroes them, and any that survived would carry a seq that
  * does not continue the log. A record whose checksum holds but whose padding is not zero is
- * corruption wherever it lies: a torn write never changes a byte into anything but what was
- * written or zero. A damaged last record of the log has no valid record after it, so it is
- * treated as torn: that is the one case the bytes cannot tell apart, and it only ever concerns
+ * corruption wherever it lies in a zero-filled segment: a torn write never changes a byte into
+ * anything but what was written or zero (in a recycled segment it can: see below, and
+ * RecordScanner.ts's tornPaddingRecord). A damaged last record of the log has no valid record
+ * after it, so it is treated as torn (unless its own index entry proves it durable): that is the
+ * one case the bytes cannot tell apart, and it only ever concerns
  * the last batch, whose writers were not confirmed if it was torn.
  *
  * A write can run past a segment's end into the next segment (two batches in flight, or
@@ -45,6 +47,17 @@
  * corruption, and so does a tear of a spool written with larger batches than `spool.json`
  * records (one from before it recorded them is read as the default batching): that errs
  * towards refusing, and `spool recover --salvage` repairs it.
+ *
+ * Recycled segments (issue 20). A reclaimed segment's file becomes a later segment with its
+ * earlier life's records still in it, each stamped with the segment it was written in, so they
+ * are stale: "valid record" above also means one stamped with its own segment's stamp, and the
+ * bytes past a recycled segment's last record of its own stamp are its unwritten end, as zeros
+ * are in a zero-filled one (only those bytes are cut). A torn write's lost sector reads there as
+ * the earlier life, not as zeros, so the lost-sector shape cannot prove a tear; instead, damage
+ * that one changed byte explains (OneByteDamage.ts: CRC32C syndrome decoding) is corruption,
+ * in any segment, and otherwise the unflushed bound and the index decide as above. A segment is
+ * taken as recycled when a record with another segment's stamp and a valid checksum lies in it
+ * past the scan's end.
  *
  * The survey reads a segment through a 1 MiB window (SegmentWindow.ts), never the whole rest
  * of a segment at once; a record longer than a chunk is read whole.
