@@ -12,6 +12,7 @@ import {
   recordByteSize,
   type SegmentNumber,
   segmentNumber,
+  segmentStamp,
   seq,
   writerId,
 } from "@spool/core";
@@ -54,7 +55,11 @@ export async function openBareLoop(factory: AdapterFactory, dir: string, segment
     let size = 0;
     for (const item of batch) size += recordByteSize(item.payload.byteLength);
     const region = await placeBatch(size);
-    const encoder = new RecordEncoder(adapter.stage(region), batch.length);
+    const encoder = new RecordEncoder(
+      adapter.stage(region),
+      batch.length,
+      segmentStamp(region.segment),
+    );
     let at = 0;
     const first = nextSeq;
     const appendedAtMs = Date.now();

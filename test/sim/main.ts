@@ -19,6 +19,7 @@ let ackedAcks = 0;
 let records = 0;
 let writtenAhead = 0;
 let splits = 0;
+let recycled = 0;
 const startedAt = performance.now();
 for (const [index, seed] of seeds.entries()) {
   try {
@@ -28,6 +29,7 @@ for (const [index, seed] of seeds.entries()) {
     records += result.recordsAfterCut;
     writtenAhead += result.writtenAhead;
     splits += result.splits;
+    recycled += result.segmentsRecycled;
   } catch (error) {
     process.stderr.write(`\n${error instanceof InvariantBroken ? error.message : String(error)}\n`);
     process.exit(1);
@@ -39,5 +41,6 @@ const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
 process.stdout.write(
   `${seeds.length} seeds, ${seeds.length} power cuts, ${ackedAppends} acknowledged appends and ` +
     `${ackedAcks} acknowledged acks checked, ${records} records read back, ${writtenAhead} ` +
-    `batches written ahead of another's flush and ${splits} split in two, in ${seconds} s: ok\n`,
+    `batches written ahead of another's flush and ${splits} split in two, ${recycled} segments ` +
+    `recycled, in ${seconds} s: ok\n`,
 );

@@ -14,6 +14,7 @@ import {
   type SegmentNumber,
   type SpoolConfig,
   segmentNumber,
+  segmentStamp,
 } from "@spool/core";
 import type { LogPosition, WriteOutcome } from "./SynchronizerContext.js";
 import type { FlushJob } from "./SynchronizerServices.js";
@@ -89,7 +90,7 @@ export class BatchWriter {
         : null;
     const window = adapter.stage(region);
     if (gaps !== null) window.set(gaps);
-    const encoder = new RecordEncoder(window, batch.writes.length);
+    const encoder = new RecordEncoder(window, batch.writes.length, segmentStamp(segment));
     const appendedAtMs = this.#options.clock();
     for (const { offset, seq, request } of batch.writes) {
       if (request.target === undefined) {

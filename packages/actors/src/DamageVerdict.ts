@@ -121,21 +121,27 @@ function corruptionOf(range: DamagedRange, validRecordsAfter: number, reason: st
 }
 
 /**
- * The damage as corruption if a valid record after it was durable: its index entry names it.
- * An entry is only ever written for a record already durable (IndexFile.ts), and a torn tail
- * holds only records that never were, so such an entry proves the damage lies before the end
- * of the flushed log, whatever its shape (a zeroed sector among consumed messages, say).
+ * The damage as corruption if a record in it or after it was durable: an index entry names the
+ * damaged record's place (the first damaged range's start) or a valid record after it. An entry
+ * is only ever written for a record already durable (IndexFile.ts), and a torn tail holds only
+ * records that never were, so such an entry proves the damage lies before the end of the
+ * flushed log, whatever its shape (a zeroed sector among consumed messages, say, or a flipped
+ * byte in the last record of the log once a consumer took it).
  */
 async function durableAfterDamage(
   readSlots: SlotReader,
   survey: TailSurvey,
 ): Promise<Corruption | undefined> {
   const first = survey.ranges[0];
-  const last = survey.records.at(-1);
-  if (first === undefined || last === undefined || first.seqTo === undefined) return undefined;
-  const places = new Map<number, RecordPlace>(survey.records.map((record) => [record.seq, record]));
-  let durable: RecordPlace | undefined;
-  await readSlots(first.seqTo + 1, last.seq, (slotSeq, content) => {
+  if (first === undefined) return undefined;
+  const last = Math.max(first.seqFrom, survey.records.at(-1)?.seq ?? first.seqFrom);
+  const places = new Map<number, Pick<RecordPlace, "seq" | "segment" | "offset">>(
+    survey.records.map((record) => [record.seq, record]),
+  );
+  // A range's start is its damaged record's place (a seq gap's start is the record after it).
+  if (!places.has(first.seqFrom)) places.set(first.seqFrom, { ...first, seq: first.seqFrom });
+  let durable: Pick<RecordPlace, "seq"> | undefined;
+  await readSlots(first.seqFrom, last, (slotSeq, content) => {
     const place = places.get(slotSeq);
     if (durable !== undefined || place === undefined || !content.ok) return;
     const where = content.entry.index;
@@ -148,10 +154,10 @@ async function durableAfterDamage(
     }
   });
   if (durable === undefined) return undefined;
-  return corruptionOf(
-    first,
-    survey.records.length,
-    `a damaged record (${first.defect}) before record ${durable.seq}, which was durable ` +
-      "(its index entry names it): not a torn tail",
-  );
+  const which =
+    durable.seq === first.seqFrom && first.seqTo === undefined
+      ? `record ${durable.seq}, which was durable (its index entry names it)`
+      : `a damaged record (${first.defect}) before or at record ${durable.seq}, which was ` +
+        "durable (its index entry names it)";
+  return corruptionOf(first, survey.records.length, `${which}: not a torn tail`);
 }

@@ -1,14 +1,20 @@
 /**
  * The disk budget (`diskBudgetBytes`, claims 62-63): which data segments still hold messages,
  * where flushed data ends and how many record bytes were accepted but not flushed yet, so that
- * an append the budget cannot hold is refused with `SpoolFull`; and the reclaiming that deletes
- * a segment once all its messages are done, which is what gives the budget room again.
+ * an append the budget cannot hold is refused with `SpoolFull`; and the reclaiming that recycles
+ * (or deletes) a segment once all its messages are done, which is what gives the budget room
+ * again.
  */
 import {
+  byteOffset,
+  byteSize,
   type ConsumerQueue,
   type FlushAdapter,
   type PlacedWrite,
+  RECORD_FORMAT_VERSION,
+  RECYCLED_SEGMENTS_MAX,
   recordByteSize,
+  type SegmentsPrepared,
   type SpoolConfig,
   SpoolFull,
   segmentNumber,
@@ -69,9 +75,14 @@ export class DiskBudget {
     return this.#tail;
   }
 
-  /** Data segments deleted because all their messages were done. */
+  /** Data segments recycled or deleted because all their messages were done. */
   get segmentsReclaimed(): number {
     return this.#segmentsReclaimed;
+  }
+
+  /** How the data segments this open made were prepared: zero-filled, or recycled. */
+  get segmentsPrepared(): SegmentsPrepared {
+    return this.#options.adapter.segmentsPrepared?.() ?? { zeroFilled: 0, recycled: 0 };
   }
 
   /** Why reclaiming segments stopped, if it failed (segments are then kept, never lost). */
@@ -145,7 +156,7 @@ export class DiskBudget {
       try {
         for (const segment of reclaimable) {
           await this.#keepDeadLetters(segment);
-          await this.#options.adapter.removeSegment(segmentNumber(segment));
+          await this.#recycleOrRemove(segmentNumber(segment));
           this.#segmentsReclaimed += 1;
         }
         await this.#options.index.removeSegmentsBelow(oldestLeft);
@@ -153,6 +164,26 @@ export class DiskBudget {
         this.#reclaimFailure ??= error;
       }
     });
+  }
+
+  /**
+   * Recycles a reclaimed segment (the adapter keeps it to become a later one, see
+   * `FlushAdapter.recycleSegment`) when its records are stamped and the disk budget leaves room
+   * for the spares beside the live segments and the one prepared ahead; deletes it otherwise.
+   * A segment begun before stamps (its first record format 1) is never recycled: its unstamped
+   * records could not be told from a later life's.
+   */
+  async #recycleOrRemove(segment: ReturnType<typeof segmentNumber>): Promise<void> {
+    const { adapter, config } = this.#options;
+    const budget = config.diskBudgetBytes;
+    const kept = this.#segmentFirstSeq.size + 1 + RECYCLED_SEGMENTS_MAX;
+    const room = budget === null || kept * config.segmentByteSize <= budget;
+    if (adapter.recycleSegment !== undefined && room) {
+      const header = await adapter.read(segment, byteOffset(0), byteSize(8));
+      const version = header.byteLength >= 6 ? header[4]! | (header[5]! << 8) : 0;
+      if (version === RECORD_FORMAT_VERSION) return adapter.recycleSegment(segment);
+    }
+    return adapter.removeSegment(segment);
   }
 
   /** Copies a segment's dead letters to the store (durably) before the segment goes. */

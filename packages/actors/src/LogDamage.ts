@@ -19,9 +19,11 @@
  * last good one (and than the previous valid one): stale records of an earlier torn batch cannot
  * be mistaken for it, because opening zeroes them, and any that survived would carry a seq that
  * does not continue the log. A record whose checksum holds but whose padding is not zero is
- * corruption wherever it lies: a torn write never changes a byte into anything but what was
- * written or zero. A damaged last record of the log has no valid record after it, so it is
- * treated as torn: that is the one case the bytes cannot tell apart, and it only ever concerns
+ * corruption wherever it lies in a zero-filled segment: a torn write never changes a byte into
+ * anything but what was written or zero (in a recycled segment it can: see below, and
+ * RecordScanner.ts's tornPaddingRecord). A damaged last record of the log has no valid record
+ * after it, so it is treated as torn (unless its own index entry proves it durable): that is the
+ * one case the bytes cannot tell apart, and it only ever concerns
  * the last batch, whose writers were not confirmed if it was torn.
  *
  * A write can run past a segment's end into the next segment (two batches in flight, or
@@ -46,6 +48,17 @@
  * records (one from before it recorded them is read as the default batching): that errs
  * towards refusing, and `spool recover --salvage` repairs it.
  *
+ * Recycled segments (issue 20). A reclaimed segment's file becomes a later segment with its
+ * earlier life's records still in it, each stamped with the segment it was written in, so they
+ * are stale: "valid record" above also means one stamped with its own segment's stamp, and the
+ * bytes past a recycled segment's last record of its own stamp are its unwritten end, as zeros
+ * are in a zero-filled one (only those bytes are cut). A torn write's lost sector reads there as
+ * the earlier life, not as zeros, so the lost-sector shape cannot prove a tear; instead, damage
+ * that one changed byte explains (OneByteDamage.ts: CRC32C syndrome decoding) is corruption,
+ * in any segment, and otherwise the unflushed bound and the index decide as above. A segment is
+ * taken as recycled when a record with another segment's stamp and a valid checksum lies in it
+ * past the scan's end.
+ *
  * The survey reads a segment through a 1 MiB window (SegmentWindow.ts), never the whole rest
  * of a segment at once; a record longer than a chunk is read whole.
  */
@@ -64,12 +77,12 @@ import {
   nextCandidate,
   readU64,
   type SegmentInSurvey,
+  segmentInSurvey,
   tornShaped,
   type ValidRecord,
   validRecordAt,
 } from "./internal/RecordProbe.js";
 import type { ScanEnd } from "./internal/RecordScanner.js";
-import { lastNonZeroOffset, SegmentWindow } from "./internal/SegmentWindow.js";
 
 /** A record found intact past the point where the scan stopped. @example survey.records[0].seq */
 export interface RecordPlace {
@@ -99,7 +112,7 @@ export interface DamagedPiece {
 export interface DamagedRange {
   readonly segment: SegmentNumber;
   readonly offset: number;
-  readonly defect: RecordDefect | "seq";
+  readonly defect: RecordDefect | "seq" | "stale";
   /** The seqs it held: from the one after the last good record to the one before the next. */
   readonly seqFrom: number;
   /** Undefined for the stretch after the last valid record (its end is not known). */
@@ -148,8 +161,17 @@ export interface TailSurvey {
   readonly ranges: readonly DamagedRange[];
   readonly paddingDamage: readonly PaddingDamage[];
   readonly corruption: Corruption | undefined;
-  /** Whether every byte past the scan's end is zero (nothing to cut, nothing to report). */
+  /**
+   * Whether no byte past the scan's end belongs to a segment's current life: all are zeros, or
+   * a recycled segment's earlier life (nothing to cut, nothing to report).
+   */
   readonly clean: boolean;
+  /**
+   * The bytes past the scan's end, segment by segment, that a segment's current life may have
+   * written (`from` to `to`, exclusive): what cutting a torn tail zeroes. The rest is zeros or
+   * an earlier life's stale records, which can never line up with new appends (their stamp).
+   */
+  readonly written: readonly { readonly segment: SegmentNumber; from: number; to: number }[];
 }
 
 /** Where a survey is in the log, and what it has found so far. */
@@ -195,17 +217,16 @@ export async function surveyTail(
     ranges: [],
     paddingDamage: [],
   };
-  let clean = true;
+  const written: { segment: SegmentNumber; from: number; to: number }[] = [];
   for (const segment of segments) {
     if (segment < end.segment) continue;
     const from = segment === end.segment ? end.offset : 0;
     if (from >= segmentByteSize) continue;
     // Found once per segment: every bad record's shape and the damaged pieces' ends need it.
-    const lastNonZero = await lastNonZeroOffset(adapter, segment, from, segmentByteSize);
-    if (lastNonZero < 0) continue;
-    clean = false;
-    const window = new SegmentWindow(adapter, segment, segmentByteSize);
-    await surveySegment(state, { adapter, segment, window, lastNonZero }, from);
+    const where = await segmentInSurvey(adapter, segment, from, segmentByteSize);
+    if (where === undefined) continue;
+    written.push({ segment, from, to: Math.min(segmentByteSize, alignUp(where.lastWritten + 1)) });
+    await surveySegment(state, where, from);
   }
   if (state.open !== undefined) state.ranges.push({ ...state.open, seqTo: undefined });
   return {
@@ -213,7 +234,8 @@ export async function surveyTail(
     ranges: state.ranges,
     paddingDamage: state.paddingDamage,
     corruption: firstCorruption(state),
-    clean,
+    clean: written.length === 0,
+    written,
   };
 }
 
@@ -227,22 +249,23 @@ async function surveySegment(
   where: SegmentInSurvey,
   from: number,
 ): Promise<void> {
-  const { segment, lastNonZero } = where;
+  const { segment, lastWritten } = where;
   let at = from;
   while (at < state.segmentByteSize) {
-    const found = await validRecordAt(where.window, at, state.lastSeq);
+    const found = await validRecordAt(where, at, state.lastSeq);
     if (found !== undefined) {
       accept(state, segment, at, found);
       at += found.byteSize;
       continue;
     }
-    // Only zeros left: the unwritten rest of the segment (the writer rolled on, or the log ends).
-    if (at > lastNonZero) break;
+    // Only zeros or an earlier life left: the unwritten rest of the segment (the writer rolled
+    // on, or the log ends).
+    if (at > lastWritten) break;
     if (state.open === undefined) await openRange(state, where, at);
     else if (state.open.pieces.at(-1)?.segment !== segment) startPiece(state, segment, at);
-    at = await nextCandidate(where.window, at + RECORD_ALIGNMENT, lastNonZero);
+    at = await nextCandidate(where.window, at + RECORD_ALIGNMENT, lastWritten);
   }
-  endPiece(state, segment, lastNonZero);
+  endPiece(state, segment, lastWritten);
 }
 
 /** Takes a valid record into the survey: it closes the open damaged range, if any. */
@@ -310,7 +333,7 @@ async function openRange(state: SurveyState, where: SegmentInSurvey, offset: num
   state.open = {
     segment: where.segment,
     offset,
-    defect: decoded.ok ? "seq" : decoded.defect,
+    defect: decoded.ok ? (decoded.header.seq > state.lastSeq ? "stale" : "seq") : decoded.defect,
     // With no record before it to count from, the damaged record's own seq field is the best
     // guess there is (closeRange keeps it below the next valid seq).
     seqFrom: counted(state) ? state.lastSeq + 1 : Math.max(1, readU64(bytes, at + 16)),

@@ -18,7 +18,15 @@ import {
 import { unflushedByteSizeMax } from "./UnflushedBound.js";
 
 const MANIFEST_FORMAT = "spool";
-const MANIFEST_VERSION = 1;
+/**
+ * 2 since segment stamps (issue 20): a spool this version opened may hold stamped records and
+ * recycled segments, which a version before them would misread (a stamped record's version
+ * field fails its check, and it could cut the whole log as a torn tail); it refuses a manifest
+ * of another version, so the first open by this version raises it, before any write.
+ */
+const MANIFEST_VERSION = 2;
+/** The manifest versions this build reads: 1 is upgraded to 2 at the first open. */
+const MANIFEST_VERSIONS_READ: readonly unknown[] = [1, MANIFEST_VERSION];
 
 /**
  * The options that shape the files. `segmentByteSize` and `pageByteSize` set the data and
@@ -99,8 +107,10 @@ export function parseManifest(text: string): Manifest {
   }
   const manifest = parsed as Record<string, unknown> | null;
   if (manifest?.format !== MANIFEST_FORMAT) throw corrupt("not a spool manifest");
-  if (manifest.version !== MANIFEST_VERSION) {
-    throw corrupt(`format version ${manifest.version} is not ${MANIFEST_VERSION}`);
+  if (!MANIFEST_VERSIONS_READ.includes(manifest.version)) {
+    throw corrupt(
+      `format version ${manifest.version} is not ${MANIFEST_VERSIONS_READ.join(" or ")}`,
+    );
   }
   const shape: Partial<Record<FileShapingOption, number>> = {};
   for (const field of FILE_SHAPING_OPTIONS) {
@@ -117,7 +127,7 @@ export function parseManifest(text: string): Manifest {
   }
   return {
     format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
+    version: manifest.version as number,
     ...shape,
     ...(unflushed === undefined ? {} : { unflushedByteSizeMax: unflushed as number }),
   } as Manifest;
@@ -246,8 +256,9 @@ export function recordedUnflushedByteSizeMax(manifest: Manifest, config: SpoolCo
 }
 
 /**
- * Raises the bound `spool.json` records to cover writes under `config`, before any is made;
- * a no-op when it already does.
+ * Raises the bound `spool.json` records to cover writes under `config`, before any is made,
+ * and a version 1 manifest to version 2 (stamped records follow); a no-op when it already does
+ * both.
  *
  * @example
  * await recordUnflushedByteSizeMax(adapter, config);
@@ -259,6 +270,7 @@ export async function recordUnflushedByteSizeMax(
   const manifest = parseManifest((await adapter.readManifest()) ?? "");
   const recorded = recordedUnflushedByteSizeMax(manifest, config);
   const needed = unflushedByteSizeMax(config);
-  if (manifest.unflushedByteSizeMax !== undefined && recorded >= needed) return;
+  const current = manifest.version === MANIFEST_VERSION;
+  if (current && manifest.unflushedByteSizeMax !== undefined && recorded >= needed) return;
   await adapter.writeManifest(manifestText(config, Math.max(recorded, needed)));
 }

@@ -14,8 +14,8 @@ import {
   type FlushAdapter,
   LOST_RECORD_WRITER_ID,
   type MessageLocation,
+  RECORD_HEADER_BYTE_SIZE,
   resolveConfig,
-  type SegmentNumber,
   type Seq,
   type SpoolConfig,
   SpoolCorrupt,
@@ -26,8 +26,8 @@ import {
 import { judgeDamage } from "./DamageVerdict.js";
 import { DeadLetterStore } from "./DeadLetterStore.js";
 import { IndexFile } from "./IndexFile.js";
-import { allZero, scanRecords } from "./internal/RecordScanner.js";
-import { surveyTail } from "./LogDamage.js";
+import { type ScannedRecord, scanRecords } from "./internal/RecordScanner.js";
+import { surveyTail, type TailSurvey } from "./LogDamage.js";
 import {
   parseManifest,
   reconcileManifest,
@@ -264,10 +264,12 @@ async function restoreCursor(
   let recordsScanned = 0;
   const locations: MessageLocation[] = [];
   const lost = new Set<number>();
+  const stalePadding: ScannedRecord[] = [];
   let step = await scan.next();
   while (!step.done) {
     recordsScanned += 1;
     const { header, segment, offset } = step.value;
+    if (step.value.paddingStale) stalePadding.push(step.value);
     if (header.writerId === LOST_RECORD_WRITER_ID) lost.add(header.seq);
     locations.push({
       seq: header.seq,
@@ -292,11 +294,10 @@ async function restoreCursor(
     index.readSlots(from, to, visit),
   );
   if (verdict.kind === "corrupt") throw new SpoolCorrupt(verdict.corruption);
+  for (const record of stalePadding) await zeroPadding(adapter, record);
   // The log may end on a segment that does not exist yet (the last one was full): the cursor
   // starts that segment, which the first batch prepares and maps.
-  const torn =
-    verdict.kind === "torn" &&
-    (await cutTail(adapter, config, segments, { segment: end.segment, offset: end.offset }));
+  const torn = verdict.kind === "torn" && (await cutTail(adapter, survey.written));
   return {
     cursor: { segment: end.segment, offset: byteOffset(end.offset), nextSeq: seq(end.lastSeq + 1) },
     recordsScanned,
@@ -306,41 +307,49 @@ async function restoreCursor(
   };
 }
 
-// 1 MiB: the unit of reading and zeroing the tail, so no buffer grows to a segment's size.
+/**
+ * Writes a record's padding as zeros again: it read as a recycled segment's stale bytes (a
+ * torn write's lost sector whose stale bytes matched the record's own; see tornPaddingRecord),
+ * and a record must read back whole, padding included.
+ */
+async function zeroPadding(adapter: FlushAdapter, record: ScannedRecord): Promise<void> {
+  const checkedEnd = record.offset + RECORD_HEADER_BYTE_SIZE + record.header.payloadByteSize;
+  const end = record.offset + record.byteSize;
+  const region = {
+    segment: record.segment,
+    offset: byteOffset(checkedEnd),
+    byteSize: byteSize(end - checkedEnd),
+  };
+  await adapter.map(record.segment);
+  adapter.stage(region).fill(0);
+  await adapter.write(region);
+  await adapter.flush(region, "sync");
+}
+
+// 1 MiB: the unit of zeroing the tail, so no buffer grows to a segment's size.
 const TAIL_CHUNK_BYTE_SIZE = 1024 * 1024;
 
 /**
- * Zeroes every non-zero byte after the last intact record, in its segment and any later one,
- * and flushes before anything is appended; called only once `surveyTail` found that damage a
- * torn tail (see LogDamage.ts for the rule). A torn batch can leave a zero header followed by
- * sectors that did reach the disk; left in place, those stale records could line up with new
- * appends and read back as records nobody acknowledged. Returns whether anything was zeroed.
+ * Zeroes the bytes after the last intact record that a segment's current life may have written
+ * (`TailSurvey.written`: every non-zero byte of a zero-filled segment, the records stamped with
+ * a recycled segment's own stamp), and flushes before anything is appended; called only once
+ * `surveyTail` found that damage a torn tail (see LogDamage.ts for the rule). A torn batch can
+ * leave a zero header followed by sectors that did reach the disk; left in place, those
+ * unacknowledged records could line up with new appends and read back as records nobody
+ * acknowledged. A recycled segment's earlier life is left as it is: its stamp is another
+ * segment's, so it never reads as this one's. Returns whether anything was zeroed.
  */
-async function cutTail(
-  adapter: FlushAdapter,
-  config: SpoolConfig,
-  segments: readonly SegmentNumber[],
-  tail: { readonly segment: SegmentNumber; readonly offset: number },
-): Promise<boolean> {
-  let zeroed = false;
-  for (const segment of segments) {
-    if (segment < tail.segment) continue;
-    const from = segment === tail.segment ? tail.offset : 0;
-    if (await allZero(adapter, segment, from, config.segmentByteSize)) continue;
+async function cutTail(adapter: FlushAdapter, written: TailSurvey["written"]): Promise<boolean> {
+  for (const { segment, from, to } of written) {
     await adapter.map(segment);
-    for (let at = from; at < config.segmentByteSize; at += TAIL_CHUNK_BYTE_SIZE) {
-      const length = Math.min(TAIL_CHUNK_BYTE_SIZE, config.segmentByteSize - at);
+    for (let at = from; at < to; at += TAIL_CHUNK_BYTE_SIZE) {
+      const length = Math.min(TAIL_CHUNK_BYTE_SIZE, to - at);
       const region = { segment, offset: byteOffset(at), byteSize: byteSize(length) };
       adapter.stage(region).fill(0);
       await adapter.write(region);
     }
-    const rest = {
-      segment,
-      offset: byteOffset(from),
-      byteSize: byteSize(config.segmentByteSize - from),
-    };
+    const rest = { segment, offset: byteOffset(from), byteSize: byteSize(to - from) };
     await adapter.flush(rest, "sync");
-    zeroed = true;
   }
-  return zeroed;
+  return written.length > 0;
 }

@@ -26,6 +26,7 @@ import {
   type SpoolConfig,
   SpoolCorrupt,
   segmentFileName,
+  segmentStamp,
   seq,
   writerId,
 } from "@spool/core";
@@ -263,7 +264,7 @@ async function fillPiece(
   await adapter.map(piece.segment);
   const staged = adapter.stage(region);
   staged.fill(0);
-  const encoder = new RecordEncoder(staged, count);
+  const encoder = new RecordEncoder(staged, count, segmentStamp(piece.segment));
   let at = 0;
   for (let index = 0; index < count; index++) {
     const last = index === count - 1;

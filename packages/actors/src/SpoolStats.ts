@@ -39,8 +39,14 @@ export interface SpoolStats {
   /** Batches written beside another still flushing, and batches written as two (pipelining). */
   readonly writtenAhead: number;
   readonly splits: number;
-  /** Data segments deleted because all their messages were done. */
+  /** Data segments recycled or deleted because all their messages were done. */
   readonly segmentsReclaimed: number;
+  /**
+   * Data segments this open made new: zero-filled and flushed (or created sparse when appends
+   * outran the zero fill), and made by renaming a reclaimed one instead (no zero fill: issue 20).
+   */
+  readonly segmentsZeroFilled: number;
+  readonly segmentsRecycled: number;
   /** Why reclaiming segments stopped, if it failed (segments are then kept, never lost). */
   readonly reclaimFailure: string | null;
   /** Messages not done (dead letters excluded). */
@@ -97,6 +103,8 @@ export function spoolStats(sources: SpoolStatsSources): SpoolStats {
     writtenAhead: stats.writtenAhead,
     splits: stats.splits,
     segmentsReclaimed: budget.segmentsReclaimed,
+    segmentsZeroFilled: budget.segmentsPrepared.zeroFilled,
+    segmentsRecycled: budget.segmentsPrepared.recycled,
     reclaimFailure: budget.reclaimFailure === undefined ? null : String(budget.reclaimFailure),
     depth: queue.depth(),
     messages: queue.messageCounts(),

@@ -438,18 +438,26 @@ describe("segments", () => {
     const options = { dir, segmentByteSize: 8192, indexSegmentEntries: 64 };
     const spool = await openSpool(options);
     const messages = Array.from({ length: 150 }, (_, i) => `message ${i + 1}`.padEnd(1000, "."));
-    await appendAll(spool, messages);
-    for (let lease = await spool.take(); lease; lease = await spool.take()) {
-      await spool.ack(lease.seq);
+    // Consumers keep up: ten at a time appended, then taken and acked.
+    for (let from = 0; from < messages.length; from += 10) {
+      await appendAll(spool, messages.slice(from, from + 10));
+      for (let lease = await spool.take(); lease; lease = await spool.take()) {
+        await spool.ack(lease.seq);
+      }
     }
     await spool.close();
     const files = readdirSync(dir);
-    const data = files.filter((name) => name.endsWith(".seg"));
+    const data = files.filter((name) => name.startsWith("data-"));
+    const recycled = files.filter((name) => name.startsWith("recycled-"));
     const index = files.filter((name) => name.endsWith(".idx"));
-    // 150 records of 1040 bytes, 7 to a segment: 22 segments written, only the tail kept.
+    // 150 records of 1040 bytes, 7 to a segment: 22 segments written, only the tail kept, and
+    // at most two reclaimed ones waiting to be recycled.
     expect(data.length).toBeLessThanOrEqual(2);
+    expect(recycled.length).toBeLessThanOrEqual(2);
     expect(index).not.toContain("index-0000000001.idx");
     expect(spool.stats().segmentsReclaimed).toBeGreaterThanOrEqual(20);
+    // Reclaimed segments became later ones: only the first few were zero-filled.
+    expect(spool.stats().segmentsRecycled).toBeGreaterThanOrEqual(15);
     const reopened = await openSpool(options);
     expect(reopened.recovery.recordsScanned).toBeLessThan(8);
     expect(reopened.depth()).toBe(0);

@@ -34,6 +34,14 @@ export function delegatingAdapter(
     whenFlushed: () => (overrides.flush === undefined ? (adapter.whenFlushed?.() ?? null) : null),
     read: (segment, offset, size) => adapter.read(segment, offset, size),
     removeSegment: (segment) => adapter.removeSegment(segment),
+    ...(adapter.recycleSegment === undefined
+      ? {}
+      : { recycleSegment: (segment) => adapter.recycleSegment?.(segment) ?? Promise.resolve() }),
+    ...(adapter.segmentsPrepared === undefined
+      ? {}
+      : {
+          segmentsPrepared: () => adapter.segmentsPrepared?.() ?? { zeroFilled: 0, recycled: 0 },
+        }),
     close: () => adapter.close(),
     ...overrides,
   };

@@ -10,8 +10,10 @@ import {
   FlushFailed,
   type FlushMode,
   InvariantViolation,
+  RECYCLED_SEGMENTS_MAX,
   type Region,
   type SegmentNumber,
+  type SegmentsPrepared,
 } from "@spool/core";
 
 // 512 bytes: the unit a disk writes atomically (a sector); a torn page mixes old and new ones.
@@ -46,6 +48,11 @@ export class MemoryDisk {
   readonly durable = new Map<SegmentNumber, Uint8Array>();
   /** Every flushed region in order, for tests that check flush placement. */
   readonly flushes: Region[] = [];
+  /**
+   * Recycled segments waiting to become later ones (renames are durable at once here, as the
+   * directory adapters flush the directory after each): the number each had, and its bytes.
+   */
+  readonly recycled: { segment: SegmentNumber; written: Uint8Array; durable: Uint8Array }[] = [];
   #index: MemoryDisk | undefined;
   readonly #faults: { operation: "write" | "flush"; code: string }[] = [];
 
@@ -69,6 +76,7 @@ export class MemoryDisk {
     const survivor = new MemoryDisk();
     survivor.manifest = this.manifest;
     for (const [name, text] of this.documents) survivor.documents.set(name, text);
+    survivor.#keepRecycled(this);
     for (const [segment, durable] of this.durable) {
       const written = this.written.get(segment) ?? durable;
       const kept = durable.slice();
@@ -95,6 +103,13 @@ export class MemoryDisk {
     return survivor;
   }
 
+  /** A power cut keeps the recycled segments as flushed (their bytes were all flushed). */
+  #keepRecycled(from: MemoryDisk): void {
+    for (const { segment, durable } of from.recycled) {
+      this.recycled.push({ segment, written: durable.slice(), durable: durable.slice() });
+    }
+  }
+
   /** Makes the next `write` or `flush` fail with errno `code` (EIO, ENOSPC, ...). @example disk.failNext("flush", "EIO") */
   failNext(operation: "write" | "flush", code: string): void {
     this.#faults.push({ operation, code });
@@ -113,6 +128,7 @@ export class MemoryDisk {
     const survivor = new MemoryDisk();
     survivor.manifest = this.manifest;
     for (const [name, text] of this.documents) survivor.documents.set(name, text);
+    survivor.#keepRecycled(this);
     for (const [segment, bytes] of this.durable) {
       survivor.written.set(segment, bytes.slice());
       survivor.durable.set(segment, bytes.slice());
@@ -131,7 +147,9 @@ export class MemoryDisk {
  */
 export function memoryAdapter(disk: MemoryDisk = new MemoryDisk()): AdapterFactory {
   return async (options) =>
-    new MemoryAdapter(options.fileKind === "index" ? disk.index() : disk, options.segmentByteSize);
+    options.fileKind === "index"
+      ? new MemoryAdapter(disk.index(), options.segmentByteSize, true)
+      : new MemoryAdapter(disk, options.segmentByteSize);
 }
 
 class MemoryAdapter implements FlushAdapter {
@@ -141,8 +159,12 @@ class MemoryAdapter implements FlushAdapter {
   readonly #disk: MemoryDisk;
   readonly #segmentByteSize: number;
   readonly #mapped = new Set<SegmentNumber>();
+  readonly #prepared = { zeroFilled: 0, recycled: 0 };
+  /** Whether this adapter holds the index file, whose segments are never recycled. */
+  readonly #index: boolean;
 
-  constructor(disk: MemoryDisk, segmentByteSize: number) {
+  constructor(disk: MemoryDisk, segmentByteSize: number, index = false) {
+    this.#index = index;
     this.#disk = disk;
     this.#segmentByteSize = segmentByteSize;
   }
@@ -164,10 +186,34 @@ class MemoryAdapter implements FlushAdapter {
     this.#disk.durable.delete(segment);
   }
 
+  async recycleSegment(segment: SegmentNumber): Promise<void> {
+    const written = this.#disk.written.get(segment);
+    const durable = this.#disk.durable.get(segment);
+    if (this.#index || written === undefined || durable === undefined) {
+      return this.removeSegment(segment);
+    }
+    if (this.#disk.recycled.length >= RECYCLED_SEGMENTS_MAX) return this.removeSegment(segment);
+    this.#mapped.delete(segment);
+    this.#disk.written.delete(segment);
+    this.#disk.durable.delete(segment);
+    this.#disk.recycled.push({ segment, written, durable });
+  }
+  segmentsPrepared(): SegmentsPrepared {
+    return { ...this.#prepared };
+  }
+
   async prepareSegment(segment: SegmentNumber): Promise<void> {
     if (this.#disk.written.has(segment)) return;
+    const spare = this.#index ? undefined : this.#disk.recycled.shift();
+    if (spare !== undefined) {
+      this.#disk.written.set(segment, spare.written);
+      this.#disk.durable.set(segment, spare.durable);
+      this.#prepared.recycled += 1;
+      return;
+    }
     this.#disk.written.set(segment, new Uint8Array(this.#segmentByteSize));
     this.#disk.durable.set(segment, new Uint8Array(this.#segmentByteSize));
+    this.#prepared.zeroFilled += 1;
   }
   isMapped(segment: SegmentNumber): boolean {
     return this.#mapped.has(segment);

@@ -61,10 +61,12 @@ export interface FlushAdapter {
   /** Segment numbers that exist, ascending. */
   listSegments(): Promise<readonly SegmentNumber[]>;
   /**
-   * Makes sure the segment exists at full size, pre-zeroed and flushed (claims 62-63: writing
-   * into already-written blocks spares fdatasync any size or extent change). Idempotent; the
-   * synchronizer calls it ahead of need for the next segment. The directory adapters create a
-   * segment that `map` needs before its zero fill is done sparse instead (it reads as zeros).
+   * Makes sure the segment exists at full size with its blocks written (claims 62-63: writing
+   * into already-written blocks spares fdatasync any size or extent change): a recycled segment
+   * (see `recycleSegment`) renamed to it, or else a new one, pre-zeroed and flushed. Idempotent;
+   * the synchronizer calls it ahead of need for the next segment. The directory adapters create
+   * a segment that `map` needs before its zero fill is done sparse instead (it reads as zeros).
+   * Durable once it resolves (the directory is flushed after the rename).
    */
   prepareSegment(segment: SegmentNumber): Promise<void>;
   /** Whether the segment is mapped (claim 15's "determining whether ... memory mapped"). */
@@ -95,8 +97,60 @@ export interface FlushAdapter {
    * partition); unmaps and closes it first. Durable once it resolves.
    */
   removeSegment(segment: SegmentNumber): Promise<void>;
+  /**
+   * Optional: like `removeSegment`, but the file may be kept to become a later segment, renamed
+   * (`recycled-NNNNNNNNNN.seg`, at most {@link RECYCLED_SEGMENTS_MAX} kept, the others deleted)
+   * instead of zero-filling a new one; its records stay, stale by their stamp. Durable once it
+   * resolves. Only for a segment whose records are all stamped (format 2).
+   */
+  recycleSegment?(segment: SegmentNumber): Promise<void>;
+  /** Optional: how the segments this adapter made were prepared, for `stats()`. */
+  segmentsPrepared?(): SegmentsPrepared;
   /** Unmaps and closes everything; idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * How many segments an adapter made by zero-filling new files (or sparse ones, when appends
+ * outran the zero fill) and how many by renaming a recycled one.
+ *
+ * @example
+ * const { zeroFilled, recycled } = adapter.segmentsPrepared?.() ?? { zeroFilled: 0, recycled: 0 };
+ */
+export interface SegmentsPrepared {
+  readonly zeroFilled: number;
+  readonly recycled: number;
+}
+
+/**
+ * Reclaimed data segments kept for reuse: two, so that the segment prepared ahead and the one
+ * after it both find one when consumers keep up (at most 2 × `segmentByteSize` of disk held
+ * beyond the live segments, within a spool's `diskBudgetBytes` only while in use).
+ *
+ * @example
+ * RECYCLED_SEGMENTS_MAX === 2
+ */
+export const RECYCLED_SEGMENTS_MAX = 2;
+
+/**
+ * The file name a recycled data segment waits under until it becomes a later segment.
+ *
+ * @example
+ * recycledFileName(segmentNumber(3)) // "recycled-0000000003.seg"
+ */
+export function recycledFileName(segment: SegmentNumber): string {
+  return `recycled-${String(segment).padStart(10, "0")}.seg`;
+}
+
+/**
+ * The segment number in a recycled segment's file name, or undefined for any other name.
+ *
+ * @example
+ * parseRecycledFileName("recycled-0000000003.seg") // 3
+ */
+export function parseRecycledFileName(name: string): SegmentNumber | undefined {
+  const found = /^recycled-(\d{10})\.seg$/.exec(name);
+  return found ? (Number(found[1]) as SegmentNumber) : undefined;
 }
 
 /** Which file a spool's segments make up: the queue data file or its index file. @example "index" */

@@ -8,28 +8,40 @@
  * | offset | size | field                                                  |
  * |-------:|-----:|--------------------------------------------------------|
  * |      0 |    4 | magic `0x4C4F5053` ("SPOL" as bytes)                   |
- * |      4 |    2 | format version (1)                                     |
+ * |      4 |    2 | format version (2; 1 in spools written before stamps)  |
  * |      6 |    2 | header byte size (40)                                  |
  * |      8 |    4 | payload byte size                                      |
  * |     12 |    4 | writer id                                              |
  * |     16 |    8 | sequence number (u64, kept below 2^53)                 |
  * |     24 |    8 | append time, ms since the epoch (u64)                  |
  * |     32 |    4 | CRC32C of bytes 0..40 (this field as 0) and the payload |
- * |     36 |    4 | reserved, 0                                            |
+ * |     36 |    4 | segment stamp: the segment's number mod 2^32 (v2); 0 (v1) |
  *
+ * The stamp tells a record of a segment's current life from one left by an earlier life of the
+ * same file: a reclaimed segment is recycled as a later one (PostgreSQL recycles WAL files so),
+ * not zero-filled, and its earlier records keep valid checksums. A record whose stamp is not its
+ * segment's is stale: it ends the log exactly as zeros do (see {@link isLiveRecord}).
  * Alignment rule: every record starts on an 8-byte boundary; its size is rounded up to a
  * multiple of 8 ({@link RECORD_ALIGNMENT}). Records are not page-aligned: consecutive batches
  * share a page, and the later batch rewrites that page with the earlier batch's bytes
  * unchanged, so a torn page write (sector by sector) can never damage an earlier durable record.
- * A zero magic word marks the end of the written part of a segment (segments are pre-zeroed).
+ * A zero magic word, or a stale record, marks the end of the written part of a segment.
  */
 import { checksum, sealChecksums } from "./Checksum.js";
 import { type ByteSize, byteSize, type Seq, type WriterId } from "./Units.js";
 
 /** The four bytes every record starts with ("SPOL" read as little-endian u32). @example RECORD_MAGIC */
 export const RECORD_MAGIC = 0x4c4f5053;
-/** The record format version this build writes and reads. @example RECORD_FORMAT_VERSION === 1 */
-export const RECORD_FORMAT_VERSION = 1;
+/** The record format version this build writes: stamped records. @example RECORD_FORMAT_VERSION === 2 */
+export const RECORD_FORMAT_VERSION = 2;
+/**
+ * The format version of records written before segment stamps (their bytes 36-40 are zero);
+ * still read, in the segments that begin with one (see {@link isLiveRecord}).
+ *
+ * @example
+ * record.header.formatVersion === UNSTAMPED_RECORD_FORMAT_VERSION
+ */
+export const UNSTAMPED_RECORD_FORMAT_VERSION = 1;
 /** Bytes in a record header. @example RECORD_HEADER_BYTE_SIZE === 40 */
 export const RECORD_HEADER_BYTE_SIZE = 40;
 /** Records start on multiples of this many bytes; 8 keeps the u64 fields aligned. @example 8 */
@@ -47,9 +59,43 @@ export const RECORD_ALIGNMENT = 8;
 export const LOST_RECORD_WRITER_ID = 0xffff_ffff;
 
 const CHECKSUM_FIELD_OFFSET = 32;
+const STAMP_FIELD_OFFSET = 36;
+
+/**
+ * The stamp a segment's records carry: its number mod 2^32 (segment numbers only grow, and 2^32
+ * segments of even 1 MiB are 4 PiB written before one could meet its own stamp again).
+ *
+ * @example
+ * segmentStamp(segmentNumber(7)) // 7
+ */
+export function segmentStamp(segment: number): number {
+  return segment % 0x1_0000_0000;
+}
+
+/**
+ * Whether a valid record belongs to the current life of `segment`: a stamped (v2) record whose
+ * stamp is the segment's, or an unstamped (v1) one in a segment whose first record is unstamped
+ * (a segment written before stamps: it was zero-filled, never recycled, since recycling came with
+ * stamps). Any other valid record is stale, left by an earlier life of a recycled file.
+ *
+ * @example
+ * if (!isLiveRecord(record.header, segment, firstIsUnstamped)) break; // the log ends here
+ */
+export function isLiveRecord(
+  header: RecordHeader,
+  segment: number,
+  unstampedLive: boolean,
+): boolean {
+  if (header.formatVersion === UNSTAMPED_RECORD_FORMAT_VERSION) return unstampedLive;
+  return header.stamp === segmentStamp(segment);
+}
 
 /** The decoded header of one record. @example const h: RecordHeader = decodeRecordHeader(bytes, 0) */
 export interface RecordHeader {
+  /** 2, or 1 for a record written before segment stamps. */
+  readonly formatVersion: number;
+  /** The segment stamp ({@link segmentStamp}); 0 in a version 1 record. */
+  readonly stamp: number;
   readonly payloadByteSize: number;
   readonly writerId: WriterId;
   readonly seq: Seq;
@@ -57,11 +103,13 @@ export interface RecordHeader {
   readonly checksum: number;
 }
 
-/** What a record carries besides its payload. @example { seq: seq(1), writerId: writerId(0), appendedAtMs: Date.now() } */
+/** What a record carries besides its payload. @example { seq: seq(1), writerId: writerId(0), appendedAtMs: Date.now(), stamp: 1 } */
 export interface RecordFields {
   readonly seq: Seq;
   readonly writerId: WriterId;
   readonly appendedAtMs: number;
+  /** The stamp of the segment it goes into ({@link segmentStamp}). */
+  readonly stamp: number;
 }
 
 /**
@@ -94,7 +142,7 @@ function readU64(view: DataView, at: number): number {
  * valid until its batch is sealed: seal before the bytes are written.
  *
  * @example
- * const encoder = new RecordEncoder(window);
+ * const encoder = new RecordEncoder(window, 64, segmentStamp(segment));
  * let at = 0;
  * at += encoder.encode(at, seq(1), writerId(0), Date.now(), payload);
  * encoder.seal();
@@ -105,10 +153,18 @@ export class RecordEncoder {
   /** Where each record encoded since the last seal starts. */
   #starts: Uint32Array;
   #count = 0;
+  readonly #stamp: number;
 
-  /** `records`: how many records the batch holds, when known (room grows past it anyway). */
-  constructor(target: Uint8Array, records = 64) {
+  /**
+   * `records`: how many records the batch holds, when known (room grows past it anyway);
+   * `stamp`: the stamp of the segment the target lies in ({@link segmentStamp}).
+   */
+  constructor(target: Uint8Array, records: number, stamp: number) {
+    if (!Number.isInteger(stamp) || stamp < 0 || stamp > 0xffff_ffff) {
+      throw new RangeError(`segment stamp ${stamp} is not a u32`);
+    }
     this.#target = target;
+    this.#stamp = stamp;
     this.#starts = new Uint32Array(Math.max(1, records));
     this.#view = new DataView(target.buffer, target.byteOffset, target.byteLength);
   }
@@ -138,7 +194,7 @@ export class RecordEncoder {
     writeU64(view, at + 16, seq);
     writeU64(view, at + 24, appendedAtMs);
     view.setUint32(at + CHECKSUM_FIELD_OFFSET, 0, true);
-    view.setUint32(at + 36, 0, true);
+    view.setUint32(at + STAMP_FIELD_OFFSET, this.#stamp, true);
     target.set(payload, at + RECORD_HEADER_BYTE_SIZE);
     const checked = RECORD_HEADER_BYTE_SIZE + payloadByteSize;
     // Padding must read as zero so a rewrite of the shared page is byte-identical.
@@ -166,7 +222,8 @@ export class RecordEncoder {
  * records use one {@link RecordEncoder}.
  *
  * @example
- * const size = encodeRecord(buffer, 0, { seq: seq(1), writerId: writerId(0), appendedAtMs: 0 }, payload);
+ * const fields = { seq: seq(1), writerId: writerId(0), appendedAtMs: 0, stamp: 1 };
+ * const size = encodeRecord(buffer, 0, fields, payload);
  */
 export function encodeRecord(
   target: Uint8Array,
@@ -174,7 +231,7 @@ export function encodeRecord(
   fields: RecordFields,
   payload: Uint8Array,
 ): ByteSize {
-  const encoder = new RecordEncoder(target, 1);
+  const encoder = new RecordEncoder(target, 1, fields.stamp);
   const size = encoder.encode(at, fields.seq, fields.writerId, fields.appendedAtMs, payload);
   encoder.seal();
   return size;
@@ -224,7 +281,13 @@ export function decodeRecord(source: Uint8Array, at: number): DecodedRecord {
   const magic = view.getUint32(0, true);
   if (magic === 0) return { ok: false, defect: "end" };
   if (magic !== RECORD_MAGIC) return { ok: false, defect: "magic" };
-  if (view.getUint16(4, true) !== RECORD_FORMAT_VERSION) return { ok: false, defect: "version" };
+  const formatVersion = view.getUint16(4, true);
+  if (
+    formatVersion !== RECORD_FORMAT_VERSION &&
+    formatVersion !== UNSTAMPED_RECORD_FORMAT_VERSION
+  ) {
+    return { ok: false, defect: "version" };
+  }
   if (view.getUint16(6, true) !== RECORD_HEADER_BYTE_SIZE) return { ok: false, defect: "header" };
   const payloadByteSize = view.getUint32(8, true);
   const size = recordByteSize(payloadByteSize);
@@ -242,6 +305,8 @@ export function decodeRecord(source: Uint8Array, at: number): DecodedRecord {
     if (source[pad] !== 0) return { ok: false, defect: "padding" };
   }
   const header: RecordHeader = {
+    formatVersion,
+    stamp: view.getUint32(STAMP_FIELD_OFFSET, true),
     payloadByteSize,
     writerId: view.getUint32(12, true) as WriterId,
     seq: readU64(view, 16) as Seq,

@@ -7,13 +7,16 @@ import {
   encodeRecord,
   entryForRecord,
   INDEX_ENTRY_BYTE_SIZE,
+  isLiveRecord,
   RECORD_HEADER_BYTE_SIZE,
   RecordEncoder,
   recordByteSize,
+  sealChecksums,
+  segmentStamp,
 } from "../src/index.js";
 import { byteOffset, segmentNumber, seq, writerId } from "../src/Units.js";
 
-const fields = { seq: seq(42), writerId: writerId(7), appendedAtMs: 1_700_000_000_123 };
+const fields = { seq: seq(42), writerId: writerId(7), appendedAtMs: 1_700_000_000_123, stamp: 9 };
 
 describe("Record", () => {
   it("round-trips header fields and payload", () => {
@@ -55,7 +58,7 @@ describe("Record", () => {
         (payloads) => {
           const sizes = payloads.map((p) => recordByteSize(p.byteLength));
           const target = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
-          const encoder = new RecordEncoder(target);
+          const encoder = new RecordEncoder(target, 64, 9);
           const starts: number[] = [];
           let at = 0;
           for (const [i, payload] of payloads.entries()) {
@@ -98,6 +101,40 @@ describe("Record", () => {
     encodeRecord(target, 0, fields, new TextEncoder().encode("hello"));
     const cut = target.subarray(0, RECORD_HEADER_BYTE_SIZE + 5);
     expect(decodeRecord(cut, 0)).toEqual({ ok: false, defect: "length", needBytes: 48 });
+  });
+
+  it("stamps a record with its segment, inside the checksum", () => {
+    const target = new Uint8Array(recordByteSize(5));
+    const stamp = segmentStamp(segmentNumber(12));
+    encodeRecord(target, 0, { ...fields, stamp }, new TextEncoder().encode("hello"));
+    const decoded = decodeRecord(target, 0);
+    expect(decoded.ok && decoded.header).toMatchObject({ formatVersion: 2, stamp: 12 });
+    target[36] = 13;
+    expect(decodeRecord(target, 0)).toEqual({ ok: false, defect: "checksum" });
+  });
+
+  it("tells a record of the segment's current life from a stale one by its stamp", () => {
+    const target = new Uint8Array(recordByteSize(5));
+    encodeRecord(target, 0, { ...fields, stamp: 7 }, new TextEncoder().encode("hello"));
+    const decoded = decodeRecord(target, 0);
+    if (!decoded.ok) throw new Error("the record should decode");
+    expect(isLiveRecord(decoded.header, 7, false)).toBe(true);
+    // Recycled as segment 9: the record is its earlier life's.
+    expect(isLiveRecord(decoded.header, 9, false)).toBe(false);
+  });
+
+  it("reads a format 1 record, live only in a segment that begins with one", () => {
+    const target = new Uint8Array(recordByteSize(5));
+    encodeRecord(target, 0, { ...fields, stamp: 0 }, new TextEncoder().encode("hello"));
+    // As a build before stamps wrote it: version 1, bytes 36-40 zero, checksum sealed again.
+    new DataView(target.buffer).setUint16(4, 1, true);
+    new DataView(target.buffer).setUint32(32, 0, true);
+    sealChecksums(target, new Uint32Array([0]), 1);
+    const decoded = decodeRecord(target, 0);
+    expect(decoded.ok && decoded.header).toMatchObject({ formatVersion: 1, stamp: 0 });
+    if (!decoded.ok) return;
+    expect(isLiveRecord(decoded.header, 3, true)).toBe(true);
+    expect(isLiveRecord(decoded.header, 3, false)).toBe(false);
   });
 });
 

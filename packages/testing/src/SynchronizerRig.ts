@@ -137,6 +137,12 @@ export class GatedAdapter implements FlushAdapter {
   removeSegment(segment: SegmentNumber) {
     return this.#base.removeSegment(segment);
   }
+  recycleSegment(segment: SegmentNumber) {
+    return this.#base.recycleSegment?.(segment) ?? this.#base.removeSegment(segment);
+  }
+  segmentsPrepared() {
+    return this.#base.segmentsPrepared?.() ?? { zeroFilled: 0, recycled: 0 };
+  }
   close() {
     return this.#base.close();
   }

@@ -22,6 +22,11 @@ export class SegmentWindow {
   #start = 0;
   #bytes: Uint8Array = new Uint8Array(0);
 
+  /** The segment's size: where its bytes end. */
+  get end(): number {
+    return this.#end;
+  }
+
   constructor(adapter: FlushAdapter, segment: SegmentNumber, segmentByteSize: number) {
     this.#adapter = adapter;
     this.#segment = segment;

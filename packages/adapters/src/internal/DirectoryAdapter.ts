@@ -4,7 +4,13 @@
  * fails makes the next flush fail: its pages may be lost.
  */
 import { fdatasyncSync } from "node:fs";
-import { type FlushMode, InvariantViolation, type Region, type SegmentNumber } from "@spool/core";
+import {
+  type FlushMode,
+  InvariantViolation,
+  type Region,
+  type SegmentNumber,
+  type SegmentsPrepared,
+} from "@spool/core";
 import { flushing, type SegmentDirectory } from "./SegmentDirectory.js";
 
 /** When a flush may block its thread (see `FileAdapterOptions`). */
@@ -59,6 +65,13 @@ export abstract class DirectoryAdapter {
   removeSegment(segment: SegmentNumber): Promise<void> {
     this.forget(segment);
     return this.directory.remove(segment);
+  }
+  recycleSegment(segment: SegmentNumber): Promise<void> {
+    this.forget(segment);
+    return this.directory.recycle(segment);
+  }
+  segmentsPrepared(): SegmentsPrepared {
+    return { ...this.directory.prepared };
   }
   /** Drops what an adapter holds for a segment (a map) before the file goes. */
   protected forget(_segment: SegmentNumber): void {}

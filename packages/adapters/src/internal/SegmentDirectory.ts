@@ -1,6 +1,6 @@
 /**
  * The on-disk directory shared by the file and mmap adapters: the manifest, the segment files,
- * pre-zeroing, and error mapping. Plain `node:fs`; no native code.
+ * pre-zeroing or recycling, and error mapping. Plain `node:fs`; no native code.
  */
 import { constants, writeSync } from "node:fs";
 import * as fs from "node:fs/promises";
@@ -12,7 +12,10 @@ import {
   errorCode,
   FlushFailed,
   MANIFEST_FILE_NAME,
+  parseRecycledFileName,
   parseSegmentFileName,
+  RECYCLED_SEGMENTS_MAX,
+  recycledFileName,
   type SegmentNumber,
   SpoolLocked,
   StorageFailed,
@@ -132,6 +135,13 @@ export class SegmentDirectory {
   readonly #abandoned = new Set<Promise<void>>();
   /** Segments created sparse because they were needed before their zero fill was done. */
   sparseSegments = 0;
+  /** Segments zero-filled (or created sparse) and segments made from a recycled one. */
+  readonly prepared = { zeroFilled: 0, recycled: 0 };
+  /**
+   * Recycled data segments waiting to become later ones, by the number they had, oldest first;
+   * read from the directory on the first use (files renamed there before a crash included).
+   */
+  #spares: SegmentNumber[] | undefined;
 
   /** Whether a segment needed before its zero fill is done is created sparse (see handle). */
   readonly #sparseWhenNeeded: boolean;
@@ -285,6 +295,7 @@ export class SegmentDirectory {
       }
       return;
     }
+    if (await this.#reuseSpare(segment)) return;
     const temporary = `${file}.tmp`;
     const zeroing = { cancelled: false, renaming: false };
     this.#zeroing.set(segment, zeroing);
@@ -307,6 +318,7 @@ export class SegmentDirectory {
         zeroing.renaming = true;
         await fs.rename(temporary, file);
         await this.syncDirectory();
+        this.prepared.zeroFilled += 1;
       });
     } finally {
       this.#zeroing.delete(segment);
@@ -344,6 +356,46 @@ export class SegmentDirectory {
     }
   }
 
+  /** The recycled segments waiting in the directory, oldest first (listed once). */
+  async #spareList(): Promise<SegmentNumber[]> {
+    if (this.#spares === undefined) {
+      const names = await storage("list", this.#options.dir, () => fs.readdir(this.#options.dir));
+      const found: SegmentNumber[] = [];
+      for (const name of names) {
+        const spare = parseRecycledFileName(name);
+        if (spare !== undefined) found.push(spare);
+      }
+      this.#spares ??= found.sort((a, b) => a - b);
+    }
+    return this.#spares;
+  }
+
+  /**
+   * Makes the segment from a recycled one, if one waits: one rename, then the directory flushed
+   * so the new name is durable before any record is written under it. Its blocks are written
+   * already (claims 62-63 without a zero fill); its records are an earlier life's, stale by
+   * their stamp. A crash before the rename leaves the spare; after it, a segment of stale
+   * records, which opening reads as the log's unwritten end.
+   */
+  async #reuseSpare(segment: SegmentNumber): Promise<boolean> {
+    if ((this.#options.fileKind ?? "data") !== "data") return false;
+    const spares = await this.#spareList();
+    const spare = spares.shift();
+    if (spare === undefined) return false;
+    const from = this.pathOf(recycledFileName(spare));
+    const file = this.pathOf(this.fileName(segment));
+    try {
+      await fs.rename(from, file);
+    } catch (cause) {
+      // Gone (removed by hand): zero-fill instead.
+      if (errorCode(cause) === "ENOENT") return false;
+      throw new StorageFailed({ operation: "rename", file: from, code: errorCode(cause), cause });
+    }
+    await storage("sync directory", this.#options.dir, () => this.syncDirectory());
+    this.prepared.recycled += 1;
+    return true;
+  }
+
   /**
    * A segment needed before its zero fill is done (appends outran it): the zero fill is
    * abandoned and the segment created at full size with no blocks written (`ftruncate`). It
@@ -365,6 +417,7 @@ export class SegmentDirectory {
       await this.syncDirectory();
     });
     this.sparseSegments += 1;
+    this.prepared.zeroFilled += 1;
   }
 
   /** The open handle of a prepared segment. */
@@ -412,6 +465,41 @@ export class SegmentDirectory {
   /** The segment's second open file, for a flush beside another (see #flushHandles). */
   flushHandle(segment: SegmentNumber): fs.FileHandle | undefined {
     return this.#flushHandles.get(segment);
+  }
+
+  /**
+   * Keeps a reclaimed data segment to become a later one: closed, renamed to
+   * `recycled-NNNNNNNNNN.seg`, and the directory flushed; deleted instead when
+   * RECYCLED_SEGMENTS_MAX wait already. A crash before the rename leaves the segment, whose
+   * messages are all done; after it, a spare that no listing of segments shows.
+   */
+  async recycle(segment: SegmentNumber): Promise<void> {
+    const spares = await this.#spareList();
+    if ((this.#options.fileKind ?? "data") !== "data" || spares.length >= RECYCLED_SEGMENTS_MAX) {
+      return this.remove(segment);
+    }
+    await this.#close(segment);
+    const file = this.pathOf(this.fileName(segment));
+    const spare = this.pathOf(recycledFileName(segment));
+    await storage("rename", file, async () => {
+      await fs.rename(file, spare);
+      await this.syncDirectory();
+    });
+    spares.push(segment);
+  }
+
+  /** Closes a segment's open files and forgets its preparation. */
+  async #close(segment: SegmentNumber): Promise<void> {
+    const handle = this.#handles.get(segment);
+    const flushHandle = this.#flushHandles.get(segment);
+    this.#handles.delete(segment);
+    this.#flushHandles.delete(segment);
+    this.#preparing.delete(segment);
+    const file = this.pathOf(this.fileName(segment));
+    await storage("close", file, async () => {
+      await handle?.close();
+      await flushHandle?.close();
+    });
   }
 
   /** Closes and deletes a segment file, then makes the deletion durable. */
