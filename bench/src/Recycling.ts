@@ -1,6 +1,6 @@
 /**
  * `npm run recycling -w @spool/bench -- [--seconds 30] [--rounds 2] [--shapes 16x16,256x64]
- * [--segment-mib 64]`:
+ * [--segment-mib 64] [--configurations never-rolls,recycled,zero-filled]`:
  * issue 20's "steady state never zero-fills". Producers append 1 KiB durably while consumers
  * take and ack durably (producers held back at the end-to-end cases' backlog bound, so
  * consumers keep up and segments are reclaimed as fast as they fill), for `--seconds` after a
@@ -145,7 +145,9 @@ async function run(
   };
 }
 
-const configurations: Configuration[] = ["never-rolls", "recycled", "zero-filled"];
+const configurations = flag("--configurations", "never-rolls,recycled,zero-filled").split(
+  ",",
+) as Configuration[];
 for (const [producers, consumers] of shapes) {
   for (let round = 1; round <= rounds; round++) {
     const results = new Map<Configuration, RunResult>();
@@ -159,11 +161,14 @@ for (const [producers, consumers] of shapes) {
           `${result.reclaimed} reclaimed)\n`,
       );
     }
-    const base = results.get("never-rolls")!.appendsPerSecond;
+    const base = results.get("never-rolls")?.appendsPerSecond;
+    const ratios = [...results]
+      .filter(([configuration]) => configuration !== "never-rolls")
+      .map(([configuration, result]) =>
+        base === undefined ? "" : `${configuration} ${(result.appendsPerSecond / base).toFixed(3)}`,
+      );
     process.stdout.write(
-      `${producers}x${consumers} round ${round} ratios to never-rolls: recycled ` +
-        `${(results.get("recycled")!.appendsPerSecond / base).toFixed(3)}, zero-filled ` +
-        `${(results.get("zero-filled")!.appendsPerSecond / base).toFixed(3)}\n`,
+      `${producers}x${consumers} round ${round} ratios to never-rolls: ${ratios.join(", ")}\n`,
     );
   }
 }
