@@ -235,14 +235,8 @@ export class RemoteEndpoint implements WriterEndpoint {
   readonly #takeRingGroup = (requests: readonly ReadRequest[]): void => {
     if (this.#closed) return;
     const group: WriteRequest[] = [];
-    const { recordPayloadByteSizeMax } = this.#host.config;
     for (const { id: remoteId, payload, durability } of requests) {
-      const checked = checkRequest(payload, durability, recordPayloadByteSizeMax);
-      if ("refusal" in checked) {
-        this.#postFailed([remoteId], checked.refusal);
-        continue;
-      }
-      group.push(this.#request(remoteId, checked.bytes, checked.durability));
+      this.#addChecked(group, remoteId, payload, durability);
     }
     if (group.length === 0) return;
     const refusal = this.#host.synchronizer.deliver(group);
@@ -250,6 +244,24 @@ export class RemoteEndpoint implements WriterEndpoint {
   };
 
   /** A remote writer's request under a spool-wide id. */
+  /**
+   * Checks one remote request as `append` checks its arguments and adds it to `group`, or
+   * answers the peer with the refusal `append` would give.
+   */
+  #addChecked(
+    group: WriteRequest[],
+    remoteId: number,
+    payload: unknown,
+    durability: unknown,
+  ): void {
+    const checked = checkRequest(payload, durability, this.#host.config.recordPayloadByteSizeMax);
+    if ("refusal" in checked) {
+      this.#postFailed([remoteId], checked.refusal);
+      return;
+    }
+    group.push(this.#request(remoteId, checked.bytes, checked.durability));
+  }
+
   #request(remoteId: number, payload: Uint8Array, durability: Durability): WriteRequest {
     const id = this.#host.nextRequestId();
     this.#remoteIds.set(id, remoteId);
@@ -284,7 +296,6 @@ export class RemoteEndpoint implements WriterEndpoint {
     // appends; a peer that does not is answered here, per request, with the errors `append`
     // gives, so nothing it sends reaches the synchronizer unchecked.
     const group: WriteRequest[] = [];
-    const { recordPayloadByteSizeMax } = this.#host.config;
     for (const incoming of message.requests as readonly unknown[]) {
       const remoteId = requestIdOf(incoming);
       if (remoteId === undefined) {
@@ -295,12 +306,7 @@ export class RemoteEndpoint implements WriterEndpoint {
         return;
       }
       const { payload, durability } = incoming as { payload?: unknown; durability?: unknown };
-      const checked = checkRequest(payload, durability, recordPayloadByteSizeMax);
-      if ("refusal" in checked) {
-        this.#postFailed([remoteId], checked.refusal);
-        continue;
-      }
-      group.push(this.#request(remoteId, checked.bytes, checked.durability));
+      this.#addChecked(group, remoteId, payload, durability);
     }
     if (group.length === 0) return;
     this.#groups.push(group);

@@ -17,7 +17,8 @@ import {
   type SegmentNumber,
 } from "@spool/core";
 import { type BlockingFlushes, DirectoryAdapter } from "./internal/DirectoryAdapter.js";
-import { flushing, SegmentDirectory } from "./internal/SegmentDirectory.js";
+import { SegmentDirectory } from "./internal/SegmentDirectory.js";
+import { flushing } from "./internal/Storage.js";
 
 // 256 KiB: copying that much into the page cache takes well under 100 µs, about one thread-pool
 // round trip; above it the copy moves to the pool.

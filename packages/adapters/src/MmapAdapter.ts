@@ -29,7 +29,8 @@ import type {
 import { ConfigInvalid, InvariantViolation } from "@spool/core";
 import { DirectoryAdapter } from "./internal/DirectoryAdapter.js";
 import { mapShared, msync, systemPageByteSize } from "./internal/native.js";
-import { flushing, SegmentDirectory, storage } from "./internal/SegmentDirectory.js";
+import { SegmentDirectory } from "./internal/SegmentDirectory.js";
+import { flushing, storage } from "./internal/Storage.js";
 
 /** How the mmap adapter flushes a batch. @example const method: MmapFlushMethod = "fdatasync" */
 export type MmapFlushMethod = "fdatasync" | "msync";

@@ -11,7 +11,8 @@ import {
   type SegmentNumber,
   type SegmentsPrepared,
 } from "@spool/core";
-import { flushing, type SegmentDirectory } from "./SegmentDirectory.js";
+import type { SegmentDirectory } from "./SegmentDirectory.js";
+import { flushing } from "./Storage.js";
 
 /** When a flush may block its thread (see `FileAdapterOptions`). */
 export interface BlockingFlushes {

@@ -2,7 +2,7 @@
  * The on-disk directory shared by the file and mmap adapters: the manifest, the segment files,
  * pre-zeroing or recycling, and error mapping. Plain `node:fs`; no native code.
  */
-import { constants, writeSync } from "node:fs";
+import { constants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import {
@@ -10,7 +10,6 @@ import {
   DEFAULT_DIRECTORY_MODE,
   DEFAULT_FILE_MODE,
   errorCode,
-  FlushFailed,
   MANIFEST_FILE_NAME,
   parseRecycledFileName,
   parseSegmentFileName,
@@ -21,6 +20,8 @@ import {
   StorageFailed,
   segmentFileName,
 } from "@spool/core";
+import { createDirectory, storage } from "./Storage.js";
+import { zeroFill, zeroFillPages } from "./ZeroFill.js";
 
 /** The lock file of an open spool directory. */
 const LOCK_FILE_NAME = "LOCK";
@@ -36,17 +37,6 @@ function processRuns(pid: number): boolean {
     return errorCode(error) === "EPERM";
   }
 }
-
-// 1 MiB zero writes: past about 1 MiB per write, sequential bandwidth here is flat (measured).
-const ZERO_CHUNK_BYTE_SIZE = 1024 * 1024;
-
-/**
- * Page-sized zero writes go in slices of this many, each slice synchronous on the calling
- * thread and the slices a turn of the event loop apart: 16 writes of 4 KiB took about 50 µs
- * here (256 MiB in 206 ms), no longer than encoding a batch, where one pool round trip per
- * page would cost the thread more (a callback per 4 KiB) and take three times as long.
- */
-const ZERO_SLICE_WRITE_COUNT = 16;
 
 /** How a directory creates its segments. */
 export interface SegmentDirectoryOptions {
@@ -65,54 +55,6 @@ export interface SegmentDirectoryOptions {
    * 21 KiB, at a third of the rate). Page-sized writes create page-sized folios.
    */
   readonly zeroFillPageByteSize?: number;
-}
-
-/** Wraps a failing fs call in StorageFailed naming the file. */
-export async function storage<T>(
-  operation: string,
-  file: string,
-  run: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await run();
-  } catch (cause) {
-    throw new StorageFailed({ operation, file, code: errorCode(cause), cause });
-  }
-}
-
-/** Wraps a failing write or flush in FlushFailed naming the region. */
-export async function flushing<T>(
-  file: string,
-  offset: number,
-  byteSize: number,
-  run: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await run();
-  } catch (cause) {
-    throw new FlushFailed({ file, offset, byteSize, code: errorCode(cause), cause });
-  }
-}
-
-/**
- * Makes `dir` and any missing parents with `mode`, set again after mkdir so the umask cannot
- * narrow it. A directory that already exists keeps its mode: it is not the spool's to change.
- * The spool's directory is made with it, and (exported for the actors package) the writer
- * socket's.
- *
- * @example
- * await createDirectory("/var/spool/sms/run", 0o700);
- */
-export async function createDirectory(dir: string, mode: number): Promise<void> {
-  const first = await fs.mkdir(dir, { recursive: true, mode });
-  if (first === undefined) return;
-  const target = path.resolve(dir);
-  // mkdir made every directory from `first` down to `dir`.
-  for (let made = path.resolve(first); ; ) {
-    await fs.chmod(made, mode);
-    if (made === target) return;
-    made = path.join(made, path.relative(made, target).split(path.sep)[0]!);
-  }
 }
 
 /** Segment files of one spool directory, each opened once and kept open. */
@@ -304,8 +246,9 @@ export class SegmentDirectory {
         const handle = await this.#create(temporary, "w");
         try {
           const pageByteSize = this.#zeroFillPageByteSize;
-          if (pageByteSize === undefined) await this.#zeroFill(handle, zeroing);
-          else await this.#zeroFillPages(handle, zeroing, pageByteSize);
+          const { segmentByteSize } = this.#options;
+          if (pageByteSize === undefined) await zeroFill(handle, segmentByteSize, zeroing);
+          else await zeroFillPages(handle, segmentByteSize, zeroing, pageByteSize);
           if (!zeroing.cancelled) await handle.datasync();
         } finally {
           await handle.close();
@@ -322,37 +265,6 @@ export class SegmentDirectory {
       });
     } finally {
       this.#zeroing.delete(segment);
-    }
-  }
-
-  async #zeroFill(handle: fs.FileHandle, zeroing: { cancelled: boolean }): Promise<void> {
-    const zeros = Buffer.alloc(ZERO_CHUNK_BYTE_SIZE);
-    for (let at = 0; at < this.#options.segmentByteSize; at += zeros.byteLength) {
-      if (zeroing.cancelled) return;
-      const length = Math.min(zeros.byteLength, this.#options.segmentByteSize - at);
-      await handle.write(zeros, 0, length, at);
-    }
-  }
-
-  /**
-   * The zero fill one page per write (see SegmentDirectoryOptions), in short synchronous
-   * slices a turn of the event loop apart. A short write is retried from where it stopped.
-   */
-  async #zeroFillPages(
-    handle: fs.FileHandle,
-    zeroing: { cancelled: boolean },
-    pageByteSize: number,
-  ): Promise<void> {
-    const { segmentByteSize } = this.#options;
-    const zeros = Buffer.alloc(pageByteSize);
-    let at = 0;
-    while (at < segmentByteSize) {
-      if (zeroing.cancelled) return;
-      for (let count = 0; count < ZERO_SLICE_WRITE_COUNT && at < segmentByteSize; count++) {
-        const length = Math.min(pageByteSize - (at % pageByteSize), segmentByteSize - at);
-        at += writeSync(handle.fd, zeros, 0, length, at);
-      }
-      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
@@ -504,15 +416,9 @@ export class SegmentDirectory {
 
   /** Closes and deletes a segment file, then makes the deletion durable. */
   async remove(segment: SegmentNumber): Promise<void> {
-    const handle = this.#handles.get(segment);
-    const flushHandle = this.#flushHandles.get(segment);
-    this.#handles.delete(segment);
-    this.#flushHandles.delete(segment);
-    this.#preparing.delete(segment);
+    await this.#close(segment);
     const file = this.pathOf(this.fileName(segment));
     await storage("remove", file, async () => {
-      await handle?.close();
-      await flushHandle?.close();
       await fs.rm(file, { force: true });
       await this.syncDirectory();
     });
