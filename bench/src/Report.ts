@@ -187,16 +187,24 @@ export function report(outcomes: readonly CaseOutcome[], options: ReportOptions)
     failures: outcomes.filter(isFailure).length,
     results: outcomes,
   };
-  writeCharts(results, options.quick, date);
-  const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../results");
+  // A --quick run's figures mean nothing: they are written (so the charts are drawn) where they
+  // cannot replace the last whole run's.
+  const resultsDir = options.quick
+    ? path.join(os.tmpdir(), "spool-bench-quick")
+    : path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../results");
+  writeCharts(resultsDir, results, options.quick, date);
   writeFileSync(path.join(resultsDir, "latest.json"), `${JSON.stringify(json, null, 2)}\n`);
   console.log(
-    `wrote bench/results/: latest.json, throughput.svg, latency-*.svg, end-to-end.svg (${machine})`,
+    `wrote ${resultsDir}: latest.json, throughput.svg, latency-*.svg, end-to-end.svg (${machine})`,
   );
 }
 
-function writeCharts(results: readonly CaseResult[], quick: boolean, date: string): void {
-  const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../results");
+function writeCharts(
+  resultsDir: string,
+  results: readonly CaseResult[],
+  quick: boolean,
+  date: string,
+): void {
   mkdirSync(resultsDir, { recursive: true });
   const subtitle = `${date.slice(0, 10)}, ${os.cpus().length} cores${quick ? ", --quick" : ""}`;
   writeFileSync(path.join(resultsDir, "throughput.svg"), throughputChart(results, subtitle));

@@ -2,7 +2,8 @@
  * `npm run bench`: every case in one run, each in its own child process (so no case inherits
  * another's heap, JIT state or page cache pressure), then a table, Spool's ratios to every peer,
  * the issue's targets checked against this run, `results/latest.json` and SVG charts.
- * `--quick` runs every case briefly as a smoke test (CI runs it; its figures mean nothing).
+ * `--quick` runs every case briefly as a smoke test (CI runs it; its figures mean nothing and go
+ * to the temporary directory, not results/).
  * `--only a,b` runs only the cases of those systems and prints their table and ratios,
  * leaving `results/` as the last whole run wrote it.
  * A case that fails is reported in its row (`error`) and the run goes on to the next.
