@@ -1,11 +1,10 @@
-import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { MemoryDisk, memoryAdapter } from "@spool/adapters";
 import { recordByteSize, SpoolCorrupt } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { openSpool, salvageSpool, verifySpool } from "../src/index.js";
-import { temporaryDirectory } from "./helpers.js";
+import { snapshot, temporaryDirectory } from "./helpers.js";
 
 // 64 KiB segments and 200 records of 900-byte payloads: 69 records a segment, three segments.
 const SEGMENT_BYTE_SIZE = 65536;
@@ -52,15 +51,6 @@ function flip(dir: string, file: string, offset: number): void {
   const bytes = readFileSync(full);
   bytes[offset] = (bytes[offset] ?? 0) ^ 0x10;
   writeFileSync(full, bytes);
-}
-
-/** Every file of the spool, by name, as a SHA-256: to show that a refused open changed nothing. */
-function snapshot(dir: string): Map<string, string> {
-  const digest = (name: string) =>
-    createHash("sha256")
-      .update(readFileSync(path.join(dir, name)))
-      .digest("hex");
-  return new Map(readdirSync(dir).map((name) => [name, digest(name)]));
 }
 
 // A record early in the first segment, one in the middle of the second, one in the third.

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { delegatingAdapter, MemoryDisk, memoryAdapter } from "@spool/adapters";
@@ -12,7 +11,7 @@ import {
 } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { openSpool, type Spool } from "../src/index.js";
-import { temporaryDirectory } from "./helpers.js";
+import { snapshot, temporaryDirectory } from "./helpers.js";
 
 // 64 KiB segments of 69 records of 900-byte payloads (940 bytes each): every life of a segment
 // puts its records at the same offsets, so a stale record starts exactly where the live end is.
@@ -73,14 +72,6 @@ function recordsIn(dir: string, file: string): [number, number, number][] {
     if (decoded.ok) found.push([offset, decoded.header.seq, decoded.header.stamp]);
   }
   return found;
-}
-
-function snapshot(dir: string): Map<string, string> {
-  const digest = (name: string) =>
-    createHash("sha256")
-      .update(readFileSync(path.join(dir, name)))
-      .digest("hex");
-  return new Map(readdirSync(dir).map((name) => [name, digest(name)]));
 }
 
 function flip(dir: string, file: string, offset: number): void {

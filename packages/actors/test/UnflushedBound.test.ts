@@ -1,5 +1,4 @@
-import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { delegatingAdapter, MemoryDisk, memoryAdapter } from "@spool/adapters";
 import {
@@ -12,7 +11,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { openSpool, verifySpool } from "../src/index.js";
 import { unflushedByteSizeMax } from "../src/UnflushedBound.js";
-import { temporaryDirectory } from "./helpers.js";
+import { snapshot, temporaryDirectory } from "./helpers.js";
 
 // Small segments and batches, so the bound on unflushed bytes (3 x 2 KiB) is a few records.
 const options = {
@@ -69,14 +68,6 @@ function zeroSectorIn(dir: string, seq: number): void {
     const sector = Math.ceil((offsetOf(seq) + 1) / SECTOR) * SECTOR;
     bytes.fill(0, sector, sector + SECTOR);
   });
-}
-
-function snapshot(dir: string): Map<string, string> {
-  const digest = (name: string) =>
-    createHash("sha256")
-      .update(readFileSync(path.join(dir, name)))
-      .digest("hex");
-  return new Map(readdirSync(dir).map((name) => [name, digest(name)]));
 }
 
 /** What verify says opening makes of the damage, and what opening does. */

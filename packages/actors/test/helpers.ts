@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { type MemoryDisk, memoryAdapter } from "@spool/adapters";
@@ -69,3 +70,12 @@ export function durableSeqs(disk: MemoryDisk): Set<number> {
 }
 
 export { memoryAdapter };
+
+/** Every file of the spool, by name, as a SHA-256: to show that a refused open changed nothing. */
+export function snapshot(dir: string): Map<string, string> {
+  const digest = (name: string) =>
+    createHash("sha256")
+      .update(readFileSync(path.join(dir, name)))
+      .digest("hex");
+  return new Map(readdirSync(dir).map((name) => [name, digest(name)]));
+}
