@@ -84,45 +84,34 @@ function appendTargets(find: Find): readonly Target[] {
 function wholeQueueTargets(find: Find): readonly Target[] {
   const msgs = (system: Parameters<Find>[0], writers: number) =>
     find(system, writers)?.msgsPerSecond;
-  const bestPeer = (producers: number) => {
-    const peers = [msgs("sqlite-queue", producers), msgs("lmdb-queue", producers)];
-    const known = peers.filter((value): value is number => value !== undefined);
+  // The best of `systems` at `producers`, undefined when none of them ran.
+  const best = (systems: readonly Parameters<Find>[0][], producers: number) => {
+    const known = systems
+      .map((system) => msgs(system, producers))
+      .filter((value): value is number => value !== undefined);
     return known.length === 0 ? undefined : Math.max(...known);
   };
-  const spoolBest = (producers: number) => {
-    const own = [msgs("spool-consume", producers), msgs("spool-take-ack", producers)];
-    const known = own.filter((value): value is number => value !== undefined);
-    return known.length === 0 ? undefined : Math.max(...known);
-  };
+  const spoolBest = (producers: number) => best(["spool-consume", "spool-take-ack"], producers);
+  // `system` against Spool in-process with the file adapter, at `writers`.
+  const againstFile = (
+    label: string,
+    system: Parameters<Find>[0],
+    writers: number,
+    bar: number,
+  ): Target => [label, ratio(msgs(system, writers), msgs("spool-file", writers)), bar];
   return [
     ["256×64 end to end: Spool acked msgs/s ÷ 100,000 ≥ 1", ratio(spoolBest(256), 100_000), 1],
-    ["256×64 end to end: Spool ÷ best peer ≥ 4", ratio(spoolBest(256), bestPeer(256)), 4],
+    [
+      "256×64 end to end: Spool ÷ best peer ≥ 4",
+      ratio(spoolBest(256), best(["sqlite-queue", "lmdb-queue"], 256)),
+      4,
+    ],
     ["1×1 end to end: Spool ÷ SQLite queue ≥ 2", ratio(spoolBest(1), msgs("sqlite-queue", 1)), 2],
-    [
-      "256 writers: 8 worker threads ÷ in-process ≥ 0.8",
-      ratio(msgs("spool-threads-8", 256), msgs("spool-file", 256)),
-      0.8,
-    ],
-    [
-      "16 writers: 8 worker threads ÷ in-process ≥ 0.5",
-      ratio(msgs("spool-threads-8", 16), msgs("spool-file", 16)),
-      0.5,
-    ],
-    [
-      "256 writers: 4 processes ÷ in-process ≥ 0.6",
-      ratio(msgs("spool-processes-4", 256), msgs("spool-file", 256)),
-      0.6,
-    ],
-    [
-      "16 writers: mmap + fdatasync ÷ file ≥ 0.8",
-      ratio(msgs("spool-mmap-fdatasync", 16), msgs("spool-file", 16)),
-      0.8,
-    ],
-    [
-      "256 writers: mmap + fdatasync ÷ file ≥ 0.8",
-      ratio(msgs("spool-mmap-fdatasync", 256), msgs("spool-file", 256)),
-      0.8,
-    ],
+    againstFile("256 writers: 8 worker threads ÷ in-process ≥ 0.8", "spool-threads-8", 256, 0.8),
+    againstFile("16 writers: 8 worker threads ÷ in-process ≥ 0.5", "spool-threads-8", 16, 0.5),
+    againstFile("256 writers: 4 processes ÷ in-process ≥ 0.6", "spool-processes-4", 256, 0.6),
+    againstFile("16 writers: mmap + fdatasync ÷ file ≥ 0.8", "spool-mmap-fdatasync", 16, 0.8),
+    againstFile("256 writers: mmap + fdatasync ÷ file ≥ 0.8", "spool-mmap-fdatasync", 256, 0.8),
   ];
 }
 

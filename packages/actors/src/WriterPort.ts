@@ -243,11 +243,7 @@ export class RemoteEndpoint implements WriterEndpoint {
     if (refusal !== undefined) this.failed(group, refusal);
   };
 
-  /** A remote writer's request under a spool-wide id. */
-  /**
-   * Checks one remote request as `append` checks its arguments and adds it to `group`, or
-   * answers the peer with the refusal `append` would give.
-   */
+  /** Checks a remote request as `append` would: into `group`, or its refusal to the peer. */
   #addChecked(
     group: WriteRequest[],
     remoteId: number,
@@ -262,6 +258,7 @@ export class RemoteEndpoint implements WriterEndpoint {
     group.push(this.#request(remoteId, checked.bytes, checked.durability));
   }
 
+  /** A remote writer's request under a spool-wide id. */
   #request(remoteId: number, payload: Uint8Array, durability: Durability): WriteRequest {
     const id = this.#host.nextRequestId();
     this.#remoteIds.set(id, remoteId);
