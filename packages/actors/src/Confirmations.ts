@@ -117,7 +117,7 @@ function sendConfirmations(
       owed: slow ? owed.owe(senderId, sentAtMs) : undefined,
     };
     if (!slow) entries.set(senderId, entry);
-    endpoint.written({ batchId, writes, level: job.level }, () => {
+    endpoint.written({ batchId, writes, level: job.level, replicas: job.replicas }, () => {
       // Writers in this thread confirm during the call: only the others' latency counts.
       if (entry.owed !== undefined) {
         // A late confirmation's latency counts too (once, and not after it lapsed), or the

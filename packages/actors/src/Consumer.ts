@@ -8,7 +8,24 @@
  */
 import { NotLeased } from "@spool/core";
 import { checkConsumeArguments } from "./internal/Arguments.js";
-import type { Lease, SpoolQueue } from "./SpoolQueue.js";
+import type { Lease } from "./SpoolQueue.js";
+
+/**
+ * What a consume loop takes messages from and answers them to: the spool's queue, or a store's
+ * of its own (`@spool/jetstream`'s durable consumer).
+ */
+export interface ConsumerSource {
+  takeMany(count: number, options: { readonly leaseMs?: number }): Promise<Lease[]>;
+  ack(messageSeq: number): Promise<void>;
+  nack(messageSeq: number, options: { readonly retryAfterMs?: number }): Promise<void>;
+  /** Calls `wake` once when a message may be ready (a store that cannot tell never calls it). */
+  waitForReady(wake: () => void): void;
+  unwait(wake: () => void): void;
+  /** Whether the store is closing: the loop then ends without an error. */
+  closing(): boolean;
+  /** An answer came after the lease was lost (counted for `stats().leasesLost`). */
+  leaseLost(): void;
+}
 
 /**
  * Answers (acks and nacks) per handler that may wait for their index flush while the handlers
@@ -47,7 +64,7 @@ export interface ConsumeOptions {
  * const consumer = startConsumer(queue, async ({ payload }) => deliver(payload), {});
  */
 export function startConsumer(
-  queue: SpoolQueue,
+  queue: ConsumerSource,
   handler: (lease: Lease) => Promise<void> | void,
   options: ConsumeOptions,
 ): Consumer {

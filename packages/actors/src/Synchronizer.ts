@@ -10,6 +10,7 @@ import {
   type BatchId,
   type FlushReason,
   InvariantViolation,
+  isLogAdapter,
   type PlacedWrite,
   SpoolClosed,
   SpoolFailed,
@@ -20,6 +21,7 @@ import { type Actor, createActor } from "xstate";
 import { BatchWriter } from "./BatchWriter.js";
 import { deliverConfirmations, groupBySender } from "./Confirmations.js";
 import { ConfirmationLatencies, OwedConfirmations } from "./internal/ConfirmDeadline.js";
+import { type BatchSink, LogWriter } from "./LogWriter.js";
 import type { SlowWriters } from "./SlowWriters.js";
 import { describeFault, isInputOutputError } from "./SpoolFailure.js";
 import { heldRequests, type LogPosition, type WriteOutcome } from "./SynchronizerContext.js";
@@ -61,7 +63,7 @@ export class Synchronizer implements SynchronizerPort {
   readonly #endpoints = new Map<WriterId, WriterEndpoint>();
   readonly #actor: Actor<typeof synchronizerMachine>;
   readonly #counters = new SynchronizerCounters();
-  readonly #batches: BatchWriter;
+  readonly #batches: BatchSink;
   /** Request groups received since the last drain, as their senders sent them (no copy). */
   #intake: (readonly WriteRequest[])[] = [];
   #intakeCount = 0;
@@ -97,17 +99,8 @@ export class Synchronizer implements SynchronizerPort {
       report: (writerId, confirmed, lapsed) =>
         this.#actor.send({ type: "writer.lateConfirmed", writerId, confirmed, lapsed }),
     });
-    // An adapter that cannot take a second batch while one flushes keeps one on the disk.
-    const config =
-      options.adapter.pipelining === false
-        ? { ...options.config, pipelineSplitByteSize: null }
-        : options.config;
-    this.#batches = new BatchWriter({
-      adapter: options.adapter,
-      config,
-      clock: options.clock,
-      ...(options.gapBytes === undefined ? {} : { gapBytes: options.gapBytes }),
-    });
+    const config = machineConfig(options);
+    this.#batches = batchSink(options, config);
     const machine = options.machine ?? synchronizerMachine;
     // xstate runs the machine; the transition is wrapped only to know which event it was
     // taking if it throws (its requests are then failed with the rest).
@@ -442,7 +435,10 @@ export class Synchronizer implements SynchronizerPort {
     for (const write of batch.writes) this.#notYetDurable.push(write);
     const through = this.#notYetDurableFrom + this.#notYetDurable.length;
     // A failed flush is not reported here: the next flush settles it and fails the spool.
-    this.#options.adapter.whenFlushed?.()?.then(
+    // (A log confirms every batch replicated: it holds no async writes.)
+    const { adapter } = this.#options;
+    if (isLogAdapter(adapter)) return;
+    adapter.whenFlushed?.()?.then(
       () =>
         this.#guard("reporting an asynchronous flush", () => this.#reportDurableThrough(through)),
       () => undefined,
@@ -470,4 +466,26 @@ export class Synchronizer implements SynchronizerPort {
       this.#endpoints.get(senderId)?.failed(own, error);
     }
   }
+}
+
+/**
+ * The config the machine runs with: an adapter that cannot take a second batch while one
+ * flushes keeps one on the disk, whatever `pipelineSplitByteSize` says.
+ */
+function machineConfig(options: SynchronizerOptions): SynchronizerOptions["config"] {
+  const { adapter, config } = options;
+  const onePerFlush = !isLogAdapter(adapter) && adapter.pipelining === false;
+  return onePerFlush ? { ...config, pipelineSplitByteSize: null } : config;
+}
+
+/** The store's way in: a {@link BatchWriter} for a flush adapter, a {@link LogWriter} for a log. */
+function batchSink(options: SynchronizerOptions, config: SynchronizerOptions["config"]): BatchSink {
+  const { adapter } = options;
+  if (isLogAdapter(adapter)) return new LogWriter(adapter);
+  return new BatchWriter({
+    adapter,
+    config,
+    clock: options.clock,
+    ...(options.gapBytes === undefined ? {} : { gapBytes: options.gapBytes }),
+  });
 }

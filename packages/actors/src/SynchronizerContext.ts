@@ -17,6 +17,8 @@ import {
   type FlushDecision,
   type FlushFailed,
   type FlushReason,
+  InvariantViolation,
+  type LogAppended,
   parkAll,
   type SegmentNumber,
   type SpoolConfig,
@@ -34,9 +36,15 @@ export interface LogPosition {
   readonly offset: number;
 }
 
-/** What the write step reached. @example { level: "flushed" } */
+/**
+ * What the write step reached. A replicated log (a `LogAdapter`) numbers the batch's
+ * records itself: `log` carries its numbers, which replace the batch's own from then on.
+ *
+ * @example { level: "flushed" }
+ */
 export interface WriteOutcome {
   readonly level: "flushed" | "async";
+  readonly log?: LogAppended;
 }
 
 /**
@@ -350,12 +358,13 @@ export function recordWritten(
   outcome: WriteOutcome,
 ): Partial<SynchronizerContext> {
   const inFlight = context.inFlight!;
-  const { batch } = inFlight;
+  const batch =
+    outcome.log === undefined ? inFlight.batch : numberedByLog(inFlight.batch, outcome.log);
   const flushed = outcome.level === "flushed";
   context.services.counters.flushed(inFlight.reason, batch.writes.length, batch.byteSize);
   const notAwaited = notAwaitedWriters(batch, context.slowWriters);
   return {
-    inFlight: { ...inFlight, written: outcome },
+    inFlight: { ...inFlight, batch, written: outcome },
     lastFlushAtMs: context.nowMs,
     durableThrough: flushed
       ? { segment: batch.segment!, offset: batch.endOffset }
@@ -367,6 +376,15 @@ export function recordWritten(
     // Already slow, so none is newly marked: each owes one more.
     slowWriters: oweConfirmations(context.slowWriters, notAwaited).book,
   };
+}
+
+/** The batch with the log's sequence numbers in place of its own. */
+function numberedByLog(batch: Batch, log: LogAppended): Batch {
+  if (log.seqs.length !== batch.writes.length) {
+    const counts = `${log.seqs.length} sequence numbers for ${batch.writes.length} writes`;
+    throw new InvariantViolation({ message: `the log reported ${counts}` });
+  }
+  return { ...batch, writes: batch.writes.map((write, at) => ({ ...write, seq: log.seqs[at]! })) };
 }
 
 /** The write confirmations' level: `async` while bytes of async batches are not flushed. */

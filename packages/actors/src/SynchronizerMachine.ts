@@ -146,6 +146,7 @@ export const synchronizerMachine = setup({
       job: {
         batch: inFlightBatch(context),
         level: confirmationLevel(context),
+        replicas: context.inFlight?.written?.log?.replicas ?? null,
         notAwaited: notAwaitedWriters(inFlightBatch(context), context.slowWriters),
       },
     })),

@@ -8,6 +8,7 @@ import type {
   BatchId,
   FlushAdapter,
   FlushReason,
+  LogAdapter,
   PlacedWrite,
   SpoolConfig,
   SpoolFailed,
@@ -29,6 +30,8 @@ export interface WrittenNotice {
   /** This writer's requests in the batch, in batch order, with their sequence numbers. */
   readonly writes: readonly PlacedWrite[];
   readonly level: WriteOutcome["level"];
+  /** Set when a replicated log took the batch: how many of its servers hold it at least. */
+  readonly replicas: number | null;
 }
 
 /** How the synchronizer reaches a writer, wherever it runs. */
@@ -46,7 +49,8 @@ export interface WriterEndpoint {
 export interface SynchronizerOptions {
   readonly dir: string;
   readonly config: SpoolConfig;
-  readonly adapter: FlushAdapter;
+  /** The disk behind it (a flush adapter), or a replicated log (`@spool/jetstream`). */
+  readonly adapter: FlushAdapter | LogAdapter;
   readonly cursor: AppendCursor;
   readonly clock: () => number;
   /**

@@ -34,6 +34,8 @@ export interface FlushJob {
 export interface ConfirmJob {
   readonly batch: Batch;
   readonly level: WriteOutcome["level"];
+  /** For a batch a replicated log took: how many of its servers hold it at least. */
+  readonly replicas: number | null;
   /** The batch's writers marked slow: their confirmations are not waited for. */
   readonly notAwaited: readonly WriterId[];
 }

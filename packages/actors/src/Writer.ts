@@ -32,13 +32,27 @@ import { describeFault } from "./SpoolFailure.js";
 import type { SynchronizerPort, WriterEndpoint, WrittenNotice } from "./Synchronizer.js";
 import { type WriterContext, type WriterGroup, writerMachine } from "./WriterMachine.js";
 
-/** What an acknowledged append guarantees. @example const { seq, durability } = await writer.append("hi") */
-export interface AppendResult {
-  /** The record's sequence number. */
-  readonly seq: Seq;
-  /** The level reached: `flushed` (on stable storage) or `async` (written, flush scheduled). */
-  readonly durability: Durability;
-}
+/**
+ * What an acknowledged append guarantees: `flushed` (on this host's stable storage) or `async`
+ * (written, flush scheduled) for a spool on disk; `replicated` for one on a replicated log
+ * (`@spool/jetstream`), with how many of its servers held the record at least when it was
+ * acknowledged.
+ *
+ * @example const { seq, durability } = await writer.append("hi")
+ */
+export type AppendResult =
+  | {
+      /** The record's sequence number. */
+      readonly seq: Seq;
+      readonly durability: Durability;
+    }
+  | {
+      /** The record's sequence number in the log. */
+      readonly seq: Seq;
+      readonly durability: "replicated";
+      /** How many of the log's servers held the record at least (a quorum of its replicas). */
+      readonly replicas: number;
+    };
 
 /** Per-append options. @example { durability: "async" } */
 export interface AppendOptions {
@@ -246,7 +260,7 @@ export class SenderRuntime implements WriterEndpoint {
 
   /** @internal The synchronizer's write confirmation (claims 1, 34). */
   written(notice: WrittenNotice, confirm: () => void): void {
-    const { writes, level } = notice;
+    const { writes, level, replicas } = notice;
     for (const write of writes) {
       const pending = this.#awaiting(write.request);
       if (pending === undefined)
@@ -254,7 +268,11 @@ export class SenderRuntime implements WriterEndpoint {
           message: `confirmation for unknown request ${write.request.id}`,
         });
       pending.awaitingWrite = false;
-      pending.resolve({ seq: write.seq, durability: level });
+      pending.resolve(
+        replicas === null
+          ? { seq: write.seq, durability: level }
+          : { seq: write.seq, durability: "replicated", replicas },
+      );
     }
     this.#actor.send({ type: "sync.written", count: writes.length, confirm });
   }

@@ -1,7 +1,24 @@
 // The errors `append` rejects with, as one closed union, for callers that match them all.
 export type { AppendError } from "@spool/core";
+export { BatchReports } from "./BatchReports.js";
 export { BatchWriter, type BatchWriterOptions } from "./BatchWriter.js";
+export {
+  ANSWERS_IN_FLIGHT_PER_HANDLER,
+  type ConsumeOptions,
+  type ConsumerSource,
+  startConsumer,
+} from "./Consumer.js";
+export type { DurableRecord } from "./DurableRecords.js";
 export { inspectSpool, type SpoolInspection, type VerifyFinding, verifySpool } from "./Inspect.js";
+// The argument checks, for a store of another package that keeps Spool's API (`@spool/jetstream`).
+export {
+  checkCount,
+  checkDurationMs,
+  checkFunction,
+  checkOptions,
+  checkSeq,
+} from "./internal/Arguments.js";
+export { type BatchSink, LogWriter } from "./LogWriter.js";
 export { FILE_SHAPING_OPTIONS, type FileShapingOption } from "./Manifest.js";
 export {
   DAMAGED_FOLDER_NAME,
@@ -23,7 +40,6 @@ export { SOCKET_PROTOCOL_VERSION } from "./SocketFrames.js";
 export {
   type Consumer,
   type DeadLetter,
-  type DurableRecord,
   type Lease,
   type MessageState,
   type OpenReport,
@@ -34,7 +50,7 @@ export {
   type SpoolStats,
 } from "./Spool.js";
 export * as SpoolEffect from "./SpoolEffect.js";
-export type { FailureListener } from "./SpoolFailure.js";
+export { type FailureListener, FailureSignal } from "./SpoolFailure.js";
 export {
   openSpoolThread,
   type SpoolThread,
@@ -86,6 +102,7 @@ export {
   SenderRuntime,
   Writer,
 } from "./Writer.js";
+export { WriterHandles, type WriterHandlesOptions } from "./WriterHandles.js";
 export {
   type WriterContext,
   type WriterEvent,

@@ -13,10 +13,10 @@ describe("public types", () => {
   it("openSpool resolves to a Spool and append to an AppendResult", () => {
     expectTypeOf(openSpool).returns.resolves.toEqualTypeOf<Spool>();
     expectTypeOf<Writer["append"]>().returns.resolves.toEqualTypeOf<AppendResult>();
-    expectTypeOf<AppendResult>().toEqualTypeOf<{
-      readonly seq: Seq;
-      readonly durability: Durability;
-    }>();
+    expectTypeOf<AppendResult>().toEqualTypeOf<
+      | { readonly seq: Seq; readonly durability: Durability }
+      | { readonly seq: Seq; readonly durability: "replicated"; readonly replicas: number }
+    >();
   });
 
   it("the Effect API keeps its typed errors and scope in the signature", () => {

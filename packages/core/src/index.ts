@@ -6,6 +6,7 @@ export * from "./ConsumerQueue.js";
 export * from "./FlushAdapter.js";
 export * from "./FlushPolicy.js";
 export * from "./IndexEntry.js";
+export * from "./LogAdapter.js";
 export * from "./Payload.js";
 export * from "./Record.js";
 export * from "./SpoolConfig.js";

@@ -355,7 +355,12 @@ class Replay {
     );
     for (const request of requests) this.outcomes.get(request.id)!.writtenAt = this.clock;
     const batchId = this.nextBatchId++;
-    const notice = { batchId: batchId as BatchId, writes, level: "flushed" as const };
+    const notice = {
+      batchId: batchId as BatchId,
+      writes,
+      level: "flushed" as const,
+      replicas: null,
+    };
     this.port.endpoint!.written(notice, () => {
       this.confirmations.set(batchId, (this.confirmations.get(batchId) ?? 0) + 1);
     });

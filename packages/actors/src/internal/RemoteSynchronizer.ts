@@ -171,7 +171,9 @@ export class RemoteSynchronizer implements SynchronizerPort {
             byteSize: byteSize(request.payload.byteLength),
           }),
         );
-        const notice = { batchId: message.batchId as BatchId, writes, level: message.level };
+        // Threads and processes write to a spool on disk: no log's replicas to report.
+        const batchId = message.batchId as BatchId;
+        const notice = { batchId, writes, level: message.level, replicas: null };
         endpoint.written(notice, () => {
           if (this.#gone === undefined) {
             this.#link.post({ t: "confirmed", batchId: message.batchId });
