@@ -3,9 +3,11 @@
  * each with a message id, and its flush is every acknowledgement in. A publish whose
  * acknowledgement does not come (the server it went to died, a leader election) is sent again
  * with the same message id until `retryForMs` has passed: the stream stores it once, and its
- * acknowledgement names the sequence number it was stored under the first time.
+ * acknowledgement names the sequence number it was stored under the first time. A publish
+ * the stream refuses (full with discard-new, a message over its size limit) is not sent again:
+ * it fails at once with the stream's error code (`EJS<code>`).
  */
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import { nuid } from "@nats-io/nats-core";
 import {
   FlushFailed,
@@ -82,8 +84,13 @@ export class JetStreamLog implements LogAdapter {
         if (attempt > 1 && ack.duplicate) this.#duplicates += 1;
         return ack;
       } catch (error) {
-        if (this.#closed || performance.now() >= deadline) {
-          const code = attempt > 1 ? "ETIMEDOUT" : "EPUBLISH";
+        const refused = isRefusal(error);
+        if (refused || this.#closed || performance.now() >= deadline) {
+          const code = refused
+            ? `EJS${(error as JetStreamApiError).code}`
+            : attempt > 1
+              ? "ETIMEDOUT"
+              : "EPUBLISH";
           throw new FlushFailed({
             file: `stream ${stream} (${reasonOf(error)})`,
             offset: 0,
@@ -102,4 +109,12 @@ export class JetStreamLog implements LogAdapter {
     this.#closed = true;
     return Promise.resolve();
   }
+}
+
+/**
+ * The stream answered and said no (a 4xx status: full, too large, a bad subject): sending the
+ * same publish again gets the same answer. A 5xx (no leader, the system unavailable) may pass.
+ */
+function isRefusal(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.status < 500;
 }

@@ -166,7 +166,7 @@ export class JetStreamSpool {
       publishTimeoutMs: settings.publishTimeoutMs,
       retryForMs: settings.retryForMs,
     });
-    this.#queue = new StreamQueue(nc, jsm, settings);
+    this.#queue = new StreamQueue(nc, js, jsm, settings);
     this.#synchronizer = new Synchronizer({
       dir: this.dir,
       config: settings.config,

@@ -15,6 +15,8 @@ export interface Delivery {
   /** Where acks, nacks and in-progress notes for this delivery go. */
   readonly reply: string;
   readonly payload: Uint8Array;
+  /** When it arrived (`performance.now()`): the ack wait runs from about then. */
+  readonly arrivedAtMs: number;
 }
 
 /** What one pull asks for. @example { batch: 32, waitMs: 0 } */
@@ -23,6 +25,15 @@ export interface PullRequest {
   /** 0: answer at once with what is ready. More: wait up to this long for the first message. */
   readonly waitMs: number;
 }
+
+/**
+ * The expiry sent with a pull that must answer at once. nats-server 2.9 leaves a `no_wait`
+ * pull without one unanswered for good once a message that ran out of deliveries sits in the
+ * consumer's redelivery queue (seen here: a take after a dead letter never returned), while
+ * with one it answers 408 at expiry at the latest. The price: a take finding nothing ready
+ * resolves after this long rather than at once.
+ */
+export const NO_WAIT_EXPIRES_MS = 100;
 
 /**
  * How long a pull may go unanswered before it is given up as `ClusterUnavailable`: past the
@@ -69,11 +80,11 @@ export function pull(
     });
     timer = setTimeout(
       () => finish(unavailable(stream, "no answer to a pull", undefined)),
-      request.waitMs + PULL_ANSWER_MS_MAX,
+      Math.max(request.waitMs, NO_WAIT_EXPIRES_MS) + PULL_ANSWER_MS_MAX,
     );
     const body =
       request.waitMs === 0
-        ? { batch: request.batch, no_wait: true }
+        ? { batch: request.batch, no_wait: true, expires: nanos(NO_WAIT_EXPIRES_MS) }
         : { batch: request.batch, expires: nanos(request.waitMs) };
     try {
       nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify(body), {
@@ -102,5 +113,5 @@ function deliveryOf(message: Msg): Delivery | undefined {
   const delivery = Number(tokens[at]);
   const streamSeq = Number(tokens[at + 1]);
   if (!Number.isSafeInteger(delivery) || !Number.isSafeInteger(streamSeq)) return undefined;
-  return { streamSeq, delivery, reply, payload: message.data };
+  return { streamSeq, delivery, reply, payload: message.data, arrivedAtMs: performance.now() };
 }

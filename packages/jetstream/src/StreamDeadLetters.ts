@@ -5,10 +5,11 @@
  * until it is purged. This module reads the advisories it has not read yet and forgets those
  * whose message is gone.
  */
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { NotLeased, type Seq, seq } from "@spool/core";
 import { ClusterUnavailable, reasonOf } from "./JetStreamError.js";
-import { deadLetterStreamName } from "./Streams.js";
+import type { JetStreamSettings } from "./JetStreamOptions.js";
+import { deadLetterStreamName, maxDeliveriesSubject } from "./Streams.js";
 
 /** A message whose attempts ran out. @example { seq, payload, attempts: 5 } */
 export interface StreamDeadLetter {
@@ -19,18 +20,35 @@ export interface StreamDeadLetter {
 
 /** The dead letters of one stream, read from its dead-letter stream. */
 export class StreamDeadLetters {
+  readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #stream: string;
+  readonly #subject: string;
   readonly #deadStream: string;
   /** Dead message seq → its deliveries and the advisories (dead-stream seqs) naming it. */
   readonly #known = new Map<number, { attempts: number; advisories: number[] }>();
   /** The last dead-stream seq read. */
   #readThrough = 0;
 
-  constructor(jsm: JetStreamManager, stream: string) {
+  constructor(js: JetStreamClient, jsm: JetStreamManager, settings: JetStreamSettings) {
+    this.#js = js;
     this.#jsm = jsm;
-    this.#stream = stream;
-    this.#deadStream = deadLetterStreamName(stream);
+    this.#stream = settings.stream;
+    this.#subject = maxDeliveriesSubject(settings.stream, settings.consumer);
+    this.#deadStream = deadLetterStreamName(settings.stream);
+  }
+
+  /**
+   * Records a message dead as the server's advisory would (the same subject, the same
+   * `stream_seq` and `deliveries`), once: its message id is the seq, so a spool that records
+   * it again within the duplicate window stores nothing, and the server's own advisory, when
+   * it comes, names the same seq.
+   */
+  async record(messageSeq: Seq, attempts: number): Promise<void> {
+    const advisory = { type: "spool.dead_letter", stream_seq: messageSeq, deliveries: attempts };
+    await this.#guard("nack", () =>
+      this.#js.publish(this.#subject, JSON.stringify(advisory), { msgID: `dead.${messageSeq}` }),
+    );
   }
 
   /** Whether `messageSeq` was announced dead (as of the last {@link refresh}). */

@@ -9,7 +9,7 @@
  * until the consumer's ack floor passes them, acks such a delivery again and hands it to no
  * one. What it cannot cover: a message acked through one spool and delivered again to another.
  */
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { checkCount, checkDurationMs, checkOptions, checkSeq, type Lease } from "@spool/actors";
 import { InvalidArgument, NotLeased, type Seq, SpoolClosed, seq } from "@spool/core";
@@ -69,11 +69,16 @@ export class StreamQueue {
   #closing = false;
   readonly #counts = { leases: 0, acks: 0, nacks: 0, leasesLost: 0, ackedDeliveredAgain: 0 };
 
-  constructor(nc: NatsConnection, jsm: JetStreamManager, settings: JetStreamSettings) {
+  constructor(
+    nc: NatsConnection,
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    settings: JetStreamSettings,
+  ) {
     this.#nc = nc;
     this.#jsm = jsm;
     this.#settings = settings;
-    this.#deadLetters = new StreamDeadLetters(jsm, settings.stream);
+    this.#deadLetters = new StreamDeadLetters(js, jsm, settings);
   }
 
   get deadLetters(): StreamDeadLetters {
@@ -84,7 +89,7 @@ export class StreamQueue {
     return { ...this.#counts };
   }
 
-  /** Leases up to `count` ready messages, at once: none ready resolves an empty array. */
+  /** Leases up to `count` ready messages; none ready resolves an empty array (within 100 ms). */
   async takeMany(count: number, options: { readonly leaseMs?: number } = {}): Promise<Lease[]> {
     const wanted = Math.min(checkCount(count, "count"), PULL_BATCH_MAX);
     this.#checkLeaseMs(options);
@@ -139,6 +144,11 @@ export class StreamQueue {
       throw this.#unavailable("nack", error);
     }
     this.#counts.nacks += 1;
+    // Its last attempt: the server announces it dead only when it next tries to deliver it
+    // (seen on 2.9: a nak alone announced nothing), so the spool records it now.
+    if (held.attempt >= this.#settings.config.maxAttempts) {
+      await this.#deadLetters.record(checked, held.attempt);
+    }
   }
 
   /** What became of a message, asking the stream where this spool does not know. */
@@ -173,9 +183,14 @@ export class StreamQueue {
     }
   }
 
-  /** Calls `wake` once a message may be ready: a waiting pull brings the first one. */
+  /**
+   * Calls `wake` once a message may be ready: a waiting pull brings the first one. Never
+   * during the call: a consume loop whose handlers are all busy waits here for one to finish,
+   * and a wake at once would spin it without yielding (a message held already is no news).
+   */
   waitForReady(wake: () => void): void {
     this.#waiting.add(wake);
+    if (this.#prefetched.length > 0 || this.#closing) return;
     this.#waitingPull ??= this.#pullWhileWaiting().finally(() => {
       this.#waitingPull = undefined;
     });
@@ -212,6 +227,7 @@ export class StreamQueue {
         break;
       }
     }
+    // Woken from a pull's answer, never within waitForReady's own call.
     this.#wakeAll();
   }
 
@@ -222,18 +238,18 @@ export class StreamQueue {
   }
 
   #lease(delivery: Delivery): Lease | undefined {
-    const { streamSeq, delivery: attempt, reply, payload } = delivery;
+    const { streamSeq, delivery: attempt, reply, payload, arrivedAtMs } = delivery;
     if (this.#acked.has(streamSeq)) {
       // Acked through this spool, delivered again after a consumer leader failed: ack it again.
       this.#counts.ackedDeliveredAgain += 1;
       this.#nc.publish(reply, "+ACK");
       return undefined;
     }
-    this.#leased.set(streamSeq, {
-      reply,
-      attempt,
-      untilMs: performance.now() + this.#settings.config.leaseMs,
-    });
+    // The server's ack wait started when it sent the message, not when a take asked for it:
+    // one held since a waiting pull brought it has that much less, and none once it ran out.
+    const untilMs = arrivedAtMs + this.#settings.config.leaseMs;
+    if (performance.now() >= untilMs) return undefined;
+    this.#leased.set(streamSeq, { reply, attempt, untilMs });
     this.#counts.leases += 1;
     return { seq: seq(streamSeq), payload, attempt };
   }

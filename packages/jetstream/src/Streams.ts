@@ -5,6 +5,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  JetStreamApiError,
   type JetStreamManager,
   RetentionPolicy,
   StorageType,
@@ -118,9 +119,7 @@ async function streamInfo(jsm: JetStreamManager, stream: string) {
 
 /** JetStream's "stream not found" (10059) and "consumer not found" (10014). */
 function isNotFound(error: unknown): boolean {
-  const code = (error as { api_error?: { err_code?: number } } | null)?.api_error?.err_code;
-  if (code === 10059 || code === 10014) return true;
-  return error instanceof Error && /not found/i.test(error.message);
+  return error instanceof JetStreamApiError && (error.code === 10059 || error.code === 10014);
 }
 
 function mustBe(stream: string, field: string, found: unknown, expected: unknown): void {
