@@ -2,16 +2,18 @@
  * Runs a model path against the real synchronizer runtime: the real {@link Synchronizer} over a
  * real adapter, with a gate in front of the adapter (the path decides when a map or a write
  * completes or fails), scripted writers (they confirm when the path says so) and scripted
- * timers (they fire when the path says so), all three in SynchronizerRig.ts. After every step
- * the runtime's state must match the model's, and these must hold throughout:
+ * timers (they fire when the path says so), all three in SynchronizerRig.ts. A path over a log
+ * runs the same way over a real {@link LogAdapter} behind a GatedLog (GatedLog.ts). After every
+ * step the runtime's state must match the model's, and these must hold throughout:
  *
- * - no writer gets a write confirmation before a flush that covers its writes completed;
+ * - no writer gets a write confirmation before a flush that covers its writes completed (on a
+ *   log: before the log acknowledged them, and then with the seq and replicas the log gave);
  * - a batch is cleared only once each of its writers confirmed, was marked slow (its
  *   confirmation owed), or its confirm timer or deadline fired;
  * - requests parked while a batch was out start the next batch, in order;
  * - a request gets one answer at most (written or failed); once the spool closes cleanly every
  *   request sent was written, once it breaks every one was written or failed;
- * - every confirmed record reads back intact from the adapter.
+ * - every confirmed record reads back intact from the adapter (from the log, by its seq).
  */
 
 import {
@@ -26,14 +28,15 @@ import {
   byteSize,
   decodeRecord,
   type FlushAdapter,
+  type LogAdapter,
   recordByteSize,
   type SpoolConfig,
 } from "@spool/core";
 import {
-  AUTOMATIC_ACTIONS,
   abstractState,
   type DeclaredStep,
   initialModelState,
+  isAutomatic,
   type ModelEvent,
   phaseOf,
   type SynchronizerAction,
@@ -44,8 +47,10 @@ import { modelConfig } from "./SynchronizerModelMachine.js";
 import { actionContract, type ModelPath } from "./SynchronizerPaths.js";
 import {
   type Answer,
+  type ConfirmationRule,
   type Gate,
   GatedAdapter,
+  type Gates,
   nextTurn,
   ScriptedTimers,
   ScriptedWriters,
@@ -62,7 +67,7 @@ export class PathFailed extends Error {
     what: string,
   ) {
     const actions = path.actions.map((action) => JSON.stringify(action)).join(" ");
-    super(`${path.variant} path, step ${step}: ${what}\n  actions: ${actions}`);
+    super(`${path.variant} path (${path.store}), step ${step}: ${what}\n  actions: ${actions}`);
   }
 }
 
@@ -81,6 +86,17 @@ export interface FreshStore {
   readonly dir: string;
   /** Removes what the path left; called after it ran. */
   readonly remove?: () => Promise<void>;
+}
+
+/** The store a path runs over, as the harness drives and checks it. */
+export interface StoreRig {
+  readonly adapter: FlushAdapter | LogAdapter;
+  readonly gates: Gates;
+  readonly rule: ConfirmationRule;
+  /** Reads every confirmed record back; returns how many. */
+  readonly readBack: (writers: ScriptedWriters) => Promise<number>;
+  /** A promise the store itself broke, if any. */
+  readonly violation: () => string | undefined;
 }
 
 async function readBack(adapter: FlushAdapter, writers: ScriptedWriters): Promise<number> {
@@ -137,6 +153,7 @@ export async function runSynchronizerPath(
   store: FreshStore,
   options: RunOptions = {},
 ): Promise<PathReport> {
+  if (path.store !== "disk") throw new Error(`a ${path.store} path runs with runLogPath`);
   const config: SpoolConfig = modelConfig(path.variant);
   const base = await store.factory({
     dir: store.dir,
@@ -144,29 +161,38 @@ export async function runSynchronizerPath(
     pageByteSize: config.pageByteSize,
   });
   try {
-    return await runOnAdapter(path, config, base, options.machine ?? synchronizerMachine);
+    const adapter = new GatedAdapter(base);
+    const rig: StoreRig = {
+      adapter,
+      gates: adapter,
+      rule: adapter,
+      readBack: (writers) => readBack(base, writers),
+      violation: () => undefined,
+    };
+    return await runOnStore(path, config, rig, options.machine ?? synchronizerMachine);
   } finally {
     await base.close();
     await store.remove?.();
   }
 }
 
-async function runOnAdapter(
+/** Runs one path over a store's rig: the part of a path's run that disks and logs share. */
+export async function runOnStore(
   path: ModelPath,
   config: SpoolConfig,
-  base: FlushAdapter,
+  rig: StoreRig,
   machine: typeof synchronizerMachine,
 ): Promise<PathReport> {
-  const adapter = new GatedAdapter(base);
+  const { gates } = rig;
   const timers = new ScriptedTimers();
-  const writers = new ScriptedWriters(adapter);
+  const writers = new ScriptedWriters(rig.rule);
   const watch = new SnapshotWatch(writers);
-  let model: SynchronizerModelState = initialModelState(config);
+  let model: SynchronizerModelState = initialModelState(config, synchronizerMachine, path.store);
   let nowMs = 0;
   const synchronizer = new Synchronizer({
     dir: "model",
     config,
-    adapter,
+    adapter: rig.adapter,
     cursor: model.snapshot.context.admission.cursor,
     clock: () => nowMs,
     timers,
@@ -188,9 +214,9 @@ async function runOnAdapter(
     const broken = actionContract(model, action, taken);
     if (broken !== undefined) throw fail(`the machine broke a rule: ${broken}`);
     try {
-      if (!AUTOMATIC_ACTIONS.has(action.type)) {
+      if (!isAutomatic(model, action)) {
         nowMs = Math.max(nowMs, "atMs" in event ? event.atMs : nowMs);
-        await stimulate(action, event, { adapter, timers, writers, synchronizer, watch, model });
+        await stimulate(action, event, { gates, timers, writers, synchronizer, watch, model });
       }
     } catch (error) {
       throw fail(error instanceof Error ? error.message : String(error));
@@ -199,7 +225,8 @@ async function runOnAdapter(
     const expected = abstractState(model.snapshot);
     if (expectedTrace.at(-1) !== expected) expectedTrace.push(expected);
     // Automatic actions happen inside the runtime's previous turn: check after the last one.
-    if (AUTOMATIC_ACTIONS.has(path.actions[at + 1]?.type ?? "close")) continue;
+    const following = path.actions[at + 1];
+    if (following !== undefined && isAutomatic(model, following)) continue;
     try {
       await until(
         () => abstractState(real()) === expected,
@@ -208,7 +235,7 @@ async function runOnAdapter(
     } catch (error) {
       throw fail(error instanceof Error ? error.message : String(error));
     }
-    const violation = writers.violation ?? watch.violation;
+    const violation = writers.violation ?? watch.violation ?? rig.violation();
     if (violation !== undefined) throw fail(violation);
   }
   const last = path.actions.length;
@@ -217,7 +244,7 @@ async function runOnAdapter(
   }
   try {
     checkEnd(real(), writers);
-    const recordsReadBack = await readBack(base, writers);
+    const recordsReadBack = await rig.readBack(writers);
     return { steps, trace: watch.trace, recordsReadBack };
   } catch (error) {
     throw new PathFailed(path, last, error instanceof Error ? error.message : String(error));
@@ -228,7 +255,7 @@ async function runOnAdapter(
  * Lets through every flush the in-flight batch needs, oldest first and one at a time, until
  * the runtime has heard that it is written.
  */
-async function releaseFlushes(adapter: GatedAdapter, synchronizer: Synchronizer): Promise<void> {
+async function releaseFlushes(gates: Gates, synchronizer: Synchronizer): Promise<void> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   // A batch whose writers are all slow clears as soon as it is written, and the machine may be
   // back on the disk with the next one at once: done when the in-flight batch changed too.
@@ -238,16 +265,19 @@ async function releaseFlushes(adapter: GatedAdapter, synchronizer: Synchronizer)
     ["writing", "writingAhead"].includes(synchronizer.state()) && inFlight() === writtenOf;
   while (onDisk()) {
     if (Date.now() > deadline) throw new Error("timed out waiting for the flush");
-    adapter.held("flush")[0]?.go();
+    gates.held("flush")[0]?.go();
     await nextTurn();
   }
 }
 
-/** The gate a disk action opens or fails: the map, the write call, or a flush. */
+/**
+ * The gate a disk action opens or fails: the map, the write call, or a flush (on a log: the
+ * append's handover to the log, or its acknowledgement).
+ */
 async function gateFor(
   action: SynchronizerAction["type"],
   model: SynchronizerSnapshot,
-  adapter: GatedAdapter,
+  gates: Gates,
 ): Promise<Gate> {
   const ahead = action.endsWith(".ahead");
   const slot = ahead ? model.context.ahead : model.context.inFlight;
@@ -260,7 +290,7 @@ async function gateFor(
         : "flush";
   // The in-flight batch's flush was called first: it is the oldest; the ahead batch's the newest.
   const pick = () => {
-    const held = adapter.held(operation);
+    const held = gates.held(operation);
     return ahead ? held.at(-1) : held[0];
   };
   await until(
@@ -271,7 +301,7 @@ async function gateFor(
 }
 
 interface Rig {
-  readonly adapter: GatedAdapter;
+  readonly gates: Gates;
   readonly timers: ScriptedTimers;
   readonly writers: ScriptedWriters;
   readonly synchronizer: Synchronizer;
@@ -281,7 +311,7 @@ interface Rig {
 
 /** Makes the runtime take `action`, the way the outside world would. */
 async function stimulate(action: SynchronizerAction, event: ModelEvent, rig: Rig) {
-  const { adapter, timers, writers, synchronizer, watch, model } = rig;
+  const { gates, timers, writers, synchronizer, watch, model } = rig;
   const kind = (wanted: TimerPurpose["kind"]) => (purpose: TimerPurpose | undefined) =>
     purpose?.kind === wanted;
   switch (action.type) {
@@ -342,33 +372,33 @@ async function stimulate(action: SynchronizerAction, event: ModelEvent, rig: Rig
       }
       return;
     case "disk.submit":
-      (await gateFor(action.type, model.snapshot, adapter)).go();
+      (await gateFor(action.type, model.snapshot, gates)).go();
       return;
     case "disk.done.ahead": {
       // The machine never asked about its bytes: the write call returns, then its flush ends.
-      const flushesHeld = adapter.held("flush").length;
-      (await gateFor(action.type, model.snapshot, adapter)).go();
+      const flushesHeld = gates.held("flush").length;
+      (await gateFor(action.type, model.snapshot, gates)).go();
       await until(
-        () => adapter.held("flush").length > flushesHeld,
+        () => gates.held("flush").length > flushesHeld,
         () => "the flush of the batch written ahead",
       );
-      adapter.held("flush").at(-1)!.go();
+      gates.held("flush").at(-1)!.go();
       return;
     }
     case "disk.fail":
     case "disk.fail.ahead":
-      if ("error" in event) (await gateFor(action.type, model.snapshot, adapter)).fail(event.error);
+      if ("error" in event) (await gateFor(action.type, model.snapshot, gates)).fail(event.error);
       return;
     case "disk.done":
       if (phaseOf(model.snapshot) === "mapping") {
-        (await gateFor(action.type, model.snapshot, adapter)).go();
+        (await gateFor(action.type, model.snapshot, gates)).go();
         return;
       }
       // Unasked, the bytes' handover is no event: the write call returns, then the flushes.
       if (!(model.snapshot.context.inFlight?.submitted ?? true)) {
-        (await gateFor(action.type, model.snapshot, adapter)).go();
+        (await gateFor(action.type, model.snapshot, gates)).go();
       }
-      await releaseFlushes(adapter, synchronizer);
+      await releaseFlushes(gates, synchronizer);
       return;
     case "confirm": {
       const batchId = model.snapshot.context.inFlight!.batch.id;

@@ -74,10 +74,19 @@ export const AUTOMATIC_ACTIONS: ReadonlySet<SynchronizerAction["type"]> = new Se
   "confirm.none",
 ]);
 
-/** The model's state: the machine's snapshot, and the next request id to hand out. */
+/**
+ * What the synchronizer writes to: a disk (a `FlushAdapter`: its map, write and flush each wait
+ * for the disk) or a replicated log (a `LogAdapter`). A log has no region to map (the runtime's
+ * `LogWriter.map` resolves at once, in the turn that asked, so nothing can reach the machine
+ * while it maps) and acknowledges every batch replicated (it holds no async writes).
+ */
+export type ModelStore = "disk" | "log";
+
+/** The model's state: the machine's snapshot, the next request id to hand out, the store. */
 export interface SynchronizerModelState {
   readonly snapshot: SynchronizerSnapshot;
   readonly nextRequestId: number;
+  readonly store: ModelStore;
 }
 
 /** The two model writers (claim 34's "first" and another), by sender id. */
@@ -101,10 +110,24 @@ const PAYLOADS = new Map<RequestKind, Uint8Array>(
 export function initialModelState(
   config: SpoolConfig,
   machine: typeof synchronizerMachine = synchronizerMachine,
+  store: ModelStore = "disk",
 ): SynchronizerModelState {
   // The model actor is never started: its snapshot is the machine's initial one.
   const snapshot = modelMachine(config, machine).scope.scope.self.getSnapshot();
-  return { snapshot: snapshot as SynchronizerSnapshot, nextRequestId: 1 };
+  return { snapshot: snapshot as SynchronizerSnapshot, nextRequestId: 1, store };
+}
+
+/**
+ * Whether the runtime takes `action` by itself in `state`, never the test: the automatic
+ * actions, and on a log the map's completion (there is no region to map, so it never waits).
+ *
+ * @example
+ * isAutomatic(state, { type: "courier.resent" }) // true
+ */
+export function isAutomatic(state: SynchronizerModelState, action: SynchronizerAction): boolean {
+  if (AUTOMATIC_ACTIONS.has(action.type)) return true;
+  const mapping = phaseOf(state.snapshot) === "mapping";
+  return state.store === "log" && mapping && action.type === "disk.done";
 }
 
 const IO_ERROR = {
@@ -166,18 +189,15 @@ export function concretize(
       return plain({ type: WAKE_EVENT });
     case "disk.submit":
       return plain({ type: "disk.submitted", batchId: inFlightId });
-    case "disk.done":
-      return plain(
-        phase === "mapping"
-          ? { type: "xstate.done.actor.map", output: undefined, actorId: "map" }
-          : {
-              type: "disk.written",
-              batchId: inFlightId,
-              outcome: {
-                level: context.inFlight?.batch.durability === "async" ? "async" : "flushed",
-              },
-            },
-      );
+    case "disk.done": {
+      if (phase === "mapping") {
+        return plain({ type: "xstate.done.actor.map", output: undefined, actorId: "map" });
+      }
+      // A log acknowledges an async batch replicated, as any other.
+      const async = state.store === "disk" && context.inFlight?.batch.durability === "async";
+      const outcome = { level: async ? ("async" as const) : ("flushed" as const) };
+      return plain({ type: "disk.written", batchId: inFlightId, outcome });
+    }
     case "disk.fail":
       return plain(
         phase === "mapping"
@@ -277,6 +297,8 @@ export function possibleActions(state: SynchronizerModelState): readonly Synchro
     case "waitingForTrigger":
       return [...sends, ...closeUnlessClosing, { type: "wake" }];
     case "mapping":
+      // A log's map resolves in the turn that asked: it cannot fail, nor be overtaken.
+      if (state.store === "log") return [{ type: "disk.done" }];
       return [...sends, ...closeUnlessClosing, { type: "disk.done" }, { type: "disk.fail" }];
     case "writing":
     case "writingAhead": {
@@ -378,7 +400,7 @@ export function takeAction(
   const next = machine.transition(state.snapshot, event as SynchronizerEvent, scope.scope);
   const { transitions, actions } = scope.run;
   return {
-    next: { snapshot: next, nextRequestId },
+    next: { snapshot: next, nextRequestId, store: state.store },
     event,
     steps: transitions.map(stepOf),
     actions,
@@ -396,10 +418,11 @@ export function takeAction(
 export function synchronizerModelLogic(
   config: SpoolConfig,
   machine: typeof synchronizerMachine = synchronizerMachine,
+  store: ModelStore = "disk",
 ) {
   return fromTransition<SynchronizerModelState, SynchronizerAction, ActorSystem<never>, undefined>(
     (state, action) => takeAction(state, action, machine).next,
-    initialModelState(config, machine),
+    initialModelState(config, machine, store),
   );
 }
 

@@ -13,9 +13,10 @@ import { getAdjacencyMap, getShortestPaths, getSimplePaths, type StatePath } fro
 import { type DeclaredStep, declaredSteps } from "./MachineSteps.js";
 import {
   type ActionTaken,
-  AUTOMATIC_ACTIONS,
   abstractState,
   initialModelState,
+  isAutomatic,
+  type ModelStore,
   phaseOf,
   possibleActions,
   type SynchronizerAction,
@@ -39,9 +40,10 @@ function traversalOptions() {
   };
 }
 
-/** A path to run: its variant and its actions from the start. */
+/** A path to run: its variant, the store it runs over, and its actions from the start. */
 export interface ModelPath {
   readonly variant: string;
+  readonly store: ModelStore;
   readonly kind: "state" | "transition" | "simple";
   readonly actions: readonly SynchronizerAction[];
 }
@@ -54,12 +56,16 @@ function rawActions(path: StatePath<ModelSnapshot, SynchronizerAction>): Synchro
  * `actions`, followed by the automatic ones the runtime takes after the last (resends come back
  * and are reported in the same turn), so a path ends where the runtime rests.
  */
-function completed(config: SpoolConfig, actions: SynchronizerAction[]): SynchronizerAction[] {
-  let state = initialModelState(config);
+function completed(
+  config: SpoolConfig,
+  store: ModelStore,
+  actions: SynchronizerAction[],
+): SynchronizerAction[] {
+  let state = initialModelState(config, synchronizerMachine, store);
   for (const action of actions) state = takeAction(state, action).next;
   for (;;) {
     const [next] = possibleActions(state);
-    if (next === undefined || !AUTOMATIC_ACTIONS.has(next.type)) return actions;
+    if (next === undefined || !isAutomatic(state, next)) return actions;
     actions.push(next);
     state = takeAction(state, next).next;
   }
@@ -67,19 +73,21 @@ function completed(config: SpoolConfig, actions: SynchronizerAction[]): Synchron
 
 function actionsOf(
   config: SpoolConfig,
+  store: ModelStore,
   path: StatePath<ModelSnapshot, SynchronizerAction>,
 ): SynchronizerAction[] {
-  return completed(config, rawActions(path));
+  return completed(config, store, rawActions(path));
 }
 
-/** A shortest path to every abstract state of a variant. */
-export function shortestStatePaths(variant: string): ModelPath[] {
+/** A shortest path to every abstract state of a variant, over a disk or a log. */
+export function shortestStatePaths(variant: string, store: ModelStore = "disk"): ModelPath[] {
   const config = modelConfig(variant);
-  const logic = synchronizerModelLogic(config);
+  const logic = synchronizerModelLogic(config, synchronizerMachine, store);
   return getShortestPaths(logic, traversalOptions()).map((path) => ({
     variant,
+    store,
     kind: "state",
-    actions: actionsOf(config, path as StatePath<ModelSnapshot, SynchronizerAction>),
+    actions: actionsOf(config, store, path as StatePath<ModelSnapshot, SynchronizerAction>),
   }));
 }
 
@@ -87,9 +95,9 @@ export function shortestStatePaths(variant: string): ModelPath[] {
  * A path for every edge of the abstract graph: the shortest path to its source state, then the
  * edge's action. These cover every transition the traversal can reach.
  */
-export function transitionPaths(variant: string): ModelPath[] {
+export function transitionPaths(variant: string, store: ModelStore = "disk"): ModelPath[] {
   const config = modelConfig(variant);
-  const logic = synchronizerModelLogic(config);
+  const logic = synchronizerModelLogic(config, synchronizerMachine, store);
   const options = traversalOptions();
   const toState = new Map<string, SynchronizerAction[]>();
   for (const path of getShortestPaths(logic, options)) {
@@ -103,8 +111,8 @@ export function transitionPaths(variant: string): ModelPath[] {
     if (prefix === undefined) continue;
     for (const edge of Object.values(vertex.transitions)) {
       const { event } = edge as { event: SynchronizerAction };
-      const actions = completed(config, [...prefix, event]);
-      paths.push({ variant, kind: "transition", actions });
+      const actions = completed(config, store, [...prefix, event]);
+      paths.push({ variant, store, kind: "transition", actions });
     }
   }
   return paths;
@@ -115,8 +123,12 @@ export function transitionPaths(variant: string): ModelPath[] {
  * the coarse abstraction may carry an action from another state of the same coarse class (a
  * flush finishing where the machine waits to hear of the bytes handed over first).
  */
-function offeredAlong(config: SpoolConfig, actions: readonly SynchronizerAction[]): boolean {
-  let state = initialModelState(config);
+function offeredAlong(
+  config: SpoolConfig,
+  store: ModelStore,
+  actions: readonly SynchronizerAction[],
+): boolean {
+  let state = initialModelState(config, synchronizerMachine, store);
   for (const action of actions) {
     const wanted = JSON.stringify(action);
     if (!possibleActions(state).some((offered) => JSON.stringify(offered) === wanted)) {
@@ -132,9 +144,13 @@ function offeredAlong(config: SpoolConfig, actions: readonly SynchronizerAction[
  * abstraction (phase, closing, anything parked), the shortest `count` of them: simple paths over
  * the full abstraction number in the millions.
  */
-export function simplePaths(variant: string, count: number): ModelPath[] {
+export function simplePaths(
+  variant: string,
+  count: number,
+  store: ModelStore = "disk",
+): ModelPath[] {
   const config = modelConfig(variant);
-  const logic = synchronizerModelLogic(config);
+  const logic = synchronizerModelLogic(config, synchronizerMachine, store);
   const coarse = (snapshot: ModelSnapshot) => {
     const { closing, admission } = snapshot.context.snapshot.context;
     return `${phaseOf(snapshot.context.snapshot)}|${closing}|${admission.storage.requests.length > 0}`;
@@ -146,11 +162,11 @@ export function simplePaths(variant: string, count: number): ModelPath[] {
       ["closed", "broken"].includes(phaseOf(snapshot.context.snapshot)),
   });
   return paths
-    .map((path) => actionsOf(config, path as StatePath<ModelSnapshot, SynchronizerAction>))
-    .filter((actions) => offeredAlong(config, actions))
+    .map((path) => actionsOf(config, store, path as StatePath<ModelSnapshot, SynchronizerAction>))
+    .filter((actions) => offeredAlong(config, store, actions))
     .sort((left, right) => left.length - right.length)
     .slice(0, count)
-    .map((actions) => ({ variant, kind: "simple", actions }));
+    .map((actions) => ({ variant, store, kind: "simple", actions }));
 }
 
 /**
@@ -170,7 +186,7 @@ export function declaredSynchronizerSteps(
 /** The declared steps a path takes, replayed on the model. */
 export function pathSteps(path: ModelPath): Set<DeclaredStep> {
   const steps = new Set<DeclaredStep>();
-  let state = initialModelState(modelConfig(path.variant));
+  let state = initialModelState(modelConfig(path.variant), synchronizerMachine, path.store);
   for (const action of path.actions) {
     const taken = takeAction(state, action);
     for (const step of taken.steps) steps.add(step);
@@ -180,13 +196,14 @@ export function pathSteps(path: ModelPath): Set<DeclaredStep> {
 }
 
 /**
- * A small set of paths that still takes every declared step: for each step, the shortest
- * transition path (over all variants) that takes it, plus each variant's `simpleCount` shortest
- * simple paths. For adapters on real disks, where every path costs flushes.
+ * A small set of paths that still takes every declared step the store can take: for each step,
+ * the shortest transition path (over all variants) that takes it, plus each variant's
+ * `simpleCount` shortest simple paths. For adapters on real disks and logs, where every path
+ * costs flushes or round trips.
  */
-export function coveringPaths(simpleCount = 10): ModelPath[] {
+export function coveringPaths(simpleCount = 10, store: ModelStore = "disk"): ModelPath[] {
   const candidates = Object.keys(MODEL_VARIANTS)
-    .flatMap((variant) => transitionPaths(variant))
+    .flatMap((variant) => transitionPaths(variant, store))
     .sort((left, right) => left.actions.length - right.actions.length);
   const chosen = new Set<ModelPath>();
   const covered = new Set<DeclaredStep>();
@@ -197,7 +214,7 @@ export function coveringPaths(simpleCount = 10): ModelPath[] {
     for (const step of steps) covered.add(step);
   }
   const simple = Object.keys(MODEL_VARIANTS).flatMap((variant) =>
-    simplePaths(variant, simpleCount),
+    simplePaths(variant, simpleCount, store),
   );
   return [...chosen, ...simple];
 }

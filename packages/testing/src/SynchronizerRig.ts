@@ -1,9 +1,10 @@
 /**
  * The world the harness (SynchronizerHarness.ts) runs the real synchronizer in: an adapter
- * whose maps, writes and flushes wait at gates the path opens or fails (GatedAdapter), timers
- * that fire when the path says so (ScriptedTimers), writers that confirm when the path says so
- * and keep the book of what each request was told (ScriptedWriters), and the checks on the
- * runtime's snapshots (SnapshotWatch).
+ * whose maps, writes and flushes wait at gates the path opens or fails (GatedAdapter; a log's
+ * appends wait at the same kind of gates in GatedLog.ts), timers that fire when the path says
+ * so (ScriptedTimers), writers that confirm when the path says so and keep the book of what
+ * each request was told (ScriptedWriters), and the checks on the runtime's snapshots
+ * (SnapshotWatch).
  */
 
 import {
@@ -19,6 +20,7 @@ import type {
   byteOffset,
   FlushAdapter,
   FlushMode,
+  PlacedWrite,
   Region,
   RequestId,
   SegmentNumber,
@@ -56,29 +58,28 @@ interface FlushDone {
 }
 
 /**
- * The adapter the runtime sees: the real one, with each map, write and flush held at a gate.
- * Gates are kept in the order the calls came: with pipelining, the in-flight batch's flush
- * and the batch written beside it are held at once.
+ * What a write confirmation must come after, on the store the path runs over: a flush that
+ * covers the write on a disk, the log's acknowledgement (with the write's seq) on a log.
  */
-export class GatedAdapter implements FlushAdapter {
-  readonly name: string;
-  // Each held flush answers for itself: the model lets either of two finish or fail first.
-  readonly concurrentFlushes = true;
-  readonly gates: Gate[] = [];
-  readonly flushes: FlushDone[] = [];
-  readonly #base: FlushAdapter;
+export interface ConfirmationRule {
+  /** Why `write` may not be confirmed by `notice` yet, or undefined when it may. */
+  readonly unconfirmable: (write: PlacedWrite, notice: WrittenNotice) => string | undefined;
+}
 
-  constructor(base: FlushAdapter) {
-    this.#base = base;
-    this.name = `gated ${base.name}`;
-  }
+/**
+ * Calls held at gates the path opens or fails, in the order the calls came: with pipelining,
+ * the in-flight batch's flush and the batch written beside it are held at once.
+ */
+export class Gates {
+  readonly gates: Gate[] = [];
 
   /** The held gates of one operation, oldest first. */
   held(operation: Gate["operation"]): Gate[] {
     return this.gates.filter((gate) => gate.operation === operation);
   }
 
-  #held<T>(operation: Gate["operation"], run: () => Promise<T>): Promise<T> {
+  /** Holds a call: `run` starts when its gate opens; a failed gate rejects with its error. */
+  protected hold<T>(operation: Gate["operation"], run: () => Promise<T>): Promise<T> {
     const same = this.held(operation).length;
     // At most two batches are on the disk: two flushes, one write (the second batch's) beside
     // a flush, one map alone.
@@ -101,6 +102,35 @@ export class GatedAdapter implements FlushAdapter {
       this.gates.push(gate);
     });
   }
+}
+
+/** The adapter the runtime sees: the real one, with each map, write and flush held at a gate. */
+export class GatedAdapter extends Gates implements FlushAdapter, ConfirmationRule {
+  readonly name: string;
+  // Each held flush answers for itself: the model lets either of two finish or fail first.
+  readonly concurrentFlushes = true;
+  readonly flushes: FlushDone[] = [];
+  readonly #base: FlushAdapter;
+
+  constructor(base: FlushAdapter) {
+    super();
+    this.#base = base;
+    this.name = `gated ${base.name}`;
+  }
+
+  /** A disk confirms a write once a flush of its mode (or stronger) covered it. */
+  readonly unconfirmable = (write: PlacedWrite, notice: WrittenNotice): string | undefined => {
+    if (notice.replicas !== null) return `request ${write.request.id} confirmed as replicated`;
+    const end = write.offset + write.byteSize;
+    const covered = this.flushes.some(
+      (flush) =>
+        flush.segment === write.segment &&
+        flush.from <= write.offset &&
+        end <= flush.to &&
+        (notice.level === "async" || flush.mode === "sync"),
+    );
+    return covered ? undefined : `request ${write.request.id} confirmed before a flush covered it`;
+  };
 
   readManifest(name?: string) {
     return this.#base.readManifest(name);
@@ -118,16 +148,16 @@ export class GatedAdapter implements FlushAdapter {
     return this.#base.isMapped(segment);
   }
   map(segment: SegmentNumber) {
-    return this.#held("map", () => this.#base.map(segment));
+    return this.hold("map", () => this.#base.map(segment));
   }
   stage(region: Region) {
     return this.#base.stage(region);
   }
   write(region: Region) {
-    return this.#held("write", () => this.#base.write(region));
+    return this.hold("write", () => this.#base.write(region));
   }
   async flush(region: Region, mode: FlushMode) {
-    await this.#held("flush", () => this.#base.flush(region, mode));
+    await this.hold("flush", () => this.#base.flush(region, mode));
     const from = region.offset;
     this.flushes.push({ segment: region.segment, from, to: from + region.byteSize, mode });
   }
@@ -194,11 +224,11 @@ export class ScriptedWriters {
   readonly confirmed = new Map<number, number>();
   readonly noticed = new Map<number, number>();
   violation: string | undefined;
-  readonly #adapter: GatedAdapter;
+  readonly #rule: ConfirmationRule;
   #synchronizer: Synchronizer | undefined;
 
-  constructor(adapter: GatedAdapter) {
-    this.#adapter = adapter;
+  constructor(rule: ConfirmationRule) {
+    this.#rule = rule;
   }
 
   attach(synchronizer: Synchronizer): void {
@@ -224,26 +254,14 @@ export class ScriptedWriters {
     this.answers.set(request.id, answer);
   }
 
-  #covered(write: WrittenNotice["writes"][number], level: WrittenNotice["level"]): boolean {
-    const end = write.offset + write.byteSize;
-    return this.#adapter.flushes.some(
-      (flush) =>
-        flush.segment === write.segment &&
-        flush.from <= write.offset &&
-        end <= flush.to &&
-        (level === "async" || flush.mode === "sync"),
-    );
-  }
-
   #endpoint(id: WriterId): WriterEndpoint {
     return {
       id,
       written: (notice, confirm) => {
         for (const write of notice.writes) {
           if (write.request.senderId !== id) this.#fail(`writer ${id} told of another's request`);
-          if (!this.#covered(write, notice.level)) {
-            this.#fail(`request ${write.request.id} confirmed before a flush covered it`);
-          }
+          const early = this.#rule.unconfirmable(write, notice);
+          if (early !== undefined) this.#fail(early);
           this.#answer(write.request, {
             kind: "written",
             seq: write.seq,

@@ -1,6 +1,7 @@
 /**
  * `@spool/testing`: model-based tests of the synchronizer and writer machines, and the
- * conformance suite for flush adapters. For tests only: nothing here is used by a running spool.
+ * conformance suites for flush adapters and for logs. For tests only: nothing here is used by a
+ * running spool.
  */
 export { DurabilityRecorder, type PowerCutImage } from "./DurabilityRecorder.js";
 export {
@@ -12,12 +13,19 @@ export {
 } from "./FlushAdapterSuite.js";
 export { type DurableBytes, observedFactory } from "./FlushObserver.js";
 export {
+  type LogStore,
+  logAdapterChecks,
+  STEPS_NOT_ON_A_LOG,
+  testLogAdapter,
+} from "./LogAdapterSuite.js";
+export {
   choiceStates,
   type DeclaredStep,
   declaredSteps,
   eventName,
   stepOf,
 } from "./MachineSteps.js";
+export { MemoryLog } from "./MemoryLog.js";
 export {
   type FreshStore,
   PathFailed,
@@ -25,10 +33,13 @@ export {
   type RunOptions,
   runSynchronizerPath,
 } from "./SynchronizerHarness.js";
+export { type FreshLog, runLogPath } from "./SynchronizerLogHarness.js";
 export {
   AUTOMATIC_ACTIONS,
   abstractState,
+  isAutomatic,
   type ModelEvent,
+  type ModelStore,
   possibleActions,
   type SynchronizerAction,
   type SynchronizerModelState,
