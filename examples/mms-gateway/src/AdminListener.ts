@@ -5,7 +5,7 @@
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Spool } from "@spool/actors";
+import type { GatewaySpool } from "./GatewaySpool.js";
 import { livePage } from "./LivePage.js";
 import type { MachineView } from "./MachineWatch.js";
 import type { Metrics } from "./Metrics.js";
@@ -44,7 +44,7 @@ export const ADMIN_CONNECTION_COUNT_MAX = 16;
 export async function openAdminListener(
   options: AdminOptions,
   metrics: Metrics,
-  messages: Spool,
+  messages: GatewaySpool,
   machine: () => MachineView,
 ): Promise<AdminListener> {
   const server = http.createServer(
@@ -85,7 +85,7 @@ export async function openAdminListener(
 async function answer(
   request: http.IncomingMessage,
   metrics: Metrics,
-  messages: Spool,
+  messages: GatewaySpool,
   machine: () => MachineView,
 ): Promise<{ code: number; type: string; body: string }> {
   if (request.method !== "GET") return { code: 405, type: "text/plain", body: "GET only\n" };
@@ -101,7 +101,7 @@ async function answer(
       return {
         code: 200,
         type: "application/json",
-        body: JSON.stringify(liveView(messages, machine())),
+        body: JSON.stringify(await liveView(messages, machine())),
       };
     case "/":
       return { code: 200, type: "text/html; charset=utf-8", body: livePage() };
@@ -110,14 +110,16 @@ async function answer(
   }
 }
 
-function liveView(spool: Spool, machine: MachineView) {
+async function liveView(spool: GatewaySpool, machine: MachineView) {
   const stats = spool.stats();
   return {
     // The machine's state as its inspection events last showed it; "failed" once a fault
     // stopped it (the machine itself never says so).
     state: stats.state === "failed" ? stats.state : (machine.state ?? stats.state),
     machineEvents: machine.events,
-    messages: stats.messages,
+    // By state on a directory; a stream tells only how many are not done (null: not known).
+    messages: stats.messages ?? null,
+    depth: await spool.depth(),
     flushes: stats.flushes,
     flushReasons: stats.flushReasons,
     batchRecordsMean: stats.batchRecordsMean,

@@ -7,8 +7,9 @@
  * those, and a small durable file remembers which were reported, and when.
  */
 import { readFile } from "node:fs/promises";
-import type { DeadLetter, Spool } from "@spool/actors";
+import type { DeadLetter } from "@spool/actors";
 import { writeFileDurably } from "./DurableFile.js";
+import type { GatewaySpool } from "./GatewaySpool.js";
 
 /** How often dead letters are checked for a missing report. */
 const SWEEP_MS = 1000;
@@ -56,16 +57,18 @@ export class ReportedDeadLetters {
    * message under the same seq (a spool recreated beside this file) does not count.
    */
   sweep(
-    spool: Spool,
+    spool: GatewaySpool,
     report: (letter: DeadLetter) => Promise<void>,
     receivedAtMsOf: (letter: DeadLetter) => number,
   ): void {
     const once = async (): Promise<void> => {
-      this.#forgetUndead(spool);
+      await this.#forgetUndead(spool);
       try {
         // Reading the letters costs a read each: only when some dead letter is not reported
-        // (every one kept is still dead, so equal counts mean all are reported).
-        if (spool.stats().messages.dead <= this.#reported.size) return;
+        // (every one kept is still dead, so equal counts mean all are reported). A stream does
+        // not count its dead letters: it reads them every sweep, a request or two each.
+        const dead = spool.stats().messages?.dead;
+        if (dead !== undefined && dead <= this.#reported.size) return;
         for (const letter of await spool.deadLetters()) {
           const reportedAtMs = this.#reported.get(letter.seq);
           if (reportedAtMs !== undefined && reportedAtMs >= receivedAtMsOf(letter)) continue;
@@ -93,9 +96,9 @@ export class ReportedDeadLetters {
   }
 
   /** Forgets the letters no longer dead (purged, or a seq of another spool). */
-  #forgetUndead(spool: Spool): void {
-    for (const seq of this.#reported.keys()) {
-      if (spool.messageState(seq) === "dead") continue;
+  async #forgetUndead(spool: GatewaySpool): Promise<void> {
+    for (const seq of [...this.#reported.keys()]) {
+      if ((await spool.messageState(seq)) === "dead") continue;
       this.#reported.delete(seq);
       this.#unsaved = true;
     }

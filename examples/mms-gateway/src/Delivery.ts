@@ -9,13 +9,14 @@
  * queued durably in a second spool and posted to its VASP the same way.
  */
 import * as path from "node:path";
-import type { Consumer, Lease, MessageState, Spool } from "@spool/actors";
+import type { Consumer, Lease, MessageState } from "@spool/actors";
 import { match } from "ts-pattern";
 import { type BackoffOptions, backoffMs, retryDelayMs } from "./Backoff.js";
 import { type BreakerOptions, CircuitBreakers } from "./CircuitBreaker.js";
 import { ReportedDeadLetters } from "./DeadLetters.js";
 import { type ExpiryOptions, expiresAtMs } from "./Expiry.js";
 import { type AttemptResult, attemptPost, forwardRequest } from "./Forward.js";
+import type { GatewaySpool } from "./GatewaySpool.js";
 import type { Metrics } from "./Metrics.js";
 import { deliveryReportRequest, type MmStatus } from "./Mm7.js";
 import { FAILURES_KEPT_MAX, type Failure, Outcomes } from "./Outcomes.js";
@@ -119,8 +120,8 @@ const DELIVERED_UNREPORTED_MAX = 100_000;
 export interface DeliveryInput {
   /** The gateway's directory (the journal of failures and reported dead letters live there). */
   readonly dir: string;
-  readonly messages: Spool;
-  readonly reports: Spool;
+  readonly messages: GatewaySpool;
+  readonly reports: GatewaySpool;
   readonly recipientUrl: string;
   readonly vasps: readonly Vasp[];
   readonly options: DeliveryOptions;
@@ -177,7 +178,7 @@ export class Delivery {
     const outcomes = await Outcomes.open(
       path.join(input.dir, "failed.jsonl"),
       FAILURES_KEPT_MAX,
-      (failure) => input.messages.messageState(failure.seq) !== "unknown",
+      async (seq) => (await input.messages.messageState(seq)) !== "unknown",
     );
     const reported = await ReportedDeadLetters.open(path.join(input.dir, "reported-dead.json"));
     return new Delivery(input, outcomes, reported);

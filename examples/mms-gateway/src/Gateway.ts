@@ -3,16 +3,17 @@
  * message durably in Spool before answering SubmitRsp (claims 4, 20, 57: stored before it is
  * accepted), forwarding with retries (`Delivery.ts`), and answering status queries and health.
  * Its front door is bounded: connections (`Admission.ts`), timeouts, and body bytes in flight
- * (`InFlight.ts`). Metrics and the live view are on a separate admin listener.
+ * (`InFlight.ts`). Metrics and the live view are on a separate admin listener. Its spools live
+ * under its directory or on a JetStream cluster (`SpoolStore.ts`); the rest of it works on
+ * either through `GatewaySpool`.
  *
  * MM7 routes (`Routes.ts`): `POST /mm7` (SubmitReq), `GET /mm7/messages/<MessageID>` (status,
  * JSON) and `GET /health`; everything else is 404. Admin routes (`AdminListener.ts`): `GET /metrics`,
  * `GET /` (live page) and `GET /live.json`.
  */
+import { mkdir } from "node:fs/promises";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import * as path from "node:path";
-import { openSpool, type Spool } from "@spool/actors";
 import {
   ADMIN_CONNECTION_COUNT_MAX,
   type AdminOptions,
@@ -31,6 +32,7 @@ import {
 } from "./Delivery.js";
 import { withinDescriptorLimit } from "./Descriptors.js";
 import { observeFrontDoor } from "./DoorMetrics.js";
+import type { GatewaySpool } from "./GatewaySpool.js";
 import { HandlerThreads } from "./HandlerThreads.js";
 import { InFlight, inFlightLimitsOf } from "./InFlight.js";
 import {
@@ -46,13 +48,25 @@ import { messageIds } from "./MessageIds.js";
 import { gatewayMetrics, type Metrics } from "./Metrics.js";
 import { faultResponse } from "./Mm7.js";
 import { type RequestContext, route, send } from "./Routes.js";
+import { checkStore, openSpools, type SpoolStore } from "./SpoolStore.js";
 import { acceptSubmission, internalFault, type SubmissionInput } from "./Submit.js";
 import type { Vasp } from "./Vasps.js";
 
 /** Options of {@link openGateway}. @example { dir: "./spool-data", vasps, recipientUrl } */
 export interface GatewayOptions {
-  /** The gateway's spools live here (`messages/`, `reports/`). */
+  /**
+   * The gateway's directory: its spools (`messages/`, `reports/`) on a directory store, and on
+   * any store its identity, the journal of failures and the dead letters it reported.
+   */
   readonly dir: string;
+  /** Where the spools live: under `dir` (the default), or on a JetStream cluster. */
+  readonly store?: SpoolStore;
+  /**
+   * The gateway's identity (the key of its MessageIDs): `<dir>/gateway-identity.json` by
+   * default. Gateways sharing one queue must share one identity, so that a MessageID given
+   * by one is the one another forwards, reports and answers status queries with.
+   */
+  readonly identityFile?: string;
   readonly host?: string;
   /** 0 picks a free port. */
   readonly port?: number;
@@ -88,7 +102,7 @@ export interface Gateway {
   readonly url: string;
   /** The admin listener: `/metrics`, `/live.json` and the live page `/`. */
   readonly adminUrl: string;
-  readonly messages: Spool;
+  readonly messages: GatewaySpool;
   readonly metrics: Metrics;
   /** The caps in force: `openCountMax` as lowered to fit the descriptor limit. */
   readonly connectionLimits: ConnectionLimits;
@@ -136,23 +150,27 @@ async function startGateway(
   if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= ATTEMPTS_MAX)) {
     throw new RangeError(`maxAttempts must be a whole number from 1 to ${ATTEMPTS_MAX}`);
   }
-  // The live page shows the synchronizer's state from its inspection events.
-  const watch = machineWatch();
-  const messages = await openSpool({
-    dir: path.join(options.dir, "messages"),
-    inspect: watch.inspect,
-    maxAttempts,
-    ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
-  });
-  opened.push(() => messages.close());
+  const store = options.store ?? { kind: "directory" };
+  const handlerThreads = options.handlerThreads ?? 0;
+  checkStore(store, handlerThreads);
+  // Its journal and identity live there on any store; a stream makes no directory for them.
+  await mkdir(options.dir, { recursive: true });
+  const { messages, reports, port } = await openSpools(
+    store,
+    {
+      dir: options.dir,
+      maxAttempts,
+      reportsMaxAttempts: ATTEMPTS_MAX,
+      ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+    },
+    opened,
+  );
   // Checked against the lease the spool holds its messages for (its default unless given).
   checkDeliveryOptions(delivery, messages.config.leaseMs);
-  const reports = await openSpool({
-    dir: path.join(options.dir, "reports"),
-    maxAttempts: ATTEMPTS_MAX,
-  });
-  opened.push(() => reports.close());
-  const ids = await messageIds(options.dir);
+  // The live page shows the synchronizer's state from its inspection events.
+  const watch = machineWatch(messages.synchronizer);
+  opened.push(async () => watch.stop());
+  const ids = await messageIds(options.dir, options.identityFile);
   const metrics = gatewayMetrics(messages);
   const stopObserving = messages.onBatch(metrics.observeBatch);
   opened.push(async () => stopObserving());
@@ -167,9 +185,10 @@ async function startGateway(
     messageIdOf: ids.of,
   });
   opened.push(() => forwarding.stop());
+  // checkStore refused handler threads on a store without ports.
   const threads =
-    (options.handlerThreads ?? 0) > 0
-      ? new HandlerThreads(messages, options.handlerThreads!, limits)
+    handlerThreads > 0 && port !== undefined
+      ? new HandlerThreads(port, handlerThreads, limits)
       : undefined;
   if (threads !== undefined) opened.push(() => threads.close());
   // Listening only once every handler thread can take a submission.
@@ -240,6 +259,7 @@ async function startGateway(
     await threads?.close();
     await forwarding.stop();
     stopObserving();
+    watch.stop();
     await messages.close();
     await reports.close();
   }

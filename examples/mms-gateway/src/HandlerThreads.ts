@@ -5,7 +5,6 @@
  * body moves to its thread without a copy (its buffer is transferred).
  */
 import { type MessagePort, Worker } from "node:worker_threads";
-import type { Spool } from "@spool/actors";
 import type { GatewayLimits } from "./Limits.js";
 import { Mm7Fault } from "./Mm7.js";
 import { type Accepted, Refused, type SubmissionInput } from "./Submit.js";
@@ -56,10 +55,11 @@ export class HandlerThreads {
    */
   readonly ready: Promise<void>;
 
-  constructor(spool: Spool, count: number, limits: GatewayLimits) {
+  /** `portOf` gives a new writer's port to the spool: `spool.port()` of a directory's spool. */
+  constructor(portOf: () => MessagePort, count: number, limits: GatewayLimits) {
     const started: Promise<void>[] = [];
     this.#handlers = Array.from({ length: count }, () => {
-      const port = spool.port();
+      const port = portOf();
       const handler: Handler = {
         worker: startWorker({ port, limits }, [port]),
         pending: new Map(),

@@ -1,7 +1,7 @@
 /**
  * `GET /`: a small live page of the synchronizer (claim 64's machine) as it runs: its current
- * state, the messages by state, and the last batches with their flush reasons, refreshed from
- * `/live.json` twice a second. No scripts from elsewhere.
+ * state, the messages by state (on a stream, how many are not done), and the last batches with
+ * their flush reasons, refreshed from `/live.json` twice a second. No scripts from elsewhere.
  */
 export function livePage(): string {
   return `<!doctype html>
@@ -25,8 +25,9 @@ async function refresh() {
     const live = await (await fetch("/live.json")).json();
     document.getElementById("state").textContent = live.state;
     const m = live.messages;
-    document.getElementById("messages").textContent =
-      "Messages: " + m.queued + " queued, " + m.leased + " delivering, " + m.retryWait + " retrying, " + m.dead + " dead";
+    document.getElementById("messages").textContent = m === null
+      ? "Messages: " + live.depth + " not done (the stream's, every gateway's)"
+      : "Messages: " + m.queued + " queued, " + m.leased + " delivering, " + m.retryWait + " retrying, " + m.dead + " dead";
     document.getElementById("flushes").textContent =
       "Flushes: " + live.flushes + ", mean batch " + live.batchRecordsMean + " records";
     const rows = live.recentBatches.slice().reverse().map((b) => {

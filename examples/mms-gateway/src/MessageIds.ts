@@ -5,9 +5,8 @@
  * cannot make the tag of another's.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { link, mkdir, open, readFile, unlink } from "node:fs/promises";
 import * as path from "node:path";
-import { writeFileDurably } from "./DurableFile.js";
 
 export interface MessageIds {
   of(seq: number, vaspId: string): string;
@@ -20,9 +19,15 @@ interface Identity {
   readonly key: string;
 }
 
-/** The gateway's MessageIDs, its identity made once under `dir` and kept durably. */
-export async function messageIds(dir: string): Promise<MessageIds> {
-  const { id, key } = await identity(dir);
+/**
+ * The gateway's MessageIDs, its identity made once in `file` (`<dir>/gateway-identity.json`
+ * by default) and kept durably. Gateways sharing a queue share the file.
+ */
+export async function messageIds(
+  dir: string,
+  file = path.join(dir, "gateway-identity.json"),
+): Promise<MessageIds> {
+  const { id, key } = await identity(file);
   const secret = Buffer.from(key, "hex");
   const tag = (seq: number, vaspId: string) =>
     createHmac("sha256", secret).update(`${vaspId}\n${seq}`).digest("hex").slice(0, 16);
@@ -43,25 +48,60 @@ export async function messageIds(dir: string): Promise<MessageIds> {
 }
 
 /**
- * The identity in `gateway-identity.json`, or a new one written durably before any MessageID
- * using it is given out. Only a file that does not exist is made anew: any other failure to read
- * it (EMFILE, EACCES, EIO) rejects, since a new key would stop every MessageID given out from
- * verifying.
+ * The identity in `file`, or a new one written durably before any MessageID using it is given
+ * out. Only a file that does not exist is made anew: any other failure to read it (EMFILE,
+ * EACCES, EIO) rejects, since a new key would stop every MessageID given out from verifying.
  */
-async function identity(dir: string): Promise<Identity> {
-  const file = path.join(dir, "gateway-identity.json");
-  const known = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return undefined;
-    throw new Error(`${file} cannot be read: ${error.message}`, { cause: error });
-  });
-  if (known !== undefined) return parsedIdentity(file, known);
-  await mkdir(dir, { recursive: true });
+async function identity(file: string): Promise<Identity> {
+  const known = await readIdentity(file);
+  if (known !== undefined) return known;
+  await mkdir(path.dirname(file), { recursive: true });
   const made: Identity = {
     id: randomBytes(4).toString("hex"),
     key: randomBytes(32).toString("hex"),
   };
-  await writeFileDurably(file, `${JSON.stringify(made)}\n`);
-  return made;
+  // Written whole and flushed aside, then linked in place: link() fails when the file exists,
+  // so of gateways sharing the file that start together, the first makes it and the others
+  // read that one (a rename would let the last replace a key the first already gave out).
+  // Named at random: two gateways in one process have one pid.
+  const temporary = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+  const handle = await open(temporary, "w", 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify(made)}\n`);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(temporary, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  } finally {
+    await unlink(temporary);
+  }
+  await syncDirectory(path.dirname(file));
+  const kept = await readIdentity(file);
+  if (kept === undefined) throw new Error(`${file} vanished as it was made`);
+  return kept;
+}
+
+/** The identity in `file`; undefined when there is no such file. */
+async function readIdentity(file: string): Promise<Identity | undefined> {
+  const known = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return undefined;
+    throw new Error(`${file} cannot be read: ${error.message}`, { cause: error });
+  });
+  return known === undefined ? undefined : parsedIdentity(file, known);
+}
+
+/** Flushes a directory, so that a name linked into it survives a crash. */
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The identity `text` holds: an object with an 8-hex-digit id and a 64-hex-digit key. */

@@ -1,10 +1,12 @@
 /**
  * `/metrics` in Prometheus text format (prom-client): submissions and deliveries by outcome,
- * the queue's depth by state and flushes by reason (read from the spool at each scrape), and
- * histograms of batch sizes and of how long an accepted message took to become durable.
+ * the queue's depth (by state on a directory: a stream does not count its messages by state)
+ * and flushes by reason (read from the spool at each scrape), and histograms of batch sizes
+ * and of how long an accepted message took to become durable.
  */
-import type { BatchReport, Spool } from "@spool/actors";
+import type { BatchReport } from "@spool/actors";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { GatewaySpool } from "./GatewaySpool.js";
 
 export interface Metrics {
   readonly registry: Registry;
@@ -18,7 +20,7 @@ export interface Metrics {
 }
 
 /** The metrics of a gateway over `spool`. */
-export function gatewayMetrics(spool: Spool): Metrics {
+export function gatewayMetrics(spool: GatewaySpool): Metrics {
   const registry = new Registry();
   const submissions = new Counter({
     name: "mm7_submissions_total",
@@ -61,8 +63,21 @@ export function gatewayMetrics(spool: Spool): Metrics {
     labelNames: ["state"] as const,
     registers: [registry],
     collect() {
-      for (const [state, count] of Object.entries(spool.stats().messages)) {
+      // Only a directory counts them: on a stream the series are absent, not zero.
+      for (const [state, count] of Object.entries(spool.stats().messages ?? {})) {
         this.set({ state }, count);
+      }
+    },
+  });
+  new Gauge({
+    name: "spool_queue_depth",
+    help: "Messages not done, dead letters excluded (on a stream: the stream's, every gateway's)",
+    registers: [registry],
+    async collect() {
+      try {
+        this.set(await spool.depth());
+      } catch {
+        // A stream whose cluster does not answer: the last depth stands, the scrape goes on.
       }
     },
   });

@@ -7,6 +7,7 @@
  */
 import { type FileHandle, open, readFile } from "node:fs/promises";
 import { writeFileDurably } from "./DurableFile.js";
+import type { Awaitable } from "./GatewaySpool.js";
 import type { MmStatus } from "./Mm7.js";
 
 /** Why a message failed: the delivery report's MMStatus, a reason, and when. */
@@ -48,19 +49,26 @@ export class Outcomes {
   }
 
   /**
-   * Opens (or creates) the journal in `file`, keeping the failures `belongs` says are of this
-   * spool's messages (a journal kept beside a recreated spool names seqs it has not reached).
+   * Opens (or creates) the journal in `file`, keeping the failures of seqs the spool has
+   * `reached` (a journal kept beside a recreated spool names seqs it has not reached). A spool
+   * reaches its seqs in order, so the last one reached is found by bisection: a few questions,
+   * which on a stream are requests to the cluster, however many failures the journal keeps.
    */
   static async open(
     file: string,
     keptMax = FAILURES_KEPT_MAX,
-    belongs: (failure: Failure) => boolean = () => true,
+    reached: (seq: number) => Awaitable<boolean> = () => true,
   ): Promise<Outcomes> {
     const text = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return "";
       throw error;
     });
-    const failures = parseJournal(text).filter(belongs).slice(-keptMax);
+    const journal = parseJournal(text);
+    const through = await lastReached(
+      journal.map((failure) => failure.seq),
+      reached,
+    );
+    const failures = journal.filter((failure) => failure.seq <= through).slice(-keptMax);
     // Rewritten on open: a torn last line goes, and the file starts with whole lines only.
     await writeFileDurably(file, failures.map(lineOf).join(""));
     const handle = await open(file, "a", 0o600);
@@ -145,6 +153,23 @@ async function writeWhole(handle: FileHandle, bytes: Buffer): Promise<void> {
     if (bytesWritten <= 0) throw new Error(`a write to the journal took no bytes`);
     offset += bytesWritten;
   }
+}
+
+/** The greatest of `seqs` that `reached` holds for (it holds for a prefix of them); 0 if none. */
+async function lastReached(
+  seqs: readonly number[],
+  reached: (seq: number) => Awaitable<boolean>,
+): Promise<number> {
+  const sorted = [...new Set(seqs)].sort((a, b) => a - b);
+  // Invariant: the seqs before index `low` are reached, none from index `high` on.
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    if (await reached(sorted[middle]!)) low = middle + 1;
+    else high = middle;
+  }
+  return low === 0 ? 0 : sorted[low - 1]!;
 }
 
 function lineOf(failure: Failure): string {

@@ -4,11 +4,12 @@
  * `Gateway.ts` opens the server that calls `route` for each request.
  */
 import type * as http from "node:http";
-import type { MessageState, Spool } from "@spool/actors";
+import type { MessageState } from "@spool/actors";
 import type { Admission } from "./Admission.js";
 import type { Answers } from "./Answers.js";
 import type { Delivery } from "./Delivery.js";
 import type { GatewayOptions } from "./Gateway.js";
+import type { GatewaySpool } from "./GatewaySpool.js";
 import type { InFlight } from "./InFlight.js";
 import {
   type ConnectionLimits,
@@ -31,7 +32,7 @@ export interface RequestContext {
   readonly inFlightLimits: InFlightLimits;
   readonly admission: Admission;
   readonly inFlight: InFlight;
-  readonly messages: Spool;
+  readonly messages: GatewaySpool;
   readonly handle: (input: SubmissionInput) => Promise<Accepted>;
   readonly metrics: Metrics;
   readonly ids: MessageIds;
@@ -176,12 +177,12 @@ const STATUS_NAMES: Record<MessageState, string> = {
   unknown: "Unknown",
 };
 
-function status(
+async function status(
   context: RequestContext,
   messageId: string,
   request: http.IncomingMessage,
   response: http.ServerResponse,
-): void {
+): Promise<void> {
   const vasp = authenticate(context.options.vasps, request.headers.authorization);
   if (vasp === undefined) {
     response.setHeader("www-authenticate", 'Basic realm="mm7"');
@@ -190,7 +191,8 @@ function status(
   }
   // Another VASP's MessageID does not name a message for this one: Unknown, as a made-up one.
   const seq = context.ids.seqOf(messageId, vasp.vaspId);
-  const state = seq === undefined ? "unknown" : context.messages.messageState(seq);
+  // A stream asks the cluster: a promise there, the answer itself on a directory.
+  const state = seq === undefined ? "unknown" : await context.messages.messageState(seq);
   const body = {
     messageId,
     state: STATUS_NAMES[state],

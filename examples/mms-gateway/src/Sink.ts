@@ -60,6 +60,8 @@ export interface Sink {
   /** Listens again, on the same port. */
   acceptConnections(): Promise<void>;
   stats(): SinkStats;
+  /** Deliveries read and not answered yet: waiting for `hold` or `delayMs`. */
+  held(): number;
   close(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
   let answer: SinkAnswer | null = options.answer ?? null;
   let delivered = 0;
   let refused = 0;
+  let held = 0;
   const stats = (): SinkStats => ({
     delivered,
     distinct: received.size,
@@ -111,7 +114,9 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
         return;
       }
       const messageId = String(request.headers["x-mms-message-id"]);
+      held += 1;
       const take = () => {
+        held -= 1;
         received.set(messageId, (received.get(messageId) ?? 0) + 1);
         headers.set(messageId, request.headers);
         recipientsOf.set(messageId, recipients);
@@ -140,6 +145,7 @@ export async function openSink(options: SinkOptions = {}): Promise<Sink> {
     headers,
     recipients: recipientsOf,
     stats,
+    held: () => held,
     answerWith(next) {
       answer = next;
     },

@@ -220,6 +220,36 @@ describe("the journal of failures", () => {
     }
   });
 
+  it("keeps the failures of seqs the spool reached, asking about a few seqs only", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "mms-outcomes-"));
+    try {
+      const file = path.join(dir, "failed.jsonl");
+      const lines = Array.from({ length: 1000 }, (_, at) => {
+        const failure = { seq: at + 1, mmStatus: "Rejected", reason: "r", atMs: at };
+        return `${JSON.stringify(failure)}\n`;
+      });
+      await writeFile(file, lines.join(""));
+      // A spool recreated beside the journal, which reached seq 600 (a stream's answer awaits).
+      const asked: number[] = [];
+      const reached = async (seq: number) => {
+        asked.push(seq);
+        return seq <= 600;
+      };
+      const journal = await Outcomes.open(file, 1000, reached);
+      expect([1, 600, 601, 1000].map((seq) => journal.get(seq) !== undefined)).toEqual([
+        true,
+        true,
+        false,
+        false,
+      ]);
+      // Bisection: ceil(log2(1001)) questions at most, not one a failure.
+      expect(asked.length).toBeLessThanOrEqual(10);
+      await journal.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("rewrites itself to the failures it keeps once it holds twice as many", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "mms-outcomes-"));
     try {
