@@ -5,20 +5,18 @@
  * awaits both; what only a directory keeps (the messages by state, the recovery report) is
  * optional here, and shown only where it exists.
  */
-import {
-  type BatchReport,
-  type ConsumeOptions,
-  type Consumer,
-  type ConsumerSource,
-  type DeadLetter,
-  type Lease,
-  type MessageState,
-  type OpenReport,
-  type Spool,
-  type SpoolStats,
-  type Synchronizer,
-  startConsumer,
-  type Writer,
+import type {
+  BatchReport,
+  ConsumeOptions,
+  Consumer,
+  DeadLetter,
+  Lease,
+  MessageState,
+  OpenReport,
+  Spool,
+  SpoolStats,
+  Synchronizer,
+  Writer,
 } from "@spool/actors";
 import type { JetStreamSpool } from "@spool/jetstream";
 
@@ -67,52 +65,11 @@ export interface GatewaySpool {
 }
 
 /**
- * How often an idle consume loop on a stream asks for a message: 200 ms, so a message waits at
- * most that long for an idle gateway, for five pulls a second per loop (two per gateway).
- */
-export const STREAM_POLL_MS = 200;
-
-/**
- * A JetStream spool as a {@link GatewaySpool}: its own methods, but for `consume`, which runs
- * the same consume loop (`startConsumer`) over the spool's public take, ack and nack, polled
- * every {@link STREAM_POLL_MS}. Its own `consume` spins: once every handler is busy and its
- * waiting pull brought a message, `waitForReady` wakes the loop at once, again and again, in
- * microtasks, and the event loop (the handlers' own I/O among it) never runs again.
+ * A JetStream spool as a {@link GatewaySpool}: it has every method the gateway uses.
  *
  * @example
  * const messages = streamGatewaySpool(await openJetStreamSpool({ servers, stream: "mms", replicas: 1 }));
  */
 export function streamGatewaySpool(spool: JetStreamSpool): GatewaySpool {
-  let stopping = false;
-  const source: ConsumerSource = {
-    takeMany: (count, options) => spool.takeMany(count, options),
-    ack: (messageSeq) => spool.ack(messageSeq),
-    nack: (messageSeq, options) => spool.nack(messageSeq, options),
-    // Never woken: the loop's poll wakes it (a store that cannot tell never calls `wake`).
-    waitForReady: () => undefined,
-    unwait: () => undefined,
-    closing: () => stopping,
-    // The spool counts lost leases of its own consume only; the gateway does not show them.
-    leaseLost: () => undefined,
-  };
-  return {
-    dir: spool.dir,
-    config: spool.config,
-    synchronizer: spool.synchronizer,
-    writer: (name) => spool.writer(name),
-    consume: (handler, options = {}) =>
-      startConsumer(source, handler, { pollMs: STREAM_POLL_MS, ...options }),
-    messageState: (messageSeq) => spool.messageState(messageSeq),
-    depth: () => spool.depth(),
-    deadLetters: () => spool.deadLetters(),
-    purgeDeadLetter: (messageSeq) => spool.purgeDeadLetter(messageSeq),
-    stats: () => spool.stats(),
-    onBatch: (listener) => spool.onBatch(listener),
-    recentBatches: () => spool.recentBatches(),
-    close: () => {
-      // A loop still running ends quietly when its take finds the spool closed.
-      stopping = true;
-      return spool.close();
-    },
-  };
+  return spool;
 }

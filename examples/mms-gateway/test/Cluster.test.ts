@@ -1,7 +1,7 @@
 /**
  * The gateway on a JetStream cluster: two gateways on one pair of streams share one queue, so a
  * message submitted to either is forwarded once, by whichever gateway leased it. Runs against a
- * nats-server of its own (`harness/NatsServer.ts`), each test on streams of its own.
+ * nats-server of its own (`startNatsCluster` from @spool/testing), each test on streams of its own.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { Spool } from "@spool/actors";
 import type { JetStreamSpool } from "@spool/jetstream";
+import { type NatsCluster, startNatsCluster } from "@spool/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import { type Gateway, type GatewayOptions, openGateway } from "../src/Gateway.js";
 import type { GatewaySpool } from "../src/GatewaySpool.js";
@@ -16,10 +17,9 @@ import { openSink, type Sink } from "../src/Sink.js";
 import { type JetStreamStore, spoolStoreOf } from "../src/SpoolStore.js";
 import { basicAuthorization, submissionBody } from "../src/Submission.js";
 import { closeAll, closers, statusCodeIn, until } from "./harness/FrontDoor.js";
-import { type NatsServer, startNatsServer } from "./harness/NatsServer.js";
 
 /** The tests' server, started by the describe blocks that need it. */
-let nats: NatsServer | undefined;
+let nats: NatsCluster | undefined;
 afterEach(closeAll);
 
 /** Forwards each gateway runs at once: small, so a held sink fills both gateways' handlers. */
@@ -28,7 +28,7 @@ const CONCURRENCY = 4;
 /** Streams no other test (and no earlier run) uses. */
 function freshStore(): JetStreamStore {
   const stream = `mms_${randomBytes(6).toString("hex")}`;
-  const servers = [nats!.url];
+  const servers = nats!.urls().split(",");
   return {
     kind: "jetstream",
     servers,
@@ -104,7 +104,7 @@ async function deliveredBy(gateway: Gateway): Promise<number> {
 
 describe("on a nats-server of the tests' own", () => {
   beforeAll(async () => {
-    nats = await startNatsServer();
+    nats = await startNatsCluster({ size: 1 });
   });
   afterAll(async () => {
     await nats?.stop();

@@ -15,10 +15,9 @@ import {
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { type LogStore, testLogAdapter } from "@spool/testing";
+import { type LogStore, type NatsCluster, startNatsCluster, testLogAdapter } from "@spool/testing";
 import { afterAll, beforeAll } from "vitest";
 import { DUPLICATE_WINDOW_MS, JetStreamLog } from "../src/index.js";
-import { type NatsCluster, startNatsCluster } from "./support/NatsCluster.js";
 
 /**
  * How long JetStreamLog sends a publish again: long enough for a lost acknowledgement's resend

@@ -1,7 +1,7 @@
 import { ConfigInvalid, InvalidArgument, NotLeased } from "@spool/core";
+import { type NatsCluster, startNatsCluster } from "@spool/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type JetStreamSpool, openJetStreamSpool, StreamMismatch } from "../src/index.js";
-import { type NatsCluster, startNatsCluster } from "./support/NatsCluster.js";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 let cluster: NatsCluster;

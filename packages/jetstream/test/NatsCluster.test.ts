@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type NatsCluster, startNatsCluster } from "@spool/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsCluster, startNatsCluster } from "./support/NatsCluster.js";
 
 const NAMES = ["n1", "n2", "n3"];
 

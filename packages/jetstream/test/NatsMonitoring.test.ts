@@ -1,5 +1,5 @@
+import { agreedLeader, type LeaderView } from "@spool/testing";
 import { describe, expect, it } from "vitest";
-import { agreedLeader, type LeaderView } from "./support/NatsMonitoring.js";
 
 function view(server: string, leader: string | undefined, groupSize = 3): LeaderView {
   return { server, leader, groupSize };

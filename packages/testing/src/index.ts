@@ -26,6 +26,14 @@ export {
   stepOf,
 } from "./MachineSteps.js";
 export { MemoryLog } from "./MemoryLog.js";
+// Real nats-server processes for tests of stores on JetStream (`@spool/jetstream`, the gateway).
+export {
+  type NatsCluster,
+  type NatsClusterOptions,
+  type NatsServer,
+  startNatsCluster,
+} from "./nats/NatsCluster.js";
+export { agreedLeader, type LeaderView } from "./nats/NatsMonitoring.js";
 export {
   type FreshStore,
   PathFailed,
