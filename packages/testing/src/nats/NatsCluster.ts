@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -394,10 +394,21 @@ export class NatsCluster {
     return member;
   }
 
-  /** Runs at process exit, where only synchronous work runs: SIGKILL and forget. */
+  /**
+   * Runs at process exit (a crash included), where only synchronous work runs: SIGKILL every
+   * server and remove the directories. A server still dying can leave a file behind; that is
+   * the price of not waiting here.
+   */
   #killAllNow(): void {
     for (const member of this.#members) {
       if (member.state !== "killed") member.process?.kill("SIGKILL");
+    }
+    for (const member of this.#members) {
+      try {
+        rmSync(member.dir, { recursive: true, force: true });
+      } catch {
+        // Best effort at exit: a temporary directory left behind is not worth a second crash.
+      }
     }
   }
 }
