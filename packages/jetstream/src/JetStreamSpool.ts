@@ -52,6 +52,7 @@ export interface JetStreamSpoolStats extends StreamQueueStats {
   readonly flushes: number;
   readonly flushReasons: ReturnType<Synchronizer["stats"]>["flushReasons"];
   readonly records: number;
+  /** As the synchronizer sizes them: payloads with Spool's record framing (48 bytes each). */
   readonly bytes: number;
   readonly batchRecordsMean: number;
   readonly batchRecordsMax: number;
