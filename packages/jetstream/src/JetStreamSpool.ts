@@ -52,7 +52,7 @@ export interface JetStreamSpoolStats extends StreamQueueStats {
   readonly flushes: number;
   readonly flushReasons: ReturnType<Synchronizer["stats"]>["flushReasons"];
   readonly records: number;
-  /** As the synchronizer sizes them: payloads with Spool's record framing (48 bytes each). */
+  /** As the synchronizer sizes them: payloads with Spool's record framing (a 40-byte header, 8-byte aligned). */
   readonly bytes: number;
   readonly batchRecordsMean: number;
   readonly batchRecordsMax: number;
