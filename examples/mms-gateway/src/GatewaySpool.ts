@@ -5,23 +5,10 @@
  * awaits both; what only a directory keeps (the messages by state, the recovery report) is
  * optional here, and shown only where it exists.
  */
-import type {
-  BatchReport,
-  ConsumeOptions,
-  Consumer,
-  DeadLetter,
-  Lease,
-  MessageState,
-  OpenReport,
-  Spool,
-  SpoolStats,
-  Synchronizer,
-  Writer,
-} from "@spool/actors";
+import type { OpenReport, SpoolApi, SpoolApiStats, SpoolStats } from "@spool/actors";
 import type { JetStreamSpool } from "@spool/jetstream";
 
-/** A value, or a promise of it: `await` takes either. @example const state = await spool.messageState(seq) */
-export type Awaitable<T> = T | Promise<T>;
+export type { Awaitable } from "@spool/actors";
 
 /**
  * The counters both stores keep, and the messages by state that only a directory counts (a
@@ -30,38 +17,19 @@ export type Awaitable<T> = T | Promise<T>;
  * @example
  * const dead = spool.stats().messages?.dead; // undefined on a stream
  */
-export type GatewaySpoolStats = Pick<
-  SpoolStats,
-  "state" | "flushes" | "flushReasons" | "records" | "bytes" | "batchRecordsMean"
-> & { readonly messages?: SpoolStats["messages"] };
+export type GatewaySpoolStats = SpoolApiStats & { readonly messages?: SpoolStats["messages"] };
 
 /**
- * The methods of a spool the gateway calls, which `Spool` and `JetStreamSpool` both have.
+ * A spool of either store (Spool's own `SpoolApi`), with what the gateway reads where it exists.
  *
  * @example
  * const spool: GatewaySpool = await openSpool({ dir });
  * if ((await spool.messageState(seq)) === "done") console.log("delivered");
  */
-export interface GatewaySpool {
-  /** Where it is: the directory, or the servers and the stream. */
-  readonly dir: string;
-  /** `leaseMs` (a stream's consumer's ack wait) and `maxAttempts`, among the rest. */
-  readonly config: Spool["config"];
-  /** Its synchronizer, watched for the live page (`MachineWatch.ts`). */
-  readonly synchronizer: Synchronizer;
+export interface GatewaySpool extends SpoolApi {
   /** What opening a directory restored; a stream has nothing to restore. */
   readonly recovery?: OpenReport;
-  writer(name?: string): Writer;
-  consume(handler: (lease: Lease) => Promise<void> | void, options?: ConsumeOptions): Consumer;
-  /** A stream's `messageState` never says `retryWait`: a message waiting to retry is `leased`. */
-  messageState(messageSeq: number): Awaitable<MessageState>;
-  depth(): Awaitable<number>;
-  deadLetters(): Promise<readonly DeadLetter[]>;
-  purgeDeadLetter(messageSeq: number): Promise<void>;
   stats(): GatewaySpoolStats;
-  onBatch(listener: (report: BatchReport) => void): () => void;
-  recentBatches(): readonly BatchReport[];
-  close(): Promise<void>;
 }
 
 /**

@@ -26,6 +26,7 @@ import {
   type RecoveredSpool,
   recoverSpool,
 } from "./Recovery.js";
+import type { SpoolApi } from "./SpoolApi.js";
 import { type FailureListener, FailureSignal } from "./SpoolFailure.js";
 import { type DeadLetter, type Lease, type MessageState, SpoolQueue } from "./SpoolQueue.js";
 import { type SpoolStats, spoolStats } from "./SpoolStats.js";
@@ -65,7 +66,7 @@ export async function openSpool(options: OpenSpoolOptions): Promise<Spool> {
  * @example
  * const spool = await openSpool({ dir: "./spool-data" });
  */
-export class Spool {
+export class Spool implements SpoolApi {
   /** The spool directory. */
   readonly dir: string;
   /** The configuration in force (defaults applied). */

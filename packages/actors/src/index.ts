@@ -49,6 +49,12 @@ export {
   Spool,
   type SpoolStats,
 } from "./Spool.js";
+export type {
+  Awaitable,
+  SpoolApi,
+  SpoolApiStats,
+  StoredRecord,
+} from "./SpoolApi.js";
 export * as SpoolEffect from "./SpoolEffect.js";
 export { type FailureListener, FailureSignal } from "./SpoolFailure.js";
 export {

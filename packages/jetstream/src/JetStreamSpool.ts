@@ -18,6 +18,7 @@ import {
   type FailureListener,
   FailureSignal,
   type Lease,
+  type SpoolApi,
   Synchronizer,
   startConsumer,
   type Writer,
@@ -134,7 +135,7 @@ function payloadSized(settings: JetStreamSettings, serverMax: number | undefined
  * stream still holds (a work queue drops acked messages), and an append's confirmation is
  * `durability: "replicated"`.
  */
-export class JetStreamSpool {
+export class JetStreamSpool implements SpoolApi {
   /** Where it is, for errors and logs: the servers and the stream. */
   readonly dir: string;
   readonly config: SpoolConfig;
