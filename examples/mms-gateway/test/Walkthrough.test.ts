@@ -10,9 +10,9 @@ import { openSink } from "../src/Sink.js";
 const root = path.resolve(new URL(".", import.meta.url).pathname, "../../..");
 const run = promisify(execFile);
 
-/** The README's walkthrough: its curl lines, in order. */
+/** The gateway README's walkthrough: its curl lines, in order. */
 async function walkthrough(): Promise<string[]> {
-  const readme = await readFile(path.join(root, "README.md"), "utf8");
+  const readme = await readFile(path.join(root, "examples/mms-gateway/README.md"), "utf8");
   const block = /<!-- walkthrough -->\n```sh\n([\s\S]*?)```\n<!-- \/walkthrough -->/.exec(readme);
   if (block === null) throw new Error("the README has no walkthrough block");
   return block[1]!.split("\n").filter((line) => line.startsWith("curl "));
