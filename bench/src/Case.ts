@@ -1,6 +1,7 @@
 /**
- * One benchmark case, run in its own child process: `tsx src/Case.ts '<json>'` prints one JSON
- * line with the figures.
+ * One benchmark case, run in its own child process: `tsx src/Case.ts '<json>' [<nats urls>]`
+ * prints one JSON line with the figures. A JetStream case takes its servers' URLs (the run
+ * starts them: NatsServers.ts).
  */
 import { spawn } from "node:child_process";
 import { rmSync, writeSync } from "node:fs";
@@ -12,16 +13,19 @@ import { fileAdapter, mmapAdapter } from "@spool/adapters";
 import { type AdapterFactory, recordByteSize } from "@spool/core";
 import { openBareLoop } from "./BareLoop.js";
 import { runEndToEnd } from "./EndToEnd.js";
+import { openJetStreamAppender } from "./JetStreamSystems.js";
 import type { LaneReport, LaneWindow } from "./Lanes.js";
 import {
   type CaseFailure,
   type CaseResult,
   type CaseSpec,
   isEndToEnd,
+  jetStreamReplicas,
   latencyHistogram,
   type SystemName,
   summarize,
   WARM_UP_MS,
+  warmUpMsOf,
 } from "./Measurement.js";
 import {
   fdatasyncPerMessage,
@@ -58,9 +62,12 @@ const PEERS: Partial<Record<SystemName, (dir: string) => Promise<System>>> = {
   "level-batch-per-tick": levelPerTick,
 };
 
-async function openSystem(spec: CaseSpec): Promise<System> {
+async function openSystem(spec: CaseSpec, natsServers: string | undefined): Promise<System> {
   const peer = PEERS[spec.system];
   if (peer !== undefined) return peer(spec.dir);
+  if (jetStreamReplicas(spec.system) !== undefined) {
+    return openJetStreamAppender(spec, serversOf(spec, natsServers));
+  }
   if (spec.system === "bare-file") {
     const bare = await openBareLoop(fileAdapter(), spec.dir, spec.segmentByteSize);
     return {
@@ -280,19 +287,28 @@ async function runDiskInFlight(spec: CaseSpec): Promise<CaseResult> {
   return summarize(spec, messages, elapsedSeconds, flushes, histogram, eventLoopUtilization, cpu);
 }
 
-export async function runCase(spec: CaseSpec): Promise<CaseResult> {
+/** The servers a JetStream case was handed; a case run by hand without them is told so. */
+function serversOf(spec: CaseSpec, natsServers: string | undefined): string {
+  if (natsServers !== undefined) return natsServers;
+  throw new Error(`${spec.system} runs on NATS servers: pass their URLs after the spec`);
+}
+
+export async function runCase(spec: CaseSpec, natsServers?: string): Promise<CaseResult> {
   rmSync(spec.dir, { recursive: true, force: true });
   if (spec.system.startsWith("disk-in-flight-")) return runDiskInFlight(spec);
   if (spec.system === "spool-threads-8" || spec.system === "spool-threads-8-messages") {
     return runThreads(spec);
   }
   if (spec.system === "spool-processes-4") return runProcesses(spec);
-  if (isEndToEnd(spec.system)) return runEndToEnd(spec);
-  const system = await openSystem(spec);
+  if (isEndToEnd(spec.system)) {
+    const onJetStream = jetStreamReplicas(spec.system) !== undefined;
+    return runEndToEnd(spec, onJetStream ? serversOf(spec, natsServers) : undefined);
+  }
+  const system = await openSystem(spec, natsServers);
   const histogram = latencyHistogram();
   const payload = new Uint8Array(spec.payloadByteSize).fill(42);
   // Warm up the JIT and the page cache before measuring.
-  const warmUntil = performance.now() + WARM_UP_MS;
+  const warmUntil = performance.now() + warmUpMsOf(spec);
   let measuring = false;
   let messages = 0;
   const stopAt = warmUntil + spec.seconds * 1000;
@@ -352,6 +368,6 @@ if (process.argv[2] !== undefined) {
   };
   process.on("uncaughtException", fail);
   process.on("unhandledRejection", fail);
-  const result = await runCase(spec).catch(fail);
+  const result = await runCase(spec, process.argv[3]).catch(fail);
   writeSync(1, `${JSON.stringify(result)}\n`);
 }

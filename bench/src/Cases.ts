@@ -1,9 +1,16 @@
 /**
  * The cases of a bench run, in the order they run: the disk's limits, the appenders at 1, 16
  * and 256 writers, 64 KiB, the disk alone with records in flight, threads and processes, the
- * other placement, and the whole queue under back-pressure.
+ * other placement, the whole queue under back-pressure, and last the rows on JetStream, r1's
+ * then r3's (each group runs on servers of its own, started before its first case).
  */
-import type { CaseSpec, EndToEndSystem, SystemName } from "./Measurement.js";
+import {
+  type CaseSpec,
+  type EndToEndSystem,
+  JETSTREAM_APPENDERS,
+  jetStreamReplicas,
+  type SystemName,
+} from "./Measurement.js";
 import { segmentByteSizeFor } from "./SegmentSize.js";
 
 const MIB = 1024 * 1024;
@@ -31,6 +38,21 @@ export const END_TO_END_COMPARED = [
   "lmdb-queue",
 ] as const satisfies readonly EndToEndSystem[];
 
+/** The end-to-end rows on JetStream, one per stream's replicas. */
+export const END_TO_END_JETSTREAM = [
+  "spool-jetstream-consume-r1",
+  "spool-jetstream-consume-r3",
+] as const satisfies readonly EndToEndSystem[];
+
+/**
+ * How long a `--quick` JetStream case warms up and measures: CI runs them as a smoke test of
+ * the rows (their figures mean nothing), so each loads the machine for half a second; with
+ * its process's start (about 1.5 s of module loading and connecting), the six add about 15 s
+ * to the run, and the two groups' servers about one more (0.1 s for one, 0.5 s for three).
+ */
+const QUICK_JETSTREAM_WARM_UP_MS = 250;
+const QUICK_JETSTREAM_SECONDS = 0.25;
+
 /** Producers × consumers: one of each, the 16-writer load, and the 256-writer load. */
 export const END_TO_END_SHAPES = [
   [1, 1],
@@ -56,7 +78,12 @@ export function benchCases(options: RunOptions): CaseSpec[] {
   const writerCounts = quick ? [16] : [1, 16, 256];
   const cases: CaseSpec[] = [];
   const add = (system: SystemName, writers: number, payloadByteSize = 1024, consumers = 0) => {
-    const caseSeconds = payloadByteSize > 4096 ? Math.min(seconds, 1.5) : seconds;
+    const quickOnJetStream = quick && jetStreamReplicas(system) !== undefined;
+    const caseSeconds = quickOnJetStream
+      ? QUICK_JETSTREAM_SECONDS
+      : payloadByteSize > 4096
+        ? Math.min(seconds, 1.5)
+        : seconds;
     const sizing = { system, writers, payloadByteSize, seconds: caseSeconds, quick };
     cases.push({
       system,
@@ -66,6 +93,7 @@ export function benchCases(options: RunOptions): CaseSpec[] {
       seconds: caseSeconds,
       dir,
       segmentByteSize: segmentByteSizeFor(sizing),
+      ...(quickOnJetStream ? { warmUpMs: QUICK_JETSTREAM_WARM_UP_MS } : {}),
     });
   };
   // The disk's limits: one 4 KiB fdatasync or msync, and sequential durable bandwidth in 1 MiB.
@@ -113,5 +141,28 @@ export function benchCases(options: RunOptions): CaseSpec[] {
   for (const [producers, consumers] of shapes.filter(([p]) => p > 1 && !quick)) {
     add("spool-consume-one-file-at-a-time", producers, 1024, consumers);
   }
+  addJetStreamCases(add, { writerCounts: writerCounts.filter((count) => count >= 16), shapes });
   return cases;
+}
+
+/**
+ * Spool on JetStream beside the client used directly, at 16 and 256 writers, and end to end at
+ * every shape; r1's cases, then r3's, so that each group's servers run only for their cases.
+ */
+function addJetStreamCases(
+  add: (system: SystemName, writers: number, payloadByteSize?: number, consumers?: number) => void,
+  runs: {
+    readonly writerCounts: readonly number[];
+    readonly shapes: readonly (readonly [number, number])[];
+  },
+): void {
+  for (const replicas of ["-r1", "-r3"] as const) {
+    for (const writers of runs.writerCounts) {
+      for (const system of JETSTREAM_APPENDERS.filter((name) => name.endsWith(replicas))) {
+        add(system, writers);
+      }
+    }
+    const consume = END_TO_END_JETSTREAM.find((name) => name.endsWith(replicas))!;
+    for (const [producers, consumers] of runs.shapes) add(consume, producers, 1024, consumers);
+  }
 }

@@ -6,13 +6,14 @@
  * handler) is that of a queue that keeps up, not of a backlog growing for the whole run.
  */
 import { rmSync } from "node:fs";
-import { openSpool, type Spool } from "@spool/actors";
+import { type Consumer, type Lease, openSpool, type Spool } from "@spool/actors";
+import { openJetStreamConsumer } from "./JetStreamSystems.js";
 import {
   type CaseResult,
   type CaseSpec,
   latencyHistogram,
   summarize,
-  WARM_UP_MS,
+  warmUpMsOf,
 } from "./Measurement.js";
 import { oneFileAtATime } from "./OneFileAtATime.js";
 import { lmdbQueue, sqliteQueue } from "./QueuePeers.js";
@@ -175,13 +176,23 @@ function spoolTakeAck(spool: Spool): TakeAckQueue {
  */
 const ACK_POLL_MS = 2;
 
+/** What `spool-consume` needs of a spool: a disk spool's, or a JetStream spool's. */
+interface ConsumingSpool {
+  writer(): { append(payload: Uint8Array): Promise<unknown> };
+  consume(handler: (lease: Lease) => void, options: { readonly concurrency: number }): Consumer;
+  stats(): { readonly acks: number };
+}
+
 /**
- * `spool-consume`: Spool's own loop, `consumers` handlers at a time; acks are counted once
- * durable, from `stats().acks`.
+ * `spool-consume` (and `spool-jetstream-consume-r*`): Spool's own loop, `consumers` handlers
+ * at a time; acks are counted once durable, from `stats().acks`.
  */
-function spoolConsume(spool: Spool): EndToEndQueue {
+function spoolConsume(spool: ConsumingSpool, close: () => Promise<void>): EndToEndQueue {
   return {
-    appender: spoolTakeAck(spool).appender,
+    appender: () => {
+      const writer = spool.writer();
+      return (payload) => writer.append(payload);
+    },
     startConsumers: async (consumers, hooks) => {
       let counted = spool.stats().acks;
       const countAcks = (): void => {
@@ -198,13 +209,20 @@ function spoolConsume(spool: Spool): EndToEndQueue {
       clearInterval(poll);
       countAcks();
     },
-    close: () => spool.close(),
+    close,
   };
 }
 
-async function openEndToEnd(spec: CaseSpec): Promise<EndToEndQueue> {
+async function openEndToEnd(
+  spec: CaseSpec,
+  natsServers: string | undefined,
+): Promise<EndToEndQueue> {
   if (spec.system === "sqlite-queue") return takeAckSystem(await sqliteQueue(spec.dir));
   if (spec.system === "lmdb-queue") return takeAckSystem(await lmdbQueue(spec.dir));
+  if (natsServers !== undefined) {
+    const { spool, close } = await openJetStreamConsumer(spec, natsServers);
+    return spoolConsume(spool, close);
+  }
   const spool = await openSpool({
     dir: spec.dir,
     segmentByteSize: spec.segmentByteSize,
@@ -212,17 +230,18 @@ async function openEndToEnd(spec: CaseSpec): Promise<EndToEndQueue> {
   });
   return spec.system === "spool-take-ack"
     ? takeAckSystem(spoolTakeAck(spool))
-    : spoolConsume(spool);
+    : spoolConsume(spool, () => spool.close());
 }
 
 /**
  * Runs an end-to-end case: `spec.writers` producers and `spec.consumers` consumers for the
  * warm-up and `spec.seconds`, counting durable acks and append → handler latency in between.
+ * A JetStream row runs on `natsServers` (comma-separated URLs).
  */
-export async function runEndToEnd(spec: CaseSpec): Promise<CaseResult> {
+export async function runEndToEnd(spec: CaseSpec, natsServers?: string): Promise<CaseResult> {
   const consumers = spec.consumers;
   if (consumers === undefined) throw new Error(`${spec.system}: no consumers in its spec`);
-  const queue = await openEndToEnd(spec);
+  const queue = await openEndToEnd(spec, natsServers);
   const histogram = latencyHistogram();
   const backlog = new Backlog(backlogMax(consumers));
   const ready = new ReadySignal();
@@ -265,7 +284,7 @@ export async function runEndToEnd(spec: CaseSpec): Promise<CaseResult> {
   const eluStart = performance.eventLoopUtilization();
   const consuming = queue.startConsumers(consumers, hooks);
   const producing = Promise.all(Array.from({ length: spec.writers }, producer));
-  const window = await measuredWindow(spec.seconds, (on) => {
+  const window = await measuredWindow(spec, (on) => {
     measuring = on;
   });
   stopping = true;
@@ -283,20 +302,20 @@ export async function runEndToEnd(spec: CaseSpec): Promise<CaseResult> {
 }
 
 /**
- * Waits out the warm-up, then measures for `seconds`: `measure(true)` at the start and
- * `measure(false)` at the end, on the timers; the window's length and CPU time are taken where
- * the flag flips, so a late timer lengthens the window it measures.
+ * Waits out the case's warm-up, then measures for its `seconds`: `measure(true)` at the start
+ * and `measure(false)` at the end, on the timers; the window's length and CPU time are taken
+ * where the flag flips, so a late timer lengthens the window it measures.
  */
 async function measuredWindow(
-  seconds: number,
+  spec: CaseSpec,
   measure: (on: boolean) => void,
 ): Promise<{ seconds: number; cpu: NodeJS.CpuUsage }> {
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  await pause(WARM_UP_MS);
+  await pause(warmUpMsOf(spec));
   const startedAt = performance.now();
   const cpuAtStart = process.cpuUsage();
   measure(true);
-  await pause(seconds * 1000);
+  await pause(spec.seconds * 1000);
   measure(false);
   return {
     seconds: (performance.now() - startedAt) / 1000,

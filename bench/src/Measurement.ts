@@ -25,7 +25,42 @@ export type SystemName =
   | "disk-in-flight-1"
   | "disk-in-flight-2"
   | "disk-in-flight-4"
+  | JetStreamAppender
   | EndToEndSystem;
+
+/**
+ * The appenders on a NATS JetStream stream (JetStreamSystems.ts): Spool on the stream, and the
+ * same client used directly, on one server (r1) and on a cluster of three (r3).
+ */
+export const JETSTREAM_APPENDERS = [
+  "spool-jetstream-r1",
+  "jetstream-direct-r1",
+  "spool-jetstream-r3",
+  "jetstream-direct-r3",
+] as const;
+
+export type JetStreamAppender = (typeof JETSTREAM_APPENDERS)[number];
+
+/** The systems that run on JetStream, by the replicas of their stream. */
+const REPLICAS: Partial<Record<SystemName, 1 | 3>> = {
+  "spool-jetstream-r1": 1,
+  "jetstream-direct-r1": 1,
+  "spool-jetstream-consume-r1": 1,
+  "spool-jetstream-r3": 3,
+  "jetstream-direct-r3": 3,
+  "spool-jetstream-consume-r3": 3,
+};
+
+/**
+ * The replicas of the stream a JetStream system runs on (1 or 3), or undefined for a system
+ * that does not run on JetStream.
+ *
+ * @example
+ * jetStreamReplicas("jetstream-direct-r3") // 3
+ */
+export function jetStreamReplicas(system: SystemName): 1 | 3 | undefined {
+  return REPLICAS[system];
+}
 
 /** The end-to-end systems: producers and consumers through the whole queue (EndToEnd.ts). */
 export const END_TO_END_SYSTEMS = [
@@ -34,6 +69,8 @@ export const END_TO_END_SYSTEMS = [
   "sqlite-queue",
   "lmdb-queue",
   "spool-consume-one-file-at-a-time",
+  "spool-jetstream-consume-r1",
+  "spool-jetstream-consume-r3",
 ] as const;
 
 export type EndToEndSystem = (typeof END_TO_END_SYSTEMS)[number];
@@ -49,6 +86,15 @@ export const isEndToEnd = (system: string): system is EndToEndSystem =>
  */
 export const WARM_UP_MS = 1000;
 
+/**
+ * A case's warm-up: {@link WARM_UP_MS}, but for `--quick`'s JetStream cases, which only show
+ * that the rows run (their figures mean nothing) and must keep CI's smoke run short.
+ *
+ * @example
+ * const warmUntil = performance.now() + warmUpMsOf(spec);
+ */
+export const warmUpMsOf = (spec: CaseSpec): number => spec.warmUpMs ?? WARM_UP_MS;
+
 export interface CaseSpec {
   readonly system: SystemName;
   /** Concurrent appenders: the producers, in an end-to-end case. */
@@ -60,6 +106,8 @@ export interface CaseSpec {
   readonly dir: string;
   /** Sized for the whole case at a generous rate bound (SegmentSize.ts), so it seldom rolls. */
   readonly segmentByteSize: number;
+  /** The warm-up, when not {@link WARM_UP_MS} (see {@link warmUpMsOf}). */
+  readonly warmUpMs?: number;
 }
 
 export interface CaseResult extends CaseSpec {

@@ -1,10 +1,11 @@
 /**
  * `npm run tables -w @spool/bench`: prints the README's Performance tables (every case, the
- * end-to-end shapes, the targets) as Markdown from `results/latest.json`, so the README shows
- * what the last whole run measured, not figures copied by hand.
+ * end-to-end shapes, the rows on JetStream, the targets) as Markdown from
+ * `results/latest.json`, so the README shows what the last whole run measured, not figures
+ * copied by hand.
  */
 import { readFileSync } from "node:fs";
-import type { CaseResult, SystemName } from "./Measurement.js";
+import { type CaseResult, jetStreamReplicas, type SystemName } from "./Measurement.js";
 
 /** The README's name of each system. */
 const LABELS: Readonly<Record<SystemName, string>> = {
@@ -33,6 +34,12 @@ const LABELS: Readonly<Record<SystemName, string>> = {
   "sqlite-queue": "better-sqlite3 table queue",
   "lmdb-queue": "lmdb-js queue",
   "spool-consume-one-file-at-a-time": "Spool, `consume`, one file at a time",
+  "spool-jetstream-r1": "**Spool on JetStream**",
+  "jetstream-direct-r1": "`@nats-io/jetstream`, `js.publish` per writer",
+  "spool-jetstream-r3": "**Spool on JetStream**",
+  "jetstream-direct-r3": "`@nats-io/jetstream`, `js.publish` per writer",
+  "spool-jetstream-consume-r1": "Spool on JetStream, `consume`",
+  "spool-jetstream-consume-r3": "Spool on JetStream, `consume`",
 };
 
 const number = (value: number | null | undefined) =>
@@ -59,8 +66,23 @@ interface Latest {
 
 const file = new URL("../results/latest.json", import.meta.url);
 const latest = JSON.parse(readFileSync(file, "utf8")) as Latest;
-const appenders = latest.results.filter((r) => r.consumers === undefined);
-const endToEnd = latest.results.filter((r) => r.consumers !== undefined);
+/** A `spool-jetstream-r*` row's msgs/s divided by the direct client's at its writers. */
+function againstDirect(row: Latest["results"][number]): string {
+  if (!row.system.startsWith("spool-jetstream-r") || row.error !== undefined) return "";
+  const direct = latest.results.find(
+    (r) =>
+      r.system === row.system.replace("spool-jetstream", "jetstream-direct") &&
+      r.writers === row.writers &&
+      r.error === undefined,
+  );
+  return direct === undefined ? "" : (row.msgsPerSecond / direct.msgsPerSecond).toFixed(2);
+}
+
+// The rows on JetStream have a table of their own: a replicated stream, not a local disk.
+const local = latest.results.filter((r) => jetStreamReplicas(r.system) === undefined);
+const onJetStream = latest.results.filter((r) => jetStreamReplicas(r.system) !== undefined);
+const appenders = local.filter((r) => r.consumers === undefined);
+const endToEnd = local.filter((r) => r.consumers !== undefined);
 
 process.stdout.write(`Run of ${latest.date}.\n\n`);
 process.stdout.write(
@@ -111,6 +133,34 @@ process.stdout.write(
     ]),
   )}\n\n`,
 );
+if (onJetStream.length > 0) {
+  process.stdout.write(
+    `${table(
+      [
+        "system",
+        "servers (replicas)",
+        "writers (producers × consumers)",
+        "msgs/s",
+        "Spool ÷ direct",
+        "mean batch",
+        "p50 ms",
+        "p99 ms",
+        "CPU s / 100k",
+      ],
+      onJetStream.map((r) => [
+        LABELS[r.system] ?? r.system,
+        String(jetStreamReplicas(r.system)),
+        r.consumers === undefined ? String(r.writers) : `${r.writers} × ${r.consumers}`,
+        r.error === undefined ? number(r.msgsPerSecond) : `error: ${r.error}`,
+        againstDirect(r),
+        number(r.meanBatch),
+        number(r.p50Ms),
+        number(r.p99Ms),
+        number(r.cpuSecondsPer100k),
+      ]),
+    )}\n\n`,
+  );
+}
 process.stdout.write(
   `${table(
     ["target", "this run"],

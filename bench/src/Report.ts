@@ -123,6 +123,29 @@ function endToEndRatios(find: Find) {
 }
 
 /**
+ * Spool on JetStream beside the client used directly, at each replicas and writer count that
+ * ran, with their ratio (the end-to-end rows on JetStream are in the run's table).
+ */
+function jetStreamRatios(find: Find) {
+  const rows: Record<string, string | number>[] = [];
+  for (const replicas of [1, 3] as const) {
+    for (const writers of [1, 16, 256]) {
+      const spool = find(`spool-jetstream-r${replicas}`, writers)?.msgsPerSecond;
+      const direct = find(`jetstream-direct-r${replicas}`, writers)?.msgsPerSecond;
+      if (spool === undefined && direct === undefined) continue;
+      rows.push({
+        replicas,
+        writers,
+        "Spool msgs/s": spool ?? "",
+        "direct msgs/s": direct ?? "",
+        "Spool ÷ direct": spool === undefined || direct === undefined ? "" : round2(spool / direct),
+      });
+    }
+  }
+  return rows;
+}
+
+/**
  * Prints the run's tables and, for a whole run (not `--only`), writes `results/latest.json`
  * and the charts.
  */
@@ -134,6 +157,8 @@ export function report(outcomes: readonly CaseOutcome[], options: ReportOptions)
   if (results.some((r) => r.system === "spool-file")) console.table(ratios);
   const endToEnd = endToEndRatios(find);
   if (endToEnd.length > 0) console.table(endToEnd);
+  const jetStream = jetStreamRatios(find);
+  if (jetStream.length > 0) console.table(jetStream);
   const { targets, ceiling, inFlight } = targetsOf(find);
   if (inFlight !== undefined && ceiling !== undefined) {
     const spool = find("spool-file", 256);
@@ -144,10 +169,12 @@ export function report(outcomes: readonly CaseOutcome[], options: ReportOptions)
         `Spool reached ${share} of it.\n`,
     );
   }
-  // A run of other systems (--only) has no target to show.
-  if (targets.some(([, value]) => value !== undefined) || options.subset === undefined) {
+  // A run of some systems (--only) shows the targets it measured, if any.
+  const shown =
+    options.subset === undefined ? targets : targets.filter(([, value]) => value !== undefined);
+  if (shown.length > 0) {
     console.table(
-      targets.map(([target, value, bar]) => ({
+      shown.map(([target, value, bar]) => ({
         target,
         "this run": value ?? "not run",
         met: value === undefined ? "" : target.includes("≤") ? value <= bar : value >= bar,
@@ -179,6 +206,7 @@ export function report(outcomes: readonly CaseOutcome[], options: ReportOptions)
         ? null
         : { system: inFlight.system, msgsPerSecond: inFlight.msgsPerSecond },
     ratios,
+    jetStream,
     endToEnd: {
       takeBatchMax: TAKE_BATCH_MAX,
       backlogBatchesPerConsumer: BACKLOG_BATCHES_PER_CONSUMER,

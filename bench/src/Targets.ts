@@ -1,7 +1,8 @@
 /**
  * The issues' targets, checked against one run: Spool's ratios to its peers and to the disk
- * (issues 6 and 19), the whole queue, threads, processes and the mmap adapter (issue 20), and
- * what the disk alone allowed any design at 256 appenders.
+ * (issues 6 and 19), the whole queue, threads, processes and the mmap adapter (issue 20), Spool
+ * on JetStream against the client used directly (issue 21), and what the disk alone allowed
+ * any design at 256 appenders.
  */
 import type { CaseResult } from "./Measurement.js";
 import type { Find } from "./Report.js";
@@ -116,6 +117,26 @@ function wholeQueueTargets(find: Find): readonly Target[] {
 }
 
 /**
+ * Issue 21: Spool on a JetStream stream keeps up with the same client used directly, each
+ * writer awaiting its own append or publish, on one server and on a cluster of three.
+ */
+function jetStreamTargets(find: Find): readonly Target[] {
+  const msgs = (system: Parameters<Find>[0]) => find(system, 256)?.msgsPerSecond;
+  return [
+    [
+      "256 writers, 1 server (R1): Spool on JetStream ÷ direct client ≥ 1",
+      ratio(msgs("spool-jetstream-r1"), msgs("jetstream-direct-r1")),
+      1,
+    ],
+    [
+      "256 writers, 3 servers (R3): Spool on JetStream ÷ direct client ≥ 1",
+      ratio(msgs("spool-jetstream-r3"), msgs("jetstream-direct-r3")),
+      1,
+    ],
+  ];
+}
+
+/**
  * The targets, and what the disk allows any design at 256 appenders: the best of the
  * disk-in-flight cases (256 records of 1,064 bytes in flight, nothing done per record) divided
  * by fdatasync per message. A target above it asks more of the disk than it gave with no
@@ -134,7 +155,7 @@ export function targetsOf(find: Find) {
     );
   const perMessage = find("fdatasync-per-message", 256)?.msgsPerSecond;
   return {
-    targets: [...appendTargets(find), ...wholeQueueTargets(find)],
+    targets: [...appendTargets(find), ...wholeQueueTargets(find), ...jetStreamTargets(find)],
     inFlight,
     ceiling: ratio(inFlight?.msgsPerSecond, perMessage),
   };

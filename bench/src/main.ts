@@ -7,6 +7,7 @@
  * `--only a,b` runs only the cases of those systems and prints their table and ratios,
  * leaving `results/` as the last whole run wrote it.
  * A case that fails is reported in its row (`error`) and the run goes on to the next.
+ * The JetStream rows run on servers this run starts and stops (NatsServers.ts).
  */
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -18,8 +19,9 @@ import {
   type CaseSpec,
   isFailure,
   type SystemName,
-  WARM_UP_MS,
+  warmUpMsOf,
 } from "./Measurement.js";
+import { NatsServers } from "./NatsServers.js";
 import { report } from "./Report.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -40,13 +42,17 @@ function parseArguments(argv: readonly string[]) {
   return { quick, only };
 }
 
-/** Runs one case in a child process: its figures, or the error that ended it. */
-function runInChild(spec: CaseSpec): CaseOutcome {
-  const timeoutMs = CASE_SETUP_MS_MAX + 3 * (WARM_UP_MS + spec.seconds * 1000);
+/**
+ * Runs one case in a child process: its figures, or the error that ended it. A JetStream case
+ * is handed the URLs of the run's servers after its spec.
+ */
+function runInChild(spec: CaseSpec, natsServers: string | undefined): CaseOutcome {
+  const timeoutMs = CASE_SETUP_MS_MAX + 3 * (warmUpMsOf(spec) + spec.seconds * 1000);
+  const caseArguments = [JSON.stringify(spec), ...(natsServers === undefined ? [] : [natsServers])];
   const child = spawnSync(
     process.execPath,
     // The packages run from their built dist/, as an application would run them.
-    ["--import", "tsx", path.join(here, "Case.ts"), JSON.stringify(spec)],
+    ["--import", "tsx", path.join(here, "Case.ts"), ...caseArguments],
     // The case's stderr (warnings, a failure's stack) goes straight to this run's.
     {
       encoding: "utf8",
@@ -92,12 +98,18 @@ const cases = only === undefined ? all : all.filter((spec) => only.has(spec.syst
 
 const started = Date.now();
 const outcomes: CaseOutcome[] = [];
+const nats = new NatsServers(cases);
 for (const [index, spec] of cases.entries()) {
+  const found = await nats.serversFor(spec);
   const elapsed = (Date.now() - started) / 1000;
   const left =
     index === 0 ? "" : `, ~${Math.round((elapsed / index) * (cases.length - index))} s left`;
   process.stderr.write(`[${index + 1}/${cases.length}${left}] ${label(spec)} … `);
-  const outcome = runInChild(spec);
+  const outcome =
+    found !== undefined && "error" in found
+      ? { ...spec, error: found.error }
+      : runInChild(spec, found?.servers);
+  await nats.release(index);
   outcomes.push(outcome);
   process.stderr.write(
     isFailure(outcome)
