@@ -5,23 +5,9 @@
  * are not fetched. Run from the repository root: `npx tsx scripts/links.ts` prints each broken
  * link with its file and line, and exits 1 if there is any.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
-
-const root = path.resolve(import.meta.dirname, "..");
-/** Folders that hold no documentation of ours: dependencies, builds, results, scratch. */
-const SKIPPED = new Set(["node_modules", "dist", "build", ".git", ".turbo", "test-output"]);
-
-function markdownFiles(dir: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (SKIPPED.has(entry.name)) continue;
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...markdownFiles(full));
-    else if (entry.name.endsWith(".md")) found.push(full);
-  }
-  return found;
-}
+import { markdownFiles, root } from "./Markdown.js";
 
 /** GitHub's anchor for a heading's text. */
 function anchor(heading: string): string {
