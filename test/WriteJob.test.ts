@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +20,7 @@ function runJob(env: Record<string, string>): string {
   );
 }
 
-describe("the write job (npm start)", () => {
+describe("the write job (npm run write-job)", () => {
   it.each(["file", "mmap"])(
     "appends, reopens and verifies every record in a fresh spool (%s)",
     (adapter) => {
@@ -38,4 +38,24 @@ describe("the write job (npm start)", () => {
       }
     },
   );
+
+  it.each([
+    [{ WRITERS: "many" }, "WRITERS must be a whole number from 1 to 65536, not many"],
+    [{ MESSAGES: "0" }, "MESSAGES must be a whole number from 1 to 10000000, not 0"],
+    [{ PAYLOAD_BYTES: "8" }, "PAYLOAD_BYTES must be a whole number from 32 to 8388608, not 8"],
+    [{ ADAPTER: "tape" }, "ADAPTER must be file, mmap or msync, not tape"],
+  ])("refuses a bad environment before it opens a spool (%o)", (env, message) => {
+    const dir = path.join(tmpdir(), `spool-job-refused-${process.pid}`);
+    const failure = (() => {
+      try {
+        runJob({ SPOOL_DIR: dir, ...env });
+        return undefined;
+      } catch (error) {
+        return error as { status: number; stderr: string };
+      }
+    })();
+    expect(failure?.status).toBe(2);
+    expect(failure?.stderr).toContain(message);
+    expect(existsSync(dir)).toBe(false);
+  });
 });

@@ -1,7 +1,7 @@
 /**
- * The main job for now (`npm start`): W writers append M messages each into the embedded spool
- * under `./spool-data`, then it prints durable msgs/s and the flush figures, reopens the spool
- * and verifies every record this run appended, byte for byte.
+ * The raw write path (`npm run write-job`): W writers append M messages each into the embedded
+ * spool under `./spool-data`, then it prints durable msgs/s and the flush figures, reopens the
+ * spool and verifies every record this run appended, byte for byte.
  *
  * Environment: SPOOL_DIR (default ./spool-data), WRITERS (256), MESSAGES (400 per writer),
  * PAYLOAD_BYTES (1024), ADAPTER (file | mmap | msync).
@@ -13,10 +13,29 @@ import { fileAdapter, mmapAdapter } from "@spool/adapters";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const dir = path.resolve(root, process.env.SPOOL_DIR ?? "spool-data");
-const writers = Number(process.env.WRITERS ?? 256);
-const messages = Number(process.env.MESSAGES ?? 400);
-const payloadBytes = Number(process.env.PAYLOAD_BYTES ?? 1024);
+
+/** A whole number from the environment within [min, max], or the job stops saying which. */
+function wholeNumberFromEnv(name: string, fallback: number, min: number, max: number): number {
+  const text = process.env[name];
+  const value = text === undefined || text === "" ? fallback : Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    console.error(`${name} must be a whole number from ${min} to ${max}, not ${text}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+/** Writers beyond this are a mistake, not a load: each holds a promise chain of its own. */
+const WRITERS_MAX = 65_536;
+const writers = wholeNumberFromEnv("WRITERS", 256, 1, WRITERS_MAX);
+const messages = wholeNumberFromEnv("MESSAGES", 400, 1, 10_000_000);
+// 32 bytes name the writer and index; the top is the spool's default recordPayloadByteSizeMax.
+const payloadBytes = wholeNumberFromEnv("PAYLOAD_BYTES", 1024, 32, 8 << 20);
 const adapterName = process.env.ADAPTER ?? "file";
+if (!["file", "mmap", "msync"].includes(adapterName)) {
+  console.error(`ADAPTER must be file, mmap or msync, not ${adapterName}`);
+  process.exit(2);
+}
 const adapter =
   adapterName === "mmap"
     ? mmapAdapter()
