@@ -2,8 +2,9 @@
  * Checks every relative link in the repository's Markdown files: the file it points at exists,
  * and, for a link into a Markdown file with a `#fragment`, that file has a heading with that
  * anchor (GitHub's rule: lower case, punctuation dropped, spaces to hyphens). Links to the web
- * are not fetched. Run from the repository root: `npx tsx scripts/links.ts` prints each broken
- * link with its file and line, and exits 1 if there is any.
+ * are not fetched. It also holds the README under 15 KiB. Run from the repository root:
+ * `npx tsx scripts/links.ts` prints each broken link with its file and line, and exits 1 if
+ * there is any.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
@@ -66,6 +67,14 @@ for (const file of markdownFiles(root)) {
       }
     }
   }
+}
+/** The README is a newcomer's first page: past this it is a manual, and belongs in docs/. */
+const README_BYTE_SIZE_MAX = 15 * 1024;
+const readmeByteSize = statSync(path.join(root, "README.md")).size;
+if (readmeByteSize > README_BYTE_SIZE_MAX) {
+  broken.push(
+    `README.md: ${readmeByteSize} bytes, over ${README_BYTE_SIZE_MAX}: move detail to docs/`,
+  );
 }
 console.log(`${checked} relative links checked, ${broken.length} broken`);
 for (const line of broken) console.log(line);
