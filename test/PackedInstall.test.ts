@@ -126,9 +126,8 @@ describe("the published packages, packed and installed into an empty project", (
     };
     writeFileSync(path.join(project, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     await command("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline"], project);
-    console.info(
-      `packed: ${packed.map((one) => `${one.name} ${one.size} B (${one.unpackedSize} B unpacked)`).join(", ")}`,
-    );
+    const sizes = packed.map((one) => `${one.name} ${one.size} B (${one.unpackedSize} unpacked)`);
+    console.info(`packed: ${sizes.join(", ")}`);
   }, 900_000);
 
   afterAll(() => {
