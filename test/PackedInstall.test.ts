@@ -66,11 +66,8 @@ function command(file: string, args: readonly string[], cwd: string): Promise<st
     child.on("close", (code, signal) => {
       if (code === 0) return resolve(stdout);
       const ran = `${path.basename(file)} ${args.join(" ")} (in ${cwd})`;
-      reject(
-        new Error(
-          `${ran} exited ${code ?? signal}\n--- stderr\n${tail(stderr)}\n--- stdout\n${tail(stdout)}`,
-        ),
-      );
+      const printed = `--- stderr\n${tail(stderr)}\n--- stdout\n${tail(stdout)}`;
+      reject(new Error(`${ran} exited ${code ?? signal}\n${printed}`));
     });
   });
 }

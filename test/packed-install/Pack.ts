@@ -37,8 +37,13 @@ export function newestFileMs(dir: string): number {
 }
 
 // `from "x"`, `import("x")`, `require("x")` and `createRequire(...)("x")` in emitted ESM.
-const SPECIFIER =
-  /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\bcreateRequire\([^)]*\)\s*\(\s*)(["'])([^"'\s]+)\1/g;
+const SPECIFIER = new RegExp(
+  [
+    String.raw`(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\bcreateRequire\([^)]*\)\s*\(\s*)`,
+    String.raw`(["'])([^"'\s]+)\1`,
+  ].join(""),
+  "g",
+);
 
 /** The package a bare specifier names: `@scope/name` or `name`, without a subpath. */
 function packageOf(specifier: string): string {
