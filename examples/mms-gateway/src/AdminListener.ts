@@ -5,6 +5,8 @@
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import { machineGraph } from "./diagram/MachineGraph.js";
+import { machineSvg } from "./diagram/MachineSvg.js";
 import type { GatewaySpool } from "./GatewaySpool.js";
 import { livePage } from "./LivePage.js";
 import type { MachineView } from "./MachineWatch.js";
@@ -47,13 +49,16 @@ export async function openAdminListener(
   messages: GatewaySpool,
   machine: () => MachineView,
 ): Promise<AdminListener> {
+  // Drawn once, from the machine the synchronizer runs: the chart cannot drift from it.
+  const graph = machineGraph(messages.synchronizer.actor.logic);
+  const page = livePage(machineSvg(graph), graph.everywhere);
   const server = http.createServer(
     {
       headersTimeout: ADMIN_HEADERS_TIMEOUT_MS,
       requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
     },
     (request, response) => {
-      answer(request, metrics, messages, machine).then(
+      answer(request, { metrics, messages, machine, page }).then(
         ({ code, type, body }) => send(response, code, type, body),
         (error: unknown) => send(response, 500, "text/plain", `${String(error)}\n`),
       );
@@ -82,11 +87,18 @@ export async function openAdminListener(
   };
 }
 
+/** What the admin routes answer from. */
+interface AdminSources {
+  readonly metrics: Metrics;
+  readonly messages: GatewaySpool;
+  readonly machine: () => MachineView;
+  /** The live page, drawn once. */
+  readonly page: string;
+}
+
 async function answer(
   request: http.IncomingMessage,
-  metrics: Metrics,
-  messages: GatewaySpool,
-  machine: () => MachineView,
+  { metrics, messages, machine, page }: AdminSources,
 ): Promise<{ code: number; type: string; body: string }> {
   if (request.method !== "GET") return { code: 405, type: "text/plain", body: "GET only\n" };
   const pathname = (request.url ?? "/").split("?")[0];
@@ -104,7 +116,7 @@ async function answer(
         body: JSON.stringify(await liveView(messages, machine())),
       };
     case "/":
-      return { code: 200, type: "text/html; charset=utf-8", body: livePage() };
+      return { code: 200, type: "text/html; charset=utf-8", body: page };
     default:
       return { code: 404, type: "text/plain", body: "not found\n" };
   }
@@ -117,9 +129,14 @@ async function liveView(spool: GatewaySpool, machine: MachineView) {
     // stopped it (the machine itself never says so).
     state: stats.state === "failed" ? stats.state : (machine.state ?? stats.state),
     machineEvents: machine.events,
+    // Times each arrow of the chart was taken, and each state entered, for the page to light.
+    arrowCounts: machine.arrows,
+    stateEntries: machine.entries,
     // By state on a directory; a stream tells only how many are not done (null: not known).
     messages: stats.messages ?? null,
     depth: await spool.depth(),
+    records: stats.records,
+    acks: stats.acks,
     flushes: stats.flushes,
     flushReasons: stats.flushReasons,
     batchRecordsMean: stats.batchRecordsMean,

@@ -28,12 +28,27 @@ describe("the admin listener", () => {
     expect(text).toContain("mm7_body_bytes_in_flight 0");
     const live = await fetch(`${gateway.adminUrl}/live.json`);
     // The synchronizer's state, from its xstate inspection events; it took the submission.
-    const view = (await live.json()) as { state: string; machineEvents: number };
-    expect(view).toMatchObject({ messages: expect.any(Object) });
+    const view = (await live.json()) as {
+      state: string;
+      machineEvents: number;
+      arrowCounts: Record<string, number>;
+      stateEntries: Record<string, number>;
+    };
+    expect(view).toMatchObject({ messages: expect.any(Object), records: 1 });
     expect(Object.keys(synchronizerMachine.root.states)).toContain(view.state);
     expect(view.machineEvents).toBeGreaterThan(0);
-    const page = await fetch(`${gateway.adminUrl}/`);
-    expect(await page.text()).toContain("<title>Spool MMS gateway</title>");
+    // Counted from the microsteps: the choices the machine passed through, not only its rests.
+    expect(view.arrowCounts["receiving>decidingFlush"]).toBeGreaterThan(0);
+    expect(Object.keys(view.arrowCounts).some((arrow) => arrow.startsWith("decidingFlush>"))).toBe(
+      true,
+    );
+    expect(view.stateEntries.decidingFlush).toBeGreaterThan(0);
+    const page = await (await fetch(`${gateway.adminUrl}/`)).text();
+    expect(page).toContain("<title>Spool MMS gateway</title>");
+    // The chart of the machine that runs, every state on it.
+    for (const state of Object.keys(synchronizerMachine.root.states)) {
+      expect(page).toContain(`data-state="${state}"`);
+    }
   });
 
   it("listens on loopback on a port of its own unless told otherwise", async () => {
