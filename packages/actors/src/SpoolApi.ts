@@ -39,7 +39,10 @@ export type SpoolApiStats = Pick<
   | "skipped"
   | "confirmationsReceived"
   | "leasesLost"
+  | "leases"
   | "acks"
+  | "nacks"
+  | "deadLettered"
 >;
 
 /**

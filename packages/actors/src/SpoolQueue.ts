@@ -81,6 +81,10 @@ export class SpoolQueue {
   readonly #restoredThroughSeq: number;
   /** Acks made durable since open. */
   #acks = 0;
+  /** Leases handed out, nacks made durable, and messages made dead letters, since open. */
+  #leases = 0;
+  #nacks = 0;
+  #deadLettered = 0;
   /**
    * The payloads of the latest flushed batches, for takes at the tail; kept only once a
    * consumer has taken (a spool that only appends copies nothing).
@@ -105,6 +109,29 @@ export class SpoolQueue {
   /** Acks made durable since open. */
   get acks(): number {
     return this.#acks;
+  }
+
+  /** Leases handed out since open (a message taken again counts again). */
+  get leases(): number {
+    return this.#leases;
+  }
+
+  /** Nacks made durable since open (`nack` and `consume`'s nacks, the last attempt's included). */
+  get nacks(): number {
+    return this.#nacks;
+  }
+
+  /**
+   * Messages that became dead letters since open, once durable: nacked on their last attempt,
+   * or found by a take with their attempts used up (a lease that expired on its last attempt).
+   */
+  get deadLettered(): number {
+    return this.#deadLettered;
+  }
+
+  /** Leases that ran out before their consumer answered (see `ConsumerQueue.leasesExpired`). */
+  get leasesExpired(): number {
+    return this.#queue.leasesExpired;
   }
 
   /** Whether the spool is closing. */
@@ -195,7 +222,10 @@ export class SpoolQueue {
     const deadWrites = dead.map((entry) => this.#index.write(entry));
     if (dead.length > 0) {
       void Promise.all(deadWrites).then(
-        () => this.#options.reclaim(),
+        () => {
+          this.#deadLettered += dead.length;
+          this.#options.reclaim();
+        },
         () => undefined,
       );
     }
@@ -227,6 +257,7 @@ export class SpoolQueue {
       ...leaseWrites,
       ...deadWrites,
     ]);
+    this.#leases += taken.length;
     return taken.map(({ message }, i) => ({
       seq: message.seq,
       payload: payloads[i]!,
@@ -252,7 +283,11 @@ export class SpoolQueue {
     const entry = this.#queue.nack(checkedSeq, this.#clock(), retryAfterMs);
     if (typeof entry === "string") throw new NotLeased({ seq: messageSeq, reason: entry });
     await this.#index.write(entry);
-    if (entry.info.state === "dead") this.#options.reclaim();
+    this.#nacks += 1;
+    if (entry.info.state === "dead") {
+      this.#deadLettered += 1;
+      this.#options.reclaim();
+    }
     // A retry due at once is ready for a waiting consumer now.
     if (retryAfterMs === 0) this.enqueue([]);
   }

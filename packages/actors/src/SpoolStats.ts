@@ -55,8 +55,19 @@ export interface SpoolStats {
   readonly messages: Readonly<Record<"queued" | "leased" | "retryWait" | "dead", number>>;
   /** `consume` answers that came too late: the lease had expired and passed to another. */
   readonly leasesLost: number;
+  /**
+   * Leases that ran out before their consumer answered, counted when a take found them due
+   * (so an expired lease nobody takes after is not counted yet).
+   */
+  readonly leasesExpired: number;
+  /** Leases handed out since the spool opened (`take`, `takeMany`, `consume`). */
+  readonly leases: number;
   /** Acks made durable since the spool opened (`ack` and `consume`'s acks). */
   readonly acks: number;
+  /** Nacks made durable since the spool opened (`nack` and `consume`'s nacks). */
+  readonly nacks: number;
+  /** Messages made dead letters since the spool opened, once durable. */
+  readonly deadLettered: number;
   /** The index file's flushes, and the entries (leases, acks, nacks, ...) they made durable. */
   readonly indexFlushes: number;
   readonly indexEntries: number;
@@ -109,7 +120,11 @@ export function spoolStats(sources: SpoolStatsSources): SpoolStats {
     depth: queue.depth(),
     messages: queue.messageCounts(),
     leasesLost: queue.leasesLost,
+    leasesExpired: queue.leasesExpired,
+    leases: queue.leases,
     acks: queue.acks,
+    nacks: queue.nacks,
+    deadLettered: queue.deadLettered,
     indexFlushes: index.flushes,
     indexEntries: index.recordsWritten,
   };

@@ -63,6 +63,8 @@ export class ConsumerQueue {
   readonly #waiting = new KeyedHeap();
   readonly #readyMember = new Set<number>();
   #dead = 0;
+  /** Leases that ran out before their ack or nack (counted as their message became ready). */
+  #leasesExpired = 0;
   /** Durable messages never handed out are not tracked one by one: their locations sit here. */
   readonly #log = new LocationLog();
   /** The lowest seq never handed out. */
@@ -89,6 +91,14 @@ export class ConsumerQueue {
   /** Messages not yet done (fresh, queued, leased, waiting or dead). */
   get live(): number {
     return this.#messages.size + this.#freshCount;
+  }
+
+  /**
+   * Leases that ran out before their consumer answered: counted when a take finds them due and
+   * makes their message ready again (an expired lease nobody takes after is not counted yet).
+   */
+  get leasesExpired(): number {
+    return this.#leasesExpired;
   }
 
   /** Messages ready or waiting to be delivered again: the queue depth (dead letters excluded). */
@@ -341,6 +351,7 @@ export class ConsumerQueue {
       // Stale when the message moved on since (acked, nacked again, or leased anew).
       const waiting = message?.state === "leased" || message?.state === "retryWait";
       if (message !== undefined && waiting && message.notBeforeMs === key) {
+        if (message.state === "leased") this.#leasesExpired += 1;
         this.#makeReady(message);
       }
     }

@@ -41,6 +41,19 @@ describe("ConsumerQueue", () => {
     expect(again?.message.attempts).toBe(2);
   });
 
+  it("counts a lease that ran out, and neither a retry that came due nor an answered lease", () => {
+    const queue = queueOf(3);
+    queue.take(0, 100); // seq 1: left to expire
+    queue.take(0, 100); // seq 2: nacked, retried at 50
+    queue.take(0, 100); // seq 3: acked
+    queue.nack(seq(2), 0, 50);
+    queue.ack(seq(3), 0);
+    expect(queue.take(60, 100)?.message.seq).toBe(2);
+    expect(queue.leasesExpired).toBe(0);
+    expect(queue.take(100, 100)?.message.seq).toBe(1);
+    expect(queue.leasesExpired).toBe(1);
+  });
+
   it("acks only leased messages and forgets them", () => {
     const queue = queueOf(2);
     expect(queue.ack(seq(1), 0)).toBe("notLeased");

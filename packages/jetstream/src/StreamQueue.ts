@@ -42,6 +42,11 @@ export interface StreamQueueStats {
   readonly leases: number;
   readonly acks: number;
   readonly nacks: number;
+  /**
+   * Messages this spool made dead letters: nacked on their last attempt. A lease that ran out
+   * on its last attempt is the server's to announce, and is not counted here.
+   */
+  readonly deadLettered: number;
   readonly leasesLost: number;
   /** Deliveries of messages this spool had acked, acked again instead of handed out. */
   readonly ackedDeliveredAgain: number;
@@ -67,7 +72,14 @@ export class StreamQueue {
   #prefetched: Delivery[] = [];
   #waitingPull: Promise<void> | undefined;
   #closing = false;
-  readonly #counts = { leases: 0, acks: 0, nacks: 0, leasesLost: 0, ackedDeliveredAgain: 0 };
+  readonly #counts = {
+    leases: 0,
+    acks: 0,
+    nacks: 0,
+    deadLettered: 0,
+    leasesLost: 0,
+    ackedDeliveredAgain: 0,
+  };
 
   constructor(
     nc: NatsConnection,
@@ -148,6 +160,7 @@ export class StreamQueue {
     // (seen on 2.9: a nak alone announced nothing), so the spool records it now.
     if (held.attempt >= this.#settings.config.maxAttempts) {
       await this.#deadLetters.record(checked, held.attempt);
+      this.#counts.deadLettered += 1;
     }
   }
 
