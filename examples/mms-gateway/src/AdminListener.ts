@@ -1,6 +1,7 @@
 /**
- * The operator's listener, apart from the MM7 port: `GET /metrics` (Prometheus), `GET /` (the
- * live page) and `GET /live.json`. It listens on loopback by default, so what the gateway holds
+ * The operator's listener, apart from the MM7 port: `GET /metrics` (Prometheus),
+ * `GET /metrics/otel` (the spools' OpenTelemetry metrics as JSON), `GET /` (the live page) and
+ * `GET /live.json`. It listens on loopback by default, so what the gateway holds
  * and how it is doing are not told to whoever can reach the VASPs' port.
  */
 import * as http from "node:http";
@@ -11,6 +12,7 @@ import type { GatewaySpool } from "./GatewaySpool.js";
 import { livePage } from "./LivePage.js";
 import type { MachineView } from "./MachineWatch.js";
 import type { Metrics } from "./Metrics.js";
+import type { OtelMetrics } from "./OtelMetrics.js";
 
 /** Where the admin listener listens. @example { host: "127.0.0.1", port: 8702 } */
 export interface AdminOptions {
@@ -20,8 +22,14 @@ export interface AdminOptions {
   readonly port: number;
 }
 
-/** Loopback, a free port. @example openAdminListener(DEFAULT_ADMIN, metrics, messages) */
+/** Loopback, a free port. @example openAdminListener(DEFAULT_ADMIN, { metrics, otel }, messages, view) */
 export const DEFAULT_ADMIN: AdminOptions = { host: "127.0.0.1", port: 0 };
+
+/** What the metrics pages read: prom-client's registry and the OpenTelemetry SDK. */
+export interface AdminMetrics {
+  readonly metrics: Metrics;
+  readonly otel: OtelMetrics;
+}
 
 /** A listening admin listener. */
 export interface AdminListener {
@@ -45,7 +53,7 @@ export const ADMIN_CONNECTION_COUNT_MAX = 16;
 /** Serves metrics and the live view of `messages` on `options.host`:`options.port`. */
 export async function openAdminListener(
   options: AdminOptions,
-  metrics: Metrics,
+  { metrics, otel }: AdminMetrics,
   messages: GatewaySpool,
   machine: () => MachineView,
 ): Promise<AdminListener> {
@@ -58,7 +66,7 @@ export async function openAdminListener(
       requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
     },
     (request, response) => {
-      answer(request, { metrics, messages, machine, page }).then(
+      answer(request, { metrics, otel, messages, machine, page }).then(
         ({ code, type, body }) => send(response, code, type, body),
         (error: unknown) => send(response, 500, "text/plain", `${String(error)}\n`),
       );
@@ -90,6 +98,7 @@ export async function openAdminListener(
 /** What the admin routes answer from. */
 interface AdminSources {
   readonly metrics: Metrics;
+  readonly otel: OtelMetrics;
   readonly messages: GatewaySpool;
   readonly machine: () => MachineView;
   /** The live page, drawn once. */
@@ -98,7 +107,7 @@ interface AdminSources {
 
 async function answer(
   request: http.IncomingMessage,
-  { metrics, messages, machine, page }: AdminSources,
+  { metrics, otel, messages, machine, page }: AdminSources,
 ): Promise<{ code: number; type: string; body: string }> {
   if (request.method !== "GET") return { code: 405, type: "text/plain", body: "GET only\n" };
   const pathname = (request.url ?? "/").split("?")[0];
@@ -109,6 +118,8 @@ async function answer(
         type: metrics.registry.contentType,
         body: await metrics.registry.metrics(),
       };
+    case "/metrics/otel":
+      return { code: 200, type: "application/json", body: await otel.collect() };
     case "/live.json":
       return {
         code: 200,

@@ -9,7 +9,8 @@
  *
  * MM7 routes (`Routes.ts`): `POST /mm7` (SubmitReq), `GET /mm7/messages/<MessageID>` (status,
  * JSON) and `GET /health`; everything else is 404. Admin routes (`AdminListener.ts`): `GET /metrics`,
- * `GET /` (live page) and `GET /live.json`.
+ * `GET /metrics/otel` (the spools' OpenTelemetry metrics), `GET /` (live page) and
+ * `GET /live.json`.
  */
 import { mkdir } from "node:fs/promises";
 import * as http from "node:http";
@@ -47,6 +48,7 @@ import { machineWatch } from "./MachineWatch.js";
 import { messageIds } from "./MessageIds.js";
 import { gatewayMetrics, type Metrics } from "./Metrics.js";
 import { faultResponse } from "./Mm7.js";
+import { otelMetrics } from "./OtelMetrics.js";
 import { type RequestContext, route, send } from "./Routes.js";
 import { checkStore, openSpools, type SpoolStore } from "./SpoolStore.js";
 import { acceptSubmission, internalFault, type SubmissionInput } from "./Submit.js";
@@ -100,7 +102,7 @@ export interface GatewayOptions {
 export interface Gateway {
   /** The MM7 port: submissions, status queries and health. */
   readonly url: string;
-  /** The admin listener: `/metrics`, `/live.json` and the live page `/`. */
+  /** The admin listener: `/metrics`, `/metrics/otel`, `/live.json` and the live page `/`. */
   readonly adminUrl: string;
   readonly messages: GatewaySpool;
   readonly metrics: Metrics;
@@ -172,6 +174,9 @@ async function startGateway(
   opened.push(async () => watch.stop());
   const ids = await messageIds(options.dir, options.identityFile);
   const metrics = gatewayMetrics(messages);
+  // The spools' OpenTelemetry instruments, on an SDK of the gateway's own (`/metrics/otel`).
+  const otel = otelMetrics(messages, reports);
+  opened.push(() => otel.close());
   const stopObserving = messages.onBatch(metrics.observeBatch);
   opened.push(async () => stopObserving());
   const forwarding = await Delivery.start({
@@ -193,7 +198,7 @@ async function startGateway(
   if (threads !== undefined) opened.push(() => threads.close());
   // Listening only once every handler thread can take a submission.
   await threads?.ready;
-  const writer = messages.writer("mm7");
+  const writer = otel.messagesWriter("mm7");
   const handle = (input: SubmissionInput) =>
     threads !== undefined
       ? threads.submit(input)
@@ -223,7 +228,7 @@ async function startGateway(
   // The admin listener first: if its port is taken, the MM7 port has taken no request yet.
   const admin = await openAdminListener(
     { ...DEFAULT_ADMIN, ...options.admin },
-    metrics,
+    { metrics, otel },
     messages,
     watch.view,
   );
@@ -260,6 +265,7 @@ async function startGateway(
     await forwarding.stop();
     stopObserving();
     watch.stop();
+    await otel.close();
     await messages.close();
     await reports.close();
   }

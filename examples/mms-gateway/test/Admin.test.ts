@@ -3,12 +3,31 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { synchronizerMachine } from "@spool/actors";
+import { INSTRUMENT_NAMES, SPOOL_METER_NAME } from "@spool/otel";
 import { afterEach, describe, expect, it } from "vitest";
 import { type GatewayOptions, openGateway } from "../src/Gateway.js";
 import { openSink } from "../src/Sink.js";
 import { closeAll, closers, startGateway, submit } from "./harness/FrontDoor.js";
 
 afterEach(closeAll);
+
+/** `/metrics/otel`'s JSON, as far as the test reads it. */
+interface OtelPage {
+  readonly errors: string[];
+  readonly scopes: {
+    readonly name: string;
+    readonly metrics: {
+      readonly name: string;
+      readonly unit: string;
+      readonly points: {
+        readonly attributes: Record<string, unknown>;
+        readonly value?: number;
+        readonly count?: number;
+        readonly sum?: number | null;
+      }[];
+    }[];
+  }[];
+}
 
 describe("the admin listener", () => {
   it("serves metrics, the live page and live.json, which the MM7 port does not", async () => {
@@ -49,6 +68,41 @@ describe("the admin listener", () => {
     for (const state of Object.keys(synchronizerMachine.root.states)) {
       expect(page).toContain(`data-state="${state}"`);
     }
+  });
+
+  it("serves the spools' OpenTelemetry metrics as JSON on /metrics/otel", async () => {
+    const { gateway } = await startGateway();
+    expect((await submit(gateway, 1)).status).toBe(200);
+    const onMm7Port = await fetch(`${gateway.url}/metrics/otel`);
+    expect(onMm7Port.status).toBe(404);
+    await onMm7Port.body?.cancel();
+    const response = await fetch(`${gateway.adminUrl}/metrics/otel`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/json");
+    const collected = (await response.json()) as OtelPage;
+    expect(collected.errors).toEqual([]);
+    const scope = collected.scopes.find(({ name }) => name === SPOOL_METER_NAME);
+    const metrics = new Map(scope?.metrics.map((metric) => [metric.name, metric]));
+    // Every instrument has points: the batch ones from the submission's batch, the observed
+    // ones from the collection.
+    expect([...metrics.keys()].sort()).toEqual(Object.values(INSTRUMENT_NAMES).sort());
+    const ofMessages = (name: string) =>
+      metrics.get(name)!.points.filter((point) => point.attributes["spool.name"] === "messages");
+    // The submission: one measured append, flushed, in one batch of one record.
+    const [append] = ofMessages(INSTRUMENT_NAMES.appendDuration);
+    expect(append).toMatchObject({
+      attributes: { "spool.name": "messages", "spool.durability": "flushed" },
+      count: 1,
+    });
+    expect(metrics.get(INSTRUMENT_NAMES.appendDuration)?.unit).toBe("ms");
+    const records = ofMessages(INSTRUMENT_NAMES.batchRecords);
+    expect(records.reduce((sum, point) => sum + (point.sum ?? 0), 0)).toBe(1);
+    const flushes = ofMessages(INSTRUMENT_NAMES.flushes);
+    expect(flushes.reduce((sum, point) => sum + (point.value ?? 0), 0)).toBe(1);
+    const states = ofMessages(INSTRUMENT_NAMES.messages).map(
+      (p) => p.attributes["spool.message.state"],
+    );
+    expect(states.sort()).toEqual(["dead", "leased", "queued", "retryWait"]);
   });
 
   it("listens on loopback on a port of its own unless told otherwise", async () => {
