@@ -22,7 +22,12 @@ export interface AdminOptions {
   readonly port: number;
 }
 
-/** Loopback, a free port. @example openAdminListener(DEFAULT_ADMIN, { metrics, otel }, messages, view) */
+/**
+ * Loopback, a free port.
+ *
+ * @example
+ * openAdminListener(DEFAULT_ADMIN, { metrics, otel }, messages, view)
+ */
 export const DEFAULT_ADMIN: AdminOptions = { host: "127.0.0.1", port: 0 };
 
 /** What the metrics pages read: prom-client's registry and the OpenTelemetry SDK. */

@@ -12,10 +12,15 @@ import type {
   ObservableGauge,
 } from "@opentelemetry/api";
 
-/** The instrumentation scope's name: the meter every instrument is made on. */
+/**
+ * The instrumentation scope's name: the meter every instrument is made on.
+ *
+ * @example
+ * meterProvider.getMeter(SPOOL_METER_NAME, SPOOL_METER_VERSION)
+ */
 export const SPOOL_METER_NAME = "@spool/otel";
 
-/** The instrumentation scope's version: this package's (a test keeps them equal). */
+/** The instrumentation scope's version: this package's (a test keeps them). @example "0.1.0" */
 export const SPOOL_METER_VERSION = "0.1.0";
 
 /**
@@ -61,18 +66,31 @@ export const ATTRIBUTE_KEYS = {
  * append measured p50 0.18 ms and p99 1.4 ms on the project's machine, 256 writers' tens of
  * milliseconds (`docs/performance.md`), so the buckets are fine below 1 ms and coarse above;
  * the last, 10 s, is a disk or a cluster that stopped answering.
+ *
+ * @example
+ * DURATION_BUCKETS_MS.at(-1) // 10_000: 10 s
  */
 export const DURATION_BUCKETS_MS: readonly number[] = [
   0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000,
 ];
 
-/** Records per batch: powers of two up to `batchCountMax`'s default, 4096. */
+/**
+ * Records per batch: powers of two up to `batchCountMax`'s default, 4096.
+ *
+ * @example
+ * BATCH_RECORD_BUCKETS.at(-1) // 4096
+ */
 export const BATCH_RECORD_BUCKETS: readonly number[] = Array.from(
   { length: 13 },
   (_, power) => 2 ** power,
 );
 
-/** Bytes per batch: powers of four from 64 B to 16 MiB (`batchByteSizeMax` is 4 MiB by default). */
+/**
+ * Bytes per batch: powers of four from 64 B to 16 MiB (`batchByteSizeMax` is 4 MiB by default).
+ *
+ * @example
+ * BATCH_BYTE_BUCKETS.at(-1) // 16_777_216
+ */
 export const BATCH_BYTE_BUCKETS: readonly number[] = Array.from(
   { length: 10 },
   (_, power) => 64 * 4 ** power,

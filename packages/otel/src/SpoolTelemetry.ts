@@ -33,7 +33,12 @@ import {
  */
 export type MeasuredSpool = Pick<SpoolApi, "writer" | "stats" | "depth" | "onBatch">;
 
-/** Options of {@link instrumentSpool}. @example { meterProvider, attributes: { "spool.name": "messages" } } */
+/**
+ * Options of {@link instrumentSpool}.
+ *
+ * @example
+ * instrumentSpool(spool, { meterProvider, attributes: { "spool.name": "messages" } })
+ */
 export interface SpoolTelemetryOptions {
   /** The meter to make the instruments on. */
   readonly meter?: Meter;
@@ -55,8 +60,6 @@ export interface SpoolTelemetryOptions {
  * telemetry.dispose();
  */
 export interface SpoolTelemetry {
-  /** The instruments, for a test or a view that reads them by name. */
-  readonly instruments: SpoolInstruments;
   /**
    * A new writer of the spool (`spool.writer(name)`, and as it throws), its appends measured.
    */
@@ -124,7 +127,6 @@ export function instrumentSpool(
     active: () => !disposed,
   };
   return {
-    instruments,
     writer: (name?: string) => measureAppends(spool.writer(name), measure),
     measure(writer: AppendingWriter): MeasuredWriter {
       checkMethods(writer, "writer", ["append", "close"]);

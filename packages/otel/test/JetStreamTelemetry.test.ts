@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 
 describe("instrumentSpool on a JetStream stream (through SpoolApi)", () => {
-  it("counts appends as replicated, batches, leases, acks, nacks, dead letters and the depth", async () => {
+  it("counts replicated appends, batches, leases, acks, nacks, dead letters, depth", async () => {
     const { meterProvider, collect } = testSdk();
     const spool = await openJetStreamSpool({
       servers: cluster.urls(),
