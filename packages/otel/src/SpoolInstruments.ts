@@ -20,8 +20,8 @@ import type {
  */
 export const SPOOL_METER_NAME = "@spool/otel";
 
-/** The instrumentation scope's version: this package's (a test keeps them). @example "0.1.0" */
-export const SPOOL_METER_VERSION = "0.1.0";
+/** The instrumentation scope's version: this package's (a test keeps them). @example "0.2.0" */
+export const SPOOL_METER_VERSION = "0.2.0";
 
 /**
  * Every instrument's name. `docs/telemetry.md` describes each; the names are the contract with
