@@ -35,6 +35,7 @@ const PUBLISHED = [
   { name: "@spool/adapters", dir: "packages/adapters" },
   { name: "@spool/actors", dir: "packages/actors" },
   { name: "@spool/cli", dir: "packages/cli" },
+  { name: "@spool/otel", dir: "packages/otel" },
 ] as const;
 
 /**
@@ -160,6 +161,7 @@ describe("the published packages, packed and installed into an empty project", (
     const manifest = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8"));
     const declared = new Set([
       ...Object.keys(manifest.dependencies ?? {}),
+      ...Object.keys(manifest.peerDependencies ?? {}),
       ...(UNDECLARED_ALLOWED[published.name] ?? []),
     ]);
     const builtins = new Set(builtinModules);
@@ -192,6 +194,7 @@ describe("the published packages, packed and installed into an empty project", (
       states: ["done", "queued", "queued"],
       depth: 2,
       mappedPayloads: ["through the map"],
+      measuredDurability: "flushed",
       checkValue: 0xe3069283,
     });
   });

@@ -4,6 +4,7 @@
 import { connectSocketWriter, openSpool, serveWriters } from "@spool/actors";
 import { mmapAdapter } from "@spool/adapters";
 import { crc32c } from "@spool/crc32c";
+import { instrumentSpool } from "@spool/otel";
 
 const [dir, mappedDir] = process.argv.slice(2);
 if (dir === undefined || mappedDir === undefined) {
@@ -29,9 +30,12 @@ const states = [first.seq, second.seq, third.seq].map((seq) => spool.messageStat
 const depth = spool.depth();
 await spool.close();
 
-// The mmap adapter (@riaskov/mmap-io's addon), read back through records().
+// The mmap adapter (@riaskov/mmap-io's addon), appended through a writer @spool/otel measures
+// (on @opentelemetry/api with no SDK registered: no-op instruments), read back through records().
 const mapped = await openSpool({ dir: mappedDir, adapter: mmapAdapter() });
-await mapped.writer("mapped").append("through the map");
+const telemetry = instrumentSpool(mapped, { attributes: { "spool.name": "packed" } });
+const measured = await telemetry.writer("mapped").append("through the map");
+telemetry.dispose();
 const mappedPayloads = [];
 for await (const record of mapped.records({ from: 1 })) mappedPayloads.push(text(record.payload));
 await mapped.close();
@@ -44,6 +48,7 @@ console.log(
     states,
     depth,
     mappedPayloads,
+    measuredDurability: measured.durability,
     checkValue: crc32c(new TextEncoder().encode("123456789")),
   }),
 );
