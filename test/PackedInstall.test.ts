@@ -129,7 +129,7 @@ describe("the published packages, packed and installed into an empty project", (
   }, 900_000);
 
   afterAll(() => {
-    rmSync(scratch, { recursive: true, force: true });
+    if (process.env.KEEP_PACKED === undefined) rmSync(scratch, { recursive: true, force: true });
   });
 
   it.each(PUBLISHED)("$name packs its built entry, README and LICENSE", (published) => {

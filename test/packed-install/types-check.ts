@@ -5,6 +5,7 @@ import { mmapAdapter } from "@spool/adapters";
 import { run } from "@spool/cli";
 import type { Payload, SpoolFull } from "@spool/core";
 import { crc32c } from "@spool/crc32c";
+import { instrumentSpool } from "@spool/otel";
 
 export async function typesResolve(dir: string): Promise<number> {
   const spool = await openSpool({ dir, adapter: mmapAdapter({ flushMethod: "msync" }) });
@@ -16,6 +17,10 @@ export async function typesResolve(dir: string): Promise<number> {
   // @ts-expect-error `openSpool` takes options, not a bare path.
   await openSpool(dir);
   const full: SpoolFull["_tag"] = "SpoolFull";
+  const telemetry = instrumentSpool(spool, { attributes: { "spool.name": "types" } });
+  // @ts-expect-error it measures a spool, not a directory's path.
+  instrumentSpool(dir);
+  telemetry.dispose();
   const { exitCode } = await run(["inspect", dir]);
   await spool.close();
   return seq + (lease?.attempt ?? 0) + crc32c(new Uint8Array([1])) + exitCode + full.length;
