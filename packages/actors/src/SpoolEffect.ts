@@ -1,52 +1,73 @@
 /**
- * The Effect-native API beside the Promise one: a scoped spool (closed when the scope closes)
- * and appends whose typed errors stay in the error channel.
+ * The Effect-native API beside the Promise one (`SpoolEffect` in `@spool/actors`): the
+ * {@link Spool} service, provided by a scoped layer (`layer(options)`, the directory closed
+ * with the scope) or around any `SpoolApi` store (`layerFromStore`, `fromStore`); its
+ * operations fail with closed unions of tagged errors per operation, and only programmer
+ * errors are defects. `records` and `consume` are Streams; `forkConsumer` runs a handler per
+ * message in a scoped fiber. See docs/effect.md.
  */
 import type { AppendError, OpenError, Payload } from "@spool/core";
 import { Effect, type Scope } from "effect";
-import { type OpenSpoolOptions, openSpool, type Spool } from "./Spool.js";
+import { attempt, EXPECTED } from "./effect/OperationErrors.js";
+import { type Spool as DirectorySpool, type OpenSpoolOptions, openSpool } from "./Spool.js";
 import type { AppendOptions, AppendResult, Writer } from "./Writer.js";
 
-function isTagged(cause: unknown): cause is { readonly _tag: string } {
-  return typeof cause === "object" && cause !== null && "_tag" in cause;
-}
+export {
+  type ConsumerError,
+  type ConsumerOptions,
+  DELIVERY_POLL_MS,
+  type Delivery,
+  type DeliveryOptions,
+} from "./effect/Deliveries.js";
+export type {
+  AckError,
+  DeadLettersError,
+  DepthError,
+  EntryWriteError,
+  MessageStateError,
+  NackError,
+  PurgeDeadLetterError,
+  RecordsError,
+  TakeError,
+  WriterError,
+} from "./effect/OperationErrors.js";
+export {
+  forkConsumer,
+  fromStore,
+  layer,
+  layerFromStore,
+  Spool,
+  type SpoolService,
+  type SpoolWriter,
+} from "./effect/SpoolService.js";
 
 /**
- * Opens a spool for the life of the current scope.
+ * Opens a Promise-API spool for the life of the current scope, for code that holds the
+ * `Spool` object itself; {@link layer} provides the service instead.
  *
  * @example
  * const program = Effect.scoped(Effect.gen(function* () {
- *   const spool = yield* open({ dir: "./spool-data" });
- *   return yield* append(spool.writer(), "hello");
+ *   const spool = yield* SpoolEffect.open({ dir: "./spool-data" });
+ *   return yield* SpoolEffect.append(spool.writer(), "hello");
  * }));
  */
-export const open = (options: OpenSpoolOptions): Effect.Effect<Spool, OpenError, Scope.Scope> =>
+export const open = (
+  options: OpenSpoolOptions,
+): Effect.Effect<DirectorySpool, OpenError, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.tryPromise({
-      try: () => openSpool(options),
-      catch: (cause) => {
-        if (isTagged(cause)) return cause as OpenError;
-        throw cause;
-      },
-    }),
+    attempt(EXPECTED.open, () => openSpool(options)),
     (spool) => Effect.promise(() => spool.close()),
   );
 
 /**
- * Appends through a writer; fails with the typed {@link AppendError}.
+ * Appends through a Promise-API writer; fails with the typed {@link AppendError}.
  *
  * @example
- * const { seq } = yield* append(writer, "hello");
+ * const { seq } = yield* SpoolEffect.append(writer, "hello");
  */
 export const append = (
   writer: Writer,
   payload: Payload,
   options?: AppendOptions,
 ): Effect.Effect<AppendResult, AppendError> =>
-  Effect.tryPromise({
-    try: () => writer.append(payload, options),
-    catch: (cause) => {
-      if (isTagged(cause)) return cause as AppendError;
-      throw cause;
-    },
-  });
+  attempt(EXPECTED.append, () => writer.append(payload, options));

@@ -234,6 +234,27 @@ export class SpoolLocked extends Data.TaggedError("SpoolLocked")<{
   }
 }
 
+/**
+ * The cluster did not answer an operation in time (no quorum, no leader yet, the connection
+ * down): the operation may or may not have taken effect. Only a store on a replicated log
+ * (`@spool/jetstream`) raises it; it is here, with the other operating errors, so that what
+ * every store's operations may fail with can be named in one place. A take that rejects with it handed
+ * nothing out; an ack or nack that rejects with it may be made again.
+ *
+ * @example
+ * new ClusterUnavailable({ operation: "ack", stream: "mms", reason: "timeout" })
+ */
+export class ClusterUnavailable extends Data.TaggedError("ClusterUnavailable")<{
+  readonly operation: string;
+  readonly stream: string;
+  readonly reason: string;
+  readonly cause: unknown;
+}> {
+  override get message(): string {
+    return `${this.operation} on stream ${this.stream}: the cluster did not answer (${this.reason})`;
+  }
+}
+
 /** Errors `append` can reject with. @example const e: AppendError = new SpoolClosed({ dir }) */
 export type AppendError =
   | InvalidPayload
@@ -251,7 +272,7 @@ export type AppendError =
 export type OpenError = ConfigInvalid | StorageFailed | SpoolCorrupt | SpoolLocked;
 
 /** Any Spool operating error. @example const e: SpoolError = new SpoolClosed({ dir }) */
-export type SpoolError = AppendError | OpenError | NotLeased | InvalidArgument;
+export type SpoolError = AppendError | OpenError | NotLeased | InvalidArgument | ClusterUnavailable;
 
 /**
  * The errno code of a Node.js system error, or "UNKNOWN".

@@ -1,27 +1,12 @@
 /**
  * The errors of a spool on JetStream that a spool on disk has no word for. The rest are
- * Spool's own (`ConfigInvalid`, `InvalidArgument`, `NotLeased`, `SpoolClosed`, `FlushFailed`).
+ * Spool's own (`ConfigInvalid`, `InvalidArgument`, `NotLeased`, `SpoolClosed`, `FlushFailed`),
+ * and `ClusterUnavailable`, which lives in `@spool/core` beside them because every store's
+ * operations may meet it (the Effect API's error channels name it), and is re-exported here.
  */
 import { Data } from "effect";
 
-/**
- * The cluster did not answer an operation in time (no quorum, no leader yet, the connection
- * down): the operation may or may not have taken effect. A take that rejects with it handed
- * nothing out; an ack or nack that rejects with it may be made again.
- *
- * @example
- * new ClusterUnavailable({ operation: "ack", stream: "mms", reason: "timeout" })
- */
-export class ClusterUnavailable extends Data.TaggedError("ClusterUnavailable")<{
-  readonly operation: string;
-  readonly stream: string;
-  readonly reason: string;
-  readonly cause: unknown;
-}> {
-  override get message(): string {
-    return `${this.operation} on stream ${this.stream}: the cluster did not answer (${this.reason})`;
-  }
-}
+export { ClusterUnavailable } from "@spool/core";
 
 /**
  * The stream or its consumer exists with a configuration a spool cannot keep its promises on
