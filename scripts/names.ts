@@ -2,15 +2,17 @@
  * Checks that the names the docs use are the code's: every name a Markdown file imports from a
  * `@spool/...` package is exported by it (a value at run time, or a type named in its entry
  * file), and every `spool.method(` and `writer.method(` a doc calls is a method of `Spool` or
- * `JetStreamSpool` and of a `Writer`. Run from the repository root with the source condition:
+ * `JetStreamSpool` (or of the Effect service, in a doc that uses `SpoolEffect.Spool`) and of a
+ * `Writer`. Run from the repository root with the source condition:
  * `npx tsx --conditions=spool-source scripts/names.ts`; it prints each unknown name with its file
  * and line, and exits 1 if there is any.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { openSpool } from "@spool/actors";
+import { openSpool, SpoolEffect } from "@spool/actors";
 import { JetStreamSpool } from "@spool/jetstream";
+import { Effect } from "effect";
 import { markdownFiles, root } from "./Markdown.js";
 
 /** Each workspace package's name and folder. */
@@ -45,6 +47,10 @@ const spool = await openSpool({ dir });
 const writer = spool.writer("names");
 const spoolMethods = new Set([...memberNames(spool), ...memberNames(JetStreamSpool.prototype)]);
 const writerMethods = memberNames(writer);
+const serviceMethods = new Set([
+  ...spoolMethods,
+  ...memberNames(await Effect.runPromise(SpoolEffect.fromStore(spool))),
+]);
 await spool.close();
 rmSync(dir, { recursive: true, force: true });
 
@@ -77,9 +83,12 @@ for (const file of markdownFiles()) {
       unknown.push(`${where(match.index)}: ${specifier} exports no ${name}`);
     }
   }
+  const usesService = text.includes("SpoolEffect.Spool");
   for (const match of text.matchAll(/\b(spool|writer)\.([A-Za-z]\w*)\(/g)) {
     const [, receiver, method] = match as unknown as [string, string, string];
-    const methods = receiver === "spool" ? spoolMethods : writerMethods;
+    // A doc on the Effect API may call the service `yield* SpoolEffect.Spool` gives `spool`.
+    const methods =
+      receiver === "writer" ? writerMethods : usesService ? serviceMethods : spoolMethods;
     checked += 1;
     if (!methods.has(method))
       unknown.push(`${where(match.index)}: ${receiver}.${method} is no method`);
