@@ -18,6 +18,7 @@ import {
   SpoolUnreachable,
   StorageFailed,
 } from "@spool/core";
+import { match } from "ts-pattern";
 import type { ToSpool } from "../WriterPort.js";
 import { checkDurability, checkPayloadSize } from "./Arguments.js";
 
@@ -57,29 +58,51 @@ export function requestIdOf(request: unknown): number | undefined {
   return typeof id === "number" ? id : undefined;
 }
 
-/** Rebuilds a typed append error that crossed the port as its tag and fields. */
+/** Every tag an append error can carry: what a peer may send back as a failure. */
+const APPEND_ERROR_TAGS: ReadonlySet<string> = new Set<AppendError["_tag"]>([
+  "FlushFailed",
+  "StorageFailed",
+  "RecordTooLarge",
+  "SpoolOverloaded",
+  "SpoolFull",
+  "SpoolUnreachable",
+  "SpoolFailed",
+  "SpoolClosed",
+  "InvalidPayload",
+  "InvalidArgument",
+]);
+
+function isAppendErrorTag(tag: string): tag is AppendError["_tag"] {
+  return APPEND_ERROR_TAGS.has(tag);
+}
+
+/**
+ * Rebuilds a typed append error that crossed the port as its tag and fields. A tag no append
+ * error carries (a spool of another version) leaves the append unconfirmed: `SpoolUnreachable`,
+ * which tells the caller to send it again, never a confirmation or a silent close.
+ */
 export function reviveError(error: { tag: string; fields: Record<string, unknown> }): AppendError {
   const f = error.fields as never;
-  switch (error.tag) {
-    case "FlushFailed":
-      return new FlushFailed({ ...(f as object), cause: undefined } as never);
-    case "StorageFailed":
-      return new StorageFailed({ ...(f as object), cause: undefined } as never);
-    case "RecordTooLarge":
-      return new RecordTooLarge(f);
-    case "SpoolOverloaded":
-      return new SpoolOverloaded(f);
-    case "SpoolFull":
-      return new SpoolFull(f);
-    case "SpoolUnreachable":
-      return new SpoolUnreachable(f);
-    case "SpoolFailed":
-      return new SpoolFailed({ ...(f as object), cause: undefined } as never);
-    case "InvalidPayload":
-      return new InvalidPayload(f);
-    case "InvalidArgument":
-      return new InvalidArgument(f);
-    default:
-      return new SpoolClosed(f);
+  const withoutCause = { ...(error.fields as object), cause: undefined } as never;
+  const { tag } = error;
+  if (!isAppendErrorTag(tag)) {
+    const dir = typeof error.fields.dir === "string" ? error.fields.dir : "";
+    return new SpoolUnreachable({
+      dir,
+      reason: `the spool answered with an unknown error: ${tag}`,
+    });
   }
+  return match(tag)
+    .returnType<AppendError>()
+    .with("FlushFailed", () => new FlushFailed(withoutCause))
+    .with("StorageFailed", () => new StorageFailed(withoutCause))
+    .with("SpoolFailed", () => new SpoolFailed(withoutCause))
+    .with("RecordTooLarge", () => new RecordTooLarge(f))
+    .with("SpoolOverloaded", () => new SpoolOverloaded(f))
+    .with("SpoolFull", () => new SpoolFull(f))
+    .with("SpoolUnreachable", () => new SpoolUnreachable(f))
+    .with("SpoolClosed", () => new SpoolClosed(f))
+    .with("InvalidPayload", () => new InvalidPayload(f))
+    .with("InvalidArgument", () => new InvalidArgument(f))
+    .exhaustive();
 }
