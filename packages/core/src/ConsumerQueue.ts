@@ -279,10 +279,18 @@ export class ConsumerQueue {
     }
   }
 
+  /**
+   * Why a message this queue does not track cannot be acked, nacked or purged: a durable one
+   * never handed out is in the queue but not leased; anything else is not in it.
+   */
+  #untrackedRefusal(seq: Seq): ConsumerRefusal {
+    return this.stateOf(seq) === "queued" ? "notLeased" : "unknown";
+  }
+
   /** Acknowledges a leased message: it is done, and forgotten once its entry is written. */
   ack(seq: Seq, nowMs: number): IndexEntry | ConsumerRefusal {
     const message = this.#messages.get(seq);
-    if (message === undefined) return "unknown";
+    if (message === undefined) return this.#untrackedRefusal(seq);
     if (message.state !== "leased") return "notLeased";
     this.#messages.delete(seq);
     this.#markDone(seq);
@@ -293,7 +301,7 @@ export class ConsumerQueue {
   /** A leased message failed: it waits `retryAfterMs`, or is dead when its attempts are used up. */
   nack(seq: Seq, nowMs: number, retryAfterMs: number): IndexEntry | ConsumerRefusal {
     const message = this.#messages.get(seq);
-    if (message === undefined) return "unknown";
+    if (message === undefined) return this.#untrackedRefusal(seq);
     if (message.state !== "leased") return "notLeased";
     if (message.attempts >= this.#maxAttempts) return this.#kill(message, nowMs);
     message.state = "retryWait";
@@ -306,7 +314,7 @@ export class ConsumerQueue {
   /** A dead letter is dealt with (inspected, parked elsewhere): it is done and forgotten. */
   purge(seq: Seq, nowMs: number): IndexEntry | ConsumerRefusal {
     const message = this.#messages.get(seq);
-    if (message === undefined) return "unknown";
+    if (message === undefined) return this.#untrackedRefusal(seq);
     if (message.state !== "dead") return "notLeased";
     this.#messages.delete(seq);
     this.#dead -= 1;

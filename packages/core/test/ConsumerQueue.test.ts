@@ -65,6 +65,17 @@ describe("ConsumerQueue", () => {
     expect(queue.depth).toBe(1);
   });
 
+  it("refuses to ack, nack or purge a message never handed out as not leased, not as unknown", () => {
+    const queue = new ConsumerQueue(3);
+    for (let n = 1; n <= 2; n++) queue.addFresh(at(n));
+    expect(queue.stateOf(2)).toBe("queued");
+    expect(queue.ack(seq(2), 0)).toBe("notLeased");
+    expect(queue.nack(seq(2), 0, 10)).toBe("notLeased");
+    expect(queue.purge(seq(2), 0)).toBe("notLeased");
+    expect(queue.ack(seq(3), 0)).toBe("unknown");
+    expect(queue.depth).toBe(2);
+  });
+
   it("honours retry delays and dead-letters a message when its attempts are used up", () => {
     const queue = queueOf(1, 2);
     queue.take(0, 100);
