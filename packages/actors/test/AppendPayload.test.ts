@@ -1,9 +1,9 @@
 import { MemoryDisk, memoryAdapter } from "@spool/adapters";
 import { InvalidArgument, InvalidPayload } from "@spool/core";
 import { describe, expect, it } from "vitest";
-import { openSpool, type Spool } from "../src/Spool.js";
-import { connectWriter } from "../src/WriterPort.js";
-import { connectSocketWriter, serveWriters } from "../src/WriterSocket.js";
+import { openSpool, type Spool } from "../src/spool/Spool.js";
+import { connectWriter } from "../src/transports/WriterPort.js";
+import { connectSocketWriter, serveWriters } from "../src/transports/WriterSocket.js";
 import { temporaryDirectory } from "./helpers.js";
 
 /** The payloads read back after close and reopen, by seq. */

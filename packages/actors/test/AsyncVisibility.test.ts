@@ -1,7 +1,7 @@
 import { delegatingAdapter, fileAdapter, memoryAdapter } from "@spool/adapters";
 import type { AdapterFactory } from "@spool/core";
 import { describe, expect, it, vi } from "vitest";
-import { openSpool, type Spool } from "../src/Spool.js";
+import { openSpool, type Spool } from "../src/spool/Spool.js";
 import { temporaryDirectory } from "./helpers.js";
 
 const text = new TextDecoder();

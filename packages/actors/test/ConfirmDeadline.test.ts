@@ -17,7 +17,11 @@ import {
   CONFIRM_DEADLINE_FLOOR_MS,
   ConfirmationLatencies,
 } from "../src/internal/ConfirmDeadline.js";
-import { Synchronizer, type SynchronizerTimers, type TimerPurpose } from "../src/Synchronizer.js";
+import {
+  Synchronizer,
+  type SynchronizerTimers,
+  type TimerPurpose,
+} from "../src/synchronizer/Synchronizer.js";
 
 const CONFIRM_TIMEOUT_MS = 5000;
 const PIPELINE_SPLIT_BYTE_SIZE = 200;

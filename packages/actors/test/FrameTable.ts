@@ -1,5 +1,5 @@
 /**
- * The socket protocol's frame table, read out of `src/SocketFrames.ts`'s documentation, and a
+ * The socket protocol's frame table, read out of `src/transports/SocketFrames.ts`'s documentation, and a
  * frame builder and reader that know nothing but that table. A client written from the
  * documentation is this module; the tests hold the code to it, so the two cannot drift.
  */
@@ -30,7 +30,7 @@ export interface FrameTable {
   readonly opening: readonly string[];
 }
 
-const SOURCE = new URL("../src/SocketFrames.ts", import.meta.url);
+const SOURCE = new URL("../src/transports/SocketFrames.ts", import.meta.url);
 
 /** The fenced block of the module's first doc comment, without the comment's ` * `. */
 function documentedBlock(): string[] {

@@ -11,8 +11,8 @@ import {
   segmentNumber,
 } from "@spool/core";
 import { describe, expect, it } from "vitest";
-import { ANSWERS_IN_FLIGHT_PER_HANDLER } from "../src/Consumer.js";
 import { openSpool, type Spool } from "../src/index.js";
+import { ANSWERS_IN_FLIGHT_PER_HANDLER } from "../src/spool/Consumer.js";
 import { temporaryDirectory } from "./helpers.js";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

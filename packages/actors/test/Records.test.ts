@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { openSpool } from "../src/Spool.js";
+import { openSpool } from "../src/spool/Spool.js";
 import { temporaryDirectory } from "./helpers.js";
 
 describe("records()", () => {

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { writerId } from "@spool/core";
 import { describe, expect, it } from "vitest";
-import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "../src/SharedMemoryLock.js";
+import { SHARED_LOCK_BYTE_SIZE, SharedMemoryLock } from "../src/writers/SharedMemoryLock.js";
 
 const boot = new URL("./workers/boot.mjs", import.meta.url);
 const entry = new URL("./workers/lockWorker.ts", import.meta.url).href;

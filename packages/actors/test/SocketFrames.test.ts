@@ -13,7 +13,7 @@ import {
   encodeToWriter,
   FrameInvalid,
   type SpoolFrame,
-} from "../src/SocketFrames.js";
+} from "../src/transports/SocketFrames.js";
 import { buildFrame, type FrameValues, readFrame, readFrameTable } from "./FrameTable.js";
 
 const table = readFrameTable();

@@ -14,12 +14,12 @@ import {
   type WriterId,
 } from "@spool/core";
 import { describe, expect, it } from "vitest";
-import type { SharedLock } from "../src/SharedLock.js";
-import { openSpool, type Spool } from "../src/Spool.js";
-import { describeFault, isInputOutputError } from "../src/SpoolFailure.js";
-import { Synchronizer, type WriterEndpoint } from "../src/Synchronizer.js";
-import { SenderRuntime } from "../src/Writer.js";
-import { connectWriter } from "../src/WriterPort.js";
+import { openSpool, type Spool } from "../src/spool/Spool.js";
+import { describeFault, isInputOutputError } from "../src/spool/SpoolFailure.js";
+import { Synchronizer, type WriterEndpoint } from "../src/synchronizer/Synchronizer.js";
+import { connectWriter } from "../src/transports/WriterPort.js";
+import type { SharedLock } from "../src/writers/SharedLock.js";
+import { SenderRuntime } from "../src/writers/Writer.js";
 
 /** The memory adapter, with `overrides` on the data file's adapter once `armed()` says so. */
 function faultyAdapter(

@@ -20,9 +20,13 @@ import {
   type FlusherEvent,
   type SynchronizerEvent,
   synchronizerMachine,
-} from "../src/SynchronizerMachine.js";
-import type { ConfirmJob, FlushJob, SynchronizerServices } from "../src/SynchronizerServices.js";
-import { SynchronizerCounters } from "../src/SynchronizerStats.js";
+} from "../src/machines/SynchronizerMachine.js";
+import type {
+  ConfirmJob,
+  FlushJob,
+  SynchronizerServices,
+} from "../src/machines/SynchronizerServices.js";
+import { SynchronizerCounters } from "../src/synchronizer/SynchronizerStats.js";
 
 const request = (id: number, writer = 1): WriteRequest => ({
   id: id as RequestId,

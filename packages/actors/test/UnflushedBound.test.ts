@@ -10,7 +10,7 @@ import {
 } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { openSpool, verifySpool } from "../src/index.js";
-import { unflushedByteSizeMax } from "../src/UnflushedBound.js";
+import { unflushedByteSizeMax } from "../src/synchronizer/UnflushedBound.js";
 import { snapshot, temporaryDirectory } from "./helpers.js";
 
 // Small segments and batches, so the bound on unflushed bytes (3 x 2 KiB) is a few records.

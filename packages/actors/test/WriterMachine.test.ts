@@ -1,7 +1,7 @@
 import { InvariantViolation, type WriteRequest } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
-import { type WriterGroup, writerMachine } from "../src/WriterMachine.js";
+import { type WriterGroup, writerMachine } from "../src/machines/WriterMachine.js";
 
 // Effects recorded by name, as the runtime would carry them out.
 function started() {

@@ -11,7 +11,7 @@ import {
   encodeConnect,
   FrameReader,
   type SpoolFrame,
-} from "../src/SocketFrames.js";
+} from "../src/transports/SocketFrames.js";
 
 const writerScript = new URL("./processes/socketWriter.ts", import.meta.url).pathname;
 const serverScript = new URL("./processes/socketServer.ts", import.meta.url).pathname;

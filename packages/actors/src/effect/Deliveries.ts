@@ -6,7 +6,7 @@
 import type { InvalidArgument, NotLeased } from "@spool/core";
 import { Effect, type Fiber, Latch, type Scope, Stream } from "effect";
 import { checkCount, checkDurationMs, checkFunction, checkOptions } from "../internal/Arguments.js";
-import type { Lease } from "../SpoolQueue.js";
+import type { Lease } from "../spool/SpoolQueue.js";
 import {
   type AckError,
   Expected,

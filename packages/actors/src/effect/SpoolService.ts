@@ -13,11 +13,11 @@ import {
   type SpoolConfig,
 } from "@spool/core";
 import { Context, Effect, type Fiber, Layer, Option, type Scope, Stream } from "effect";
-import type { OpenSpoolOptions } from "../Recovery.js";
-import { openSpool } from "../Spool.js";
-import type { SpoolApi, SpoolApiStats, StoredRecord } from "../SpoolApi.js";
-import type { DeadLetter, Lease, MessageState } from "../SpoolQueue.js";
-import type { AppendOptions, AppendResult, Writer } from "../Writer.js";
+import type { OpenSpoolOptions } from "../spool/Recovery.js";
+import { openSpool } from "../spool/Spool.js";
+import type { SpoolApi, SpoolApiStats, StoredRecord } from "../spool/SpoolApi.js";
+import type { DeadLetter, Lease, MessageState } from "../spool/SpoolQueue.js";
+import type { AppendOptions, AppendResult, Writer } from "../writers/Writer.js";
 import {
   type ConsumerError,
   type ConsumerOptions,

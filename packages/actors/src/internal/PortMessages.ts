@@ -19,7 +19,7 @@ import {
   StorageFailed,
 } from "@spool/core";
 import { match } from "ts-pattern";
-import type { ToSpool } from "../WriterPort.js";
+import type { ToSpool } from "../transports/WriterPort.js";
 import { checkDurability, checkPayloadSize } from "./Arguments.js";
 
 /**

@@ -15,8 +15,13 @@ import {
   segmentNumber,
   type WriteRequest,
 } from "@spool/core";
-import type { Receipt, SynchronizerPort, WriterEndpoint } from "../Synchronizer.js";
-import { type Link, RECEIPT_WINDOW, type ToSpool, type ToWriter } from "../WriterPort.js";
+import type { Receipt, SynchronizerPort, WriterEndpoint } from "../synchronizer/Synchronizer.js";
+import {
+  type Link,
+  RECEIPT_WINDOW,
+  type ToSpool,
+  type ToWriter,
+} from "../transports/WriterPort.js";
 import { reviveError } from "./PortMessages.js";
 import type { RequestRingWriter } from "./RequestRing.js";
 

@@ -3,8 +3,8 @@
  * writers on its socket with a lease of argv[3] ms; prints `{serving: path}` once listening.
  */
 import { writeSync } from "node:fs";
-import { openSpool } from "../../src/Spool.js";
-import { serveWriters } from "../../src/WriterSocket.js";
+import { openSpool } from "../../src/spool/Spool.js";
+import { serveWriters } from "../../src/transports/WriterSocket.js";
 
 const [dir, leaseText] = process.argv.slice(2);
 const spool = await openSpool({ dir: dir! });

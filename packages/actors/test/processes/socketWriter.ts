@@ -5,7 +5,7 @@
  * payload]}` per acknowledged append, `{failed: tag, message}` per rejected one, `{done: true}`.
  */
 import { writeSync } from "node:fs";
-import { connectSocketWriter } from "../../src/WriterSocket.js";
+import { connectSocketWriter } from "../../src/transports/WriterSocket.js";
 
 const [socketPath, tag, countText, inFlightText] = process.argv.slice(2);
 const count = Number(countText);

@@ -4,7 +4,7 @@
  * one as soon as it is acknowledged (so a test that kills the thread knows what was promised).
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { connectWriter } from "../../src/WriterPort.js";
+import { connectWriter } from "../../src/transports/WriterPort.js";
 
 const { port, count, tag, inFlight } = workerData as {
   port: import("node:worker_threads").MessagePort;

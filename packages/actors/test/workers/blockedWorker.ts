@@ -5,7 +5,7 @@
  * would behind any synchronous work. Then it appends once more and reports both acknowledgements.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { connectWriter } from "../../src/WriterPort.js";
+import { connectWriter } from "../../src/transports/WriterPort.js";
 
 const { port, gate } = workerData as {
   port: import("node:worker_threads").MessagePort;

@@ -5,8 +5,8 @@
  * posts what it saw of the lock first, so the test knows the thread died holding it.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import type { SharedWriterMemory } from "../../src/WriterPort.js";
-import { connectWriter } from "../../src/WriterPort.js";
+import type { SharedWriterMemory } from "../../src/transports/WriterPort.js";
+import { connectWriter } from "../../src/transports/WriterPort.js";
 
 const { port, acked, bigByteSize } = workerData as {
   port: import("node:worker_threads").MessagePort;

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { WriterId } from "@spool/core";
-import { SharedMemoryLock } from "../../src/SharedMemoryLock.js";
+import { SharedMemoryLock } from "../../src/writers/SharedMemoryLock.js";
 
 const { lockBuffer, counterBuffer, owner, rounds } = workerData as {
   lockBuffer: SharedArrayBuffer;
