@@ -100,103 +100,107 @@ async function runConsumer(spool: JetStreamSpool, ledger: Ledger, stop: () => bo
 }
 
 describe("a spool on a three-server cluster, stream of three replicas", () => {
-  it("loses, duplicates and redelivers nothing acknowledged while servers die", async () => {
-    const stream = "failover";
-    const options = { servers: cluster.urls(), stream, replicas: 3, config: { leaseMs: 5_000 } };
-    const writing = await openJetStreamSpool({ ...options, name: "writers" });
-    const consuming = await openJetStreamSpool({ ...options, name: "consumers" });
-    const ledger = new Ledger();
-    let stopWriting = false;
-    let stopConsuming = false;
-    const writers = startWriters(writing, ledger, () => stopWriting);
-    const consumer = runConsumer(consuming, ledger, () => stopConsuming);
-    const progress = async (what: string, appends: number, acks: number) => {
-      const [a, k] = [ledger.appended.size + appends, ledger.acked.size + acks];
-      await until(what, () => ledger.appended.size >= a && ledger.acked.size >= k);
-    };
-    const resumeAfter = async (what: string) => {
-      const since = performance.now();
-      await progress(what, 200, 200);
-      return {
-        appendsMs: Math.round(ledger.lastAppendAtMs - since),
-        acksMs: Math.round(ledger.lastAckAtMs - since),
+  it(
+    "loses, duplicates and redelivers nothing acknowledged while servers die",
+    async () => {
+      const stream = "failover";
+      const options = { servers: cluster.urls(), stream, replicas: 3, config: { leaseMs: 5_000 } };
+      const writing = await openJetStreamSpool({ ...options, name: "writers" });
+      const consuming = await openJetStreamSpool({ ...options, name: "consumers" });
+      const ledger = new Ledger();
+      let stopWriting = false;
+      let stopConsuming = false;
+      const writers = startWriters(writing, ledger, () => stopWriting);
+      const consumer = runConsumer(consuming, ledger, () => stopConsuming);
+      const progress = async (what: string, appends: number, acks: number) => {
+        const [a, k] = [ledger.appended.size + appends, ledger.acked.size + acks];
+        await until(what, () => ledger.appended.size >= a && ledger.acked.size >= k);
       };
-    };
-    await progress("the load to start", 500, 300);
+      const resumeAfter = async (what: string) => {
+        const since = performance.now();
+        await progress(what, 200, 200);
+        return {
+          appendsMs: Math.round(ledger.lastAppendAtMs - since),
+          acksMs: Math.round(ledger.lastAckAtMs - since),
+        };
+      };
+      await progress("the load to start", 500, 300);
 
-    const leader = await cluster.waitForStreamLeader(stream);
-    await cluster.kill(leader);
-    const afterLeader = await resumeAfter("appends and acks after the leader was killed");
-    const next = await cluster.waitForStreamLeader(stream, { not: leader });
-    const follower = cluster.servers.find((s) => s.name !== leader && s.name !== next)!.name;
-    await cluster.kill(follower);
-    const appendedAtFollowerKilled = ledger.appended.size;
-    // One server of three: give appends in flight time to fail over, and see none acknowledged.
-    await until("the writers to stall on the lost quorum", async () => {
-      const before = ledger.appended.size;
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      return ledger.appended.size === before;
-    });
-    const acknowledgedWithOneServer = ledger.appended.size - appendedAtFollowerKilled;
-    const stalledAt = ledger.appended.size;
-    await until("an append still unacknowledged", async () => ledger.appended.size === stalledAt);
-    await cluster.restart(leader);
-    await cluster.restart(follower);
-    const afterRestart = await resumeAfter("appends and acks after both came back");
-    stopWriting = true;
-    await Promise.all(writers);
+      const leader = await cluster.waitForStreamLeader(stream);
+      await cluster.kill(leader);
+      const afterLeader = await resumeAfter("appends and acks after the leader was killed");
+      const next = await cluster.waitForStreamLeader(stream, { not: leader });
+      const follower = cluster.servers.find((s) => s.name !== leader && s.name !== next)!.name;
+      await cluster.kill(follower);
+      const appendedAtFollowerKilled = ledger.appended.size;
+      // One server of three: give appends in flight time to fail over, and see none acknowledged.
+      await until("the writers to stall on the lost quorum", async () => {
+        const before = ledger.appended.size;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        return ledger.appended.size === before;
+      });
+      const acknowledgedWithOneServer = ledger.appended.size - appendedAtFollowerKilled;
+      const stalledAt = ledger.appended.size;
+      await until("an append still unacknowledged", async () => ledger.appended.size === stalledAt);
+      await cluster.restart(leader);
+      await cluster.restart(follower);
+      const afterRestart = await resumeAfter("appends and acks after both came back");
+      stopWriting = true;
+      await Promise.all(writers);
 
-    // Drain: every acknowledged append is delivered and acked.
-    const wanted = [...ledger.appended.values()];
-    await until("every acknowledged append to be delivered and acked", () =>
-      wanted.every((seq) => ledger.acked.has(seq)),
-    );
-    stopConsuming = true;
-    await consumer;
+      // Drain: every acknowledged append is delivered and acked.
+      const wanted = [...ledger.appended.values()];
+      await until("every acknowledged append to be delivered and acked", () =>
+        wanted.every((seq) => ledger.acked.has(seq)),
+      );
+      stopConsuming = true;
+      await consumer;
 
-    const duplicatesBySeq = [...ledger.delivered.entries()].filter(
-      ([, payloads]) => new Set(payloads).size > 1,
-    ).length;
-    const seqsByPayload = new Map<string, Set<number>>();
-    for (const [seq, payloads] of ledger.delivered) {
-      for (const payload of payloads) {
-        seqsByPayload.set(payload, (seqsByPayload.get(payload) ?? new Set()).add(seq));
+      const duplicatesBySeq = [...ledger.delivered.entries()].filter(
+        ([, payloads]) => new Set(payloads).size > 1,
+      ).length;
+      const seqsByPayload = new Map<string, Set<number>>();
+      for (const [seq, payloads] of ledger.delivered) {
+        for (const payload of payloads) {
+          seqsByPayload.set(payload, (seqsByPayload.get(payload) ?? new Set()).add(seq));
+        }
       }
-    }
-    const storedTwice = [...seqsByPayload.values()].filter((seqs) => seqs.size > 1).length;
-    let lost = 0;
-    let changed = 0;
-    for (const [payload, seq] of ledger.appended) {
-      const payloads = ledger.delivered.get(seq);
-      if (payloads === undefined) lost += 1;
-      else if (!payloads.every((delivered) => delivered === payload)) changed += 1;
-    }
-    const figures = {
-      appendsAcknowledged: ledger.appended.size,
-      appendsAcknowledgedAsTheFollowerDied: acknowledgedWithOneServer,
-      appendFailures: ledger.appendFailures,
-      lost,
-      changed,
-      storedTwice,
-      duplicatesBySeq,
-      ackedDeliveredAgain: ledger.ackedDeliveredAgain,
-      acksConfirmed: ledger.acked.size,
-      resumeAfterLeaderKilled: afterLeader,
-      resumeAfterRestart: afterRestart,
-      writerStats: writing.stats(),
-      consumerStats: consuming.stats(),
-    };
-    console.log(`cluster failover figures: ${JSON.stringify(figures)}`);
-    expect({ lost, changed, storedTwice, duplicatesBySeq }).toEqual({
-      lost: 0,
-      changed: 0,
-      storedTwice: 0,
-      duplicatesBySeq: 0,
-    });
-    expect(ledger.ackedDeliveredAgain).toBe(0);
-    expect(ledger.appendFailures).toBe(0);
-    await Promise.all([writing.close(), consuming.close()]);
-  }, FAILOVER_TEST_MS_MAX);
+      const storedTwice = [...seqsByPayload.values()].filter((seqs) => seqs.size > 1).length;
+      let lost = 0;
+      let changed = 0;
+      for (const [payload, seq] of ledger.appended) {
+        const payloads = ledger.delivered.get(seq);
+        if (payloads === undefined) lost += 1;
+        else if (!payloads.every((delivered) => delivered === payload)) changed += 1;
+      }
+      const figures = {
+        appendsAcknowledged: ledger.appended.size,
+        appendsAcknowledgedAsTheFollowerDied: acknowledgedWithOneServer,
+        appendFailures: ledger.appendFailures,
+        lost,
+        changed,
+        storedTwice,
+        duplicatesBySeq,
+        ackedDeliveredAgain: ledger.ackedDeliveredAgain,
+        acksConfirmed: ledger.acked.size,
+        resumeAfterLeaderKilled: afterLeader,
+        resumeAfterRestart: afterRestart,
+        writerStats: writing.stats(),
+        consumerStats: consuming.stats(),
+      };
+      console.log(`cluster failover figures: ${JSON.stringify(figures)}`);
+      expect({ lost, changed, storedTwice, duplicatesBySeq }).toEqual({
+        lost: 0,
+        changed: 0,
+        storedTwice: 0,
+        duplicatesBySeq: 0,
+      });
+      expect(ledger.ackedDeliveredAgain).toBe(0);
+      expect(ledger.appendFailures).toBe(0);
+      await Promise.all([writing.close(), consuming.close()]);
+    },
+    FAILOVER_TEST_MS_MAX,
+  );
 
   it("hands out no acked message again when the consumer's leader dies right after acks", async () => {
     const stream = "acked";

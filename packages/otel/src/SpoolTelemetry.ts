@@ -143,6 +143,22 @@ export function instrumentSpool(
 }
 
 /**
+ * The spool's attributes with `key` set to a value, one object per value, made on first use
+ * and kept: a point allocates none (the values are few: flush reasons, levels, states).
+ */
+function attributeSets(attributes: Attributes, key: string): (value: string) => Attributes {
+  const made = new Map<string, Attributes>();
+  return (value) => {
+    let set = made.get(value);
+    if (set === undefined) {
+      set = { ...attributes, [key]: value };
+      made.set(value, set);
+    }
+    return set;
+  };
+}
+
+/**
  * The listener of the spool's batch reports: one point per batch in each batch instrument.
  * Called before the batch's writers hear of it, so a confirmed append's batch is counted.
  */
@@ -151,19 +167,11 @@ function batchObserver(
   attributes: Attributes,
 ): (report: BatchReport) => void {
   // One attributes object per reason and level, made once: a batch allocates none.
-  const byReason = new Map<string, Attributes>();
-  const byLevel = new Map<string, Attributes>();
-  const attributesFor = (map: Map<string, Attributes>, key: string, value: string) => {
-    let made = map.get(value);
-    if (made === undefined) {
-      made = { ...attributes, [key]: value };
-      map.set(value, made);
-    }
-    return made;
-  };
+  const reasons = attributeSets(attributes, ATTRIBUTE_KEYS.flushReason);
+  const levels = attributeSets(attributes, ATTRIBUTE_KEYS.flushLevel);
   return (report) => {
-    const reason = attributesFor(byReason, ATTRIBUTE_KEYS.flushReason, report.reason);
-    const level = attributesFor(byLevel, ATTRIBUTE_KEYS.flushLevel, report.level);
+    const reason = reasons(report.reason);
+    const level = levels(report.level);
     try {
       instruments.flushes.add(1, reason);
       instruments.batchRecords.record(report.records, reason);
@@ -181,7 +189,7 @@ function statsObserver(
   instruments: SpoolInstruments,
   attributes: Attributes,
 ): BatchObservableCallback {
-  const byState = new Map<string, Attributes>();
+  const states = attributeSets(attributes, ATTRIBUTE_KEYS.messageState);
   return (result) => {
     const stats: ObservedStats = spool.stats();
     result.observe(instruments.leases, stats.leases, attributes);
@@ -194,12 +202,7 @@ function statsObserver(
       result.observe(instruments.leasesExpired, stats.leasesExpired, attributes);
     }
     for (const [state, count] of Object.entries(stats.messages ?? {})) {
-      let stateAttributes = byState.get(state);
-      if (stateAttributes === undefined) {
-        stateAttributes = { ...attributes, [ATTRIBUTE_KEYS.messageState]: state };
-        byState.set(state, stateAttributes);
-      }
-      result.observe(instruments.messages, count, stateAttributes);
+      result.observe(instruments.messages, count, states(state));
     }
   };
 }
