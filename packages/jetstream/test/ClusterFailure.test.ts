@@ -33,11 +33,15 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** Polls `ready` until it holds; fails naming `what` past the bound. */
-async function until(what: string, ready: () => boolean | Promise<boolean>): Promise<void> {
+/** Polls `ready` until it holds; fails naming `what` (and `details()`) past the bound. */
+async function until(
+  what: string,
+  ready: () => boolean | Promise<boolean>,
+  details: () => string = () => "",
+): Promise<void> {
   const deadline = performance.now() + PROGRESS_MS_MAX;
   while (!(await ready())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what} ${details()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -50,6 +54,11 @@ class Ledger {
   readonly delivered = new Map<number, string[]>();
   /** Seq → when its ack was confirmed. */
   readonly acked = new Map<number, number>();
+  /**
+   * Seqs whose ack failed (no answer in time, the cluster away): not known recorded, so either
+   * delivered again (and acked then) or recorded after all, and never delivered again.
+   */
+  readonly ackFailed = new Set<number>();
   /** Deliveries of a seq after its ack was confirmed. */
   ackedDeliveredAgain = 0;
   appendFailures = 0;
@@ -87,7 +96,10 @@ async function runConsumer(spool: JetStreamSpool, ledger: Ledger, stop: () => bo
         ledger.delivered.set(lease.seq, payloads);
       }
       for (const lease of leases) {
-        await spool.ack(lease.seq);
+        await spool.ack(lease.seq).catch((error: unknown) => {
+          ledger.ackFailed.add(lease.seq);
+          throw error;
+        });
         ledger.acked.set(lease.seq, performance.now());
         ledger.lastAckAtMs = performance.now();
       }
@@ -148,13 +160,31 @@ describe("a spool on a three-server cluster, stream of three replicas", () => {
       stopWriting = true;
       await Promise.all(writers);
 
-      // Drain: every acknowledged append is delivered and acked.
+      // Drain: every acknowledged append is delivered and answered, and the stream holds none.
       const wanted = [...ledger.appended.values()];
-      await until("every acknowledged append to be delivered and acked", () =>
-        wanted.every((seq) => ledger.acked.has(seq)),
+      const answered = (seq: number) => ledger.acked.has(seq) || ledger.ackFailed.has(seq);
+      let depth = -1;
+      await until(
+        "every acknowledged append to be delivered and answered, and the stream to be empty",
+        async () => {
+          if (!wanted.every(answered)) return false;
+          depth = await consuming.depth().catch(() => -1);
+          return depth === 0;
+        },
+        () => {
+          const unanswered = wanted.filter((seq) => !answered(seq));
+          const delivered = unanswered.filter((seq) => ledger.delivered.has(seq)).length;
+          return `(${unanswered.length} unanswered, ${delivered} of them delivered; depth ${depth})`;
+        },
       );
       stopConsuming = true;
       await consumer;
+      // An ack that failed and whose message never came back was recorded after all: done.
+      const ackedUnconfirmed = [...ledger.ackFailed].filter((seq) => !ledger.acked.has(seq));
+      const statesOfUnconfirmed = await Promise.all(
+        ackedUnconfirmed.map((seq) => consuming.messageState(seq)),
+      );
+      expect(statesOfUnconfirmed.filter((state) => state !== "done")).toEqual([]);
 
       const duplicatesBySeq = [...ledger.delivered.entries()].filter(
         ([, payloads]) => new Set(payloads).size > 1,
@@ -183,6 +213,7 @@ describe("a spool on a three-server cluster, stream of three replicas", () => {
         duplicatesBySeq,
         ackedDeliveredAgain: ledger.ackedDeliveredAgain,
         acksConfirmed: ledger.acked.size,
+        acksFailedYetRecorded: ackedUnconfirmed.length,
         resumeAfterLeaderKilled: afterLeader,
         resumeAfterRestart: afterRestart,
         writerStats: writing.stats(),
