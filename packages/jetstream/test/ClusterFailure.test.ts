@@ -37,11 +37,12 @@ afterAll(async () => {
 async function until(
   what: string,
   ready: () => boolean | Promise<boolean>,
-  details: () => string = () => "",
+  details: () => string | Promise<string> = () => "",
 ): Promise<void> {
   const deadline = performance.now() + PROGRESS_MS_MAX;
   while (!(await ready())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what} ${details()}`);
+    if (performance.now() > deadline)
+      throw new Error(`timed out waiting for ${what} ${await details()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -171,10 +172,22 @@ describe("a spool on a three-server cluster, stream of three replicas", () => {
           depth = await consuming.depth().catch(() => -1);
           return depth === 0;
         },
-        () => {
+        async () => {
           const unanswered = wanted.filter((seq) => !answered(seq));
           const delivered = unanswered.filter((seq) => ledger.delivered.has(seq)).length;
-          return `(${unanswered.length} unanswered, ${delivered} of them delivered; depth ${depth})`;
+          const states = await Promise.all(
+            unanswered.slice(0, 8).map((seq) => consuming.messageState(seq).catch(String)),
+          );
+          const { leases, acks, deadLettered } = consuming.stats();
+          return JSON.stringify({
+            unanswered: unanswered.length,
+            delivered,
+            depth,
+            firstUnanswered: unanswered.slice(0, 8),
+            theirStates: states,
+            consumer: { leases, acks, deadLettered, errors: ledger.consumerErrors },
+            acksFailed: ledger.ackFailed.size,
+          });
         },
       );
       stopConsuming = true;
