@@ -3,7 +3,7 @@
  * against the limits and the VASP, encode the record, and append it durably. The same code runs
  * in the HTTP thread or in a handler thread (`HandlerThreads.ts`); only `append` differs.
  */
-import type { AppendError, AppendResult } from "@spool/actors";
+import { type AppendError, type AppendResult, isAppendError } from "@spool/actors";
 import { match, P } from "ts-pattern";
 import { expiryDateMs } from "./Expiry.js";
 import type { GatewayLimits } from "./Limits.js";
@@ -103,30 +103,6 @@ function asFault(error: unknown): Mm7Fault {
   if (error instanceof BodyInvalid) return new Mm7Fault(STATUS.formatCorrupt, error.message);
   if (isAppendError(error)) return notStored(error);
   return internalFault(error);
-}
-
-/**
- * The tags of `AppendError`, the closed union of what `append` rejects with; `satisfies` keeps
- * this the whole union, no more and no less.
- */
-const APPEND_ERROR_TAGS: ReadonlySet<string> = new Set(
-  Object.keys({
-    InvalidPayload: true,
-    InvalidArgument: true,
-    RecordTooLarge: true,
-    SpoolFailed: true,
-    SpoolClosed: true,
-    FlushFailed: true,
-    SpoolOverloaded: true,
-    StorageFailed: true,
-    SpoolFull: true,
-    SpoolUnreachable: true,
-  } satisfies Record<AppendError["_tag"], true>),
-);
-
-function isAppendError(error: unknown): error is AppendError {
-  const tag = (error as { _tag?: unknown } | null | undefined)?._tag;
-  return typeof tag === "string" && APPEND_ERROR_TAGS.has(tag);
 }
 
 /**

@@ -1,5 +1,6 @@
 // The errors `append` rejects with, as one closed union, for callers that match them all.
 export type { AppendError } from "@spool/core";
+export { isAppendError } from "@spool/core";
 export * as SpoolEffect from "./effect/SpoolEffect.js";
 // The argument checks, for a store of another package that keeps Spool's API (`@spool/jetstream`).
 export {

@@ -268,6 +268,36 @@ export type AppendError =
   | SpoolFull
   | SpoolUnreachable;
 
+/**
+ * Every tag an {@link AppendError} carries; `satisfies` keeps it the whole union, no more and
+ * no less. For errors that crossed a boundary as data (a port, a socket) or came back untyped.
+ */
+export const APPEND_ERROR_TAGS: ReadonlySet<string> = new Set(
+  Object.keys({
+    InvalidPayload: true,
+    InvalidArgument: true,
+    RecordTooLarge: true,
+    SpoolFailed: true,
+    SpoolClosed: true,
+    FlushFailed: true,
+    SpoolOverloaded: true,
+    StorageFailed: true,
+    SpoolFull: true,
+    SpoolUnreachable: true,
+  } satisfies Record<AppendError["_tag"], true>),
+);
+
+/** Whether `tag` is one an append error carries. @example isAppendErrorTag("SpoolFull") // true */
+export function isAppendErrorTag(tag: string): tag is AppendError["_tag"] {
+  return APPEND_ERROR_TAGS.has(tag);
+}
+
+/** Whether `value` is an append error, by its tag. @example isAppendError(new SpoolClosed({ dir })) */
+export function isAppendError(value: unknown): value is AppendError {
+  const tag = (value as { _tag?: unknown } | null | undefined)?._tag;
+  return typeof tag === "string" && isAppendErrorTag(tag);
+}
+
 /** Errors `openSpool` can reject with. @example const e: OpenError = new SpoolCorrupt({ file, offset: 0, reason }) */
 export type OpenError = ConfigInvalid | StorageFailed | SpoolCorrupt | SpoolLocked;
 

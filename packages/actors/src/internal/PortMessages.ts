@@ -9,6 +9,7 @@ import {
   FlushFailed,
   InvalidArgument,
   InvalidPayload,
+  isAppendErrorTag,
   payloadBytes,
   RecordTooLarge,
   SpoolClosed,
@@ -56,24 +57,6 @@ export function requestIdOf(request: unknown): number | undefined {
   if (typeof request !== "object" || request === null) return undefined;
   const { id } = request as { id?: unknown };
   return typeof id === "number" ? id : undefined;
-}
-
-/** Every tag an append error can carry: what a peer may send back as a failure. */
-const APPEND_ERROR_TAGS: ReadonlySet<string> = new Set<AppendError["_tag"]>([
-  "FlushFailed",
-  "StorageFailed",
-  "RecordTooLarge",
-  "SpoolOverloaded",
-  "SpoolFull",
-  "SpoolUnreachable",
-  "SpoolFailed",
-  "SpoolClosed",
-  "InvalidPayload",
-  "InvalidArgument",
-]);
-
-function isAppendErrorTag(tag: string): tag is AppendError["_tag"] {
-  return APPEND_ERROR_TAGS.has(tag);
 }
 
 /**
